@@ -1,0 +1,301 @@
+"""Typed configuration: one :class:`Config` built from defaults, a TOML file, the environment and flags.
+
+Precedence, lowest first:
+
+1. the defaults below;
+2. a TOML file (``--config PATH``, or ``SYNTHSWARM_CONFIG``, or ``./synthswarm.toml`` if present)::
+
+       data_dir = "/var/lib/synthswarm"
+       [llm]
+       backend = "openai"
+       model = "gpt-4o-mini"
+
+3. ``SYNTHSWARM_<KEY>`` environment variables, sections joined by a double underscore:
+   ``SYNTHSWARM_DATA_DIR``, ``SYNTHSWARM_LLM__MAX_TOKENS``;
+4. command-line flags (``--set llm.max_tokens=64`` and the named flags of ``synthswarm``).
+
+Every value is checked as it is read; a bad one raises :class:`~swarm.errors.ConfigError` naming the
+dotted key and where the value came from. Finally, settings of an ``openai`` backend left empty are
+taken from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and (for the LLM) ``OPENAI_MODEL``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from swarm.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_FILE",
+    "ENV_PREFIX",
+    "Config",
+    "EmbedderConfig",
+    "LLMConfig",
+    "describe",
+    "load_config",
+]
+
+ENV_PREFIX = "SYNTHSWARM_"
+CONFIG_ENV = "SYNTHSWARM_CONFIG"
+DEFAULT_CONFIG_FILE = Path("synthswarm.toml")
+
+_C = TypeVar("_C")
+
+LLMBackend = Literal["local", "openai"]
+EmbedderBackend = Literal["local", "openai", "hashing"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _doc(text: str, *, minimum: float | None = None, secret: bool = False) -> dict[str, Any]:
+    return {"doc": text, "min": minimum, "secret": secret}
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """Which chat model agents use, and how it is called."""
+
+    backend: LLMBackend = field(
+        default="local",
+        metadata=_doc("`local`: transformers in this process; `openai`: any OpenAI-compatible server."),
+    )
+    model: str = field(
+        default="",
+        metadata=_doc(
+            "local: a GGUF file or a transformers model folder (empty: the embedded SmolLM2-135M-Instruct); "
+            "openai: the model name (default from OPENAI_MODEL, else gpt-4o-mini)."
+        ),
+    )
+    base_url: str = field(
+        default="", metadata=_doc("openai: the server's base URL (default from OPENAI_BASE_URL).")
+    )
+    api_key: str = field(
+        default="", metadata=_doc("openai: the API key (default from OPENAI_API_KEY).", secret=True)
+    )
+    max_tokens: int = field(default=256, metadata=_doc("Most tokens one completion may generate.", minimum=1))
+    temperature: float = field(
+        default=0.0, metadata=_doc("Sampling temperature; 0 means greedy decoding.", minimum=0)
+    )
+    timeout_s: float = field(
+        default=60.0, metadata=_doc("openai: seconds before one request attempt is abandoned.", minimum=0.01)
+    )
+    max_retries: int = field(
+        default=2, metadata=_doc("openai: retries after a failed attempt, with back-off.", minimum=0)
+    )
+    cache_dir: str = field(
+        default="",
+        metadata=_doc(
+            "local: where a GGUF converted to safetensors is kept, so later loads take under a second "
+            "(empty: ~/.cache/synthswarm/models; `off`: convert on every load)."
+        ),
+    )
+    batch_size: int = field(
+        default=8, metadata=_doc("local: most concurrent requests generated in one padded batch.", minimum=1)
+    )
+    batch_wait_ms: float = field(
+        default=15.0,
+        metadata=_doc("local: how long the first request waits for others to join its batch.", minimum=0),
+    )
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """Which embedding model turns text into vectors."""
+
+    backend: EmbedderBackend = field(
+        default="local",
+        metadata=_doc(
+            "`local`: sentence-transformers in this process; `openai`: an OpenAI-compatible "
+            "embeddings endpoint; `hashing`: deterministic feature hashing (tests, no model)."
+        ),
+    )
+    model: str = field(
+        default="",
+        metadata=_doc(
+            "local: a sentence-transformers model folder (empty: the bundled all-MiniLM-L6-v2); "
+            "openai: the model name (default text-embedding-3-small)."
+        ),
+    )
+    base_url: str = field(default="", metadata=_doc("openai: the server's base URL."))
+    api_key: str = field(default="", metadata=_doc("openai: the API key.", secret=True))
+    batch_size: int = field(default=64, metadata=_doc("Texts embedded per model call.", minimum=1))
+    dims: int = field(default=384, metadata=_doc("hashing: vector dimensions.", minimum=8))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a synthswarm process needs to know before it starts."""
+
+    data_dir: Path = field(
+        default=Path(".synthswarm"),
+        metadata=_doc("Where agents keep memory, keys, DHT state and model caches."),
+    )
+    log_level: LogLevel = field(default="INFO", metadata=_doc("Logging threshold."))
+    llm: LLMConfig = field(default_factory=LLMConfig, metadata=_doc("Chat model settings."))
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig, metadata=_doc("Embedder settings."))
+
+
+def load_config(
+    *,
+    file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Config:
+    """Build a :class:`Config` from every source, in the order the module docstring gives."""
+    environ = os.environ if env is None else env
+    values: dict[str, tuple[object, str]] = {}
+    path = file or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    if path is None and DEFAULT_CONFIG_FILE.is_file():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        values.update(_read_toml(path))
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX) and name != CONFIG_ENV:
+            key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+            values[key] = (raw, f"env {name}")
+    for key, raw in (overrides or {}).items():
+        values[key] = (raw, "command line")
+    config = _build(Config, "", values)
+    return _with_openai_env(config, environ)
+
+
+def describe(config: Config) -> Iterator[tuple[str, str, str]]:
+    """(dotted key, current value, help text) for every setting; secrets are masked."""
+    yield from _describe(config, "")
+
+
+_OPENAI_ENV = {"base_url": "OPENAI_BASE_URL", "api_key": "OPENAI_API_KEY", "model": "OPENAI_MODEL"}
+
+
+def _with_openai_env(config: Config, environ: Mapping[str, str]) -> Config:
+    """Fill empty settings of the OpenAI-compatible backends from the usual ``OPENAI_*`` variables."""
+
+    def fill(section: LLMConfig | EmbedderConfig, names: tuple[str, ...]) -> Any:
+        if section.backend != "openai":
+            return section
+        found = {
+            n: environ[_OPENAI_ENV[n]]
+            for n in names
+            if not getattr(section, n) and environ.get(_OPENAI_ENV[n])
+        }
+        return dataclasses.replace(section, **found)  # type: ignore[arg-type]
+
+    return dataclasses.replace(
+        config,
+        llm=fill(config.llm, ("base_url", "api_key", "model")),
+        embedder=fill(config.embedder, ("base_url", "api_key")),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, tuple[object, str]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
+    flat: dict[str, tuple[object, str]] = {}
+
+    def walk(prefix: str, table: Mapping[str, object]) -> None:
+        for name, value in table.items():
+            key = f"{prefix}{name}"
+            if isinstance(value, dict):
+                walk(f"{key}.", value)
+            else:
+                flat[key] = (value, f"file {path}")
+
+    walk("", data)
+    return flat
+
+
+def _build(cls: type[_C], prefix: str, values: dict[str, tuple[object, str]]) -> _C:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key, (_, source) in values.items():
+        if key.startswith(prefix) and key[len(prefix) :].split(".")[0] not in known:
+            raise ConfigError(key, "unknown setting", source=source)
+    kwargs: dict[str, object] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = prefix + f.name
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[f.name] = _build(hint, key + ".", values)  # type: ignore[arg-type]
+        elif key in values:
+            raw, source = values[key]
+            kwargs[f.name] = _coerce(key, raw, hint, f.metadata, source)
+    return cls(**kwargs)
+
+
+def _coerce(key: str, raw: object, hint: object, meta: Mapping[str, Any], source: str) -> object:
+    def fail(why: str) -> ConfigError:
+        return ConfigError(key, f"{why}, got {raw!r}", source=source)
+
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        text = str(raw).upper() if key == "log_level" else str(raw)
+        if text not in choices:
+            raise fail(f"expected one of {', '.join(choices)}")
+        return text
+    if hint is bool:
+        return _to_bool(raw, fail)
+    if hint is int or hint is float:
+        value = _to_number(raw, hint, fail)
+        minimum = meta.get("min")
+        if minimum is not None and value < minimum:
+            raise fail(f"must be at least {minimum}")
+        return value
+    if hint is Path:
+        if not isinstance(raw, str) or not raw:
+            raise fail("expected a path")
+        return Path(raw).expanduser()
+    if hint is str:
+        if not isinstance(raw, str):
+            raise fail("expected a string")
+        return raw
+    raise TypeError(f"config field {key} has an unsupported type {hint!r}")  # a bug in this module
+
+
+def _to_bool(raw: object, fail: typing.Callable[[str], ConfigError]) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise fail("expected true or false")
+
+
+def _to_number(
+    raw: object, kind: type[int] | type[float], fail: typing.Callable[[str], ConfigError]
+) -> float:
+    if isinstance(raw, bool):
+        raise fail(f"expected {'an integer' if kind is int else 'a number'}")
+    try:
+        value: float = kind(raw.strip() if isinstance(raw, str) else raw)  # type: ignore[arg-type,call-overload]
+    except (TypeError, ValueError):
+        raise fail(f"expected {'an integer' if kind is int else 'a number'}") from None
+    if kind is int and isinstance(raw, float):
+        raise fail("expected an integer")
+    if not math.isfinite(value):
+        raise fail("expected a finite number")
+    return value
+
+
+def _describe(obj: object, prefix: str) -> Iterator[tuple[str, str, str]]:
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            yield from _describe(value, key + ".")
+        else:
+            shown = "***" if f.metadata.get("secret") and value else str(value)
+            yield key, shown, f.metadata.get("doc", "")

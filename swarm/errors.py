@@ -1,0 +1,101 @@
+"""The project's exception tree.
+
+Every error synthswarm raises on purpose derives from :class:`SynthswarmError`, so callers can catch
+the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...) surface::
+
+    SynthswarmError
+    ├── ConfigError                 a configuration value is missing or invalid (names the key)
+    ├── ModelError                  a chat model or embedder failed
+    │   ├── ModelNotFoundError      the model's files or package are not installed (names the fix)
+    │   ├── ModelUnavailableError   a remote model server did not answer after bounded retries
+    │   ├── ModelResponseError      a model answered with something unusable
+    │   ├── PromptTooLongError      prompt plus completion do not fit the model's context
+    │   └── ScriptedChatError       a ScriptedChat ran out of replies or left replies unused
+    └── PacketError                 untrusted packet bytes were rejected
+        ├── PacketTooLargeError     over the hard size cap
+        ├── PacketVersionError      an encoding version this build does not speak
+        ├── PacketMalformedError    not a well-formed, canonical packet
+        └── PacketSignatureError    the signature does not verify against the origin's key
+
+Decoding bytes from the network raises only :class:`PacketError` subclasses, never anything else.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelResponseError",
+    "ModelUnavailableError",
+    "PacketError",
+    "PacketMalformedError",
+    "PacketSignatureError",
+    "PacketTooLargeError",
+    "PacketVersionError",
+    "PromptTooLongError",
+    "ScriptedChatError",
+    "SynthswarmError",
+]
+
+
+class SynthswarmError(Exception):
+    """Base class of every error synthswarm raises on purpose."""
+
+
+class ConfigError(SynthswarmError):
+    """A configuration value is missing or invalid.
+
+    ``key`` is the dotted name of the setting (``llm.max_tokens``) and ``source`` says where the bad
+    value came from (a file, an environment variable, a command-line flag).
+    """
+
+    def __init__(self, key: str, message: str, *, source: str | None = None) -> None:
+        self.key = key
+        self.source = source
+        where = f" (from {source})" if source else ""
+        super().__init__(f"config {key}: {message}{where}")
+
+
+class ModelError(SynthswarmError):
+    """A chat model or an embedder failed."""
+
+
+class ModelNotFoundError(ModelError):
+    """The model's files or its package are not installed; the message names the command that fixes it."""
+
+
+class ModelUnavailableError(ModelError):
+    """A remote model server did not answer after the configured retries."""
+
+
+class ModelResponseError(ModelError):
+    """A model answered, but with something that cannot be used."""
+
+
+class PromptTooLongError(ModelError):
+    """The prompt plus the requested completion do not fit in the model's context window."""
+
+
+class ScriptedChatError(ModelError):
+    """A :class:`~agents.llm.ScriptedChat` ran out of replies, or was closed with replies left unused."""
+
+
+class PacketError(SynthswarmError):
+    """Packet bytes were rejected. Raised for every defect of untrusted input, and only this family."""
+
+
+class PacketTooLargeError(PacketError):
+    """The encoded packet exceeds the hard size cap."""
+
+
+class PacketVersionError(PacketError):
+    """The packet uses an encoding version this build does not understand."""
+
+
+class PacketMalformedError(PacketError):
+    """The bytes are not a well-formed, canonically encoded packet."""
+
+
+class PacketSignatureError(PacketError):
+    """The signature does not verify against the public key the packet carries."""

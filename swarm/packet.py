@@ -1,0 +1,367 @@
+"""Outcome packets: the small, signed records agents exchange instead of raw data.
+
+Wire format (version 1), all canonical msgpack::
+
+    packet = [version: int, body: bin, signature: bin(64)]
+    body   = [kind, topic, finding, emb_dtype, emb_scale, emb_data, confidence,
+              parents, evidence, created_at_ms, ttl_s, depth, public_key]
+
+``id = SHA-256(b"synthswarm/packet/1" || body)`` and ``signature = Ed25519(id)`` by the key whose
+SHA-256 is the packet's ``origin``. A receiver re-encodes the body it decoded and rejects the packet
+unless the bytes match, so every packet has exactly one encoding and one id.
+
+:func:`decode_packet` is the only way bytes become a packet. It raises nothing but
+:class:`~swarm.errors.PacketError` subclasses, whatever the input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any, TypeVar
+
+import msgpack
+import numpy as np
+import numpy.typing as npt
+
+from swarm.errors import (
+    PacketMalformedError,
+    PacketSignatureError,
+    PacketTooLargeError,
+    PacketVersionError,
+)
+from swarm.identity import ID_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, id_of, verify_signature
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EVIDENCE",
+    "MAX_FINDING_BYTES",
+    "MAX_PACKET_BYTES",
+    "MAX_PARENTS",
+    "MAX_TOPIC_BYTES",
+    "PACKET_VERSION",
+    "CompactEmbedding",
+    "EmbeddingDType",
+    "OutcomePacket",
+    "PacketKind",
+    "decode_packet",
+    "encode_packet",
+    "make_packet",
+]
+
+PACKET_VERSION = 1
+#: Hard cap on an encoded packet; bigger input is refused before it is parsed.
+MAX_PACKET_BYTES = 2048
+MAX_TOPIC_BYTES = 160
+MAX_FINDING_BYTES = 1024
+MAX_PARENTS = 8
+MAX_EVIDENCE = 8
+MAX_EVIDENCE_REF_BYTES = 160
+MAX_EMBEDDING_DIMS = 1024
+MAX_DEPTH = 64
+MAX_TTL_S = 30 * 24 * 3600
+DEFAULT_TTL_S = 24 * 3600
+_ID_DOMAIN = b"synthswarm/packet/1"
+_BODY_FIELDS = 13
+
+
+class PacketKind(StrEnum):
+    """What a packet says: a finding, a question to the swarm, a reply, or a synthesis of others."""
+
+    FINDING = "finding"
+    QUERY = "query"
+    REPLY = "reply"
+    SYNTHESIS = "synthesis"
+
+
+class EmbeddingDType(IntEnum):
+    """How an embedding is stored on the wire."""
+
+    INT8 = 0
+    FLOAT16 = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CompactEmbedding:
+    """A quantized embedding: int8 with one scale per vector (default), or float16."""
+
+    dtype: EmbeddingDType
+    scale: float
+    data: bytes
+
+    @classmethod
+    def from_vector(
+        cls, vector: npt.ArrayLike, dtype: EmbeddingDType = EmbeddingDType.INT8
+    ) -> CompactEmbedding:
+        """Quantize a 1-D float vector."""
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if v.size == 0 or v.size > MAX_EMBEDDING_DIMS or not np.all(np.isfinite(v)):
+            raise ValueError(f"embedding must be 1..{MAX_EMBEDDING_DIMS} finite floats")
+        if dtype is EmbeddingDType.FLOAT16:
+            return cls(dtype, 1.0, v.astype("<f2").tobytes())
+        peak = float(np.max(np.abs(v)))
+        scale = float(np.float32(peak / 127.0)) if peak > 0 else 1.0
+        q = np.clip(np.rint(v / scale), -127, 127).astype(np.int8)
+        return cls(dtype, scale, q.tobytes())
+
+    @property
+    def dims(self) -> int:
+        return len(self.data) // (1 if self.dtype is EmbeddingDType.INT8 else 2)
+
+    def to_array(self) -> npt.NDArray[np.float32]:
+        """The de-quantized vector as float32."""
+        if self.dtype is EmbeddingDType.FLOAT16:
+            return np.frombuffer(self.data, dtype="<f2").astype(np.float32)
+        return np.frombuffer(self.data, dtype=np.int8).astype(np.float32) * np.float32(self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomePacket:
+    """A signed outcome packet. Make one with :func:`make_packet`; read one with :func:`decode_packet`."""
+
+    id: bytes
+    kind: PacketKind
+    topic: str
+    finding: str
+    embedding: CompactEmbedding
+    confidence: float
+    parents: tuple[bytes, ...]
+    evidence: tuple[str, ...]
+    created_at_ms: int
+    ttl_s: int
+    depth: int
+    public_key: bytes
+    signature: bytes
+
+    @property
+    def origin(self) -> bytes:
+        """The id of the agent that signed the packet: SHA-256 of its public key."""
+        return id_of(self.public_key)
+
+    def expires_at_ms(self) -> int:
+        return self.created_at_ms + self.ttl_s * 1000
+
+    def is_expired(self, now_ms: int | None = None) -> bool:
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return now >= self.expires_at_ms()
+
+
+def make_packet(
+    identity: Identity,
+    *,
+    kind: PacketKind | str,
+    topic: str,
+    finding: str,
+    embedding: npt.ArrayLike | CompactEmbedding,
+    confidence: float = 1.0,
+    parents: Sequence[bytes] = (),
+    evidence: Sequence[str] = (),
+    ttl_s: int = DEFAULT_TTL_S,
+    depth: int | None = None,
+    created_at_ms: int | None = None,
+    embedding_dtype: EmbeddingDType = EmbeddingDType.INT8,
+) -> OutcomePacket:
+    """Build and sign a packet. Invalid fields raise :class:`PacketMalformedError`, oversize
+    :class:`PacketTooLargeError`, so a packet that is made can always be sent and decoded."""
+    try:
+        emb = (
+            embedding
+            if isinstance(embedding, CompactEmbedding)
+            else CompactEmbedding.from_vector(embedding, embedding_dtype)
+        )
+        packet_kind = PacketKind(kind)
+    except ValueError as exc:
+        raise PacketMalformedError(str(exc)) from exc
+    fields = _Fields(
+        kind=packet_kind,
+        topic=topic,
+        finding=finding,
+        embedding=emb,
+        confidence=float(confidence),
+        parents=tuple(parents),
+        evidence=tuple(evidence),
+        created_at_ms=int(time.time() * 1000) if created_at_ms is None else created_at_ms,
+        ttl_s=ttl_s,
+        depth=(1 if parents else 0) if depth is None else depth,
+        public_key=identity.public_key,
+    )
+    fields.validate()
+    body = fields.encode_body()
+    packet_id = _packet_id(body)
+    packet = fields.to_packet(packet_id, identity.sign(packet_id))
+    size = len(encode_packet(packet))
+    if size > MAX_PACKET_BYTES:
+        raise PacketTooLargeError(
+            f"packet would be {size} bytes, over the {MAX_PACKET_BYTES}-byte cap: "
+            "shorten the finding, topic or evidence"
+        )
+    return packet
+
+
+def encode_packet(packet: OutcomePacket) -> bytes:
+    """The canonical wire bytes of ``packet``."""
+    body = _Fields.of(packet).encode_body()
+    return _pack([PACKET_VERSION, body, packet.signature])
+
+
+def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACKET_BYTES) -> OutcomePacket:
+    """Parse and (by default) verify untrusted bytes. Raises only :class:`PacketError` subclasses."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise PacketMalformedError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise PacketTooLargeError(f"packet is {len(data)} bytes, cap is {max_bytes}")
+    outer = _unpack(bytes(data))
+    if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
+        raise PacketMalformedError("not a packet: expected [version, body, signature]")
+    if outer[0] != PACKET_VERSION:
+        raise PacketVersionError(f"packet version {outer[0]} is not supported (this build: {PACKET_VERSION})")
+    if len(outer) != 3 or not isinstance(outer[1], bytes) or not isinstance(outer[2], bytes):
+        raise PacketMalformedError("version-1 packet must be [1, body: bin, signature: bin]")
+    body, signature = outer[1], outer[2]
+    fields = _Fields.decode_body(body)
+    if body != fields.encode_body() or _pack([PACKET_VERSION, body, signature]) != bytes(data):
+        raise PacketMalformedError("packet is not canonically encoded")
+    if len(signature) != SIGNATURE_BYTES:
+        raise PacketMalformedError(f"signature must be {SIGNATURE_BYTES} bytes")
+    packet_id = _packet_id(body)
+    if verify and not verify_signature(fields.public_key, signature, packet_id):
+        raise PacketSignatureError(f"signature of packet {packet_id.hex()[:16]} does not verify")
+    return fields.to_packet(packet_id, signature)
+
+
+def _packet_id(body: bytes) -> bytes:
+    return hashlib.sha256(_ID_DOMAIN + body).digest()
+
+
+def _pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def _unpack(data: bytes) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    # msgpack signals bad input with ValueError subclasses (ExtraData, FormatError, StackError,
+    # UnicodeDecodeError) and TypeError for unhashable map keys; all of them mean "malformed".
+    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
+        raise PacketMalformedError(f"not valid msgpack: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """The signed content of a packet, with validation shared by make and decode."""
+
+    kind: PacketKind
+    topic: str
+    finding: str
+    embedding: CompactEmbedding
+    confidence: float
+    parents: tuple[bytes, ...]
+    evidence: tuple[str, ...]
+    created_at_ms: int
+    ttl_s: int
+    depth: int
+    public_key: bytes
+
+    @classmethod
+    def of(cls, p: OutcomePacket) -> _Fields:
+        return cls(
+            p.kind, p.topic, p.finding, p.embedding, p.confidence, p.parents, p.evidence,
+            p.created_at_ms, p.ttl_s, p.depth, p.public_key,
+        )  # fmt: skip
+
+    def to_packet(self, packet_id: bytes, signature: bytes) -> OutcomePacket:
+        return OutcomePacket(
+            packet_id, self.kind, self.topic, self.finding, self.embedding, self.confidence,
+            self.parents, self.evidence, self.created_at_ms, self.ttl_s, self.depth,
+            self.public_key, signature,
+        )  # fmt: skip
+
+    def encode_body(self) -> bytes:
+        e = self.embedding
+        return _pack(
+            [
+                self.kind.value, self.topic, self.finding, int(e.dtype), e.scale, e.data,
+                self.confidence, list(self.parents), list(self.evidence), self.created_at_ms,
+                self.ttl_s, self.depth, self.public_key,
+            ]
+        )  # fmt: skip
+
+    @classmethod
+    def decode_body(cls, body: bytes) -> _Fields:
+        items = _unpack(body)
+        if not isinstance(items, list) or len(items) != _BODY_FIELDS:
+            raise PacketMalformedError(f"packet body must be a list of {_BODY_FIELDS} fields")
+        kind, topic, finding, dtype, scale, data, conf, parents, evidence, created, ttl, depth, pub = items
+        fields = cls(
+            kind=_enum(PacketKind, kind, "kind"),
+            topic=_typed(topic, str, "topic"),
+            finding=_typed(finding, str, "finding"),
+            embedding=CompactEmbedding(
+                _enum(EmbeddingDType, dtype, "embedding dtype"),
+                _typed(scale, float, "embedding scale"),
+                _typed(data, bytes, "embedding data"),
+            ),
+            confidence=_typed(conf, float, "confidence"),
+            parents=tuple(_typed(p, bytes, "parent id") for p in _typed(parents, list, "parents")),
+            evidence=tuple(_typed(e, str, "evidence ref") for e in _typed(evidence, list, "evidence")),
+            created_at_ms=_typed(created, int, "created_at"),
+            ttl_s=_typed(ttl, int, "ttl"),
+            depth=_typed(depth, int, "depth"),
+            public_key=_typed(pub, bytes, "public key"),
+        )
+        fields.validate()
+        return fields
+
+    def validate(self) -> None:
+        _check(len(self.topic.encode()) <= MAX_TOPIC_BYTES, f"topic over {MAX_TOPIC_BYTES} bytes")
+        _check(len(self.finding.encode()) <= MAX_FINDING_BYTES, f"finding over {MAX_FINDING_BYTES} bytes")
+        _check(math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0, "confidence not in [0, 1]")
+        _check(len(self.parents) <= MAX_PARENTS, f"more than {MAX_PARENTS} parents")
+        _check(all(len(p) == ID_BYTES for p in self.parents), f"parent ids must be {ID_BYTES} bytes")
+        _check(len(set(self.parents)) == len(self.parents), "duplicate parent ids")
+        _check(len(self.evidence) <= MAX_EVIDENCE, f"more than {MAX_EVIDENCE} evidence refs")
+        _check(
+            all(len(e.encode()) <= MAX_EVIDENCE_REF_BYTES for e in self.evidence),
+            f"evidence ref over {MAX_EVIDENCE_REF_BYTES} bytes",
+        )
+        _check(0 <= self.created_at_ms < 2**53, "created_at out of range")
+        _check(0 < self.ttl_s <= MAX_TTL_S, f"ttl not in 1..{MAX_TTL_S} seconds")
+        _check(0 <= self.depth <= MAX_DEPTH, f"depth not in 0..{MAX_DEPTH}")
+        _check((self.depth == 0) == (not self.parents), "depth must be 0 exactly when there are no parents")
+        _check(len(self.public_key) == PUBLIC_KEY_BYTES, f"public key must be {PUBLIC_KEY_BYTES} bytes")
+        e = self.embedding
+        itemsize = 1 if e.dtype is EmbeddingDType.INT8 else 2
+        _check(len(e.data) % itemsize == 0, "embedding data length does not match its dtype")
+        _check(
+            0 < len(e.data) // itemsize <= MAX_EMBEDDING_DIMS, f"embedding not 1..{MAX_EMBEDDING_DIMS} dims"
+        )
+        _check(math.isfinite(e.scale) and e.scale > 0, "embedding scale must be a positive finite float")
+        if e.dtype is EmbeddingDType.FLOAT16:
+            _check(bool(np.all(np.isfinite(e.to_array()))), "float16 embedding holds inf or nan")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise PacketMalformedError(message)
+
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", PacketKind, EmbeddingDType)
+
+
+def _typed(value: object, kind: type[_T], name: str) -> _T:
+    # bool is an int subclass; a packet never carries booleans, so refuse them where ints are due.
+    if type(value) is not kind:
+        raise PacketMalformedError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _enum(enum: type[_E], value: object, name: str) -> _E:
+    try:
+        return enum(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise PacketMalformedError(f"{name}: unknown value {value!r}") from exc
