@@ -1,0 +1,77 @@
+"""Chat models behind one protocol.
+
+- :class:`ChatModel`: the protocol (async ``complete`` and ``stream``, typed messages, token counts).
+- :class:`LocalChat`: transformers in this process, the embedded SmolLM2-135M-Instruct by default;
+  concurrent requests are generated in one batch by a shared :class:`LocalEngine`.
+- :class:`OpenAIChat`: any OpenAI-compatible server.
+- :class:`ScriptedChat`: a fake for tests.
+
+:func:`make_chat_model` builds the one a :class:`~swarm.config.LLMConfig` describes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from agents.llm._types import (
+    ChatChunk,
+    ChatMessage,
+    ChatModel,
+    ChatResult,
+    FinishReason,
+    GenerationOptions,
+    Role,
+    Usage,
+)
+from agents.llm.local import BatchStats, LocalChat, LocalEngine, default_cache_dir
+from agents.llm.openai_chat import DEFAULT_OPENAI_MODEL, OpenAIChat
+from agents.llm.scripted import Reply, ScriptedCall, ScriptedChat
+from swarm.config import LLMConfig
+
+__all__ = [
+    "DEFAULT_OPENAI_MODEL",
+    "BatchStats",
+    "ChatChunk",
+    "ChatMessage",
+    "ChatModel",
+    "ChatResult",
+    "FinishReason",
+    "GenerationOptions",
+    "LocalChat",
+    "LocalEngine",
+    "OpenAIChat",
+    "Reply",
+    "Role",
+    "ScriptedCall",
+    "ScriptedChat",
+    "Usage",
+    "default_cache_dir",
+    "make_chat_model",
+]
+
+
+def make_chat_model(config: LLMConfig) -> ChatModel:
+    """The chat model ``config`` describes (the local one shares its engine process-wide)."""
+    defaults = GenerationOptions(max_tokens=config.max_tokens, temperature=config.temperature)
+    if config.backend == "openai":
+        return OpenAIChat(
+            model=config.model or DEFAULT_OPENAI_MODEL,
+            base_url=config.base_url or None,
+            api_key=config.api_key or None,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            defaults=defaults,
+        )
+    cache_dir: Path | Literal[False] | None = None
+    if config.cache_dir == "off":
+        cache_dir = False
+    elif config.cache_dir:
+        cache_dir = Path(config.cache_dir).expanduser()
+    return LocalChat.from_path(
+        config.model or None,
+        cache_dir=cache_dir,
+        max_batch=config.batch_size,
+        batch_wait_ms=config.batch_wait_ms,
+        defaults=defaults,
+    )

@@ -1,0 +1,114 @@
+"""Typed messages, options and results shared by every chat backend, and the ChatModel protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "ChatChunk",
+    "ChatMessage",
+    "ChatModel",
+    "ChatResult",
+    "FinishReason",
+    "GenerationOptions",
+    "Role",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One turn of a conversation."""
+
+    role: Role
+    content: str
+
+    @classmethod
+    def system(cls, content: str) -> ChatMessage:
+        return cls("system", content)
+
+    @classmethod
+    def user(cls, content: str) -> ChatMessage:
+        return cls("user", content)
+
+    @classmethod
+    def assistant(cls, content: str) -> ChatMessage:
+        return cls("assistant", content)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """How to generate. ``None`` fields fall back to the model's configured defaults."""
+
+    max_tokens: int | None = None
+    """Most tokens to generate."""
+    temperature: float | None = None
+    """0 (the default) decodes greedily; above 0 samples."""
+    top_p: float | None = None
+    """Nucleus sampling mass when sampling."""
+    stop: tuple[str, ...] = ()
+    """Generation ends before the first of these strings; the string is not returned."""
+    seed: int | None = None
+    """Seed for sampling, where the backend supports one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one completion."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A finished completion."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    model: str
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """A piece of a streamed completion. The last chunk has ``result`` set and usually empty text."""
+
+    text: str
+    result: ChatResult | None = field(default=None)
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything agents can chat with. Every backend implements exactly this."""
+
+    @property
+    def name(self) -> str:
+        """The model's name, as reported in results and logs."""
+        ...
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
+    ) -> ChatResult:
+        """Generate one reply to ``messages``."""
+        ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        """Generate one reply, yielding text as it is produced; the last chunk carries the result."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the model holds. Shared resources stay up for their other users."""
+        ...

@@ -1,0 +1,155 @@
+"""OpenAIChat: any OpenAI-compatible chat server (OpenAI, vLLM, llama.cpp server, Ollama...)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import openai
+
+from agents.llm._types import ChatChunk, ChatMessage, ChatResult, FinishReason, GenerationOptions, Usage
+from swarm.errors import (
+    ConfigError,
+    ModelError,
+    ModelNotFoundError,
+    ModelResponseError,
+    ModelUnavailableError,
+)
+
+__all__ = ["DEFAULT_OPENAI_MODEL", "OpenAIChat"]
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+# Local OpenAI-compatible servers ignore the key, but the client insists on one.
+_PLACEHOLDER_KEY = "not-needed"
+
+
+class OpenAIChat:
+    """A :class:`~agents.llm.ChatModel` over the ``openai`` package.
+
+    Connection failures, timeouts, 429 and 5xx answers are retried ``max_retries`` times with the
+    client's exponential back-off; after that a :class:`~swarm.errors.ModelUnavailableError` names the
+    server and the number of attempts.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_OPENAI_MODEL,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+        defaults: GenerationOptions | None = None,
+        client: openai.AsyncOpenAI | None = None,
+    ) -> None:
+        if client is None and not api_key and not base_url:
+            raise ConfigError(
+                "llm.api_key", "the openai backend needs an API key (OPENAI_API_KEY) or a base_url"
+            )
+        self._model = model or DEFAULT_OPENAI_MODEL
+        self.max_retries = max_retries
+        self.defaults = defaults or GenerationOptions()
+        self._client = client or openai.AsyncOpenAI(
+            base_url=base_url or None,
+            api_key=api_key or _PLACEHOLDER_KEY,
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    @property
+    def name(self) -> str:
+        return self._model
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
+    ) -> ChatResult:
+        started = time.perf_counter()
+        try:
+            response = await self._client.chat.completions.create(
+                **self._request(messages, options), stream=False
+            )
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from exc
+        if not response.choices:
+            raise ModelResponseError(f"{self.base_url} answered with no choices")
+        choice = response.choices[0]
+        usage = response.usage
+        return ChatResult(
+            text=choice.message.content or "",
+            finish_reason=_finish(choice.finish_reason),
+            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(0, 0),
+            model=response.model or self._model,
+            latency_s=time.perf_counter() - started,
+        )
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        started = time.perf_counter()
+        parts: list[str] = []
+        finish: FinishReason = "stop"
+        usage = Usage(0, 0)
+        model = self._model
+        try:
+            stream = await self._client.chat.completions.create(
+                **self._request(messages, options),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for chunk in stream:
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices:
+                    if choice.finish_reason:
+                        finish = _finish(choice.finish_reason)
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                        yield ChatChunk(choice.delta.content)
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from exc
+        result = ChatResult("".join(parts), finish, usage, model, time.perf_counter() - started)
+        yield ChatChunk("", result)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _request(self, messages: Sequence[ChatMessage], options: GenerationOptions | None) -> dict[str, Any]:
+        o, d = options or GenerationOptions(), self.defaults
+        request: dict[str, Any] = {
+            "model": self._model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
+        for key, value in (
+            ("max_tokens", o.max_tokens or d.max_tokens),
+            ("temperature", o.temperature if o.temperature is not None else d.temperature),
+            ("top_p", o.top_p if o.top_p is not None else d.top_p),
+            ("seed", o.seed if o.seed is not None else d.seed),
+        ):
+            if value is not None:
+                request[key] = value
+        if o.stop or d.stop:
+            request["stop"] = list(o.stop or d.stop)
+        return request
+
+    def _translate(self, exc: openai.OpenAIError) -> ModelError:
+        attempts = self.max_retries + 1
+        if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
+            return ModelUnavailableError(
+                f"no answer from the OpenAI-compatible server at {self.base_url} after {attempts} "
+                f"attempt(s): {str(exc).rstrip('.')}. Is it running? Check llm.base_url / OPENAI_BASE_URL."
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return ModelNotFoundError(f"{self.base_url} does not serve model {self._model!r}: {exc}")
+        if isinstance(exc, openai.RateLimitError | openai.InternalServerError):
+            return ModelUnavailableError(f"{self.base_url} still failing after {attempts} attempt(s): {exc}")
+        return ModelResponseError(f"{self.base_url} refused the request: {exc}")
+
+
+def _finish(reason: str | None) -> FinishReason:
+    return "length" if reason == "length" else "stop"
