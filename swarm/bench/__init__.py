@@ -1,0 +1,1 @@
+"""Benchmarks behind ``synthswarm bench``: each measures on this machine and returns plain figures."""

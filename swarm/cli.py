@@ -1,0 +1,187 @@
+"""The ``synthswarm`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from swarm.config import Config, describe, load_config
+from swarm.errors import SynthswarmError
+
+__all__ = ["cli", "main"]
+
+_out = Console()
+_err = Console(stderr=True, log_path=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the CLI, turning the project's errors into one clear line and exit status 1."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="synthswarm", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        _err.print("aborted")
+        sys.exit(130)
+    except SynthswarmError as exc:
+        _err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config file.")
+@click.option("--data-dir", type=str, help="Data directory (config key data_dir).")
+@click.option("--log-level", type=str, help="DEBUG, INFO, WARNING or ERROR.")
+@click.option("--llm", "llm_backend", type=str, help="LLM backend: local or openai (config key llm.backend).")
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any config key, e.g. llm.max_tokens=64."
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_file: Path | None,
+    data_dir: str | None,
+    log_level: str | None,
+    llm_backend: str | None,
+    settings: tuple[str, ...],
+) -> None:
+    """synthswarm: LLM agents that share findings through a ZeroMQ Kademlia DHT.
+
+    Settings come from defaults, a TOML file, SYNTHSWARM_* environment variables and these flags;
+    `synthswarm config show` lists them all.
+    """
+    overrides: dict[str, str] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        overrides[key.strip()] = value
+    for key, flag_value in (("data_dir", data_dir), ("log_level", log_level), ("llm.backend", llm_backend)):
+        if flag_value is not None:
+            overrides[key] = flag_value
+    config = load_config(file=config_file, overrides=overrides)
+    logging.basicConfig(
+        level=config.log_level, handlers=[RichHandler(console=_err, show_path=False)], format="%(message)s"
+    )
+    ctx.obj = config
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("show")
+@click.pass_obj
+def config_show(cfg: Config) -> None:
+    """Every setting, its current value and what it does."""
+    table = Table("key", "value", "meaning", title="synthswarm configuration")
+    for key, value, doc in describe(cfg):
+        table.add_row(key, value, doc)
+    _out.print(table)
+
+
+@cli.group()
+def models() -> None:
+    """The chat model and embedder."""
+
+
+@models.command("check")
+@click.pass_obj
+def models_check(cfg: Config) -> None:
+    """Load the configured LLM and embedder, generate, embed, and print what happened with timings."""
+    from agents.embeddings import make_embedder
+    from agents.llm import make_chat_model
+    from swarm.diagnostics import check_models
+
+    chat, embedder = make_chat_model(cfg.llm), make_embedder(cfg.embedder)
+    with _err.status("starting") as status:
+        result = check_models(chat, embedder, progress=_status_updater(status))
+    table = Table("step", "result", title="synthswarm models check", show_lines=True)
+    if result.llm_load_s is not None:
+        table.add_row("LLM load", f"{result.llm_name} in {result.llm_load_s:.1f}s")
+    usage = result.reply.usage
+    table.add_row("prompt", result.prompt)
+    table.add_row("generation", result.reply.text)
+    table.add_row(
+        "LLM timing",
+        f"{usage.completion_tokens} tokens in {result.generate_s:.2f}s = {result.tokens_per_s:.1f} tokens/s "
+        f"(prompt {usage.prompt_tokens} tokens, finish: {result.reply.finish_reason})",
+    )
+    table.add_row(
+        "embedder",
+        f"{result.embedder_name}, {result.embed_dims} dims, ready in {result.embedder_load_s:.1f}s",
+    )
+    table.add_row(
+        "embedding",
+        f"cosine similar pair {result.similar_cosine:.3f}, unrelated pair {result.unrelated_cosine:.3f}",
+    )
+    table.add_row("packet", f"signed outcome packet of {result.packet_bytes} bytes, decoded and verified")
+    _out.print(table)
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks: measure on this machine, print a table, optionally write JSON."""
+
+
+@bench.command("models")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
+@click.option("--max-tokens", default=64, show_default=True, help="Tokens per LLM request.")
+@click.option("--embed-texts", default=512, show_default=True, help="Texts in the embedding measurement.")
+@click.option("--packets", default=5000, show_default=True, help="Packets encoded and verified.")
+@click.pass_obj
+def bench_models(
+    cfg: Config, json_path: Path | None, max_tokens: int, embed_texts: int, packets: int
+) -> None:
+    """LLM tokens/s at batch 1 and 8, embeddings/s, packet size, encode and verify rates."""
+    from agents.embeddings import make_embedder
+    from agents.llm import make_chat_model
+    from swarm.bench.models import TARGETS, ModelBenchSettings, run_models_bench
+
+    settings = ModelBenchSettings(max_tokens=max_tokens, embed_texts=embed_texts, packets=packets)
+    chat, embedder = make_chat_model(cfg.llm), make_embedder(cfg.embedder)
+    with _err.status("starting") as status:
+        figures = run_models_bench(chat, embedder, settings, progress=_status_updater(status))
+    command = "synthswarm bench models" + (f" --json {json_path}" if json_path else "")
+    figures["command"] = command
+    _print_figures("synthswarm bench models", figures, TARGETS)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        _out.print(f"wrote {json_path}")
+    _out.print(f"rerun with: {command}")
+
+
+def _status_updater(status: Any) -> Callable[[str], None]:
+    def update(message: str) -> None:
+        status.update(message + " ...")
+        _err.log(message)
+
+    return update
+
+
+def _print_figures(title: str, figures: dict[str, Any], targets: dict[str, tuple[str, float, str]]) -> None:
+    table = Table("figure", "value", "target", title=title)
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            continue
+        target = ""
+        if key in targets:
+            op, threshold, _ = targets[key]
+            ok = figures["targets"].get(key)
+            target = f"{op} {threshold:g} " + ("[green]met[/]" if ok else "[red]missed[/]")
+        table.add_row(key, str(value), target)
+    _out.print(table)
