@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(BIN)/synthswarm models check
 
 test: lint typecheck
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests/unit tests/integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""Who thinks: chat models (:mod:`agents.llm`) and embedders (:mod:`agents.embeddings`)."""

@@ -93,21 +93,23 @@ class LocalEngine:
         max_batch: int = 8,
         batch_wait_ms: float = 15.0,
         cache_dir: Path | Literal[False] | None = None,
+        preloaded: tuple[Any, Any] | None = None,
     ):
         """``cache_dir``: where a GGUF's converted weights are kept (None: :func:`default_cache_dir`;
-        False: never cache, convert on every load)."""
+        False: never cache, convert on every load). ``preloaded``: a (tokenizer, model) pair you loaded
+        yourself with transformers; ``model_path`` then only names it."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.model_path = model_path or embedded_llm_gguf()
-        if not self.model_path.exists():
+        self.model_path = model_path or (Path("preloaded") if preloaded else embedded_llm_gguf())
+        if preloaded is None and not self.model_path.exists():
             raise ModelNotFoundError(f"llm.model: no such file or folder: {self.model_path}")
         self.max_batch = max_batch
         self.cache_dir = None if cache_dir is False else (cache_dir or default_cache_dir())
         self.batch_wait_s = batch_wait_ms / 1000
         self.stats = BatchStats()
-        self.load_s: float | None = None
-        self._model: Any = None
-        self._tokenizer: Any = None
+        self.load_s: float | None = 0.0 if preloaded else None
+        self._tokenizer: Any = preloaded[0] if preloaded else None
+        self._model: Any = preloaded[1] if preloaded else None
         self._load_lock = threading.Lock()
         self._queue: queue.Queue[_Request | object] = queue.Queue()
         self._thread: threading.Thread | None = None

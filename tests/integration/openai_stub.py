@@ -1,0 +1,95 @@
+"""A minimal OpenAI-compatible HTTP server on an ephemeral loopback port, for client tests.
+
+It answers ``/v1/chat/completions`` (JSON or server-sent events) by echoing the last user message,
+and ``/v1/embeddings`` with fixed-size vectors; every request body is kept in ``requests``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _StubServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append((self.path, body))
+        if self.path.endswith("/chat/completions"):
+            self._chat(body)
+        elif self.path.endswith("/embeddings"):
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [
+                {"object": "embedding", "index": i, "embedding": [1.0, float(len(t)), 0.5]}
+                for i, t in enumerate(inputs)
+            ]
+            self._json(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body["model"],
+                    "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                }
+            )
+        else:
+            self._json({"error": {"message": "not found"}}, status=404)
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        reply = "echo: " + body["messages"][-1]["content"]
+        if not body.get("stream"):
+            choice = {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+            usage = {"prompt_tokens": 3, "completion_tokens": len(reply.split()), "total_tokens": 9}
+            self._json(
+                {"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                 "choices": [choice], "usage": usage}
+            )  # fmt: skip
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for word in reply.split(" "):
+            delta = {"index": 0, "delta": {"content": word + " "}, "finish_reason": None}
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                     "choices": [delta]}  # fmt: skip
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _json(self, payload: dict[str, Any], status: int = 200) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _StubServer(ThreadingHTTPServer):
+    requests: list[tuple[str, dict[str, Any]]]
+
+
+@contextmanager
+def openai_stub() -> Iterator[_StubServer]:
+    server = _StubServer(("127.0.0.1", 0), _Handler)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def base_url(server: _StubServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host!s}:{port}/v1"

@@ -1,0 +1,39 @@
+"""Every Python block in the README and every script in examples/ runs as written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+def run_python(source_or_path: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    args = [str(source_or_path)] if isinstance(source_or_path, Path) else ["-c", source_or_path]
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_readme_has_python_examples() -> None:
+    assert len(README_BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("block", README_BLOCKS, ids=[f"readme-block-{i}" for i in range(len(README_BLOCKS))])
+def test_readme_block_runs(block: str, tmp_path: Path) -> None:
+    done = run_python(block, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip()
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs(script: Path, tmp_path: Path) -> None:
+    done = run_python(script, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip()

@@ -1,0 +1,52 @@
+"""OpenAIChat and OpenAIEmbedder over real HTTP to a loopback server, and to a closed port."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from agents.embeddings import OpenAIEmbedder
+from agents.llm import ChatMessage, OpenAIChat
+from swarm.errors import ModelUnavailableError
+from tests.integration.openai_stub import base_url, openai_stub
+
+
+async def test_complete_and_stream_over_http() -> None:
+    with openai_stub() as server:
+        chat = OpenAIChat(model="stub", base_url=base_url(server))
+        result = await chat.complete([ChatMessage.user("hello there")])
+        chunks = [c async for c in chat.stream([ChatMessage.user("streamed words")])]
+        await chat.aclose()
+    assert result.text == "echo: hello there"
+    assert result.model == "stub"
+    assert [c.text for c in chunks[:-1]] == ["echo: ", "streamed ", "words "]
+    assert chunks[-1].result is not None
+    assert chunks[-1].result.text == "echo: streamed words "
+    assert server.requests[0][1]["messages"] == [{"role": "user", "content": "hello there"}]
+
+
+async def test_embeddings_over_http_are_normalised() -> None:
+    with openai_stub() as server:
+        embedder = OpenAIEmbedder(model="e", dims=3, base_url=base_url(server), batch_size=2)
+        vectors = await embedder.embed(["a", "bbb", "cc"])
+        await embedder.aclose()
+    assert vectors.shape == (3, 3)
+    assert [len(body["input"]) for _, body in server.requests] == [2, 1]
+    assert abs(float((vectors[1] ** 2).sum()) - 1.0) < 1e-5
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_unreachable_server_fails_clearly_after_bounded_retries() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    chat = OpenAIChat(model="m", base_url=url, max_retries=2, timeout_s=2)
+    with pytest.raises(ModelUnavailableError) as caught:
+        await chat.complete([ChatMessage.user("anyone?")])
+    await chat.aclose()
+    assert "3 attempt(s)" in str(caught.value)
+    assert url in str(caught.value)
