@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 import os
 import queue
@@ -431,7 +432,7 @@ def _load_model_files(path: Path, cache_dir: Path | None) -> tuple[Any, Any]:
 
     De-quantizing a GGUF takes about 20 s here, loading the same weights as safetensors well under one;
     so the first load of a GGUF saves the converted weights under ``cache_dir`` (keyed by the file's
-    name, size and mtime) and later loads read those. The weights are the same either way.
+    name and SHA-256) and later loads read those. The weights are the same either way.
     """
     cached = _cache_entry(path, cache_dir) if path.is_file() and cache_dir else None
     if cached is not None and (cached / "config.json").is_file():
@@ -466,8 +467,12 @@ def _from_pretrained(path: Path, folder: Path, extra: dict[str, str]) -> tuple[A
 
 
 def _cache_entry(path: Path, cache_dir: Path) -> Path:
-    st = path.stat()
-    return cache_dir / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}"
+    # Keyed by content (about 0.15 s for the 98 MB GGUF), so a reinstalled package reuses the entry.
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return cache_dir / f"{path.stem}-{digest.hexdigest()[:16]}"
 
 
 def _save_converted(tokenizer: Any, model: Any, target: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +79,23 @@ async def test_real_embeddings_are_normalised_and_meaningful(local_embedder: Loc
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
     assert local_embedder.dims == 384
+
+
+def test_converted_gguf_cache_gives_the_same_model(tmp_path: Path) -> None:
+    from agents.llm import LocalEngine
+
+    prompt = [ChatMessage.user("Name three colours.")]
+    options = GenerationOptions(max_tokens=12)
+    first = LocalEngine(cache_dir=tmp_path)
+    try:
+        converted = first.submit(prompt, options).result()
+    finally:
+        first.close()
+    [entry] = list(tmp_path.iterdir())
+    assert (entry / "model.safetensors").is_file()
+    second = LocalEngine(cache_dir=tmp_path)
+    try:
+        cached = second.submit(prompt, options).result()
+    finally:
+        second.close()
+    assert cached.text == converted.text
