@@ -16,6 +16,7 @@ unless the bytes match, so every packet has exactly one encoding and one id.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -47,6 +48,7 @@ __all__ = [
     "CompactEmbedding",
     "EmbeddingDType",
     "OutcomePacket",
+    "PacketContent",
     "PacketKind",
     "decode_packet",
     "encode_packet",
@@ -120,139 +122,8 @@ class CompactEmbedding:
 
 
 @dataclass(frozen=True, slots=True)
-class OutcomePacket:
-    """A signed outcome packet. Make one with :func:`make_packet`; read one with :func:`decode_packet`."""
-
-    id: bytes
-    kind: PacketKind
-    topic: str
-    finding: str
-    embedding: CompactEmbedding
-    confidence: float
-    parents: tuple[bytes, ...]
-    evidence: tuple[str, ...]
-    created_at_ms: int
-    ttl_s: int
-    depth: int
-    public_key: bytes
-    signature: bytes
-
-    @property
-    def origin(self) -> bytes:
-        """The id of the agent that signed the packet: SHA-256 of its public key."""
-        return id_of(self.public_key)
-
-    def expires_at_ms(self) -> int:
-        return self.created_at_ms + self.ttl_s * 1000
-
-    def is_expired(self, now_ms: int | None = None) -> bool:
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        return now >= self.expires_at_ms()
-
-
-def make_packet(
-    identity: Identity,
-    *,
-    kind: PacketKind | str,
-    topic: str,
-    finding: str,
-    embedding: npt.ArrayLike | CompactEmbedding,
-    confidence: float = 1.0,
-    parents: Sequence[bytes] = (),
-    evidence: Sequence[str] = (),
-    ttl_s: int = DEFAULT_TTL_S,
-    depth: int | None = None,
-    created_at_ms: int | None = None,
-    embedding_dtype: EmbeddingDType = EmbeddingDType.INT8,
-) -> OutcomePacket:
-    """Build and sign a packet. Invalid fields raise :class:`PacketMalformedError`, oversize
-    :class:`PacketTooLargeError`, so a packet that is made can always be sent and decoded."""
-    try:
-        emb = (
-            embedding
-            if isinstance(embedding, CompactEmbedding)
-            else CompactEmbedding.from_vector(embedding, embedding_dtype)
-        )
-        packet_kind = PacketKind(kind)
-    except ValueError as exc:
-        raise PacketMalformedError(str(exc)) from exc
-    fields = _Fields(
-        kind=packet_kind,
-        topic=topic,
-        finding=finding,
-        embedding=emb,
-        confidence=float(confidence),
-        parents=tuple(parents),
-        evidence=tuple(evidence),
-        created_at_ms=int(time.time() * 1000) if created_at_ms is None else created_at_ms,
-        ttl_s=ttl_s,
-        depth=(1 if parents else 0) if depth is None else depth,
-        public_key=identity.public_key,
-    )
-    fields.validate()
-    body = fields.encode_body()
-    packet_id = _packet_id(body)
-    packet = fields.to_packet(packet_id, identity.sign(packet_id))
-    size = len(encode_packet(packet))
-    if size > MAX_PACKET_BYTES:
-        raise PacketTooLargeError(
-            f"packet would be {size} bytes, over the {MAX_PACKET_BYTES}-byte cap: "
-            "shorten the finding, topic or evidence"
-        )
-    return packet
-
-
-def encode_packet(packet: OutcomePacket) -> bytes:
-    """The canonical wire bytes of ``packet``."""
-    body = _Fields.of(packet).encode_body()
-    return _pack([PACKET_VERSION, body, packet.signature])
-
-
-def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACKET_BYTES) -> OutcomePacket:
-    """Parse and (by default) verify untrusted bytes. Raises only :class:`PacketError` subclasses."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise PacketMalformedError(f"expected bytes, got {type(data).__name__}")
-    if len(data) > max_bytes:
-        raise PacketTooLargeError(f"packet is {len(data)} bytes, cap is {max_bytes}")
-    outer = _unpack(bytes(data))
-    if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
-        raise PacketMalformedError("not a packet: expected [version, body, signature]")
-    if outer[0] != PACKET_VERSION:
-        raise PacketVersionError(f"packet version {outer[0]} is not supported (this build: {PACKET_VERSION})")
-    if len(outer) != 3 or not isinstance(outer[1], bytes) or not isinstance(outer[2], bytes):
-        raise PacketMalformedError("version-1 packet must be [1, body: bin, signature: bin]")
-    body, signature = outer[1], outer[2]
-    fields = _Fields.decode_body(body)
-    if body != fields.encode_body() or _pack([PACKET_VERSION, body, signature]) != bytes(data):
-        raise PacketMalformedError("packet is not canonically encoded")
-    if len(signature) != SIGNATURE_BYTES:
-        raise PacketMalformedError(f"signature must be {SIGNATURE_BYTES} bytes")
-    packet_id = _packet_id(body)
-    if verify and not verify_signature(fields.public_key, signature, packet_id):
-        raise PacketSignatureError(f"signature of packet {packet_id.hex()[:16]} does not verify")
-    return fields.to_packet(packet_id, signature)
-
-
-def _packet_id(body: bytes) -> bytes:
-    return hashlib.sha256(_ID_DOMAIN + body).digest()
-
-
-def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
-
-
-def _unpack(data: bytes) -> Any:
-    try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
-    # msgpack signals bad input with ValueError subclasses (ExtraData, FormatError, StackError,
-    # UnicodeDecodeError) and TypeError for unhashable map keys; all of them mean "malformed".
-    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
-        raise PacketMalformedError(f"not valid msgpack: {type(exc).__name__}: {exc}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class _Fields:
-    """The signed content of a packet, with validation shared by make and decode."""
+class PacketContent:
+    """What a packet says and who says it: everything the signature covers."""
 
     kind: PacketKind
     topic: str
@@ -265,20 +136,10 @@ class _Fields:
     ttl_s: int
     depth: int
     public_key: bytes
-
-    @classmethod
-    def of(cls, p: OutcomePacket) -> _Fields:
-        return cls(
-            p.kind, p.topic, p.finding, p.embedding, p.confidence, p.parents, p.evidence,
-            p.created_at_ms, p.ttl_s, p.depth, p.public_key,
-        )  # fmt: skip
 
     def to_packet(self, packet_id: bytes, signature: bytes) -> OutcomePacket:
-        return OutcomePacket(
-            packet_id, self.kind, self.topic, self.finding, self.embedding, self.confidence,
-            self.parents, self.evidence, self.created_at_ms, self.ttl_s, self.depth,
-            self.public_key, signature,
-        )  # fmt: skip
+        content = {f.name: getattr(self, f.name) for f in dataclasses.fields(PacketContent)}
+        return OutcomePacket(**content, id=packet_id, signature=signature)
 
     def encode_body(self) -> bytes:
         e = self.embedding
@@ -291,7 +152,7 @@ class _Fields:
         )  # fmt: skip
 
     @classmethod
-    def decode_body(cls, body: bytes) -> _Fields:
+    def decode_body(cls, body: bytes) -> PacketContent:
         items = _unpack(body)
         if not isinstance(items, list) or len(items) != _BODY_FIELDS:
             raise PacketMalformedError(f"packet body must be a list of {_BODY_FIELDS} fields")
@@ -342,6 +203,126 @@ class _Fields:
         _check(math.isfinite(e.scale) and e.scale > 0, "embedding scale must be a positive finite float")
         if e.dtype is EmbeddingDType.FLOAT16:
             _check(bool(np.all(np.isfinite(e.to_array()))), "float16 embedding holds inf or nan")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomePacket(PacketContent):
+    """A signed outcome packet. Make one with :func:`make_packet`; read one with :func:`decode_packet`."""
+
+    id: bytes
+    signature: bytes
+
+    @property
+    def origin(self) -> bytes:
+        """The id of the agent that signed the packet: SHA-256 of its public key."""
+        return id_of(self.public_key)
+
+    def expires_at_ms(self) -> int:
+        return self.created_at_ms + self.ttl_s * 1000
+
+    def is_expired(self, now_ms: int | None = None) -> bool:
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return now >= self.expires_at_ms()
+
+
+def make_packet(
+    identity: Identity,
+    *,
+    kind: PacketKind | str,
+    topic: str,
+    finding: str,
+    embedding: npt.ArrayLike | CompactEmbedding,
+    confidence: float = 1.0,
+    parents: Sequence[bytes] = (),
+    evidence: Sequence[str] = (),
+    ttl_s: int = DEFAULT_TTL_S,
+    depth: int | None = None,
+    created_at_ms: int | None = None,
+    embedding_dtype: EmbeddingDType = EmbeddingDType.INT8,
+) -> OutcomePacket:
+    """Build and sign a packet. Invalid fields raise :class:`PacketMalformedError`, oversize
+    :class:`PacketTooLargeError`, so a packet that is made can always be sent and decoded."""
+    try:
+        emb = (
+            embedding
+            if isinstance(embedding, CompactEmbedding)
+            else CompactEmbedding.from_vector(embedding, embedding_dtype)
+        )
+        packet_kind = PacketKind(kind)
+    except ValueError as exc:
+        raise PacketMalformedError(str(exc)) from exc
+    fields = PacketContent(
+        kind=packet_kind,
+        topic=topic,
+        finding=finding,
+        embedding=emb,
+        confidence=float(confidence),
+        parents=tuple(parents),
+        evidence=tuple(evidence),
+        created_at_ms=int(time.time() * 1000) if created_at_ms is None else created_at_ms,
+        ttl_s=ttl_s,
+        depth=(1 if parents else 0) if depth is None else depth,
+        public_key=identity.public_key,
+    )
+    fields.validate()
+    body = fields.encode_body()
+    packet_id = _packet_id(body)
+    packet = fields.to_packet(packet_id, identity.sign(packet_id))
+    size = len(encode_packet(packet))
+    if size > MAX_PACKET_BYTES:
+        raise PacketTooLargeError(
+            f"packet would be {size} bytes, over the {MAX_PACKET_BYTES}-byte cap: "
+            "shorten the finding, topic or evidence"
+        )
+    return packet
+
+
+def encode_packet(packet: OutcomePacket) -> bytes:
+    """The canonical wire bytes of ``packet``."""
+    body = packet.encode_body()
+    return _pack([PACKET_VERSION, body, packet.signature])
+
+
+def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACKET_BYTES) -> OutcomePacket:
+    """Parse and (by default) verify untrusted bytes. Raises only :class:`PacketError` subclasses."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise PacketMalformedError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise PacketTooLargeError(f"packet is {len(data)} bytes, cap is {max_bytes}")
+    outer = _unpack(bytes(data))
+    if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
+        raise PacketMalformedError("not a packet: expected [version, body, signature]")
+    if outer[0] != PACKET_VERSION:
+        raise PacketVersionError(f"packet version {outer[0]} is not supported (this build: {PACKET_VERSION})")
+    if len(outer) != 3 or not isinstance(outer[1], bytes) or not isinstance(outer[2], bytes):
+        raise PacketMalformedError("version-1 packet must be [1, body: bin, signature: bin]")
+    body, signature = outer[1], outer[2]
+    fields = PacketContent.decode_body(body)
+    if body != fields.encode_body() or _pack([PACKET_VERSION, body, signature]) != bytes(data):
+        raise PacketMalformedError("packet is not canonically encoded")
+    if len(signature) != SIGNATURE_BYTES:
+        raise PacketMalformedError(f"signature must be {SIGNATURE_BYTES} bytes")
+    packet_id = _packet_id(body)
+    if verify and not verify_signature(fields.public_key, signature, packet_id):
+        raise PacketSignatureError(f"signature of packet {packet_id.hex()[:16]} does not verify")
+    return fields.to_packet(packet_id, signature)
+
+
+def _packet_id(body: bytes) -> bytes:
+    return hashlib.sha256(_ID_DOMAIN + body).digest()
+
+
+def _pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def _unpack(data: bytes) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    # msgpack signals bad input with ValueError subclasses (ExtraData, FormatError, StackError,
+    # UnicodeDecodeError) and TypeError for unhashable map keys; all of them mean "malformed".
+    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
+        raise PacketMalformedError(f"not valid msgpack: {type(exc).__name__}: {exc}") from exc
 
 
 def _check(ok: bool, message: str) -> None:

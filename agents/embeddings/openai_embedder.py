@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import openai
 
+from agents._openai import async_openai_client
 from agents.embeddings._types import Vectors, normalize_rows
-from swarm.errors import ConfigError, ModelError, ModelResponseError, ModelUnavailableError
+from swarm.errors import ModelError, ModelResponseError, ModelUnavailableError
 
 __all__ = ["DEFAULT_OPENAI_EMBEDDING_MODEL", "OpenAIEmbedder"]
 
@@ -30,16 +31,15 @@ class OpenAIEmbedder:
         max_retries: int = 2,
         client: openai.AsyncOpenAI | None = None,
     ) -> None:
-        if client is None and not api_key and not base_url:
-            raise ConfigError("embedder.api_key", "the openai embedder needs an API key or a base_url")
         self._model = model
         self._dims = dims
         self.batch_size = batch_size
         self.max_retries = max_retries
-        self._client = client or openai.AsyncOpenAI(
-            base_url=base_url or None,
-            api_key=api_key or "not-needed",
-            timeout=timeout_s,
+        self._client = client or async_openai_client(
+            section="embedder",
+            base_url=base_url,
+            api_key=api_key,
+            timeout_s=timeout_s,
             max_retries=max_retries,
         )
 

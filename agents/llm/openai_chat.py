@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 
+from agents._openai import async_openai_client
 from agents.llm._types import ChatChunk, ChatMessage, ChatResult, FinishReason, GenerationOptions, Usage
 from swarm.errors import (
-    ConfigError,
     ModelError,
     ModelNotFoundError,
     ModelResponseError,
@@ -20,8 +20,6 @@ from swarm.errors import (
 __all__ = ["DEFAULT_OPENAI_MODEL", "OpenAIChat"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
-# Local OpenAI-compatible servers ignore the key, but the client insists on one.
-_PLACEHOLDER_KEY = "not-needed"
 
 
 class OpenAIChat:
@@ -43,18 +41,11 @@ class OpenAIChat:
         defaults: GenerationOptions | None = None,
         client: openai.AsyncOpenAI | None = None,
     ) -> None:
-        if client is None and not api_key and not base_url:
-            raise ConfigError(
-                "llm.api_key", "the openai backend needs an API key (OPENAI_API_KEY) or a base_url"
-            )
         self._model = model or DEFAULT_OPENAI_MODEL
         self.max_retries = max_retries
         self.defaults = defaults or GenerationOptions()
-        self._client = client or openai.AsyncOpenAI(
-            base_url=base_url or None,
-            api_key=api_key or _PLACEHOLDER_KEY,
-            timeout=timeout_s,
-            max_retries=max_retries,
+        self._client = client or async_openai_client(
+            section="llm", base_url=base_url, api_key=api_key, timeout_s=timeout_s, max_retries=max_retries
         )
 
     @property
