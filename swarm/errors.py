@@ -11,19 +11,25 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     │   ├── ModelResponseError      a model answered with something unusable
     │   ├── PromptTooLongError      prompt plus completion do not fit the model's context
     │   └── ScriptedChatError       a ScriptedChat ran out of replies or left replies unused
-    └── PacketError                 untrusted packet bytes were rejected
-        ├── PacketTooLargeError     over the hard size cap
-        ├── PacketVersionError      an encoding version this build does not speak
-        ├── PacketMalformedError    not a well-formed, canonical packet
-        └── PacketSignatureError    the signature does not verify against the origin's key
+    ├── PacketError                 untrusted packet bytes were rejected
+    │   ├── PacketTooLargeError     over the hard size cap
+    │   ├── PacketVersionError      an encoding version this build does not speak
+    │   ├── PacketMalformedError    not a well-formed, canonical packet
+    │   └── PacketSignatureError    the signature does not verify against the origin's key
+    └── DHTError                    the DHT could not do what was asked
+        ├── ProtocolError           an RPC frame was malformed, oversized or of an unknown version
+        ├── RPCTimeoutError         a peer did not answer in time (after retries)
+        └── BootstrapError          none of the bootstrap addresses answered
 
-Decoding bytes from the network raises only :class:`PacketError` subclasses, never anything else.
+Decoding untrusted bytes raises only :class:`PacketError` (packets) or :class:`ProtocolError` (RPC frames).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BootstrapError",
     "ConfigError",
+    "DHTError",
     "ModelError",
     "ModelNotFoundError",
     "ModelResponseError",
@@ -34,6 +40,8 @@ __all__ = [
     "PacketTooLargeError",
     "PacketVersionError",
     "PromptTooLongError",
+    "ProtocolError",
+    "RPCTimeoutError",
     "ScriptedChatError",
     "SynthswarmError",
 ]
@@ -99,3 +107,19 @@ class PacketMalformedError(PacketError):
 
 class PacketSignatureError(PacketError):
     """The signature does not verify against the public key the packet carries."""
+
+
+class DHTError(SynthswarmError):
+    """The DHT could not do what was asked."""
+
+
+class ProtocolError(DHTError):
+    """An RPC frame was malformed, oversized or of an unknown protocol version. Raised by decoding only."""
+
+
+class RPCTimeoutError(DHTError):
+    """A peer did not answer an RPC within its timeout, after the configured retries."""
+
+
+class BootstrapError(DHTError):
+    """None of the bootstrap addresses answered, so the node could not join a swarm."""

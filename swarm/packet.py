@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, TypeVar
 
-import msgpack
 import numpy as np
 import numpy.typing as npt
 
+from swarm._wire import expect_type, pack, unpack_untrusted
 from swarm.errors import (
     PacketMalformedError,
     PacketSignatureError,
@@ -143,7 +143,7 @@ class PacketContent:
 
     def encode_body(self) -> bytes:
         e = self.embedding
-        return _pack(
+        return pack(
             [
                 self.kind.value, self.topic, self.finding, int(e.dtype), e.scale, e.data,
                 self.confidence, list(self.parents), list(self.evidence), self.created_at_ms,
@@ -280,7 +280,7 @@ def make_packet(
 def encode_packet(packet: OutcomePacket) -> bytes:
     """The canonical wire bytes of ``packet``."""
     body = packet.encode_body()
-    return _pack([PACKET_VERSION, body, packet.signature])
+    return pack([PACKET_VERSION, body, packet.signature])
 
 
 def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACKET_BYTES) -> OutcomePacket:
@@ -298,7 +298,7 @@ def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACK
         raise PacketMalformedError("version-1 packet must be [1, body: bin, signature: bin]")
     body, signature = outer[1], outer[2]
     fields = PacketContent.decode_body(body)
-    if body != fields.encode_body() or _pack([PACKET_VERSION, body, signature]) != bytes(data):
+    if body != fields.encode_body() or pack([PACKET_VERSION, body, signature]) != bytes(data):
         raise PacketMalformedError("packet is not canonically encoded")
     if len(signature) != SIGNATURE_BYTES:
         raise PacketMalformedError(f"signature must be {SIGNATURE_BYTES} bytes")
@@ -312,17 +312,8 @@ def _packet_id(body: bytes) -> bytes:
     return hashlib.sha256(_ID_DOMAIN + body).digest()
 
 
-def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
-
-
 def _unpack(data: bytes) -> Any:
-    try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
-    # msgpack signals bad input with ValueError subclasses (ExtraData, FormatError, StackError,
-    # UnicodeDecodeError) and TypeError for unhashable map keys; all of them mean "malformed".
-    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
-        raise PacketMalformedError(f"not valid msgpack: {type(exc).__name__}: {exc}") from exc
+    return unpack_untrusted(data, PacketMalformedError)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -335,10 +326,7 @@ _E = TypeVar("_E", PacketKind, EmbeddingDType)
 
 
 def _typed(value: object, kind: type[_T], name: str) -> _T:
-    # bool is an int subclass; a packet never carries booleans, so refuse them where ints are due.
-    if type(value) is not kind:
-        raise PacketMalformedError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
-    return value
+    return expect_type(value, kind, name, PacketMalformedError)
 
 
 def _enum(enum: type[_E], value: object, name: str) -> _E:

@@ -1,0 +1,124 @@
+"""The iterative node lookup (Kademlia section 2.3).
+
+Keep ``alpha`` queries in flight to the closest contacts not yet asked; fold every answer's contacts
+into the shortlist; stop when the ``k`` closest contacts seen have all answered (or, looking for a
+value, as soon as one holder returns records). Contacts that fail drop out of the shortlist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from swarm.dht.ids import Contact, distance
+from swarm.dht.messages import Record
+from swarm.errors import DHTError
+
+__all__ = ["LookupResult", "QueryAnswer", "iterative_lookup"]
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    contacts: tuple[Contact, ...]
+    records: tuple[Record, ...] = ()
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """The k closest live contacts found, nearest first, and what the lookup cost."""
+
+    target: bytes
+    contacts: tuple[Contact, ...]
+    hops: int
+    rpcs: int
+    failures: int
+    records: tuple[Record, ...] = ()
+    holder: Contact | None = None
+
+
+@dataclass
+class _State:
+    target: bytes
+    k: int
+    shortlist: dict[bytes, Contact] = field(default_factory=dict)
+    depth: dict[bytes, int] = field(default_factory=dict)
+    asked: set[bytes] = field(default_factory=set)
+    answered: set[bytes] = field(default_factory=set)
+    failed: set[bytes] = field(default_factory=set)
+    records: tuple[Record, ...] = ()
+    holder: Contact | None = None
+
+    def offer(self, contact: Contact, depth: int) -> None:
+        if contact.node_id not in self.shortlist:
+            self.shortlist[contact.node_id] = contact
+            self.depth[contact.node_id] = depth
+
+    def absorb(self, contact: Contact, task: asyncio.Task[QueryAnswer], own_id: bytes) -> None:
+        """Fold one finished query into the state."""
+        try:
+            answer = task.result()
+        except DHTError:
+            self.failed.add(contact.node_id)
+            return
+        self.answered.add(contact.node_id)
+        for learned in answer.contacts:
+            if learned.node_id != own_id:
+                self.offer(learned, self.depth[contact.node_id] + 1)
+        if answer.records and not self.records:
+            self.records, self.holder = answer.records, contact
+
+    def result(self) -> LookupResult:
+        live = [c for c in self.closest_live() if c.node_id in self.answered]
+        reached = self.holder or (live[0] if live else None)
+        hops = self.depth[reached.node_id] if reached else 0
+        return LookupResult(
+            self.target, tuple(live), hops, len(self.asked), len(self.failed), self.records, self.holder
+        )
+
+    def closest_live(self) -> list[Contact]:
+        live = (c for i, c in self.shortlist.items() if i not in self.failed)
+        return sorted(live, key=lambda c: distance(c.node_id, self.target))[: self.k]
+
+
+async def iterative_lookup(
+    target: bytes,
+    seeds: list[Contact],
+    query: Callable[[Contact], Awaitable[QueryAnswer]],
+    *,
+    own_id: bytes,
+    k: int,
+    alpha: int,
+    want_value: bool = False,
+) -> LookupResult:
+    state = _State(target, k)
+    for seed in seeds:
+        state.offer(seed, 1)
+    in_flight: dict[asyncio.Task[QueryAnswer], Contact] = {}
+    try:
+        while not (want_value and state.records):
+            ranked = state.closest_live()
+            if ranked and all(c.node_id in state.answered for c in ranked):
+                break  # the k closest seen have all answered: nothing closer is left to learn
+            waiting = [c for c in ranked if c.node_id not in state.asked]
+            while waiting and len(in_flight) < alpha:
+                contact = waiting.pop(0)
+                state.asked.add(contact.node_id)
+                in_flight[asyncio.ensure_future(query(contact))] = contact
+            if not in_flight:
+                break  # fewer than k live contacts exist, and all of them have been asked
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                state.absorb(in_flight.pop(task), task, own_id)
+    finally:
+        await _cancel(in_flight)
+    return state.result()
+
+
+async def _cancel(in_flight: dict[asyncio.Task[QueryAnswer], Contact]) -> None:
+    for task in in_flight:
+        task.cancel()
+    for task in in_flight:
+        with contextlib.suppress(asyncio.CancelledError, DHTError):
+            await task

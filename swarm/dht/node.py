@@ -1,0 +1,622 @@
+"""A Kademlia node over ZeroMQ: RPC client and server, lookups, records, maintenance, persistence.
+
+Create one with ``await DHTNode.create(...)`` and close it with ``await node.close()`` (or use it as an
+async context manager). Every task a node starts is owned by it and cancelled on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import zmq.asyncio
+
+from swarm.dht.ids import ID_BYTES, Contact, distance, random_id_in_bucket
+from swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
+from swarm.dht.messages import (
+    MAX_CONTACTS,
+    MAX_FRAME_BYTES,
+    RPC_ID_BYTES,
+    AppReply,
+    AppRequest,
+    Envelope,
+    ErrorReply,
+    FindNode,
+    FindValue,
+    FoundNodes,
+    FoundValue,
+    Message,
+    Ping,
+    Pong,
+    Record,
+    Store,
+    Stored,
+    decode_frame,
+    encode_frame,
+)
+from swarm.dht.routing import RoutingTable
+from swarm.dht.rtt import PeerHealth, RttEstimator
+from swarm.dht.storage import RecordStore, StoreLimits
+from swarm.dht.transport import SendError, TransportSettings, ZmqTransport, new_context
+from swarm.errors import BootstrapError, DHTError, ProtocolError, RPCTimeoutError
+from swarm.identity import Identity
+from swarm.tasks import TaskSet
+
+__all__ = ["AppHandler", "DHTNode", "DHTSettings", "GetResult", "NodeStats", "PutResult"]
+
+log = logging.getLogger(__name__)
+
+#: Serves an application request: (sender, payload) -> reply payload.
+AppHandler = Callable[[Contact, bytes], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class DHTSettings:
+    """Protocol parameters of a node. The defaults follow the Kademlia paper where it gives one."""
+
+    k: int = 20
+    """Bucket size and replication factor."""
+    alpha: int = 3
+    """Parallel queries in a lookup."""
+    rpc_retries: int = 1
+    """Extra attempts after an RPC times out."""
+    initial_timeout_s: float = 1.0
+    """Timeout for a peer whose round trip was never measured."""
+    min_timeout_s: float = 0.05
+    max_timeout_s: float = 5.0
+    record_ttl_s: int = 3600
+    """Lifetime of a stored record unless its publisher re-announces it."""
+    republish_interval_s: float = 1200.0
+    """How often a publisher re-announces its own records (well inside their ttl)."""
+    replicate_interval_s: float = 3600.0
+    """How often a node pushes the records it holds to the current k closest nodes."""
+    refresh_interval_s: float = 900.0
+    """A bucket untouched this long is refreshed with a lookup of a random id in its range."""
+    maintenance_tick_s: float = 5.0
+    bootstrap_timeout_s: float = 5.0
+    """How long bootstrap waits for any address to answer before giving up."""
+    store_limits: StoreLimits = field(default_factory=StoreLimits)
+    transport: TransportSettings = field(default_factory=TransportSettings)
+
+
+@dataclass
+class NodeStats:
+    """Counters of one node since it started."""
+
+    rpcs_sent: dict[str, int] = field(default_factory=dict)
+    rpcs_served: int = 0
+    rpc_failures: int = 0
+    bad_frames: int = 0
+    unmatched_replies: int = 0
+    stores_refused: int = 0
+    lookups: int = 0
+
+    def sent(self, category: str) -> None:
+        self.rpcs_sent[category] = self.rpcs_sent.get(category, 0) + 1
+
+
+@dataclass(frozen=True)
+class PutResult:
+    key: bytes
+    stored: int
+    """How many nodes (this one included, if it is among the k closest) accepted the record."""
+    lookup: LookupResult
+
+
+@dataclass(frozen=True)
+class GetResult:
+    key: bytes
+    records: tuple[Record, ...]
+    lookup: LookupResult | None
+    """None when this node held the records itself."""
+
+    @property
+    def values(self) -> list[bytes]:
+        return [r.value for r in self.records]
+
+
+@dataclass
+class _Published:
+    record: Record
+    announced_at: float
+
+
+class DHTNode:
+    """One Kademlia node. Use :meth:`create`."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        transport: ZmqTransport,
+        address: str,
+        settings: DHTSettings,
+        ctx: zmq.asyncio.Context,
+        owns_context: bool,
+        state_dir: Path | None,
+    ) -> None:
+        self.identity = identity
+        self.node_id = identity.id
+        self.address = address
+        self.settings = settings
+        self.table = RoutingTable(self.node_id, settings.k)
+        self.store = RecordStore(settings.store_limits)
+        self.stats = NodeStats()
+        self._transport = transport
+        self._ctx = ctx
+        self._owns_context = owns_context
+        self._state_dir = state_dir
+        self._pending: dict[bytes, asyncio.Future[Envelope]] = {}
+        self._health: dict[str, PeerHealth] = {}
+        self._published: dict[tuple[bytes, bytes], _Published] = {}
+        self._replicated_at: dict[bytes, float] = {}
+        self._apps: dict[str, AppHandler] = {}
+        self._evicting: set[bytes] = set()
+        self._tasks = TaskSet(f"dht-{self.node_id.hex()[:8]}")
+        self._closed = False
+
+    # --- life cycle -------------------------------------------------------------------------------
+
+    @classmethod
+    async def create(
+        cls,
+        *,
+        listen: str = "tcp://127.0.0.1:*",
+        advertise: str | None = None,
+        bootstrap: Sequence[str] = (),
+        identity: Identity | None = None,
+        state_dir: Path | None = None,
+        settings: DHTSettings | None = None,
+        context: zmq.asyncio.Context | None = None,
+    ) -> DHTNode:
+        """Bind, start serving, restore saved state from ``state_dir`` and join through ``bootstrap``.
+
+        With a ``state_dir`` the node keeps its identity, records and contacts across restarts, and
+        rejoins through its saved contacts when no bootstrap address is given.
+        """
+        s = settings or DHTSettings()
+        ctx = context or new_context()
+        ident = identity or _load_or_create_identity(state_dir)
+        try:
+            transport = ZmqTransport.open(ctx, listen, s.transport)
+        except OSError:
+            if context is None:
+                ctx.term()
+            raise
+        address = advertise or _advertised(transport.address)
+        node = cls(ident, transport, address, s, ctx, context is None, state_dir)
+        node._tasks.spawn(transport.serve(node._on_request, node._on_reply), name="serve")
+        node._tasks.spawn(node._maintain(), name="maintain")
+        saved_contacts = node._restore() if state_dir else []
+        join = list(bootstrap) or [c.address for c in saved_contacts]
+        if join:
+            try:
+                await node.bootstrap(join)
+            except BaseException:
+                await node.close(handoff=False)
+                raise
+        return node
+
+    async def __aenter__(self) -> DHTNode:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def contact(self) -> Contact:
+        return Contact(self.node_id, self.address)
+
+    async def close(self, *, handoff: bool = True) -> None:
+        """Leave the swarm: hand held records to the nodes now closest to them, save state, stop."""
+        if self._closed:
+            return
+        if handoff:
+            await self._hand_off_records()
+        self._save()
+        self._closed = True
+        await self._tasks.close()
+        for future in self._pending.values():
+            future.cancel()
+        self._transport.close()
+        if self._owns_context:
+            self._ctx.term()
+
+    def kill(self) -> None:
+        """Stop at once, as a crash would: no hand-off, no goodbye, nothing saved (for fault tests)."""
+        self._closed = True
+        self._tasks.cancel_all()
+        self._transport.close()
+
+    # --- public operations ------------------------------------------------------------------------
+
+    async def bootstrap(self, addresses: Iterable[str]) -> int:
+        """Join through any of ``addresses``; returns how many answered. Raises :class:`BootstrapError`."""
+        targets = [a for a in dict.fromkeys(addresses) if a != self.address]
+        if not targets:
+            raise BootstrapError("no bootstrap address other than this node's own")
+        pings = [self._ping_address(a) for a in targets]
+        results = await asyncio.wait_for(
+            asyncio.gather(*pings, return_exceptions=True), self.settings.bootstrap_timeout_s + 1
+        )
+        answered = [r for r in results if isinstance(r, Contact)]
+        if not answered:
+            raise BootstrapError(
+                f"none of the {len(targets)} bootstrap address(es) answered: {', '.join(targets[:5])}"
+            )
+        await self.lookup(self.node_id)
+        await self._refresh_far_buckets()
+        return len(answered)
+
+    async def lookup(self, target: bytes) -> LookupResult:
+        """The k live nodes closest to ``target``."""
+        self.stats.lookups += 1
+
+        async def ask(contact: Contact) -> QueryAnswer:
+            reply = await self.call(contact, FindNode(target), category="lookup")
+            if not isinstance(reply, FoundNodes):
+                raise ProtocolError(f"expected FOUND_NODES, got {type(reply).__name__}")
+            return QueryAnswer(reply.contacts)
+
+        return await iterative_lookup(
+            target,
+            self.table.closest(target),
+            ask,
+            own_id=self.node_id,
+            k=self.settings.k,
+            alpha=self.settings.alpha,
+        )
+
+    async def put(
+        self,
+        key: bytes,
+        value: bytes,
+        *,
+        subkey: bytes = b"",
+        ttl_s: int | None = None,
+        republish: bool = True,
+    ) -> PutResult:
+        """Store ``value`` under ``key`` on the k closest nodes; re-announce it while this node lives."""
+        record = Record(subkey, value, ttl_s or self.settings.record_ttl_s)
+        if republish:
+            self._published[(key, subkey)] = _Published(record, time.monotonic())
+        return await self._store_on_closest(key, record, category="store")
+
+    async def get(self, key: bytes) -> GetResult:
+        """Every live record under ``key``: from this node if it holds them, else by lookup."""
+        local = self.store.get(key)
+        if local:
+            return GetResult(key, tuple(local), None)
+        self.stats.lookups += 1
+
+        async def ask(contact: Contact) -> QueryAnswer:
+            reply = await self.call(contact, FindValue(key), category="lookup")
+            if not isinstance(reply, FoundValue):
+                raise ProtocolError(f"expected FOUND_VALUE, got {type(reply).__name__}")
+            return QueryAnswer(reply.contacts, reply.records)
+
+        result = await iterative_lookup(
+            key, self.table.closest(key), ask, own_id=self.node_id, k=self.settings.k,
+            alpha=self.settings.alpha, want_value=True,
+        )  # fmt: skip
+        return GetResult(key, result.records, result)
+
+    def register_app(self, topic: str, handler: AppHandler) -> None:
+        """Serve :class:`AppRequest` messages of ``topic`` (a protocol layered on the DHT)."""
+        self._apps[topic] = handler
+
+    async def app_request(
+        self, contact: Contact, topic: str, payload: bytes, *, category: str = "app"
+    ) -> bytes:
+        reply = await self.call(contact, AppRequest(topic, payload), category=category)
+        if isinstance(reply, ErrorReply):
+            raise DHTError(f"{contact.short()} refused {topic}: {reply.code}: {reply.message}")
+        if not isinstance(reply, AppReply):
+            raise ProtocolError(f"expected APP_REPLY, got {type(reply).__name__}")
+        return reply.payload
+
+    async def ping(self, contact: Contact) -> float:
+        """Round-trip time to ``contact`` in seconds."""
+        started = time.perf_counter()
+        await self.call(contact, Ping(), category="ping")
+        return time.perf_counter() - started
+
+    def is_among_closest(self, key: bytes, closest: Sequence[Contact]) -> bool:
+        """Whether this node is nearer ``key`` than the k-th of ``closest`` (so it should hold ``key``)."""
+        if len(closest) < self.settings.k:
+            return True
+        return distance(self.node_id, key) < distance(closest[-1].node_id, key)
+
+    # --- RPC client -------------------------------------------------------------------------------
+
+    async def call(self, contact: Contact, message: Message, *, category: str = "other") -> Message:
+        """Send one request and wait for its reply, with retries; raises :class:`RPCTimeoutError`."""
+        reply = await self._call_address(contact.address, message, category, expect_id=contact.node_id)
+        return reply.message
+
+    async def _ping_address(self, address: str) -> Contact:
+        reply = await self._call_address(address, Ping(), "bootstrap", expect_id=None)
+        return reply.sender
+
+    async def _call_address(
+        self, address: str, message: Message, category: str, *, expect_id: bytes | None
+    ) -> Envelope:
+        if self._closed:
+            raise DHTError("node is closed")
+        health = self._health.setdefault(address, PeerHealth(self._new_rtt()))
+        if health.backed_off():
+            raise RPCTimeoutError(f"{address} is backed off after {health.failures} failure(s)")
+        loop = asyncio.get_running_loop()
+        for _ in range(1 + self.settings.rpc_retries):
+            rpc_id = os.urandom(RPC_ID_BYTES)
+            future: asyncio.Future[Envelope] = loop.create_future()
+            self._pending[rpc_id] = future
+            frame = encode_frame(Envelope(rpc_id, self.identity.public_key, self.address, message))
+            started = loop.time()
+            try:
+                self.stats.sent(category)
+                await self._transport.send_request(address, frame)
+                reply = await asyncio.wait_for(future, health.rtt.timeout())
+            except (SendError, TimeoutError):
+                continue
+            finally:
+                self._pending.pop(rpc_id, None)
+            if expect_id is not None and reply.sender.node_id != expect_id:
+                break  # another node now answers at that address: the contact we knew is gone
+            health.succeeded(loop.time() - started)
+            self._saw(reply.sender)
+            return reply
+        self.stats.rpc_failures += 1
+        health.failed()
+        self._lost(address, expect_id)
+        raise RPCTimeoutError(f"{type(message).__name__} to {address} got no answer")
+
+    def _new_rtt(self) -> RttEstimator:
+        s = self.settings
+        return RttEstimator(s.initial_timeout_s, s.min_timeout_s, s.max_timeout_s)
+
+    def _lost(self, address: str, node_id: bytes | None) -> None:
+        if node_id is not None:
+            self.table.remove(node_id)
+        self._transport.forget(address)
+
+    # --- RPC server -------------------------------------------------------------------------------
+
+    async def _on_reply(self, _: bytes | None, frame: bytes) -> None:
+        try:
+            envelope = decode_frame(frame)
+        except ProtocolError as exc:
+            self.stats.bad_frames += 1
+            log.debug("bad reply frame: %s", exc)
+            return
+        future = self._pending.get(envelope.rpc_id)
+        if future is None or future.done() or envelope.message.is_request:
+            self.stats.unmatched_replies += 1
+            return
+        future.set_result(envelope)
+
+    async def _on_request(self, routing_id: bytes | None, frame: bytes) -> None:
+        try:
+            envelope = decode_frame(frame)
+        except ProtocolError as exc:
+            self.stats.bad_frames += 1
+            log.debug("bad request frame: %s", exc)
+            return
+        if not envelope.message.is_request or routing_id is None:
+            self.stats.bad_frames += 1
+            return
+        self.stats.rpcs_served += 1
+        if envelope.sender.node_id != self.node_id:
+            self._saw(envelope.sender)
+        message = envelope.message
+        if isinstance(message, AppRequest):
+            # Application handlers may do RPCs of their own: run them beside the read loop.
+            self._tasks.spawn(self._serve_app(routing_id, envelope, message), name="app")
+            return
+        await self._reply(routing_id, envelope, self._answer(envelope.sender, message))
+
+    def _answer(self, sender: Contact, message: Message) -> Message:
+        k = self.settings.k
+        if isinstance(message, Ping):
+            return Pong()
+        if isinstance(message, FindNode):
+            return FoundNodes(tuple(self.table.closest(message.target, k, exclude=sender.node_id)))
+        if isinstance(message, Store):
+            ok, reason = self.store.put(message.key, message.record)
+            if not ok:
+                self.stats.stores_refused += 1
+            return Stored(ok, reason)
+        if isinstance(message, FindValue):
+            records = _fit(self.store.get(message.key))
+            contacts = () if records else tuple(self.table.closest(message.key, k, exclude=sender.node_id))
+            return FoundValue(tuple(records), contacts)
+        return ErrorReply("unsupported", f"{type(message).__name__} is not served here")
+
+    async def _serve_app(self, routing_id: bytes, envelope: Envelope, message: AppRequest) -> None:
+        handler = self._apps.get(message.topic)
+        if handler is None:
+            answer: Message = ErrorReply("unknown-topic", message.topic)
+        else:
+            try:
+                answer = AppReply(await handler(envelope.sender, message.payload))
+            except DHTError as exc:
+                answer = ErrorReply("failed", str(exc)[:300])
+        await self._reply(routing_id, envelope, answer)
+
+    async def _reply(self, routing_id: bytes, request: Envelope, message: Message) -> None:
+        frame = encode_frame(Envelope(request.rpc_id, self.identity.public_key, self.address, message))
+        try:
+            await self._transport.send_reply(routing_id, frame)
+        except SendError as exc:
+            log.debug("reply to %s lost: %s", request.sender.short(), exc)
+
+    # --- routing table upkeep ---------------------------------------------------------------------
+
+    def _saw(self, contact: Contact) -> None:
+        result = self.table.add(contact)
+        lrs = result.ping
+        if lrs is not None and lrs.node_id not in self._evicting and not self._closed:
+            # Section 2.2: the bucket is full; keep its oldest contact if it still answers.
+            self._evicting.add(lrs.node_id)
+            self._tasks.spawn(self._check_eviction(lrs), name="evict")
+
+    async def _check_eviction(self, contact: Contact) -> None:
+        try:
+            await self.call(contact, Ping(), category="maintenance")
+        except DHTError:
+            pass  # _call_address removed it; the cached newcomer took its slot
+        finally:
+            self._evicting.discard(contact.node_id)
+
+    # --- records ----------------------------------------------------------------------------------
+
+    async def _store_on_closest(self, key: bytes, record: Record, *, category: str) -> PutResult:
+        found = await self.lookup(key)
+        stores = [self.call(c, Store(key, record), category=category) for c in found.contacts]
+        replies = await asyncio.gather(*stores, return_exceptions=True)
+        stored = sum(1 for r in replies if isinstance(r, Stored) and r.ok)
+        if self.is_among_closest(key, found.contacts) and self.store.put(key, record)[0]:
+            stored += 1
+        self._replicated_at[key] = time.monotonic()
+        return PutResult(key, stored, found)
+
+    async def _hand_off_records(self) -> None:
+        sends = []
+        for key, record in self.store.items():
+            for contact in self.table.closest(key, self.settings.k):
+                sends.append(self.call(contact, Store(key, record), category="handoff"))
+        for chunk in range(0, len(sends), 64):
+            await asyncio.gather(*sends[chunk : chunk + 64], return_exceptions=True)
+
+    # --- maintenance (soft state, section 2.5; bucket refresh, section 2.3) -------------------------
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.maintenance_tick_s)
+            try:
+                await self._maintenance_round()
+            except DHTError as exc:
+                log.debug("maintenance round: %s", exc)
+
+    async def _maintenance_round(self) -> None:
+        now = time.monotonic()
+        s = self.settings
+        self.store.expire()
+        for (key, _), published in list(self._published.items()):
+            if now - published.announced_at >= s.republish_interval_s:
+                published.announced_at = now
+                await self._store_on_closest(key, published.record, category="maintenance")
+        own = {key for key, _ in self._published}
+        for key, record in list(self.store.items()):
+            if key not in own and now - self._replicated_at.get(key, 0.0) >= s.replicate_interval_s:
+                await self._store_on_closest(key, record, category="maintenance")
+        for index in self.table.stale_buckets(s.refresh_interval_s):
+            self.table.buckets[index].touch()
+            await self._lookup_for_maintenance(random_id_in_bucket(self.node_id, index))
+
+    async def _refresh_far_buckets(self) -> None:
+        """After joining, look up a random id in every bucket farther than the nearest neighbour."""
+        nearest = self.table.closest(self.node_id, 1)
+        if not nearest:
+            return
+        first = (distance(self.node_id, nearest[0].node_id)).bit_length()
+        targets = []
+        for index in range(first, ID_BYTES * 8):
+            self.table.buckets[index].touch()
+            targets.append(random_id_in_bucket(self.node_id, index))
+        await asyncio.gather(*(self._lookup_for_maintenance(t) for t in targets), return_exceptions=True)
+
+    async def _lookup_for_maintenance(self, target: bytes) -> None:
+        async def ask(contact: Contact) -> QueryAnswer:
+            reply = await self.call(contact, FindNode(target), category="maintenance")
+            if not isinstance(reply, FoundNodes):
+                raise ProtocolError("expected FOUND_NODES")
+            return QueryAnswer(reply.contacts)
+
+        await iterative_lookup(
+            target,
+            self.table.closest(target),
+            ask,
+            own_id=self.node_id,
+            k=self.settings.k,
+            alpha=self.settings.alpha,
+        )
+
+    # --- persistence ------------------------------------------------------------------------------
+
+    def _restore(self) -> list[Contact]:
+        assert self._state_dir is not None
+        records = self._state_dir / "records.msgpack"
+        if records.is_file():
+            try:
+                self.store.load(records.read_bytes())
+            except (DHTError, ValueError, TypeError) as exc:
+                log.warning("ignoring unreadable %s: %s", records, exc)
+        contacts: list[Contact] = []
+        table = self._state_dir / "contacts.json"
+        if table.is_file():
+            try:
+                for node_hex, address in json.loads(table.read_text(encoding="utf-8")):
+                    contacts.append(Contact(bytes.fromhex(node_hex), str(address)))
+            except (ValueError, TypeError) as exc:
+                log.warning("ignoring unreadable %s: %s", table, exc)
+        for contact in contacts:
+            self.table.add(contact)
+        return contacts
+
+    def _save(self) -> None:
+        if self._state_dir is None:
+            return
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self._state_dir / "records.msgpack", self.store.dump())
+        contacts = [[c.node_id.hex(), c.address] for c in self.table]
+        _atomic_write(self._state_dir / "contacts.json", json.dumps(contacts).encode())
+
+    def save(self) -> None:
+        """Write records and contacts to the state directory now (they are also saved on close)."""
+        self._save()
+
+
+def _fit(records: list[Record]) -> list[Record]:
+    """As many records as fit one reply frame."""
+    budget, out = MAX_FRAME_BYTES - 2048 - MAX_CONTACTS * 240, []
+    for record in records:
+        budget -= len(record.value) + len(record.subkey) + 16
+        if budget < 0:
+            break
+        out.append(record)
+    return out
+
+
+def _advertised(bound: str) -> str:
+    """The address peers should use: a wildcard bind is advertised under this host's name."""
+    if "://0.0.0.0:" in bound or "://*:" in bound:
+        host = socket.gethostbyname(socket.gethostname())
+        return bound.replace("0.0.0.0", host).replace("*", host)
+    return bound
+
+
+def _load_or_create_identity(state_dir: Path | None) -> Identity:
+    if state_dir is None:
+        return Identity.generate()
+    path = state_dir / "node.key"
+    if path.is_file():
+        return Identity.load(path)
+    identity = Identity.generate()
+    identity.save(path)
+    return identity
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

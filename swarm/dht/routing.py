@@ -1,0 +1,123 @@
+"""The routing table: 256 k-buckets with least-recently-seen eviction and replacement caches.
+
+Kademlia section 2.2: a full bucket does not drop its oldest contact for a newcomer. The table asks
+its owner to ping the least-recently-seen contact first; only if that contact fails is it replaced
+(section 4.1 adds the replacement cache that remembers newcomers until a slot frees up).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from swarm.dht.ids import ID_BITS, Contact, bucket_index, distance
+
+__all__ = ["AddResult", "KBucket", "RoutingTable"]
+
+
+@dataclass
+class KBucket:
+    """Up to ``k`` contacts, least recently seen first, plus a bounded replacement cache."""
+
+    k: int
+    contacts: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)
+    replacements: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)
+    last_touched: float = field(default_factory=time.monotonic)
+
+    def touch(self) -> None:
+        self.last_touched = time.monotonic()
+
+    def least_recently_seen(self) -> Contact:
+        return next(iter(self.contacts.values()))
+
+    def remember_replacement(self, contact: Contact) -> None:
+        self.replacements.pop(contact.node_id, None)
+        self.replacements[contact.node_id] = contact
+        while len(self.replacements) > self.k:
+            self.replacements.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What :meth:`RoutingTable.add` did. ``ping`` is set when the bucket was full: ping that contact
+    and call :meth:`RoutingTable.remove` if it fails, so the newcomer (now cached) takes its place."""
+
+    added: bool
+    ping: Contact | None = None
+
+
+class RoutingTable:
+    """Contacts of one node, organised by XOR distance."""
+
+    def __init__(self, own_id: bytes, k: int = 20) -> None:
+        self.own_id = own_id
+        self.k = k
+        self.buckets = [KBucket(k) for _ in range(ID_BITS)]
+
+    def __len__(self) -> int:
+        return sum(len(b.contacts) for b in self.buckets)
+
+    def __contains__(self, node_id: bytes) -> bool:
+        return node_id != self.own_id and node_id in self._bucket(node_id).contacts
+
+    def __iter__(self) -> Iterator[Contact]:
+        for bucket in self.buckets:
+            yield from bucket.contacts.values()
+
+    def get(self, node_id: bytes) -> Contact | None:
+        return None if node_id == self.own_id else self._bucket(node_id).contacts.get(node_id)
+
+    def add(self, contact: Contact) -> AddResult:
+        """Record that ``contact`` was just seen alive."""
+        if contact.node_id == self.own_id:
+            return AddResult(added=False)
+        bucket = self._bucket(contact.node_id)
+        bucket.touch()
+        if contact.node_id in bucket.contacts:
+            # Seen again: move to the tail (most recently seen), keeping the newest address.
+            del bucket.contacts[contact.node_id]
+            bucket.contacts[contact.node_id] = contact
+            return AddResult(added=True)
+        if len(bucket.contacts) < self.k:
+            bucket.contacts[contact.node_id] = contact
+            bucket.replacements.pop(contact.node_id, None)
+            return AddResult(added=True)
+        bucket.remember_replacement(contact)
+        return AddResult(added=False, ping=bucket.least_recently_seen())
+
+    def remove(self, node_id: bytes) -> bool:
+        """Drop a contact that failed; its slot goes to the freshest replacement, if any."""
+        if node_id == self.own_id:
+            return False
+        bucket = self._bucket(node_id)
+        bucket.replacements.pop(node_id, None)
+        if bucket.contacts.pop(node_id, None) is None:
+            return False
+        if bucket.replacements:
+            _, replacement = bucket.replacements.popitem(last=True)
+            bucket.contacts[replacement.node_id] = replacement
+        return True
+
+    def closest(
+        self, target: bytes, count: int | None = None, *, exclude: bytes | None = None
+    ) -> list[Contact]:
+        """The ``count`` (default k) known contacts nearest ``target``, nearest first."""
+        n = self.k if count is None else count
+        candidates = (c for c in self if c.node_id != exclude)
+        return sorted(candidates, key=lambda c: distance(c.node_id, target))[:n]
+
+    def stale_buckets(self, older_than_s: float) -> list[int]:
+        """Indices of non-empty-range buckets not touched for ``older_than_s`` (section 2.3 refresh)."""
+        now = time.monotonic()
+        lowest = self._lowest_useful_bucket()
+        return [i for i in range(lowest, ID_BITS) if now - self.buckets[i].last_touched > older_than_s]
+
+    def _lowest_useful_bucket(self) -> int:
+        # Buckets below the one holding our nearest contact cover ranges almost surely empty.
+        nearest = min((bucket_index(self.own_id, c.node_id) for c in self), default=0)
+        return nearest
+
+    def _bucket(self, node_id: bytes) -> KBucket:
+        return self.buckets[bucket_index(self.own_id, node_id)]

@@ -1,0 +1,121 @@
+"""The record store: values under keys, with expiry (soft state, Kademlia section 2.5).
+
+Each key holds records from many publishers, told apart by ``subkey``; a publisher re-announces
+before expiry or its record lapses. Limits on keys, records per key and bytes keep a flood of STOREs
+from exhausting memory: past them, new records are refused (and the refusal is answered).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm.dht.messages import Record
+from swarm.errors import DHTError
+
+__all__ = ["RecordStore", "StoreLimits", "StoredRecord"]
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    max_keys: int = 100_000
+    max_records_per_key: int = 1024
+    max_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    subkey: bytes
+    value: bytes
+    expires_at: float  # wall-clock seconds, so expiry survives a restart
+
+    def ttl_left(self, now: float) -> int:
+        return max(1, int(self.expires_at - now))
+
+
+class RecordStore:
+    """Records by key, then by subkey."""
+
+    def __init__(self, limits: StoreLimits | None = None) -> None:
+        self.limits = limits or StoreLimits()
+        self._data: dict[bytes, dict[bytes, StoredRecord]] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._data.values())
+
+    @property
+    def bytes_held(self) -> int:
+        return self._bytes
+
+    def keys(self) -> list[bytes]:
+        return list(self._data)
+
+    def put(self, key: bytes, record: Record, now: float | None = None) -> tuple[bool, str]:
+        """Store or refresh ``record``; (False, reason) when a limit refuses it."""
+        t = time.time() if now is None else now
+        records = self._data.get(key)
+        if records is None:
+            if len(self._data) >= self.limits.max_keys:
+                return False, "too many keys"
+            records = self._data[key] = {}
+        old = records.get(record.subkey)
+        if old is None and len(records) >= self.limits.max_records_per_key:
+            self._expire_key(key, t)
+            if len(records) >= self.limits.max_records_per_key:
+                return False, "too many records under this key"
+        size = len(record.value) + len(record.subkey)
+        freed = len(old.value) + len(old.subkey) if old else 0
+        if self._bytes + size - freed > self.limits.max_bytes:
+            return False, "store is full"
+        records[record.subkey] = StoredRecord(record.subkey, record.value, t + record.ttl_s)
+        self._bytes += size - freed
+        return True, ""
+
+    def get(self, key: bytes, now: float | None = None) -> list[Record]:
+        t = time.time() if now is None else now
+        self._expire_key(key, t)
+        return [Record(r.subkey, r.value, r.ttl_left(t)) for r in self._data.get(key, {}).values()]
+
+    def items(self, now: float | None = None) -> Iterator[tuple[bytes, Record]]:
+        """Every live (key, record), e.g. to hand over or republish."""
+        t = time.time() if now is None else now
+        for key, records in list(self._data.items()):
+            for r in list(records.values()):
+                if r.expires_at > t:
+                    yield key, Record(r.subkey, r.value, r.ttl_left(t))
+
+    def expire(self, now: float | None = None) -> int:
+        t = time.time() if now is None else now
+        return sum(self._expire_key(key, t) for key in list(self._data))
+
+    def _expire_key(self, key: bytes, now: float) -> int:
+        records = self._data.get(key)
+        if records is None:
+            return 0
+        dead = [s for s, r in records.items() if r.expires_at <= now]
+        for subkey in dead:
+            r = records.pop(subkey)
+            self._bytes -= len(r.value) + len(r.subkey)
+        if not records:
+            del self._data[key]
+        return len(dead)
+
+    def dump(self) -> bytes:
+        """msgpack of every record with its absolute expiry, for persistence across restarts."""
+        return pack(
+            [[k, r.subkey, r.value, r.expires_at] for k, rs in self._data.items() for r in rs.values()]
+        )
+
+    def load(self, data: bytes, now: float | None = None) -> int:
+        """Add records from :meth:`dump`, skipping expired ones; returns how many were loaded."""
+        t = time.time() if now is None else now
+        loaded = 0
+        for item in expect_type(unpack_untrusted(data, DHTError), list, "records", DHTError):
+            key, subkey, value, expires_at = expect_type(item, list, "record", DHTError)
+            ttl = int(float(expires_at) - t)
+            if ttl > 0 and self.put(key, Record(subkey, value, ttl), now=t)[0]:
+                loaded += 1
+        return loaded

@@ -1,0 +1,57 @@
+"""Launch an n-node swarm in this process for tests and benchmarks, and tear it down after."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import zmq.asyncio
+
+from swarm.dht.node import DHTNode, DHTSettings
+from swarm.dht.transport import new_context
+
+__all__ = ["launch_swarm"]
+
+
+@asynccontextmanager
+async def launch_swarm(
+    n: int,
+    *,
+    transport: str = "inproc",
+    settings: DHTSettings | None = None,
+    seed: int = 0,
+    join_concurrency: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> AsyncIterator[list[DHTNode]]:
+    """``n`` joined nodes on ``inproc://`` (no file descriptor per connection) or ``tcp://127.0.0.1``
+    ephemeral ports. Each node joins through a random node already in the swarm. All are closed on
+    exit, killed ones included."""
+    ctx: zmq.asyncio.Context = new_context(max_sockets=max(1024, 4 * n + 64))
+    rng = random.Random(seed)
+    counter = iter(range(10**9))
+
+    def listen() -> str:
+        return f"inproc://dht-{id(ctx):x}-{next(counter)}" if transport == "inproc" else "tcp://127.0.0.1:*"
+
+    nodes: list[DHTNode] = []
+    try:
+        nodes.append(await DHTNode.create(listen=listen(), settings=settings, context=ctx))
+        while len(nodes) < n:
+            batch = min(join_concurrency, n - len(nodes))
+            joined = await asyncio.gather(
+                *(
+                    DHTNode.create(
+                        listen=listen(), settings=settings, context=ctx, bootstrap=[rng.choice(nodes).address]
+                    )
+                    for _ in range(batch)
+                )
+            )
+            nodes.extend(joined)
+            if progress:
+                progress(len(nodes), n)
+        yield nodes
+    finally:
+        await asyncio.gather(*(node.close(handoff=False) for node in nodes), return_exceptions=True)
+        ctx.term()

@@ -1,0 +1,176 @@
+"""ZeroMQ transport of one node: a bound ROUTER for requests in, a connecting ROUTER for requests out.
+
+The bound ROUTER (``server``) receives ``[routing_id, frame]`` from any peer and replies through the
+same routing id. The connecting ROUTER (``client``) connects to each peer's address with that
+address as its routing id (``CONNECT_ROUTING_ID``), so one socket can address any peer by name, and
+replies come back on it. Two sockets rather than one bound ROUTER that also connects out: two peers
+that both connect to each other would otherwise claim the same routing id on one socket.
+
+Both sockets set ``ROUTER_MANDATORY`` and send without blocking, so a message to an unreachable peer
+or into a full queue fails at once instead of vanishing; send and receive queues are bounded by
+high-water marks, and ``MAXMSGSIZE`` drops a connection that sends an absurd frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import zmq
+import zmq.asyncio
+
+from swarm.dht.messages import MAX_FRAME_BYTES
+
+__all__ = ["SendError", "TransportSettings", "ZmqTransport", "new_context"]
+
+log = logging.getLogger(__name__)
+
+#: (reply_to, frame): ``reply_to`` is the routing id to answer through, or None for a reply frame.
+FrameHandler = Callable[[bytes | None, bytes], Awaitable[None]]
+
+
+class SendError(Exception):
+    """Internal: a frame could not be handed to ZeroMQ (peer unreachable or its queue full)."""
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    high_water_mark: int = 1000
+    """Messages queued per peer before sends to it fail."""
+    max_connections: int = 512
+    """Outgoing connections kept open; the least recently used beyond this are closed."""
+    connect_wait_s: float = 0.5
+    """How long a send waits for a new TCP connection to finish its handshake."""
+    max_message_bytes: int = 4 * MAX_FRAME_BYTES
+    """Connections that send a larger message are dropped by ZeroMQ itself."""
+
+
+def new_context(max_sockets: int = 8192) -> zmq.asyncio.Context:
+    """A ZeroMQ context for many nodes in one process (each node uses two sockets)."""
+    ctx = zmq.asyncio.Context()
+    ctx.set(zmq.MAX_SOCKETS, max_sockets)
+    return ctx
+
+
+class ZmqTransport:
+    """The two sockets of a node and the loops that read them. Build with :meth:`open`."""
+
+    def __init__(
+        self, ctx: zmq.asyncio.Context, server: zmq.asyncio.Socket, client: zmq.asyncio.Socket, address: str,
+        settings: TransportSettings,
+    ) -> None:  # fmt: skip
+        self._ctx = ctx
+        self._server = server
+        self._client = client
+        self.address = address
+        self.settings = settings
+        self._connected: OrderedDict[str, None] = OrderedDict()
+        self.frames_in = 0
+        self.frames_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.bad_envelopes = 0
+
+    @classmethod
+    def open(
+        cls, ctx: zmq.asyncio.Context, listen: str, settings: TransportSettings | None = None
+    ) -> ZmqTransport:
+        """Bind ``listen`` (``tcp://127.0.0.1:*`` picks a free port) and make the outgoing socket."""
+        s = settings or TransportSettings()
+        server = cls._socket(ctx, s)
+        try:
+            server.bind(listen)
+        except zmq.ZMQError as exc:
+            server.close(linger=0)
+            raise OSError(exc.errno, f"cannot listen on {listen}: {exc}") from exc
+        address = server.getsockopt_string(zmq.LAST_ENDPOINT)
+        return cls(ctx, server, cls._socket(ctx, s), address, s)
+
+    @staticmethod
+    def _socket(ctx: zmq.asyncio.Context, s: TransportSettings) -> zmq.asyncio.Socket:
+        sock = ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, s.high_water_mark)
+        sock.setsockopt(zmq.RCVHWM, s.high_water_mark)
+        sock.setsockopt(zmq.MAXMSGSIZE, s.max_message_bytes)
+        return sock
+
+    async def send_request(self, address: str, frame: bytes) -> None:
+        """Send a request frame to the node listening at ``address``; raises :class:`SendError`."""
+        peer = address.encode()
+        self._connect(address)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.connect_wait_s
+        delay = 0.0005
+        while True:
+            try:
+                await self._client.send_multipart([peer, frame], flags=zmq.NOBLOCK)
+                break
+            except zmq.ZMQError as exc:
+                # A fresh TCP connection is unroutable until its handshake completes: wait a little.
+                if exc.errno != errno.EHOSTUNREACH or loop.time() >= deadline:
+                    raise SendError(f"cannot send to {address}: {exc}") from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        self.frames_out += 1
+        self.bytes_out += len(frame)
+
+    async def send_reply(self, routing_id: bytes, frame: bytes) -> None:
+        try:
+            await self._server.send_multipart([routing_id, frame], flags=zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            raise SendError(f"cannot reply: {exc}") from exc
+        self.frames_out += 1
+        self.bytes_out += len(frame)
+
+    def forget(self, address: str) -> None:
+        """Close the outgoing connection to ``address`` (a peer that left or failed)."""
+        if address in self._connected:
+            del self._connected[address]
+            self._disconnect(address)
+
+    async def serve(self, on_request: FrameHandler, on_reply: FrameHandler) -> None:
+        """Read both sockets until cancelled. Handlers must not raise; a bad envelope is counted."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._read(self._server, on_request, replies=False))
+            group.create_task(self._read(self._client, on_reply, replies=True))
+
+    def close(self) -> None:
+        self._server.close(linger=0)
+        self._client.close(linger=0)
+
+    async def _read(self, sock: zmq.asyncio.Socket, handler: FrameHandler, *, replies: bool) -> None:
+        while True:
+            parts = await sock.recv_multipart(copy=True)
+            if len(parts) != 2:
+                self.bad_envelopes += 1
+                continue
+            routing_id, frame = parts
+            self.frames_in += 1
+            self.bytes_in += len(frame)
+            await handler(None if replies else routing_id, frame)
+
+    def _connect(self, address: str) -> None:
+        if address in self._connected:
+            self._connected.move_to_end(address)
+            return
+        self._client.setsockopt(zmq.CONNECT_ROUTING_ID, address.encode())
+        try:
+            self._client.connect(address)
+        except zmq.ZMQError as exc:
+            raise SendError(f"cannot connect to {address}: {exc}") from exc
+        self._connected[address] = None
+        while len(self._connected) > self.settings.max_connections:
+            oldest, _ = self._connected.popitem(last=False)
+            self._disconnect(oldest)
+
+    def _disconnect(self, address: str) -> None:
+        try:
+            self._client.disconnect(address)
+        except zmq.ZMQError:
+            log.debug("disconnect from %s: not connected", address)

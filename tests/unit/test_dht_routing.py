@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from swarm.dht.ids import Contact, bucket_index, distance, key_for, random_id_in_bucket
+from swarm.dht.routing import RoutingTable
+
+
+def contact(node_id: bytes) -> Contact:
+    return Contact(node_id, f"inproc://{node_id.hex()[:8]}")
+
+
+def id_in_bucket(own: bytes, index: int) -> bytes:
+    return random_id_in_bucket(own, index)
+
+
+def test_distance_is_a_metric_on_samples() -> None:
+    rng = random.Random(1)
+    ids = [rng.randbytes(32) for _ in range(20)]
+    for a in ids:
+        assert distance(a, a) == 0
+        for b in ids:
+            assert distance(a, b) == distance(b, a)
+            for c in ids[:5]:
+                assert distance(a, c) <= distance(a, b) + distance(b, c)
+
+
+def test_bucket_index_is_the_highest_differing_bit() -> None:
+    own = bytes(32)
+    assert bucket_index(own, (1).to_bytes(32, "big")) == 0
+    assert bucket_index(own, (0b1010).to_bytes(32, "big")) == 3
+    assert bucket_index(own, b"\x80" + bytes(31)) == 255
+    with pytest.raises(ValueError, match="itself"):
+        bucket_index(own, own)
+
+
+@pytest.mark.parametrize("index", [0, 1, 7, 100, 255])
+def test_random_id_in_bucket_lands_in_that_bucket(index: int) -> None:
+    own = os.urandom(32)
+    for _ in range(20):
+        assert bucket_index(own, random_id_in_bucket(own, index)) == index
+
+
+def test_key_for_separates_parts() -> None:
+    assert key_for("ab", "c") != key_for("a", "bc")
+    assert len(key_for(b"x")) == 32
+
+
+def test_full_bucket_asks_to_ping_the_least_recently_seen() -> None:
+    own = os.urandom(32)
+    table = RoutingTable(own, k=3)
+    members = [contact(id_in_bucket(own, 200)) for _ in range(3)]
+    for c in members:
+        assert table.add(c).added
+    table.add(members[0])  # seen again: now the most recently seen
+    newcomer = contact(id_in_bucket(own, 200))
+    result = table.add(newcomer)
+    assert not result.added
+    assert result.ping == members[1]
+    assert newcomer.node_id not in table
+    # The old contact failed its ping: the cached newcomer takes its slot.
+    assert table.remove(members[1].node_id)
+    assert newcomer.node_id in table
+    assert len(table) == 3
+
+
+def test_replacement_cache_is_bounded_and_freshest_first() -> None:
+    own = os.urandom(32)
+    table = RoutingTable(own, k=2)
+    for _ in range(2):
+        table.add(contact(id_in_bucket(own, 10)))
+    waiting = [contact(id_in_bucket(own, 10)) for _ in range(5)]
+    for c in waiting:
+        table.add(c)
+    bucket = table.buckets[10]
+    assert list(bucket.replacements) == [c.node_id for c in waiting[-2:]]
+    first = next(iter(bucket.contacts))
+    table.remove(first)
+    assert waiting[-1].node_id in table
+
+
+def test_closest_matches_brute_force() -> None:
+    own = os.urandom(32)
+    table = RoutingTable(own, k=20)
+    everyone = [contact(os.urandom(32)) for _ in range(500)]
+    for c in everyone:
+        table.add(c)
+    target = os.urandom(32)
+    known = list(table)
+    expected = sorted(known, key=lambda c: distance(c.node_id, target))[:20]
+    assert table.closest(target) == expected
+    assert table.closest(target, 5, exclude=expected[0].node_id) == expected[1:6]
+
+
+def test_own_id_is_never_stored() -> None:
+    own = os.urandom(32)
+    table = RoutingTable(own)
+    assert not table.add(contact(own)).added
+    assert len(table) == 0
+    assert own not in table
+
+
+def test_stale_buckets_start_at_the_nearest_neighbour() -> None:
+    own = bytes(32)
+    table = RoutingTable(own)
+    table.add(contact((1 << 40).to_bytes(32, "big")))
+    stale = table.stale_buckets(-1)
+    assert stale[0] == 40
+    assert stale[-1] == 255

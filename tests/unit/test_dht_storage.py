@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from swarm.dht.messages import Record
+from swarm.dht.rtt import PeerHealth, RttEstimator
+from swarm.dht.storage import RecordStore, StoreLimits
+from swarm.errors import DHTError
+
+KEY = b"\x01" * 32
+
+
+def test_records_by_subkey_replace_and_expire() -> None:
+    store = RecordStore()
+    assert store.put(KEY, Record(b"a", b"1", 10), now=100.0) == (True, "")
+    assert store.put(KEY, Record(b"b", b"2", 50), now=100.0)[0]
+    assert store.put(KEY, Record(b"a", b"1-new", 10), now=105.0)[0]
+    assert sorted(r.value for r in store.get(KEY, now=106.0)) == [b"1-new", b"2"]
+    assert [r.value for r in store.get(KEY, now=120.0)] == [b"2"]
+    assert store.get(KEY, now=151.0) == []
+    assert len(store) == 0
+    assert store.bytes_held == 0
+
+
+def test_limits_refuse_instead_of_growing() -> None:
+    store = RecordStore(StoreLimits(max_keys=2, max_records_per_key=2, max_bytes=100))
+    assert store.put(b"\x01" * 32, Record(b"1", b"x", 10), now=0)[0]
+    assert store.put(b"\x02" * 32, Record(b"1", b"x", 10), now=0)[0]
+    assert store.put(b"\x03" * 32, Record(b"1", b"x", 10), now=0) == (False, "too many keys")
+    assert store.put(b"\x01" * 32, Record(b"2", b"x", 10), now=0)[0]
+    assert store.put(b"\x01" * 32, Record(b"3", b"x", 10), now=0) == (
+        False,
+        "too many records under this key",
+    )
+    assert store.put(b"\x02" * 32, Record(b"2", b"x" * 200, 10), now=0) == (False, "store is full")
+
+
+def test_dump_and_load_keep_live_records_only() -> None:
+    store = RecordStore()
+    store.put(KEY, Record(b"a", b"long", 100), now=0)
+    store.put(KEY, Record(b"b", b"short", 5), now=0)
+    restored = RecordStore()
+    assert restored.load(store.dump(), now=10) == 1
+    assert [r.value for r in restored.get(KEY, now=10)] == [b"long"]
+
+
+def test_loading_garbage_is_a_dht_error() -> None:
+    with pytest.raises(DHTError):
+        RecordStore().load(b"\xc1")
+
+
+def test_rtt_timeouts_follow_measurements_within_bounds() -> None:
+    rtt = RttEstimator(initial_timeout_s=1.0, min_timeout_s=0.01, max_timeout_s=2.0)
+    assert rtt.timeout() == 1.0
+    for _ in range(20):
+        rtt.observe(0.001)
+    assert rtt.timeout() == 0.01
+    for _ in range(20):
+        rtt.observe(3.0)
+    assert rtt.timeout() == 2.0
+
+
+def test_failures_back_off_exponentially_and_success_resets() -> None:
+    health = PeerHealth()
+    health.failed(base_s=10)
+    assert health.backed_off()
+    first = health.backoff_until
+    health.failed(base_s=10)
+    assert health.backoff_until - first > 9
+    health.succeeded(0.01)
+    assert not health.backed_off()
+    assert health.failures == 0
