@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -62,12 +63,7 @@ def cli(
     Settings come from defaults, a TOML file, SYNTHSWARM_* environment variables and these flags;
     `synthswarm config show` lists them all.
     """
-    overrides: dict[str, str] = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
-        overrides[key.strip()] = value
+    overrides = dict(_key_value(item, "--set") for item in settings)
     for key, flag_value in (("data_dir", data_dir), ("log_level", log_level), ("llm.backend", llm_backend)):
         if flag_value is not None:
             overrides[key] = flag_value
@@ -130,6 +126,67 @@ def models_check(cfg: Config) -> None:
     )
     table.add_row("packet", f"signed outcome packet of {result.packet_bytes} bytes, decoded and verified")
     _out.print(table)
+
+
+@cli.command("node")
+@click.option("--listen", default="tcp://0.0.0.0:7400", show_default=True, help="ZeroMQ endpoint to bind.")
+@click.option("--join", "join", multiple=True, metavar="ADDRESS", help="Bootstrap address (repeatable).")
+@click.option("--advertise", help="Address peers should use (default: derived from --listen).")
+@click.option("--state-dir", type=click.Path(path_type=Path), help="Keep identity, records, contacts here.")
+@click.option("--put", "puts", multiple=True, metavar="KEY=VALUE", help="Store a record once joined.")
+@click.option("--status-every", default=30.0, show_default=True, help="Seconds between status lines.")
+def node(
+    listen: str, join: tuple[str, ...], advertise: str | None, state_dir: Path | None, puts: tuple[str, ...],
+    status_every: float,
+) -> None:  # fmt: skip
+    """Run a standalone DHT node that nodes on other hosts can join. Prints JSON lines; stops on Ctrl-C."""
+    from swarm.node_cli import run_node
+
+    pairs = [_key_value(p, "--put") for p in puts]
+    asyncio.run(
+        run_node(
+            listen=listen,
+            join=join,
+            advertise=advertise,
+            state_dir=state_dir,
+            puts=pairs,
+            status_every_s=status_every,
+        )
+    )
+
+
+@cli.group()
+def dht() -> None:
+    """One-shot DHT clients: join, do one thing, leave."""
+
+
+@dht.command("get")
+@click.argument("key")
+@click.option("--join", "join", multiple=True, required=True, metavar="ADDRESS", help="Bootstrap address.")
+def dht_get_command(key: str, join: tuple[str, ...]) -> None:
+    """Print the values stored under KEY (exit status 1 when there are none)."""
+    from swarm.node_cli import dht_get
+
+    sys.exit(asyncio.run(dht_get(key, join)))
+
+
+@dht.command("put")
+@click.argument("key")
+@click.argument("value")
+@click.option("--join", "join", multiple=True, required=True, metavar="ADDRESS", help="Bootstrap address.")
+@click.option("--ttl", default=3600, show_default=True, help="Seconds the record lives.")
+def dht_put_command(key: str, value: str, join: tuple[str, ...], ttl: int) -> None:
+    """Store VALUE under KEY on the nodes closest to it."""
+    from swarm.node_cli import dht_put
+
+    sys.exit(asyncio.run(dht_put(key, value, join, ttl)))
+
+
+def _key_value(item: str, flag: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
+    return key, value
 
 
 @cli.group()

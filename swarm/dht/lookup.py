@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from swarm.dht.ids import Contact, distance
-from swarm.dht.messages import Record
+from swarm.dht.messages import MAX_CONTACTS, Record
 from swarm.errors import DHTError
 
 __all__ = ["LookupResult", "QueryAnswer", "iterative_lookup"]
@@ -49,6 +49,7 @@ class _State:
     failed: set[bytes] = field(default_factory=set)
     records: tuple[Record, ...] = ()
     holder: Contact | None = None
+    extra_rpcs: int = 0
 
     def offer(self, contact: Contact, depth: int) -> None:
         if contact.node_id not in self.shortlist:
@@ -74,7 +75,13 @@ class _State:
         reached = self.holder or (live[0] if live else None)
         hops = self.depth[reached.node_id] if reached else 0
         return LookupResult(
-            self.target, tuple(live), hops, len(self.asked), len(self.failed), self.records, self.holder
+            self.target,
+            tuple(live),
+            hops,
+            len(self.asked) + self.extra_rpcs,
+            len(self.failed),
+            self.records,
+            self.holder,
         )
 
     def closest_live(self) -> list[Contact]:
@@ -85,7 +92,7 @@ class _State:
 async def iterative_lookup(
     target: bytes,
     seeds: list[Contact],
-    query: Callable[[Contact], Awaitable[QueryAnswer]],
+    query: Callable[[Contact, int], Awaitable[QueryAnswer]],
     *,
     own_id: bytes,
     k: int,
@@ -96,24 +103,54 @@ async def iterative_lookup(
     for seed in seeds:
         state.offer(seed, 1)
     in_flight: dict[asyncio.Task[QueryAnswer], Contact] = {}
+    top_ups = 0
     try:
         while not (want_value and state.records):
             ranked = state.closest_live()
-            if ranked and all(c.node_id in state.answered for c in ranked):
-                break  # the k closest seen have all answered: nothing closer is left to learn
             waiting = [c for c in ranked if c.node_id not in state.asked]
+            if not waiting and not in_flight:
+                # Every one of the k closest seen has answered. If some contacts were dead, the
+                # answers may have spent their k places on them: ask the nearest answerers once
+                # more for k + (dead seen) contacts, so live nodes beyond the dead ones surface.
+                spares = [c for c in ranked if c.node_id in state.answered][:alpha]
+                if not state.failed or len(ranked) - len(state.failed) >= k or top_ups >= _MAX_TOP_UPS:
+                    break
+                if not spares:
+                    break
+                top_ups += 1
+                before = len(state.shortlist)
+                await _top_up(state, spares, query, own_id)
+                if len(state.shortlist) == before:
+                    break
+                continue
+            count = min(MAX_CONTACTS, k + len(state.failed))
             while waiting and len(in_flight) < alpha:
                 contact = waiting.pop(0)
                 state.asked.add(contact.node_id)
-                in_flight[asyncio.ensure_future(query(contact))] = contact
-            if not in_flight:
-                break  # fewer than k live contacts exist, and all of them have been asked
+                in_flight[asyncio.ensure_future(query(contact, count))] = contact
             done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 state.absorb(in_flight.pop(task), task, own_id)
     finally:
         await _cancel(in_flight)
     return state.result()
+
+
+_MAX_TOP_UPS = 2
+
+
+async def _top_up(
+    state: _State,
+    spares: list[Contact],
+    query: Callable[[Contact, int], Awaitable[QueryAnswer]],
+    own_id: bytes,
+) -> None:
+    count = min(MAX_CONTACTS, state.k + len(state.failed))
+    tasks = {asyncio.ensure_future(query(c, count)): c for c in spares}
+    state.extra_rpcs += len(tasks)
+    await asyncio.wait(tasks)
+    for task, contact in tasks.items():
+        state.absorb(contact, task, own_id)
 
 
 async def _cancel(in_flight: dict[asyncio.Task[QueryAnswer], Contact]) -> None:

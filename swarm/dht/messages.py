@@ -106,12 +106,16 @@ class Pong(Message):
 
 @dataclass(frozen=True, slots=True)
 class FindNode(Message):
+    """Ask for the ``count`` contacts the receiver knows nearest ``target`` (k unless the asker has
+    seen contacts fail and wants spares)."""
+
     type: ClassVar[MsgType] = MsgType.FIND_NODE
     is_request: ClassVar[bool] = True
     target: bytes
+    count: int = 20
 
     def fields(self) -> list[Any]:
-        return [self.target]
+        return [self.target, self.count]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +155,10 @@ class FindValue(Message):
     type: ClassVar[MsgType] = MsgType.FIND_VALUE
     is_request: ClassVar[bool] = True
     key: bytes
+    count: int = 20
 
     def fields(self) -> list[Any]:
-        return [self.key]
+        return [self.key, self.count]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +321,14 @@ def _records_in(value: object) -> tuple[Record, ...]:
     return tuple(out)
 
 
+def _target_and_count(rest: list[Any], name: str) -> tuple[bytes, int]:
+    target, count = _arity(rest, 2, name)
+    wanted = _typed(count, int, "count")
+    if not 1 <= wanted <= MAX_CONTACTS:
+        raise ProtocolError(f"count: not in 1..{MAX_CONTACTS}")
+    return _bin(target, "target", exact=ID_BYTES), wanted
+
+
 def _decode_store(rest: list[Any]) -> Store:
     key, subkey, value, ttl = _arity(rest, 4, "STORE")
     return Store(_bin(key, "key", exact=ID_BYTES), _record_in(subkey, value, ttl))
@@ -347,11 +360,11 @@ def _decode_error(rest: list[Any]) -> ErrorReply:
 _DECODERS: dict[MsgType, Any] = {
     MsgType.PING: lambda rest: (_arity(rest, 0, "PING"), Ping())[1],
     MsgType.PONG: lambda rest: (_arity(rest, 0, "PONG"), Pong())[1],
-    MsgType.FIND_NODE: lambda rest: FindNode(_bin(_arity(rest, 1, "FIND_NODE")[0], "target", exact=ID_BYTES)),
+    MsgType.FIND_NODE: lambda rest: FindNode(*_target_and_count(rest, "FIND_NODE")),
     MsgType.FOUND_NODES: lambda rest: FoundNodes(_contacts_in(_arity(rest, 1, "FOUND_NODES")[0])),
     MsgType.STORE: _decode_store,
     MsgType.STORED: _decode_stored,
-    MsgType.FIND_VALUE: lambda rest: FindValue(_bin(_arity(rest, 1, "FIND_VALUE")[0], "key", exact=ID_BYTES)),
+    MsgType.FIND_VALUE: lambda rest: FindValue(*_target_and_count(rest, "FIND_VALUE")),
     MsgType.FOUND_VALUE: _decode_found_value,
     MsgType.ERROR: _decode_error,
     MsgType.APP_REQUEST: _decode_app_request,

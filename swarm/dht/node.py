@@ -45,7 +45,7 @@ from swarm.dht.messages import (
 from swarm.dht.routing import RoutingTable
 from swarm.dht.rtt import PeerHealth, RttEstimator
 from swarm.dht.storage import RecordStore, StoreLimits
-from swarm.dht.transport import SendError, TransportSettings, ZmqTransport, new_context
+from swarm.dht.transport import SendError, TransportSettings, TransportStats, ZmqTransport, new_context
 from swarm.errors import BootstrapError, DHTError, ProtocolError, RPCTimeoutError
 from swarm.identity import Identity
 from swarm.tasks import TaskSet
@@ -261,8 +261,8 @@ class DHTNode:
         """The k live nodes closest to ``target``."""
         self.stats.lookups += 1
 
-        async def ask(contact: Contact) -> QueryAnswer:
-            reply = await self.call(contact, FindNode(target), category="lookup")
+        async def ask(contact: Contact, count: int) -> QueryAnswer:
+            reply = await self.call(contact, FindNode(target, count), category="lookup")
             if not isinstance(reply, FoundNodes):
                 raise ProtocolError(f"expected FOUND_NODES, got {type(reply).__name__}")
             return QueryAnswer(reply.contacts)
@@ -298,8 +298,8 @@ class DHTNode:
             return GetResult(key, tuple(local), None)
         self.stats.lookups += 1
 
-        async def ask(contact: Contact) -> QueryAnswer:
-            reply = await self.call(contact, FindValue(key), category="lookup")
+        async def ask(contact: Contact, count: int) -> QueryAnswer:
+            reply = await self.call(contact, FindValue(key, count), category="lookup")
             if not isinstance(reply, FoundValue):
                 raise ProtocolError(f"expected FOUND_VALUE, got {type(reply).__name__}")
             return QueryAnswer(reply.contacts, reply.records)
@@ -425,11 +425,12 @@ class DHTNode:
         await self._reply(routing_id, envelope, self._answer(envelope.sender, message))
 
     def _answer(self, sender: Contact, message: Message) -> Message:
-        k = self.settings.k
         if isinstance(message, Ping):
             return Pong()
         if isinstance(message, FindNode):
-            return FoundNodes(tuple(self.table.closest(message.target, k, exclude=sender.node_id)))
+            return FoundNodes(
+                tuple(self.table.closest(message.target, message.count, exclude=sender.node_id))
+            )
         if isinstance(message, Store):
             ok, reason = self.store.put(message.key, message.record)
             if not ok:
@@ -437,7 +438,11 @@ class DHTNode:
             return Stored(ok, reason)
         if isinstance(message, FindValue):
             records = _fit(self.store.get(message.key))
-            contacts = () if records else tuple(self.table.closest(message.key, k, exclude=sender.node_id))
+            contacts = (
+                ()
+                if records
+                else tuple(self.table.closest(message.key, message.count, exclude=sender.node_id))
+            )
             return FoundValue(tuple(records), contacts)
         return ErrorReply("unsupported", f"{type(message).__name__} is not served here")
 
@@ -536,8 +541,8 @@ class DHTNode:
         await asyncio.gather(*(self._lookup_for_maintenance(t) for t in targets), return_exceptions=True)
 
     async def _lookup_for_maintenance(self, target: bytes) -> None:
-        async def ask(contact: Contact) -> QueryAnswer:
-            reply = await self.call(contact, FindNode(target), category="maintenance")
+        async def ask(contact: Contact, count: int) -> QueryAnswer:
+            reply = await self.call(contact, FindNode(target, count), category="maintenance")
             if not isinstance(reply, FoundNodes):
                 raise ProtocolError("expected FOUND_NODES")
             return QueryAnswer(reply.contacts)
@@ -580,6 +585,10 @@ class DHTNode:
         _atomic_write(self._state_dir / "records.msgpack", self.store.dump())
         contacts = [[c.node_id.hex(), c.address] for c in self.table]
         _atomic_write(self._state_dir / "contacts.json", json.dumps(contacts).encode())
+
+    def transport_stats(self) -> TransportStats:
+        """Frames and bytes through this node's sockets."""
+        return self._transport.stats
 
     def save(self) -> None:
         """Write records and contacts to the state directory now (they are also saved on close)."""

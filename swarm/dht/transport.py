@@ -1,10 +1,12 @@
 """ZeroMQ transport of one node: a bound ROUTER for requests in, a connecting ROUTER for requests out.
 
 The bound ROUTER (``server``) receives ``[routing_id, frame]`` from any peer and replies through the
-same routing id. The connecting ROUTER (``client``) connects to each peer's address with that
-address as its routing id (``CONNECT_ROUTING_ID``), so one socket can address any peer by name, and
-replies come back on it. Two sockets rather than one bound ROUTER that also connects out: two peers
-that both connect to each other would otherwise claim the same routing id on one socket.
+same routing id. The connecting ROUTER (``client``) names each connection itself
+(``CONNECT_ROUTING_ID``), so one socket can address any peer, and replies come back on it. Every
+connection gets a fresh name: libzmq aborts the process if a new connection reuses the name of one
+that is still being torn down, which a disconnect followed by a reconnect to the same address does.
+Two sockets rather than one bound ROUTER that also connects out: two peers that both connect to
+each other would otherwise claim the same routing id on one socket.
 
 Both sockets set ``ROUTER_MANDATORY`` and send without blocking, so a message to an unreachable peer
 or into a full queue fails at once instead of vanishing; send and receive queues are bounded by
@@ -25,7 +27,7 @@ import zmq.asyncio
 
 from swarm.dht.messages import MAX_FRAME_BYTES
 
-__all__ = ["SendError", "TransportSettings", "ZmqTransport", "new_context"]
+__all__ = ["SendError", "TransportSettings", "TransportStats", "ZmqTransport", "new_context"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,16 @@ class TransportSettings:
     """Connections that send a larger message are dropped by ZeroMQ itself."""
 
 
+@dataclass
+class TransportStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    bad_envelopes: int = 0
+    """Messages that were not exactly [routing id, frame]."""
+
+
 def new_context(max_sockets: int = 8192) -> zmq.asyncio.Context:
     """A ZeroMQ context for many nodes in one process (each node uses two sockets)."""
     ctx = zmq.asyncio.Context()
@@ -68,12 +80,9 @@ class ZmqTransport:
         self._client = client
         self.address = address
         self.settings = settings
-        self._connected: OrderedDict[str, None] = OrderedDict()
-        self.frames_in = 0
-        self.frames_out = 0
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.bad_envelopes = 0
+        self._connected: OrderedDict[str, bytes] = OrderedDict()  # address -> routing id
+        self._connections_made = 0
+        self.stats = TransportStats()
 
     @classmethod
     def open(
@@ -102,8 +111,7 @@ class ZmqTransport:
 
     async def send_request(self, address: str, frame: bytes) -> None:
         """Send a request frame to the node listening at ``address``; raises :class:`SendError`."""
-        peer = address.encode()
-        self._connect(address)
+        peer = self._connect(address)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.connect_wait_s
         delay = 0.0005
@@ -117,21 +125,20 @@ class ZmqTransport:
                     raise SendError(f"cannot send to {address}: {exc}") from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.05)
-        self.frames_out += 1
-        self.bytes_out += len(frame)
+        self.stats.frames_out += 1
+        self.stats.bytes_out += len(frame)
 
     async def send_reply(self, routing_id: bytes, frame: bytes) -> None:
         try:
             await self._server.send_multipart([routing_id, frame], flags=zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             raise SendError(f"cannot reply: {exc}") from exc
-        self.frames_out += 1
-        self.bytes_out += len(frame)
+        self.stats.frames_out += 1
+        self.stats.bytes_out += len(frame)
 
     def forget(self, address: str) -> None:
         """Close the outgoing connection to ``address`` (a peer that left or failed)."""
-        if address in self._connected:
-            del self._connected[address]
+        if self._connected.pop(address, None) is not None:
             self._disconnect(address)
 
     async def serve(self, on_request: FrameHandler, on_reply: FrameHandler) -> None:
@@ -146,28 +153,37 @@ class ZmqTransport:
 
     async def _read(self, sock: zmq.asyncio.Socket, handler: FrameHandler, *, replies: bool) -> None:
         while True:
-            parts = await sock.recv_multipart(copy=True)
+            try:
+                parts = await sock.recv_multipart(copy=True)
+            except zmq.ZMQError:
+                if sock.closed:  # closed under us (a killed node): stop reading, quietly
+                    return
+                raise
             if len(parts) != 2:
-                self.bad_envelopes += 1
+                self.stats.bad_envelopes += 1
                 continue
             routing_id, frame = parts
-            self.frames_in += 1
-            self.bytes_in += len(frame)
+            self.stats.frames_in += 1
+            self.stats.bytes_in += len(frame)
             await handler(None if replies else routing_id, frame)
 
-    def _connect(self, address: str) -> None:
-        if address in self._connected:
+    def _connect(self, address: str) -> bytes:
+        routing_id = self._connected.get(address)
+        if routing_id is not None:
             self._connected.move_to_end(address)
-            return
-        self._client.setsockopt(zmq.CONNECT_ROUTING_ID, address.encode())
+            return routing_id
+        self._connections_made += 1
+        routing_id = self._connections_made.to_bytes(8, "big")
+        self._client.setsockopt(zmq.CONNECT_ROUTING_ID, routing_id)
         try:
             self._client.connect(address)
         except zmq.ZMQError as exc:
             raise SendError(f"cannot connect to {address}: {exc}") from exc
-        self._connected[address] = None
+        self._connected[address] = routing_id
         while len(self._connected) > self.settings.max_connections:
             oldest, _ = self._connected.popitem(last=False)
             self._disconnect(oldest)
+        return routing_id
 
     def _disconnect(self, address: str) -> None:
         try:

@@ -30,10 +30,10 @@ async def run_lookups(tables: dict[bytes, RoutingTable], dead: set[bytes], round
     for _ in range(rounds):
         target = rng.randbytes(32)
 
-        async def query(contact: Contact, target: bytes = target) -> QueryAnswer:
+        async def query(contact: Contact, count: int, target: bytes = target) -> QueryAnswer:
             if contact.node_id in dead:
                 raise RPCTimeoutError("dead")
-            return QueryAnswer(tuple(tables[contact.node_id].closest(target, 8)))
+            return QueryAnswer(tuple(tables[contact.node_id].closest(target, count)))
 
         start = rng.choice([i for i in tables if i not in dead])
         result = await iterative_lookup(
@@ -55,11 +55,10 @@ async def test_lookup_finds_exactly_the_k_closest() -> None:
 
 async def test_lookup_routes_around_dead_nodes() -> None:
     tables = network(300, seed=3)
-    # With a tenth of the nodes dead, answers still list some dead contacts among their 8, and now and
-    # then that hides the 8th-closest live node: the same effect the dht benchmark reports as overlap.
+    # A tenth of the nodes are dead but still listed in every table: answers spend places on them,
+    # and the lookup must ask again for spares to find all 8 closest live nodes.
     overlaps = await run_lookups(tables, set(list(tables)[:30]), rounds=20)
-    assert min(overlaps) >= 7 / 8
-    assert sum(overlaps) / len(overlaps) >= 0.95
+    assert overlaps == [1.0] * 20
 
 
 async def test_value_lookup_stops_at_the_first_holder() -> None:
@@ -67,9 +66,9 @@ async def test_value_lookup_stops_at_the_first_holder() -> None:
     holder = next(iter(tables))
     target = holder  # the holder is the node closest to the key
 
-    async def query(contact: Contact) -> QueryAnswer:
+    async def query(contact: Contact, count: int) -> QueryAnswer:
         records = (Record(b"", b"found", 60),) if contact.node_id == holder else ()
-        return QueryAnswer(tuple(tables[contact.node_id].closest(target, 8)), records)
+        return QueryAnswer(tuple(tables[contact.node_id].closest(target, count)), records)
 
     start = list(tables)[-1]
     result = await iterative_lookup(

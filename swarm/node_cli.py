@@ -1,0 +1,69 @@
+"""``synthswarm node`` and ``synthswarm dht get/put``: a standalone DHT node, and one-shot clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from swarm.dht import DHTNode, DHTSettings, key_for
+
+__all__ = ["dht_get", "dht_put", "run_node"]
+
+
+def _emit(event: str, **fields: object) -> None:
+    """One JSON line on stdout per event, so scripts and tests can follow a node."""
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+async def run_node(
+    *,
+    listen: str,
+    join: Sequence[str],
+    advertise: str | None,
+    state_dir: Path | None,
+    puts: Sequence[tuple[str, str]],
+    status_every_s: float,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then hand records to neighbours and save state."""
+    node = await DHTNode.create(listen=listen, advertise=advertise, bootstrap=join, state_dir=state_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        _emit("listening", address=node.address, node_id=node.node_id.hex(), contacts=len(node.table))
+        for key, value in puts:
+            result = await node.put(key_for(key), value.encode())
+            _emit("put", key=key, stored_on=result.stored)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), status_every_s)
+            except TimeoutError:
+                s = node.stats
+                _emit("status", contacts=len(node.table), records=len(node.store), served=s.rpcs_served,
+                      bad_frames=s.bad_frames)  # fmt: skip
+    finally:
+        await node.close(handoff=True)
+        _emit("stopped", node_id=node.node_id.hex())
+
+
+async def dht_get(key: str, join: Sequence[str]) -> int:
+    async with await DHTNode.create(bootstrap=join, settings=DHTSettings(record_ttl_s=60)) as node:
+        result = await node.get(key_for(key))
+        values = [v.decode(errors="replace") for v in result.values]
+        hops = result.lookup.hops if result.lookup else 0
+        _emit("get", key=key, values=values, hops=hops)
+        return 0 if values else 1
+
+
+async def dht_put(key: str, value: str, join: Sequence[str], ttl_s: int) -> int:
+    node = await DHTNode.create(bootstrap=join)
+    try:
+        result = await node.put(key_for(key), value.encode(), ttl_s=ttl_s, republish=False)
+        _emit("put", key=key, stored_on=result.stored)
+        return 0 if result.stored else 1
+    finally:
+        await node.close(handoff=False)

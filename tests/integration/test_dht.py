@@ -1,0 +1,117 @@
+"""The DHT over real ZeroMQ sockets: many nodes on ephemeral ports, faults, restarts, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+from pathlib import Path
+
+import msgpack
+import pytest
+import zmq
+import zmq.asyncio
+
+from swarm.dht import DHTNode, DHTSettings, key_for, new_context
+from swarm.dht.ids import Contact
+from swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, encode_frame
+from swarm.dht.testing import launch_swarm
+from swarm.errors import BootstrapError
+
+FAST = DHTSettings(initial_timeout_s=0.5, bootstrap_timeout_s=2.0)
+
+
+async def test_every_stored_value_is_found_from_every_node() -> None:
+    async with launch_swarm(64, transport="tcp", settings=FAST, seed=1) as nodes:
+        assert all(n.address.startswith("tcp://127.0.0.1:") for n in nodes)
+        rng = random.Random(2)
+        keys = {key_for("item", str(i)): f"value-{i}".encode() for i in range(12)}
+        for key, value in keys.items():
+            result = await rng.choice(nodes).put(key, value)
+            assert result.stored >= FAST.k
+        for node in nodes:
+            found = await asyncio.gather(*(node.get(key) for key in keys))
+            assert [r.values for r in found] == [[v] for v in keys.values()]
+
+
+async def test_lookups_survive_abrupt_kills() -> None:
+    async with launch_swarm(64, settings=FAST, seed=3) as nodes:
+        keys = {key_for("survivor", str(i)): str(i).encode() for i in range(20)}
+        for i, (key, value) in enumerate(keys.items()):
+            await nodes[i].put(key, value)
+        rng = random.Random(4)
+        for victim in rng.sample(nodes, 13):  # 20%, no goodbye
+            victim.kill()
+            nodes.remove(victim)
+        for node in rng.sample(nodes, 10):
+            found = await asyncio.gather(*(node.get(key) for key in keys))
+            assert [r.values for r in found] == [[v] for v in keys.values()]
+            target = os.urandom(32)
+            result = await node.lookup(target)
+            alive = {n.node_id for n in nodes}
+            assert {c.node_id for c in result.contacts} <= alive
+            assert len(result.contacts) == FAST.k
+
+
+async def test_restarted_node_comes_back_with_identity_and_records(tmp_path: Path) -> None:
+    async with launch_swarm(8, transport="tcp", settings=FAST, seed=5) as nodes:
+        state = tmp_path / "node"
+        node = await DHTNode.create(bootstrap=[nodes[0].address], state_dir=state, settings=FAST)
+        address, node_id = node.address, node.node_id
+        key = key_for("kept")
+        await node.put(key, b"across restarts")
+        assert [r.value for r in node.store.get(key)] == [b"across restarts"]
+        await node.close(handoff=False)
+
+        again = await DHTNode.create(listen=address, state_dir=state, settings=FAST)
+        try:
+            assert again.node_id == node_id
+            assert [r.value for r in again.store.get(key)] == [b"across restarts"]
+            assert len(again.table) > 0  # rejoined through its saved contacts
+            assert (await nodes[3].get(key)).values == [b"across restarts"]
+        finally:
+            await again.close(handoff=False)
+
+
+async def test_bad_frames_are_counted_and_the_node_keeps_serving() -> None:
+    async with launch_swarm(4, transport="tcp", settings=FAST, seed=6) as nodes:
+        target = nodes[0]
+        ctx = zmq.asyncio.Context()
+        attacker = ctx.socket(zmq.DEALER)
+        attacker.setsockopt(zmq.LINGER, 0)
+        attacker.connect(target.address)
+        valid = encode_frame(Envelope(b"\x01" * 8, nodes[1].identity.public_key, nodes[1].address, Pong()))
+        garbage = [
+            b"\xc1\xc1 not msgpack",
+            valid[: len(valid) // 2],  # truncated
+            msgpack.packb([9, 1, b"\x01" * 8, b"\x00" * 32, "tcp://x:1"]),  # wrong version
+            b"\x00" * (MAX_FRAME_BYTES + 10),  # oversized
+            valid,  # a reply where a request belongs
+        ]
+        before = target.stats.bad_frames
+        for frame in garbage:
+            await attacker.send(frame)
+        await attacker.send_multipart([b"two", b"frames"])
+        for _ in range(250):
+            if target.stats.bad_frames - before >= len(garbage) and target.transport_stats().bad_envelopes:
+                break
+            await asyncio.sleep(0.02)
+        assert target.stats.bad_frames - before == len(garbage)
+        assert target.transport_stats().bad_envelopes == 1
+        assert await nodes[2].ping(Contact(target.node_id, target.address)) > 0
+        assert (await nodes[3].lookup(target.node_id)).contacts[0].node_id == target.node_id
+        attacker.close()
+        ctx.term()
+
+
+async def test_dead_bootstrap_address_is_a_clear_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    ctx = new_context()
+    try:
+        with pytest.raises(BootstrapError, match=dead.replace(".", r"\.")):
+            await DHTNode.create(bootstrap=[dead], settings=FAST, context=ctx)
+    finally:
+        ctx.term()
