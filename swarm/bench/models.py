@@ -14,13 +14,13 @@ import numpy as np
 
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
+from swarm.bench._report import Target, judge_targets
 from swarm.identity import Identity
 from swarm.packet import decode_packet, encode_packet, make_packet
 
 __all__ = ["TARGETS", "ModelBenchSettings", "run_models_bench"]
 
-#: key -> (comparison, threshold, what it means)
-TARGETS: dict[str, tuple[str, float, str]] = {
+TARGETS: dict[str, Target] = {
     "llm_batch_speedup": (">=", 3.0, "batch-8 aggregate tokens/s over batch-1"),
     "packet_bytes": ("<=", 1536, "bytes of a 384-dim, 300-char packet"),
     "packet_verify_per_s": (">=", 5000, "packets decoded and signature-verified per second"),
@@ -80,7 +80,7 @@ async def _run(
         "embeddings_per_s": round(embeddings_per_s, 1),
         **packets,
     }
-    figures["targets"] = {key: _judge(figures.get(key), *TARGETS[key][:2]) for key in TARGETS}
+    figures["targets"] = judge_targets(figures, TARGETS)
     figures["machine"] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -159,9 +159,3 @@ def _rate(fn: Callable[[], object], n: int) -> float:
     for _ in range(n):
         fn()
     return n / (time.perf_counter() - t0)
-
-
-def _judge(value: object, op: str, threshold: float) -> bool | None:
-    if not isinstance(value, int | float):
-        return None
-    return value >= threshold if op == ">=" else value <= threshold

@@ -70,7 +70,9 @@ class DHTSettings:
     """Extra attempts after an RPC times out."""
     initial_timeout_s: float = 1.0
     """Timeout for a peer whose round trip was never measured."""
-    min_timeout_s: float = 0.05
+    min_timeout_s: float = 0.2
+    """Floor of a measured timeout: loopback round trips are sub-millisecond, but a process that hosts
+    many nodes, or a busy host, stalls for tens of milliseconds, and spurious timeouts evict live peers."""
     max_timeout_s: float = 5.0
     record_ttl_s: int = 3600
     """Lifetime of a stored record unless its publisher re-announces it."""
@@ -257,12 +259,12 @@ class DHTNode:
         await self._refresh_far_buckets()
         return len(answered)
 
-    async def lookup(self, target: bytes) -> LookupResult:
-        """The k live nodes closest to ``target``."""
+    async def lookup(self, target: bytes, *, category: str = "lookup") -> LookupResult:
+        """The k live nodes closest to ``target``. ``category`` labels its RPCs in :attr:`stats`."""
         self.stats.lookups += 1
 
         async def ask(contact: Contact, count: int) -> QueryAnswer:
-            reply = await self.call(contact, FindNode(target, count), category="lookup")
+            reply = await self.call(contact, FindNode(target, count), category=category)
             if not isinstance(reply, FoundNodes):
                 raise ProtocolError(f"expected FOUND_NODES, got {type(reply).__name__}")
             return QueryAnswer(reply.contacts)
@@ -433,6 +435,9 @@ class DHTNode:
             )
         if isinstance(message, Store):
             ok, reason = self.store.put(message.key, message.record)
+            # Section 2.5: the other k-1 holders got the same STORE, so none of us need push this
+            # record again for a full replicate interval.
+            self._replicated_at[message.key] = time.monotonic()
             if not ok:
                 self.stats.stores_refused += 1
             return Stored(ok, reason)
@@ -476,7 +481,7 @@ class DHTNode:
 
     async def _check_eviction(self, contact: Contact) -> None:
         try:
-            await self.call(contact, Ping(), category="maintenance")
+            await self.call(contact, Ping(), category="evict")
         except DHTError:
             pass  # _call_address removed it; the cached newcomer took its slot
         finally:
@@ -485,7 +490,7 @@ class DHTNode:
     # --- records ----------------------------------------------------------------------------------
 
     async def _store_on_closest(self, key: bytes, record: Record, *, category: str) -> PutResult:
-        found = await self.lookup(key)
+        found = await self.lookup(key, category=category)
         stores = [self.call(c, Store(key, record), category=category) for c in found.contacts]
         replies = await asyncio.gather(*stores, return_exceptions=True)
         stored = sum(1 for r in replies if isinstance(r, Stored) and r.ok)
@@ -519,14 +524,31 @@ class DHTNode:
         for (key, _), published in list(self._published.items()):
             if now - published.announced_at >= s.republish_interval_s:
                 published.announced_at = now
-                await self._store_on_closest(key, published.record, category="maintenance")
+                await self._store_on_closest(key, published.record, category="republish")
+        await self.replicate(older_than_s=s.replicate_interval_s)
+        await self.refresh(older_than_s=s.refresh_interval_s)
+
+    async def replicate(self, *, older_than_s: float) -> int:
+        """Push held records not replicated for ``older_than_s`` to the k nodes now closest to them
+        (section 2.5: new nodes near a key learn of it). Returns how many records were pushed."""
+        now = time.monotonic()
         own = {key for key, _ in self._published}
+        pushed = 0
         for key, record in list(self.store.items()):
-            if key not in own and now - self._replicated_at.get(key, 0.0) >= s.replicate_interval_s:
-                await self._store_on_closest(key, record, category="maintenance")
-        for index in self.table.stale_buckets(s.refresh_interval_s):
+            # A record that arrived by STORE counts as just replicated (Kademlia's optimisation in
+            # section 2.5): otherwise all k holders would push every new record at the next tick.
+            if key not in own and now - self._replicated_at.setdefault(key, now) >= older_than_s:
+                await self._store_on_closest(key, record, category="replicate")
+                pushed += 1
+        return pushed
+
+    async def refresh(self, *, older_than_s: float) -> int:
+        """Look up a random id in every bucket untouched for ``older_than_s`` (section 2.3)."""
+        stale = self.table.stale_buckets(older_than_s)
+        for index in stale:
             self.table.buckets[index].touch()
-            await self._lookup_for_maintenance(random_id_in_bucket(self.node_id, index))
+            await self.lookup(random_id_in_bucket(self.node_id, index), category="refresh")
+        return len(stale)
 
     async def _refresh_far_buckets(self) -> None:
         """After joining, look up a random id in every bucket farther than the nearest neighbour."""
@@ -538,23 +560,7 @@ class DHTNode:
         for index in range(first, ID_BYTES * 8):
             self.table.buckets[index].touch()
             targets.append(random_id_in_bucket(self.node_id, index))
-        await asyncio.gather(*(self._lookup_for_maintenance(t) for t in targets), return_exceptions=True)
-
-    async def _lookup_for_maintenance(self, target: bytes) -> None:
-        async def ask(contact: Contact, count: int) -> QueryAnswer:
-            reply = await self.call(contact, FindNode(target, count), category="maintenance")
-            if not isinstance(reply, FoundNodes):
-                raise ProtocolError("expected FOUND_NODES")
-            return QueryAnswer(reply.contacts)
-
-        await iterative_lookup(
-            target,
-            self.table.closest(target),
-            ask,
-            own_id=self.node_id,
-            k=self.settings.k,
-            alpha=self.settings.alpha,
-        )
+        await asyncio.gather(*(self.lookup(t, category="refresh") for t in targets), return_exceptions=True)
 
     # --- persistence ------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ __all__ = ["PeerHealth", "RttEstimator"]
 @dataclass
 class RttEstimator:
     initial_timeout_s: float = 1.0
-    min_timeout_s: float = 0.05
+    min_timeout_s: float = 0.2
     max_timeout_s: float = 5.0
     srtt: float | None = None
     rttvar: float = 0.0

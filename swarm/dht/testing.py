@@ -28,7 +28,7 @@ async def launch_swarm(
     """``n`` joined nodes on ``inproc://`` (no file descriptor per connection) or ``tcp://127.0.0.1``
     ephemeral ports. Each node joins through a random node already in the swarm. All are closed on
     exit, killed ones included."""
-    ctx: zmq.asyncio.Context = new_context(max_sockets=max(1024, 4 * n + 64))
+    ctx: zmq.asyncio.Context = new_context()
     rng = random.Random(seed)
     counter = iter(range(10**9))
 

@@ -61,10 +61,15 @@ class TransportStats:
     """Messages that were not exactly [routing id, frame]."""
 
 
-def new_context(max_sockets: int = 8192) -> zmq.asyncio.Context:
-    """A ZeroMQ context for many nodes in one process (each node uses two sockets)."""
+def new_context(max_sockets: int = 32768) -> zmq.asyncio.Context:
+    """A ZeroMQ context for many nodes in one process (each node uses two sockets).
+
+    The limit is generous on purpose: libzmq also needs a socket for every ``inproc://`` connection
+    still pending when the context ends (one per connect to a node that has died), and it aborts the
+    process if it cannot make one.
+    """
     ctx = zmq.asyncio.Context()
-    ctx.set(zmq.MAX_SOCKETS, max_sockets)
+    ctx.set(zmq.MAX_SOCKETS, min(max_sockets, ctx.get(zmq.SOCKET_LIMIT)))
     return ctx
 
 

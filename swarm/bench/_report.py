@@ -1,0 +1,32 @@
+"""What every benchmark shares: judging figures against targets, percentiles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["Target", "judge_targets", "percentile"]
+
+#: (comparison ">=" or "<=", threshold, what the figure means)
+Target = tuple[str, float, str]
+
+
+def judge_targets(figures: Mapping[str, Any], targets: Mapping[str, Target]) -> dict[str, dict[str, Any]]:
+    """``{key: {"op", "threshold", "met"}}`` for the ``targets`` section of a benchmark's JSON."""
+    judged = {}
+    for key, (op, threshold, meaning) in targets.items():
+        value = figures.get(key)
+        met = None
+        if isinstance(value, int | float):
+            met = value >= threshold if op == ">=" else value <= threshold
+        judged[key] = {"op": op, "threshold": threshold, "met": met, "meaning": meaning}
+    return judged
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = max(1, min(len(ordered), -(-pct * len(ordered) // 100)))
+    return float(ordered[int(rank) - 1])

@@ -1,0 +1,217 @@
+"""``synthswarm bench dht``: an n-node swarm in this process, measured as GUIDE section 7 asks.
+
+Phases: a raw pyzmq round trip (the ceiling); join; store records and read the load per node; timed
+gets from random nodes (success, hops, latency); lookups of random ids against the brute-force k
+closest; maintenance traffic, measured on short periods and scaled to the default ones; then an
+abrupt kill of a fraction of the nodes and gets from the survivors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from swarm.bench._report import Target, judge_targets, percentile
+from swarm.dht import DHTNode, DHTSettings, distance, key_for
+from swarm.dht.testing import launch_swarm
+
+__all__ = ["DHTBenchSettings", "run_dht_bench", "targets", "zmq_round_trip_us"]
+
+
+def targets(nodes: int) -> dict[str, Target]:
+    """The issue's targets; the hop bound depends on the swarm size."""
+    return {
+        "success_rate": (">=", 1.0, "gets that returned the stored value"),
+        "churn_success_rate": (">=", 0.99, "gets after the abrupt kill"),
+        "hops_p99": ("<=", math.log2(max(2, nodes)), "log2(N)"),
+        "kclosest_overlap": (">=", 0.95, "lookup result against brute-force k closest"),
+        "load_skew": ("<=", 5.0, "max over mean records per node"),
+    }
+
+
+@dataclass(frozen=True)
+class DHTBenchSettings:
+    nodes: int = 256
+    lookups: int = 1000
+    churn: float = 0.2
+    records: int = 0
+    """Records stored before the gets (0: one per node)."""
+    transport: str = "inproc"
+    seed: int = 0
+    maintenance_window_s: float = 40.0
+    """How long maintenance traffic is counted (after a 20 s warm-up)."""
+
+
+def run_dht_bench(
+    settings: DHTBenchSettings, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    return asyncio.run(_run(settings, progress))
+
+
+def zmq_round_trip_us(rounds: int = 2000) -> float:
+    """Mean ROUTER/DEALER round trip over tcp loopback with plain blocking pyzmq."""
+    ctx = zmq.Context()
+    server, client = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    try:
+        port = server.bind_to_random_port("tcp://127.0.0.1")
+        client.connect(f"tcp://127.0.0.1:{port}")
+        for i in range(rounds + 100):
+            if i == 100:
+                started = time.perf_counter()
+            client.send(b"ping")
+            server.send_multipart(server.recv_multipart())
+            client.recv()
+        return (time.perf_counter() - started) / rounds * 1e6
+    finally:
+        server.close(linger=0)
+        client.close(linger=0)
+        ctx.term()
+
+
+async def _run(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
+    started = time.perf_counter()
+    rng = random.Random(s.seed)
+    progress("raw pyzmq round trip")
+    figures: dict[str, Any] = {"nodes": s.nodes, "lookups": s.lookups, "transport": s.transport}
+    figures["zmq_rtt_us"] = round(zmq_round_trip_us(), 1)
+    settings = DHTSettings(initial_timeout_s=0.5)
+    join_started = time.perf_counter()
+
+    def joined(done: int, total: int) -> None:
+        progress(f"joined {done}/{total} nodes")
+
+    async with launch_swarm(
+        s.nodes, transport=s.transport, settings=settings, seed=s.seed, progress=joined
+    ) as nodes:
+        figures["join_s"] = round(time.perf_counter() - join_started, 1)
+        keys = await _store(nodes, s.records or s.nodes, rng, progress)
+        figures["load_skew"] = _load_skew(nodes)
+        progress(f"{s.lookups} gets from random nodes")
+        figures.update(await _gets(nodes, keys, s.lookups, rng))
+        progress(f"{min(s.lookups, 300)} lookups of random ids against brute force")
+        figures["kclosest_overlap"] = await _overlap(nodes, min(s.lookups, 300), rng)
+        figures.update(await _maintenance(nodes, s.maintenance_window_s, progress))
+        victims = rng.sample(nodes, int(len(nodes) * s.churn))
+        progress(f"killing {len(victims)} nodes abruptly, then {s.lookups} gets from survivors")
+        for victim in victims:
+            victim.kill()
+        survivors = [n for n in nodes if n not in victims]
+        churned = await _gets(survivors, keys, s.lookups, rng)
+        figures["churn_fraction"] = s.churn
+        figures["churn_success_rate"] = churned["success_rate"]
+        figures["churn_hops_mean"] = churned["hops_mean"]
+        figures["churn_latency_ms_p99"] = churned["latency_ms_p99"]
+    figures["targets"] = judge_targets(figures, targets(s.nodes))
+    figures["bench_s"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+async def _store(
+    nodes: list[DHTNode], count: int, rng: random.Random, progress: Callable[[str], None]
+) -> dict[bytes, bytes]:
+    keys = {key_for("bench", str(i)): f"value-{i}".encode() for i in range(count)}
+    items = list(keys.items())
+    for start in range(0, len(items), 32):
+        chunk = items[start : start + 32]
+        await asyncio.gather(*(rng.choice(nodes).put(k, v, republish=False) for k, v in chunk))
+        progress(f"stored {min(start + 32, len(items))}/{len(items)} records")
+    return keys
+
+
+def _load_skew(nodes: list[DHTNode]) -> float:
+    loads = [len(n.store) for n in nodes]
+    mean = statistics.fmean(loads)
+    return round(max(loads) / mean, 2) if mean else 0.0
+
+
+async def _gets(
+    nodes: list[DHTNode], keys: dict[bytes, bytes], count: int, rng: random.Random
+) -> dict[str, Any]:
+    items = list(keys.items())
+    hops, latencies, ok = [], [], 0
+    for _ in range(count):
+        key, value = rng.choice(items)
+        node = rng.choice(nodes)
+        t0 = time.perf_counter()
+        result = await node.get(key)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        ok += result.values == [value]
+        hops.append(result.lookup.hops if result.lookup else 0)
+    return {
+        "success_rate": round(ok / count, 4),
+        "hops_mean": round(statistics.fmean(hops), 2),
+        "hops_p99": percentile(hops, 99),
+        "latency_ms_p50": round(percentile(latencies, 50), 2),
+        "latency_ms_p99": round(percentile(latencies, 99), 2),
+    }
+
+
+async def _overlap(nodes: list[DHTNode], count: int, rng: random.Random) -> float:
+    total = 0.0
+    for _ in range(count):
+        node, target = rng.choice(nodes), os.urandom(32)
+        found = await node.lookup(target)
+        k = node.settings.k
+        truth = sorted((n for n in nodes if n is not node), key=lambda n: distance(n.node_id, target))[:k]
+        total += len({c.node_id for c in found.contacts} & {n.node_id for n in truth}) / k
+    return round(total / count, 4)
+
+
+_FAST = {"republish": 20.0, "replicate": 20.0, "refresh": 10.0}
+_INTERVAL_FIELD = {
+    "republish": "republish_interval_s",
+    "replicate": "replicate_interval_s",
+    "refresh": "refresh_interval_s",
+}
+
+
+async def _maintenance(
+    nodes: list[DHTNode], window_s: float, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Maintenance traffic measured by running the real maintenance loop with short periods.
+
+    Every node re-announces its own records, pushes the records it holds to the k closest (the first
+    holder to do so resets the others' timers) and refreshes untouched buckets, on periods of 10-20 s
+    instead of 15-60 min. After one warm-up period the RPCs of each kind are counted for
+    ``window_s`` and scaled by (short period / default period): messages per node per minute at the
+    default periods, for a swarm with no other traffic (which would keep buckets fresh for free).
+    """
+    defaults = nodes[0].settings
+    fast = dataclasses.replace(
+        defaults,
+        maintenance_tick_s=0.5,
+        republish_interval_s=_FAST["republish"],
+        replicate_interval_s=_FAST["replicate"],
+        refresh_interval_s=_FAST["refresh"],
+    )
+    for node in nodes:
+        node.settings = fast
+    progress(f"maintenance: warm-up period, then {window_s:.0f} s counted")
+    await asyncio.sleep(max(_FAST.values()))
+    before = {c: _sent(nodes, c) for c in _FAST}
+    await asyncio.sleep(window_s)
+    counted = {c: _sent(nodes, c) - before[c] for c in _FAST}
+    for node in nodes:
+        node.settings = defaults
+    minutes = window_s / 60
+    per_kind = {
+        c: counted[c] / len(nodes) / minutes * _FAST[c] / getattr(defaults, _INTERVAL_FIELD[c]) for c in _FAST
+    }
+    return {
+        "maintenance_msgs_per_node_min": round(sum(per_kind.values()), 2),
+        "maintenance_by_kind_per_node_min": {c: round(v, 2) for c, v in per_kind.items()},
+    }
+
+
+def _sent(nodes: list[DHTNode], category: str) -> int:
+    return sum(node.stats.rpcs_sent.get(category, 0) for node in nodes)
