@@ -242,6 +242,49 @@ def bench_dht(
     _finish_bench("synthswarm bench dht", figures, command, json_path)
 
 
+@bench.command("routing")
+@click.option("--agents", default=256, show_default=True, help="Agents, one per DHT node.")
+@click.option("--packets", default=200, show_default=True, help="Packets published per strategy.")
+@click.option("--m", "m", default=10, show_default=True, help="Deliveries per packet (recall is at m).")
+@click.option("--tables", default=6, show_default=True, help="LSH tables.")
+@click.option("--bits", default=6, show_default=True, help="LSH bits per table.")
+@click.option("--probes", default=1, show_default=True, help="Multi-probe buckets per table.")
+@click.option("--strategies", default="dht,gossip,broadcast,hub", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
+def bench_routing(
+    agents: int, packets: int, m: int, tables: int, bits: int, probes: int, strategies: str, seed: int,
+    json_path: Path | None,
+) -> None:  # fmt: skip
+    """Recall at m, messages, bytes and hops per packet for dht, gossip, broadcast and hub."""
+    from swarm.bench.routing import RoutingBenchSettings, run_routing_bench
+    from swarm.routers import STRATEGIES
+    from swarm.semantic import LSHSettings
+
+    chosen = tuple(x.strip() for x in strategies.split(",") if x.strip())
+    unknown = [x for x in chosen if x not in STRATEGIES]
+    if unknown or agents < m + 2 or packets < 1:
+        raise click.BadParameter(
+            f"strategies from {', '.join(STRATEGIES)}; --agents > --m + 1; --packets >= 1"
+        )
+    if "gossip" in chosen and "dht" in chosen:
+        chosen = ("dht", *[x for x in chosen if x != "dht"])  # gossip's budget comes from dht's cost
+    try:
+        lsh = LSHSettings(tables=tables, bits=bits, probes=probes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    settings = RoutingBenchSettings(
+        agents=agents, packets=packets, m=m, lsh=lsh, seed=seed, strategies=chosen
+    )
+    with _err.status("starting") as status:
+        figures = run_routing_bench(settings, progress=_status_updater(status))
+    command = (
+        f"synthswarm bench routing --agents {agents} --packets {packets} --m {m} --tables {tables} "
+        f"--bits {bits} --probes {probes}"
+    )
+    _finish_bench("synthswarm bench routing", figures, command, json_path)
+
+
 def _finish_bench(title: str, figures: dict[str, Any], command: str, json_path: Path | None) -> None:
     if json_path is not None:
         command += f" --json {json_path}"

@@ -34,10 +34,6 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
-    def cancel_all(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
     async def close(self) -> None:
         """Cancel every task and wait until all have finished."""
         tasks = list(self._tasks)

@@ -103,8 +103,7 @@ async def _run(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str
         figures.update(await _maintenance(nodes, s.maintenance_window_s, progress))
         victims = rng.sample(nodes, int(len(nodes) * s.churn))
         progress(f"killing {len(victims)} nodes abruptly, then {s.lookups} gets from survivors")
-        for victim in victims:
-            victim.kill()
+        await asyncio.gather(*(victim.kill() for victim in victims))
         survivors = [n for n in nodes if n not in victims]
         churned = await _gets(survivors, keys, s.lookups, rng)
         figures["churn_fraction"] = s.churn

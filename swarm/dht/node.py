@@ -233,10 +233,13 @@ class DHTNode:
         if self._owns_context:
             self._ctx.term()
 
-    def kill(self) -> None:
-        """Stop at once, as a crash would: no hand-off, no goodbye, nothing saved (for fault tests)."""
+    async def kill(self) -> None:
+        """Stop at once, as a crash would: no hand-off, no goodbye, nothing saved (for fault tests).
+        Peers learn of it only when their requests go unanswered."""
         self._closed = True
-        self._tasks.cancel_all()
+        await self._tasks.close()
+        for future in self._pending.values():
+            future.cancel()
         self._transport.close()
 
     # --- public operations ------------------------------------------------------------------------
@@ -316,6 +319,9 @@ class DHTNode:
         """Serve :class:`AppRequest` messages of ``topic`` (a protocol layered on the DHT)."""
         self._apps[topic] = handler
 
+    def app_topics(self) -> frozenset[str]:
+        return frozenset(self._apps)
+
     async def app_request(
         self, contact: Contact, topic: str, payload: bytes, *, category: str = "app"
     ) -> bytes:
@@ -368,7 +374,9 @@ class DHTNode:
                 self.stats.sent(category)
                 await self._transport.send_request(address, frame)
                 reply = await asyncio.wait_for(future, health.rtt.timeout())
-            except (SendError, TimeoutError):
+            except SendError:
+                break  # unroutable: a retry would fail the same way
+            except TimeoutError:
                 continue
             finally:
                 self._pending.pop(rpc_id, None)
@@ -460,6 +468,9 @@ class DHTNode:
                 answer = AppReply(await handler(envelope.sender, message.payload))
             except DHTError as exc:
                 answer = ErrorReply("failed", str(exc)[:300])
+            except Exception:  # a handler's bug must not cost the caller a timeout, nor the node its life
+                log.exception("handler for %s failed", message.topic)
+                answer = ErrorReply("internal", "the handler failed")
         await self._reply(routing_id, envelope, answer)
 
     async def _reply(self, routing_id: bytes, request: Envelope, message: Message) -> None:

@@ -23,6 +23,7 @@ class KBucket:
 
     k: int
     contacts: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)
+    seen_at: dict[bytes, float] = field(default_factory=dict)
     replacements: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)
     last_touched: float = field(default_factory=time.monotonic)
 
@@ -51,9 +52,12 @@ class AddResult:
 class RoutingTable:
     """Contacts of one node, organised by XOR distance."""
 
-    def __init__(self, own_id: bytes, k: int = 20) -> None:
+    def __init__(self, own_id: bytes, k: int = 20, *, ping_after_s: float = 30.0) -> None:
+        """``ping_after_s``: a full bucket asks for its oldest contact to be pinged only if that contact
+        has not been heard from for this long; one heard from just now is alive already."""
         self.own_id = own_id
         self.k = k
+        self.ping_after_s = ping_after_s
         self.buckets = [KBucket(k) for _ in range(ID_BITS)]
 
     def __len__(self) -> int:
@@ -75,17 +79,23 @@ class RoutingTable:
             return AddResult(added=False)
         bucket = self._bucket(contact.node_id)
         bucket.touch()
+        now = time.monotonic()
         if contact.node_id in bucket.contacts:
             # Seen again: move to the tail (most recently seen), keeping the newest address.
             del bucket.contacts[contact.node_id]
             bucket.contacts[contact.node_id] = contact
+            bucket.seen_at[contact.node_id] = now
             return AddResult(added=True)
         if len(bucket.contacts) < self.k:
             bucket.contacts[contact.node_id] = contact
+            bucket.seen_at[contact.node_id] = now
             bucket.replacements.pop(contact.node_id, None)
             return AddResult(added=True)
         bucket.remember_replacement(contact)
-        return AddResult(added=False, ping=bucket.least_recently_seen())
+        oldest = bucket.least_recently_seen()
+        if now - bucket.seen_at.get(oldest.node_id, 0.0) < self.ping_after_s:
+            return AddResult(added=False)
+        return AddResult(added=False, ping=oldest)
 
     def remove(self, node_id: bytes) -> bool:
         """Drop a contact that failed; its slot goes to the freshest replacement, if any."""
@@ -95,9 +105,11 @@ class RoutingTable:
         bucket.replacements.pop(node_id, None)
         if bucket.contacts.pop(node_id, None) is None:
             return False
+        bucket.seen_at.pop(node_id, None)
         if bucket.replacements:
             _, replacement = bucket.replacements.popitem(last=True)
             bucket.contacts[replacement.node_id] = replacement
+            bucket.seen_at[replacement.node_id] = time.monotonic()
         return True
 
     def closest(

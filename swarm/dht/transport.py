@@ -116,9 +116,12 @@ class ZmqTransport:
 
     async def send_request(self, address: str, frame: bytes) -> None:
         """Send a request frame to the node listening at ``address``; raises :class:`SendError`."""
+        fresh = address not in self._connected
         peer = self._connect(address)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.connect_wait_s
+        # Only a fresh connection deserves patience; an established one that turns unroutable has
+        # lost its peer, and waiting would only delay the caller's failover.
+        deadline = loop.time() + (self.settings.connect_wait_s if fresh else 0.0)
         delay = 0.0005
         while True:
             try:

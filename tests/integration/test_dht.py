@@ -42,7 +42,7 @@ async def test_lookups_survive_abrupt_kills() -> None:
             await nodes[i].put(key, value)
         rng = random.Random(4)
         for victim in rng.sample(nodes, 13):  # 20%, no goodbye
-            victim.kill()
+            await victim.kill()
             nodes.remove(victim)
         for node in rng.sample(nodes, 10):
             found = await asyncio.gather(*(node.get(key) for key in keys))

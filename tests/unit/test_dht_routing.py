@@ -51,7 +51,7 @@ def test_key_for_separates_parts() -> None:
 
 def test_full_bucket_asks_to_ping_the_least_recently_seen() -> None:
     own = os.urandom(32)
-    table = RoutingTable(own, k=3)
+    table = RoutingTable(own, k=3, ping_after_s=0)
     members = [contact(id_in_bucket(own, 200)) for _ in range(3)]
     for c in members:
         assert table.add(c).added
@@ -65,6 +65,16 @@ def test_full_bucket_asks_to_ping_the_least_recently_seen() -> None:
     assert table.remove(members[1].node_id)
     assert newcomer.node_id in table
     assert len(table) == 3
+
+
+def test_a_contact_heard_from_recently_is_not_pinged() -> None:
+    own = os.urandom(32)
+    table = RoutingTable(own, k=2, ping_after_s=60)
+    for _ in range(2):
+        table.add(contact(id_in_bucket(own, 50)))
+    result = table.add(contact(id_in_bucket(own, 50)))
+    assert (result.added, result.ping) == (False, None)
+    assert len(table.buckets[50].replacements) == 1
 
 
 def test_replacement_cache_is_bounded_and_freshest_first() -> None:

@@ -1,0 +1,227 @@
+"""``synthswarm bench routing``: recall and cost of every routing strategy on one swarm.
+
+N agents, one per DHT node, subscribe with an interest vector drawn around one of C topic centres
+(unit vectors in 384 dimensions; members of a topic sit at cosine ~0.5 from each other, as related
+paragraphs do under MiniLM). M packets, each published by a random agent about its own topic or, half
+the time, another one, go through each strategy in turn. Per strategy:
+
+- ``recall_at_m``: of the m agents whose interests are nearest the packet's embedding (exact cosine
+  over all of them), the share that received it, as counted by the agents' own delivery callbacks;
+- ``messages_per_packet`` and ``bytes_per_packet``: every request any node sent, and every byte of
+  requests and replies, while the packet was routed (forwarding and deliveries included);
+- ``hops_mean``: the publisher's longest path to a rendezvous (dht), 1 for direct delivery;
+- ``deliveries_per_s``: deliveries over the wall time of the publish phase.
+
+Gossip gets the message budget the dht router measured, so the two are compared at equal cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from swarm.bench._report import Target, judge_targets
+from swarm.dht import DHTNode, DHTSettings
+from swarm.dht.testing import launch_swarm
+from swarm.identity import Identity
+from swarm.packet import OutcomePacket, make_packet
+from swarm.routers import (
+    BroadcastRouter,
+    DHTRouter,
+    DHTRouterSettings,
+    GossipRouter,
+    HubRouter,
+    IsolatedRouter,
+    Router,
+)
+from swarm.semantic import LSHSettings, SemanticHasher
+
+__all__ = ["RoutingBenchSettings", "run_routing_bench", "synthetic_interests"]
+
+DIMS = 384
+
+
+@dataclass(frozen=True)
+class RoutingBenchSettings:
+    agents: int = 256
+    packets: int = 200
+    m: int = 10
+    topics: int = 0
+    """Topic centres (0: agents / 16, at least 4)."""
+    lsh: LSHSettings = field(default_factory=LSHSettings)
+    seed: int = 0
+    strategies: tuple[str, ...] = ("dht", "gossip", "broadcast", "hub", "isolated")
+
+
+def synthetic_interests(
+    n: int, topics: int, rng: np.random.Generator, spread: float = 1.0
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """(interest vectors, topic of each, topic centres): unit vectors around random unit centres."""
+    centres = _unit(rng.standard_normal((topics, DIMS)))
+    topic_of = rng.integers(0, topics, n)
+    noise = rng.standard_normal((n, DIMS)) * (spread / math.sqrt(DIMS))
+    return _unit(centres[topic_of] + noise), topic_of, centres
+
+
+def run_routing_bench(
+    settings: RoutingBenchSettings, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    return asyncio.run(_run(settings, progress))
+
+
+def targets(figures: dict[str, Any]) -> dict[str, Target]:
+    broadcast = figures["strategies"].get("broadcast", {}).get("messages_per_packet")
+    out: dict[str, Target] = {"dht_recall_at_m": (">=", 0.9, "dht deliveries among the exact m nearest")}
+    if broadcast:
+        out["dht_messages_vs_broadcast"] = ("<=", 0.05, "dht messages per packet over broadcast's")
+    return out
+
+
+async def _run(s: RoutingBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
+    started = time.perf_counter()
+    rng = np.random.default_rng(s.seed)
+    topics = s.topics or max(4, s.agents // 16)
+    interests, topic_of, centres = synthetic_interests(s.agents, topics, rng)
+    packets_plan = _plan_packets(s, rng, topic_of, centres)
+    hasher = SemanticHasher(DIMS, s.lsh, center=interests.mean(axis=0))
+    figures: dict[str, Any] = {"agents": s.agents, "packets": s.packets, "m": s.m, "topics": topics}
+    figures["lsh"] = {"tables": s.lsh.tables, "bits": s.lsh.bits, "probes": s.lsh.probes}
+    results: dict[str, dict[str, Any]] = {}
+    settings = DHTSettings(initial_timeout_s=0.5)
+    async with launch_swarm(
+        s.agents, settings=settings, seed=s.seed, progress=lambda d, t: progress(f"joined {d}/{t} nodes")
+    ) as nodes:
+        identities = [Identity.from_seed(rng.bytes(32)) for _ in range(s.agents)]
+        packets = [_packet(identities[p], vec) for p, vec in packets_plan]
+        for name in s.strategies:
+            router = _router(name, s, hasher, nodes, results)
+            progress(f"{name}: subscribing {s.agents} agents")
+            results[name] = await _measure(
+                router, nodes, identities, interests, packets, packets_plan, s, progress
+            )
+    figures["strategies"] = results
+    dht, broadcast = results.get("dht"), results.get("broadcast")
+    if dht:
+        figures["dht_recall_at_m"] = dht["recall_at_m"]
+    if dht and broadcast and broadcast["messages_per_packet"]:
+        figures["dht_messages_vs_broadcast"] = round(
+            dht["messages_per_packet"] / broadcast["messages_per_packet"], 4
+        )
+    figures["targets"] = judge_targets(figures, targets(figures))
+    figures["bench_s"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+def _plan_packets(
+    s: RoutingBenchSettings,
+    rng: np.random.Generator,
+    topic_of: npt.NDArray[np.int64],
+    centres: npt.NDArray[np.float32],
+) -> list[tuple[int, npt.NDArray[np.float32]]]:
+    plan = []
+    for _ in range(s.packets):
+        publisher = int(rng.integers(0, s.agents))
+        topic = int(topic_of[publisher]) if rng.random() < 0.5 else int(rng.integers(0, len(centres)))
+        noise = rng.standard_normal(DIMS) * (0.8 / math.sqrt(DIMS))
+        plan.append((publisher, _unit(centres[topic] + noise)))
+    return plan
+
+
+def _packet(identity: Identity, vector: npt.NDArray[np.float32]) -> OutcomePacket:
+    return make_packet(identity, kind="finding", topic="bench", finding="routing benchmark", embedding=vector)
+
+
+def _router(
+    name: str,
+    s: RoutingBenchSettings,
+    hasher: SemanticHasher,
+    nodes: list[DHTNode],
+    done: dict[str, dict[str, Any]],
+) -> Router:
+    if name == "dht":
+        return DHTRouter(hasher, DHTRouterSettings(m=s.m, threshold=-1.0))
+    if name == "gossip":
+        budget = round(done["dht"]["messages_per_packet"]) if "dht" in done else s.m * 4
+        return GossipRouter(budget=max(1, budget), seed=s.seed)
+    if name == "broadcast":
+        return BroadcastRouter()
+    if name == "hub":
+        return HubRouter(nodes[0], m=s.m, threshold=-1.0)
+    if name == "isolated":
+        return IsolatedRouter()
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+async def _measure(
+    router: Router,
+    nodes: list[DHTNode],
+    identities: list[Identity],
+    interests: npt.NDArray[np.float32],
+    packets: list[OutcomePacket],
+    plan: list[tuple[int, npt.NDArray[np.float32]]],
+    s: RoutingBenchSettings,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    received: dict[bytes, set[int]] = defaultdict(set)
+
+    def inbox(index: int) -> Callable[[OutcomePacket], Any]:
+        async def deliver(packet: OutcomePacket) -> None:
+            received[packet.id].add(index)
+
+        return deliver
+
+    t0 = time.perf_counter()
+    for start in range(0, len(identities), 64):
+        await asyncio.gather(
+            *(
+                router.subscribe(identities[i].id, interests[i], inbox(i), node=nodes[i])
+                for i in range(start, min(start + 64, len(identities)))
+            )
+        )
+    subscribe_s = time.perf_counter() - t0
+    progress(f"{router.name}: publishing {len(packets)} packets")
+    rpcs0, bytes0 = _rpcs(nodes), _bytes(nodes)
+    recalls, hops = [], []
+    t0 = time.perf_counter()
+    for packet, (publisher, _) in zip(packets, plan, strict=True):
+        report = await router.publish(packet, publisher=identities[publisher].id)
+        hops.append(report.hops)
+        # The truth is ranked against the embedding the packet carries (int8), as routers see it.
+        scores = interests @ packet.embedding.to_array()
+        scores[publisher] = -np.inf
+        truth = set(np.argsort(-scores)[: s.m].tolist())
+        recalls.append(len(received[packet.id] & truth) / s.m)
+    publish_s = time.perf_counter() - t0
+    deliveries = sum(len(v) for v in received.values())
+    return {
+        "recall_at_m": round(statistics.fmean(recalls), 4),
+        "messages_per_packet": round((_rpcs(nodes) - rpcs0) / len(packets), 2),
+        "bytes_per_packet": round((_bytes(nodes) - bytes0) / len(packets)),
+        "hops_mean": round(statistics.fmean(hops), 2),
+        "deliveries_per_s": round(deliveries / publish_s, 1) if publish_s else 0.0,
+        "deliveries_per_packet": round(deliveries / len(packets), 2),
+        "subscribe_s": round(subscribe_s, 1),
+    }
+
+
+def _rpcs(nodes: list[DHTNode]) -> int:
+    return sum(sum(n.stats.rpcs_sent.values()) for n in nodes)
+
+
+def _bytes(nodes: list[DHTNode]) -> int:
+    return sum(n.transport_stats().bytes_out for n in nodes)
+
+
+def _unit(m: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    a = np.asarray(m, np.float32)
+    unit: npt.NDArray[np.float32] = (a / np.linalg.norm(a, axis=-1, keepdims=True)).astype(np.float32)
+    return unit

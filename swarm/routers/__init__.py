@@ -1,0 +1,30 @@
+"""How packets move between agents: one :class:`Router` protocol, five strategies.
+
+- :class:`DHTRouter` (``dht``): semantic rendezvous over the Kademlia DHT
+- :class:`IsolatedRouter`, :class:`BroadcastRouter`, :class:`HubRouter`, :class:`GossipRouter`:
+  the baselines it is measured against
+
+Every router hosts agents on DHT nodes and delivers through the ``swarm.deliver`` request, which
+verifies each packet's signature and drops duplicates before an agent sees it.
+"""
+
+from swarm.routers._base import DeliverFn, DeliveryReport, Router, RouterStats, Subscriber
+from swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
+from swarm.routers.dht import DHTRouter, DHTRouterSettings
+
+__all__ = [
+    "STRATEGIES",
+    "BroadcastRouter",
+    "DHTRouter",
+    "DHTRouterSettings",
+    "DeliverFn",
+    "DeliveryReport",
+    "GossipRouter",
+    "HubRouter",
+    "IsolatedRouter",
+    "Router",
+    "RouterStats",
+    "Subscriber",
+]
+
+STRATEGIES = ("isolated", "broadcast", "hub", "gossip", "dht")

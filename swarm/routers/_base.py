@@ -1,0 +1,156 @@
+"""The Router protocol every strategy implements, its report, and delivery to agents hosted on nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm.dht import Contact, DHTNode
+from swarm.errors import DHTError, PacketError, ProtocolError
+from swarm.packet import OutcomePacket, decode_packet, encode_packet
+
+__all__ = [
+    "DELIVER_TOPIC",
+    "AgentHost",
+    "DeliverFn",
+    "DeliveryReport",
+    "Router",
+    "RouterStats",
+    "Subscriber",
+]
+
+DELIVER_TOPIC = "swarm.deliver"
+
+#: Called once per packet an agent receives (duplicates are filtered before it).
+DeliverFn = Callable[[OutcomePacket], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one publish did, as far as the publisher can see."""
+
+    packet_id: bytes
+    delivered_to: tuple[bytes, ...]
+    """Agents the publisher knows received the packet (gossip cannot know, and reports none)."""
+    messages: int
+    """Requests the publisher sent (forwarders' requests are not included)."""
+    hops: int = 0
+    """Longest path to a rendezvous (dht), else 1 for direct delivery, 0 for none."""
+
+
+@dataclass
+class RouterStats:
+    packets: int = 0
+    messages: int = 0
+    deliveries: int = 0
+    duplicates_dropped: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """An agent as a router sees it: who, where, and what it is interested in."""
+
+    agent_id: bytes
+    contact: Contact
+    interests: npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Router(Protocol):
+    """How packets move between agents. Every strategy (dht and the baselines) implements this."""
+
+    name: str
+
+    async def subscribe(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
+    ) -> None:
+        """Register an agent hosted on ``node``, with one or more interest vectors (rows)."""
+        ...
+
+    async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        """Send ``packet`` on behalf of the agent ``publisher`` to the agents it should reach."""
+        ...
+
+    def stats(self) -> RouterStats: ...
+
+
+@dataclass
+class AgentHost:
+    """The agents living on one node, and the ``swarm.deliver`` handler that hands them packets.
+
+    Every packet is decoded and its signature verified before an agent sees it; each agent sees a
+    packet at most once.
+    """
+
+    node: DHTNode
+    stats: RouterStats
+    agents: dict[bytes, DeliverFn] = field(default_factory=dict)
+    seen: dict[bytes, set[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def on(cls, node: DHTNode, stats: RouterStats, registry: dict[bytes, AgentHost]) -> AgentHost:
+        """The host of ``node`` in ``registry``, installing its handler the first time."""
+        host = registry.get(node.node_id)
+        if host is None:
+            host = registry[node.node_id] = cls(node, stats)
+            node.register_app(DELIVER_TOPIC, host.handle)
+        return host
+
+    def add(self, agent_id: bytes, deliver: DeliverFn) -> None:
+        self.agents[agent_id] = deliver
+        self.seen.setdefault(agent_id, set())
+
+    async def handle(self, sender: Contact, payload: bytes) -> bytes:
+        agent_id, data = decode_delivery(payload)
+        await self.deliver_local(agent_id, data)
+        return b""
+
+    async def deliver_local(self, agent_id: bytes, data: bytes) -> bool:
+        """Hand packet bytes to a local agent; False when it is unknown or already had the packet."""
+        deliver = self.agents.get(agent_id)
+        if deliver is None:
+            raise DHTError("no such agent here")
+        try:
+            packet = decode_packet(data)
+        except PacketError as exc:
+            self.stats.rejected += 1
+            raise DHTError(f"rejected packet: {exc}") from exc
+        seen = self.seen[agent_id]
+        if packet.id in seen:
+            self.stats.duplicates_dropped += 1
+            return False
+        seen.add(packet.id)
+        self.stats.deliveries += 1
+        await deliver(packet)
+        return True
+
+
+def encode_delivery(agent_id: bytes, packet: OutcomePacket) -> bytes:
+    return pack([agent_id, encode_packet(packet)])
+
+
+def decode_delivery(payload: bytes) -> tuple[bytes, bytes]:
+    items = expect_type(unpack_untrusted(payload, ProtocolError), list, "delivery", ProtocolError)
+    if len(items) != 2:
+        raise ProtocolError("delivery: expected [agent_id, packet]")
+    return (
+        expect_type(items[0], bytes, "agent id", ProtocolError),
+        expect_type(items[1], bytes, "packet", ProtocolError),
+    )
+
+
+async def deliver_to(node: DHTNode, subscriber: Subscriber, packet: OutcomePacket, category: str) -> bool:
+    """Send ``packet`` from ``node`` to one subscriber; False if it could not be reached."""
+    try:
+        await node.app_request(
+            subscriber.contact, DELIVER_TOPIC, encode_delivery(subscriber.agent_id, packet), category=category
+        )
+    except DHTError:
+        return False
+    return True

@@ -1,0 +1,257 @@
+"""The strategies the DHT router is measured against, behind the same Router protocol.
+
+- ``isolated``: nothing is shared; every agent works alone.
+- ``broadcast``: every packet goes to every other agent (N - 1 deliveries).
+- ``hub``: one central node keeps every subscription; a publisher sends it the packet and the hub
+  delivers to the exact best ``m`` (perfect recall, but one node carries everything).
+- ``gossip``: each node that receives a packet hands it to its agents and forwards it to ``fanout``
+  random contacts, splitting a message budget that is set to match another router's cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import numpy as np
+import numpy.typing as npt
+
+from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm.dht import Contact, DHTNode
+from swarm.errors import DHTError, PacketError, ProtocolError
+from swarm.packet import OutcomePacket, decode_packet, encode_packet
+from swarm.routers._base import (
+    AgentHost,
+    DeliverFn,
+    DeliveryReport,
+    RouterStats,
+    Subscriber,
+    deliver_to,
+)
+
+__all__ = ["BroadcastRouter", "GossipRouter", "HubRouter", "IsolatedRouter"]
+
+HUB_SUBSCRIBE = "hub.subscribe"
+HUB_PUBLISH = "hub.publish"
+GOSSIP_TOPIC = "gossip.forward"
+_CONCURRENCY = 64
+
+
+class _Hosting:
+    """Agents by id, the node each lives on, and the delivery handlers of those nodes."""
+
+    def __init__(self) -> None:
+        self._stats = RouterStats()
+        self.hosts: dict[bytes, AgentHost] = {}
+        self.subscribers: dict[bytes, Subscriber] = {}
+        self.home: dict[bytes, DHTNode] = {}
+
+    def stats(self) -> RouterStats:
+        return self._stats
+
+    def host(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, node: DHTNode
+    ) -> Subscriber:
+        AgentHost.on(node, self._stats, self.hosts).add(agent_id, deliver)
+        self.home[agent_id] = node
+        vectors = np.atleast_2d(np.asarray(interests, np.float32))
+        subscriber = Subscriber(agent_id, node.contact, vectors)
+        self.subscribers[agent_id] = subscriber
+        return subscriber
+
+    def publisher_node(self, publisher: bytes) -> DHTNode:
+        node = self.home.get(publisher)
+        if node is None:
+            raise DHTError("the publisher must subscribe (join the router) before it publishes")
+        return node
+
+    async def deliver(self, node: DHTNode, subscriber: Subscriber, packet: OutcomePacket) -> bool:
+        if subscriber.contact.node_id == node.node_id:
+            return await self.hosts[node.node_id].deliver_local(subscriber.agent_id, encode_packet(packet))
+        return await deliver_to(node, subscriber, packet, "deliver")
+
+    async def deliver_many(
+        self, node: DHTNode, targets: list[Subscriber], packet: OutcomePacket
+    ) -> list[bool]:
+        results: list[bool] = []
+        for start in range(0, len(targets), _CONCURRENCY):
+            chunk = targets[start : start + _CONCURRENCY]
+            results.extend(await asyncio.gather(*(self.deliver(node, s, packet) for s in chunk)))
+        return results
+
+
+class IsolatedRouter(_Hosting):
+    """No sharing at all: the floor every other strategy is measured from."""
+
+    name = "isolated"
+
+    async def subscribe(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
+    ) -> None:
+        self.host(agent_id, interests, deliver, node)
+
+    async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        self.publisher_node(publisher)
+        self._stats.packets += 1
+        return DeliveryReport(packet.id, (), 0, 0)
+
+
+class BroadcastRouter(_Hosting):
+    """Every packet to every other agent."""
+
+    name = "broadcast"
+
+    async def subscribe(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
+    ) -> None:
+        self.host(agent_id, interests, deliver, node)
+
+    async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        node = self.publisher_node(publisher)
+        targets = [s for a, s in self.subscribers.items() if a != publisher]
+        ok = await self.deliver_many(node, targets, packet)
+        messages = sum(1 for s in targets if s.contact.node_id != node.node_id)
+        self._stats.packets += 1
+        self._stats.messages += messages
+        return DeliveryReport(
+            packet.id, tuple(s.agent_id for s, d in zip(targets, ok, strict=True) if d), messages, 1
+        )
+
+
+class HubRouter(_Hosting):
+    """One central node holds every subscription and ranks exactly."""
+
+    name = "hub"
+
+    def __init__(self, hub: DHTNode, *, m: int = 10, threshold: float = 0.0) -> None:
+        super().__init__()
+        self.hub = hub
+        self.m = m
+        self.threshold = threshold
+        self._index: dict[bytes, Subscriber] = {}
+        hub.register_app(HUB_SUBSCRIBE, self._on_subscribe)
+        hub.register_app(HUB_PUBLISH, self._on_publish)
+
+    async def subscribe(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
+    ) -> None:
+        subscriber = self.host(agent_id, interests, deliver, node)
+        request = pack(
+            [agent_id, subscriber.interests.astype("<f4").tobytes(), subscriber.interests.shape[0]]
+        )
+        if node.node_id == self.hub.node_id:
+            await self._on_subscribe(node.contact, request)
+        else:
+            await node.app_request(self.hub.contact, HUB_SUBSCRIBE, request, category="hub")
+
+    async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        node = self.publisher_node(publisher)
+        request = pack([publisher, encode_packet(packet)])
+        if node.node_id == self.hub.node_id:
+            reply = await self._on_publish(node.contact, request)
+            messages = 0
+        else:
+            reply = await node.app_request(self.hub.contact, HUB_PUBLISH, request, category="hub")
+            messages = 1
+        delivered = expect_type(unpack_untrusted(reply, ProtocolError), list, "delivered", ProtocolError)
+        self._stats.packets += 1
+        self._stats.messages += messages
+        return DeliveryReport(packet.id, tuple(d for d in delivered if isinstance(d, bytes)), messages, 1)
+
+    async def _on_subscribe(self, sender: Contact, payload: bytes) -> bytes:
+        agent_id, data, rows = expect_type(
+            unpack_untrusted(payload, ProtocolError), list, "hub.subscribe", ProtocolError
+        )
+        vectors = np.frombuffer(expect_type(data, bytes, "vectors", ProtocolError), dtype="<f4")
+        rows_n = expect_type(rows, int, "rows", ProtocolError)
+        if rows_n < 1 or vectors.size % rows_n:
+            raise ProtocolError("hub.subscribe: vectors do not split into rows")
+        agent = expect_type(agent_id, bytes, "agent id", ProtocolError)
+        self._index[agent] = Subscriber(agent, sender, vectors.reshape(rows_n, -1))
+        return b""
+
+    async def _on_publish(self, sender: Contact, payload: bytes) -> bytes:
+        publisher, data = expect_type(
+            unpack_untrusted(payload, ProtocolError), list, "hub.publish", ProtocolError
+        )
+        try:
+            packet = decode_packet(expect_type(data, bytes, "packet", ProtocolError))
+        except PacketError as exc:
+            raise ProtocolError(f"hub.publish: {exc}") from exc
+        query = packet.embedding.to_array()
+        scored = []
+        for agent, sub in self._index.items():
+            if agent == publisher or sub.interests.shape[1] != query.shape[0]:
+                continue
+            norms = np.linalg.norm(sub.interests, axis=1) * (np.linalg.norm(query) or 1.0)
+            score = float(np.max(sub.interests @ query / np.where(norms == 0, 1, norms)))
+            if score >= self.threshold:
+                scored.append((score, sub))
+        chosen = [s for _, s in sorted(scored, key=lambda x: -x[0])[: self.m]]
+        ok = await self.deliver_many(self.hub, chosen, packet)
+        return pack([s.agent_id for s, d in zip(chosen, ok, strict=True) if d])
+
+
+class GossipRouter(_Hosting):
+    """Random forwarding under a fixed message budget per packet."""
+
+    name = "gossip"
+
+    def __init__(self, *, budget: int, fanout: int = 3, seed: int = 0) -> None:
+        super().__init__()
+        if budget < 1 or fanout < 1:
+            raise ValueError("budget and fanout must be at least 1")
+        self.budget = budget
+        self.fanout = fanout
+        self._rng = random.Random(seed)
+        self._seen: dict[bytes, set[bytes]] = {}
+
+    async def subscribe(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
+    ) -> None:
+        self.host(agent_id, interests, deliver, node)
+        if GOSSIP_TOPIC not in node.app_topics():
+            node.register_app(GOSSIP_TOPIC, lambda sender, payload: self._on_forward(node, payload))
+
+    async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        node = self.publisher_node(publisher)
+        self._seen.setdefault(node.node_id, set()).add(packet.id)
+        sent = await self._spread(node, encode_packet(packet), self.budget)
+        self._stats.packets += 1
+        self._stats.messages += sent
+        return DeliveryReport(packet.id, (), sent, 1)
+
+    async def _on_forward(self, node: DHTNode, payload: bytes) -> bytes:
+        data, budget = expect_type(unpack_untrusted(payload, ProtocolError), list, "gossip", ProtocolError)
+        packet_bytes = expect_type(data, bytes, "packet", ProtocolError)
+        remaining = expect_type(budget, int, "budget", ProtocolError)
+        seen = self._seen.setdefault(node.node_id, set())
+        try:
+            packet_id = decode_packet(packet_bytes).id
+        except PacketError as exc:
+            raise ProtocolError(f"gossip: {exc}") from exc
+        if packet_id in seen:
+            return b""  # a duplicate spends its message but goes no further
+        seen.add(packet_id)
+        host = self.hosts.get(node.node_id)
+        if host is not None:
+            for agent in list(host.agents):
+                await host.deliver_local(agent, packet_bytes)
+        await self._spread(node, packet_bytes, min(max(0, remaining), self.budget))
+        return b""
+
+    async def _spread(self, node: DHTNode, packet_bytes: bytes, budget: int) -> int:
+        """Forward to up to ``fanout`` random contacts, splitting ``budget``; returns messages sent here."""
+        contacts = list(node.table)
+        if budget <= 0 or not contacts:
+            return 0
+        targets = self._rng.sample(contacts, min(self.fanout, budget, len(contacts)))
+        share, extra = divmod(budget - len(targets), len(targets))
+        sends = [
+            node.app_request(
+                c, GOSSIP_TOPIC, pack([packet_bytes, share + (1 if i < extra else 0)]), category="gossip"
+            )
+            for i, c in enumerate(targets)
+        ]
+        await asyncio.gather(*sends, return_exceptions=True)
+        return len(targets)

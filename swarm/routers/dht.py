@@ -1,0 +1,243 @@
+"""DHTRouter: rendezvous publish/subscribe over the Kademlia DHT (as Scribe over Pastry).
+
+Subscribe: for each interest vector, the agent stores a subscription record (who, where, the vector
+in int8) under its bucket's key in every LSH table; the k nodes closest to a key hold its records and
+are its rendezvous. Records expire unless re-announced, so departed agents fade out.
+
+Publish: the publisher computes the packet's keys (own bucket plus multi-probe neighbours in every
+table) and asks one rendezvous per key, walking towards the key with ``semantic.rendezvous`` requests
+(a node that does not hold the key answers with closer contacts). Each rendezvous re-ranks its
+subscribers by exact cosine against the packet's embedding and answers with its best ``m`` above the
+threshold. The publisher merges the answers and delivers the packet to the global best ``m``.
+
+GUIDE section 4 had each rendezvous forward to its own best m; merging at the publisher instead sends
+each packet to m agents rather than up to (keys x m) with duplicates, and ranks across tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm.dht import Contact, DHTNode, distance
+from swarm.errors import DHTError, ProtocolError
+from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, encode_packet
+from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, RouterStats, Subscriber, deliver_to
+from swarm.semantic import SemanticHasher
+
+__all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings"]
+
+RENDEZVOUS_TOPIC = "semantic.rendezvous"
+_MAX_CANDIDATES = 64
+
+
+@dataclass(frozen=True)
+class DHTRouterSettings:
+    m: int = 10
+    """Agents each packet is delivered to (at most)."""
+    threshold: float = 0.0
+    """Least cosine similarity for a delivery."""
+    subscription_ttl_s: int = 3600
+    max_hops: int = 12
+    """Most rendezvous requests one key may take before the publisher gives up on it."""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    agent_id: bytes
+    contact: Contact
+    score: float
+
+
+class DHTRouter:
+    """The ``dht`` strategy. ``hasher`` (its LSH settings and centre) must be the same on every node."""
+
+    name = "dht"
+
+    def __init__(self, hasher: SemanticHasher, settings: DHTRouterSettings | None = None) -> None:
+        self.hasher = hasher
+        self.settings = settings or DHTRouterSettings()
+        self._stats = RouterStats()
+        self._hosts: dict[bytes, AgentHost] = {}
+        self._home: dict[bytes, DHTNode] = {}
+
+    def stats(self) -> RouterStats:
+        return self._stats
+
+    def serve(self, node: DHTNode) -> None:
+        """Make ``node`` answer rendezvous requests (every node of the swarm should)."""
+        if RENDEZVOUS_TOPIC not in node.app_topics():
+            node.register_app(RENDEZVOUS_TOPIC, lambda sender, payload: self._rendezvous(node, payload))
+
+    async def subscribe(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
+    ) -> None:
+        self.serve(node)
+        AgentHost.on(node, self._stats, self._hosts).add(agent_id, deliver)
+        self._home[agent_id] = node
+        vectors = np.atleast_2d(np.asarray(interests, np.float32))
+        puts = []
+        for index, vector in enumerate(vectors):
+            record = _encode_subscription(agent_id, node.contact, vector)
+            subkey = agent_id[:24] + index.to_bytes(2, "big")
+            for topic in self.hasher.own_keys(vector):
+                puts.append(
+                    node.put(topic.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s)
+                )
+        await asyncio.gather(*puts)
+
+    async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        node = self._home.get(publisher)
+        if node is None:
+            raise DHTError("the publisher must subscribe (join the router) before it publishes")
+        query = packet.embedding.to_array()
+        emb = packet.embedding
+        if emb.dtype is not EmbeddingDType.INT8:
+            emb = CompactEmbedding.from_vector(emb.to_array())
+        request = pack([emb.data, emb.scale, self.settings.m, float(self.settings.threshold)])
+        answers = await asyncio.gather(*(self._ask(node, t.key, request) for t in self.hasher.keys(query)))
+        best: dict[bytes, _Candidate] = {}
+        for candidates, _, _ in answers:
+            for c in candidates:
+                if c.agent_id != publisher and (c.agent_id not in best or c.score > best[c.agent_id].score):
+                    best[c.agent_id] = c
+        chosen = sorted(best.values(), key=lambda c: -c.score)[: self.settings.m]
+        delivered = await asyncio.gather(*(self._deliver(node, c, packet) for c in chosen))
+        messages = sum(a[1] for a in answers) + sum(1 for c in chosen if c.contact.node_id != node.node_id)
+        self._stats.packets += 1
+        self._stats.messages += messages
+        return DeliveryReport(
+            packet.id,
+            tuple(c.agent_id for c, ok in zip(chosen, delivered, strict=True) if ok),
+            messages,
+            max((a[2] for a in answers), default=0),
+        )
+
+    async def _deliver(self, node: DHTNode, candidate: _Candidate, packet: OutcomePacket) -> bool:
+        if candidate.contact.node_id == node.node_id:
+            return await self._hosts[node.node_id].deliver_local(candidate.agent_id, encode_packet(packet))
+        subscriber = Subscriber(candidate.agent_id, candidate.contact, np.zeros(0, np.float32))
+        return await deliver_to(node, subscriber, packet, "semantic")
+
+    async def _ask(self, node: DHTNode, key: bytes, request: bytes) -> tuple[list[_Candidate], int, int]:
+        """Walk towards ``key`` until a rendezvous answers: (candidates, requests sent, hops)."""
+        payload = pack([key, request])
+        if _holds(node, key):
+            _, body = _decode_reply(await self._rendezvous(node, payload))
+            return _decode_candidates(body), 0, 0
+        queue = node.table.closest(key, 3)
+        tried: set[bytes] = set()
+        sent = 0
+        while queue and sent < self.settings.max_hops:
+            contact = queue.pop(0)
+            if contact.node_id in tried:
+                continue
+            tried.add(contact.node_id)
+            sent += 1
+            try:
+                reply = await node.app_request(contact, RENDEZVOUS_TOPIC, payload, category="semantic")
+            except DHTError:
+                continue  # dead or refusing: try the next closest
+            kind, body = _decode_reply(reply)
+            if kind == "candidates":
+                return _decode_candidates(body), sent, sent
+            closer = [
+                c for c in _decode_contacts(body) if c.node_id not in tried and c.node_id != node.node_id
+            ]
+            queue = sorted(closer + queue, key=lambda c: distance(c.node_id, key))
+        return [], sent, sent
+
+    async def _rendezvous(self, node: DHTNode, payload: bytes) -> bytes:
+        key, request = _decode_request(payload)
+        if not _holds(node, key):
+            closer = node.table.closest(key, 3)
+            return pack(["closer", [[c.node_id, c.address] for c in closer]])
+        data, scale, m, threshold = _decode_query(request)
+        query = CompactEmbedding(EmbeddingDType.INT8, scale, data).to_array()
+        best: dict[bytes, tuple[float, Contact]] = {}
+        for record in node.store.get(key):
+            try:
+                agent_id, contact, vector = _decode_subscription(record.value)
+            except ProtocolError:
+                continue
+            if vector.shape != query.shape:
+                continue
+            score = float(np.dot(vector, query) / (np.linalg.norm(vector) * np.linalg.norm(query) or 1.0))
+            if score >= threshold and (agent_id not in best or score > best[agent_id][0]):
+                best[agent_id] = (score, contact)
+        top = sorted(best.items(), key=lambda item: -item[1][0])[: min(m, _MAX_CANDIDATES)]
+        return pack(["candidates", [[a, c.node_id, c.address, s] for a, (s, c) in top]])
+
+
+def _holds(node: DHTNode, key: bytes) -> bool:
+    """Whether ``node`` should answer for ``key``: it holds records there or is among its k closest."""
+    return bool(node.store.get(key)) or node.is_among_closest(key, node.table.closest(key))
+
+
+def _encode_subscription(agent_id: bytes, contact: Contact, vector: npt.NDArray[np.float32]) -> bytes:
+    emb = CompactEmbedding.from_vector(vector)
+    return pack([agent_id, contact.node_id, contact.address, emb.data, emb.scale])
+
+
+def _decode_subscription(data: bytes) -> tuple[bytes, Contact, npt.NDArray[np.float32]]:
+    items = _list(unpack_untrusted(data, ProtocolError), 5, "subscription")
+    agent_id, node_id, address, vec, scale = items
+    contact = Contact(_bytes(node_id, "node id"), expect_type(address, str, "address", ProtocolError))
+    vector = CompactEmbedding(EmbeddingDType.INT8, _float(scale), _bytes(vec, "vector")).to_array()
+    return _bytes(agent_id, "agent id"), contact, vector
+
+
+def _decode_request(payload: bytes) -> tuple[bytes, bytes]:
+    key, request = _list(unpack_untrusted(payload, ProtocolError), 2, "rendezvous request")
+    return _bytes(key, "key"), _bytes(request, "query")
+
+
+def _decode_query(request: bytes) -> tuple[bytes, float, int, float]:
+    data, scale, m, threshold = _list(unpack_untrusted(request, ProtocolError), 4, "query")
+    return _bytes(data, "vector"), _float(scale), expect_type(m, int, "m", ProtocolError), _float(threshold)
+
+
+def _decode_reply(reply: bytes) -> tuple[str, object]:
+    kind, body = _list(unpack_untrusted(reply, ProtocolError), 2, "rendezvous reply")
+    if kind not in ("candidates", "closer"):
+        raise ProtocolError("rendezvous reply: unknown kind")
+    return str(kind), body
+
+
+def _decode_candidates(body: object) -> list[_Candidate]:
+    out = []
+    for item in expect_type(body, list, "candidates", ProtocolError)[:_MAX_CANDIDATES]:
+        agent_id, node_id, address, score = _list(item, 4, "candidate")
+        contact = Contact(_bytes(node_id, "node id"), expect_type(address, str, "address", ProtocolError))
+        out.append(_Candidate(_bytes(agent_id, "agent id"), contact, _float(score)))
+    return out
+
+
+def _decode_contacts(body: object) -> list[Contact]:
+    out = []
+    for item in expect_type(body, list, "contacts", ProtocolError)[:8]:
+        node_id, address = _list(item, 2, "contact")
+        out.append(Contact(_bytes(node_id, "node id"), expect_type(address, str, "address", ProtocolError)))
+    return out
+
+
+def _list(value: object, n: int, name: str) -> list[object]:
+    items = expect_type(value, list, name, ProtocolError)
+    if len(items) != n:
+        raise ProtocolError(f"{name}: expected {n} fields")
+    return items
+
+
+def _bytes(value: object, name: str) -> bytes:
+    return expect_type(value, bytes, name, ProtocolError)
+
+
+def _float(value: object) -> float:
+    number = expect_type(value, float, "number", ProtocolError)
+    if not np.isfinite(number):
+        raise ProtocolError("number: not finite")
+    return number

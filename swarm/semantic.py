@@ -1,0 +1,93 @@
+"""Embeddings to DHT keys: random-hyperplane LSH (SimHash) in several tables, with multi-probe.
+
+For each of ``tables`` hash tables, ``bits`` random hyperplanes cut the (mean-centred) embedding space;
+the signs of the projections give a bucket, and ``key = H("semantic" || table || bucket)`` is a DHT key
+whose closest nodes are that bucket's rendezvous. Vectors at small angles share buckets with
+probability ``(1 - angle/pi) ** bits`` per table (Charikar 2002), so a publisher that asks every table's
+rendezvous finds most near neighbours. Multi-probe (Lv et al. 2007) also asks the buckets reached by
+flipping the weakest bits, the ones whose projections were closest to zero.
+
+Node ids stay random; only keys are semantic (GUIDE section 4): semantic node ids would pile nodes
+into the dense regions of embedding space and unbalance the XOR metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from swarm.dht.ids import key_for
+
+__all__ = ["LSHSettings", "SemanticHasher", "TopicKey"]
+
+
+@dataclass(frozen=True)
+class LSHSettings:
+    """Every node of a swarm must use the same settings: they define where topics meet."""
+
+    tables: int = 6
+    """Independent hash tables (L)."""
+    bits: int = 6
+    """Hyperplanes per table: 2**bits buckets per table."""
+    probes: int = 1
+    """Extra buckets per table a publisher asks, flipping its weakest bits one at a time."""
+    seed: int = 20261123
+    """Seed of the hyperplanes."""
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.tables <= 64 and 1 <= self.bits <= 32 and 0 <= self.probes <= self.bits):
+            raise ValueError("need 1 <= tables <= 64, 1 <= bits <= 32 and 0 <= probes <= bits")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicKey:
+    """One bucket of one table, and the DHT key of its rendezvous."""
+
+    table: int
+    bucket: int
+    key: bytes
+    probe: int
+    """0 for the vector's own bucket, i for the bucket with its i-th weakest bit flipped."""
+
+
+class SemanticHasher:
+    """Maps vectors of ``dims`` dimensions to topic keys. ``center`` is subtracted first; share it too."""
+
+    def __init__(self, dims: int, settings: LSHSettings | None = None, center: npt.ArrayLike | None = None):
+        self.settings = s = settings or LSHSettings()
+        rng = np.random.default_rng(s.seed)
+        self.dims = dims
+        self.planes = rng.standard_normal((s.tables, s.bits, dims)).astype(np.float32)
+        self.center = np.zeros(dims, np.float32) if center is None else np.asarray(center, np.float32)
+        if self.center.shape != (dims,):
+            raise ValueError(f"center must have {dims} dimensions")
+
+    def keys(self, vector: npt.ArrayLike, *, probes: int | None = None) -> list[TopicKey]:
+        """The vector's bucket in every table, then (``probes`` per table) its weakest-bit neighbours."""
+        projections = self._project(vector)
+        n_probes = self.settings.probes if probes is None else probes
+        out = []
+        weights = 1 << np.arange(self.settings.bits)
+        for table, proj in enumerate(projections):
+            bucket = int(((proj > 0).astype(np.int64) * weights).sum())
+            out.append(self._key(table, bucket, 0))
+            for rank, bit in enumerate(np.argsort(np.abs(proj))[:n_probes], start=1):
+                out.append(self._key(table, bucket ^ (1 << int(bit)), rank))
+        return out
+
+    def own_keys(self, vector: npt.ArrayLike) -> list[TopicKey]:
+        """Where a subscriber registers: its own bucket in each table (publishers do the probing)."""
+        return self.keys(vector, probes=0)
+
+    def _project(self, vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        v = np.asarray(vector, np.float32).reshape(-1)
+        if v.shape != (self.dims,):
+            raise ValueError(f"expected a vector of {self.dims} dimensions, got {v.shape}")
+        projected: npt.NDArray[np.float32] = self.planes @ (v - self.center)
+        return projected
+
+    @staticmethod
+    def _key(table: int, bucket: int, probe: int) -> TopicKey:
+        return TopicKey(table, bucket, key_for("semantic", str(table), str(bucket)), probe)

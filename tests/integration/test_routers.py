@@ -1,0 +1,103 @@
+"""Every routing strategy over a real in-process swarm: deliveries, costs, authenticity, duplicates."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from swarm.bench.routing import RoutingBenchSettings, run_routing_bench
+from swarm.dht import DHTSettings
+from swarm.dht.testing import launch_swarm
+from swarm.errors import DHTError
+from swarm.identity import Identity
+from swarm.packet import OutcomePacket, encode_packet, make_packet
+from swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter
+from swarm.routers._base import DELIVER_TOPIC, encode_delivery
+from swarm.semantic import LSHSettings, SemanticHasher
+
+
+@pytest.fixture(scope="module")
+def small_bench() -> dict[str, object]:
+    return run_routing_bench(RoutingBenchSettings(agents=48, packets=30, m=5, seed=7))
+
+
+def test_strategies_behave_as_designed(small_bench: dict[str, object]) -> None:
+    strategies = small_bench["strategies"]
+    assert isinstance(strategies, dict)
+    dht, gossip, broadcast, hub, isolated = (
+        strategies[n] for n in ("dht", "gossip", "broadcast", "hub", "isolated")
+    )
+    assert broadcast["recall_at_m"] == 1.0
+    # One request to each other agent; a table-upkeep ping here and there may add to it.
+    assert 47 <= broadcast["messages_per_packet"] < 48
+    assert hub["recall_at_m"] == 1.0  # the hub ranks exactly
+    assert hub["messages_per_packet"] <= 1 + 5
+    assert isolated["messages_per_packet"] == 0
+    assert isolated["recall_at_m"] == 0
+    assert dht["recall_at_m"] >= 0.6
+    assert dht["messages_per_packet"] < broadcast["messages_per_packet"]
+    # Gossip was given dht's budget; it must stay within it.
+    assert gossip["messages_per_packet"] <= round(dht["messages_per_packet"]) + 0.01
+
+
+async def test_deliveries_are_verified_and_deduplicated() -> None:
+    async with launch_swarm(6, settings=DHTSettings(initial_timeout_s=0.5)) as nodes:
+        router = BroadcastRouter()
+        inbox: list[OutcomePacket] = []
+
+        async def deliver(packet: OutcomePacket) -> None:
+            inbox.append(packet)
+
+        async def ignore(packet: OutcomePacket) -> None:
+            pass
+
+        alice, bob = Identity.generate(), Identity.generate()
+        await router.subscribe(alice.id, np.ones(16), ignore, node=nodes[0])
+        await router.subscribe(bob.id, np.ones(16), deliver, node=nodes[1])
+        packet = make_packet(alice, kind="finding", topic="t", finding="f", embedding=np.ones(16))
+        await router.publish(packet, publisher=alice.id)
+        await router.publish(packet, publisher=alice.id)  # the same packet again
+        assert [p.id for p in inbox] == [packet.id]
+        assert router.stats().duplicates_dropped == 1
+
+        forged = dataclasses.replace(packet, finding="forged")
+        with pytest.raises(DHTError, match="rejected packet"):
+            await nodes[0].app_request(nodes[1].contact, DELIVER_TOPIC, encode_delivery(bob.id, forged))
+        assert router.stats().rejected == 1
+        assert len(inbox) == 1
+        with pytest.raises(DHTError, match="no such agent"):
+            await nodes[0].app_request(nodes[1].contact, DELIVER_TOPIC, encode_delivery(b"x" * 32, packet))
+        # Garbage payloads are refused with an error reply; the node keeps serving.
+        with pytest.raises(DHTError):
+            await nodes[0].app_request(nodes[1].contact, DELIVER_TOPIC, b"\xc1garbage")
+        assert await nodes[0].ping(nodes[1].contact) > 0
+
+
+async def test_dht_router_reaches_the_nearest_subscriber() -> None:
+    rng = np.random.default_rng(5)
+    hasher = SemanticHasher(32, LSHSettings(tables=4, bits=4, probes=1))
+    async with launch_swarm(24, settings=DHTSettings(initial_timeout_s=0.5)) as nodes:
+        router = DHTRouter(hasher)
+        isolated = IsolatedRouter()
+        got: dict[int, list[bytes]] = {i: [] for i in range(24)}
+        identities = [Identity.generate() for _ in range(24)]
+        interests = rng.standard_normal((24, 32)).astype(np.float32)
+        for i, node in enumerate(nodes):
+
+            async def deliver(packet: OutcomePacket, i: int = i) -> None:
+                got[i].append(packet.id)
+
+            await router.subscribe(identities[i].id, interests[i], deliver, node=node)
+            await isolated.subscribe(identities[i].id, interests[i], deliver, node=node)
+        # A packet that matches agent 7's interest exactly, published by agent 0.
+        packet = make_packet(identities[0], kind="finding", topic="t", finding="f", embedding=interests[7])
+        report = await router.publish(packet, publisher=identities[0].id)
+        assert identities[7].id in report.delivered_to
+        assert packet.id in got[7]
+        assert identities[0].id not in report.delivered_to
+        assert len(encode_packet(packet)) < 2048
+        none = await isolated.publish(packet, publisher=identities[0].id)
+        assert none.delivered_to == ()
+        assert none.messages == 0
