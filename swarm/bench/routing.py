@@ -7,8 +7,10 @@ the time, another one, go through each strategy in turn. Per strategy:
 
 - ``recall_at_m``: of the m agents whose interests are nearest the packet's embedding (exact cosine
   over all of them), the share that received it, as counted by the agents' own delivery callbacks;
-- ``messages_per_packet`` and ``bytes_per_packet``: every request any node sent, and every byte of
-  requests and replies, while the packet was routed (forwarding and deliveries included);
+- ``messages_per_packet``: every routing request any node sent for the packet (rendezvous walks,
+  forwarding, deliveries); ``upkeep_msgs_per_packet``: the other requests sent meanwhile (mostly
+  routing-table liveness pings that the traffic provokes, and DHT maintenance);
+- ``bytes_per_packet``: every byte of requests and replies sent while the packet was routed;
 - ``hops_mean``: the publisher's longest path to a rendezvous (dht), 1 for direct delivery;
 - ``deliveries_per_s``: deliveries over the wall time of the publish phase.
 
@@ -48,6 +50,8 @@ from swarm.semantic import LSHSettings, SemanticHasher
 __all__ = ["RoutingBenchSettings", "run_routing_bench", "synthetic_interests"]
 
 DIMS = 384
+#: Request categories that route packets; the rest (table upkeep, maintenance) is counted apart.
+ROUTING = frozenset({"semantic", "deliver", "hub", "gossip"})
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ async def _measure(
         )
     subscribe_s = time.perf_counter() - t0
     progress(f"{router.name}: publishing {len(packets)} packets")
-    rpcs0, bytes0 = _rpcs(nodes), _bytes(nodes)
+    rpcs0, upkeep0, bytes0 = _rpcs(nodes, ROUTING), _rpcs(nodes, None), _bytes(nodes)
     recalls, hops = [], []
     t0 = time.perf_counter()
     for packet, (publisher, _) in zip(packets, plan, strict=True):
@@ -204,7 +208,10 @@ async def _measure(
     deliveries = sum(len(v) for v in received.values())
     return {
         "recall_at_m": round(statistics.fmean(recalls), 4),
-        "messages_per_packet": round((_rpcs(nodes) - rpcs0) / len(packets), 2),
+        "messages_per_packet": round((_rpcs(nodes, ROUTING) - rpcs0) / len(packets), 2),
+        "upkeep_msgs_per_packet": round(
+            ((_rpcs(nodes, None) - upkeep0) - (_rpcs(nodes, ROUTING) - rpcs0)) / len(packets), 2
+        ),
         "bytes_per_packet": round((_bytes(nodes) - bytes0) / len(packets)),
         "hops_mean": round(statistics.fmean(hops), 2),
         "deliveries_per_s": round(deliveries / publish_s, 1) if publish_s else 0.0,
@@ -213,8 +220,11 @@ async def _measure(
     }
 
 
-def _rpcs(nodes: list[DHTNode]) -> int:
-    return sum(sum(n.stats.rpcs_sent.values()) for n in nodes)
+def _rpcs(nodes: list[DHTNode], categories: frozenset[str] | None) -> int:
+    """Requests sent by all nodes, of the given categories (None: all of them)."""
+    return sum(
+        v for n in nodes for c, v in n.stats.rpcs_sent.items() if categories is None or c in categories
+    )
 
 
 def _bytes(nodes: list[DHTNode]) -> int:

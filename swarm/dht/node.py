@@ -83,6 +83,8 @@ class DHTSettings:
     refresh_interval_s: float = 900.0
     """A bucket untouched this long is refreshed with a lookup of a random id in its range."""
     maintenance_tick_s: float = 5.0
+    save_interval_s: float = 30.0
+    """With a state directory: how often records and contacts are written to it."""
     bootstrap_timeout_s: float = 5.0
     """How long bootstrap waits for any address to answer before giving up."""
     store_limits: StoreLimits = field(default_factory=StoreLimits)
@@ -163,6 +165,7 @@ class DHTNode:
         self._evicting: set[bytes] = set()
         self._tasks = TaskSet(f"dht-{self.node_id.hex()[:8]}")
         self._closed = False
+        self._saved_at = time.monotonic()
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -538,6 +541,10 @@ class DHTNode:
                 await self._store_on_closest(key, published.record, category="republish")
         await self.replicate(older_than_s=s.replicate_interval_s)
         await self.refresh(older_than_s=s.refresh_interval_s)
+        if self._state_dir is not None and now - self._saved_at >= s.save_interval_s:
+            # Saved now and then, not only on close, so a crash loses at most one interval.
+            self._saved_at = now
+            self._save()
 
     async def replicate(self, *, older_than_s: float) -> int:
         """Push held records not replicated for ``older_than_s`` to the k nodes now closest to them

@@ -7,6 +7,7 @@ its owner to ping the least-recently-seen contact first; only if that contact fa
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ class KBucket:
     seen_at: dict[bytes, float] = field(default_factory=dict)
     replacements: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)
     last_touched: float = field(default_factory=time.monotonic)
+    last_ping_at: float = -math.inf
 
     def touch(self) -> None:
         self.last_touched = time.monotonic()
@@ -54,7 +56,8 @@ class RoutingTable:
 
     def __init__(self, own_id: bytes, k: int = 20, *, ping_after_s: float = 30.0) -> None:
         """``ping_after_s``: a full bucket asks for its oldest contact to be pinged only if that contact
-        has not been heard from for this long; one heard from just now is alive already."""
+        has not been heard from for this long (one heard from just now is alive already), and at most
+        once per that long."""
         self.own_id = own_id
         self.k = k
         self.ping_after_s = ping_after_s
@@ -93,8 +96,12 @@ class RoutingTable:
             return AddResult(added=True)
         bucket.remember_replacement(contact)
         oldest = bucket.least_recently_seen()
-        if now - bucket.seen_at.get(oldest.node_id, 0.0) < self.ping_after_s:
+        # At most one liveness check per bucket per ping_after_s: a busy node hears from new
+        # contacts all the time, and each one would otherwise cost its oldest contact a ping.
+        recent = now - bucket.seen_at.get(oldest.node_id, -math.inf) < self.ping_after_s
+        if recent or now - bucket.last_ping_at < self.ping_after_s:
             return AddResult(added=False)
+        bucket.last_ping_at = now
         return AddResult(added=False, ping=oldest)
 
     def remove(self, node_id: bytes) -> bool:

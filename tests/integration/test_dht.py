@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import socket
@@ -115,3 +116,24 @@ async def test_dead_bootstrap_address_is_a_clear_error() -> None:
             await DHTNode.create(bootstrap=[dead], settings=FAST, context=ctx)
     finally:
         ctx.term()
+
+
+async def test_state_is_saved_periodically_so_a_crash_loses_little(tmp_path: Path) -> None:
+    quick = dataclasses.replace(FAST, maintenance_tick_s=0.05, save_interval_s=0.0)
+    async with launch_swarm(4, transport="tcp", settings=FAST, seed=8) as nodes:
+        state = tmp_path / "crashy"
+        node = await DHTNode.create(bootstrap=[nodes[0].address], state_dir=state, settings=quick)
+        key = key_for("saved-before-crash")
+        await node.put(key, b"still here")
+        for _ in range(100):
+            if (state / "records.msgpack").is_file() and b"still here" in (
+                state / "records.msgpack"
+            ).read_bytes():
+                break
+            await asyncio.sleep(0.05)
+        await node.kill()  # no close(), no final save
+        again = await DHTNode.create(state_dir=state, settings=FAST)
+        try:
+            assert [r.value for r in again.store.get(key)] == [b"still here"]
+        finally:
+            await again.close(handoff=False)
