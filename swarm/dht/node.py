@@ -200,14 +200,22 @@ class DHTNode:
         node._tasks.spawn(transport.serve(node._on_request, node._on_reply), name="serve")
         node._tasks.spawn(node._maintain(), name="maintain")
         saved_contacts = node._restore() if state_dir else []
-        join = list(bootstrap) or [c.address for c in saved_contacts]
-        if join:
-            try:
-                await node.bootstrap(join)
-            except BaseException:
-                await node.close(handoff=False)
-                raise
+        try:
+            if bootstrap:
+                await node.bootstrap(bootstrap)
+            elif saved_contacts:
+                await node._rejoin([c.address for c in saved_contacts])
+        except BaseException:
+            await node.close(handoff=False)
+            raise
         return node
+
+    async def _rejoin(self, addresses: list[str]) -> None:
+        """After a restart with no bootstrap given: rejoin through saved contacts, or run alone."""
+        try:
+            await self.bootstrap(addresses)
+        except BootstrapError:
+            log.warning("none of %d saved contacts answered; running alone until contacted", len(addresses))
 
     async def __aenter__(self) -> DHTNode:
         return self
@@ -244,6 +252,8 @@ class DHTNode:
         for future in self._pending.values():
             future.cancel()
         self._transport.close()
+        if self._owns_context:
+            self._ctx.term()
 
     # --- public operations ------------------------------------------------------------------------
 
@@ -252,11 +262,12 @@ class DHTNode:
         targets = [a for a in dict.fromkeys(addresses) if a != self.address]
         if not targets:
             raise BootstrapError("no bootstrap address other than this node's own")
-        pings = [self._ping_address(a) for a in targets]
-        results = await asyncio.wait_for(
-            asyncio.gather(*pings, return_exceptions=True), self.settings.bootstrap_timeout_s + 1
-        )
-        answered = [r for r in results if isinstance(r, Contact)]
+        pings = [asyncio.ensure_future(self._ping_address(a)) for a in targets]
+        done, pending = await asyncio.wait(pings, timeout=self.settings.bootstrap_timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        answered = [t.result() for t in done if not t.cancelled() and t.exception() is None]
         if not answered:
             raise BootstrapError(
                 f"none of the {len(targets)} bootstrap address(es) answered: {', '.join(targets[:5])}"
