@@ -59,6 +59,12 @@ class _Hosting:
         self.subscribers[agent_id] = subscriber
         return subscriber
 
+    async def subscribe(
+        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
+    ) -> None:
+        """Host the agent; strategies that need more (an index, a handler) extend this."""
+        self.host(agent_id, interests, deliver, node)
+
     def publisher_node(self, publisher: bytes) -> DHTNode:
         node = self.home.get(publisher)
         if node is None:
@@ -85,11 +91,6 @@ class IsolatedRouter(_Hosting):
 
     name = "isolated"
 
-    async def subscribe(
-        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
-    ) -> None:
-        self.host(agent_id, interests, deliver, node)
-
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         self.publisher_node(publisher)
         self._stats.packets += 1
@@ -100,11 +101,6 @@ class BroadcastRouter(_Hosting):
     """Every packet to every other agent."""
 
     name = "broadcast"
-
-    async def subscribe(
-        self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
-    ) -> None:
-        self.host(agent_id, interests, deliver, node)
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self.publisher_node(publisher)

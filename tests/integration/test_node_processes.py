@@ -53,6 +53,16 @@ class NodeProcess:
                 self.proc.kill()
 
 
+def dht_get(key: str, address: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SYNTHSWARM, "dht", "get", key, "--join", address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @contextmanager
 def node_process(*args: str) -> Iterator[NodeProcess]:
     node = NodeProcess(*args)
@@ -69,23 +79,14 @@ def test_two_processes_join_and_exchange_records() -> None:
             joined = second.wait_for("listening")
             assert joined["contacts"] >= 1
             assert second.wait_for("put")["stored_on"] >= 2  # the first node and the second itself
-            got = subprocess.run(
-                [*SYNTHSWARM, "dht", "get", "colour", "--join", a],
-                capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
+            got = dht_get("colour", a)
             assert got.returncode == 0, got.stderr
             assert json.loads(got.stdout.splitlines()[-1])["values"] == ["blue"]
             assert second.stop() == 0
             assert second.wait_for("stopped")
         # The record outlives the node that published it: the first node holds a copy.
         first.wait_for("status")
-        got = subprocess.run(
-            [*SYNTHSWARM, "dht", "get", "colour", "--join", a],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        got = dht_get("colour", a)
         assert json.loads(got.stdout.splitlines()[-1])["values"] == ["blue"]
         assert first.stop() == 0
 
@@ -93,13 +94,7 @@ def test_two_processes_join_and_exchange_records() -> None:
 def test_get_of_a_missing_key_exits_1() -> None:
     with node_process() as only:
         a = only.wait_for("listening")["address"]
-        got = subprocess.run(
-            [*SYNTHSWARM, "dht", "get", "nothing-here", "--join", a],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        got = dht_get("nothing-here", a)
         assert got.returncode == 1
         assert json.loads(got.stdout.splitlines()[-1])["values"] == []
 

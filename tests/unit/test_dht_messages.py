@@ -29,6 +29,7 @@ from swarm.dht.messages import (
 )
 from swarm.errors import ProtocolError
 from swarm.identity import Identity
+from tests.unit.strategies import msgpack_values
 
 ME = Identity.from_seed(b"\x05" * 32)
 PEER = Contact(b"\x07" * 32, "tcp://10.0.0.7:4000")
@@ -107,15 +108,7 @@ def test_property_random_bytes_raise_only_protocol_errors(data: bytes) -> None:
         decode_frame(data)
 
 
-junk = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=12)
-    | st.binary(max_size=40),
-    lambda kids: st.lists(kids, max_size=6) | st.dictionaries(st.text(max_size=4), kids, max_size=3),
-    max_leaves=20,
-)  # fmt: skip
-
-
-@given(st.integers(0, 12), st.lists(junk, max_size=6))
+@given(st.integers(0, 12), st.lists(msgpack_values, max_size=6))
 @settings(max_examples=1000, deadline=None)
 def test_property_well_headed_junk_raises_only_protocol_errors(kind: int, rest: list[object]) -> None:
     with contextlib.suppress(ProtocolError):

@@ -27,6 +27,7 @@ from swarm.packet import (
     encode_packet,
     make_packet,
 )
+from tests.unit.strategies import msgpack_values
 
 IDENTITY = Identity.from_seed(bytes(range(32)))
 
@@ -223,14 +224,6 @@ def test_property_round_trip(packet: OutcomePacket) -> None:
 def test_property_random_bytes_raise_only_packet_errors(data: bytes) -> None:
     with contextlib.suppress(PacketError):
         decode_packet(data)
-
-
-msgpack_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20)
-    | st.binary(max_size=64),
-    lambda kids: st.lists(kids, max_size=14) | st.dictionaries(st.text(max_size=5), kids, max_size=4),
-    max_leaves=30,
-)  # fmt: skip
 
 
 @given(st.integers(0, 3), msgpack_values, msgpack_values)
