@@ -16,7 +16,7 @@ import zmq.asyncio
 
 from swarm.dht import DHTNode, DHTSettings, key_for, new_context
 from swarm.dht.ids import Contact
-from swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, encode_frame
+from swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, Record, encode_frame
 from swarm.dht.testing import launch_swarm
 from swarm.errors import BootstrapError
 
@@ -137,3 +137,14 @@ async def test_state_is_saved_periodically_so_a_crash_loses_little(tmp_path: Pat
             assert [r.value for r in again.store.get(key)] == [b"still here"]
         finally:
             await again.close(handoff=False)
+
+
+async def test_graceful_close_hands_records_to_neighbours() -> None:
+    async with launch_swarm(6, settings=FAST, seed=9) as nodes:
+        leaving = nodes.pop()
+        key = key_for("only-one-copy")
+        leaving.store.put(key, Record(b"", b"handed over", 600))  # held by this node alone
+        assert all(not n.store.get(key) for n in nodes)
+        await leaving.close(handoff=True)
+        assert any(n.store.get(key) for n in nodes)
+        assert (await nodes[0].get(key)).values == [b"handed over"]
