@@ -134,7 +134,13 @@ def models_check(cfg: Config) -> None:
 @click.option("--advertise", help="Address peers should use (default: derived from --listen).")
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Keep identity, records, contacts here.")
 @click.option("--put", "puts", multiple=True, metavar="KEY=VALUE", help="Store a record once joined.")
-@click.option("--status-every", default=30.0, show_default=True, help="Seconds between status lines.")
+@click.option(
+    "--status-every",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between status lines.",
+)
 def node(
     listen: str, join: tuple[str, ...], advertise: str | None, state_dir: Path | None, puts: tuple[str, ...],
     status_every: float,

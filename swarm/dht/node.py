@@ -46,7 +46,7 @@ from swarm.dht.routing import RoutingTable
 from swarm.dht.rtt import PeerHealth, RttEstimator
 from swarm.dht.storage import RecordStore, StoreLimits
 from swarm.dht.transport import SendError, TransportSettings, TransportStats, ZmqTransport, new_context
-from swarm.errors import BootstrapError, DHTError, ProtocolError, RPCTimeoutError
+from swarm.errors import BootstrapError, ConfigError, DHTError, ProtocolError, RPCTimeoutError
 from swarm.identity import Identity
 from swarm.tasks import TaskSet
 
@@ -89,6 +89,19 @@ class DHTSettings:
     """How long bootstrap waits for any address to answer before giving up."""
     store_limits: StoreLimits = field(default_factory=StoreLimits)
     transport: TransportSettings = field(default_factory=TransportSettings)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= MAX_CONTACTS:
+            raise ConfigError("dht.k", f"must be in 1..{MAX_CONTACTS}, got {self.k}")
+        if self.alpha < 1:
+            raise ConfigError("dht.alpha", f"must be at least 1, got {self.alpha}")
+        if self.rpc_retries < 0:
+            raise ConfigError("dht.rpc_retries", f"must be at least 0, got {self.rpc_retries}")
+        if not 0 < self.min_timeout_s <= self.max_timeout_s:
+            raise ConfigError("dht.min_timeout_s", "must be positive and at most dht.max_timeout_s")
+        for name in ("initial_timeout_s", "maintenance_tick_s", "bootstrap_timeout_s", "record_ttl_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"dht.{name}", f"must be positive, got {getattr(self, name)}")
 
 
 @dataclass

@@ -70,3 +70,14 @@ def test_failures_back_off_exponentially_and_success_resets() -> None:
     health.succeeded(0.01)
     assert not health.backed_off()
     assert health.failures == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("k", 0), ("k", 65), ("alpha", 0), ("rpc_retries", -1), ("record_ttl_s", 0)]
+)
+def test_bad_dht_settings_name_the_key(field: str, value: int) -> None:
+    from swarm.dht import DHTSettings
+    from swarm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"dht.{field}"):
+        DHTSettings(**{field: value})  # type: ignore[arg-type]
