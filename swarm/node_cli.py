@@ -8,7 +8,7 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from swarm.dht import DHTNode, DHTSettings, key_for
+from swarm.dht import DHTNode, key_for
 
 __all__ = ["dht_get", "dht_put", "run_node"]
 
@@ -51,7 +51,7 @@ async def run_node(
 
 
 async def dht_get(key: str, join: Sequence[str]) -> int:
-    async with await DHTNode.create(bootstrap=join, settings=DHTSettings(record_ttl_s=60)) as node:
+    async with await DHTNode.create(bootstrap=join) as node:
         result = await node.get(key_for(key))
         values = [v.decode(errors="replace") for v in result.values]
         hops = result.lookup.hops if result.lookup else 0

@@ -587,19 +587,19 @@ class DHTNode:
     async def refresh(self, *, older_than_s: float) -> int:
         """Look up a random id in every bucket untouched for ``older_than_s`` (section 2.3)."""
         stale = self.table.stale_buckets(older_than_s)
-        for index in stale:
-            self.table.buckets[index].touch()
-            await self.lookup(random_id_in_bucket(self.node_id, index), category="refresh")
+        await self._refresh_buckets(stale)
         return len(stale)
 
     async def _refresh_far_buckets(self) -> None:
         """After joining, look up a random id in every bucket farther than the nearest neighbour."""
         nearest = self.table.closest(self.node_id, 1)
-        if not nearest:
-            return
-        first = (distance(self.node_id, nearest[0].node_id)).bit_length()
+        if nearest:
+            first = distance(self.node_id, nearest[0].node_id).bit_length()
+            await self._refresh_buckets(range(first, ID_BYTES * 8))
+
+    async def _refresh_buckets(self, indices: Iterable[int]) -> None:
         targets = []
-        for index in range(first, ID_BYTES * 8):
+        for index in indices:
             self.table.buckets[index].touch()
             targets.append(random_id_in_bucket(self.node_id, index))
         await asyncio.gather(*(self.lookup(t, category="refresh") for t in targets), return_exceptions=True)

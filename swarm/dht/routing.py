@@ -130,13 +130,9 @@ class RoutingTable:
     def stale_buckets(self, older_than_s: float) -> list[int]:
         """Indices of non-empty-range buckets not touched for ``older_than_s`` (section 2.3 refresh)."""
         now = time.monotonic()
-        lowest = self._lowest_useful_bucket()
-        return [i for i in range(lowest, ID_BITS) if now - self.buckets[i].last_touched > older_than_s]
-
-    def _lowest_useful_bucket(self) -> int:
         # Buckets below the one holding our nearest contact cover ranges almost surely empty.
-        nearest = min((bucket_index(self.own_id, c.node_id) for c in self), default=0)
-        return nearest
+        lowest = min((bucket_index(self.own_id, c.node_id) for c in self), default=0)
+        return [i for i in range(lowest, ID_BITS) if now - self.buckets[i].last_touched > older_than_s]
 
     def _bucket(self, node_id: bytes) -> KBucket:
         return self.buckets[bucket_index(self.own_id, node_id)]

@@ -145,12 +145,20 @@ def decode_delivery(payload: bytes) -> tuple[bytes, bytes]:
     )
 
 
-async def deliver_to(node: DHTNode, subscriber: Subscriber, packet: OutcomePacket, category: str) -> bool:
-    """Send ``packet`` from ``node`` to one subscriber; False if it could not be reached."""
+async def deliver_to(
+    node: DHTNode,
+    hosts: dict[bytes, AgentHost],
+    agent_id: bytes,
+    contact: Contact,
+    packet: OutcomePacket,
+    category: str,
+) -> bool:
+    """Hand ``packet`` from ``node`` to the agent ``agent_id`` living at ``contact``: directly when it
+    lives on ``node`` itself, else by a ``swarm.deliver`` request. False if it could not be reached."""
+    if contact.node_id == node.node_id:
+        return await hosts[node.node_id].deliver_local(agent_id, encode_packet(packet))
     try:
-        await node.app_request(
-            subscriber.contact, DELIVER_TOPIC, encode_delivery(subscriber.agent_id, packet), category=category
-        )
+        await node.app_request(contact, DELIVER_TOPIC, encode_delivery(agent_id, packet), category=category)
     except DHTError:
         return False
     return True

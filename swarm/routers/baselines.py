@@ -72,9 +72,7 @@ class _Hosting:
         return node
 
     async def deliver(self, node: DHTNode, subscriber: Subscriber, packet: OutcomePacket) -> bool:
-        if subscriber.contact.node_id == node.node_id:
-            return await self.hosts[node.node_id].deliver_local(subscriber.agent_id, encode_packet(packet))
-        return await deliver_to(node, subscriber, packet, "deliver")
+        return await deliver_to(node, self.hosts, subscriber.agent_id, subscriber.contact, packet, "deliver")
 
     async def deliver_many(
         self, node: DHTNode, targets: list[Subscriber], packet: OutcomePacket

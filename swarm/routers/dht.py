@@ -25,8 +25,8 @@ import numpy.typing as npt
 from swarm._wire import expect_type, pack, unpack_untrusted
 from swarm.dht import Contact, DHTNode, distance
 from swarm.errors import DHTError, ProtocolError
-from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, encode_packet
-from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, RouterStats, Subscriber, deliver_to
+from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket
+from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, RouterStats, deliver_to
 from swarm.semantic import SemanticHasher
 
 __all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings"]
@@ -106,7 +106,9 @@ class DHTRouter:
                 if c.agent_id != publisher and (c.agent_id not in best or c.score > best[c.agent_id].score):
                     best[c.agent_id] = c
         chosen = sorted(best.values(), key=lambda c: -c.score)[: self.settings.m]
-        delivered = await asyncio.gather(*(self._deliver(node, c, packet) for c in chosen))
+        delivered = await asyncio.gather(
+            *(deliver_to(node, self._hosts, c.agent_id, c.contact, packet, "semantic") for c in chosen)
+        )
         messages = sum(a[1] for a in answers) + sum(1 for c in chosen if c.contact.node_id != node.node_id)
         self._stats.packets += 1
         self._stats.messages += messages
@@ -116,12 +118,6 @@ class DHTRouter:
             messages,
             max((a[2] for a in answers), default=0),
         )
-
-    async def _deliver(self, node: DHTNode, candidate: _Candidate, packet: OutcomePacket) -> bool:
-        if candidate.contact.node_id == node.node_id:
-            return await self._hosts[node.node_id].deliver_local(candidate.agent_id, encode_packet(packet))
-        subscriber = Subscriber(candidate.agent_id, candidate.contact, np.zeros(0, np.float32))
-        return await deliver_to(node, subscriber, packet, "semantic")
 
     async def _ask(self, node: DHTNode, key: bytes, request: bytes) -> tuple[list[_Candidate], int, int]:
         """Walk towards ``key`` until a rendezvous answers: (candidates, requests sent, hops)."""

@@ -13,10 +13,6 @@ def contact(node_id: bytes) -> Contact:
     return Contact(node_id, f"inproc://{node_id.hex()[:8]}")
 
 
-def id_in_bucket(own: bytes, index: int) -> bytes:
-    return random_id_in_bucket(own, index)
-
-
 def test_distance_is_a_metric_on_samples() -> None:
     rng = random.Random(1)
     ids = [rng.randbytes(32) for _ in range(20)]
@@ -52,11 +48,11 @@ def test_key_for_separates_parts() -> None:
 def test_full_bucket_asks_to_ping_the_least_recently_seen() -> None:
     own = os.urandom(32)
     table = RoutingTable(own, k=3, ping_after_s=0)
-    members = [contact(id_in_bucket(own, 200)) for _ in range(3)]
+    members = [contact(random_id_in_bucket(own, 200)) for _ in range(3)]
     for c in members:
         assert table.add(c).added
     table.add(members[0])  # seen again: now the most recently seen
-    newcomer = contact(id_in_bucket(own, 200))
+    newcomer = contact(random_id_in_bucket(own, 200))
     result = table.add(newcomer)
     assert not result.added
     assert result.ping == members[1]
@@ -71,8 +67,8 @@ def test_a_contact_heard_from_recently_is_not_pinged() -> None:
     own = os.urandom(32)
     table = RoutingTable(own, k=2, ping_after_s=60)
     for _ in range(2):
-        table.add(contact(id_in_bucket(own, 50)))
-    result = table.add(contact(id_in_bucket(own, 50)))
+        table.add(contact(random_id_in_bucket(own, 50)))
+    result = table.add(contact(random_id_in_bucket(own, 50)))
     assert (result.added, result.ping) == (False, None)
     assert len(table.buckets[50].replacements) == 1
 
@@ -81,8 +77,8 @@ def test_replacement_cache_is_bounded_and_freshest_first() -> None:
     own = os.urandom(32)
     table = RoutingTable(own, k=2)
     for _ in range(2):
-        table.add(contact(id_in_bucket(own, 10)))
-    waiting = [contact(id_in_bucket(own, 10)) for _ in range(5)]
+        table.add(contact(random_id_in_bucket(own, 10)))
+    waiting = [contact(random_id_in_bucket(own, 10)) for _ in range(5)]
     for c in waiting:
         table.add(c)
     bucket = table.buckets[10]
