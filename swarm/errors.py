@@ -16,10 +16,13 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     │   ├── PacketVersionError      an encoding version this build does not speak
     │   ├── PacketMalformedError    not a well-formed, canonical packet
     │   └── PacketSignatureError    the signature does not verify against the origin's key
-    └── DHTError                    the DHT could not do what was asked
-        ├── ProtocolError           an RPC frame was malformed, oversized or of an unknown version
-        ├── RPCTimeoutError         a peer did not answer in time (after retries)
-        └── BootstrapError          none of the bootstrap addresses answered
+    ├── DHTError                    the DHT could not do what was asked
+    │   ├── ProtocolError           an RPC frame was malformed, oversized or of an unknown version
+    │   ├── RPCTimeoutError         a peer did not answer in time (after retries)
+    │   └── BootstrapError          none of the bootstrap addresses answered
+    ├── MemoryStoreError            an agent's memory (Chroma) could not be opened, read or written
+    ├── ToolError                   a tool was called with bad arguments or failed (the model sees why)
+    └── SwarmError                  a swarm was composed or used wrongly (names the agent or setting)
 
 Decoding untrusted bytes raises only :class:`PacketError` (packets) or :class:`ProtocolError` (RPC frames).
 """
@@ -30,6 +33,7 @@ __all__ = [
     "BootstrapError",
     "ConfigError",
     "DHTError",
+    "MemoryStoreError",
     "ModelError",
     "ModelNotFoundError",
     "ModelResponseError",
@@ -43,7 +47,9 @@ __all__ = [
     "ProtocolError",
     "RPCTimeoutError",
     "ScriptedChatError",
+    "SwarmError",
     "SynthswarmError",
+    "ToolError",
 ]
 
 
@@ -123,3 +129,15 @@ class RPCTimeoutError(DHTError):
 
 class BootstrapError(DHTError):
     """None of the bootstrap addresses answered, so the node could not join a swarm."""
+
+
+class MemoryStoreError(SynthswarmError):
+    """An agent's memory could not be opened, read or written."""
+
+
+class ToolError(SynthswarmError):
+    """A tool was called with bad arguments, or failed. Agents hand the message back to the model."""
+
+
+class SwarmError(SynthswarmError):
+    """A swarm was composed or used wrongly: a duplicate agent name, an unknown router, not started."""

@@ -52,6 +52,7 @@ __all__ = [
     "PacketKind",
     "decode_packet",
     "encode_packet",
+    "fit_text",
     "make_packet",
 ]
 
@@ -239,9 +240,30 @@ def make_packet(
     depth: int | None = None,
     created_at_ms: int | None = None,
     embedding_dtype: EmbeddingDType = EmbeddingDType.INT8,
+    shrink_to_fit: bool = False,
 ) -> OutcomePacket:
     """Build and sign a packet. Invalid fields raise :class:`PacketMalformedError`, oversize
-    :class:`PacketTooLargeError`, so a packet that is made can always be sent and decoded."""
+    :class:`PacketTooLargeError`, so a packet that is made can always be sent and decoded.
+
+    With ``shrink_to_fit`` a finding over its cap is cut at a word boundary, and an oversized packet
+    drops evidence refs from the end, then cuts the finding, until it fits, instead of raising."""
+    if shrink_to_fit:
+        finding = fit_text(finding, MAX_FINDING_BYTES)
+        evidence = [fit_text(e, MAX_EVIDENCE_REF_BYTES) for e in evidence][:MAX_EVIDENCE]
+        while True:
+            try:
+                return make_packet(
+                    identity, kind=kind, topic=fit_text(topic, MAX_TOPIC_BYTES), finding=finding,
+                    embedding=embedding, confidence=confidence, parents=parents, evidence=evidence,
+                    ttl_s=ttl_s, depth=depth, created_at_ms=created_at_ms, embedding_dtype=embedding_dtype,
+                )  # fmt: skip
+            except PacketTooLargeError:
+                if evidence:
+                    evidence = evidence[:-1]
+                elif len(finding) > 16:
+                    finding = fit_text(finding, len(finding.encode()) * 3 // 4)
+                else:
+                    raise
     try:
         emb = (
             embedding
@@ -275,6 +297,16 @@ def make_packet(
             "shorten the finding, topic or evidence"
         )
     return packet
+
+
+def fit_text(text: str, max_bytes: int) -> str:
+    """``text`` if it fits in ``max_bytes`` of UTF-8, else cut at a word boundary and ended with "…"."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    cut = data[: max_bytes - 3].decode(errors="ignore")
+    space = cut.rfind(" ")
+    return (cut[:space] if space > len(cut) // 2 else cut).rstrip() + "…"
 
 
 def encode_packet(packet: OutcomePacket) -> bytes:

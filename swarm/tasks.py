@@ -34,6 +34,11 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
+    async def join(self) -> None:
+        """Wait until no task is left, tasks spawned meanwhile included (failures are logged, not raised)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel every task and wait until all have finished."""
         tasks = list(self._tasks)

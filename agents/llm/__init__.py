@@ -22,6 +22,8 @@ from agents.llm._types import (
     FinishReason,
     GenerationOptions,
     Role,
+    ToolCall,
+    ToolSpec,
     Usage,
 )
 from agents.llm.local import BatchStats, LocalChat, LocalEngine, default_cache_dir
@@ -45,6 +47,8 @@ __all__ = [
     "Role",
     "ScriptedCall",
     "ScriptedChat",
+    "ToolCall",
+    "ToolSpec",
     "Usage",
     "default_cache_dir",
     "make_chat_model",

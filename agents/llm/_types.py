@@ -14,11 +14,38 @@ __all__ = [
     "FinishReason",
     "GenerationOptions",
     "Role",
+    "ToolCall",
+    "ToolSpec",
     "Usage",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call, as OpenAI function calling describes it."""
+
+    name: str
+    description: str
+    parameters: dict[str, object]
+    """JSON schema of the arguments object."""
+
+    def to_openai(self) -> dict[str, object]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One call the model asked for; ``arguments`` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +54,10 @@ class ChatMessage:
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Calls an assistant turn asked for."""
+    tool_call_id: str | None = None
+    """For a ``tool`` turn: the call it answers."""
 
     @classmethod
     def system(cls, content: str) -> ChatMessage:
@@ -37,8 +68,12 @@ class ChatMessage:
         return cls("user", content)
 
     @classmethod
-    def assistant(cls, content: str) -> ChatMessage:
-        return cls("assistant", content)
+    def assistant(cls, content: str, tool_calls: tuple[ToolCall, ...] = ()) -> ChatMessage:
+        return cls("assistant", content, tool_calls)
+
+    @classmethod
+    def tool(cls, call_id: str, content: str) -> ChatMessage:
+        return cls("tool", content, tool_call_id=call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +90,8 @@ class GenerationOptions:
     """Generation ends before the first of these strings; the string is not returned."""
     seed: int | None = None
     """Seed for sampling, where the backend supports one."""
+    tools: tuple[ToolSpec, ...] = ()
+    """Functions the model may call instead of answering (backends with ``supports_tools`` only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +115,8 @@ class ChatResult:
     usage: Usage
     model: str
     latency_s: float = 0.0
+    tool_calls: tuple[ToolCall, ...] = ()
+    """Calls the model asked for; the caller runs them and continues the conversation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +134,11 @@ class ChatModel(Protocol):
     @property
     def name(self) -> str:
         """The model's name, as reported in results and logs."""
+        ...
+
+    @property
+    def supports_tools(self) -> bool:
+        """Whether ``GenerationOptions.tools`` reach the model (OpenAI function calling)."""
         ...
 
     async def complete(

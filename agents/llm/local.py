@@ -383,6 +383,11 @@ class LocalChat:
     def name(self) -> str:
         return self.engine.name
 
+    @property
+    def supports_tools(self) -> bool:
+        """False: a 135M model does not call functions reliably; agents retrieve for it instead."""
+        return False
+
     async def complete(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> ChatResult:

@@ -9,7 +9,15 @@ from typing import Any
 import openai
 
 from agents._openai import async_openai_client
-from agents.llm._types import ChatChunk, ChatMessage, ChatResult, FinishReason, GenerationOptions, Usage
+from agents.llm._types import (
+    ChatChunk,
+    ChatMessage,
+    ChatResult,
+    FinishReason,
+    GenerationOptions,
+    ToolCall,
+    Usage,
+)
 from swarm.errors import (
     ModelError,
     ModelNotFoundError,
@@ -53,6 +61,10 @@ class OpenAIChat:
         return self._model
 
     @property
+    def supports_tools(self) -> bool:
+        return True
+
+    @property
     def base_url(self) -> str:
         return str(self._client.base_url)
 
@@ -70,12 +82,18 @@ class OpenAIChat:
             raise ModelResponseError(f"{self.base_url} answered with no choices")
         choice = response.choices[0]
         usage = response.usage
+        calls = tuple(
+            ToolCall(c.id, c.function.name, c.function.arguments or "{}")
+            for c in choice.message.tool_calls or ()
+            if c.type == "function"
+        )
         return ChatResult(
             text=choice.message.content or "",
             finish_reason=_finish(choice.finish_reason),
             usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(0, 0),
             model=response.model or self._model,
             latency_s=time.perf_counter() - started,
+            tool_calls=calls,
         )
 
     async def stream(
@@ -86,6 +104,7 @@ class OpenAIChat:
         finish: FinishReason = "stop"
         usage = Usage(0, 0)
         model = self._model
+        calls: dict[int, list[str]] = {}
         try:
             stream = await self._client.chat.completions.create(
                 **self._request(messages, options),
@@ -102,9 +121,19 @@ class OpenAIChat:
                     if choice.delta.content:
                         parts.append(choice.delta.content)
                         yield ChatChunk(choice.delta.content)
+                    for delta in choice.delta.tool_calls or ():
+                        # Streamed calls arrive in pieces keyed by index: id and name once, then JSON.
+                        call = calls.setdefault(delta.index, ["", "", ""])
+                        call[0] = delta.id or call[0]
+                        if delta.function is not None:
+                            call[1] += delta.function.name or ""
+                            call[2] += delta.function.arguments or ""
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
-        result = ChatResult("".join(parts), finish, usage, model, time.perf_counter() - started)
+        tool_calls = tuple(ToolCall(i, n, a or "{}") for i, n, a in (calls[k] for k in sorted(calls)))
+        result = ChatResult(
+            "".join(parts), finish, usage, model, time.perf_counter() - started, tool_calls=tool_calls
+        )
         yield ChatChunk("", result)
 
     async def aclose(self) -> None:
@@ -114,8 +143,10 @@ class OpenAIChat:
         o, d = options or GenerationOptions(), self.defaults
         request: dict[str, Any] = {
             "model": self._model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [_message(m) for m in messages],
         }
+        if o.tools:
+            request["tools"] = [t.to_openai() for t in o.tools]
         for key, value in (
             ("max_tokens", o.max_tokens or d.max_tokens),
             ("temperature", o.temperature if o.temperature is not None else d.temperature),
@@ -143,4 +174,16 @@ class OpenAIChat:
 
 
 def _finish(reason: str | None) -> FinishReason:
-    return "length" if reason == "length" else "stop"
+    return "length" if reason == "length" else "tool_calls" if reason == "tool_calls" else "stop"
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        message["tool_call_id"] = m.tool_call_id
+    return message

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from agents.llm._types import ChatChunk, ChatMessage, ChatResult, FinishReason, GenerationOptions, Usage
+from agents.llm._types import (
+    ChatChunk,
+    ChatMessage,
+    ChatResult,
+    FinishReason,
+    GenerationOptions,
+    ToolCall,
+    Usage,
+)
 from swarm.errors import ScriptedChatError
 
 __all__ = ["Reply", "ScriptedCall", "ScriptedChat"]
@@ -48,6 +57,17 @@ class ScriptedChat:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def supports_tools(self) -> bool:
+        """True: script a :meth:`tool_call` reply to test an agent's tool loop."""
+        return True
+
+    @staticmethod
+    def tool_call(name: str, arguments: dict[str, object], *, call_id: str = "call-1") -> ChatResult:
+        """A scripted reply that asks for one tool call."""
+        call = ToolCall(call_id, name, json.dumps(arguments))
+        return ChatResult("", "tool_calls", Usage(0, 0), "scripted", tool_calls=(call,))
 
     @property
     def remaining(self) -> int:

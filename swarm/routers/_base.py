@@ -50,6 +50,8 @@ class RouterStats:
     deliveries: int = 0
     duplicates_dropped: int = 0
     rejected: int = 0
+    subscribe_messages: int = 0
+    """Requests spent storing subscriptions (not counted in ``messages``)."""
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,7 @@ class HubRouter(_Hosting):
             await self._on_subscribe(node.contact, request)
         else:
             await node.app_request(self.hub.contact, HUB_SUBSCRIBE, request, category="hub")
+            self._stats.subscribe_messages += 1
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self.publisher_node(publisher)

@@ -64,6 +64,7 @@ class DHTRouter:
         self._stats = RouterStats()
         self._hosts: dict[bytes, AgentHost] = {}
         self._home: dict[bytes, DHTNode] = {}
+        self._rows: dict[bytes, list[bytes]] = {}
 
     def stats(self) -> RouterStats:
         return self._stats
@@ -76,19 +77,27 @@ class DHTRouter:
     async def subscribe(
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
     ) -> None:
+        """Store the agent's interest rows at their rendezvous. Subscribing again replaces the rows:
+        only rows that changed are stored again, so adding an open task costs one row's puts."""
         self.serve(node)
         AgentHost.on(node, self._stats, self._hosts).add(agent_id, deliver)
         self._home[agent_id] = node
         vectors = np.atleast_2d(np.asarray(interests, np.float32))
+        before = self._rows.get(agent_id, [])
+        rows = [_encode_subscription(agent_id, node.contact, vector) for vector in vectors]
+        self._rows[agent_id] = rows
         puts = []
-        for index, vector in enumerate(vectors):
-            record = _encode_subscription(agent_id, node.contact, vector)
+        for index, (vector, record) in enumerate(zip(vectors, rows, strict=True)):
+            if index < len(before) and before[index] == record:
+                continue
             subkey = agent_id[:24] + index.to_bytes(2, "big")
             for topic in self.hasher.own_keys(vector):
                 puts.append(
                     node.put(topic.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s)
                 )
-        await asyncio.gather(*puts)
+        for result in await asyncio.gather(*puts):
+            others = sum(1 for c in result.lookup.contacts if c.node_id != node.node_id)
+            self._stats.subscribe_messages += result.lookup.rpcs + others
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self._home.get(publisher)

@@ -1,0 +1,285 @@
+"""The dispatcher: a LangGraph ``StateGraph`` that takes a user's request to the right specialists.
+
+::
+
+    START -> route --Send--> consult (one per chosen specialist, in parallel) -> synthesize -> respond -> END
+
+- ``route`` ranks the specialists by cosine between the question and each one's domain embedding,
+  optionally re-ranked by a chat model, and keeps the best ``fan_out``.
+- ``consult`` asks one specialist (:meth:`~agents.specialist.Specialist.answer`, which may ask the swarm).
+- ``synthesize`` composes one answer from the specialists' answers (a chat model when more than one
+  answered, else the single answer as it is).
+- ``respond`` appends the answer as an AI message whose ``response_metadata["provenance"]`` names the
+  specialists asked, the packets used and the agents that sent them, and the routing cost.
+
+Build it with :func:`build_dispatcher`. It is compiled with a checkpointer (an in-memory one unless
+given), so a conversation continues by ``config={"configurable": {"thread_id": ...}}``. ``ainvoke`` and
+``astream`` work anywhere; ``invoke`` and ``stream`` work from synchronous code when the swarm runs on
+a background loop (:meth:`swarm.runtime.Swarm.background`), or when nothing the agents hold is bound to
+an event loop. With ``stream_mode="custom"`` the graph streams :data:`EVENT_ROUTE`,
+:data:`EVENT_ANSWER` and :data:`EVENT_FINAL` events as dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Annotated, Any, TypedDict, TypeVar
+
+import numpy as np
+from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.runnables import RunnableLambda
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Overwrite, Send
+
+from agents.embeddings import Embedder
+from agents.llm import ChatMessage, ChatModel, GenerationOptions
+from agents.specialist import Answer, Specialist
+from swarm.errors import ConfigError, ModelError, SwarmError
+
+__all__ = [
+    "EVENT_ANSWER",
+    "EVENT_FINAL",
+    "EVENT_ROUTE",
+    "DispatcherState",
+    "Portal",
+    "build_dispatcher",
+]
+
+EVENT_ROUTE = "route"
+EVENT_ANSWER = "answer"
+EVENT_FINAL = "final"
+NODE_ROUTE, NODE_CONSULT, NODE_SYNTHESIZE, NODE_RESPOND = "route", "consult", "synthesize", "respond"
+
+_T = TypeVar("_T")
+#: Runs a coroutine to completion from synchronous code (on the loop the swarm lives on).
+Portal = Callable[[Coroutine[Any, Any, Any]], Any]
+Emit = Callable[[dict[str, Any]], None]
+
+
+class DispatcherState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    question: str
+    chosen: list[dict[str, Any]]
+    """The specialists asked this turn: ``{"name", "score"}``."""
+    answers: Annotated[list[dict[str, Any]], lambda a, b: a + b]
+    """Each consulted specialist's answer this turn (see :func:`answer_record`)."""
+    answer: str
+    provenance: dict[str, Any]
+
+
+class _Consult(TypedDict):
+    question: str
+    specialist: str
+
+
+def build_dispatcher(
+    specialists: Sequence[Specialist],
+    *,
+    embedder: Embedder,
+    chat: ChatModel | None = None,
+    fan_out: int = 2,
+    min_score: float = 0.0,
+    rerank: bool = False,
+    ask_swarm: bool | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    portal: Portal | None = None,
+    names: dict[bytes, str] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The compiled dispatcher graph over ``specialists``.
+
+    ``chat`` composes multi-specialist answers and, with ``rerank``, re-ranks the routing; without it
+    the answers are joined. ``fan_out`` specialists are consulted per question (those scoring below
+    ``min_score`` are skipped, but at least one is always asked). ``ask_swarm`` overrides each
+    specialist's own setting. ``names`` maps agent ids of agents elsewhere to names for provenance.
+    """
+    if not specialists:
+        raise SwarmError("a dispatcher needs at least one specialist")
+    if fan_out < 1:
+        raise ConfigError("dispatcher.fan_out", f"must be at least 1, got {fan_out}")
+    if rerank and chat is None:
+        raise ConfigError("dispatcher.rerank", "re-ranking needs a chat model")
+    nodes = _Nodes(specialists, embedder, chat, fan_out, min_score, rerank, ask_swarm, names or {})
+    graph = StateGraph(DispatcherState)
+    graph.add_node(NODE_ROUTE, _node(nodes.route, portal))
+    graph.add_node(NODE_CONSULT, _node(nodes.consult, portal))
+    graph.add_node(NODE_SYNTHESIZE, _node(nodes.synthesize, portal))
+    graph.add_node(NODE_RESPOND, _node(nodes.respond, portal))
+    graph.add_edge(START, NODE_ROUTE)
+    graph.add_conditional_edges(NODE_ROUTE, _fan_out, [NODE_CONSULT])
+    graph.add_edge(NODE_CONSULT, NODE_SYNTHESIZE)
+    graph.add_edge(NODE_SYNTHESIZE, NODE_RESPOND)
+    graph.add_edge(NODE_RESPOND, END)
+    return graph.compile(checkpointer=checkpointer or InMemorySaver(), name="synthswarm-dispatcher")
+
+
+def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:
+    """An :class:`Answer` as plain data (checkpointers store state as data)."""
+    return {
+        "agent": answer.agent,
+        "text": answer.text,
+        "packets": [
+            {"id": e.packet_id.hex(), "from": names.get(e.origin, e.origin.hex()[:12]), "finding": e.text}
+            for e in answer.evidence
+            if e.packet_id is not None and e.origin is not None
+        ],
+        "sources": [e.source for e in answer.evidence if e.packet_id is None],
+        "llm_calls": answer.llm_calls,
+        "tokens": answer.tokens,
+        "messages": answer.messages,
+    }
+
+
+def _fan_out(state: DispatcherState) -> list[Send]:
+    return [
+        Send(NODE_CONSULT, _Consult(question=state["question"], specialist=c["name"]))
+        for c in state["chosen"]
+    ]
+
+
+def _node(
+    fn: Callable[[Any, Emit], Coroutine[Any, Any, dict[str, Any]]], portal: Portal | None
+) -> RunnableLambda[Any, Any]:
+    """A graph node that runs ``fn`` natively under ``ainvoke``/``astream`` and through the portal
+    under ``invoke``/``stream``. The stream writer is taken here, where LangGraph's context lives."""
+
+    async def afunc(state: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await fn(state, get_stream_writer())
+        return result
+
+    def func(state: Any) -> dict[str, Any]:
+        result: dict[str, Any] = _run_sync(fn(state, get_stream_writer()), portal)
+        return result
+
+    return RunnableLambda(func, afunc=afunc, name=fn.__name__)
+
+
+def _run_sync(coro: Coroutine[Any, Any, _T], portal: Portal | None) -> _T:
+    if portal is not None:
+        result: _T = portal(coro)
+        return result
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise SwarmError(
+        "invoke/stream were called from inside an event loop: use ainvoke/astream, or run the swarm "
+        f"with Swarm.background() (thread {threading.current_thread().name})"
+    )
+
+
+class _Nodes:
+    def __init__(
+        self,
+        specialists: Sequence[Specialist],
+        embedder: Embedder,
+        chat: ChatModel | None,
+        fan_out: int,
+        min_score: float,
+        rerank: bool,
+        ask_swarm: bool | None,
+        names: dict[bytes, str],
+    ) -> None:
+        self.by_name = {s.name: s for s in specialists}
+        if len(self.by_name) != len(specialists):
+            raise SwarmError("specialist names must be unique")
+        self.embedder, self.chat = embedder, chat
+        self.fan_out, self.min_score, self.rerank, self.ask_swarm = fan_out, min_score, rerank, ask_swarm
+        self.names = {**names, **{s.agent_id: s.name for s in specialists}}
+        self.llm_calls = 0
+
+    async def route(self, state: DispatcherState, emit: Emit) -> dict[str, Any]:
+        messages = state.get("messages") or []
+        question = next((str(m.content) for m in reversed(messages) if m.type == "human"), "").strip()
+        if not question:
+            raise SwarmError('the dispatcher needs a user message: {"messages": [("user", "...")]}')
+        vector = (await self.embedder.embed([question]))[0]
+        scored = []
+        for s in self.by_name.values():
+            domain = (await s.interests())[0]
+            scored.append((float(np.dot(domain, vector)), s.name))
+        scored.sort(reverse=True)
+        if self.rerank:
+            scored = await self._rerank(question, scored)
+        chosen = [{"name": n, "score": round(sc, 4)} for sc, n in scored if sc >= self.min_score][
+            : self.fan_out
+        ]
+        chosen = chosen or [{"name": scored[0][1], "score": round(scored[0][0], 4)}]
+        emit({"type": EVENT_ROUTE, "question": question, "specialists": chosen})
+        return {"question": question, "chosen": chosen, "answers": Overwrite([])}
+
+    async def consult(self, task: _Consult, emit: Emit) -> dict[str, Any]:
+        answer = await self.by_name[task["specialist"]].answer(task["question"], ask_swarm=self.ask_swarm)
+        record = answer_record(answer, self.names)
+        emit({"type": EVENT_ANSWER, **record})
+        return {"answers": [record]}
+
+    async def synthesize(self, state: DispatcherState, emit: Emit) -> dict[str, Any]:
+        order = {c["name"]: i for i, c in enumerate(state["chosen"])}
+        answers = sorted((a for a in state.get("answers", []) if a["text"]), key=lambda a: order[a["agent"]])
+        if not answers:
+            text = "No specialist found an answer."
+        elif len(answers) == 1:
+            text = answers[0]["text"]
+        else:
+            text = await self._compose(state["question"], answers)
+        return {"answer": text}
+
+    async def respond(self, state: DispatcherState, emit: Emit) -> dict[str, Any]:
+        answers = state.get("answers", [])
+        packets = {p["id"]: p for a in answers for p in a["packets"]}
+        provenance = {
+            "specialists": [c["name"] for c in state["chosen"]],
+            "packets": list(packets.values()),
+            "agents_used": sorted({p["from"] for p in packets.values()}),
+            "sources": sorted({s for a in answers for s in a["sources"]}),
+            "messages": sum(a["messages"] for a in answers),
+            "llm_calls": sum(a["llm_calls"] for a in answers) + self.llm_calls,
+        }
+        emit({"type": EVENT_FINAL, "answer": state["answer"], "provenance": provenance})
+        message = AIMessage(content=state["answer"], response_metadata={"provenance": provenance})
+        return {"messages": [message], "provenance": provenance}
+
+    async def _compose(self, question: str, answers: list[dict[str, Any]]) -> str:
+        if self.chat is None:
+            return "; ".join(dict.fromkeys(a["text"] for a in answers))
+        notes = "\n".join(f"- {a['agent']}: {a['text']}" for a in answers)
+        messages = [
+            ChatMessage.system("Several specialists answered. Give the one best answer in a few words."),
+            ChatMessage.user(f"Question: {question}\nSpecialists:\n{notes}"),
+        ]
+        self.llm_calls += 1
+        try:
+            result = await self.chat.complete(
+                messages, options=GenerationOptions(max_tokens=48, temperature=0.0)
+            )
+        except ModelError:
+            return str(answers[0]["text"])
+        return result.text.strip().splitlines()[0] if result.text.strip() else str(answers[0]["text"])
+
+    async def _rerank(self, question: str, scored: list[tuple[float, str]]) -> list[tuple[float, str]]:
+        assert self.chat is not None
+        listing = "\n".join(f"- {n}: {self.by_name[n].domain}" for _, n in scored)
+        messages = [
+            ChatMessage.system(
+                "Pick the specialists best placed to answer. Reply with their names, best first."
+            ),
+            ChatMessage.user(f"Question: {question}\nSpecialists:\n{listing}"),
+        ]
+        self.llm_calls += 1
+        try:
+            reply = (
+                await self.chat.complete(messages, options=GenerationOptions(max_tokens=32))
+            ).text.lower()
+        except ModelError:
+            return scored
+        mentioned = sorted((reply.find(n.lower()), sc, n) for sc, n in scored if n.lower() in reply)
+        picked = [(sc, n) for _, sc, n in mentioned]
+        return picked + [item for item in scored if item not in picked]

@@ -1,0 +1,486 @@
+"""Specialist: an agent that owns a slice of knowledge, answers tasks in it, and trades findings.
+
+- :meth:`Specialist.answer` retrieves from the agent's knowledge and inbox (and, when asked, from the
+  swarm), calls the model, and returns an :class:`Answer` carrying the evidence and packet ids it used.
+- :meth:`Specialist.distill` turns text into a signed :class:`~swarm.packet.OutcomePacket`;
+  :meth:`Specialist.share_knowledge` distills and publishes every document it holds.
+- :meth:`Specialist.on_packet` is how the router hands it packets: each is kept in the inbox; a query
+  it can help with gets a reply packet; a packet that bears on an open task is synthesized with the
+  agent's own findings into a new packet citing both.
+
+Its interest profile (the domain's embedding, then one row per open task) is what it subscribes to the
+router with, so replies to its questions, which carry the question's embedding, route back to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from agents.embeddings import Embedder
+from agents.llm import ChatMessage, ChatModel, GenerationOptions
+from agents.memory import AgentMemory, Document, check_agent_name
+from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
+from swarm.identity import Identity
+from swarm.packet import OutcomePacket, PacketKind, make_packet
+from swarm.synthesis import SynthesisSettings, Synthesizer
+from swarm.tasks import TaskSet
+from tools import Tool, agent_tools
+
+if TYPE_CHECKING:
+    from swarm.dht import DHTNode
+    from swarm.routers import DeliveryReport, Router
+
+__all__ = ["Answer", "Evidence", "Specialist", "SpecialistSettings", "SpecialistStats"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTRUCTIONS = (
+    "Answer the question using only the context. Reply with the answer in a few words, no explanation."
+)
+
+
+@dataclass(frozen=True)
+class SpecialistSettings:
+    top_k: int = 3
+    """Passages taken from the agent's own knowledge for an answer."""
+    inbox_k: int = 3
+    """Received packets taken from the inbox for an answer."""
+    relevance: float = 0.3
+    """Least cosine for a passage or packet to count as bearing on a task or query."""
+    ask_swarm: bool = True
+    """Whether :meth:`Specialist.answer` sends a query packet and waits for replies."""
+    ask_timeout_s: float = 5.0
+    """Longest wait for replies to a query."""
+    reply_quiet_s: float = 0.5
+    """Stop waiting once this long passes after a reply with no further one."""
+    max_replies: int = 4
+    max_open_tasks: int = 4
+    """Open tasks kept in the interest profile (the oldest is dropped)."""
+    share_answers: bool = True
+    """Publish each answer as a finding packet."""
+    synthesize: bool = True
+    """Combine incoming packets that bear on an open task with own findings."""
+    max_tool_rounds: int = 3
+    max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "inbox_k", "max_replies", "max_open_tasks", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"agent.{name}", f"must be at least 1, got {getattr(self, name)}")
+        if not -1.0 <= self.relevance <= 1.0:
+            raise ConfigError("agent.relevance", f"must be a cosine in [-1, 1], got {self.relevance}")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One thing an answer was built on: a passage of the agent's own, or a packet it received."""
+
+    text: str
+    source: str
+    """The document's source ref, or ``packet:<id hex>``."""
+    score: float
+    packet_id: bytes | None = None
+    origin: bytes | None = None
+    """For packets: the agent that signed it."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    agent: str
+    task: str
+    text: str
+    evidence: tuple[Evidence, ...]
+    packets: tuple[bytes, ...]
+    """Ids of the received packets the answer used."""
+    origins: tuple[bytes, ...]
+    """Agents whose packets the answer used (not this agent)."""
+    llm_calls: int = 0
+    tokens: int = 0
+    messages: int = 0
+    """Routing requests this answer cost (its query and its shared finding)."""
+    shared: bytes | None = None
+    """Id of the finding packet the answer was published as."""
+
+
+@dataclass
+class SpecialistStats:
+    received: dict[str, int] = field(default_factory=dict)
+    replies_sent: int = 0
+    syntheses: int = 0
+    published: int = 0
+    llm_calls: int = 0
+    tokens: int = 0
+
+
+@dataclass
+class _Trace:
+    """What one answer drew on, collected across retrieval and tool calls."""
+
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    messages: int = 0
+
+    def add(self, item: Evidence) -> None:
+        key = item.packet_id.hex() if item.packet_id else f"{item.source}\x00{item.text}"
+        if key not in self.evidence or self.evidence[key].score < item.score:
+            self.evidence[key] = item
+
+
+_trace: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("synthswarm_trace", default=None)
+
+
+class Specialist:
+    """An agent with a domain. Build it, :meth:`learn` documents, :meth:`join` a router, then ask it."""
+
+    def __init__(
+        self,
+        name: str,
+        domain: str,
+        *,
+        chat: ChatModel,
+        embedder: Embedder,
+        memory: AgentMemory | None = None,
+        identity: Identity | None = None,
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        tools: Sequence[Tool] = (),
+        settings: SpecialistSettings | None = None,
+        synthesis: SynthesisSettings | None = None,
+        synthesize_with_llm: bool = False,
+    ) -> None:
+        self.name = check_agent_name(name)
+        self.domain = domain
+        self.chat = chat
+        self.embedder = embedder
+        self.memory = memory or AgentMemory.in_memory(embedder)
+        self.identity = identity or Identity.generate()
+        self.instructions = instructions
+        self.settings = settings or SpecialistSettings()
+        self.tools = [*agent_tools(self), *tools]
+        self.synthesizer = Synthesizer(
+            self.identity, chat=chat if synthesize_with_llm else None, settings=synthesis
+        )
+        self.stats = SpecialistStats()
+        self._domain_vector: npt.NDArray[np.float32] | None = None
+        self._open: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._waiting: dict[bytes, asyncio.Queue[OutcomePacket]] = {}
+        self._router: Router | None = None
+        self._node: DHTNode | None = None
+        self._tasks = TaskSet(f"agent:{name}")
+
+    def __repr__(self) -> str:
+        return f"Specialist({self.name!r}, domain={self.domain[:40]!r})"
+
+    @property
+    def agent_id(self) -> bytes:
+        return self.identity.id
+
+    @property
+    def router(self) -> Router | None:
+        return self._router
+
+    # -- knowledge -------------------------------------------------------------------------------
+
+    async def learn(self, documents: Sequence[Document | str]) -> int:
+        """Add documents to the agent's knowledge (plain strings get a ``<name>:<n>`` source ref)."""
+        docs = [
+            d if isinstance(d, Document) else Document(d, f"{self.name}:{i}") for i, d in enumerate(documents)
+        ]
+        return len(await self.memory.add_knowledge(docs))
+
+    async def search_knowledge(self, query: str, k: int) -> list[str]:
+        hits = await self.memory.search_knowledge(query, k)
+        trace = _trace.get()
+        for h in hits:
+            if trace is not None and h.score >= self.settings.relevance:
+                trace.add(Evidence(h.text, str(h.metadata.get("source", "")), h.score))
+        return [h.text for h in hits]
+
+    async def search_inbox(self, query: str, k: int) -> list[str]:
+        hits = await self.memory.search_inbox(query, k)
+        trace = _trace.get()
+        for h in hits:
+            if trace is not None and h.score >= self.settings.relevance:
+                trace.add(_packet_evidence(h.packet, h.score))
+        return [h.packet.finding for h in hits]
+
+    # -- the router ------------------------------------------------------------------------------
+
+    async def interests(self) -> npt.NDArray[np.float32]:
+        """The rows the agent subscribes with: its domain, then each open task."""
+        if self._domain_vector is None:
+            self._domain_vector = (await self.embedder.embed([self.domain]))[0]
+        return np.vstack([self._domain_vector, *self._open.values()]).astype(np.float32)
+
+    async def join(self, router: Router, node: DHTNode) -> None:
+        """Subscribe to ``router`` from ``node``; packets then arrive through :meth:`on_packet`."""
+        self._router, self._node = router, node
+        await router.subscribe(self.agent_id, await self.interests(), self.on_packet, node=node)
+
+    async def publish(self, packet: OutcomePacket) -> DeliveryReport | None:
+        """Send ``packet`` through the router (None when the agent has not joined one)."""
+        if self._router is None:
+            return None
+        report = await self._router.publish(packet, publisher=self.agent_id)
+        self.stats.published += 1
+        return report
+
+    async def share_knowledge(self) -> list[DeliveryReport]:
+        """Distill every document the agent holds into a finding packet and publish it."""
+        reports = []
+        for hit in await asyncio.to_thread(self.memory.knowledge.get):
+            packet = await self.distill(
+                hit.text, topic=self.domain, evidence=[str(hit.metadata.get("source", ""))]
+            )
+            report = await self.publish(packet)
+            if report is not None:
+                reports.append(report)
+        return reports
+
+    async def open_task(self, task: str, vector: npt.NDArray[np.float32] | None = None) -> bool:
+        """Add ``task`` to the interest profile (re-subscribing); False if it was already open."""
+        if task in self._open:
+            self._open.move_to_end(task)
+            return False
+        self._open[task] = vector if vector is not None else (await self.embedder.embed([task]))[0]
+        while len(self._open) > self.settings.max_open_tasks:
+            self._open.popitem(last=False)
+        if self._router is not None and self._node is not None:
+            await self.join(self._router, self._node)
+        return True
+
+    async def close_task(self, task: str) -> None:
+        if self._open.pop(task, None) is not None and self._router is not None and self._node is not None:
+            await self.join(self._router, self._node)
+
+    # -- packets ---------------------------------------------------------------------------------
+
+    async def distill(
+        self,
+        text: str,
+        *,
+        kind: PacketKind = PacketKind.FINDING,
+        topic: str | None = None,
+        evidence: Sequence[str] = (),
+        parents: Sequence[bytes] = (),
+        embedding: npt.ArrayLike | None = None,
+        confidence: float = 1.0,
+    ) -> OutcomePacket:
+        """A signed packet of ``text`` (cut to fit the packet cap), embedded unless ``embedding`` is given."""
+        vector = embedding if embedding is not None else (await self.embedder.embed([text]))[0]
+        return make_packet(
+            self.identity,
+            kind=kind,
+            topic=topic or self.domain,
+            finding=text,
+            embedding=vector,
+            confidence=confidence,
+            parents=parents,
+            evidence=evidence,
+            shrink_to_fit=True,
+        )
+
+    async def on_packet(self, packet: OutcomePacket) -> None:
+        """Keep a delivered packet and react to it. The reaction runs as an owned task so the delivery
+        request is answered at once; :meth:`drain` waits for reactions."""
+        if packet.origin == self.agent_id or not await self.memory.store_packet(packet):
+            return
+        kind = str(packet.kind)
+        self.stats.received[kind] = self.stats.received.get(kind, 0) + 1
+        waiting = next((self._waiting[p] for p in packet.parents if p in self._waiting), None)
+        if packet.kind is PacketKind.REPLY and waiting is not None:
+            waiting.put_nowait(packet)
+        if packet.kind is PacketKind.QUERY:
+            self._tasks.spawn(self._reply(packet), name="reply")
+        elif self.settings.synthesize and self._open:
+            self._tasks.spawn(self._maybe_synthesize(packet), name="synthesize")
+
+    async def drain(self) -> None:
+        """Wait until every reaction to delivered packets has finished (replies sent, syntheses made)."""
+        await self._tasks.join()
+
+    async def aclose(self) -> None:
+        await self._tasks.close()
+
+    async def _reply(self, query: OutcomePacket) -> None:
+        vector = query.embedding.to_array()
+        hits = [
+            h
+            for h in await self.memory.search_knowledge(vector, self.settings.top_k)
+            if h.score >= self.settings.relevance
+        ]
+        if not hits:
+            return
+        reply = await self.distill(
+            " ".join(h.text for h in hits[:2]),
+            kind=PacketKind.REPLY,
+            topic=query.topic,
+            evidence=[str(h.metadata.get("source", "")) for h in hits[:2]],
+            parents=[query.id],
+            embedding=vector,  # the question's own vector: the asker subscribed it, so the reply routes back
+            confidence=max(h.score for h in hits),
+        )
+        self.stats.replies_sent += 1
+        await self.publish(reply)
+
+    async def _maybe_synthesize(self, packet: OutcomePacket) -> None:
+        vector = packet.embedding.to_array()
+        vector = vector / (np.linalg.norm(vector) or 1.0)
+        task, score = max(((t, float(np.dot(v, vector))) for t, v in self._open.items()), key=lambda x: x[1])
+        if score < self.settings.relevance or (packet.kind is PacketKind.REPLY and packet.depth > 0):
+            return
+        own = await self.memory.search_knowledge(self._open[task], 1)
+        if not own or own[0].score < self.settings.relevance:
+            return
+        mine = await self.distill(own[0].text, evidence=[str(own[0].metadata.get("source", ""))])
+        synthesis = await self.synthesizer.synthesize(task, [mine, packet])
+        if synthesis is None:
+            return
+        self.stats.syntheses += 1
+        await self.memory.store_packet(synthesis)
+        await self.publish(synthesis)
+
+    # -- answering -------------------------------------------------------------------------------
+
+    async def ask_swarm(self, question: str) -> list[str]:
+        """Publish a query packet and return the findings that come back (the ``ask_swarm`` tool)."""
+        replies = await self._ask(question, (await self.embedder.embed([question]))[0])
+        return [r.finding for r in replies]
+
+    async def answer(self, task: str, *, ask_swarm: bool | None = None) -> Answer:
+        """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) replies from the swarm."""
+        trace = _Trace()
+        token = _trace.set(trace)
+        try:
+            vector = (await self.embedder.embed([task]))[0]
+            await self.open_task(task, vector)
+            context = await self._gather(
+                task, vector, self.settings.ask_swarm if ask_swarm is None else ask_swarm
+            )
+            text, calls, tokens = await self._generate(task, context)
+        finally:
+            _trace.reset(token)
+        evidence = tuple(sorted(trace.evidence.values(), key=lambda e: -e.score))
+        packets = tuple(dict.fromkeys(e.packet_id for e in evidence if e.packet_id))
+        origins = tuple(dict.fromkeys(e.origin for e in evidence if e.origin and e.origin != self.agent_id))
+        shared = None
+        messages = trace.messages
+        if self.settings.share_answers and text and self._router is not None:
+            packet = await self.distill(
+                f"{task} {text}",
+                parents=packets[:8],
+                evidence=[e.source for e in evidence[:4]],
+                embedding=vector,
+            )
+            report = await self.publish(packet)
+            shared, messages = packet.id, messages + (report.messages if report else 0)
+        self.stats.llm_calls += calls
+        self.stats.tokens += tokens
+        return Answer(self.name, task, text, evidence, packets, origins, calls, tokens, messages, shared)
+
+    async def _gather(self, task: str, vector: npt.NDArray[np.float32], ask: bool) -> list[Evidence]:
+        trace = _trace.get()
+        assert trace is not None
+        s = self.settings
+        own = [
+            Evidence(h.text, str(h.metadata.get("source", "")), h.score)
+            for h in await self.memory.search_knowledge(vector, s.top_k)
+            if h.score >= s.relevance
+        ]
+        received = [
+            _packet_evidence(h.packet, h.score)
+            for h in await self.memory.search_inbox(vector, s.inbox_k)
+            if h.score >= s.relevance and h.packet.kind is not PacketKind.QUERY
+        ]
+        if ask and self._router is not None:
+            received += [_packet_evidence(p, 1.0) for p in await self._ask(task, vector)]
+        context = list({(e.packet_id or e.text.encode()): e for e in own + received}.values())
+        for item in context:
+            trace.add(item)
+        return context
+
+    async def _ask(self, question: str, vector: npt.NDArray[np.float32]) -> list[OutcomePacket]:
+        if self._router is None:
+            raise SwarmError(f"agent {self.name!r} has not joined a router, so it cannot ask the swarm")
+        await self.open_task(question, vector)
+        query = await self.distill(question, kind=PacketKind.QUERY, embedding=vector)
+        inbox: asyncio.Queue[OutcomePacket] = asyncio.Queue()
+        self._waiting[query.id] = inbox
+        replies: list[OutcomePacket] = []
+        try:
+            report = await self.publish(query)
+            trace = _trace.get()
+            if trace is not None and report is not None:
+                trace.messages += report.messages
+            if report is None or (report.messages == 0 and not report.delivered_to):
+                return []
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.settings.ask_timeout_s
+            while len(replies) < self.settings.max_replies:
+                wait = deadline - loop.time()
+                if replies:
+                    wait = min(wait, self.settings.reply_quiet_s)
+                if wait <= 0:
+                    break
+                try:
+                    replies.append(await asyncio.wait_for(inbox.get(), wait))
+                except TimeoutError:
+                    break
+        finally:
+            del self._waiting[query.id]
+        return replies
+
+    async def _generate(self, task: str, context: list[Evidence]) -> tuple[str, int, int]:
+        """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens)."""
+        lines = "\n".join(f"- {e.text}" for e in context) or "(no context found)"
+        messages = [
+            ChatMessage.system(f"You are {self.name}, a specialist in {self.domain}. {self.instructions}"),
+            ChatMessage.user(f"Context:\n{lines}\n\nQuestion: {task}"),
+        ]
+        use_tools = self.chat.supports_tools and bool(self.tools)
+        options = GenerationOptions(
+            max_tokens=self.settings.max_tokens, tools=tuple(t.spec for t in self.tools) if use_tools else ()
+        )
+        calls = tokens = 0
+        for _ in range(self.settings.max_tool_rounds + 1):
+            try:
+                result = await self.chat.complete(messages, options=options)
+            except ModelError as exc:
+                raise type(exc)(f"agent {self.name!r}: {exc}") from exc
+            calls += 1
+            tokens += result.usage.total_tokens
+            if not result.tool_calls:
+                return _clean(result.text), calls, tokens
+            messages.append(ChatMessage.assistant(result.text, result.tool_calls))
+            for call in result.tool_calls:
+                messages.append(ChatMessage.tool(call.id, await self._run_tool(call.name, call.arguments)))
+        return "", calls, tokens
+
+    async def _run_tool(self, name: str, arguments: str) -> str:
+        tool = next((t for t in self.tools if t.name == name), None)
+        if tool is None:
+            return f"error: no tool named {name!r}; the tools are {', '.join(t.name for t in self.tools)}"
+        try:
+            return await tool.call(arguments)
+        except ToolError as exc:
+            return f"error: {exc}"
+
+
+def _packet_evidence(packet: OutcomePacket, score: float) -> Evidence:
+    return Evidence(packet.finding, f"packet:{packet.id.hex()}", score, packet.id, packet.origin)
+
+
+def _clean(text: str) -> str:
+    """The first line of an answer, without a leading "Answer:" that small models like to add."""
+    first = next((line.strip() for line in text.strip().splitlines() if line.strip()), "")
+    for prefix in ("answer:", "a:"):
+        if first.lower().startswith(prefix):
+            first = first[len(prefix) :].strip()
+    return first
