@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 DEFAULT_INBOX_LIMIT = 1000
+#: Knowledge metadata flag: the document was published as a finding packet.
+SHARED = "shared"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}[a-z0-9]$")
 
 #: One unit-length float32 vector.
@@ -94,6 +96,8 @@ class VectorCollection(Protocol):
 
     def get(self, ids: Sequence[str] | None = None, where: Metadata | None = None) -> list[MemoryHit]: ...
 
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None: ...
+
     def delete(self, ids: Sequence[str]) -> None: ...
 
     def count(self) -> int: ...
@@ -124,6 +128,11 @@ class ChromaEmbedding:
     def get_config(self) -> dict[str, Any]:
         return {"embedder": self.embedder.name}
 
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbedding:
+        """What Chroma rebuilds from a stored collection: it cannot embed until given the embedder."""
+        return ChromaEmbedding(_MissingEmbedder(str(config.get("embedder", "?"))))
+
     def default_space(self) -> str:
         return "cosine"
 
@@ -132,6 +141,16 @@ class ChromaEmbedding:
 
     def is_legacy(self) -> bool:
         return False
+
+
+class _MissingEmbedder:
+    def __init__(self, name: str) -> None:
+        self.name, self.dims = name, 0
+
+    async def embed(self, texts: Sequence[str]) -> Vector:
+        raise MemoryStoreError(
+            f"this collection was opened without its embedder ({self.name}): open it through AgentMemory"
+        )
 
 
 def chroma_client(path: str | Path) -> Any:
@@ -219,6 +238,10 @@ class ChromaCollection:
             for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
         ]
 
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
+        if ids:
+            self._call(self._collection.update, ids=list(ids), metadatas=[dict(m) for m in metadatas])
+
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._call(self._collection.delete, ids=list(ids))
@@ -264,6 +287,12 @@ class InMemoryCollection:
             for i in keys
             if _matches(self._items[i][2], where)
         ]
+
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
+        for i, meta in zip(ids, metadatas, strict=True):
+            if i in self._items:
+                text, vector, _ = self._items[i]
+                self._items[i] = (text, vector, dict(meta))
 
     def delete(self, ids: Sequence[str]) -> None:
         for i in ids:
@@ -316,14 +345,31 @@ class AgentMemory:
         return cls(InMemoryCollection(), InMemoryCollection(), embedder, inbox_limit=inbox_limit)
 
     async def add_knowledge(self, documents: Sequence[Document]) -> list[str]:
-        """Store ``documents`` (ids derive from source and text, so adding one twice keeps one copy)."""
-        if not documents:
+        """Store the ``documents`` not stored yet (ids derive from source and text); returns their ids."""
+        known = {h.id for h in await self._run(self.knowledge.get, [_doc_id(d) for d in documents])}
+        new = list({_doc_id(d): d for d in documents if _doc_id(d) not in known}.items())
+        if not new:
             return []
-        vectors = await self.embedder.embed([d.text for d in documents])
-        ids = [_doc_id(d) for d in documents]
-        metadatas = [{**d.metadata, "source": d.source} for d in documents]
-        await self._run(self.knowledge.upsert, ids, [d.text for d in documents], vectors, metadatas)
-        return ids
+        vectors = await self.embedder.embed([d.text for _, d in new])
+        metadatas = [{**d.metadata, "source": d.source, SHARED: False} for _, d in new]
+        await self._run(
+            self.knowledge.upsert, [i for i, _ in new], [d.text for _, d in new], vectors, metadatas
+        )
+        return [i for i, _ in new]
+
+    async def unshared_knowledge(self) -> list[MemoryHit]:
+        """Documents not yet published as packets (see :meth:`mark_shared`)."""
+        hits: list[MemoryHit] = await self._run(self.knowledge.get, None, {SHARED: False})
+        return hits
+
+    async def mark_shared(self, hits: Sequence[MemoryHit]) -> None:
+        """Remember that these documents were published, so a restarted agent does not send them again."""
+        if hits:
+            vectors = await self.embedder.embed([h.text for h in hits])
+            metas = [{**h.metadata, SHARED: True} for h in hits]
+            await self._run(
+                self.knowledge.upsert, [h.id for h in hits], [h.text for h in hits], vectors, metas
+            )
 
     async def search_knowledge(
         self, query: str | Vector, k: int = 4, where: Metadata | None = None

@@ -233,15 +233,19 @@ class Specialist:
         return report
 
     async def share_knowledge(self) -> list[DeliveryReport]:
-        """Distill every document the agent holds into a finding packet and publish it."""
+        """Distill each document not shared before into a finding packet and publish it."""
+        if self._router is None:
+            raise SwarmError(f"agent {self.name!r} has not joined a router, so it cannot share")
         reports = []
-        for hit in await asyncio.to_thread(self.memory.knowledge.get):
+        hits = await self.memory.unshared_knowledge()
+        for hit in hits:
             packet = await self.distill(
                 hit.text, topic=self.domain, evidence=[str(hit.metadata.get("source", ""))]
             )
             report = await self.publish(packet)
             if report is not None:
                 reports.append(report)
+        await self.memory.mark_shared(hits)
         return reports
 
     async def open_task(self, task: str, vector: npt.NDArray[np.float32] | None = None) -> bool:

@@ -9,6 +9,12 @@ Precedence, lowest first:
        [llm]
        backend = "openai"
        model = "gpt-4o-mini"
+       [swarm]
+       router = "dht"
+       [[agents]]          # read by swarm.runtime.load_agents
+       name = "botany"
+       domain = "plants and the people who found them"
+       documents = ["The orchid Halvia rubra was discovered by Ilse Korrin."]
 
 3. ``SYNTHSWARM_<KEY>`` environment variables, sections joined by a double underscore:
    ``SYNTHSWARM_DATA_DIR``, ``SYNTHSWARM_LLM__MAX_TOKENS``;
@@ -40,6 +46,7 @@ __all__ = [
     "Config",
     "EmbedderConfig",
     "LLMConfig",
+    "SwarmConfig",
     "describe",
     "load_config",
 ]
@@ -53,6 +60,11 @@ _C = TypeVar("_C")
 LLMBackend = Literal["local", "openai"]
 EmbedderBackend = Literal["local", "openai", "hashing"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+RouterName = Literal["dht", "isolated", "broadcast", "hub", "gossip"]
+TransportName = Literal["inproc", "tcp"]
+
+#: The top-level TOML array of agent tables; read by :func:`swarm.runtime.load_agents`, not here.
+AGENTS_KEY = "agents"
 
 
 def _doc(text: str, *, minimum: float | None = None, secret: bool = False) -> dict[str, Any]:
@@ -131,6 +143,43 @@ class EmbedderConfig:
 
 
 @dataclass(frozen=True)
+class SwarmConfig:
+    """How a :class:`~swarm.runtime.Swarm` is wired: its router, transport and dispatcher."""
+
+    router: RouterName = field(
+        default="dht",
+        metadata=_doc("How packets move: dht, or a baseline: isolated, broadcast, hub, gossip."),
+    )
+    transport: TransportName = field(
+        default="inproc",
+        metadata=_doc("`inproc`: nodes in this process only; `tcp`: loopback or LAN ports others can join."),
+    )
+    host: str = field(
+        default="127.0.0.1", metadata=_doc("tcp: the address nodes bind (ports are ephemeral).")
+    )
+    bootstrap: str = field(
+        default="",
+        metadata=_doc("Comma-separated node addresses (tcp://host:port) to join an existing swarm through."),
+    )
+    m: int = field(
+        default=4, metadata=_doc("dht and hub: most agents one packet is delivered to.", minimum=1)
+    )
+    gossip_budget: int = field(
+        default=12, metadata=_doc("gossip: forwards per packet (match dht's messages to compare).", minimum=1)
+    )
+    fan_out: int = field(default=1, metadata=_doc("Specialists the dispatcher asks per question.", minimum=1))
+    ask_swarm: bool = field(
+        default=True, metadata=_doc("Whether an asked specialist sends a query packet to the swarm.")
+    )
+    share_knowledge: bool = field(
+        default=True, metadata=_doc("Distill and publish every agent's documents when the swarm starts.")
+    )
+    inbox_limit: int = field(
+        default=1000, metadata=_doc("Packets an agent's inbox keeps (oldest evicted first).", minimum=1)
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a synthswarm process needs to know before it starts."""
 
@@ -141,6 +190,7 @@ class Config:
     log_level: LogLevel = field(default="INFO", metadata=_doc("Logging threshold."))
     llm: LLMConfig = field(default_factory=LLMConfig, metadata=_doc("Chat model settings."))
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig, metadata=_doc("Embedder settings."))
+    swarm: SwarmConfig = field(default_factory=SwarmConfig, metadata=_doc("Swarm wiring."))
 
 
 def load_config(
@@ -212,7 +262,7 @@ def _read_toml(path: Path) -> dict[str, tuple[object, str]]:
             else:
                 flat[key] = (value, f"file {path}")
 
-    walk("", data)
+    walk("", {k: v for k, v in data.items() if k != AGENTS_KEY})
     return flat
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from swarm.dht import DHTNode, key_for
+from swarm.routers.dht import serve_rendezvous
 
 __all__ = ["dht_get", "dht_put", "run_node"]
 
@@ -29,6 +30,7 @@ async def run_node(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then hand records to neighbours and save state."""
     node = await DHTNode.create(listen=listen, advertise=advertise, bootstrap=join, state_dir=state_dir)
+    serve_rendezvous(node)  # hold semantic subscriptions for swarms that join through this node
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,7 +10,7 @@ verifies each packet's signature and drops duplicates before an agent sees it.
 
 from swarm.routers._base import DeliverFn, DeliveryReport, Router, RouterStats, Subscriber
 from swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
-from swarm.routers.dht import DHTRouter, DHTRouterSettings
+from swarm.routers.dht import DHTRouter, DHTRouterSettings, serve_rendezvous
 
 __all__ = [
     "STRATEGIES",
@@ -25,6 +25,7 @@ __all__ = [
     "Router",
     "RouterStats",
     "Subscriber",
+    "serve_rendezvous",
 ]
 
 STRATEGIES = ("isolated", "broadcast", "hub", "gossip", "dht")

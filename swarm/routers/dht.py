@@ -29,7 +29,7 @@ from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket
 from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, RouterStats, deliver_to
 from swarm.semantic import SemanticHasher
 
-__all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings"]
+__all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvous"]
 
 RENDEZVOUS_TOPIC = "semantic.rendezvous"
 _MAX_CANDIDATES = 64
@@ -71,8 +71,7 @@ class DHTRouter:
 
     def serve(self, node: DHTNode) -> None:
         """Make ``node`` answer rendezvous requests (every node of the swarm should)."""
-        if RENDEZVOUS_TOPIC not in node.app_topics():
-            node.register_app(RENDEZVOUS_TOPIC, lambda sender, payload: self._rendezvous(node, payload))
+        serve_rendezvous(node)
 
     async def subscribe(
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
@@ -132,7 +131,7 @@ class DHTRouter:
         """Walk towards ``key`` until a rendezvous answers: (candidates, requests sent, hops)."""
         payload = pack([key, request])
         if _holds(node, key):
-            _, body = _decode_reply(await self._rendezvous(node, payload))
+            _, body = _decode_reply(await _rendezvous(node, payload))
             return _decode_candidates(body), 0, 0
         queue = node.table.closest(key, 3)
         tried: set[bytes] = set()
@@ -156,26 +155,35 @@ class DHTRouter:
             queue = sorted(closer + queue, key=lambda c: distance(c.node_id, key))
         return [], sent, sent
 
-    async def _rendezvous(self, node: DHTNode, payload: bytes) -> bytes:
-        key, request = _decode_request(payload)
-        if not _holds(node, key):
-            closer = node.table.closest(key, 3)
-            return pack(["closer", [[c.node_id, c.address] for c in closer]])
-        data, scale, m, threshold = _decode_query(request)
-        query = CompactEmbedding(EmbeddingDType.INT8, scale, data).to_array()
-        best: dict[bytes, tuple[float, Contact]] = {}
-        for record in node.store.get(key):
-            try:
-                agent_id, contact, vector = _decode_subscription(record.value)
-            except ProtocolError:
-                continue
-            if vector.shape != query.shape:
-                continue
-            score = float(np.dot(vector, query) / (np.linalg.norm(vector) * np.linalg.norm(query) or 1.0))
-            if score >= threshold and (agent_id not in best or score > best[agent_id][0]):
-                best[agent_id] = (score, contact)
-        top = sorted(best.items(), key=lambda item: -item[1][0])[: min(m, _MAX_CANDIDATES)]
-        return pack(["candidates", [[a, c.node_id, c.address, s] for a, (s, c) in top]])
+
+def serve_rendezvous(node: DHTNode) -> None:
+    """Make ``node`` answer ``semantic.rendezvous`` requests; it needs no hasher, so bare nodes
+    (``synthswarm node``) serve too."""
+    if RENDEZVOUS_TOPIC not in node.app_topics():
+        node.register_app(RENDEZVOUS_TOPIC, lambda sender, payload: _rendezvous(node, payload))
+
+
+async def _rendezvous(node: DHTNode, payload: bytes) -> bytes:
+    """Answer one rendezvous request: the best subscribers held for the key, or closer contacts."""
+    key, request = _decode_request(payload)
+    if not _holds(node, key):
+        closer = node.table.closest(key, 3)
+        return pack(["closer", [[c.node_id, c.address] for c in closer]])
+    data, scale, m, threshold = _decode_query(request)
+    query = CompactEmbedding(EmbeddingDType.INT8, scale, data).to_array()
+    best: dict[bytes, tuple[float, Contact]] = {}
+    for record in node.store.get(key):
+        try:
+            agent_id, contact, vector = _decode_subscription(record.value)
+        except ProtocolError:
+            continue
+        if vector.shape != query.shape:
+            continue
+        score = float(np.dot(vector, query) / (np.linalg.norm(vector) * np.linalg.norm(query) or 1.0))
+        if score >= threshold and (agent_id not in best or score > best[agent_id][0]):
+            best[agent_id] = (score, contact)
+    top = sorted(best.items(), key=lambda item: -item[1][0])[: min(m, _MAX_CANDIDATES)]
+    return pack(["candidates", [[a, c.node_id, c.address, s] for a, (s, c) in top]])
 
 
 def _holds(node: DHTNode, key: bytes) -> bool:

@@ -1,0 +1,384 @@
+"""Swarm: compose specialists, DHT nodes, a router and the dispatcher, and run them.
+
+::
+
+    swarm = Swarm(chat=LocalChat.from_path(), embedder=LocalEmbedder())
+    swarm.add_specialist("botany", "plants and who found them", documents=[...])
+    async with swarm:                      # nodes up, agents subscribed, knowledge shared
+        answer = await swarm.ask("...")    # through the dispatcher graph
+
+Each specialist lives on its own DHT node. With ``transport="inproc"`` the nodes stay in this process;
+with ``"tcp"`` they bind ephemeral ports, and a swarm started with ``bootstrap`` addresses (a
+``synthswarm node``, or a node of another swarm process) joins the others: agents anywhere then reach
+each other through the ``dht`` router. The baselines keep their subscriber lists in this process, so
+they only span one process.
+
+With a ``data_dir`` every agent keeps its knowledge and inbox in Chroma under ``data_dir/chroma`` and
+its key under ``data_dir/keys``, so a restarted swarm has the memories and identities it had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import tomllib
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import zmq.asyncio
+
+from agents.dispatcher import build_dispatcher
+from agents.embeddings import Embedder
+from agents.llm import ChatModel
+from agents.memory import AgentMemory, Document, check_agent_name
+from agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings
+from swarm.config import AGENTS_KEY, SwarmConfig
+from swarm.dht import DHTNode
+from swarm.dht.transport import new_context
+from swarm.errors import ConfigError, SwarmError
+from swarm.identity import Identity
+from swarm.routers import (
+    BroadcastRouter,
+    DHTRouter,
+    DHTRouterSettings,
+    GossipRouter,
+    HubRouter,
+    IsolatedRouter,
+    Router,
+    RouterStats,
+)
+from swarm.semantic import SemanticHasher
+from tools import Tool
+
+__all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents", "make_router"]
+
+_T = TypeVar("_T")
+#: Called as work advances: (stage, done, total).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One ``[[agents]]`` table of a config file."""
+
+    name: str
+    domain: str
+    instructions: str = DEFAULT_INSTRUCTIONS
+    documents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SwarmAnswer:
+    """The dispatcher's answer to one question, and how it was reached."""
+
+    question: str
+    text: str
+    provenance: dict[str, Any]
+    """``specialists`` asked, ``packets`` used (id, from, finding), ``agents_used``, ``sources``,
+    ``messages`` (routing requests) and ``llm_calls``."""
+
+
+def make_router(name: str, nodes: Sequence[DHTNode], embedder: Embedder, config: SwarmConfig) -> Router:
+    """The router called ``name`` (one of :data:`swarm.routers.STRATEGIES`) over ``nodes``."""
+    if name == "dht":
+        return DHTRouter(SemanticHasher(embedder.dims), DHTRouterSettings(m=config.m))
+    if name == "hub":
+        return HubRouter(nodes[0], m=config.m)
+    if name == "broadcast":
+        return BroadcastRouter()
+    if name == "gossip":
+        return GossipRouter(budget=config.gossip_budget)
+    if name == "isolated":
+        return IsolatedRouter()
+    raise ConfigError("swarm.router", f"unknown router {name!r}: use dht, isolated, broadcast, hub or gossip")
+
+
+def load_agents(path: str | Path) -> list[AgentSpec]:
+    """The ``[[agents]]`` tables of the TOML file at ``path``. ``documents`` is a list of texts;
+    ``files`` a list of text files (relative to the config file), one document per blank-line paragraph."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc}") from exc
+    tables = data.get(AGENTS_KEY, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(AGENTS_KEY, "must be an array of tables ([[agents]])", source=f"file {path}")
+    return [_agent_spec(t, i, path) for i, t in enumerate(tables)]
+
+
+class Swarm:
+    """Specialists on DHT nodes, joined by one router, in front of one dispatcher."""
+
+    def __init__(
+        self,
+        *,
+        chat: ChatModel,
+        embedder: Embedder,
+        config: SwarmConfig | None = None,
+        data_dir: str | Path | None = None,
+        dispatcher_chat: ChatModel | None = None,
+        settings: SpecialistSettings | None = None,
+    ) -> None:
+        self.chat = chat
+        self.embedder = embedder
+        self.config = config or SwarmConfig()
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.dispatcher_chat = dispatcher_chat
+        self.settings = settings or SpecialistSettings(ask_swarm=self.config.ask_swarm)
+        self.specialists: list[Specialist] = []
+        self.nodes: list[DHTNode] = []
+        self.router: Router | None = None
+        self._dispatcher: Any = None
+        self._context: zmq.asyncio.Context | None = None
+        self._pending: dict[str, list[Document]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if self.config.router != "dht" and self.config.bootstrap:
+            raise ConfigError(
+                "swarm.bootstrap", f"only the dht router spans processes, not {self.config.router}"
+            )
+
+    @classmethod
+    def from_config_file(
+        cls, path: str | Path, *, chat: ChatModel, embedder: Embedder, config: SwarmConfig | None = None,
+        data_dir: str | Path | None = None,
+    ) -> Swarm:  # fmt: skip
+        """A swarm with the ``[[agents]]`` of the TOML file at ``path`` (see :func:`load_agents`)."""
+        swarm = cls(chat=chat, embedder=embedder, config=config, data_dir=data_dir)
+        for spec in load_agents(path):
+            swarm.add_specialist(
+                spec.name, spec.domain, instructions=spec.instructions, documents=spec.documents
+            )
+        return swarm
+
+    # -- composing ---------------------------------------------------------------------------------
+
+    def add_specialist(
+        self,
+        name: str,
+        domain: str,
+        *,
+        documents: Sequence[str | Document] = (),
+        instructions: str = DEFAULT_INSTRUCTIONS,
+        tools: Sequence[Tool] = (),
+        chat: ChatModel | None = None,
+        settings: SpecialistSettings | None = None,
+    ) -> Specialist:
+        """Make a specialist with this swarm's models and memory; ``documents`` are learnt on start."""
+        check_agent_name(name)
+        memory = (
+            AgentMemory.open(self.data_dir, name, self.embedder, inbox_limit=self.config.inbox_limit)
+            if self.data_dir is not None
+            else AgentMemory.in_memory(self.embedder, inbox_limit=self.config.inbox_limit)
+        )
+        specialist = Specialist(
+            name,
+            domain,
+            chat=chat or self.chat,
+            embedder=self.embedder,
+            memory=memory,
+            identity=self._identity(name),
+            instructions=instructions,
+            tools=tools,
+            settings=settings or self.settings,
+        )
+        self.add(specialist)
+        self._pending[name] = [
+            d if isinstance(d, Document) else Document(d, f"{name}:{i}") for i, d in enumerate(documents)
+        ]
+        return specialist
+
+    def add(self, specialist: Specialist) -> Specialist:
+        """Add a specialist built elsewhere (before :meth:`start`)."""
+        if self.router is not None:
+            raise SwarmError("add specialists before the swarm starts")
+        if any(s.name == specialist.name for s in self.specialists):
+            raise SwarmError(f"two specialists are named {specialist.name!r}")
+        self.specialists.append(specialist)
+        return specialist
+
+    def specialist(self, name: str) -> Specialist:
+        for s in self.specialists:
+            if s.name == name:
+                return s
+        raise SwarmError(f"no specialist named {name!r}; the swarm has {', '.join(self.names) or 'none'}")
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specialists]
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def start(self, *, progress: Progress | None = None) -> Swarm:
+        """Start one node per specialist, join the router, learn pending documents, share knowledge."""
+        if not self.specialists:
+            raise SwarmError("a swarm needs at least one specialist: call add_specialist first")
+        if self.router is not None:
+            raise SwarmError("the swarm is already running")
+        self._loop = asyncio.get_running_loop()
+        report = progress or (lambda stage, done, total: None)
+        try:
+            await self._start_nodes(report)
+            self.router = make_router(self.config.router, self.nodes, self.embedder, self.config)
+            for i, (specialist, node) in enumerate(zip(self.specialists, self.nodes, strict=True)):
+                await specialist.learn(self._pending.pop(specialist.name, []))
+                await specialist.join(self.router, node)
+                report("join", i + 1, len(self.specialists))
+            if self.config.share_knowledge:
+                await self.share_knowledge(progress=report)
+        except BaseException:
+            await self.stop()
+            raise
+        self._dispatcher = build_dispatcher(
+            self.specialists,
+            embedder=self.embedder,
+            chat=self.dispatcher_chat,
+            fan_out=self.config.fan_out,
+            portal=self._portal,
+        )
+        return self
+
+    async def share_knowledge(self, *, progress: Progress | None = None) -> int:
+        """Every specialist distills its documents into packets and publishes them; returns packets sent."""
+        sent = 0
+        for i, specialist in enumerate(self.specialists):
+            sent += len(await specialist.share_knowledge())
+            if progress:
+                progress("share", i + 1, len(self.specialists))
+        await self.wait_idle()
+        return sent
+
+    async def wait_idle(self) -> None:
+        """Wait until no agent is still reacting to a packet (replies and syntheses sent)."""
+        while any(len(s._tasks) for s in self.specialists):
+            await asyncio.gather(*(s.drain() for s in self.specialists))
+
+    async def stop(self) -> None:
+        """Stop the agents' work, close every node, release the transport. Safe to call twice."""
+        await asyncio.gather(*(s.aclose() for s in self.specialists), return_exceptions=True)
+        await asyncio.gather(*(n.close(handoff=False) for n in self.nodes), return_exceptions=True)
+        self.nodes = []
+        self.router = None
+        self._dispatcher = None
+        if self._context is not None:
+            self._context.term()
+            self._context = None
+
+    async def __aenter__(self) -> Swarm:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def dispatcher(self) -> Any:
+        """The compiled LangGraph dispatcher (``invoke``, ``stream``, ``ainvoke``, ``astream``)."""
+        if self._dispatcher is None:
+            raise SwarmError(
+                "the swarm is not running: use `async with swarm:` or `with swarm.background():`"
+            )
+        return self._dispatcher
+
+    async def ask(self, question: str, *, thread_id: str = "default") -> SwarmAnswer:
+        """Ask the dispatcher; the conversation continues on ``thread_id``."""
+        state = await self.dispatcher.ainvoke(
+            {"messages": [("user", question)]}, config={"configurable": {"thread_id": thread_id}}
+        )
+        return SwarmAnswer(question, state["answer"], state["provenance"])
+
+    def stats(self) -> RouterStats:
+        if self.router is None:
+            raise SwarmError("the swarm is not running")
+        return self.router.stats()
+
+    @contextmanager
+    def background(self) -> Iterator[Swarm]:
+        """Run the swarm on an event loop in a background thread, for synchronous code: inside the
+        block, ``swarm.dispatcher.invoke(...)`` and ``.stream(...)`` work as LangGraph documents."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="synthswarm-loop", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+            yield self
+        finally:
+            try:
+                asyncio.run_coroutine_threadsafe(self.stop(), loop).result()
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join()
+                loop.close()
+
+    def _portal(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coro`` on the swarm's loop from synchronous code (the dispatcher's ``invoke``)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise SwarmError("the swarm is not running")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise SwarmError("invoke/stream would block the swarm's own loop: use ainvoke/astream here")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    async def _start_nodes(self, report: Progress) -> None:
+        c = self.config
+        bootstrap = [a.strip() for a in c.bootstrap.split(",") if a.strip()]
+        if c.transport == "inproc":
+            self._context = new_context()
+        for i in range(len(self.specialists)):
+            listen = f"inproc://swarm-{id(self):x}-{i}" if c.transport == "inproc" else f"tcp://{c.host}:*"
+            join = bootstrap or [n.address for n in self.nodes[:1]]
+            self.nodes.append(await DHTNode.create(listen=listen, bootstrap=join, context=self._context))
+            report("nodes", i + 1, len(self.specialists))
+
+    def _identity(self, name: str) -> Identity:
+        if self.data_dir is None:
+            return Identity.generate()
+        path = self.data_dir / "keys" / f"{name}.key"
+        if path.exists():
+            return Identity.load(path)
+        identity = Identity.generate()
+        identity.save(path)
+        return identity
+
+
+def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
+    where = f"file {path}"
+
+    def text(key: str, default: str | None = None) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"agents[{index}].{key}", "must be a non-empty string", source=where)
+        return value
+
+    unknown = sorted(set(table) - {"name", "domain", "instructions", "documents", "files"})
+    if unknown:
+        raise ConfigError(f"agents[{index}].{unknown[0]}", "unknown setting", source=where)
+    documents = table.get("documents", [])
+    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+        raise ConfigError(f"agents[{index}].documents", "must be a list of strings", source=where)
+    files = table.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ConfigError(f"agents[{index}].files", "must be a list of paths", source=where)
+    for name in files:
+        file = (path.parent / name).expanduser()
+        try:
+            paragraphs = [p.strip() for p in file.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+        except OSError as exc:
+            raise ConfigError(
+                f"agents[{index}].files", f"cannot read {file}: {exc.strerror}", source=where
+            ) from exc
+        documents = [*documents, *paragraphs]
+    return AgentSpec(
+        name=check_agent_name(text("name")),
+        domain=text("domain"),
+        instructions=text("instructions", DEFAULT_INSTRUCTIONS),
+        documents=tuple(documents),
+    )
