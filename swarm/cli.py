@@ -161,6 +161,43 @@ def node(
     )
 
 
+@cli.command("demo")
+@click.option(
+    "--router",
+    type=click.Choice(["dht", "isolated", "broadcast", "hub", "gossip"]),
+    default="dht",
+    show_default=True,
+    help="How packets move; run with isolated to see what the swarm adds.",
+)
+@click.option("--questions", type=click.IntRange(min=1), help="Ask only the first N questions.")
+@click.option(
+    "--corpus", "corpus_path", type=click.Path(path_type=Path), help="A corpus JSON of the same shape."
+)
+@click.option("--keep", "keep_dir", type=click.Path(path_type=Path), help="Keep the swarm's memory here.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
+@click.pass_obj
+def demo_command(
+    cfg: Config,
+    router: str,
+    questions: int | None,
+    corpus_path: Path | None,
+    keep_dir: Path | None,
+    json_path: Path | None,
+) -> None:
+    """Start 8 specialists on a shipped corpus and ask questions that need two of them.
+
+    Shows packets being distilled, routed and synthesized, each answer with its provenance, and what
+    the routing cost. Uses the configured models (the embedded ones by default).
+    """
+    from swarm.demo_cli import demo
+
+    command = "synthswarm demo" + ("" if router == "dht" else f" --router {router}")
+    asyncio.run(
+        demo(cfg, _out, router=router, questions=questions, corpus_path=corpus_path, data_dir=keep_dir,
+             json_path=json_path, command=command)
+    )  # fmt: skip
+
+
 @cli.group()
 def dht() -> None:
     """One-shot DHT clients: join, do one thing, leave."""
