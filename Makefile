@@ -12,7 +12,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 .PHONY: demo test lint typecheck unit integration install clean
 
 demo: $(STAMP)
-	$(BIN)/synthswarm models check
+	$(BIN)/synthswarm demo
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q tests/unit tests/integration

@@ -182,7 +182,9 @@ def _coerce(tool_name: str, name: str, value: object, schema: Mapping[str, objec
         "array": isinstance(value, list),
     }.get(str(kind), False)
     if not ok:
-        raise ToolError(f"{tool_name}: argument {name!r} must be a {kind}, got {type(value).__name__}")
+        article = "an" if str(kind)[:1] in "aeiou" else "a"
+        got = type(value).__name__
+        raise ToolError(f"{tool_name}: argument {name!r} must be {article} {kind}, got {got}")
     if "enum" in schema and value not in typing.cast(list[Any], schema["enum"]):
         raise ToolError(f"{tool_name}: argument {name!r} must be one of {schema['enum']}")
     if isinstance(value, list):

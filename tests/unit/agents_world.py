@@ -1,0 +1,32 @@
+"""A two-topic world for specialist, dispatcher and runtime tests: scripted model, hashing embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.embeddings import HashingEmbedder
+from agents.llm import ChatMessage, ScriptedChat
+
+EMBEDDER = HashingEmbedder()
+
+BOTANY_FACT = "The orchid Halvia rubra was described by the naturalist Ilse Korrin."
+ASTRONOMY_FACT = "Ilse Korrin founded the Veltmar Observatory in 1874."
+QUESTION = "In what year did the naturalist who described the orchid Halvia rubra found an observatory?"
+BOTANY = ("botany", "Botany: plants, orchids and the naturalists who described them.")
+ASTRONOMY = ("astronomy", "Astronomy: observatories, telescopes and the astronomers who founded them.")
+
+
+def context_of(messages: Sequence[ChatMessage]) -> str:
+    """The passages a specialist put in front of the model."""
+    user = next(m.content for m in reversed(messages) if m.role == "user")
+    return user.removeprefix("Text: ").split("\nQuestion:")[0]
+
+
+def year_if_both_facts(messages: Sequence[ChatMessage]) -> str:
+    """A model that can chain two facts: it answers only when both are in its context."""
+    text = context_of(messages)
+    return "1874" if "Halvia rubra" in text and "1874" in text else "unknown"
+
+
+def chat() -> ScriptedChat:
+    return ScriptedChat(default=year_if_both_facts)

@@ -1,0 +1,121 @@
+"""The dispatcher graph: routing, parallel fan-out, composition, provenance, threads, streaming."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, build_dispatcher
+from agents.llm import ScriptedChat
+from agents.specialist import Specialist, SpecialistSettings
+from swarm.errors import ConfigError, SwarmError
+from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, context_of
+
+CONFIG: Any = {"configurable": {"thread_id": "t1"}}
+
+
+async def team(model: ScriptedChat | None = None) -> list[Specialist]:
+    out = []
+    for (name, domain), fact in ((BOTANY, BOTANY_FACT), (ASTRONOMY, ASTRONOMY_FACT)):
+        agent = Specialist(
+            name, domain, chat=model or ScriptedChat(default=context_of), embedder=EMBEDDER,
+            settings=SpecialistSettings(ask_swarm=False, share_answers=False),
+        )  # fmt: skip
+        await agent.learn([fact])
+        out.append(agent)
+    return out
+
+
+async def test_routes_to_the_closest_specialist_and_reports_provenance() -> None:
+    graph = build_dispatcher(await team(), embedder=EMBEDDER, fan_out=1)
+    state = await graph.ainvoke({"messages": [("user", "Which observatory did Ilse Korrin found?")]}, CONFIG)
+    assert state["chosen"][0]["name"] == "astronomy"
+    assert state["answer"] == ASTRONOMY_FACT
+    reply = state["messages"][-1]
+    assert reply.type == "ai"
+    assert reply.content == ASTRONOMY_FACT
+    provenance = reply.response_metadata["provenance"]
+    assert provenance["specialists"] == ["astronomy"]
+    assert provenance["sources"] == ["astronomy:0"]
+    assert provenance["packets"] == []
+    assert provenance["llm_calls"] == 1
+
+
+async def test_fans_out_in_parallel_and_composes_with_the_model() -> None:
+    composer = ScriptedChat(["1874, by Ilse Korrin"])
+    graph = build_dispatcher(await team(), embedder=EMBEDDER, chat=composer, fan_out=2)
+    state = await graph.ainvoke(
+        {"messages": [("user", "orchid Halvia rubra and the Veltmar Observatory")]}, CONFIG
+    )
+    assert {a["agent"] for a in state["answers"]} == {"botany", "astronomy"}
+    assert state["answer"] == "1874, by Ilse Korrin"
+    notes = composer.calls[0].last_user_message
+    assert BOTANY_FACT in notes
+    assert ASTRONOMY_FACT in notes
+    assert state["provenance"]["llm_calls"] == 3
+
+
+async def test_a_thread_keeps_its_conversation_and_answers_reset_per_turn() -> None:
+    graph = build_dispatcher(await team(), embedder=EMBEDDER, fan_out=1)
+    await graph.ainvoke({"messages": [("user", "Which observatory did Ilse Korrin found?")]}, CONFIG)
+    state = await graph.ainvoke({"messages": [("user", "Who described the orchid Halvia rubra?")]}, CONFIG)
+    assert [m.type for m in state["messages"]] == ["human", "ai", "human", "ai"]
+    assert [a["agent"] for a in state["answers"]] == ["botany"]
+    other = await graph.ainvoke(
+        {"messages": [("user", "Who described Halvia rubra?")]}, {"configurable": {"thread_id": "t2"}}
+    )
+    assert len(other["messages"]) == 2
+
+
+async def test_astream_says_who_was_chosen_and_what_was_used() -> None:
+    graph = build_dispatcher(await team(), embedder=EMBEDDER, fan_out=2)
+    events = [
+        e
+        async for e in graph.astream(
+            {"messages": [("user", "Halvia rubra observatory")]}, CONFIG, stream_mode="custom"
+        )
+    ]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == EVENT_ROUTE
+    assert kinds[-1] == EVENT_FINAL
+    assert kinds.count(EVENT_ANSWER) == 2
+    assert {c["name"] for c in events[0]["specialists"]} == {"botany", "astronomy"}
+    assert events[-1]["provenance"]["specialists"] == [c["name"] for c in events[0]["specialists"]]
+
+
+def test_invoke_and_stream_work_from_synchronous_code() -> None:
+    graph = build_dispatcher(asyncio.run(team()), embedder=EMBEDDER, fan_out=1)
+    state = graph.invoke({"messages": [("user", "Which observatory did Ilse Korrin found?")]}, CONFIG)
+    assert state["answer"] == ASTRONOMY_FACT
+    chunks = list(graph.stream({"messages": [("user", "Halvia rubra")]}, CONFIG, stream_mode="updates"))
+    assert [next(iter(c)) for c in chunks] == ["route", "consult", "synthesize", "respond"]
+
+
+async def test_invoke_inside_an_event_loop_is_a_clear_error() -> None:
+    graph = build_dispatcher(await team(), embedder=EMBEDDER)
+    with pytest.raises(SwarmError, match="use ainvoke/astream"):
+        graph.invoke({"messages": [("user", "Halvia rubra")]}, CONFIG)
+
+
+async def test_bad_input_and_settings_are_clear_errors() -> None:
+    agents = await team()
+    graph = build_dispatcher(agents, embedder=EMBEDDER)
+    with pytest.raises(SwarmError, match="needs a user message"):
+        await graph.ainvoke({"messages": []}, CONFIG)
+    with pytest.raises(SwarmError, match="at least one specialist"):
+        build_dispatcher([], embedder=EMBEDDER)
+    with pytest.raises(ConfigError, match=r"dispatcher.fan_out"):
+        build_dispatcher(agents, embedder=EMBEDDER, fan_out=0)
+    with pytest.raises(ConfigError, match=r"dispatcher.rerank"):
+        build_dispatcher(agents, embedder=EMBEDDER, rerank=True)
+    with pytest.raises(SwarmError, match="unique"):
+        build_dispatcher([agents[0], agents[0]], embedder=EMBEDDER)
+
+
+async def test_rerank_lets_the_model_reorder_the_specialists() -> None:
+    ranker = ScriptedChat(["botany first, then astronomy"])
+    graph = build_dispatcher(await team(), embedder=EMBEDDER, chat=ranker, rerank=True, fan_out=1)
+    state = await graph.ainvoke({"messages": [("user", "Which observatory did Ilse Korrin found?")]}, CONFIG)
+    assert [c["name"] for c in state["chosen"]] == ["botany"]

@@ -1,0 +1,113 @@
+"""Swarm: compose, start, ask through the dispatcher, run in the background, load agents from TOML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swarm.config import SwarmConfig
+from swarm.errors import ConfigError, SwarmError
+from swarm.runtime import Swarm, load_agents, make_router
+from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
+
+
+def two_agent_swarm(router: str = "dht") -> Swarm:
+    swarm = Swarm(chat=chat(), embedder=EMBEDDER, config=SwarmConfig(router=router))  # type: ignore[arg-type]
+    swarm.add_specialist(*BOTANY, documents=[BOTANY_FACT])
+    swarm.add_specialist(*ASTRONOMY, documents=[ASTRONOMY_FACT])
+    return swarm
+
+
+@pytest.mark.parametrize("router", ["dht", "broadcast", "hub", "gossip"])
+async def test_a_swarm_answers_what_no_single_agent_can(router: str) -> None:
+    async with two_agent_swarm(router) as swarm:
+        answer = await swarm.ask(QUESTION)
+        assert answer.text == "1874"
+        assert len(answer.provenance["agents_used"]) == 1
+        assert answer.provenance["agents_used"][0] in {"botany", "astronomy"}
+        assert answer.provenance["agents_used"][0] not in answer.provenance["specialists"]
+        assert swarm.stats().packets >= 3  # two shared documents, the query, replies
+    assert swarm.router is None
+    assert swarm.nodes == []
+
+
+async def test_the_isolated_swarm_cannot() -> None:
+    async with two_agent_swarm("isolated") as swarm:
+        answer = await swarm.ask(QUESTION)
+        assert answer.text == "unknown"
+        assert answer.provenance["agents_used"] == []
+        assert answer.provenance["messages"] == 0
+
+
+def test_background_gives_synchronous_invoke_and_stream() -> None:
+    swarm = two_agent_swarm()
+    with swarm.background():
+        config = {"configurable": {"thread_id": "sync"}}
+        state = swarm.dispatcher.invoke({"messages": [("user", QUESTION)]}, config)
+        assert state["answer"] == "1874"
+        events = list(
+            swarm.dispatcher.stream({"messages": [("user", QUESTION)]}, config, stream_mode="custom")
+        )
+        assert events[0]["type"] == "route"
+        assert events[-1]["type"] == "final"
+    with pytest.raises(SwarmError, match="not running"):
+        swarm.dispatcher  # noqa: B018
+
+
+async def test_composition_mistakes_are_clear_errors() -> None:
+    swarm = two_agent_swarm()
+    with pytest.raises(SwarmError, match="two specialists are named 'botany'"):
+        swarm.add_specialist(*BOTANY)
+    with pytest.raises(SwarmError, match="no specialist named 'nope'; the swarm has botany, astronomy"):
+        swarm.specialist("nope")
+    with pytest.raises(SwarmError, match="not running"):
+        await swarm.ask("anything")
+    with pytest.raises(SwarmError, match="at least one specialist"):
+        await Swarm(chat=chat(), embedder=EMBEDDER).start()
+    with pytest.raises(ConfigError, match=r"swarm.bootstrap"):
+        Swarm(chat=chat(), embedder=EMBEDDER, config=SwarmConfig(router="hub", bootstrap="tcp://127.0.0.1:1"))
+    with pytest.raises(ConfigError, match=r"swarm.router"):
+        make_router("carrier-pigeon", [], EMBEDDER, SwarmConfig())
+    async with swarm:
+        with pytest.raises(SwarmError, match="before the swarm starts"):
+            swarm.add_specialist("music", "music")
+        with pytest.raises(SwarmError, match="already running"):
+            await swarm.start()
+
+
+def test_agents_load_from_toml_with_inline_documents_and_files(tmp_path: Path) -> None:
+    (tmp_path / "astro.txt").write_text(f"{ASTRONOMY_FACT}\n\nThe Hollin Telescope was completed in 1861.\n")
+    config = tmp_path / "swarm.toml"
+    config.write_text(
+        '[swarm]\nrouter = "dht"\n\n'
+        f'[[agents]]\nname = "botany"\ndomain = "plants"\ndocuments = ["{BOTANY_FACT}"]\n\n'
+        '[[agents]]\nname = "astronomy"\ndomain = "stars"\nfiles = ["astro.txt"]\n'
+        'instructions = "Be brief."\n'
+    )
+    botany, astronomy = load_agents(config)
+    assert botany.documents == (BOTANY_FACT,)
+    assert astronomy.documents == (ASTRONOMY_FACT, "The Hollin Telescope was completed in 1861.")
+    assert astronomy.instructions == "Be brief."
+    swarm = Swarm.from_config_file(config, chat=chat(), embedder=EMBEDDER)
+    assert swarm.names == ["botany", "astronomy"]
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ('[[agents]]\nname = "Bad Name"\ndomain = "x"\n', "agent.name"),
+        ('[[agents]]\nname = "ok"\n', "agents[0].domain"),
+        ('[[agents]]\nname = "ok"\ndomain = "x"\ncolour = "red"\n', "agents[0].colour"),
+        ('[[agents]]\nname = "ok"\ndomain = "x"\ndocuments = "one"\n', "agents[0].documents"),
+        ('[[agents]]\nname = "ok"\ndomain = "x"\nfiles = ["missing.txt"]\n', "agents[0].files"),
+        ('agents = "nope"\n', "agents"),
+        ("not toml [", "config"),
+    ],
+)
+def test_bad_agent_tables_name_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_agents(path)
+    assert info.value.key == key

@@ -1,0 +1,187 @@
+"""Specialist: answers with evidence, the tool loop, queries and replies, synthesis on open tasks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agents.llm import ScriptedChat
+from agents.specialist import Specialist, SpecialistSettings
+from swarm.dht import DHTNode
+from swarm.dht.testing import launch_swarm
+from swarm.errors import ConfigError, SwarmError
+from swarm.packet import PacketKind
+from swarm.routers import BroadcastRouter, IsolatedRouter, Router
+from tests.unit.agents_world import (
+    ASTRONOMY,
+    ASTRONOMY_FACT,
+    BOTANY,
+    BOTANY_FACT,
+    EMBEDDER,
+    QUESTION,
+    chat,
+    context_of,
+)
+from tools import tool
+
+
+def specialist(
+    name_domain: tuple[str, str], model: ScriptedChat | None = None, **settings: object
+) -> Specialist:
+    name, domain = name_domain
+    return Specialist(
+        name,
+        domain,
+        chat=model or chat(),
+        embedder=EMBEDDER,
+        settings=SpecialistSettings(**settings),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def nodes() -> AsyncIterator[list[DHTNode]]:
+    async with launch_swarm(2) as swarm:
+        yield swarm
+
+
+async def pair(router: Router, nodes: list[DHTNode]) -> tuple[Specialist, Specialist]:
+    botany, astronomy = specialist(BOTANY), specialist(ASTRONOMY)
+    await botany.learn([BOTANY_FACT, "Halvia orchids need cool mountain mist."])
+    await astronomy.learn([ASTRONOMY_FACT, "The Hollin Telescope was completed in 1861."])
+    await botany.join(router, nodes[0])
+    await astronomy.join(router, nodes[1])
+    return botany, astronomy
+
+
+async def test_answer_from_own_knowledge_carries_its_evidence() -> None:
+    botany = specialist(BOTANY, ScriptedChat(default=context_of))
+    await botany.learn([BOTANY_FACT])
+    answer = await botany.answer("Who described the orchid Halvia rubra?")
+    assert answer.text == BOTANY_FACT
+    assert [e.source for e in answer.evidence] == ["botany:0"]
+    assert answer.packets == ()
+    assert answer.origins == ()
+    assert answer.llm_calls == 1
+    assert answer.messages == 0
+
+
+async def test_a_question_needing_another_agents_fact_is_answered_through_the_swarm(
+    nodes: list[DHTNode],
+) -> None:
+    botany, astronomy = await pair(BroadcastRouter(), nodes)
+    answer = await botany.answer(QUESTION)
+    assert answer.text == "1874"
+    assert answer.origins == (astronomy.agent_id,)
+    assert answer.packets  # the reply it used
+    assert astronomy.stats.replies_sent == 1
+    assert answer.messages >= 1
+    assert answer.shared is not None  # the answer went out as a finding
+    await astronomy.drain()
+    await botany.drain()
+    [hit] = [h for h in await astronomy.memory.search_inbox(QUESTION, 5) if h.packet.id == answer.shared]
+    assert hit.packet.parents == answer.packets
+
+
+async def test_the_same_agents_isolated_cannot_answer(nodes: list[DHTNode]) -> None:
+    botany, astronomy = await pair(IsolatedRouter(), nodes)
+    answer = await botany.answer(QUESTION)
+    assert answer.text == "unknown"
+    assert answer.origins == ()
+    assert answer.messages == 0
+    assert astronomy.stats.replies_sent == 0
+
+
+async def test_an_incoming_packet_on_an_open_task_is_synthesized(nodes: list[DHTNode]) -> None:
+    botany, astronomy = await pair(BroadcastRouter(), nodes)
+    await botany.open_task(QUESTION)
+    report = await astronomy.publish(await astronomy.distill(ASTRONOMY_FACT))
+    assert report is not None
+    assert report.delivered_to == (botany.agent_id,)
+    await botany.drain()
+    assert botany.stats.syntheses == 1
+    [synthesis] = [
+        h.packet
+        for h in await astronomy.memory.search_inbox(QUESTION, 10)
+        if h.packet.kind is PacketKind.SYNTHESIS
+    ]
+    assert synthesis.origin == botany.agent_id
+    assert len(synthesis.parents) == 2
+    assert BOTANY_FACT in synthesis.finding
+    assert ASTRONOMY_FACT in synthesis.finding
+
+
+async def test_duplicates_and_own_packets_are_ignored(nodes: list[DHTNode]) -> None:
+    botany, _ = await pair(BroadcastRouter(), nodes)
+    own = await botany.distill("my own finding")
+    await botany.on_packet(own)
+    assert botany.stats.received == {}
+    other = await specialist(ASTRONOMY).distill(ASTRONOMY_FACT)
+    await botany.on_packet(other)
+    await botany.on_packet(other)
+    assert botany.stats.received == {"finding": 1}
+
+
+async def test_the_tool_loop_runs_tools_and_feeds_results_back() -> None:
+    @tool
+    def exchange_rate(currency: str) -> float:
+        """The value of one unit of a currency in crowns.
+
+        Args:
+            currency: Three-letter code.
+        """
+        return {"EUR": 11.5}[currency]
+
+    model = ScriptedChat(
+        [
+            ScriptedChat.tool_call("exchange_rate", {"currency": "EUR"}, call_id="c1"),
+            ScriptedChat.tool_call("no_such_tool", {}, call_id="c2"),
+            ScriptedChat.tool_call("calculator", {"expression": "11.5 * 4"}, call_id="c3"),
+            "46 crowns",
+        ]
+    )
+    agent = Specialist(*BOTANY, chat=model, embedder=EMBEDDER, tools=[exchange_rate])
+    answer = await agent.answer("What do 4 euros cost in crowns?", ask_swarm=False)
+    assert answer.text == "46 crowns"
+    assert answer.llm_calls == 4
+    offered = {t.name for t in model.calls[0].options.tools}
+    assert offered == {"search_knowledge", "search_inbox", "ask_swarm", "calculator", "exchange_rate"}
+    tool_turns = [m for m in model.calls[-1].messages if m.role == "tool"]
+    assert [(m.tool_call_id, m.content) for m in tool_turns] == [
+        ("c1", "11.5"),
+        (
+            "c2",
+            "error: no tool named 'no_such_tool'; the tools are "
+            "search_knowledge, search_inbox, ask_swarm, calculator, exchange_rate",
+        ),
+        ("c3", "46"),
+    ]
+
+
+async def test_search_tools_record_what_the_answer_used(nodes: list[DHTNode]) -> None:
+    botany, astronomy = await pair(BroadcastRouter(), nodes)
+    model = ScriptedChat(
+        [
+            ScriptedChat.tool_call("ask_swarm", {"question": "Who founded the Veltmar Observatory?"}),
+            "Ilse Korrin",
+        ]
+    )
+    botany.chat = model
+    answer = await botany.answer("Who founded the Veltmar Observatory?", ask_swarm=False)
+    assert answer.text == "Ilse Korrin"
+    assert astronomy.agent_id in answer.origins
+    assert ASTRONOMY_FACT in json.dumps([m.content for m in model.calls[-1].messages])
+
+
+async def test_asking_the_swarm_needs_a_router_and_settings_are_checked() -> None:
+    with pytest.raises(SwarmError, match="has not joined a router"):
+        await specialist(BOTANY).ask_swarm("anything?")
+    with pytest.raises(SwarmError, match="cannot share"):
+        await specialist(BOTANY).share_knowledge()
+    with pytest.raises(ConfigError, match=r"agent.top_k"):
+        SpecialistSettings(top_k=0)
+    with pytest.raises(ConfigError, match=r"agent.relevance"):
+        SpecialistSettings(relevance=2.0)
+    with pytest.raises(ConfigError, match=r"agent.name"):
+        Specialist("Bad Name", "x", chat=chat(), embedder=EMBEDDER)

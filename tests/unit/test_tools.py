@@ -1,0 +1,165 @@
+"""Tools: JSON schema from signature and docstring, argument checking, and the calculator."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import pytest
+
+from swarm.errors import ToolError
+from tools import MAX_RESULT_CHARS, agent_tools, calculator, tool
+
+
+@tool
+async def lookup(
+    city: str, year: int, units: Literal["metric", "imperial"] = "metric", tags: list[str] | None = None
+) -> str:
+    """Look up the weather of a city in a year.
+
+    Args:
+        city: Name of the city.
+        year: Four-digit year,
+            for example 1902.
+        units: Unit system.
+
+    Returns:
+        A sentence.
+    """
+    return f"{city} {year} {units} {tags}"
+
+
+def test_schema_comes_from_signature_and_docstring() -> None:
+    assert lookup.name == "lookup"
+    assert lookup.description == "Look up the weather of a city in a year."
+    assert lookup.parameters == {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "description": "Name of the city."},
+            "year": {"type": "integer", "description": "Four-digit year, for example 1902."},
+            "units": {"type": "string", "enum": ["metric", "imperial"], "description": "Unit system."},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["city", "year"],
+    }
+    spec = lookup.spec.to_openai()
+    assert spec["type"] == "function"
+    assert spec["function"]["name"] == "lookup"  # type: ignore[index]
+
+
+async def test_call_accepts_json_or_mapping_and_coerces_numeric_text() -> None:
+    assert await lookup.call('{"city": "Caldmoor", "year": 1902}') == "Caldmoor 1902 metric None"
+    assert (
+        await lookup.call({"city": "Brennick", "year": "1921", "units": "imperial"})
+        == "Brennick 1921 imperial None"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"city": "x"}', "missing argument(s) year"),
+        ('{"city": "x", "year": 1, "colour": "red"}', "unknown argument(s) colour"),
+        ('{"city": 3, "year": 1}', "'city' must be a string"),
+        ('{"city": "x", "year": 1.5}', "'year' must be an integer"),
+        ('{"city": "x", "year": 1, "units": "kelvin"}', "must be one of"),
+        ('{"city": "x", "year": 1, "tags": [1]}', "'tags[0]' must be a string"),
+    ],
+)
+async def test_bad_arguments_raise_tool_errors_the_model_can_read(arguments: str, message: str) -> None:
+    with pytest.raises(ToolError, match=re.escape(message)):
+        await lookup.call(arguments)
+
+
+def test_functions_that_cannot_be_described_are_refused_at_definition() -> None:
+    def untyped(x):  # type: ignore[no-untyped-def]
+        """Does things."""
+
+    def no_doc(x: int) -> int:
+        return x
+
+    def odd_type(x: dict[str, int]) -> int:
+        """Does things."""
+        return 0
+
+    with pytest.raises(ToolError, match="needs a type annotation"):
+        tool(untyped)
+    with pytest.raises(ToolError, match="docstring"):
+        tool(no_doc)
+    with pytest.raises(ToolError, match="cannot describe type"):
+        tool(odd_type)
+
+
+async def test_a_failing_tool_raises_tool_error_and_results_are_capped() -> None:
+    @tool(name="explode")
+    def boom(n: int) -> str:
+        """Fail on purpose."""
+        if n:
+            raise RuntimeError("kaput")
+        return "x" * (MAX_RESULT_CHARS + 10)
+
+    assert boom.name == "explode"
+    with pytest.raises(ToolError, match="explode failed: RuntimeError: kaput"):
+        await boom.call({"n": 1})
+    assert len(await boom.call({"n": 0})) == MAX_RESULT_CHARS
+
+
+@pytest.mark.parametrize(
+    ("expression", "result"),
+    [
+        ("6 * 7", "42"),
+        ("2 ** 10 + sqrt(16)", "1028"),
+        ("-(3 - 5) / 4", "0.5"),
+        ("max(1, 9, 4) % 5", "4"),
+        ("7 // 2", "3"),
+    ],
+)
+async def test_calculator(expression: str, result: str) -> None:
+    assert await calculator.call({"expression": expression}) == result
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("__import__('os').system('true')", "unsupported syntax"),
+        ("1 / 0", "division by zero"),
+        ("9 ** 9 ** 9", "exponent above"),
+        ("(10 ** 999) ** 999", "a number above"),
+        ("1 +", "not an arithmetic expression"),
+        ("x + 1", "unsupported syntax"),
+        ("sqrt(-1)", "sqrt"),
+        ("1" * 500, "longer than"),
+    ],
+)
+async def test_calculator_refuses_what_is_not_safe_arithmetic(expression: str, message: str) -> None:
+    with pytest.raises(ToolError, match=message):
+        await calculator.call({"expression": expression})
+
+
+class _Agent:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def search_knowledge(self, query: str, k: int) -> list[str]:
+        self.calls.append(("knowledge", query))
+        return ["fact one", "fact two"][:k]
+
+    async def search_inbox(self, query: str, k: int) -> list[str]:
+        self.calls.append(("inbox", query))
+        return []
+
+    async def ask_swarm(self, question: str) -> list[str]:
+        self.calls.append(("swarm", question))
+        return ["a reply"]
+
+
+async def test_agent_tools_are_bound_to_their_agent() -> None:
+    agent = _Agent()
+    tools = {t.name: t for t in agent_tools(agent, k=1)}
+    assert set(tools) == {"search_knowledge", "search_inbox", "ask_swarm", "calculator"}
+    assert await tools["search_knowledge"].call({"query": "q"}) == "- fact one"
+    assert await tools["search_inbox"].call({"query": "q"}) == "(nothing found)"
+    assert await tools["ask_swarm"].call({"question": "who?"}) == "- a reply"
+    assert agent.calls == [("knowledge", "q"), ("inbox", "q"), ("swarm", "who?")]
