@@ -511,6 +511,8 @@ class DHTNode:
 
     def _saw(self, contact: Contact) -> None:
         result = self.table.add(contact)
+        if result.new and len(self.store) and not self._closed:
+            self._tasks.spawn(self._welcome(contact), name="welcome")
         lrs = result.ping
         if lrs is not None and lrs.node_id not in self._evicting and not self._closed:
             # Section 2.2: the bucket is full; keep its oldest contact if it still answers.
@@ -536,6 +538,20 @@ class DHTNode:
             stored += 1
         self._replicated_at[key] = time.monotonic()
         return PutResult(key, stored, found)
+
+    async def _welcome(self, contact: Contact) -> None:
+        """Section 2.5: a node that learns of a new node stores on it the records it should now hold.
+        Of the holders, only the one closest to a key sends it, so each record goes over once."""
+        sends = []
+        for key, record in self.store.items():
+            closest = self.table.closest(key, self.settings.k)
+            if all(c.node_id != contact.node_id for c in closest):
+                continue
+            others = [c for c in closest if c.node_id != contact.node_id]
+            if not others or distance(self.node_id, key) < distance(others[0].node_id, key):
+                sends.append(self.call(contact, Store(key, record), category="welcome"))
+        for chunk in range(0, len(sends), 64):
+            await asyncio.gather(*sends[chunk : chunk + 64], return_exceptions=True)
 
     async def _hand_off_records(self) -> None:
         sends = []

@@ -49,6 +49,8 @@ class AddResult:
 
     added: bool
     ping: Contact | None = None
+    new: bool = False
+    """The contact was not in the table before (it may be a node that just joined)."""
 
 
 class RoutingTable:
@@ -93,7 +95,7 @@ class RoutingTable:
             bucket.contacts[contact.node_id] = contact
             bucket.seen_at[contact.node_id] = now
             bucket.replacements.pop(contact.node_id, None)
-            return AddResult(added=True)
+            return AddResult(added=True, new=True)
         bucket.remember_replacement(contact)
         oldest = bucket.least_recently_seen()
         # At most one liveness check per bucket per ping_after_s: a busy node hears from new

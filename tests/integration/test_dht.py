@@ -148,3 +148,20 @@ async def test_graceful_close_hands_records_to_neighbours() -> None:
         await leaving.close(handoff=True)
         assert any(n.store.get(key) for n in nodes)
         assert (await nodes[0].get(key)).values == [b"handed over"]
+
+
+async def test_a_node_that_joins_late_receives_the_records_it_should_hold() -> None:
+    async with launch_swarm(4, transport="tcp", settings=FAST, seed=3) as nodes:
+        key = key_for("stored-before-the-newcomer")
+        await nodes[0].put(key, b"early", republish=False)
+        assert sum(bool(n.store.get(key)) for n in nodes) == 4  # k=20 > N: every node holds it
+        late = await DHTNode.create(listen="tcp://127.0.0.1:*", bootstrap=[nodes[1].address], settings=FAST)
+        try:
+            for _ in range(100):  # the holders' welcome stores arrive just after the join
+                if late.store.get(key):
+                    break
+                await asyncio.sleep(0.02)
+            assert [r.value for r in late.store.get(key)] == [b"early"]
+            assert sum(n.stats.rpcs_sent.get("welcome", 0) for n in nodes) == 1  # sent once, not by all
+        finally:
+            await late.close(handoff=False)
