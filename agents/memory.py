@@ -102,6 +102,10 @@ class VectorCollection(Protocol):
 
     def count(self) -> int: ...
 
+    def vectors(self) -> Vector:
+        """Every stored vector, one row each (order unspecified)."""
+        ...
+
 
 class ChromaEmbedding:
     """A Chroma embedding function over our :class:`~agents.embeddings.Embedder`.
@@ -249,6 +253,13 @@ class ChromaCollection:
     def count(self) -> int:
         return int(self._call(self._collection.count))
 
+    def vectors(self) -> Vector:
+        result = self._call(self._collection.get, include=["embeddings"])
+        rows = result["embeddings"]
+        return (
+            np.asarray(rows, np.float32).reshape(len(rows), -1) if len(rows) else np.zeros((0, 0), np.float32)
+        )
+
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
@@ -300,6 +311,11 @@ class InMemoryCollection:
 
     def count(self) -> int:
         return len(self._items)
+
+    def vectors(self) -> Vector:
+        if not self._items:
+            return np.zeros((0, 0), np.float32)
+        return np.vstack([v for _, v, _ in self._items.values()]).astype(np.float32)
 
 
 class AgentMemory:
@@ -406,6 +422,11 @@ class AgentMemory:
     async def packets(self, ids: Sequence[bytes]) -> list[OutcomePacket]:
         hits = await self._run(self.inbox.get, [i.hex() for i in ids])
         return [p for h in hits if (p := _packet(h)) is not None]
+
+    async def knowledge_vectors(self) -> Vector:
+        """The vectors of every document the agent knows, one row each."""
+        vectors: Vector = await self._run(self.knowledge.vectors)
+        return vectors
 
     async def counts(self) -> tuple[int, int]:
         """(knowledge documents, inbox packets)."""

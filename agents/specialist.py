@@ -68,12 +68,16 @@ class SpecialistSettings:
     """Publish each answer as a finding packet."""
     synthesize: bool = True
     """Combine incoming packets that bear on an open task with own findings."""
+    knowledge_rows: int = 3
+    """Centroids of the agent's knowledge added to its interest profile (0: the description only)."""
     context_k: int = 4
     """Most passages and packets put in front of the model."""
     max_tool_rounds: int = 3
     max_tokens: int = 32
 
     def __post_init__(self) -> None:
+        if self.knowledge_rows < 0:
+            raise ConfigError("agent.knowledge_rows", f"must be 0 or more, got {self.knowledge_rows}")
         for name in ("top_k", "inbox_k", "max_replies", "max_open_tasks", "max_tokens", "context_k"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"agent.{name}", f"must be at least 1, got {getattr(self, name)}")
@@ -170,6 +174,7 @@ class Specialist:
         )
         self.stats = SpecialistStats()
         self._domain_vector: npt.NDArray[np.float32] | None = None
+        self._knowledge_rows: list[npt.NDArray[np.float32]] | None = None
         self._open: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._waiting: dict[bytes, asyncio.Queue[OutcomePacket]] = {}
         self._router: Router | None = None
@@ -194,7 +199,9 @@ class Specialist:
         docs = [
             d if isinstance(d, Document) else Document(d, f"{self.name}:{i}") for i, d in enumerate(documents)
         ]
-        return len(await self.memory.add_knowledge(docs))
+        added = len(await self.memory.add_knowledge(docs))
+        self._knowledge_rows = None  # recomputed at the next subscription
+        return added
 
     async def search_knowledge(self, query: str, k: int) -> list[str]:
         hits = await self.memory.search_knowledge(query, k)
@@ -215,10 +222,16 @@ class Specialist:
     # -- the router ------------------------------------------------------------------------------
 
     async def interests(self) -> npt.NDArray[np.float32]:
-        """The rows the agent subscribes with: its domain, then each open task."""
+        """The rows the agent subscribes with: its domain description, up to ``knowledge_rows``
+        centroids of what it knows, then each open task. The knowledge rows make routing follow
+        content, not only the one-line description (which rarely shares words with a packet)."""
         if self._domain_vector is None:
             self._domain_vector = (await self.embedder.embed([self.domain]))[0]
-        return np.vstack([self._domain_vector, *self._open.values()]).astype(np.float32)
+        if self._knowledge_rows is None:
+            vectors = await self.memory.knowledge_vectors()
+            self._knowledge_rows = centroids(vectors, self.settings.knowledge_rows)
+        rows = [self._domain_vector, *self._knowledge_rows, *self._open.values()]
+        return np.vstack(rows).astype(np.float32)
 
     async def join(self, router: Router, node: DHTNode) -> None:
         """Subscribe to ``router`` from ``node``; packets then arrive through :meth:`on_packet`."""
@@ -491,6 +504,27 @@ class Specialist:
             return await tool.call(arguments)
         except ToolError as exc:
             return f"error: {exc}"
+
+
+def centroids(
+    vectors: npt.NDArray[np.float32], k: int, *, iterations: int = 10
+) -> list[npt.NDArray[np.float32]]:
+    """Up to ``k`` unit-length centroids of ``vectors`` (spherical k-means, seeded: same input, same
+    rows). With ``k`` or fewer vectors, the vectors themselves."""
+    if k <= 0 or len(vectors) == 0:
+        return []
+    if len(vectors) <= k:
+        return [v / (np.linalg.norm(v) or 1.0) for v in vectors]
+    rng = np.random.default_rng(0)
+    centres = vectors[rng.choice(len(vectors), k, replace=False)]
+    for _ in range(iterations):
+        nearest = np.argmax(vectors @ centres.T, axis=1)
+        for j in range(k):
+            members = vectors[nearest == j]
+            if len(members):
+                mean = members.mean(axis=0)
+                centres[j] = mean / (np.linalg.norm(mean) or 1.0)
+    return list(centres.astype(np.float32))
 
 
 def _packet_evidence(packet: OutcomePacket, score: float) -> Evidence:
