@@ -31,7 +31,11 @@ def exchange_rate(currency: str) -> float:
 
 def model() -> ChatModel:
     if os.environ.get("OPENAI_BASE_URL"):
-        return OpenAIChat(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"))
+        return OpenAIChat(
+            model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
+            base_url=os.environ["OPENAI_BASE_URL"],
+            api_key=os.environ.get("OPENAI_API_KEY", "unused"),
+        )
     return ScriptedChat(  # what a function-calling model would do with this question
         [
             ScriptedChat.tool_call("exchange_rate", {"currency": "EUR"}, call_id="c1"),

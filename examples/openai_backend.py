@@ -18,7 +18,11 @@ from swarm.runtime import Swarm
 async def main() -> None:
     if not os.environ.get("OPENAI_BASE_URL"):
         sys.exit("set OPENAI_BASE_URL to an OpenAI-compatible server, e.g. http://localhost:11434/v1")
-    chat = OpenAIChat(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"), timeout_s=60, max_retries=2)
+    chat = OpenAIChat(
+        model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"),
+        base_url=os.environ["OPENAI_BASE_URL"],
+        api_key=os.environ.get("OPENAI_API_KEY", "unused"),  # local servers often need none
+    )
     swarm = Swarm(chat=chat, embedder=LocalEmbedder())
     swarm.add_specialist(
         "architecture",

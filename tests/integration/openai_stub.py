@@ -1,6 +1,7 @@
 """A minimal OpenAI-compatible HTTP server on an ephemeral loopback port, for client tests.
 
-It answers ``/v1/chat/completions`` (JSON or server-sent events) by echoing the last user message,
+It answers ``/v1/chat/completions`` (JSON or server-sent events) by echoing the last user message
+(or, when tools are offered and that message reads ``CALL name {json}``, with that function call),
 and ``/v1/embeddings`` with fixed-size vectors; every request body is kept in ``requests``.
 """
 
@@ -43,7 +44,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json({"error": {"message": "not found"}}, status=404)
 
     def _chat(self, body: dict[str, Any]) -> None:
-        reply = "echo: " + body["messages"][-1]["content"]
+        last = body["messages"][-1]
+        if body.get("tools") and last["role"] == "user" and last["content"].startswith("CALL "):
+            self._tool_call(body, *last["content"][5:].split(" ", 1))
+            return
+        reply = "echo: " + last["content"]
         if not body.get("stream"):
             choice = {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
             usage = {"prompt_tokens": 3, "completion_tokens": len(reply.split()), "total_tokens": 9}
@@ -61,6 +66,36 @@ class _Handler(BaseHTTPRequestHandler):
                      "choices": [delta]}  # fmt: skip
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _tool_call(self, body: dict[str, Any], name: str, arguments: str) -> None:
+        """``CALL name {json}`` from the user: answer with that function call, as a model would."""
+        call = {"id": "call-7", "type": "function", "function": {"name": name, "arguments": arguments}}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            self._json(
+                {"id": "c2", "object": "chat.completion", "created": 0, "model": body["model"],
+                 "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+            )  # fmt: skip
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        half = len(arguments) // 2  # the arguments arrive in two pieces, as real servers stream them
+        pieces = [
+            {
+                "index": 0,
+                "id": "call-7",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments[:half]},
+            },
+            {"index": 0, "function": {"arguments": arguments[half:]}},
+        ]
+        for piece, finish in zip(pieces, (None, "tool_calls"), strict=True):
+            choice = {"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": finish}
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                     "choices": [choice]}  # fmt: skip
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
         self.wfile.write(b"data: [DONE]\n\n")
 
     def _json(self, payload: dict[str, Any], status: int = 200) -> None:

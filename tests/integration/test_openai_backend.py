@@ -7,9 +7,10 @@ import socket
 import pytest
 
 from agents.embeddings import OpenAIEmbedder
-from agents.llm import ChatMessage, OpenAIChat
+from agents.llm import ChatMessage, GenerationOptions, OpenAIChat, ToolCall
 from swarm.errors import ModelUnavailableError
 from tests.integration.openai_stub import base_url, openai_stub
+from tools import calculator
 
 
 async def test_complete_and_stream_over_http() -> None:
@@ -50,3 +51,29 @@ async def test_unreachable_server_fails_clearly_after_bounded_retries() -> None:
     await chat.aclose()
     assert "3 attempt(s)" in str(caught.value)
     assert url in str(caught.value)
+
+
+async def test_function_calling_round_trip_streamed_and_not() -> None:
+    spec = calculator.spec
+    with openai_stub() as server:
+        chat = OpenAIChat(model="m", base_url=base_url(server), api_key="k", max_retries=0)
+        ask = [ChatMessage.user('CALL calculator {"expression": "6*7"}')]
+        result = await chat.complete(ask, options=GenerationOptions(tools=(spec,)))
+        assert result.finish_reason == "tool_calls"
+        assert result.tool_calls == (ToolCall("call-7", "calculator", '{"expression": "6*7"}'),)
+        chunks = [c async for c in chat.stream(ask, options=GenerationOptions(tools=(spec,)))]
+        final = chunks[-1].result
+        assert final is not None
+        assert final.tool_calls == result.tool_calls  # reassembled from two streamed pieces
+        output = await calculator.call(result.tool_calls[0].arguments)
+        follow_up = [*ask, ChatMessage.assistant("", result.tool_calls), ChatMessage.tool("call-7", output)]
+        answer = await chat.complete(follow_up, options=GenerationOptions(tools=(spec,)))
+        assert answer.text == "echo: 42"
+        await chat.aclose()
+    sent = server.requests[-1][1]
+    assert sent["tools"] == [spec.to_openai()]
+    assert sent["messages"][1]["tool_calls"][0]["function"] == {
+        "name": "calculator",
+        "arguments": '{"expression": "6*7"}',
+    }
+    assert sent["messages"][2] == {"role": "tool", "content": "42", "tool_call_id": "call-7"}
