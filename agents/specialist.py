@@ -57,8 +57,9 @@ class SpecialistSettings:
     """Least cosine for a passage or packet to count as bearing on a task or query."""
     ask_swarm: bool = True
     """Whether :meth:`Specialist.answer` sends a query packet and waits for replies."""
-    ask_timeout_s: float = 5.0
-    """Longest wait for replies to a query."""
+    ask_timeout_s: float = 2.0
+    """Longest wait for replies to a query (agents with nothing relevant stay silent, so a query no
+    one can help with costs this long; replies in one process or on a LAN take milliseconds)."""
     reply_quiet_s: float = 0.5
     """Stop waiting once this long passes after a reply with no further one."""
     max_replies: int = 4

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from agents.embeddings import HashingEmbedder
-from agents.memory import AgentMemory, Document, check_agent_name
-from swarm.errors import ConfigError
+from agents.memory import AgentMemory, ChromaEmbedding, Document, check_agent_name
+from swarm.errors import ConfigError, MemoryStoreError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, make_packet
 
@@ -93,3 +94,14 @@ def test_bad_limits_and_names_are_config_errors() -> None:
         with pytest.raises(ConfigError, match=r"agent.name"):
             check_agent_name(bad)
     assert check_agent_name("geo-logy_2") == "geo-logy_2"
+
+
+async def test_chroma_embedding_function_embeds_with_our_embedder_even_inside_a_loop() -> None:
+    function = ChromaEmbedding(EMBEDDER)
+    [vector] = function(["Halvia rubra"])  # Chroma calls it synchronously; a loop is running here
+    assert np.allclose(vector, (await EMBEDDER.embed(["Halvia rubra"]))[0])
+    assert function.name() == "synthswarm"
+    assert function.get_config() == {"embedder": EMBEDDER.name}
+    rebuilt = ChromaEmbedding.build_from_config({"embedder": "minilm"})  # what Chroma rebuilds alone
+    with pytest.raises(MemoryStoreError, match="opened without its embedder"):
+        rebuilt(["anything"])
