@@ -72,6 +72,8 @@ class DispatcherState(TypedDict, total=False):
     """Each consulted specialist's answer this turn (see :func:`answer_record`)."""
     answer: str
     provenance: dict[str, Any]
+    dispatcher_llm_calls: int
+    """Model calls the dispatcher itself made this turn (re-rank, composition)."""
 
 
 class _Consult(TypedDict):
@@ -193,7 +195,6 @@ class _Nodes:
         self.embedder, self.chat = embedder, chat
         self.fan_out, self.min_score, self.rerank, self.ask_swarm = fan_out, min_score, rerank, ask_swarm
         self.names = {**names, **{s.agent_id: s.name for s in specialists}}
-        self.llm_calls = 0
 
     async def route(self, state: DispatcherState, emit: Emit) -> dict[str, Any]:
         messages = state.get("messages") or []
@@ -213,7 +214,13 @@ class _Nodes:
         ]
         chosen = chosen or [{"name": scored[0][1], "score": round(scored[0][0], 4)}]
         emit({"type": EVENT_ROUTE, "question": question, "specialists": chosen})
-        return {"question": question, "chosen": chosen, "answers": Overwrite([])}
+        calls = 1 if self.rerank else 0
+        return {
+            "question": question,
+            "chosen": chosen,
+            "answers": Overwrite([]),
+            "dispatcher_llm_calls": calls,
+        }
 
     async def consult(self, task: _Consult, emit: Emit) -> dict[str, Any]:
         answer = await self.by_name[task["specialist"]].answer(task["question"], ask_swarm=self.ask_swarm)
@@ -224,13 +231,15 @@ class _Nodes:
     async def synthesize(self, state: DispatcherState, emit: Emit) -> dict[str, Any]:
         order = {c["name"]: i for i, c in enumerate(state["chosen"])}
         answers = sorted((a for a in state.get("answers", []) if a["text"]), key=lambda a: order[a["agent"]])
+        calls = state.get("dispatcher_llm_calls", 0)
         if not answers:
             text = "No specialist found an answer."
         elif len(answers) == 1:
             text = answers[0]["text"]
         else:
             text = await self._compose(state["question"], answers)
-        return {"answer": text}
+            calls += self.chat is not None
+        return {"answer": text, "dispatcher_llm_calls": calls}
 
     async def respond(self, state: DispatcherState, emit: Emit) -> dict[str, Any]:
         answers = state.get("answers", [])
@@ -241,7 +250,7 @@ class _Nodes:
             "agents_used": sorted({p["from"] for p in packets.values()}),
             "sources": sorted({s for a in answers for s in a["sources"]}),
             "messages": sum(a["messages"] for a in answers),
-            "llm_calls": sum(a["llm_calls"] for a in answers) + self.llm_calls,
+            "llm_calls": sum(a["llm_calls"] for a in answers) + state.get("dispatcher_llm_calls", 0),
         }
         emit({"type": EVENT_FINAL, "answer": state["answer"], "provenance": provenance})
         message = AIMessage(content=state["answer"], response_metadata={"provenance": provenance})
@@ -255,7 +264,6 @@ class _Nodes:
             ChatMessage.system("Several specialists answered. Give the one best answer in a few words."),
             ChatMessage.user(f"Question: {question}\nSpecialists:\n{notes}"),
         ]
-        self.llm_calls += 1
         try:
             result = await self.chat.complete(
                 messages, options=GenerationOptions(max_tokens=48, temperature=0.0)
@@ -273,7 +281,6 @@ class _Nodes:
             ),
             ChatMessage.user(f"Question: {question}\nSpecialists:\n{listing}"),
         ]
-        self.llm_calls += 1
         try:
             reply = (
                 await self.chat.complete(messages, options=GenerationOptions(max_tokens=32))

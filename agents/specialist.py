@@ -8,15 +8,15 @@
   it can help with gets a reply packet; a packet that bears on an open task is synthesized with the
   agent's own findings into a new packet citing both.
 
-Its interest profile (the domain's embedding, then one row per open task) is what it subscribes to the
-router with, so replies to its questions, which carry the question's embedding, route back to it.
+Its interest profile (the domain's embedding, centroids of what it knows, then one row per open task)
+is what it subscribes to the router with, so replies to its questions, which carry the question's
+embedding, route back to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
-from agents.memory import AgentMemory, Document, check_agent_name
+from agents.memory import AgentMemory, Document, MemoryHit, check_agent_name
 from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "Evidence", "Specialist", "SpecialistSettings", "SpecialistStats"]
 
-log = logging.getLogger(__name__)
 
 #: Measured best of four prompts for SmolLM2-135M on the demo's questions (a plain system line).
 DEFAULT_INSTRUCTIONS = "Answer with a short phrase taken from the text."
@@ -57,11 +56,11 @@ class SpecialistSettings:
     """Least cosine for a passage or packet to count as bearing on a task or query."""
     ask_swarm: bool = True
     """Whether :meth:`Specialist.answer` sends a query packet and waits for replies."""
-    ask_timeout_s: float = 2.0
-    """Longest wait for replies to a query (agents with nothing relevant stay silent, so a query no
-    one can help with costs this long; replies in one process or on a LAN take milliseconds)."""
+    ask_timeout_s: float = 5.0
+    """Longest wait for the replies agents promised when the query reached them."""
     reply_quiet_s: float = 0.5
-    """Stop waiting once this long passes after a reply with no further one."""
+    """Where the router cannot say who got a query (gossip): stop waiting once this long passes
+    after a reply with no further one."""
     max_replies: int = 4
     max_open_tasks: int = 4
     """Open tasks kept in the interest profile (the oldest is dropped)."""
@@ -306,20 +305,29 @@ class Specialist:
             shrink_to_fit=True,
         )
 
-    async def on_packet(self, packet: OutcomePacket) -> None:
-        """Keep a delivered packet and react to it. The reaction runs as an owned task so the delivery
-        request is answered at once; :meth:`drain` waits for reactions."""
+    async def on_packet(self, packet: OutcomePacket) -> bool:
+        """Keep a delivered packet and react to it. Reactions run as owned tasks, so the delivery is
+        answered at once (:meth:`drain` waits for them). Returns True for a query this agent will
+        reply to, so the asker knows whom to wait for."""
         if packet.origin == self.agent_id or not await self.memory.store_packet(packet):
-            return
+            return False
         kind = str(packet.kind)
         self.stats.received[kind] = self.stats.received.get(kind, 0) + 1
         waiting = next((self._waiting[p] for p in packet.parents if p in self._waiting), None)
         if packet.kind is PacketKind.REPLY and waiting is not None:
             waiting.put_nowait(packet)
         if packet.kind is PacketKind.QUERY:
-            self._tasks.spawn(self._reply(packet), name="reply")
-        elif self.settings.synthesize and self._open:
+            hits = [
+                h
+                for h in await self.memory.search_knowledge(packet.embedding.to_array(), self.settings.top_k)
+                if h.score >= self.settings.relevance
+            ]
+            if hits:
+                self._tasks.spawn(self._reply(packet, hits), name="reply")
+            return bool(hits)
+        if self.settings.synthesize and self._open:
             self._tasks.spawn(self._maybe_synthesize(packet), name="synthesize")
+        return False
 
     async def drain(self) -> None:
         """Wait until every reaction to delivered packets has finished (replies sent, syntheses made)."""
@@ -328,15 +336,8 @@ class Specialist:
     async def aclose(self) -> None:
         await self._tasks.close()
 
-    async def _reply(self, query: OutcomePacket) -> None:
+    async def _reply(self, query: OutcomePacket, hits: list[MemoryHit]) -> None:
         vector = query.embedding.to_array()
-        hits = [
-            h
-            for h in await self.memory.search_knowledge(vector, self.settings.top_k)
-            if h.score >= self.settings.relevance
-        ]
-        if not hits:
-            return
         reply = await self.distill(
             " ".join(h.text for h in hits[:2]),
             kind=PacketKind.REPLY,
@@ -353,7 +354,7 @@ class Specialist:
         vector = packet.embedding.to_array()
         vector = vector / (np.linalg.norm(vector) or 1.0)
         task, score = max(((t, float(np.dot(v, vector))) for t, v in self._open.items()), key=lambda x: x[1])
-        if score < self.settings.relevance or (packet.kind is PacketKind.REPLY and packet.depth > 0):
+        if score < self.settings.relevance:
             return
         own = await self.memory.search_knowledge(self._open[task], 1)
         if not own or own[0].score < self.settings.relevance:
@@ -453,13 +454,18 @@ class Specialist:
             trace = _trace.get()
             if trace is not None and report is not None:
                 trace.messages += report.messages
-            if report is None or (report.messages == 0 and not report.delivered_to):
-                return []
+            if report is None or not (report.delivered_to or report.messages):
+                return []  # it reached no one
+            if report.delivered_to and not report.follow_ups:
+                return []  # it reached agents, and none of them can help
+            # Wait for the agents that promised a reply; when the router cannot say who got the query
+            # (gossip), wait until replies stop coming.
+            expected = min(len(report.follow_ups), self.settings.max_replies) or self.settings.max_replies
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.settings.ask_timeout_s
-            while len(replies) < self.settings.max_replies:
+            while len(replies) < expected:
                 wait = deadline - loop.time()
-                if replies:
+                if replies and not report.follow_ups:
                     wait = min(wait, self.settings.reply_quiet_s)
                 if wait <= 0:
                     break

@@ -71,6 +71,9 @@ class DemoSummary:
     """Requests spent subscribing the agents' domains at start."""
     task_subscribe_messages: int = 0
     """Requests spent adding open tasks to interest profiles while answering."""
+    ask_messages: int = 0
+    """Routing requests of every agent while the questions were answered: queries, replies,
+    syntheses and shared answers."""
     deliveries: int = 0
     syntheses: int = 0
     replies: int = 0
@@ -135,12 +138,13 @@ async def run_demo(
             )
             summary.share_s = time.perf_counter() - began
             summary.share_messages = swarm.stats().messages - before
-        began = time.perf_counter()
+        began, before = time.perf_counter(), swarm.stats().messages
         for q in corpus.questions[:questions]:
             summary.results.append(await _ask(swarm, q, emit, corpus))
             emit({"type": "result", "result": summary.results[-1]})
         await swarm.wait_idle()
         summary.ask_s = time.perf_counter() - began
+        summary.ask_messages = swarm.stats().messages - before
         stats = swarm.stats()
         summary.deliveries = stats.deliveries
         summary.task_subscribe_messages = stats.subscribe_messages - summary.subscribe_messages

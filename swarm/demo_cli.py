@@ -164,7 +164,11 @@ def _print_summary(console: Console, s: DemoSummary, router: str, total_s: float
         "routing requests for them",
         f"{s.share_messages} ({per_packet:.1f} per packet; broadcast would send {s.agents - 1} per packet)",
     )
-    table.add_row("routing requests per question", f"{sum(r.messages for r in s.results) / max(1, n):.1f}")
+    asker = sum(r.messages for r in s.results) / max(1, n)
+    table.add_row(
+        "routing requests per question",
+        f"{asker:.1f} by the asker, {s.ask_messages / max(1, n):.1f} by all agents",
+    )
     table.add_row(
         "subscription requests: at start / for open tasks",
         f"{s.subscribe_messages} / {s.task_subscribe_messages}",
@@ -191,6 +195,7 @@ def _figures(s: DemoSummary, router: str, total_s: float, load_s: float) -> dict
         "subscribe_messages": s.subscribe_messages,
         "task_subscribe_messages": s.task_subscribe_messages,
         "messages_per_question": sum(r.messages for r in s.results) / max(1, len(s.results)),
+        "all_messages_per_question": s.ask_messages / max(1, len(s.results)),
         "syntheses": s.syntheses,
         "replies": s.replies,
         "deliveries": s.deliveries,

@@ -454,6 +454,11 @@ class DHTNode:
         self.stats.rpcs_served += 1
         if envelope.sender.node_id != self.node_id:
             self._saw(envelope.sender)
+            # A peer that timed out under load and was backed off is plainly alive again: without
+            # this, our replies to what it just asked would fail fast until the back-off ran out.
+            health = self._health.get(envelope.sender.address)
+            if health is not None:
+                health.heard_from()
         message = envelope.message
         if isinstance(message, AppRequest):
             # Application handlers may do RPCs of their own: run them beside the read loop.

@@ -52,5 +52,10 @@ class PeerHealth:
         self.failures += 1
         self.backoff_until = time.monotonic() + min(cap_s, base_s * 2 ** (self.failures - 1))
 
+    def heard_from(self) -> None:
+        """The peer sent us a request, so it is alive: forget its failures (its RTT stays)."""
+        self.failures = 0
+        self.backoff_until = 0.0
+
     def backed_off(self) -> bool:
         return time.monotonic() < self.backoff_until

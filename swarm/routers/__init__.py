@@ -8,7 +8,7 @@ Every router hosts agents on DHT nodes and delivers through the ``swarm.deliver`
 verifies each packet's signature and drops duplicates before an agent sees it.
 """
 
-from swarm.routers._base import DeliverFn, DeliveryReport, Router, RouterStats, Subscriber
+from swarm.routers._base import DeliverFn, DeliveryReport, Outcome, Router, RouterStats, Subscriber
 from swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
 from swarm.routers.dht import DHTRouter, DHTRouterSettings, serve_rendezvous
 
@@ -22,6 +22,7 @@ __all__ = [
     "GossipRouter",
     "HubRouter",
     "IsolatedRouter",
+    "Outcome",
     "Router",
     "RouterStats",
     "Subscriber",

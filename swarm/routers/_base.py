@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "AgentHost",
     "DeliverFn",
     "DeliveryReport",
+    "Outcome",
     "Router",
     "RouterStats",
     "Subscriber",
@@ -26,8 +28,18 @@ __all__ = [
 
 DELIVER_TOPIC = "swarm.deliver"
 
-#: Called once per packet an agent receives (duplicates are filtered before it).
-DeliverFn = Callable[[OutcomePacket], Awaitable[None]]
+#: Called once per packet an agent receives (duplicates are filtered before it). Returning True
+#: promises a follow-up packet (a reply to a query), so the publisher knows whom to wait for.
+DeliverFn = Callable[[OutcomePacket], Awaitable[bool | None]]
+
+
+class Outcome(IntEnum):
+    """What one delivery did; false only when the agent was not reached (or already had the packet)."""
+
+    MISSED = 0
+    DELIVERED = 1
+    FOLLOW_UP = 2
+    """Delivered, and the agent promised a follow-up packet."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,22 @@ class DeliveryReport:
     """Requests the publisher sent (forwarders' requests are not included)."""
     hops: int = 0
     """Longest path to a rendezvous (dht), else 1 for direct delivery, 0 for none."""
+    follow_ups: tuple[bytes, ...] = ()
+    """Agents that promised a follow-up packet, such as a reply to a query."""
+
+    @classmethod
+    def of(
+        cls, packet_id: bytes, agents: Sequence[bytes], outcomes: Sequence[Outcome], messages: int, hops: int
+    ) -> DeliveryReport:
+        """The report of delivering to ``agents`` with these ``outcomes`` (in the same order)."""
+        pairs = list(zip(agents, outcomes, strict=True))
+        return cls(
+            packet_id,
+            tuple(a for a, o in pairs if o),
+            messages,
+            hops,
+            tuple(a for a, o in pairs if o is Outcome.FOLLOW_UP),
+        )
 
 
 @dataclass
@@ -110,11 +138,10 @@ class AgentHost:
 
     async def handle(self, sender: Contact, payload: bytes) -> bytes:
         agent_id, data = decode_delivery(payload)
-        await self.deliver_local(agent_id, data)
-        return b""
+        return pack(int(await self.deliver_local(agent_id, data)))
 
-    async def deliver_local(self, agent_id: bytes, data: bytes) -> bool:
-        """Hand packet bytes to a local agent; False when it is unknown or already had the packet."""
+    async def deliver_local(self, agent_id: bytes, data: bytes) -> Outcome:
+        """Hand packet bytes to a local agent; MISSED when it already had the packet."""
         deliver = self.agents.get(agent_id)
         if deliver is None:
             raise DHTError("no such agent here")
@@ -126,11 +153,10 @@ class AgentHost:
         seen = self.seen[agent_id]
         if packet.id in seen:
             self.stats.duplicates_dropped += 1
-            return False
+            return Outcome.MISSED
         seen.add(packet.id)
         self.stats.deliveries += 1
-        await deliver(packet)
-        return True
+        return Outcome.FOLLOW_UP if await deliver(packet) else Outcome.DELIVERED
 
 
 def encode_delivery(agent_id: bytes, packet: OutcomePacket) -> bytes:
@@ -154,13 +180,24 @@ async def deliver_to(
     contact: Contact,
     packet: OutcomePacket,
     category: str,
-) -> bool:
+) -> Outcome:
     """Hand ``packet`` from ``node`` to the agent ``agent_id`` living at ``contact``: directly when it
-    lives on ``node`` itself, else by a ``swarm.deliver`` request. False if it could not be reached."""
+    lives on ``node`` itself, else by a ``swarm.deliver`` request."""
     if contact.node_id == node.node_id:
         return await hosts[node.node_id].deliver_local(agent_id, encode_packet(packet))
     try:
-        await node.app_request(contact, DELIVER_TOPIC, encode_delivery(agent_id, packet), category=category)
+        reply = await node.app_request(
+            contact, DELIVER_TOPIC, encode_delivery(agent_id, packet), category=category
+        )
     except DHTError:
-        return False
-    return True
+        return Outcome.MISSED
+    return _outcome(reply)
+
+
+def _outcome(reply: bytes) -> Outcome:
+    """A remote host's answer; anything unreadable still means the request was served."""
+    try:
+        value = expect_type(unpack_untrusted(reply, ProtocolError), int, "outcome", ProtocolError)
+        return Outcome(value)
+    except (ProtocolError, ValueError):
+        return Outcome.DELIVERED

@@ -24,6 +24,7 @@ from swarm.routers._base import (
     AgentHost,
     DeliverFn,
     DeliveryReport,
+    Outcome,
     RouterStats,
     Subscriber,
     deliver_to,
@@ -71,13 +72,13 @@ class _Hosting:
             raise DHTError("the publisher must subscribe (join the router) before it publishes")
         return node
 
-    async def deliver(self, node: DHTNode, subscriber: Subscriber, packet: OutcomePacket) -> bool:
+    async def deliver(self, node: DHTNode, subscriber: Subscriber, packet: OutcomePacket) -> Outcome:
         return await deliver_to(node, self.hosts, subscriber.agent_id, subscriber.contact, packet, "deliver")
 
     async def deliver_many(
         self, node: DHTNode, targets: list[Subscriber], packet: OutcomePacket
-    ) -> list[bool]:
-        results: list[bool] = []
+    ) -> list[Outcome]:
+        results: list[Outcome] = []
         for start in range(0, len(targets), _CONCURRENCY):
             chunk = targets[start : start + _CONCURRENCY]
             results.extend(await asyncio.gather(*(self.deliver(node, s, packet) for s in chunk)))
@@ -107,9 +108,7 @@ class BroadcastRouter(_Hosting):
         messages = sum(1 for s in targets if s.contact.node_id != node.node_id)
         self._stats.packets += 1
         self._stats.messages += messages
-        return DeliveryReport(
-            packet.id, tuple(s.agent_id for s, d in zip(targets, ok, strict=True) if d), messages, 1
-        )
+        return DeliveryReport.of(packet.id, [s.agent_id for s in targets], ok, messages, 1)
 
 
 class HubRouter(_Hosting):
@@ -148,10 +147,21 @@ class HubRouter(_Hosting):
         else:
             reply = await node.app_request(self.hub.contact, HUB_PUBLISH, request, category="hub")
             messages = 1
-        delivered = expect_type(unpack_untrusted(reply, ProtocolError), list, "delivered", ProtocolError)
+        agents, outcomes = expect_type(
+            unpack_untrusted(reply, ProtocolError), list, "delivered", ProtocolError
+        )
+        pairs = [
+            (a, Outcome(o))
+            for a, o in zip(
+                expect_type(agents, list, "agents", ProtocolError),
+                expect_type(outcomes, list, "outcomes", ProtocolError),
+                strict=False,
+            )
+            if isinstance(a, bytes) and o in (1, 2)
+        ]
         self._stats.packets += 1
         self._stats.messages += messages
-        return DeliveryReport(packet.id, tuple(d for d in delivered if isinstance(d, bytes)), messages, 1)
+        return DeliveryReport.of(packet.id, [a for a, _ in pairs], [o for _, o in pairs], messages, 1)
 
     async def _on_subscribe(self, sender: Contact, payload: bytes) -> bytes:
         agent_id, data, rows = expect_type(
@@ -184,7 +194,7 @@ class HubRouter(_Hosting):
                 scored.append((score, sub))
         chosen = [s for _, s in sorted(scored, key=lambda x: -x[0])[: self.m]]
         ok = await self.deliver_many(self.hub, chosen, packet)
-        return pack([s.agent_id for s, d in zip(chosen, ok, strict=True) if d])
+        return pack([[s.agent_id for s in chosen], [int(o) for o in ok]])
 
 
 class GossipRouter(_Hosting):

@@ -120,12 +120,8 @@ class DHTRouter:
         messages = sum(a[1] for a in answers) + sum(1 for c in chosen if c.contact.node_id != node.node_id)
         self._stats.packets += 1
         self._stats.messages += messages
-        return DeliveryReport(
-            packet.id,
-            tuple(c.agent_id for c, ok in zip(chosen, delivered, strict=True) if ok),
-            messages,
-            max((a[2] for a in answers), default=0),
-        )
+        hops = max((a[2] for a in answers), default=0)
+        return DeliveryReport.of(packet.id, [c.agent_id for c in chosen], delivered, messages, hops)
 
     async def _ask(self, node: DHTNode, key: bytes, request: bytes) -> tuple[list[_Candidate], int, int]:
         """Walk towards ``key`` until a rendezvous answers: (candidates, requests sent, hops)."""

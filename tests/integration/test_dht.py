@@ -18,7 +18,7 @@ from swarm.dht import DHTNode, DHTSettings, key_for, new_context
 from swarm.dht.ids import Contact
 from swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, Record, encode_frame
 from swarm.dht.testing import launch_swarm
-from swarm.errors import BootstrapError
+from swarm.errors import BootstrapError, DHTError
 
 FAST = DHTSettings(initial_timeout_s=0.5, bootstrap_timeout_s=2.0)
 
@@ -165,3 +165,13 @@ async def test_a_node_that_joins_late_receives_the_records_it_should_hold() -> N
             assert sum(n.stats.rpcs_sent.get("welcome", 0) for n in nodes) == 1  # sent once, not by all
         finally:
             await late.close(handoff=False)
+
+
+async def test_a_request_from_a_backed_off_peer_ends_its_back_off() -> None:
+    async with launch_swarm(2, settings=FAST) as (a, b):
+        await a.ping(b.contact)
+        a._health[b.address].failed(base_s=60)  # as if b had timed out under load
+        with pytest.raises(DHTError, match="backed off"):
+            await a.ping(b.contact)
+        await b.ping(a.contact)  # b asks a something: it is alive
+        await a.ping(b.contact)

@@ -70,6 +70,10 @@ def test_failures_back_off_exponentially_and_success_resets() -> None:
     health.succeeded(0.01)
     assert not health.backed_off()
     assert health.failures == 0
+    health.failed(base_s=10)
+    health.heard_from()  # a request from the peer proves it alive
+    assert not health.backed_off()
+    assert health.failures == 0
 
 
 @pytest.mark.parametrize(

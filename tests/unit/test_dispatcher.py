@@ -119,3 +119,7 @@ async def test_rerank_lets_the_model_reorder_the_specialists() -> None:
     graph = build_dispatcher(await team(), embedder=EMBEDDER, chat=ranker, rerank=True, fan_out=1)
     state = await graph.ainvoke({"messages": [("user", "Which observatory did Ilse Korrin found?")]}, CONFIG)
     assert [c["name"] for c in state["chosen"]] == ["botany"]
+    assert state["provenance"]["llm_calls"] == 2  # the re-rank and botany's answer
+    ranker.add("astronomy")
+    again = await graph.ainvoke({"messages": [("user", "Which observatory did Ilse Korrin found?")]}, CONFIG)
+    assert again["provenance"]["llm_calls"] == 2  # counted per turn, not summed over the thread

@@ -13,7 +13,8 @@ from swarm.dht import DHTNode
 from swarm.dht.testing import launch_swarm
 from swarm.errors import ConfigError, SwarmError
 from swarm.packet import PacketKind
-from swarm.routers import BroadcastRouter, IsolatedRouter, Router
+from swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter, Router
+from swarm.semantic import SemanticHasher
 from tests.unit.agents_world import (
     ASTRONOMY,
     ASTRONOMY_FACT,
@@ -185,3 +186,21 @@ async def test_asking_the_swarm_needs_a_router_and_settings_are_checked() -> Non
         SpecialistSettings(relevance=2.0)
     with pytest.raises(ConfigError, match=r"agent.name"):
         Specialist("Bad Name", "x", chat=chat(), embedder=EMBEDDER)
+
+
+@pytest.mark.parametrize("name", ["broadcast", "dht"])
+async def test_agents_that_can_help_promise_a_reply_and_the_rest_stay_silent(name: str) -> None:
+    async with launch_swarm(3) as nodes:
+        made: Router = BroadcastRouter() if name == "broadcast" else DHTRouter(SemanticHasher(EMBEDDER.dims))
+        botany, astronomy = await pair(made, nodes)
+        music = specialist(("music", "Music: composers and symphonies."))
+        await music.learn(["The Winter Cantata was the last work of Mirren Ash."])
+        await music.join(made, nodes[2])
+        query = await botany.distill(ASTRONOMY_FACT, kind=PacketKind.QUERY)
+        report = await botany.publish(query)
+        assert report is not None
+        assert report.follow_ups == (astronomy.agent_id,)
+        assert music.agent_id not in report.follow_ups
+        await astronomy.drain()
+        assert astronomy.stats.replies_sent == 1
+        assert music.stats.replies_sent == 0
