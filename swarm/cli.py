@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from swarm.config import Config, describe, load_config
+from swarm.config import Config, RouterName, describe, load_config
 from swarm.errors import SynthswarmError
 
 __all__ = ["cli", "main"]
@@ -164,7 +165,7 @@ def node(
 @cli.command("demo")
 @click.option(
     "--router",
-    type=click.Choice(["dht", "isolated", "broadcast", "hub", "gossip"]),
+    type=click.Choice(typing.get_args(RouterName)),
     default="dht",
     show_default=True,
     help="How packets move; run with isolated to see what the swarm adds.",

@@ -40,20 +40,11 @@ from swarm.dht import DHTNode
 from swarm.dht.transport import new_context
 from swarm.errors import ConfigError, SwarmError
 from swarm.identity import Identity
-from swarm.routers import (
-    BroadcastRouter,
-    DHTRouter,
-    DHTRouterSettings,
-    GossipRouter,
-    HubRouter,
-    IsolatedRouter,
-    Router,
-    RouterStats,
-)
+from swarm.routers import Router, RouterStats, make_router
 from swarm.semantic import SemanticHasher
 from tools import Tool
 
-__all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents", "make_router"]
+__all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents"]
 
 _T = TypeVar("_T")
 #: Called as work advances: (stage, done, total).
@@ -79,21 +70,6 @@ class SwarmAnswer:
     provenance: dict[str, Any]
     """``specialists`` asked, ``packets`` used (id, from, finding), ``agents_used``, ``sources``,
     ``messages`` (routing requests) and ``llm_calls``."""
-
-
-def make_router(name: str, nodes: Sequence[DHTNode], embedder: Embedder, config: SwarmConfig) -> Router:
-    """The router called ``name`` (one of :data:`swarm.routers.STRATEGIES`) over ``nodes``."""
-    if name == "dht":
-        return DHTRouter(SemanticHasher(embedder.dims), DHTRouterSettings(m=config.m))
-    if name == "hub":
-        return HubRouter(nodes[0], m=config.m)
-    if name == "broadcast":
-        return BroadcastRouter()
-    if name == "gossip":
-        return GossipRouter(budget=config.gossip_budget)
-    if name == "isolated":
-        return IsolatedRouter()
-    raise ConfigError("swarm.router", f"unknown router {name!r}: use dht, isolated, broadcast, hub or gossip")
 
 
 def load_agents(path: str | Path) -> list[AgentSpec]:
@@ -222,7 +198,11 @@ class Swarm:
         report = progress or (lambda stage, done, total: None)
         try:
             await self._start_nodes(report)
-            self.router = make_router(self.config.router, self.nodes, self.embedder, self.config)
+            c = self.config
+            hasher = SemanticHasher(self.embedder.dims)
+            self.router = make_router(
+                c.router, self.nodes, hasher=hasher, m=c.m, gossip_budget=c.gossip_budget
+            )
             for i, (specialist, node) in enumerate(zip(self.specialists, self.nodes, strict=True)):
                 await specialist.learn(self._pending.pop(specialist.name, []))
                 await specialist.join(self.router, node)

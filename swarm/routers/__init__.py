@@ -11,6 +11,7 @@ verifies each packet's signature and drops duplicates before an agent sees it.
 from swarm.routers._base import DeliverFn, DeliveryReport, Outcome, Router, RouterStats, Subscriber
 from swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
 from swarm.routers.dht import DHTRouter, DHTRouterSettings, serve_rendezvous
+from swarm.routers.factory import STRATEGIES, make_router
 
 __all__ = [
     "STRATEGIES",
@@ -26,7 +27,6 @@ __all__ = [
     "Router",
     "RouterStats",
     "Subscriber",
+    "make_router",
     "serve_rendezvous",
 ]
-
-STRATEGIES = ("isolated", "broadcast", "hub", "gossip", "dht")

@@ -8,7 +8,9 @@ import pytest
 
 from swarm.config import SwarmConfig
 from swarm.errors import ConfigError, SwarmError
-from swarm.runtime import Swarm, load_agents, make_router
+from swarm.routers import make_router
+from swarm.runtime import Swarm, load_agents
+from swarm.semantic import SemanticHasher
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
 
 
@@ -68,7 +70,7 @@ async def test_composition_mistakes_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match=r"swarm.bootstrap"):
         Swarm(chat=chat(), embedder=EMBEDDER, config=SwarmConfig(router="hub", bootstrap="tcp://127.0.0.1:1"))
     with pytest.raises(ConfigError, match=r"swarm.router"):
-        make_router("carrier-pigeon", [], EMBEDDER, SwarmConfig())
+        make_router("carrier-pigeon", [], hasher=SemanticHasher(8))
     async with swarm:
         with pytest.raises(SwarmError, match="before the swarm starts"):
             swarm.add_specialist("music", "music")
