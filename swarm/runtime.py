@@ -35,7 +35,7 @@ from agents.embeddings import Embedder
 from agents.llm import ChatModel
 from agents.memory import AgentMemory, Document, check_agent_name
 from agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings
-from swarm.config import AGENTS_KEY, SwarmConfig
+from swarm.config import AGENTS_KEY, SwarmConfig, load_config
 from swarm.dht import DHTNode
 from swarm.dht.transport import new_context
 from swarm.errors import ConfigError, SwarmError
@@ -122,7 +122,10 @@ class Swarm:
         cls, path: str | Path, *, chat: ChatModel, embedder: Embedder, config: SwarmConfig | None = None,
         data_dir: str | Path | None = None,
     ) -> Swarm:  # fmt: skip
-        """A swarm with the ``[[agents]]`` of the TOML file at ``path`` (see :func:`load_agents`)."""
+        """A swarm with the ``[[agents]]`` of the TOML file at ``path`` (see :func:`load_agents`) and,
+        unless ``config`` is given, its ``[swarm]`` settings (with ``SYNTHSWARM_SWARM__*`` overrides)."""
+        if config is None:
+            config = load_config(file=Path(path)).swarm
         swarm = cls(chat=chat, embedder=embedder, config=config, data_dir=data_dir)
         for spec in load_agents(path):
             swarm.add_specialist(

@@ -93,6 +93,9 @@ def test_agents_load_from_toml_with_inline_documents_and_files(tmp_path: Path) -
     assert astronomy.instructions == "Be brief."
     swarm = Swarm.from_config_file(config, chat=chat(), embedder=EMBEDDER)
     assert swarm.names == ["botany", "astronomy"]
+    assert swarm.config.router == "dht"
+    config.write_text(config.read_text().replace('router = "dht"', 'router = "hub"\nfan_out = 2'))
+    assert Swarm.from_config_file(config, chat=chat(), embedder=EMBEDDER).config.fan_out == 2
 
 
 @pytest.mark.parametrize(
