@@ -39,7 +39,15 @@ if TYPE_CHECKING:
     from swarm.dht import DHTNode
     from swarm.routers import DeliveryReport, Router
 
-__all__ = ["Answer", "Evidence", "Specialist", "SpecialistSettings", "SpecialistStats"]
+__all__ = [
+    "Answer",
+    "Context",
+    "Evidence",
+    "Specialist",
+    "SpecialistSettings",
+    "SpecialistStats",
+    "centroids",
+]
 
 
 #: Measured best of four prompts for SmolLM2-135M on the demo's questions (a plain system line).
@@ -96,6 +104,8 @@ class Evidence:
     packet_id: bytes | None = None
     origin: bytes | None = None
     """For packets: the agent that signed it."""
+    refs: tuple[str, ...] = ()
+    """The source refs it stands on: the document's own, or the packet's evidence refs."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,17 @@ class Answer:
     """Id of the finding packet the answer was published as."""
 
 
+@dataclass(frozen=True)
+class Context:
+    """What :meth:`Specialist.gather` found, and what finding it cost."""
+
+    evidence: tuple[Evidence, ...]
+    messages: int
+    """Routing requests its query cost."""
+    hops: int
+    """Longest rendezvous path of its query."""
+
+
 @dataclass
 class SpecialistStats:
     received: dict[str, int] = field(default_factory=dict)
@@ -132,6 +153,7 @@ class _Trace:
 
     evidence: dict[str, Evidence] = field(default_factory=dict)
     messages: int = 0
+    hops: int = 0
 
     def add(self, item: Evidence) -> None:
         key = item.packet_id.hex() if item.packet_id else f"{item.source}\x00{item.text}"
@@ -208,7 +230,7 @@ class Specialist:
         trace = _trace.get()
         for h in hits:
             if trace is not None and h.score >= self.settings.relevance:
-                trace.add(Evidence(h.text, str(h.metadata.get("source", "")), h.score))
+                trace.add(_own_evidence(h))
         return [h.text for h in hits]
 
     async def search_inbox(self, query: str, k: int) -> list[str]:
@@ -380,6 +402,21 @@ class Specialist:
                 trace.add(_packet_evidence(r, 1.0))
         return [r.finding for r in replies]
 
+    async def gather(self, task: str, *, ask_swarm: bool | None = None) -> Context:
+        """What an answer to ``task`` would be built on, without calling the model: own passages, inbox
+        packets and (if ``ask_swarm``) replies from the swarm. The eval harness scores evidence recall
+        on this with no LLM at all."""
+        trace = _Trace()
+        token = _trace.set(trace)
+        try:
+            vector = (await self.embedder.embed([task]))[0]
+            context = await self._gather(
+                task, vector, self.settings.ask_swarm if ask_swarm is None else ask_swarm
+            )
+        finally:
+            _trace.reset(token)
+        return Context(tuple(context), trace.messages, trace.hops)
+
     async def answer(self, task: str, *, ask_swarm: bool | None = None) -> Answer:
         """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) replies from the swarm."""
         trace = _Trace()
@@ -415,7 +452,7 @@ class Specialist:
         assert trace is not None
         s = self.settings
         own = [
-            Evidence(h.text, str(h.metadata.get("source", "")), h.score)
+            _own_evidence(h)
             for h in await self.memory.search_knowledge(vector, s.top_k)
             if h.score >= s.relevance
         ]
@@ -454,6 +491,7 @@ class Specialist:
             trace = _trace.get()
             if trace is not None and report is not None:
                 trace.messages += report.messages
+                trace.hops = max(trace.hops, report.hops)
             if report is None or not (report.delivered_to or report.messages):
                 return []  # it reached no one
             if report.delivered_to and not report.follow_ups:
@@ -535,7 +573,14 @@ def centroids(
 
 
 def _packet_evidence(packet: OutcomePacket, score: float) -> Evidence:
-    return Evidence(packet.finding, f"packet:{packet.id.hex()}", score, packet.id, packet.origin)
+    return Evidence(
+        packet.finding, f"packet:{packet.id.hex()}", score, packet.id, packet.origin, tuple(packet.evidence)
+    )
+
+
+def _own_evidence(hit: MemoryHit) -> Evidence:
+    source = str(hit.metadata.get("source", ""))
+    return Evidence(hit.text, source, hit.score, refs=(source,))
 
 
 def _clean(text: str) -> str:

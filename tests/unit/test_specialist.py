@@ -204,3 +204,15 @@ async def test_agents_that_can_help_promise_a_reply_and_the_rest_stay_silent(nam
         await astronomy.drain()
         assert astronomy.stats.replies_sent == 1
         assert music.stats.replies_sent == 0
+
+
+async def test_gather_finds_the_context_without_calling_the_model(nodes: list[DHTNode]) -> None:
+    botany, _ = await pair(BroadcastRouter(), nodes)
+    silent = ScriptedChat()  # any model call would raise: it has no replies
+    botany.chat = silent
+    context = await botany.gather(QUESTION)
+    refs = {ref for e in context.evidence for ref in e.refs}
+    assert {"botany:0", "astronomy:0"} <= refs  # its own passage, and the reply's source
+    assert context.messages >= 1
+    assert context.hops == 1
+    assert silent.calls == []
