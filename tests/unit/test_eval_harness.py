@@ -1,0 +1,59 @@
+"""One harness run per strategy on a small synthetic world: the row's shape and the invariants that
+hold by construction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from agents.embeddings import HashingEmbedder, Vectors
+from evals.datasets import synthetic_dataset
+from evals.harness import ALL_STRATEGIES, CachedEmbedder, run_once
+from swarm.errors import ConfigError
+
+
+async def test_every_strategy_runs_and_reports_a_row() -> None:
+    world = synthetic_dataset(seed=2, domains=4, entities_per_domain=6, questions=6)
+    embedder = CachedEmbedder(HashingEmbedder())
+    vectors = await embedder.embed([p.text for p in world.paragraphs])
+    rows = {s: await run_once(world, vectors, 3, s, embedder=embedder, seed=1) for s in ALL_STRATEGIES}
+    for strategy, row in rows.items():
+        assert row.n == 3
+        assert row.strategy == strategy
+        assert row.possible_pairs == 3
+        assert 0.0 <= row.evidence_recall <= 1.0
+        assert row.em is None  # no model: evidence metrics only
+        assert row.f1 is None
+        assert row.llm_calls == 0
+        assert row.synthesis_pairs <= row.possible_pairs
+    for silent in ("isolated", "oracle"):
+        assert rows[silent].messages_per_question == 0
+        assert rows[silent].publish_messages == 0
+        assert rows[silent].synthesis_pairs == 0
+    assert rows["broadcast"].publish_messages == 2 * len(world.paragraphs)  # each packet to the 2 others
+    assert rows["isolated"].evidence_recall <= rows["broadcast"].evidence_recall
+
+
+async def test_unknown_strategies_are_config_errors() -> None:
+    world = synthetic_dataset(seed=2, domains=2, entities_per_domain=2, questions=1)
+    embedder = CachedEmbedder(HashingEmbedder())
+    vectors = await embedder.embed([p.text for p in world.paragraphs])
+    with pytest.raises(ConfigError, match="unknown strategy 'telepathy'"):
+        await run_once(world, vectors, 2, "telepathy", embedder=embedder)
+
+
+async def test_the_cached_embedder_embeds_each_text_once() -> None:
+    class Counting(HashingEmbedder):
+        calls = 0
+
+        async def embed(self, texts: Sequence[str]) -> Vectors:
+            Counting.calls += 1
+            return await super().embed(texts)
+
+    cached = CachedEmbedder(Counting())
+    first = await cached.embed(["a", "b", "a"])
+    second = await cached.embed(["b", "a"])
+    assert Counting.calls == 1
+    assert (first[1] == second[0]).all()
+    assert (await cached.embed([])).shape == (0, cached.dims)
