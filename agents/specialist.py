@@ -351,6 +351,11 @@ class Specialist:
             self._tasks.spawn(self._maybe_synthesize(packet), name="synthesize")
         return False
 
+    @property
+    def busy(self) -> bool:
+        """Whether a reaction to a delivered packet (a reply, a synthesis) is still running."""
+        return len(self._tasks) > 0
+
     async def drain(self) -> None:
         """Wait until every reaction to delivered packets has finished (replies sent, syntheses made)."""
         await self._tasks.join()

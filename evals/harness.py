@@ -131,7 +131,13 @@ async def run_once(
     parts = [list(range(len(dataset.paragraphs)))] if strategy == ORACLE else partition(vectors, n, seed=seed)
     async with launch_swarm(len(parts), seed=seed) as nodes:
         router = _router(strategy, nodes, embedder, s)
-        agents = await _agents(dataset, parts, nodes, router, embedder, s, seed, report)
+        agent_settings = s.agent
+        if strategy == ORACLE:
+            # The oracle's context may hold as many paragraphs as any swarm agent's can: a reply
+            # packet carries two passages in one of its context_k slots.
+            budget = 2 * s.agent.context_k
+            agent_settings = dataclasses.replace(s.agent, top_k=budget, context_k=budget)
+        agents = await _agents(dataset, parts, nodes, router, embedder, agent_settings, seed, report)
         publish_before = router.stats().messages
         for i, agent in enumerate(agents):
             await agent.share_knowledge()
@@ -159,19 +165,13 @@ async def _agents(
     nodes: list[DHTNode],
     router: Router,
     embedder: CachedEmbedder,
-    s: RunSettings,
+    settings: SpecialistSettings,
     seed: int,
     report: Progress,
 ) -> list[Specialist]:
     agents = []
     for i, (part, node) in enumerate(zip(parts, nodes, strict=True)):
         paragraphs = [dataset.paragraphs[j] for j in part]
-        agent_settings = s.agent
-        if len(parts) == 1 and router.name == "isolated" and len(part) == len(dataset.paragraphs):
-            # The oracle's context may hold as many paragraphs as any swarm agent's can: a reply
-            # packet carries two passages in one of its context_k slots.
-            budget = 2 * s.agent.context_k
-            agent_settings = dataclasses.replace(s.agent, top_k=budget, context_k=budget)
         agent = Specialist(
             f"agent-{i:03d}",
             "; ".join(p.title for p in paragraphs[:8]),
@@ -179,7 +179,7 @@ async def _agents(
             embedder=embedder,
             memory=AgentMemory.in_memory(embedder),
             identity=Identity.from_seed(seed.to_bytes(8, "big") + i.to_bytes(24, "big")),
-            settings=agent_settings,
+            settings=settings,
         )
         await agent.learn([Document(p.text, p.id) for p in paragraphs])
         await agent.join(router, node)

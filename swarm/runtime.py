@@ -236,7 +236,7 @@ class Swarm:
 
     async def wait_idle(self) -> None:
         """Wait until no agent is still reacting to a packet (replies and syntheses sent)."""
-        while any(len(s._tasks) for s in self.specialists):
+        while any(s.busy for s in self.specialists):  # a reaction may set off others elsewhere
             await asyncio.gather(*(s.drain() for s in self.specialists))
 
     async def stop(self) -> None:
