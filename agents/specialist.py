@@ -518,7 +518,9 @@ class Specialist:
                     break
         finally:
             del self._waiting[query.id]
-        return replies
+        # Most confident first (ties by id), not in arrival order: the context keeps only the first
+        # few, and which reply happened to arrive first should not decide that.
+        return sorted(replies, key=lambda r: (-r.confidence, r.id))
 
     async def _generate(self, task: str, context: list[Evidence]) -> tuple[str, int, int]:
         """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens)."""

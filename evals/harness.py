@@ -53,9 +53,12 @@ class RunSettings:
     gossip_budget: int = 12
     """Forwards per gossip packet; the sweep sets it to the messages dht measured at the same N."""
     agent: SpecialistSettings = field(
-        default_factory=lambda: SpecialistSettings(share_answers=False, synthesize=False)
+        default_factory=lambda: SpecialistSettings(
+            share_answers=False, synthesize=False, ask_timeout_s=1.0, reply_quiet_s=0.1
+        )
     )
-    """How each specialist retrieves, asks and answers."""
+    """How each specialist retrieves, asks and answers. Replies in one process take milliseconds, so
+    the waits are short; they only matter for gossip, which cannot say who got a query."""
 
 
 @dataclass
@@ -129,7 +132,7 @@ async def run_once(
     report = progress or (lambda stage, done, total: None)
     began = time.perf_counter()
     parts = [list(range(len(dataset.paragraphs)))] if strategy == ORACLE else partition(vectors, n, seed=seed)
-    async with launch_swarm(len(parts), seed=seed) as nodes:
+    async with launch_swarm(len(parts), seed=seed, seeded_ids=True) as nodes:
         router = _router(strategy, nodes, embedder, s)
         agent_settings = s.agent
         if strategy == ORACLE:

@@ -199,6 +199,57 @@ def demo_command(
     )  # fmt: skip
 
 
+@cli.group("eval")
+def eval_group() -> None:
+    """Measure collective intelligence against swarm size."""
+
+
+@eval_group.command("scaling")
+@click.option(
+    "--dataset", default="synthetic", show_default=True, help="synthetic, hotpotqa, or a HotpotQA file."
+)
+@click.option(
+    "--sizes", default="2,4,8,16,32,64,128", show_default=True, help="Swarm sizes, comma-separated."
+)
+@click.option(
+    "--strategies",
+    default="isolated,gossip,hub,broadcast,dht,oracle",
+    show_default=True,
+    help="Comma-separated.",
+)
+@click.option("--llm", "llm_mode", default="none", show_default=True, help="none: evidence metrics only.")
+@click.option("--questions", type=click.IntRange(min=1), help="Use the first K questions.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
+@click.pass_obj
+def eval_scaling(
+    cfg: Config,
+    dataset: str,
+    sizes: str,
+    strategies: str,
+    llm_mode: str,
+    questions: int | None,
+    seed: int,
+    out: Path,
+) -> None:
+    """Run every (size, strategy) of the scaling protocol; results.json and results.md go to OUT.
+
+    Runs are cached in OUT/runs, so an interrupted sweep resumes where it stopped.
+    """
+    from evals.cli import scaling
+
+    command = (
+        f"synthswarm eval scaling --dataset {dataset} --sizes {sizes} --strategies {strategies}"
+        f" --llm {llm_mode}"
+        + (f" --questions {questions}" if questions else "")
+        + f" --seed {seed} --out {out}"
+    )
+    asyncio.run(
+        scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
+                questions=questions, seed=seed, out=out, command=command)
+    )  # fmt: skip
+
+
 @cli.group()
 def dht() -> None:
     """One-shot DHT clients: join, do one thing, leave."""

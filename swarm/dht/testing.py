@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ import zmq.asyncio
 
 from swarm.dht.node import DHTNode, DHTSettings
 from swarm.dht.transport import new_context
+from swarm.identity import Identity
 
 __all__ = ["launch_swarm"]
 
@@ -24,10 +26,12 @@ async def launch_swarm(
     seed: int = 0,
     join_concurrency: int = 16,
     progress: Callable[[int, int], None] | None = None,
+    seeded_ids: bool = False,
 ) -> AsyncIterator[list[DHTNode]]:
     """``n`` joined nodes on ``inproc://`` (no file descriptor per connection) or ``tcp://127.0.0.1``
     ephemeral ports. Each node joins through a random node already in the swarm. All are closed on
-    exit, killed ones included."""
+    exit, killed ones included. With ``seeded_ids`` node keys (so ids) derive from ``seed``, so the
+    same seed places every record on the same nodes."""
     ctx: zmq.asyncio.Context = new_context()
     rng = random.Random(seed)
     counter = iter(range(10**9))
@@ -35,17 +39,30 @@ async def launch_swarm(
     def listen() -> str:
         return f"inproc://dht-{id(ctx):x}-{next(counter)}" if transport == "inproc" else "tcp://127.0.0.1:*"
 
+    def identity(index: int) -> Identity | None:
+        return (
+            Identity.from_seed(hashlib.sha256(f"node/{seed}/{index}".encode()).digest())
+            if seeded_ids
+            else None
+        )
+
     nodes: list[DHTNode] = []
     try:
-        nodes.append(await DHTNode.create(listen=listen(), settings=settings, context=ctx))
+        nodes.append(
+            await DHTNode.create(listen=listen(), settings=settings, context=ctx, identity=identity(0))
+        )
         while len(nodes) < n:
             batch = min(join_concurrency, n - len(nodes))
             joined = await asyncio.gather(
                 *(
                     DHTNode.create(
-                        listen=listen(), settings=settings, context=ctx, bootstrap=[rng.choice(nodes).address]
+                        listen=listen(),
+                        settings=settings,
+                        context=ctx,
+                        bootstrap=[rng.choice(nodes).address],
+                        identity=identity(len(nodes) + i),
                     )
-                    for _ in range(batch)
+                    for i in range(batch)
                 )
             )
             nodes.extend(joined)

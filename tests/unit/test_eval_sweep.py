@@ -1,0 +1,69 @@
+"""The sweep: invariants of a small run, the resumable cache, the report, and settings errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import evals.sweep
+from agents.embeddings import HashingEmbedder
+from evals.datasets import synthetic_dataset
+from evals.harness import CachedEmbedder
+from evals.sweep import SweepSettings, run_sweep
+from swarm.errors import ConfigError
+
+KEYS = {
+    "n", "strategy", "evidence_recall", "em", "f1", "messages_per_question", "bytes_per_question",
+    "hops_mean", "llm_calls", "tokens", "synthesis_pairs", "possible_pairs", "publish_messages", "wall_s",
+}  # fmt: skip
+
+
+async def test_a_small_sweep_holds_its_invariants_and_resumes_from_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = synthetic_dataset(seed=5, domains=4, entities_per_domain=6, questions=8)
+    sweep = SweepSettings(
+        sizes=(2, 4), strategies=("isolated", "gossip", "hub", "broadcast", "dht", "oracle")
+    )
+    results = await run_sweep(world, sweep, tmp_path, embedder=CachedEmbedder(HashingEmbedder()))
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    assert {k: results[k] for k in ("dataset", "seed", "llm")} == {
+        "dataset": "synthetic-5",
+        "seed": 0,
+        "llm": "none",
+    }
+    rows = {(r["n"], r["strategy"]): r for r in results["rows"]}
+    assert len(rows) == 12
+    assert all(set(r) == KEYS for r in rows.values())
+    paragraphs = len(world.paragraphs)
+    for n in (2, 4):
+        assert rows[n, "isolated"]["messages_per_question"] == 0
+        assert rows[n, "isolated"]["publish_messages"] == 0
+        assert rows[n, "broadcast"]["publish_messages"] == paragraphs * (n - 1)  # linear in N
+        assert rows[n, "dht"]["possible_pairs"] == n * (n - 1) // 2
+    report = (tmp_path / "results.md").read_text()
+    assert "| N | dht | isolated | oracle | gain G(N) | closure |" in report
+
+    async def no_runs(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a cached configuration ran again")
+
+    monkeypatch.setattr(evals.sweep, "run_once", no_runs)
+    again = await run_sweep(world, sweep, tmp_path, embedder=CachedEmbedder(HashingEmbedder()))
+    assert again == results
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"sizes": (2,), "strategies": ("telepathy",)}, "eval.strategies"),
+        ({"sizes": (1, 2), "strategies": ("dht",)}, "eval.sizes"),
+        ({"sizes": (), "strategies": ("dht",)}, "eval.sizes"),
+        ({"sizes": (2,), "strategies": ("dht",), "llm": "local"}, "eval.llm"),
+    ],
+)
+def test_bad_sweep_settings_name_the_key(kwargs: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SweepSettings(**kwargs)  # type: ignore[arg-type]
+    assert info.value.key == key
