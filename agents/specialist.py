@@ -16,9 +16,10 @@ embedding, route back to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -164,6 +165,17 @@ class _Trace:
 _trace: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("synthswarm_trace", default=None)
 
 
+@contextlib.contextmanager
+def _tracing() -> Iterator[_Trace]:
+    """Collect what retrieval and tool calls inside the block draw on (one answer's trace)."""
+    trace = _Trace()
+    token = _trace.set(trace)
+    try:
+        yield trace
+    finally:
+        _trace.reset(token)
+
+
 class Specialist:
     """An agent with a domain. Build it, :meth:`learn` documents, :meth:`join` a router, then ask it."""
 
@@ -248,7 +260,7 @@ class Specialist:
         centroids of what it knows, then each open task. The knowledge rows make routing follow
         content, not only the one-line description (which rarely shares words with a packet)."""
         if self._domain_vector is None:
-            self._domain_vector = (await self.embedder.embed([self.domain]))[0]
+            self._domain_vector = await self._embed(self.domain)
         if self._knowledge_rows is None:
             vectors = await self.memory.knowledge_vectors()
             self._knowledge_rows = centroids(vectors, self.settings.knowledge_rows)
@@ -289,7 +301,7 @@ class Specialist:
         if task in self._open:
             self._open.move_to_end(task)
             return False
-        self._open[task] = vector if vector is not None else (await self.embedder.embed([task]))[0]
+        self._open[task] = vector if vector is not None else await self._embed(task)
         while len(self._open) > self.settings.max_open_tasks:
             self._open.popitem(last=False)
         if self._router is not None and self._node is not None:
@@ -314,7 +326,7 @@ class Specialist:
         confidence: float = 1.0,
     ) -> OutcomePacket:
         """A signed packet of ``text`` (cut to fit the packet cap), embedded unless ``embedding`` is given."""
-        vector = embedding if embedding is not None else (await self.embedder.embed([text]))[0]
+        vector = embedding if embedding is not None else await self._embed(text)
         return make_packet(
             self.identity,
             kind=kind,
@@ -339,11 +351,7 @@ class Specialist:
         if packet.kind is PacketKind.REPLY and waiting is not None:
             waiting.put_nowait(packet)
         if packet.kind is PacketKind.QUERY:
-            hits = [
-                h
-                for h in await self.memory.search_knowledge(packet.embedding.to_array(), self.settings.top_k)
-                if h.score >= self.settings.relevance
-            ]
+            hits = await self._relevant_knowledge(packet.embedding.to_array())
             if hits:
                 self._tasks.spawn(self._reply(packet, hits), name="reply")
             return bool(hits)
@@ -398,7 +406,7 @@ class Specialist:
 
     async def ask_swarm(self, question: str) -> list[str]:
         """Publish a query packet and return the findings that come back (the ``ask_swarm`` tool)."""
-        vector = (await self.embedder.embed([question]))[0]
+        vector = await self._embed(question)
         await self.open_task(question, vector)
         replies = await self._ask(question, vector)
         trace = _trace.get()
@@ -411,29 +419,16 @@ class Specialist:
         """What an answer to ``task`` would be built on, without calling the model: own passages, inbox
         packets and (if ``ask_swarm``) replies from the swarm. The eval harness scores evidence recall
         on this with no LLM at all."""
-        trace = _Trace()
-        token = _trace.set(trace)
-        try:
-            vector = (await self.embedder.embed([task]))[0]
-            context = await self._gather(
-                task, vector, self.settings.ask_swarm if ask_swarm is None else ask_swarm
-            )
-        finally:
-            _trace.reset(token)
+        with _tracing() as trace:
+            context = await self._gather(task, await self._embed(task), self._asks(ask_swarm))
         return Context(tuple(context), trace.messages, trace.hops)
 
     async def answer(self, task: str, *, ask_swarm: bool | None = None) -> Answer:
         """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) replies from the swarm."""
-        trace = _Trace()
-        token = _trace.set(trace)
-        try:
-            vector = (await self.embedder.embed([task]))[0]
-            context = await self._gather(
-                task, vector, self.settings.ask_swarm if ask_swarm is None else ask_swarm
-            )
+        with _tracing() as trace:
+            vector = await self._embed(task)
+            context = await self._gather(task, vector, self._asks(ask_swarm))
             text, calls, tokens = await self._generate(task, context)
-        finally:
-            _trace.reset(token)
         evidence = tuple(sorted(trace.evidence.values(), key=lambda e: -e.score))
         packets = tuple(dict.fromkeys(e.packet_id for e in evidence if e.packet_id))
         origins = tuple(dict.fromkeys(e.origin for e in evidence if e.origin and e.origin != self.agent_id))
@@ -452,15 +447,24 @@ class Specialist:
         self.stats.tokens += tokens
         return Answer(self.name, task, text, evidence, packets, origins, calls, tokens, messages, shared)
 
+    async def _relevant_knowledge(self, vector: npt.NDArray[np.float32]) -> list[MemoryHit]:
+        """The agent's best ``top_k`` passages for ``vector`` that clear the relevance bar."""
+        hits = await self.memory.search_knowledge(vector, self.settings.top_k)
+        return [h for h in hits if h.score >= self.settings.relevance]
+
+    async def _embed(self, text: str) -> npt.NDArray[np.float32]:
+        vectors = await self.embedder.embed([text])
+        vector: npt.NDArray[np.float32] = vectors[0]
+        return vector
+
+    def _asks(self, ask_swarm: bool | None) -> bool:
+        return self.settings.ask_swarm if ask_swarm is None else ask_swarm
+
     async def _gather(self, task: str, vector: npt.NDArray[np.float32], ask: bool) -> list[Evidence]:
         trace = _trace.get()
         assert trace is not None
         s = self.settings
-        own = [
-            _own_evidence(h)
-            for h in await self.memory.search_knowledge(vector, s.top_k)
-            if h.score >= s.relevance
-        ]
+        own = [_own_evidence(h) for h in await self._relevant_knowledge(vector)]
         received = [
             _packet_evidence(h.packet, h.score)
             for h in await self.memory.search_inbox(vector, s.inbox_k)
@@ -471,7 +475,7 @@ class Specialist:
             # Multi-hop retrieval: the query carries the best own passage too, so the swarm can match
             # the bridge entity the question leaves out ("the naturalist who..." -> her name).
             query = f"{task} {own[0].text}" if own else task
-            query_vector = (await self.embedder.embed([query]))[0] if own else vector
+            query_vector = await self._embed(query) if own else vector
             await self.open_task(task, query_vector)
             replies = [_packet_evidence(p, 1.0) for p in await self._ask(query, query_vector)]
         else:
