@@ -210,6 +210,9 @@ class Specialist:
         self._domain_vector: npt.NDArray[np.float32] | None = None
         self._knowledge_rows: list[npt.NDArray[np.float32]] | None = None
         self._open: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        # Each open task keeps one interest row slot while it is open, so opening a task when the
+        # list is full replaces one row at the router instead of shifting (and re-storing) them all.
+        self._slot: dict[str, int] = {}
         self._waiting: dict[bytes, asyncio.Queue[OutcomePacket]] = {}
         self._router: Router | None = None
         self._node: DHTNode | None = None
@@ -264,7 +267,8 @@ class Specialist:
         if self._knowledge_rows is None:
             vectors = await self.memory.knowledge_vectors()
             self._knowledge_rows = centroids(vectors, self.settings.knowledge_rows)
-        rows = [self._domain_vector, *self._knowledge_rows, *self._open.values()]
+        tasks = sorted(self._open, key=self._slot.__getitem__)
+        rows = [self._domain_vector, *self._knowledge_rows, *(self._open[t] for t in tasks)]
         return np.vstack(rows).astype(np.float32)
 
     async def join(self, router: Router, node: DHTNode) -> None:
@@ -303,12 +307,15 @@ class Specialist:
             return False
         self._open[task] = vector if vector is not None else await self._embed(task)
         while len(self._open) > self.settings.max_open_tasks:
-            self._open.popitem(last=False)
+            oldest, _ = self._open.popitem(last=False)
+            self._slot.pop(oldest)
+        self._slot[task] = min(set(range(self.settings.max_open_tasks)) - set(self._slot.values()))
         if self._router is not None and self._node is not None:
             await self.join(self._router, self._node)
         return True
 
     async def close_task(self, task: str) -> None:
+        self._slot.pop(task, None)
         if self._open.pop(task, None) is not None and self._router is not None and self._node is not None:
             await self.join(self._router, self._node)
 
@@ -526,7 +533,14 @@ class Specialist:
         # few, and which reply happened to arrive first should not decide that.
         return sorted(replies, key=lambda r: (-r.confidence, r.id))
 
-    async def _generate(self, task: str, context: list[Evidence]) -> tuple[str, int, int]:
+    async def respond(self, task: str, context: Sequence[Evidence]) -> tuple[str, int, int]:
+        """The model's answer to ``task`` from ``context`` (as :meth:`gather` returns it), with a tool
+        loop where the backend supports tools: (text, model calls, tokens). The eval harness gathers
+        every question's context first and then generates the answers together, so a local model
+        batches them."""
+        return await self._generate(task, context)
+
+    async def _generate(self, task: str, context: Sequence[Evidence]) -> tuple[str, int, int]:
         """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens)."""
         text = " ".join(e.text for e in context) or "(nothing found)"
         messages = [

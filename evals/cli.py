@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from agents.embeddings import make_embedder
 from evals.datasets import load_dataset
-from evals.harness import CachedEmbedder
-from evals.sweep import SweepSettings, run_sweep
+from evals.harness import CachedEmbedder, Row
+from evals.sweep import ModelSpec, SweepSettings, run_sweep
 from swarm.config import Config
 from swarm.errors import ConfigError
 
@@ -25,6 +26,30 @@ def parse_sizes(text: str) -> tuple[int, ...]:
         raise ConfigError("eval.sizes", f"expected comma-separated integers, got {text!r}") from exc
 
 
+class _Bars:
+    """Progress bars: one for the sweep, one for each run in progress."""
+
+    def __init__(self, bars: Progress, total: int) -> None:
+        self.bars = bars
+        self.overall = bars.add_task("runs", total=total)
+        self.runs: dict[str, TaskID] = {}
+        self.finished = 0
+
+    def run_started(self, label: str, index: int, total: int) -> None:
+        self.runs[label] = self.bars.add_task(f"  {label}", total=1)
+
+    def stage(self, label: str, stage: str, done: int, total: int) -> None:
+        if label in self.runs:
+            self.bars.update(self.runs[label], completed=done, total=total, description=f"  {label}: {stage}")
+
+    def run_finished(self, label: str, row: Row, cached: bool) -> None:
+        self.bars.remove_task(self.runs.pop(label))
+        self.finished += 1
+        self.bars.update(self.overall, completed=self.finished)
+        how = "cached" if cached else f"{row.wall_s:.0f} s"
+        self.bars.console.print(f"  {label}: evidence recall {row.evidence_recall:.3f} ({how})")
+
+
 async def scaling(
     config: Config,
     console: Console,
@@ -35,6 +60,7 @@ async def scaling(
     llm: str,
     questions: int | None,
     seed: int,
+    jobs: int,
     out: Path,
     command: str,
 ) -> None:
@@ -43,17 +69,22 @@ async def scaling(
         strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
         seed=seed,
         llm=llm,
+        jobs=jobs,
     )
     data = load_dataset(dataset, seed=seed).take(questions)
     if max(sweep.sizes) > len(data.paragraphs):
         raise ConfigError(
             "eval.sizes", f"{max(sweep.sizes)} agents but only {len(data.paragraphs)} paragraphs"
         )
+    llm_config = None
+    if llm in ("local", "openai"):
+        llm_config = dataclasses.replace(config.llm, backend="local" if llm == "local" else "openai")
+    models = ModelSpec(config.embedder, llm_config)
     embedder = CachedEmbedder(make_embedder(config.embedder))
     console.print(
         f"[bold]eval scaling[/]: {data.name}, {len(data.questions)} questions, "
-        f"{len(data.paragraphs)} paragraphs, "
-        f"sizes {list(sweep.sizes)}, strategies {list(sweep.strategies)}, llm {llm}, seed {seed} -> {out}"
+        f"{len(data.paragraphs)} paragraphs, sizes {list(sweep.sizes)}, strategies {list(sweep.strategies)}, "
+        f"llm {models.describe()}, seed {seed}, {jobs} job(s) -> {out}"
     )
     began = time.perf_counter()
     with Progress(
@@ -63,19 +94,11 @@ async def scaling(
         TimeElapsedColumn(),
         console=console,
     ) as bars:
-        overall = bars.add_task("runs", total=len(sweep.sizes) * len(sweep.strategies))
-        stage = bars.add_task("", total=1)
-
-        def on_run(n: int, strategy: str, index: int, total: int) -> None:
-            bars.update(overall, completed=index, description=f"runs (now N={n} {strategy})")
-
-        def on_stage(name: str, done: int, total: int) -> None:
-            bars.update(stage, completed=done, total=total, description=f"  {name}")
-
-        results = await run_sweep(data, sweep, out, embedder=embedder, on_run=on_run, progress=on_stage)
-        bars.update(overall, completed=len(sweep.sizes) * len(sweep.strategies))
+        observer = _Bars(bars, len(sweep.sizes) * len(sweep.strategies))
+        results = await run_sweep(data, sweep, out, models=models, embedder=embedder, observer=observer)
     console.print((out / "results.md").read_text(encoding="utf-8"), markup=False, highlight=False)
     console.print(
-        f"{len(results['rows'])} runs in {time.perf_counter() - began:.0f} s; wrote {out}/results.json"
+        f"{len(results['rows'])} runs in {time.perf_counter() - began:.0f} s; wrote {out}/results.json, "
+        "results.md and the plots (*.png)"
     )
     console.print(f"rerun (cached runs are reused): {command}")

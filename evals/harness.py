@@ -11,26 +11,31 @@
    routing requests and bytes per question, rendezvous hops, and realized synthesis pairs (distinct
    ordered agent pairs (i, j) where j's context used a finding of i) against N(N-1)/2.
 
-``oracle`` is one agent holding every paragraph; ``isolated`` shares nothing. Paragraph embeddings are
+``oracle`` is one agent holding every paragraph, retrieving the way a swarm agent does (its best
+passage, then a second search with the question and that passage) into as many paragraphs as a swarm
+agent's context can hold; ``isolated`` shares nothing. Inboxes are sized to hold the whole corpus, so
+no strategy loses packets to eviction (the row counts any that happen). Paragraph embeddings are
 computed once per dataset and reused (:class:`CachedEmbedder`), so runs differ only in the swarm.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from agents.embeddings import Embedder, Vectors
-from agents.llm import ScriptedChat
+from agents.llm import ChatModel, ScriptedChat
 from agents.memory import AgentMemory, Document
-from agents.specialist import Specialist, SpecialistSettings
-from evals.datasets import Dataset
+from agents.specialist import Context, Evidence, Specialist, SpecialistSettings
+from evals.datasets import Dataset, Question
 from evals.partition import partition
+from swarm.answers import exact_match, f1_score
 from swarm.dht import DHTNode
 from swarm.dht.testing import launch_swarm
 from swarm.errors import ConfigError
@@ -38,7 +43,7 @@ from swarm.identity import Identity
 from swarm.routers import STRATEGIES, Router, make_router
 from swarm.semantic import SemanticHasher
 
-__all__ = ["ALL_STRATEGIES", "CachedEmbedder", "Row", "RunSettings", "run_once"]
+__all__ = ["ALL_STRATEGIES", "CachedEmbedder", "Row", "RunResult", "RunSettings", "run_once"]
 
 ORACLE = "oracle"
 ALL_STRATEGIES = (*STRATEGIES, ORACLE)
@@ -71,17 +76,30 @@ class Row:
     em: float | None
     f1: float | None
     messages_per_question: float
+    """Routing requests for the query packets and their replies."""
     bytes_per_question: float
+    """Every byte the nodes sent while the questions were asked (routing and subscriptions)."""
+    subscribe_messages_per_question: float
+    """Requests that stored the askers' open-task interest rows (dht and hub subscribe over the
+    network; the other strategies keep subscriptions in process)."""
     hops_mean: float
     llm_calls: int
     tokens: int
     synthesis_pairs: int
     possible_pairs: int
     publish_messages: int
+    inbox_evicted: int
     wall_s: float
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass
+class RunResult:
+    row: Row
+    edges: list[tuple[int, int, int]]
+    """The synthesis graph: ``(i, j, count)`` when agent j's context used a finding of agent i."""
 
 
 class CachedEmbedder:
@@ -119,11 +137,14 @@ async def run_once(
     strategy: str,
     *,
     embedder: CachedEmbedder,
+    chat: ChatModel | None = None,
     seed: int = 0,
     settings: RunSettings | None = None,
     progress: Progress | None = None,
-) -> Row:
-    """Run the protocol once; ``vectors`` are the paragraph embeddings, in dataset order."""
+) -> RunResult:
+    """Run the protocol once; ``vectors`` are the paragraph embeddings, in dataset order. With
+    ``chat``, the answering agents also answer each question from its context (EM and F1); without,
+    only evidence is scored and no model is called."""
     if strategy not in ALL_STRATEGIES:
         raise ConfigError(
             "eval.strategies", f"unknown strategy {strategy!r}: use {', '.join(ALL_STRATEGIES)}"
@@ -134,13 +155,9 @@ async def run_once(
     parts = [list(range(len(dataset.paragraphs)))] if strategy == ORACLE else partition(vectors, n, seed=seed)
     async with launch_swarm(len(parts), seed=seed, seeded_ids=True) as nodes:
         router = _router(strategy, nodes, embedder, s)
-        agent_settings = s.agent
-        if strategy == ORACLE:
-            # The oracle's context may hold as many paragraphs as any swarm agent's can: a reply
-            # packet carries two passages in one of its context_k slots.
-            budget = 2 * s.agent.context_k
-            agent_settings = dataclasses.replace(s.agent, top_k=budget, context_k=budget)
-        agents = await _agents(dataset, parts, nodes, router, embedder, agent_settings, seed, report)
+        inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)  # findings, queries, replies
+        model = chat or ScriptedChat()  # ScriptedChat: a model call without --llm would raise
+        agents = await _agents(dataset, parts, nodes, router, embedder, model, s.agent, inbox, seed, report)
         publish_before = router.stats().messages
         for i, agent in enumerate(agents):
             await agent.share_knowledge()
@@ -148,11 +165,13 @@ async def run_once(
         for agent in agents:
             await agent.drain()
         publish_messages = router.stats().messages - publish_before
-        row = await _ask(dataset, agents, nodes, router, report)
+        gather = _oracle_gather if strategy == ORACLE else _swarm_gather
+        row, edges = await _ask(dataset, agents, nodes, router, gather, report, answer=chat is not None)
+        row.inbox_evicted = sum(a.memory.evicted for a in agents)
     row.n, row.strategy, row.publish_messages = n, strategy, publish_messages
     row.possible_pairs = n * (n - 1) // 2
     row.wall_s = round(time.perf_counter() - began, 2)
-    return row
+    return RunResult(row, edges)
 
 
 def _router(strategy: str, nodes: list[DHTNode], embedder: Embedder, s: RunSettings) -> Router:
@@ -168,7 +187,9 @@ async def _agents(
     nodes: list[DHTNode],
     router: Router,
     embedder: CachedEmbedder,
+    chat: ChatModel,
     settings: SpecialistSettings,
+    inbox_limit: int,
     seed: int,
     report: Progress,
 ) -> list[Specialist]:
@@ -178,9 +199,9 @@ async def _agents(
         agent = Specialist(
             f"agent-{i:03d}",
             "; ".join(p.title for p in paragraphs[:8]),
-            chat=ScriptedChat(),  # --llm none: gather() never calls a model; a call would raise
+            chat=chat,
             embedder=embedder,
-            memory=AgentMemory.in_memory(embedder),
+            memory=AgentMemory.in_memory(embedder, inbox_limit=inbox_limit),
             identity=Identity.from_seed(seed.to_bytes(8, "big") + i.to_bytes(24, "big")),
             settings=settings,
         )
@@ -191,44 +212,116 @@ async def _agents(
     return agents
 
 
+Gather = Callable[[Specialist, str], Awaitable[Context]]
+
+
+async def _swarm_gather(agent: Specialist, question: str) -> Context:
+    return await agent.gather(question)
+
+
+async def _oracle_gather(agent: Specialist, question: str) -> Context:
+    """The ceiling: the two-hop retrieval a swarm agent does (its best passage, then the passages
+    that best match the question with that passage, as its query packet carries), over the whole
+    corpus, into as many paragraphs as a swarm agent's context can hold (its best passage and
+    ``context_k - 1`` replies of two passages each)."""
+    s = agent.settings
+    budget = 2 * s.context_k - 1
+    [vector] = await agent.embedder.embed([question])
+    first = [h for h in await agent.memory.search_knowledge(vector, s.top_k) if h.score >= s.relevance]
+    second = []
+    if first:
+        [bridge] = await agent.embedder.embed([f"{question} {first[0].text}"])
+        second = await agent.memory.search_knowledge(bridge, budget)
+        second = [h for h in second if h.score >= s.relevance]
+    chosen = list({h.id: h for h in reversed(first[:1] + second + first[1:])}.values())[::-1]
+    sources = [str(h.metadata.get("source", "")) for h in chosen[:budget]]
+    evidence = tuple(
+        Evidence(h.text, source, h.score, refs=(source,)) for h, source in zip(chosen, sources, strict=False)
+    )
+    return Context(evidence, 0, 0)
+
+
 async def _ask(
-    dataset: Dataset, agents: list[Specialist], nodes: list[DHTNode], router: Router, report: Progress
-) -> Row:
+    dataset: Dataset,
+    agents: list[Specialist],
+    nodes: list[DHTNode],
+    router: Router,
+    gather: Gather,
+    report: Progress,
+    *,
+    answer: bool,
+) -> tuple[Row, list[tuple[int, int, int]]]:
     profiles = [await a.interests() for a in agents]
     messages0, bytes0 = router.stats().messages, _bytes(nodes)
+    subscribe0 = router.stats().subscribe_messages
     recalls: list[float] = []
     hops: list[int] = []
-    pairs: set[frozenset[bytes]] = set()
+    index = {a.agent_id: i for i, a in enumerate(agents)}
+    used: Counter[tuple[int, int]] = Counter()
     questions = dataset.questions
+    asked: list[tuple[Specialist, Context]] = []
     for k, question in enumerate(questions):
         [vector] = await agents[0].embedder.embed([question.question])
         best = max(range(len(agents)), key=lambda i: float(np.max(profiles[i] @ vector)))
-        context = await agents[best].gather(question.question)
+        me = agents[best].agent_id
+        context = await gather(agents[best], question.question)
+        asked.append((agents[best], context))
         found = {ref for e in context.evidence for ref in e.refs}
         recalls.append(sum(p in found for p in question.supporting) / len(question.supporting))
         hops.append(context.hops)
-        me = agents[best].agent_id
-        pairs.update(frozenset((e.origin, me)) for e in context.evidence if e.origin not in (None, me))
+        used.update((index[e.origin], best) for e in context.evidence if e.origin in index and e.origin != me)
         report("ask", k + 1, len(questions))
     for agent in agents:
         await agent.drain()
+    em = f1 = None
+    calls = tokens = 0
+    if answer:
+        answers = await _answers(questions, asked, report)
+        scored = list(zip(answers, questions, strict=True))
+        em = round(float(np.mean([exact_match(a, q.answer) for a, q in scored])), 4)
+        f1 = round(float(np.mean([f1_score(a, q.answer) for a, q in scored])), 4)
+        calls = sum(a.stats.llm_calls for a in agents)
+        tokens = sum(a.stats.tokens for a in agents)
     count = max(1, len(questions))
     n = len(agents)
     return Row(
         n=n,
         strategy="",
         evidence_recall=round(float(np.mean(recalls)), 4) if recalls else 0.0,
-        em=None,
-        f1=None,
+        em=em if questions else None,
+        f1=f1 if questions else None,
         messages_per_question=round((router.stats().messages - messages0) / count, 2),
         bytes_per_question=round((_bytes(nodes) - bytes0) / count, 1),
+        subscribe_messages_per_question=round((router.stats().subscribe_messages - subscribe0) / count, 2),
         hops_mean=round(float(np.mean(hops)), 2) if hops else 0.0,
-        llm_calls=0,
-        tokens=0,
-        synthesis_pairs=len(pairs),
+        llm_calls=calls,
+        tokens=tokens,
+        synthesis_pairs=len({frozenset(pair) for pair in used}),
         possible_pairs=0,
         publish_messages=0,
+        inbox_evicted=0,
         wall_s=0.0,
+    ), [(i, j, count) for (i, j), count in sorted(used.items())]
+
+
+async def _answers(
+    questions: Sequence[Question], asked: list[tuple[Specialist, Context]], report: Progress
+) -> list[str]:
+    """Every question answered from its gathered context, all at once, so that a local model
+    generates them in padded batches."""
+    done = 0
+
+    async def one(question: Question, agent: Specialist, context: Context) -> str:
+        nonlocal done
+        text, calls, tokens = await agent.respond(question.question, context.evidence)
+        agent.stats.llm_calls += calls
+        agent.stats.tokens += tokens
+        done += 1
+        report("answer", done, len(questions))
+        return text
+
+    return list(
+        await asyncio.gather(*(one(q, agent, ctx) for q, (agent, ctx) in zip(questions, asked, strict=True)))
     )
 
 

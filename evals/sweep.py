@@ -1,28 +1,46 @@
 """The scaling sweep: every (size, strategy) run of :mod:`evals.harness`, cached, and its report.
 
 Each run's row is cached in ``OUT/runs/`` under a key of everything that decides it (dataset, its
-questions, seed, model setting, size, strategy, gossip budget), so an interrupted sweep resumes where it
-stopped and a finished one is re-reported for free. ``dht`` runs first at each size, so ``gossip`` gets
-the message budget dht measured there. ``OUT/results.json`` and ``OUT/results.md`` are rewritten after
-every run.
+questions, seed, model, size, strategy, gossip budget, harness version), so an interrupted sweep
+resumes where it stopped and a finished one is re-reported for free. ``dht`` runs before ``gossip`` at
+each size, so gossip gets the message budget dht measured there. Runs are independent processes'
+work when ``jobs`` > 1 (each worker builds its own models from a :class:`ModelSpec`); the results do
+not depend on ``jobs``, only the wall times do. ``OUT/results.json`` and ``OUT/results.md`` are
+rewritten after every run; the plots and the synthesis graph (:mod:`evals.plots`) at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import multiprocessing
+import os
+import queue
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
+from agents.embeddings import make_embedder
+from agents.llm import ChatModel, make_chat_model
 from evals.datasets import Dataset
-from evals.harness import ALL_STRATEGIES, CachedEmbedder, Progress, Row, RunSettings, run_once
+from evals.harness import ALL_STRATEGIES, CachedEmbedder, Row, RunResult, RunSettings, run_once
+from evals.llm_cache import CachedChat
+from evals.plots import draw_synthesis_graph, plot_results
+from swarm.config import EmbedderConfig, LLMConfig
 from swarm.errors import ConfigError
 
-__all__ = ["SweepSettings", "markdown", "run_sweep"]
+__all__ = ["LLM_CHOICES", "ModelSpec", "SweepObserver", "SweepSettings", "markdown", "run_sweep"]
+
+#: Bumped when the harness changes what a run measures, so older cached runs are not reused.
+HARNESS_VERSION = 2
+LLM_CHOICES = ("none", "local", "openai")
 
 
 @dataclass(frozen=True)
@@ -31,6 +49,8 @@ class SweepSettings:
     strategies: tuple[str, ...]
     seed: int = 0
     llm: str = "none"
+    jobs: int = 1
+    """Runs at once, each in its own process (one per core is the most that helps)."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in ALL_STRATEGIES]
@@ -38,16 +58,49 @@ class SweepSettings:
             raise ConfigError(
                 "eval.strategies", f"unknown {', '.join(unknown)}: use {', '.join(ALL_STRATEGIES)}"
             )
+        if not self.strategies:
+            raise ConfigError("eval.strategies", "name at least one strategy")
         if not self.sizes or min(self.sizes) < 2:
             raise ConfigError("eval.sizes", f"sizes must be 2 or more, got {list(self.sizes)}")
-        if self.llm != "none":
-            raise ConfigError(
-                "eval.llm", f"--llm {self.llm} is not available yet: only none (evidence metrics)"
-            )
+        if self.llm not in LLM_CHOICES:
+            raise ConfigError("eval.llm", f"unknown model {self.llm!r}: use {', '.join(LLM_CHOICES)}")
+        if self.jobs < 1:
+            raise ConfigError("eval.jobs", f"must be at least 1, got {self.jobs}")
 
 
-#: Called when a run starts: (n, strategy, index, total runs).
-OnRun = Callable[[int, str, int, int], None]
+@dataclass(frozen=True)
+class ModelSpec:
+    """The models a run uses, as configuration (so a worker process can build its own)."""
+
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    llm: LLMConfig | None = None
+    """None: no model answers (evidence metrics only)."""
+
+    def describe(self) -> str:
+        if self.llm is None:
+            return "none"
+        return f"{self.llm.backend}:{self.llm.model or 'default'}:max_tokens={self.llm.max_tokens}"
+
+
+class SweepObserver(Protocol):
+    """What a sweep reports as it goes (the CLI draws progress bars from it)."""
+
+    def run_started(self, label: str, index: int, total: int) -> None: ...
+
+    def stage(self, label: str, stage: str, done: int, total: int) -> None: ...
+
+    def run_finished(self, label: str, row: Row, cached: bool) -> None: ...
+
+
+class _Quiet:
+    def run_started(self, label: str, index: int, total: int) -> None:
+        pass
+
+    def stage(self, label: str, stage: str, done: int, total: int) -> None:
+        pass
+
+    def run_finished(self, label: str, row: Row, cached: bool) -> None:
+        pass
 
 
 async def run_sweep(
@@ -55,67 +108,278 @@ async def run_sweep(
     sweep: SweepSettings,
     out: Path,
     *,
-    embedder: CachedEmbedder,
+    models: ModelSpec | None = None,
+    embedder: CachedEmbedder | None = None,
     settings: RunSettings | None = None,
-    on_run: OnRun | None = None,
-    progress: Progress | None = None,
+    observer: SweepObserver | None = None,
 ) -> dict[str, Any]:
-    """Run (or read from the cache) every configuration; returns what ``results.json`` holds."""
-    runs = out / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    vectors = await _paragraph_vectors(dataset, embedder, out)
-    base = settings or RunSettings()
-    order = sorted(sweep.strategies, key=lambda s: s != "dht")  # dht first: gossip takes its budget
-    plan = [(n, s) for n in sweep.sizes for s in order]
-    rows: list[Row] = []
-    for index, (n, strategy) in enumerate(plan):
-        run_settings = base
-        if strategy == "gossip":
-            dht = next((r for r in rows if r.n == n and r.strategy == "dht"), None)
-            budget = (
-                max(1, round(dht.publish_messages / len(dataset.paragraphs))) if dht else base.gossip_budget
+    """Run (or read from the cache) every configuration; returns what ``results.json`` holds.
+
+    ``embedder`` (built from ``models`` when not given) embeds the paragraphs here and serves the
+    runs done in this process."""
+    spec = models or ModelSpec()
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    local = embedder or CachedEmbedder(make_embedder(spec.embedder))
+    vectors = await _paragraph_vectors(dataset, local, out)
+    with _Workers(sweep.jobs) as workers:
+        plan = _Plan(dataset, sweep, spec, out, settings or RunSettings(), observer or _Quiet())
+        while plan.pending or plan.running:
+            plan.start_ready(workers, vectors, local)
+            if not plan.running:
+                break
+            finished, _ = await asyncio.wait(plan.running, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
+            workers.relay(plan.watch)
+            for future in finished:
+                plan.finish(future)
+    results = plan.results
+    final = _results(dataset, sweep, spec, [r.row for r in results.values()])
+    plot_results(final, out)
+    graph = _graph_run(results)
+    if graph is not None:
+        row = graph.row
+        draw_synthesis_graph(graph.edges, row.n, f"{row.strategy}, N={row.n}", out / "synthesis_graph.png")
+    return final
+
+
+_Outcome = tuple[dict[str, Any], list[list[int]]]
+
+
+class _Plan:
+    """Which runs are left, which are running, and what the finished ones measured."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        sweep: SweepSettings,
+        spec: ModelSpec,
+        out: Path,
+        base: RunSettings,
+        watch: SweepObserver,
+    ) -> None:
+        self.dataset, self.sweep, self.spec, self.out, self.base, self.watch = (
+            dataset, sweep, spec, out, base, watch,
+        )  # fmt: skip
+        order = sorted(sweep.strategies, key=lambda s: s != "dht")  # dht first: gossip takes its budget
+        self.pending = [(n, s) for n in sweep.sizes for s in order]
+        self.total = len(self.pending)
+        self.results: dict[tuple[int, str], RunResult] = {}
+        self.running: dict[asyncio.Future[_Outcome], tuple[int, str, Path]] = {}
+        self._started = 0
+        self._chat: ChatModel | None = None  # for runs in this process, built on first use
+
+    def start_ready(self, workers: _Workers, vectors: npt.NDArray[np.float32], local: CachedEmbedder) -> None:
+        """Start runs while a worker is free and a run is ready; cached runs finish at once."""
+        while self.pending and len(self.running) < self.sweep.jobs:
+            ready = next((p for p in self.pending if _ready(p, self.sweep, self.results)), None)
+            if ready is None:
+                return
+            self.pending.remove(ready)
+            n, strategy = ready
+            run_settings = _settings_for(n, strategy, self.base, self.dataset, self.results)
+            path = (
+                self.out
+                / "runs"
+                / f"{_key(self.dataset, self.sweep, self.spec, n, strategy, run_settings)}.json"
             )
-            run_settings = RunSettings(m=base.m, gossip_budget=budget, agent=base.agent)
-        cached = runs / f"{_key(dataset, sweep, n, strategy, run_settings)}.json"
-        if on_run:
-            on_run(n, strategy, index, len(plan))
-        if cached.exists():
-            row = Row(**json.loads(cached.read_text(encoding="utf-8")))
-        else:
-            row = await run_once(
-                dataset, vectors, n, strategy, embedder=embedder, seed=sweep.seed, settings=run_settings,
-                progress=progress,
-            )  # fmt: skip
-            cached.write_text(json.dumps(row.as_dict(), indent=1), encoding="utf-8")
-        rows.append(row)
-        results = _results(dataset, sweep, rows)
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        (out / "results.md").write_text(markdown(results), encoding="utf-8")
-    return _results(dataset, sweep, rows)
+            label = f"N={n} {strategy}"
+            self.watch.run_started(label, self._started, self.total)
+            self._started += 1
+            if path.exists():
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self._record(n, strategy, data["row"], data["edges"], cached=True)
+                continue
+            job = (self.dataset, vectors, n, strategy, self.sweep.seed, run_settings)
+            future: asyncio.Future[_Outcome]
+            if workers.pool is not None:
+                loop = asyncio.get_running_loop()
+                future = loop.run_in_executor(
+                    workers.pool, _work, *job, self.spec, self.out, label, workers.messages
+                )
+            else:
+                if self._chat is None and self.spec.llm is not None:
+                    self._chat = _chat(self.spec.llm, self.out)
+                future = asyncio.ensure_future(_run_here(*job, local, self._chat, label, self.watch))
+            self.running[future] = (n, strategy, path)
+
+    def finish(self, future: asyncio.Future[_Outcome]) -> None:
+        n, strategy, path = self.running.pop(future)
+        row, edges = future.result()  # a run that failed ends the sweep with its error
+        path.write_text(json.dumps({"row": row, "edges": edges}, indent=1), encoding="utf-8")
+        self._record(n, strategy, row, edges, cached=False)
+
+    def _record(
+        self, n: int, strategy: str, row: dict[str, Any], edges: list[list[int]], *, cached: bool
+    ) -> None:
+        result = RunResult(Row(**row), [(e[0], e[1], e[2]) for e in edges])
+        self.results[n, strategy] = result
+        self.watch.run_finished(f"N={n} {strategy}", result.row, cached)
+        _write(self.dataset, self.sweep, self.spec, self.results, self.out)
+
+
+def _ready(run: tuple[int, str], sweep: SweepSettings, done: dict[tuple[int, str], RunResult]) -> bool:
+    n, strategy = run
+    return strategy != "gossip" or "dht" not in sweep.strategies or (n, "dht") in done
+
+
+def _settings_for(
+    n: int, strategy: str, base: RunSettings, dataset: Dataset, done: dict[tuple[int, str], RunResult]
+) -> RunSettings:
+    if strategy != "gossip" or (n, "dht") not in done:
+        return base
+    per_packet = done[n, "dht"].row.publish_messages / max(1, len(dataset.paragraphs))
+    return replace(base, gossip_budget=max(1, round(per_packet)))
+
+
+def _graph_run(results: dict[tuple[int, str], RunResult]) -> RunResult | None:
+    """The run whose synthesis graph is drawn: dht at the largest size that stays legible (<= 32)."""
+    dht = sorted((n, r) for (n, s), r in results.items() if s == "dht")
+    small = [r for n, r in dht if n <= 32]
+    return small[-1] if small else (dht[0][1] if dht else None)
+
+
+async def _run_here(
+    dataset: Dataset,
+    vectors: npt.NDArray[np.float32],
+    n: int,
+    strategy: str,
+    seed: int,
+    settings: RunSettings,
+    embedder: CachedEmbedder,
+    chat: ChatModel | None,
+    label: str,
+    watch: SweepObserver,
+) -> tuple[dict[str, Any], list[list[int]]]:
+    result = await run_once(
+        dataset, vectors, n, strategy, embedder=embedder, chat=chat, seed=seed, settings=settings,
+        progress=lambda stage, done, total: watch.stage(label, stage, done, total),
+    )  # fmt: skip
+    return result.row.as_dict(), [list(e) for e in result.edges]
+
+
+class _Workers:
+    """A pool of worker processes (none when ``jobs`` is 1) and the queue their progress comes back on."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.pool: ProcessPoolExecutor | None = None
+        self.messages: Any = None
+        self._manager: Any = None
+
+    def __enter__(self) -> _Workers:
+        if self.jobs > 1:
+            # spawn, not fork: the parent has torch and ZeroMQ threads running, which fork does not copy.
+            context = multiprocessing.get_context("spawn")
+            self._manager = context.Manager()
+            self.messages = self._manager.Queue()
+            threads = max(1, (os.cpu_count() or 1) // self.jobs)
+            self.pool = ProcessPoolExecutor(
+                self.jobs, mp_context=context, initializer=_init_worker, initargs=(threads,)
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._manager is not None:
+            self._manager.shutdown()
+
+    def relay(self, watch: SweepObserver) -> None:
+        """Pass on the progress the workers reported since the last call."""
+        while self.messages is not None:
+            try:
+                label, stage, done, total = self.messages.get_nowait()
+            except queue.Empty:
+                return
+            watch.stage(label, stage, done, total)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _work(
+    dataset: Dataset,
+    vectors: npt.NDArray[np.float32],
+    n: int,
+    strategy: str,
+    seed: int,
+    settings: RunSettings,
+    spec: ModelSpec,
+    out: Path,
+    label: str,
+    messages: Any,
+) -> tuple[dict[str, Any], list[list[int]]]:
+    """One run in a worker process (models are built once per worker)."""
+    embedder, chat = _worker_models(spec, out)
+    embedder.remember([p.text for p in dataset.paragraphs], vectors)
+
+    def report(stage: str, done: int, total: int) -> None:
+        if done == total or done % max(1, total // 50) == 0:
+            messages.put((label, stage, done, total))
+
+    async def run() -> RunResult:
+        return await run_once(
+            dataset, vectors, n, strategy, embedder=embedder, chat=chat, seed=seed, settings=settings,
+            progress=report,
+        )  # fmt: skip
+
+    result = asyncio.run(run())
+    return result.row.as_dict(), [list(e) for e in result.edges]
+
+
+@functools.cache
+def _worker_models(spec: ModelSpec, out: Path) -> tuple[CachedEmbedder, ChatModel | None]:
+    embedder = CachedEmbedder(make_embedder(spec.embedder))
+    return embedder, (_chat(spec.llm, out) if spec.llm is not None else None)
+
+
+def _chat(llm: LLMConfig, out: Path) -> ChatModel:
+    return CachedChat(make_chat_model(llm), out / "llm-cache.sqlite")
+
+
+def _write(
+    dataset: Dataset,
+    sweep: SweepSettings,
+    spec: ModelSpec,
+    results: dict[tuple[int, str], RunResult],
+    out: Path,
+) -> None:
+    data = _results(dataset, sweep, spec, [r.row for r in results.values()])
+    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (out / "results.md").write_text(markdown(data), encoding="utf-8")
 
 
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown table, with synthesis gain and closure per size."""
     rows = results["rows"]
     lines = [
-        f"# Scaling sweep: {results['dataset']} (seed {results['seed']}, llm {results['llm']})",
+        f"# Scaling sweep: {results['dataset']} (seed {results['seed']}, llm {results['model']})",
         "",
         f"{results['questions']} questions over {results['paragraphs']} paragraphs. Evidence recall is the",
-        "share of the gold paragraphs in the answering agent's context; messages and bytes count routing",
-        "while the questions were asked; pairs are realized synthesis pairs against N(N-1)/2.",
+        "share of the gold paragraphs in the answering agent's context. Messages count the routing",
+        "requests of the query packets and their replies; subscribe messages, the requests that stored",
+        "the askers' open-task interests; bytes, everything the nodes sent while the questions were",
+        "asked. Publish messages route the corpus before. Pairs are realized synthesis pairs of N(N-1)/2.",
         "",
-        "| N | strategy | evidence recall | EM | F1 | messages/q | bytes/q | hops | publish msgs | pairs "
-        "| wall s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| N | strategy | evidence recall | EM | F1 | messages/q | subscribe msgs/q | bytes/q | hops "
+        "| publish msgs | pairs | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r['n']} | {r['strategy']} | {r['evidence_recall']:.3f} | {_opt(r['em'])} | {_opt(r['f1'])} "
-            f"| {r['messages_per_question']:.1f} | {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} "
-            f"| {r['publish_messages']:,} | {r['synthesis_pairs']}/{r['possible_pairs']} "
-            f"| {r['wall_s']:.1f} |"
+            f"| {r['messages_per_question']:.1f} | {r['subscribe_messages_per_question']:.1f} "
+            f"| {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} | {r['publish_messages']:,} "
+            f"| {r['synthesis_pairs']}/{r['possible_pairs']} | {r['wall_s']:.1f} |"
         )
-    lines += ["", _gain_table(rows, "em" if any(r["em"] is not None for r in rows) else "evidence_recall")]
+    evicted = sum(r["inbox_evicted"] for r in rows)
+    if evicted:
+        lines += ["", f"Inboxes evicted {evicted:,} packets in all; recall may be lower for it."]
+    lines += ["", _gain_table(rows, "evidence_recall")]
+    if any(r["em"] is not None for r in rows):
+        lines += ["", _gain_table(rows, "em")]
     return "\n".join(lines) + "\n"
 
 
@@ -143,21 +407,25 @@ def _opt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _results(dataset: Dataset, sweep: SweepSettings, rows: list[Row]) -> dict[str, Any]:
+def _results(dataset: Dataset, sweep: SweepSettings, spec: ModelSpec, rows: list[Row]) -> dict[str, Any]:
     return {
         "dataset": dataset.name,
         "seed": sweep.seed,
         "llm": sweep.llm,
+        "model": spec.describe(),
         "questions": len(dataset.questions),
         "paragraphs": len(dataset.paragraphs),
         "rows": [r.as_dict() for r in sorted(rows, key=lambda r: (r.n, ALL_STRATEGIES.index(r.strategy)))],
     }
 
 
-def _key(dataset: Dataset, sweep: SweepSettings, n: int, strategy: str, settings: RunSettings) -> str:
+def _key(
+    dataset: Dataset, sweep: SweepSettings, spec: ModelSpec, n: int, strategy: str, settings: RunSettings
+) -> str:
     what = json.dumps(
-        [dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs), sweep.seed, sweep.llm, n,
-         strategy, settings.m, settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent)]
+        [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
+         sweep.seed, spec.describe(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
+         settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent)]
     )  # fmt: skip
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -217,9 +218,26 @@ def eval_group() -> None:
     show_default=True,
     help="Comma-separated.",
 )
-@click.option("--llm", "llm_mode", default="none", show_default=True, help="none: evidence metrics only.")
-@click.option("--questions", type=click.IntRange(min=1), help="Use the first K questions.")
+@click.option(
+    "--llm",
+    "llm_mode",
+    default="none",
+    show_default=True,
+    help="none: evidence metrics only; local: the embedded model answers; openai: the [llm] server answers.",
+)
+@click.option(
+    "--questions",
+    type=click.IntRange(min=1),
+    help="Use the first K questions (default: all with --llm none, 50 with a model).",
+)
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Runs at once, one process each.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
 @click.pass_obj
 def eval_scaling(
@@ -230,23 +248,26 @@ def eval_scaling(
     llm_mode: str,
     questions: int | None,
     seed: int,
+    jobs: int,
     out: Path,
 ) -> None:
-    """Run every (size, strategy) of the scaling protocol; results.json and results.md go to OUT.
+    """Run every (size, strategy) of the scaling protocol; results, table and plots go to OUT.
 
     Runs are cached in OUT/runs, so an interrupted sweep resumes where it stopped.
     """
     from evals.cli import scaling
 
+    if questions is None and llm_mode != "none":
+        questions = 50
     command = (
         f"synthswarm eval scaling --dataset {dataset} --sizes {sizes} --strategies {strategies}"
         f" --llm {llm_mode}"
         + (f" --questions {questions}" if questions else "")
-        + f" --seed {seed} --out {out}"
+        + f" --seed {seed} --jobs {jobs} --out {out}"
     )
     asyncio.run(
         scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
-                questions=questions, seed=seed, out=out, command=command)
+                questions=questions, seed=seed, jobs=jobs, out=out, command=command)
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ async def test_every_strategy_runs_and_reports_a_row() -> None:
     world = synthetic_dataset(seed=2, domains=4, entities_per_domain=6, questions=6)
     embedder = CachedEmbedder(HashingEmbedder())
     vectors = await embedder.embed([p.text for p in world.paragraphs])
-    rows = {s: await run_once(world, vectors, 3, s, embedder=embedder, seed=1) for s in ALL_STRATEGIES}
+    rows = {s: (await run_once(world, vectors, 3, s, embedder=embedder, seed=1)).row for s in ALL_STRATEGIES}
     for strategy, row in rows.items():
         assert row.n == 3
         assert row.strategy == strategy

@@ -17,6 +17,7 @@ from swarm.errors import ConfigError
 KEYS = {
     "n", "strategy", "evidence_recall", "em", "f1", "messages_per_question", "bytes_per_question",
     "hops_mean", "llm_calls", "tokens", "synthesis_pairs", "possible_pairs", "publish_messages", "wall_s",
+    "subscribe_messages_per_question", "inbox_evicted",
 }  # fmt: skip
 
 
@@ -29,20 +30,26 @@ async def test_a_small_sweep_holds_its_invariants_and_resumes_from_its_cache(
     )
     results = await run_sweep(world, sweep, tmp_path, embedder=CachedEmbedder(HashingEmbedder()))
     assert json.loads((tmp_path / "results.json").read_text()) == results
-    assert {k: results[k] for k in ("dataset", "seed", "llm")} == {
+    assert {k: results[k] for k in ("dataset", "seed", "llm", "model")} == {
         "dataset": "synthetic-5",
         "seed": 0,
         "llm": "none",
+        "model": "none",
     }
     rows = {(r["n"], r["strategy"]): r for r in results["rows"]}
     assert len(rows) == 12
     assert all(set(r) == KEYS for r in rows.values())
     paragraphs = len(world.paragraphs)
     for n in (2, 4):
+        for strategy in sweep.strategies:  # the oracle is the ceiling
+            assert rows[n, "oracle"]["evidence_recall"] >= rows[n, strategy]["evidence_recall"], strategy
+            assert rows[n, strategy]["inbox_evicted"] == 0
         assert rows[n, "isolated"]["messages_per_question"] == 0
         assert rows[n, "isolated"]["publish_messages"] == 0
         assert rows[n, "broadcast"]["publish_messages"] == paragraphs * (n - 1)  # linear in N
         assert rows[n, "dht"]["possible_pairs"] == n * (n - 1) // 2
+    broadcast = [rows[n, "broadcast"]["messages_per_question"] for n in (2, 4)]
+    assert broadcast[1] > broadcast[0]
     report = (tmp_path / "results.md").read_text()
     assert "| N | dht | isolated | oracle | gain G(N) | closure |" in report
 
@@ -60,7 +67,9 @@ async def test_a_small_sweep_holds_its_invariants_and_resumes_from_its_cache(
         ({"sizes": (2,), "strategies": ("telepathy",)}, "eval.strategies"),
         ({"sizes": (1, 2), "strategies": ("dht",)}, "eval.sizes"),
         ({"sizes": (), "strategies": ("dht",)}, "eval.sizes"),
-        ({"sizes": (2,), "strategies": ("dht",), "llm": "local"}, "eval.llm"),
+        ({"sizes": (2,), "strategies": ("dht",), "llm": "telepathic"}, "eval.llm"),
+        ({"sizes": (2,), "strategies": ("dht",), "jobs": 0}, "eval.jobs"),
+        ({"sizes": (2,), "strategies": ()}, "eval.strategies"),
     ],
 )
 def test_bad_sweep_settings_name_the_key(kwargs: dict[str, object], key: str) -> None:

@@ -1,0 +1,110 @@
+"""The sweep's figures: PNG plots of the results and a drawing of one run's synthesis graph.
+
+``plot_results`` writes, next to ``results.json``:
+
+- ``recall_vs_n.png``: evidence recall (and, when a model answered, EM) against N per strategy;
+- ``messages_vs_n.png``: routing messages per question against N, both axes logarithmic;
+- ``pairs_vs_n.png``: realized synthesis pairs against N, with N(N-1)/2 for scale.
+
+``draw_synthesis_graph`` draws which agent used whose findings in one run (networkx).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display here, and none needed
+
+import matplotlib.pyplot as plt
+import networkx as nx  # type: ignore[import-untyped]
+
+__all__ = ["draw_synthesis_graph", "plot_results"]
+
+_STYLE = {
+    "isolated": ("tab:gray", "x"),
+    "gossip": ("tab:orange", "v"),
+    "hub": ("tab:purple", "s"),
+    "broadcast": ("tab:red", "^"),
+    "dht": ("tab:blue", "o"),
+    "oracle": ("black", "*"),
+}
+
+
+def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
+    """Write the three plots of ``results`` (as ``results.json`` holds it) into ``out``."""
+    rows = results["rows"]
+    title = f"{results['dataset']}, {results['questions']} questions, seed {results['seed']}"
+    answered = any(r["em"] is not None for r in rows)
+    written = []
+
+    fig, axes = plt.subplots(1, 2 if answered else 1, figsize=(11 if answered else 6, 4.2), squeeze=False)
+    _lines(axes[0][0], rows, "evidence_recall", "evidence recall")
+    if answered:
+        _lines(axes[0][1], rows, "em", f"exact match ({results['llm']})")
+    fig.suptitle(title)
+    written.append(_save(fig, out / "recall_vs_n.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    _lines(
+        ax,
+        [r for r in rows if r["messages_per_question"] > 0],
+        "messages_per_question",
+        "messages / question",
+    )
+    ax.set_yscale("log")
+    ax.set_title(f"{title}\n(isolated and oracle send none)", fontsize=9)
+    written.append(_save(fig, out / "messages_vs_n.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    _lines(ax, [r for r in rows if r["synthesis_pairs"] > 0], "synthesis_pairs", "realized synthesis pairs")
+    sizes = sorted({r["n"] for r in rows})
+    ax.plot(sizes, [n * (n - 1) // 2 for n in sizes], "k--", linewidth=1, label="N(N-1)/2")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    written.append(_save(fig, out / "pairs_vs_n.png"))
+    return written
+
+
+def draw_synthesis_graph(edges: Sequence[Sequence[int]], n: int, label: str, path: Path) -> Path:
+    """Draw the directed graph of one run: an edge i -> j when agent j's context used a finding of
+    agent i, its width the number of times. ``edges`` are ``[i, j, count]``."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    for i, j, count in edges:
+        graph.add_edge(i, j, weight=count)
+    fig, ax = plt.subplots(figsize=(7, 7))
+    layout = nx.spring_layout(graph, seed=0) if n <= 64 else nx.circular_layout(graph)
+    used = [v for v in graph.nodes if graph.degree(v) > 0]
+    nx.draw_networkx_nodes(graph, layout, ax=ax, node_size=60, node_color="lightgray")
+    nx.draw_networkx_nodes(graph, layout, nodelist=used, ax=ax, node_size=90, node_color="tab:blue")
+    widths = [0.5 + min(4.0, graph.edges[e]["weight"] / 2) for e in graph.edges]
+    nx.draw_networkx_edges(graph, layout, ax=ax, width=widths, alpha=0.5, arrowsize=8)
+    pairs = {frozenset(e) for e in graph.edges}
+    ax.set_title(f"synthesis graph: {label}\n{len(pairs)} of {n * (n - 1) // 2} agent pairs used each other")
+    ax.axis("off")
+    return _save(fig, path)
+
+
+def _lines(ax: Any, rows: Sequence[dict[str, Any]], key: str, ylabel: str) -> None:
+    for strategy, (color, marker) in _STYLE.items():
+        points = sorted((r["n"], r[key]) for r in rows if r["strategy"] == strategy and r[key] is not None)
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, color=color, marker=marker, label=strategy)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("agents N")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
