@@ -71,6 +71,7 @@ class SpecialistSettings:
     """Where the router cannot say who got a query (gossip): stop waiting once this long passes
     after a reply with no further one."""
     max_replies: int = 4
+    """Replies to a query kept for the context: the most confident of all that came back."""
     max_open_tasks: int = 4
     """Open tasks kept in the interest profile (the oldest is dropped)."""
     share_answers: bool = True
@@ -512,9 +513,9 @@ class Specialist:
                 return []  # it reached no one
             if report.delivered_to and not report.follow_ups:
                 return []  # it reached agents, and none of them can help
-            # Wait for the agents that promised a reply; when the router cannot say who got the query
-            # (gossip), wait until replies stop coming.
-            expected = min(len(report.follow_ups), self.settings.max_replies) or self.settings.max_replies
+            # Wait for every agent that promised a reply (the best are kept below, whichever came
+            # first); when the router cannot say who got the query, wait until replies stop coming.
+            expected = len(report.follow_ups) or self.settings.max_replies
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.settings.ask_timeout_s
             while len(replies) < expected:
@@ -529,9 +530,9 @@ class Specialist:
                     break
         finally:
             del self._waiting[query.id]
-        # Most confident first (ties by id), not in arrival order: the context keeps only the first
-        # few, and which reply happened to arrive first should not decide that.
-        return sorted(replies, key=lambda r: (-r.confidence, r.id))
+        # The most confident (ties by id), not the first to arrive: the context keeps only a few, and
+        # which reply happened to arrive first should not decide that.
+        return sorted(replies, key=lambda r: (-r.confidence, r.id))[: self.settings.max_replies]
 
     async def respond(self, task: str, context: Sequence[Evidence]) -> tuple[str, int, int]:
         """The model's answer to ``task`` from ``context`` (as :meth:`gather` returns it), with a tool

@@ -59,11 +59,11 @@ class RunSettings:
     """Forwards per gossip packet; the sweep sets it to the messages dht measured at the same N."""
     agent: SpecialistSettings = field(
         default_factory=lambda: SpecialistSettings(
-            share_answers=False, synthesize=False, ask_timeout_s=1.0, reply_quiet_s=0.1
+            share_answers=False, synthesize=False, ask_timeout_s=0.5, reply_quiet_s=0.1
         )
     )
     """How each specialist retrieves, asks and answers. Replies in one process take milliseconds, so
-    the waits are short; they only matter for gossip, which cannot say who got a query."""
+    the wait is short: it only runs out when a promised reply never reaches the asker (gossip)."""
 
 
 @dataclass

@@ -39,7 +39,7 @@ from swarm.errors import ConfigError
 __all__ = ["LLM_CHOICES", "ModelSpec", "SweepObserver", "SweepSettings", "markdown", "run_sweep"]
 
 #: Bumped when the harness changes what a run measures, so older cached runs are not reused.
-HARNESS_VERSION = 2
+HARNESS_VERSION = 3
 LLM_CHOICES = ("none", "local", "openai")
 
 

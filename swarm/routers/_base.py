@@ -48,9 +48,9 @@ class DeliveryReport:
 
     packet_id: bytes
     delivered_to: tuple[bytes, ...]
-    """Agents the publisher knows received the packet (gossip cannot know, and reports none)."""
+    """Agents the publisher knows received the packet."""
     messages: int
-    """Requests the publisher sent (forwarders' requests are not included)."""
+    """Requests the packet cost: the publisher's, and for gossip every forwarder's too."""
     hops: int = 0
     """Longest path to a rendezvous (dht), else 1 for direct delivery, 0 for none."""
     follow_ups: tuple[bytes, ...] = ()

@@ -5,13 +5,16 @@
 - ``hub``: one central node keeps every subscription; a publisher sends it the packet and the hub
   delivers to the exact best ``m`` (perfect recall, but one node carries everything).
 - ``gossip``: each node that receives a packet hands it to its agents and forwards it to ``fanout``
-  random contacts, splitting a message budget that is set to match another router's cost.
+  random contacts, splitting a message budget that is set to match another router's cost. Each
+  forward answers when its subtree is done, with the forwards sent below it and the agents reached,
+  so the publisher's report counts every message the packet cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +39,8 @@ HUB_SUBSCRIBE = "hub.subscribe"
 HUB_PUBLISH = "hub.publish"
 GOSSIP_TOPIC = "gossip.forward"
 _CONCURRENCY = 64
+_MAX_REACHED = 4096
+"""Most agents one gossip forward may claim to have reached (a bound on untrusted replies)."""
 
 
 class _Hosting:
@@ -197,6 +202,26 @@ class HubRouter(_Hosting):
         return pack([[s.agent_id for s in chosen], [int(o) for o in ok]])
 
 
+@dataclass
+class _Spread:
+    messages: int
+    reached: dict[bytes, Outcome]
+
+
+def _decode_spread(reply: bytes) -> tuple[int, dict[bytes, Outcome]]:
+    """A forward's answer: (forwards sent below it, {agent: outcome} for agents reached there)."""
+    below, agents = expect_type(unpack_untrusted(reply, ProtocolError), list, "gossip reply", ProtocolError)
+    count = expect_type(below, int, "gossip count", ProtocolError)
+    reached: dict[bytes, Outcome] = {}
+    for item in expect_type(agents, list, "gossip agents", ProtocolError)[:_MAX_REACHED]:
+        agent, outcome = expect_type(item, list, "gossip agent", ProtocolError)
+        try:
+            reached[expect_type(agent, bytes, "agent id", ProtocolError)] = Outcome(outcome)
+        except ValueError as exc:
+            raise ProtocolError("gossip reply: unknown outcome") from exc
+    return max(0, count), reached
+
+
 class GossipRouter(_Hosting):
     """Random forwarding under a fixed message budget per packet."""
 
@@ -219,12 +244,15 @@ class GossipRouter(_Hosting):
             node.register_app(GOSSIP_TOPIC, lambda sender, payload: self._on_forward(node, payload))
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        """Spread ``packet``; each forward answers once its own subtree is done, so the report counts
+        every forward of the packet and names every agent it reached."""
         node = self.publisher_node(publisher)
         self._seen.setdefault(node.node_id, set()).add(packet.id)
-        sent = await self._spread(node, encode_packet(packet), self.budget)
+        spread = await self._spread(node, encode_packet(packet), self.budget)
         self._stats.packets += 1
-        self._stats.messages += sent
-        return DeliveryReport(packet.id, (), sent, 1)
+        self._stats.messages += spread.messages
+        agents = list(spread.reached)
+        return DeliveryReport.of(packet.id, agents, [spread.reached[a] for a in agents], spread.messages, 1)
 
     async def _on_forward(self, node: DHTNode, payload: bytes) -> bytes:
         data, budget = expect_type(unpack_untrusted(payload, ProtocolError), list, "gossip", ProtocolError)
@@ -236,20 +264,24 @@ class GossipRouter(_Hosting):
         except PacketError as exc:
             raise ProtocolError(f"gossip: {exc}") from exc
         if packet_id in seen:
-            return b""  # a duplicate spends its message but goes no further
+            return pack([0, []])  # a duplicate spends its message but goes no further
         seen.add(packet_id)
+        reached: dict[bytes, Outcome] = {}
         host = self.hosts.get(node.node_id)
         if host is not None:
             for agent in list(host.agents):
-                await host.deliver_local(agent, packet_bytes)
-        await self._spread(node, packet_bytes, min(max(0, remaining), self.budget))
-        return b""
+                reached[agent] = await host.deliver_local(agent, packet_bytes)
+        spread = await self._spread(node, packet_bytes, min(max(0, remaining), self.budget))
+        reached.update(spread.reached)
+        return pack([spread.messages, [[a, int(o)] for a, o in reached.items() if o]])
 
-    async def _spread(self, node: DHTNode, packet_bytes: bytes, budget: int) -> int:
-        """Forward to up to ``fanout`` random contacts, splitting ``budget``; returns messages sent here."""
+    async def _spread(self, node: DHTNode, packet_bytes: bytes, budget: int) -> _Spread:
+        """Forward to up to ``fanout`` random contacts, splitting ``budget``: the forwards sent here
+        and below, and the agents reached below."""
         contacts = list(node.table)
+        out = _Spread(0, {})
         if budget <= 0 or not contacts:
-            return 0
+            return out
         targets = self._rng.sample(contacts, min(self.fanout, budget, len(contacts)))
         share, extra = divmod(budget - len(targets), len(targets))
         sends = [
@@ -258,5 +290,14 @@ class GossipRouter(_Hosting):
             )
             for i, c in enumerate(targets)
         ]
-        await asyncio.gather(*sends, return_exceptions=True)
-        return len(targets)
+        out.messages = len(targets)
+        for reply in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(reply, BaseException):
+                continue  # a dead or refusing peer: its subtree is lost, as gossip loses it
+            try:
+                below, agents = _decode_spread(reply)
+            except ProtocolError:
+                continue
+            out.messages += below
+            out.reached.update(agents)
+        return out

@@ -13,7 +13,7 @@ from swarm.dht.testing import launch_swarm
 from swarm.errors import DHTError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, encode_packet, make_packet
-from swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter
+from swarm.routers import BroadcastRouter, DHTRouter, GossipRouter, IsolatedRouter
 from swarm.routers._base import DELIVER_TOPIC, encode_delivery
 from swarm.semantic import LSHSettings, SemanticHasher
 
@@ -30,8 +30,9 @@ def test_strategies_behave_as_designed(small_bench: dict[str, object]) -> None:
         strategies[n] for n in ("dht", "gossip", "broadcast", "hub", "isolated")
     )
     assert broadcast["recall_at_m"] == 1.0
-    # One request to each other agent; a table-upkeep ping here and there may add to it.
-    assert 47 <= broadcast["messages_per_packet"] < 48
+    # One request to each other agent; on a loaded machine a delivery that times out is retried, and
+    # the retry is real traffic, so allow a few.
+    assert 47 <= broadcast["messages_per_packet"] <= 47 * 1.1
     assert hub["recall_at_m"] == 1.0  # the hub ranks exactly
     assert hub["messages_per_packet"] <= 1 + 5
     assert isolated["messages_per_packet"] == 0
@@ -73,6 +74,29 @@ async def test_deliveries_are_verified_and_deduplicated() -> None:
         with pytest.raises(DHTError):
             await nodes[0].app_request(nodes[1].contact, DELIVER_TOPIC, b"\xc1garbage")
         assert await nodes[0].ping(nodes[1].contact) > 0
+
+
+async def test_gossip_reports_every_forward_and_every_agent_reached() -> None:
+    async with launch_swarm(12, seed=3) as nodes:
+        router = GossipRouter(budget=8, seed=3)
+        got: dict[bytes, list[OutcomePacket]] = {}
+        agents = [Identity.from_seed(bytes([i]) * 32) for i in range(len(nodes))]
+        for agent, node in zip(agents, nodes, strict=True):
+            box = got.setdefault(agent.id, [])
+
+            async def deliver(packet: OutcomePacket, box: list[OutcomePacket] = box) -> bool:
+                box.append(packet)
+                return packet.kind == "query"  # a query promises a reply
+
+            await router.subscribe(agent.id, np.ones(16), deliver, node=node)
+        query = make_packet(agents[0], kind="query", topic="t", finding="who?", embedding=np.ones(16))
+        report = await router.publish(query, publisher=agents[0].id)
+        forwards = sum(node.stats.rpcs_sent.get("gossip", 0) for node in nodes)
+        assert report.messages == forwards == router.stats().messages
+        assert 0 < report.messages <= 8
+        reached = {a for a, box in got.items() if box}
+        assert set(report.delivered_to) == reached
+        assert set(report.follow_ups) == reached
 
 
 async def test_dht_router_reaches_the_nearest_subscriber() -> None:
