@@ -2,7 +2,8 @@
 
 ``plot_results`` writes, next to ``results.json``:
 
-- ``recall_vs_n.png``: evidence recall (and, when a model answered, EM) against N per strategy;
+- ``recall_vs_n.png``: evidence recall (and, when a model answered, EM, F1 and the lenient
+  contains-the-answer rate) against N per strategy;
 - ``messages_vs_n.png``: routing messages per question against N, both axes logarithmic;
 - ``pairs_vs_n.png``: realized synthesis pairs against N, with N(N-1)/2 for scale.
 
@@ -41,10 +42,17 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     answered = any(r["em"] is not None for r in rows)
     written = []
 
-    fig, axes = plt.subplots(1, 2 if answered else 1, figsize=(11 if answered else 6, 4.2), squeeze=False)
-    _lines(axes[0][0], rows, "evidence_recall", "evidence recall")
+    panels = [("evidence_recall", "evidence recall")]
     if answered:
-        _lines(axes[0][1], rows, "em", f"exact match ({results['llm']})")
+        model = results["llm"]
+        panels += [
+            ("em", f"exact match ({model})"),
+            ("f1", f"F1 ({model})"),
+            ("contains", f"contains answer ({model})"),
+        ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        _lines(ax, rows, key, label)
     fig.suptitle(title)
     written.append(_save(fig, out / "recall_vs_n.png"))
 

@@ -363,13 +363,14 @@ def markdown(results: dict[str, Any]) -> str:
         "the askers' open-task interests; bytes, everything the nodes sent while the questions were",
         "asked. Publish messages route the corpus before. Pairs are realized synthesis pairs of N(N-1)/2.",
         "",
-        "| N | strategy | evidence recall | EM | F1 | messages/q | subscribe msgs/q | bytes/q | hops "
-        "| publish msgs | pairs | wall s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| N | strategy | evidence recall | EM | F1 | contains | messages/q | subscribe msgs/q | bytes/q "
+        "| hops | publish msgs | pairs | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
             f"| {r['n']} | {r['strategy']} | {r['evidence_recall']:.3f} | {_opt(r['em'])} | {_opt(r['f1'])} "
+            f"| {_opt(r['contains'])} "
             f"| {r['messages_per_question']:.1f} | {r['subscribe_messages_per_question']:.1f} "
             f"| {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} | {r['publish_messages']:,} "
             f"| {r['synthesis_pairs']}/{r['possible_pairs']} | {r['wall_s']:.1f} |"
@@ -379,7 +380,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"Inboxes evicted {evicted:,} packets in all; recall may be lower for it."]
     lines += ["", _gain_table(rows, "evidence_recall")]
     if any(r["em"] is not None for r in rows):
-        lines += ["", _gain_table(rows, "em")]
+        lines += ["", _gain_table(rows, "f1"), "", _gain_table(rows, "contains")]
     return "\n".join(lines) + "\n"
 
 
@@ -425,7 +426,7 @@ def _key(
     what = json.dumps(
         [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
          sweep.seed, spec.describe(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
-         settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent)]
+         settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent), settings.instructions]
     )  # fmt: skip
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 

@@ -17,7 +17,7 @@ from swarm.errors import ConfigError
 KEYS = {
     "n", "strategy", "evidence_recall", "em", "f1", "messages_per_question", "bytes_per_question",
     "hops_mean", "llm_calls", "tokens", "synthesis_pairs", "possible_pairs", "publish_messages", "wall_s",
-    "subscribe_messages_per_question", "inbox_evicted",
+    "subscribe_messages_per_question", "inbox_evicted", "contains",
 }  # fmt: skip
 
 
