@@ -59,6 +59,7 @@ async def scaling(
     strategies: str,
     llm: str,
     questions: int | None,
+    complete: bool,
     seed: int,
     jobs: int,
     out: Path,
@@ -71,7 +72,10 @@ async def scaling(
         llm=llm,
         jobs=jobs,
     )
-    data = load_dataset(dataset, seed=seed).take(questions)
+    data = load_dataset(dataset, seed=seed)
+    if complete:
+        data = data.complete()
+    data = data.take(questions)
     if max(sweep.sizes) > len(data.paragraphs):
         raise ConfigError(
             "eval.sizes", f"{max(sweep.sizes)} agents but only {len(data.paragraphs)} paragraphs"

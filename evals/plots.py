@@ -4,7 +4,8 @@
 
 - ``recall_vs_n.png``: evidence recall (and, when a model answered, EM, F1 and the lenient
   contains-the-answer rate) against N per strategy;
-- ``messages_vs_n.png``: routing messages per question against N, both axes logarithmic;
+- ``messages_vs_n.png``: routing messages per question against N, both axes logarithmic, and dashed,
+  the same with the requests that subscribed the askers' open questions (dht, hub);
 - ``pairs_vs_n.png``: realized synthesis pairs against N, with N(N-1)/2 for scale.
 
 ``draw_synthesis_graph`` draws which agent used whose findings in one run (networkx).
@@ -63,6 +64,17 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         "messages_per_question",
         "messages / question",
     )
+    for strategy in ("dht", "hub"):
+        color, _ = _STYLE[strategy]
+        points = sorted(
+            (r["n"], r["messages_per_question"] + r["subscribe_messages_per_question"])
+            for r in rows
+            if r["strategy"] == strategy and r["subscribe_messages_per_question"] > 0
+        )
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, color=color, linestyle="--", label=f"{strategy} + open-task subscriptions")
+    ax.legend(fontsize=8)
     ax.set_yscale("log")
     ax.set_title(f"{title}\n(isolated and oracle send none)", fontsize=9)
     written.append(_save(fig, out / "messages_vs_n.png"))
@@ -86,7 +98,9 @@ def draw_synthesis_graph(edges: Sequence[Sequence[int]], n: int, label: str, pat
     for i, j, count in edges:
         graph.add_edge(i, j, weight=count)
     fig, ax = plt.subplots(figsize=(7, 7))
-    layout = nx.spring_layout(graph, seed=0) if n <= 64 else nx.circular_layout(graph)
+    layout = (
+        nx.circular_layout(graph) if n > 64 or graph.number_of_edges() == 0 else nx.kamada_kawai_layout(graph)
+    )
     used = [v for v in graph.nodes if graph.degree(v) > 0]
     nx.draw_networkx_nodes(graph, layout, ax=ax, node_size=60, node_color="lightgray")
     nx.draw_networkx_nodes(graph, layout, nodelist=used, ax=ax, node_size=90, node_color="tab:blue")

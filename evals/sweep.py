@@ -77,6 +77,14 @@ class ModelSpec:
     """None: no model answers (evidence metrics only)."""
 
     def describe(self) -> str:
+        """The model, as the results name it (answers are capped by the agents' ``max_tokens``)."""
+        if self.llm is None:
+            return "none"
+        default = "embedded SmolLM2-135M" if self.llm.backend == "local" else "default"
+        return f"{self.llm.backend}:{self.llm.model or default}"
+
+    def key(self) -> str:
+        """What of the model decides a run's figures, for the run cache."""
         if self.llm is None:
             return "none"
         return f"{self.llm.backend}:{self.llm.model or 'default'}:max_tokens={self.llm.max_tokens}"
@@ -425,7 +433,7 @@ def _key(
 ) -> str:
     what = json.dumps(
         [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
-         sweep.seed, spec.describe(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
+         sweep.seed, spec.key(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
          settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent), settings.instructions]
     )  # fmt: skip
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"

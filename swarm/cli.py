@@ -230,6 +230,11 @@ def eval_group() -> None:
     type=click.IntRange(min=1),
     help="Use the first K questions (default: all with --llm none, 50 with a model).",
 )
+@click.option(
+    "--complete",
+    is_flag=True,
+    help="Only questions whose every gold paragraph is in the corpus (97 of the HotpotQA sample's 300).",
+)
 @click.option("--seed", default=0, show_default=True)
 @click.option(
     "--jobs",
@@ -247,6 +252,7 @@ def eval_scaling(
     strategies: str,
     llm_mode: str,
     questions: int | None,
+    complete: bool,
     seed: int,
     jobs: int,
     out: Path,
@@ -263,11 +269,12 @@ def eval_scaling(
         f"synthswarm eval scaling --dataset {dataset} --sizes {sizes} --strategies {strategies}"
         f" --llm {llm_mode}"
         + (f" --questions {questions}" if questions else "")
+        + (" --complete" if complete else "")
         + f" --seed {seed} --jobs {jobs} --out {out}"
     )
     asyncio.run(
         scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
-                questions=questions, seed=seed, jobs=jobs, out=out, command=command)
+                questions=questions, complete=complete, seed=seed, jobs=jobs, out=out, command=command)
     )  # fmt: skip
 
 
