@@ -407,7 +407,8 @@ def _gain_table(rows: Sequence[dict[str, Any]], metric: str) -> str:
         if dht is None or iso is None:
             continue
         gain = dht - iso
-        closure = f"{gain / (ora - iso):.2f}" if ora is not None and ora != iso else "n/a"
+        # Closure is a share of the oracle's lead; where the oracle does not lead, there is none.
+        closure = f"{gain / (ora - iso):.2f}" if ora is not None and ora > iso else "n/a"
         out.append(f"| {n} | {dht:.3f} | {iso:.3f} | {_opt(ora)} | {gain:+.3f} | {closure} |")
     return "\n".join(out)
 
