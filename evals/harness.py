@@ -9,7 +9,8 @@
 4. Scored per question: evidence recall (the share of the question's supporting paragraphs that the
    answering agent's context holds, as its own or as the source refs of packets it used); per run:
    routing requests and bytes per question, rendezvous hops, and realized synthesis pairs (distinct
-   ordered agent pairs (i, j) where j's context used a finding of i) against N(N-1)/2.
+   unordered agent pairs {i, j} where j's context used a finding of i) against N(N-1)/2. With a
+   model, the answering agents then answer every question from its context (EM, F1, contains).
 
 ``oracle`` is one agent holding every paragraph, retrieving the way a swarm agent does (its best
 passage, then a second search with the question and that passage) into as many paragraphs as a swarm
@@ -51,6 +52,7 @@ ORACLE = "oracle"
 #: this prompt against 0.043 with the agents' default one).
 ANSWER_INSTRUCTIONS = "Answer with only the answer (a name, a number, a date, or yes or no), not a sentence."
 ALL_STRATEGIES = (*STRATEGIES, ORACLE)
+_CONCURRENT_ANSWERS = 32
 #: Called as a run advances: (stage, done, total).
 Progress = Callable[[str, int, int], None]
 
@@ -312,19 +314,21 @@ async def _ask(
         publish_messages=0,
         inbox_evicted=0,
         wall_s=0.0,
-    ), [(i, j, count) for (i, j), count in sorted(used.items())]
+    ), [(i, j, times) for (i, j), times in sorted(used.items())]
 
 
 async def _answers(
     questions: Sequence[Question], asked: list[tuple[Specialist, Context]], report: Progress
 ) -> list[str]:
-    """Every question answered from its gathered context, all at once, so that a local model
-    generates them in padded batches."""
+    """Every question answered from its gathered context, many at once, so that a local model
+    generates them in padded batches (and a remote server is not sent them all together)."""
     done = 0
+    limit = asyncio.Semaphore(_CONCURRENT_ANSWERS)
 
     async def one(question: Question, agent: Specialist, context: Context) -> str:
         nonlocal done
-        text, calls, tokens = await agent.respond(question.question, context.evidence)
+        async with limit:
+            text, calls, tokens = await agent.respond(question.question, context.evidence)
         agent.stats.llm_calls += calls
         agent.stats.tokens += tokens
         done += 1
