@@ -200,6 +200,42 @@ def demo_command(
     )  # fmt: skip
 
 
+@cli.command("serve")
+@click.option(
+    "--agents",
+    "agents_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A TOML file with [[agents]] tables (default: the demo's eight specialists).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token",
+    envvar="SYNTHSWARM_API_TOKEN",
+    default="",
+    help="Bearer token clients must send (default: $SYNTHSWARM_API_TOKEN; empty: none).",
+)
+@click.option("--max-request-bytes", default=1_000_000, show_default=True, type=click.IntRange(min=1024))
+@click.option("--keep", "keep_dir", type=click.Path(path_type=Path), help="Keep the swarm's memory here.")
+@click.pass_obj
+def serve_command(
+    cfg: Config,
+    agents_path: Path | None,
+    host: str,
+    port: int,
+    token: str,
+    max_request_bytes: int,
+    keep_dir: Path | None,
+) -> None:
+    """Serve the swarm's dispatcher as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
+    from swarm.serve_cli import serve
+
+    asyncio.run(
+        serve(cfg, _out, agents_path=agents_path, host=host, port=port, token=token,
+              max_request_bytes=max_request_bytes, data_dir=keep_dir)
+    )  # fmt: skip
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Measure collective intelligence against swarm size."""

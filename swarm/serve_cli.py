@@ -1,0 +1,59 @@
+"""``synthswarm serve``: the OpenAI-compatible API over a swarm, with uvicorn."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import uvicorn
+from rich.console import Console
+
+from agents.embeddings import make_embedder
+from agents.llm import make_chat_model
+from swarm.config import Config
+from swarm.demo import load_demo_corpus
+from swarm.runtime import Swarm
+from swarm.server import MODEL_ID, ServerSettings, create_app
+
+__all__ = ["serve"]
+
+
+async def serve(
+    config: Config,
+    console: Console,
+    *,
+    agents_path: Path | None,
+    host: str,
+    port: int,
+    token: str,
+    max_request_bytes: int,
+    data_dir: Path | None,
+) -> None:
+    """Serve the swarm of ``agents_path`` (a TOML file with ``[[agents]]``; default: the demo's eight
+    specialists) until interrupted."""
+    chat, embedder = make_chat_model(config.llm), make_embedder(config.embedder)
+    with tempfile.TemporaryDirectory(prefix="synthswarm-serve-") as scratch:
+        where = data_dir or Path(scratch)
+        if agents_path is not None:
+            swarm = Swarm.from_config_file(agents_path, chat=chat, embedder=embedder, data_dir=where)
+            what = str(agents_path)
+        else:
+            swarm = Swarm(chat=chat, embedder=embedder, config=config.swarm, data_dir=where)
+            for spec in load_demo_corpus().agents:
+                swarm.add_specialist(spec.name, spec.domain, documents=spec.documents)
+            what = "the demo's specialists"
+        settings = ServerSettings(token=token, max_request_bytes=max_request_bytes)
+        app = create_app(swarm, settings, run_swarm=True)
+        console.print(
+            f"[bold]synthswarm serve[/]: {len(swarm.specialists)} specialists ({what}), "
+            f"models {chat.name} + {embedder.name}"
+        )
+        console.print(
+            f"OpenAI-compatible API at http://{host}:{port}/v1 (model {MODEL_ID!r})"
+            + ("; bearer token required" if token else "; no token required")
+        )
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+        try:
+            await server.serve()
+        finally:
+            await chat.aclose()

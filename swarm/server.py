@@ -1,0 +1,303 @@
+"""An OpenAI-compatible HTTP API in front of a swarm's dispatcher (FastAPI).
+
+``POST /v1/chat/completions`` (JSON, or server-sent events with ``"stream": true``) and
+``GET /v1/models``, so any OpenAI client or chat front end can talk to the swarm. The last user
+message is the question; the conversation continues on a thread named by the request's ``user`` field
+(or ``default``). Each response carries the swarm's provenance (the specialists asked, the packets
+used, the routing cost) in an extra ``synthswarm`` field, and no ``usage``: the swarm's tokens are
+spent in many agents' models (the provenance counts their calls); streamed responses send the dispatcher's
+progress (which specialists it routed to, each specialist's answer) as chunks with an empty delta and a
+``synthswarm`` event, then the answer, then the provenance with the finishing chunk.
+
+Requests larger than ``max_request_bytes`` are refused with 413; with a ``token``, requests without
+``Authorization: Bearer <token>`` get 401. Errors have OpenAI's shape:
+``{"error": {"message", "type", "param", "code"}}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from agents.dispatcher import EVENT_FINAL
+from swarm.errors import SynthswarmError
+from swarm.runtime import Swarm
+
+__all__ = ["MODEL_ID", "ServerSettings", "create_app"]
+
+MODEL_ID = "synthswarm"
+"""The one model the API serves: the swarm's dispatcher."""
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    token: str = ""
+    """Bearer token every request must carry (empty: no authentication)."""
+    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    """Largest request body accepted."""
+    max_messages: int = Field(default=256, ge=1)
+    max_message_chars: int = Field(default=32_000, ge=1)
+
+
+class _Message(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class _ChatRequest(BaseModel):
+    model: str
+    messages: list[_Message]
+    stream: bool = False
+    user: str | None = Field(default=None, max_length=128)
+    """The conversation (thread) this message continues."""
+
+
+class ApiError(Exception):
+    """An error answered as OpenAI's error object with an HTTP status."""
+
+    def __init__(self, status: int, message: str, *, kind: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swarm: bool = False) -> FastAPI:
+    """The API over ``swarm``. With ``run_swarm`` the app starts the swarm when the server starts and
+    stops it when the server stops; otherwise the caller runs it, on the server's event loop."""
+    s = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not run_swarm:
+            yield
+            return
+        async with swarm:
+            yield
+
+    app = FastAPI(
+        title="synthswarm",
+        summary="An OpenAI-compatible API in front of a synthesis swarm",
+        lifespan=lifespan,
+    )
+    app.add_middleware(_Guard, settings=s)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _invalid(exc.errors()).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return ApiError(exc.status_code, str(exc.detail), kind="invalid_request_error", code=code).response()
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [_model()]}
+
+    @app.get("/v1/models/{model}")
+    async def model(model: str) -> dict[str, Any]:
+        _check_model(model)
+        return _model()
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def completions(request: Request) -> JSONResponse | StreamingResponse:
+        body = _parse(await request.body(), s)
+        question = _question(body)
+        thread = body.user or "default"
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        if body.stream:
+            return StreamingResponse(
+                _stream(swarm, question, thread, completion_id),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        try:
+            answer = await swarm.ask(question, thread_id=thread)
+        except SynthswarmError as exc:
+            raise ApiError(
+                503, f"the swarm could not answer: {exc}", kind="server_error", code="swarm_error"
+            ) from exc
+        return JSONResponse(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": MODEL_ID,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer.text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "synthswarm": {"thread": thread, "provenance": answer.provenance},
+            }
+        )
+
+    return app
+
+
+class _Guard(BaseHTTPMiddleware):
+    """Authentication and the request size limit, before any body is read into the app."""
+
+    def __init__(self, app: Any, settings: ServerSettings) -> None:
+        super().__init__(app)
+        self.settings = settings
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        try:
+            if self.settings.token:
+                given = request.headers.get("authorization", "")
+                expected = f"Bearer {self.settings.token}"
+                if not hmac.compare_digest(given.encode(), expected.encode()):
+                    raise ApiError(
+                        401,
+                        "missing or wrong bearer token",
+                        kind="invalid_request_error",
+                        code="invalid_api_key",
+                    )
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.settings.max_request_bytes):
+                raise _too_large(self.settings)
+        except ApiError as exc:
+            return exc.response()
+        return await call_next(request)
+
+
+def _too_large(s: ServerSettings) -> ApiError:
+    return ApiError(
+        413,
+        f"request body over {s.max_request_bytes} bytes",
+        kind="invalid_request_error",
+        code="request_too_large",
+    )
+
+
+def _parse(raw: bytes, s: ServerSettings) -> _ChatRequest:
+    if len(raw) > s.max_request_bytes:  # a chunked body carries no Content-Length
+        raise _too_large(s)
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            400, f"the body is not JSON: {exc}", kind="invalid_request_error", code="invalid_json"
+        ) from exc
+    try:
+        body = _ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc.errors()) from exc
+    _check_model(body.model)
+    if not body.messages or len(body.messages) > s.max_messages:
+        raise ApiError(
+            400,
+            f"messages: give 1 to {s.max_messages}",
+            kind="invalid_request_error",
+            code="invalid_messages",
+            param="messages",
+        )
+    if any(len(m.text()) > s.max_message_chars for m in body.messages):
+        raise ApiError(
+            400,
+            f"a message is over {s.max_message_chars} characters",
+            kind="invalid_request_error",
+            code="message_too_long",
+            param="messages",
+        )
+    return body
+
+
+def _invalid(errors: Any) -> ApiError:
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
+    return ApiError(400, message, kind="invalid_request_error", code="invalid_request", param=where or None)
+
+
+def _check_model(model: str) -> None:
+    if model != MODEL_ID:
+        raise ApiError(
+            404,
+            f"no model {model!r}: this server serves {MODEL_ID!r}",
+            kind="invalid_request_error",
+            code="model_not_found",
+            param="model",
+        )
+
+
+def _question(body: _ChatRequest) -> str:
+    users = [m for m in body.messages if m.role == "user" and m.text().strip()]
+    if not users:
+        raise ApiError(
+            400,
+            "messages: no user message with text",
+            kind="invalid_request_error",
+            code="invalid_messages",
+            param="messages",
+        )
+    return users[-1].text().strip()
+
+
+def _model() -> dict[str, Any]:
+    return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "synthswarm"}
+
+
+async def _stream(swarm: Swarm, question: str, thread: str, completion_id: str) -> AsyncIterator[bytes]:
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(data, default=str)}\n\n".encode()
+
+    yield chunk({"role": "assistant", "content": ""})
+    config = {"configurable": {"thread_id": thread}}
+    try:
+        async for event in swarm.dispatcher.astream(
+            {"messages": [("user", question)]}, config=config, stream_mode="custom"
+        ):
+            if event.get("type") == EVENT_FINAL:
+                yield chunk({"content": event["answer"]})
+                yield chunk({}, "stop", synthswarm={"thread": thread, "provenance": event["provenance"]})
+            else:
+                yield chunk({}, synthswarm={"event": event})
+    except SynthswarmError as exc:
+        error = {
+            "message": f"the swarm could not answer: {exc}",
+            "type": "server_error",
+            "code": "swarm_error",
+        }
+        yield f"data: {json.dumps({'error': error})}\n\n".encode()
+    yield b"data: [DONE]\n\n"

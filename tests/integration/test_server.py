@@ -1,0 +1,143 @@
+"""`synthswarm serve`'s API with the `openai` package as the client, against a running server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import openai
+import pytest
+import uvicorn
+
+from swarm.config import SwarmConfig
+from swarm.runtime import Swarm
+from swarm.server import MODEL_ID, ServerSettings, create_app
+from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
+
+TOKEN = "s3cret-token"
+
+
+@contextmanager
+def serving(settings: ServerSettings) -> Iterator[str]:
+    """A two-specialist swarm behind the API on an ephemeral port; yields the base URL."""
+    swarm = Swarm(chat=chat(), embedder=EMBEDDER, config=SwarmConfig(router="dht"))
+    swarm.add_specialist(*BOTANY, documents=[BOTANY_FACT])
+    swarm.add_specialist(*ASTRONOMY, documents=[ASTRONOMY_FACT])
+    app = create_app(swarm, settings, run_swarm=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive(), "the server stopped while starting"
+        assert time.monotonic() < deadline, "the server did not start in 60 s"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert not thread.is_alive()
+    assert swarm.router is None  # the server's shutdown stopped the swarm
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[str]:
+    with serving(ServerSettings(token=TOKEN, max_request_bytes=4096)) as url:
+        yield url
+
+
+def client(url: str, key: str = TOKEN) -> openai.OpenAI:
+    return openai.OpenAI(base_url=url, api_key=key, max_retries=0)
+
+
+def post(url: str, body: bytes, token: str = TOKEN) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{url}/chat/completions", data=body, method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_completion_carries_the_answer_and_its_provenance(api: str) -> None:
+    reply = client(api).chat.completions.create(
+        model=MODEL_ID, messages=[{"role": "user", "content": QUESTION}], user="thread-1"
+    )
+    assert reply.choices[0].message.content == "1874"
+    assert reply.choices[0].finish_reason == "stop"
+    extra = reply.model_extra or {}
+    provenance = extra["synthswarm"]["provenance"]
+    assert extra["synthswarm"]["thread"] == "thread-1"
+    assert provenance["agents_used"]
+    assert provenance["agents_used"][0] in {"botany", "astronomy"}
+    assert provenance["packets"], "the answer names the packets it used"
+    assert [m.id for m in client(api).models.list()] == [MODEL_ID]
+
+
+def test_a_streamed_completion_sends_progress_then_the_answer(api: str) -> None:
+    chunks = list(
+        client(api).chat.completions.create(
+            model=MODEL_ID, messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "1874"
+    events = [(c.model_extra or {}).get("synthswarm", {}).get("event", {}).get("type") for c in chunks]
+    assert "route" in events
+    assert "answer" in events
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert (last.model_extra or {})["synthswarm"]["provenance"]["agents_used"]
+
+
+def test_bad_requests_get_clear_4xx_errors(api: str) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        client(api, key="wrong").chat.completions.create(
+            model=MODEL_ID, messages=[{"role": "user", "content": "hi"}]
+        )
+    with pytest.raises(openai.NotFoundError, match="no model 'gpt-9'"):
+        client(api).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    status, body = post(api, b"{not json")
+    assert status == 400
+    assert body["error"]["code"] == "invalid_json"
+    status, body = post(api, json.dumps({"model": MODEL_ID}).encode())
+    assert status == 400
+    assert body["error"]["param"] == "messages"
+    status, body = post(
+        api, json.dumps({"model": MODEL_ID, "messages": [{"role": "system", "content": "x"}]}).encode()
+    )
+    assert status == 400
+    assert "no user message" in body["error"]["message"]
+    status, body = post(api, json.dumps({"model": MODEL_ID, "messages": [{"role": "robot"}]}).encode())
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    big = {"model": MODEL_ID, "messages": [{"role": "user", "content": "x" * 5000}]}
+    status, body = post(api, json.dumps(big).encode())
+    assert status == 413
+    assert body["error"]["code"] == "request_too_large"
+    status, body = post(api, b"{}", token="nope")
+    assert status == 401
+    # After all that, the server still answers.
+    reply = client(api).chat.completions.create(
+        model=MODEL_ID, messages=[{"role": "user", "content": QUESTION}]
+    )
+    assert reply.choices[0].message.content == "1874"
+
+
+def test_without_a_token_no_authentication_is_asked() -> None:
+    with serving(ServerSettings()) as url:
+        reply = client(url, key="anything").chat.completions.create(
+            model=MODEL_ID, messages=[{"role": "user", "content": QUESTION}]
+        )
+        assert reply.choices[0].message.content == "1874"
