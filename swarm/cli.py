@@ -200,6 +200,35 @@ def demo_command(
     )  # fmt: skip
 
 
+@cli.command("chat")
+@click.option(
+    "--agents",
+    "agents_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A TOML file with [[agents]] tables (default: the demo's eight specialists).",
+)
+@click.option("--thread", default="default", show_default=True, help="The conversation to continue.")
+@click.pass_obj
+def chat_command(cfg: Config, agents_path: Path | None, thread: str) -> None:
+    """Chat with the swarm's dispatcher in the terminal; history is kept per thread in the data dir.
+
+    Commands: /agents, /packets, /trace, /reset, /quit, /help.
+    """
+    from swarm.chat_cli import chat
+
+    def read() -> str:
+        return _out.input("[bold]you[/]: ") if sys.stdin.isatty() else _read_line()
+
+    asyncio.run(chat(cfg, _out, agents_path=agents_path, thread=thread, data_dir=cfg.data_dir, read=read))
+
+
+def _read_line() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
 @cli.command("serve")
 @click.option(
     "--agents",

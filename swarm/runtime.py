@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import zmq.asyncio
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agents.dispatcher import build_dispatcher
 from agents.embeddings import Embedder
@@ -98,12 +99,15 @@ class Swarm:
         data_dir: str | Path | None = None,
         dispatcher_chat: ChatModel | None = None,
         settings: SpecialistSettings | None = None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
     ) -> None:
         self.chat = chat
         self.embedder = embedder
         self.config = config or SwarmConfig()
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.dispatcher_chat = dispatcher_chat
+        self.checkpointer = checkpointer
+        """Where the dispatcher keeps each thread's conversation (default: in memory)."""
         self.settings = settings or SpecialistSettings(ask_swarm=self.config.ask_swarm)
         self.specialists: list[Specialist] = []
         self.nodes: list[DHTNode] = []
@@ -220,6 +224,7 @@ class Swarm:
             embedder=self.embedder,
             chat=self.dispatcher_chat,
             fan_out=self.config.fan_out,
+            checkpointer=self.checkpointer,
             portal=self._portal,
         )
         return self
