@@ -17,7 +17,8 @@ given), so a conversation continues by ``config={"configurable": {"thread_id": .
 ``astream`` work anywhere; ``invoke`` and ``stream`` work from synchronous code when the swarm runs on
 a background loop (:meth:`swarm.runtime.Swarm.background`), or when nothing the agents hold is bound to
 an event loop. With ``stream_mode="custom"`` the graph streams :data:`EVENT_ROUTE`,
-:data:`EVENT_ANSWER` and :data:`EVENT_FINAL` events as dicts.
+:data:`EVENT_TOKEN`, :data:`EVENT_ANSWER` and :data:`EVENT_FINAL` events as dicts;
+:class:`AnswerStream` turns them into the answer's text as it is written.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ __all__ = [
     "EVENT_ANSWER",
     "EVENT_FINAL",
     "EVENT_ROUTE",
+    "EVENT_TOKEN",
+    "AnswerStream",
     "DispatcherState",
     "Portal",
     "build_dispatcher",
@@ -55,6 +58,8 @@ __all__ = [
 EVENT_ROUTE = "route"
 EVENT_ANSWER = "answer"
 EVENT_FINAL = "final"
+EVENT_TOKEN = "token"
+"""A piece of a specialist's answer as its model writes it (``agent``, ``text``)."""
 NODE_ROUTE, NODE_CONSULT, NODE_SYNTHESIZE, NODE_RESPOND = "route", "consult", "synthesize", "respond"
 
 _T = TypeVar("_T")
@@ -119,6 +124,36 @@ def build_dispatcher(
     graph.add_edge(NODE_SYNTHESIZE, NODE_RESPOND)
     graph.add_edge(NODE_RESPOND, END)
     return graph.compile(checkpointer=checkpointer or InMemorySaver(), name="synthswarm-dispatcher")
+
+
+class AnswerStream:
+    """The final answer's text as it grows, from the dispatcher's custom events: when one specialist
+    was asked, its tokens are the answer and pass through as they come; otherwise (several answers to
+    compose, or none) the answer arrives whole with the final event. The pieces add up to the final
+    answer."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._writer: str | None = None
+
+    def feed(self, event: dict[str, Any]) -> str:
+        """The text this event adds to the answer ("" for most events)."""
+        kind = event.get("type")
+        if kind == EVENT_ROUTE:
+            chosen = event["specialists"]
+            self._writer = chosen[0]["name"] if len(chosen) == 1 else None
+        elif kind == EVENT_TOKEN and event["agent"] == self._writer:
+            return self._add(event["text"])
+        elif kind == EVENT_FINAL:
+            answer = str(event["answer"])
+            if answer.startswith(self.text):
+                return self._add(answer[len(self.text) :])
+            return self._add("\n\n" + answer)  # only if the streamed text was not the answer after all
+        return ""
+
+    def _add(self, piece: str) -> str:
+        self.text += piece
+        return piece
 
 
 def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:
@@ -223,7 +258,12 @@ class _Nodes:
         }
 
     async def consult(self, task: _Consult, emit: Emit) -> dict[str, Any]:
-        answer = await self.by_name[task["specialist"]].answer(task["question"], ask_swarm=self.ask_swarm)
+        name = task["specialist"]
+
+        def token(text: str) -> None:
+            emit({"type": EVENT_TOKEN, "agent": name, "text": text})
+
+        answer = await self.by_name[name].answer(task["question"], ask_swarm=self.ask_swarm, on_token=token)
         record = answer_record(answer, self.names)
         emit({"type": EVENT_ANSWER, **record})
         return {"answers": [record]}

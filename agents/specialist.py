@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import contextvars
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.embeddings import Embedder
-from agents.llm import ChatMessage, ChatModel, GenerationOptions
+from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import AgentMemory, Document, MemoryHit, check_agent_name
 from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
@@ -215,6 +215,8 @@ class Specialist:
         # list is full replaces one row at the router instead of shifting (and re-storing) them all.
         self._slot: dict[str, int] = {}
         self._waiting: dict[bytes, asyncio.Queue[OutcomePacket]] = {}
+        self.listeners: list[Callable[[OutcomePacket], None]] = []
+        """Called with each packet this agent keeps (a live view of the swarm listens here)."""
         self._router: Router | None = None
         self._node: DHTNode | None = None
         self._tasks = TaskSet(f"agent:{name}")
@@ -355,6 +357,8 @@ class Specialist:
             return False
         kind = str(packet.kind)
         self.stats.received[kind] = self.stats.received.get(kind, 0) + 1
+        for listener in self.listeners:
+            listener(packet)
         waiting = next((self._waiting[p] for p in packet.parents if p in self._waiting), None)
         if packet.kind is PacketKind.REPLY and waiting is not None:
             waiting.put_nowait(packet)
@@ -431,12 +435,16 @@ class Specialist:
             context = await self._gather(task, await self._embed(task), self._asks(ask_swarm))
         return Context(tuple(context), trace.messages, trace.hops)
 
-    async def answer(self, task: str, *, ask_swarm: bool | None = None) -> Answer:
-        """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) replies from the swarm."""
+    async def answer(
+        self, task: str, *, ask_swarm: bool | None = None, on_token: Callable[[str], None] | None = None
+    ) -> Answer:
+        """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) replies from the swarm.
+        With ``on_token``, the answer is streamed to it as the model writes it: the pieces add up to
+        exactly ``Answer.text``."""
         with _tracing() as trace:
             vector = await self._embed(task)
             context = await self._gather(task, vector, self._asks(ask_swarm))
-            text, calls, tokens = await self._generate(task, context)
+            text, calls, tokens = await self._generate(task, context, on_token)
         evidence = tuple(sorted(trace.evidence.values(), key=lambda e: -e.score))
         packets = tuple(dict.fromkeys(e.packet_id for e in evidence if e.packet_id))
         origins = tuple(dict.fromkeys(e.origin for e in evidence if e.origin and e.origin != self.agent_id))
@@ -541,8 +549,12 @@ class Specialist:
         batches them."""
         return await self._generate(task, context)
 
-    async def _generate(self, task: str, context: Sequence[Evidence]) -> tuple[str, int, int]:
-        """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens)."""
+    async def _generate(
+        self, task: str, context: Sequence[Evidence], on_token: Callable[[str], None] | None = None
+    ) -> tuple[str, int, int]:
+        """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens).
+        With ``on_token``, every round is streamed and the answer's text goes to it as it comes, cleaned
+        (the first line, without an "Answer:" prefix); the answer is then exactly what was streamed."""
         text = " ".join(e.text for e in context) or "(nothing found)"
         messages = [
             ChatMessage.system(self.instructions),
@@ -553,19 +565,41 @@ class Specialist:
             max_tokens=self.settings.max_tokens, tools=tuple(t.spec for t in self.tools) if use_tools else ()
         )
         calls = tokens = 0
+        streamed = ""
         for _ in range(self.settings.max_tool_rounds + 1):
             try:
-                result = await self.chat.complete(messages, options=options)
+                if on_token is None:
+                    result = await self.chat.complete(messages, options=options)
+                else:
+                    result, piece = await self._stream(messages, options, on_token)
+                    streamed += piece
             except ModelError as exc:
                 raise type(exc)(f"agent {self.name!r}: {exc}") from exc
             calls += 1
             tokens += result.usage.total_tokens
             if not result.tool_calls:
-                return _clean(result.text), calls, tokens
+                return (_clean(result.text) if on_token is None else streamed), calls, tokens
             messages.append(ChatMessage.assistant(result.text, result.tool_calls))
             for call in result.tool_calls:
                 messages.append(ChatMessage.tool(call.id, await self._run_tool(call.name, call.arguments)))
-        return "", calls, tokens
+        return streamed, calls, tokens
+
+    async def _stream(
+        self, messages: list[ChatMessage], options: GenerationOptions, on_token: Callable[[str], None]
+    ) -> tuple[ChatResult, str]:
+        """One streamed completion: its result, and the cleaned text passed to ``on_token`` (a round
+        that ends in tool calls usually streams none)."""
+        cleaner = StreamCleaner()
+        result = None
+        async for chunk in self.chat.stream(messages, options=options):
+            if chunk.text and (piece := cleaner.feed(chunk.text)):
+                on_token(piece)
+            result = chunk.result or result
+        if piece := cleaner.finish():
+            on_token(piece)
+        if result is None:
+            raise ModelError(f"{self.chat.name}: the stream ended without a result")
+        return result, cleaner.text
 
     async def _run_tool(self, name: str, arguments: str) -> str:
         tool = next((t for t in self.tools if t.name == name), None)
@@ -609,10 +643,49 @@ def _own_evidence(hit: MemoryHit) -> Evidence:
     return Evidence(hit.text, source, hit.score, refs=(source,))
 
 
+_PREFIXES = ("the answer is:", "answer:", "a:")
+
+
+class StreamCleaner:
+    """:func:`_clean` applied to a stream: ``feed`` raw pieces, get back the cleaned text's new part.
+    The pieces given out add up to exactly ``_clean`` of everything fed."""
+
+    _HOLD = max(len(p) for p in _PREFIXES)
+
+    def __init__(self) -> None:
+        self._raw = ""
+        self.text = ""
+        """What has been given out so far."""
+        self._done = False
+
+    def feed(self, piece: str) -> str:
+        if self._done:
+            return ""
+        self._raw += piece
+        line_ended = "\n" in self._raw.lstrip()
+        if not line_ended and len(self._raw.strip()) < self._HOLD:
+            return ""  # a prefix to strip may still be arriving
+        self._done = line_ended
+        return self._advance(_clean(self._raw))
+
+    def finish(self) -> str:
+        """The rest, once the stream has ended."""
+        if self._done:
+            return ""
+        self._done = True
+        return self._advance(_clean(self._raw))
+
+    def _advance(self, cleaned: str) -> str:
+        if not cleaned.startswith(self.text):  # cannot happen: cleaning only trims a growing line's end
+            return ""
+        new, self.text = cleaned[len(self.text) :], cleaned
+        return new
+
+
 def _clean(text: str) -> str:
     """The first line of an answer, without a leading "Answer:" that small models like to add."""
     first = next((line.strip() for line in text.strip().splitlines() if line.strip()), "")
-    for prefix in ("the answer is:", "answer:", "a:"):
+    for prefix in _PREFIXES:
         if first.lower().startswith(prefix):
             first = first[len(prefix) :].strip()
     return first

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE
+from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, EVENT_TOKEN, AnswerStream
 from agents.embeddings import make_embedder
 from agents.llm import make_chat_model
 from swarm.config import Config
@@ -50,6 +50,7 @@ class ChatSession:
         self.thread = thread
         self.trace: list[dict[str, Any]] = []
         self.provenance: dict[str, Any] = {}
+        self._midline = False
 
     @property
     def _config(self) -> dict[str, Any]:
@@ -73,25 +74,39 @@ class ChatSession:
 
     async def ask(self, question: str) -> None:
         self.trace, self.provenance = [], {}
-        with self.console.status("routing"):
-            async for event in self.swarm.dispatcher.astream(
-                {"messages": [("user", question)]}, config=self._config, stream_mode="custom"
-            ):
+        answer = AnswerStream()
+        async for event in self.swarm.dispatcher.astream(
+            {"messages": [("user", question)]}, config=self._config, stream_mode="custom"
+        ):
+            if event.get("type") != EVENT_TOKEN:
                 self.trace.append(event)
-                self._show(event)
+            if piece := answer.feed(event):
+                if piece == answer.text:  # the first piece: the answer starts here
+                    self.console.print("[bold]swarm[/]: ", end="")
+                self.console.print(escape(piece), end="", soft_wrap=True)
+                self._midline = True
+            self._show(event)
+
+    def _line(self, text: str) -> None:
+        """Print ``text`` on a line of its own, ending a streamed answer's line first."""
+        if self._midline:
+            self.console.print()
+            self._midline = False
+        if text:
+            self.console.print(text)
 
     def _show(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == EVENT_ROUTE:
             asked = ", ".join(f"{c['name']} ({c['score']:.2f})" for c in event["specialists"])
-            self.console.print(f"[dim]asking {escape(asked)}[/]")
+            self._line(f"[dim]asking {escape(asked)}[/]")
         elif kind == EVENT_ANSWER:
             origins = sorted({p["from"] for p in event["packets"]})
             via = f" using packets from {', '.join(origins)}" if origins else ""
-            self.console.print(f"[dim]{escape(event['agent'])} answered{escape(via)}[/]")
+            self._line(f"[dim]{escape(event['agent'])} answered{escape(via)}[/]")
         elif kind == EVENT_FINAL:
             self.provenance = event["provenance"]
-            self.console.print(f"[bold]swarm[/]: {escape(event['answer'])}")
+            self._line("")
             p = self.provenance
             self.console.print(
                 f"[dim]{len(p['packets'])} packet(s) from {', '.join(p['agents_used']) or 'no other agent'}; "

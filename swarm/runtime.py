@@ -41,6 +41,7 @@ from swarm.dht import DHTNode
 from swarm.dht.transport import new_context
 from swarm.errors import ConfigError, SwarmError
 from swarm.identity import Identity
+from swarm.packet import OutcomePacket
 from swarm.routers import Router, RouterStats, make_router
 from swarm.semantic import SemanticHasher
 from tools import Tool
@@ -188,6 +189,30 @@ class Swarm:
             if s.name == name:
                 return s
         raise SwarmError(f"no specialist named {name!r}; the swarm has {', '.join(self.names) or 'none'}")
+
+    def watch(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call ``listener`` with a ``{"type": "packet", "id", "kind", "from", "to", "finding"}`` event
+        for every packet a specialist of this swarm keeps; returns a function that stops it."""
+        by_id = {s.agent_id: s.name for s in self.specialists}
+        hooks = []
+        for specialist in self.specialists:
+
+            def hook(packet: OutcomePacket, to: str = specialist.name) -> None:
+                sender = by_id.get(packet.origin, packet.origin.hex()[:12])
+                listener(
+                    {"type": "packet", "id": packet.id.hex(), "kind": str(packet.kind), "from": sender,
+                     "to": to, "finding": packet.finding}
+                )  # fmt: skip
+
+            specialist.listeners.append(hook)
+            hooks.append((specialist, hook))
+
+        def stop() -> None:
+            for specialist, hook in hooks:
+                if hook in specialist.listeners:
+                    specialist.listeners.remove(hook)
+
+        return stop
 
     @property
     def names(self) -> list[str]:

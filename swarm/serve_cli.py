@@ -52,7 +52,9 @@ async def serve(
             f"OpenAI-compatible API at http://{host}:{port}/v1 (model {MODEL_ID!r})"
             + ("; bearer token required" if token else "; no token required")
         )
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+        )
         try:
             await server.serve()
         finally:

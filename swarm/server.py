@@ -1,13 +1,16 @@
 """An OpenAI-compatible HTTP API in front of a swarm's dispatcher (FastAPI).
 
 ``POST /v1/chat/completions`` (JSON, or server-sent events with ``"stream": true``) and
-``GET /v1/models``, so any OpenAI client or chat front end can talk to the swarm. The last user
+``GET /v1/models``, so any OpenAI client or chat front end can talk to the swarm; ``GET /`` is a
+chat page with a live view of the swarm, fed by ``GET /v1/swarm`` (the agents) and
+``GET /v1/swarm/events`` (every packet an agent keeps, as server-sent events). The last user
 message is the question; the conversation continues on a thread named by the request's ``user`` field
 (or ``default``). Each response carries the swarm's provenance (the specialists asked, the packets
 used, the routing cost) in an extra ``synthswarm`` field, and no ``usage``: the swarm's tokens are
 spent in many agents' models (the provenance counts their calls); streamed responses send the dispatcher's
 progress (which specialists it routed to, each specialist's answer) as chunks with an empty delta and a
-``synthswarm`` event, then the answer, then the provenance with the finishing chunk.
+``synthswarm`` event, the answer as the model writes it, then the provenance with the finishing
+chunk.
 
 Requests larger than ``max_request_bytes`` are refused with 413; with a ``token``, requests without
 ``Authorization: Bearer <token>`` get 401. Errors have OpenAI's shape:
@@ -16,23 +19,25 @@ Requests larger than ``max_request_bytes`` are refused with 413; with a ``token`
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from agents.dispatcher import EVENT_FINAL
+from agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream
 from swarm.errors import SynthswarmError
 from swarm.runtime import Swarm
 
@@ -40,6 +45,11 @@ __all__ = ["MODEL_ID", "ServerSettings", "create_app"]
 
 MODEL_ID = "synthswarm"
 """The one model the API serves: the swarm's dispatcher."""
+_OPEN_PATHS = frozenset({"/"})
+"""Served without the token: the page itself, which then sends the token the user gives it."""
+_EVENT_BACKLOG = 256
+_KEEPALIVE_S = 15.0
+_PAGE = files("swarm").joinpath("data/web/index.html").read_text(encoding="utf-8")
 
 
 class ServerSettings(BaseModel):
@@ -117,6 +127,23 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
         code = "not_found" if exc.status_code == 404 else "http_error"
         return ApiError(exc.status_code, str(exc.detail), kind="invalid_request_error", code=code).response()
 
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        """The chat page with a live view of the swarm (it asks for the token, if one is set)."""
+        return _PAGE
+
+    @app.get("/v1/swarm")
+    async def agents() -> dict[str, Any]:
+        return {
+            "router": swarm.config.router,
+            "agents": [{"name": a.name, "domain": a.domain} for a in swarm.specialists],
+        }
+
+    @app.get("/v1/swarm/events")
+    async def events() -> StreamingResponse:
+        """Every packet an agent keeps, as server-sent events, while the client listens."""
+        return StreamingResponse(_packet_events(swarm), media_type="text/event-stream")
+
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         return {"object": "list", "data": [_model()]}
@@ -164,6 +191,27 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
     return app
 
 
+async def _packet_events(swarm: Swarm) -> AsyncIterator[bytes]:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=_EVENT_BACKLOG)
+
+    def push(event: dict[str, Any]) -> None:
+        if not queue.full():  # a slow viewer misses events rather than growing the server's memory
+            queue.put_nowait(event)
+
+    stop = swarm.watch(push)
+    try:
+        yield b": listening\n\n"
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), _KEEPALIVE_S)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            yield f"data: {json.dumps(event)}\n\n".encode()
+    finally:
+        stop()
+
+
 class _Guard(BaseHTTPMiddleware):
     """Authentication and the request size limit, before any body is read into the app."""
 
@@ -173,7 +221,7 @@ class _Guard(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         try:
-            if self.settings.token:
+            if self.settings.token and request.url.path not in _OPEN_PATHS:
                 given = request.headers.get("authorization", "")
                 expected = f"Bearer {self.settings.token}"
                 if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -284,14 +332,16 @@ async def _stream(swarm: Swarm, question: str, thread: str, completion_id: str) 
 
     yield chunk({"role": "assistant", "content": ""})
     config = {"configurable": {"thread_id": thread}}
+    answer = AnswerStream()
     try:
         async for event in swarm.dispatcher.astream(
             {"messages": [("user", question)]}, config=config, stream_mode="custom"
         ):
+            if piece := answer.feed(event):
+                yield chunk({"content": piece})
             if event.get("type") == EVENT_FINAL:
-                yield chunk({"content": event["answer"]})
                 yield chunk({}, "stop", synthswarm={"thread": thread, "provenance": event["provenance"]})
-            else:
+            elif event.get("type") != EVENT_TOKEN:
                 yield chunk({}, synthswarm={"event": event})
     except SynthswarmError as exc:
         error = {

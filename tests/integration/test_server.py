@@ -30,7 +30,9 @@ def serving(settings: ServerSettings) -> Iterator[str]:
     swarm.add_specialist(*BOTANY, documents=[BOTANY_FACT])
     swarm.add_specialist(*ASTRONOMY, documents=[ASTRONOMY_FACT])
     app = create_app(swarm, settings, run_swarm=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=5)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
