@@ -22,7 +22,8 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     │   └── BootstrapError          none of the bootstrap addresses answered
     ├── MemoryStoreError            an agent's memory (Chroma) could not be opened, read or written
     ├── ToolError                   a tool was called with bad arguments or failed (the model sees why)
-    └── SwarmError                  a swarm was composed or used wrongly (names the agent or setting)
+    ├── SwarmError                  a swarm was composed or used wrongly (names the agent or setting)
+    └── ApiError                    an HTTP API request was refused (OpenAI-shaped error, 4xx or 5xx)
 
 Decoding untrusted bytes raises only :class:`PacketError` (packets) or :class:`ProtocolError` (RPC frames).
 """
@@ -30,6 +31,7 @@ Decoding untrusted bytes raises only :class:`PacketError` (packets) or :class:`P
 from __future__ import annotations
 
 __all__ = [
+    "ApiError",
     "BootstrapError",
     "ConfigError",
     "DHTError",
@@ -141,3 +143,12 @@ class ToolError(SynthswarmError):
 
 class SwarmError(SynthswarmError):
     """A swarm was composed or used wrongly: a duplicate agent name, an unknown router, not started."""
+
+
+class ApiError(SynthswarmError):
+    """A request to the HTTP API was refused: answered with ``status`` and OpenAI's error object
+    (``message``, ``type``, ``param``, ``code``)."""
+
+    def __init__(self, status: int, message: str, *, kind: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param

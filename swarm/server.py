@@ -38,7 +38,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream
-from swarm.errors import SynthswarmError
+from swarm.errors import ApiError, SynthswarmError
 from swarm.runtime import Swarm
 
 __all__ = ["MODEL_ID", "ServerSettings", "create_app"]
@@ -81,17 +81,10 @@ class _ChatRequest(BaseModel):
     """The conversation (thread) this message continues."""
 
 
-class ApiError(Exception):
-    """An error answered as OpenAI's error object with an HTTP status."""
-
-    def __init__(self, status: int, message: str, *, kind: str, code: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
-
-    def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(body, status_code=self.status, headers=headers)
+def _response(error: ApiError) -> JSONResponse:
+    body = {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swarm: bool = False) -> FastAPI:
@@ -116,16 +109,16 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
+        return _response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _invalid(exc.errors()).response()
+        return _response(_invalid(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else "http_error"
-        return ApiError(exc.status_code, str(exc.detail), kind="invalid_request_error", code=code).response()
+        return _response(ApiError(exc.status_code, str(exc.detail), kind="invalid_request_error", code=code))
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
@@ -155,7 +148,7 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
 
     @app.post("/v1/chat/completions", response_model=None)
     async def completions(request: Request) -> JSONResponse | StreamingResponse:
-        body = _parse(await request.body(), s)
+        body = _parse(await _read(request, s), s)
         question = _question(body)
         thread = body.user or "default"
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -235,7 +228,7 @@ class _Guard(BaseHTTPMiddleware):
             if length is not None and (not length.isdigit() or int(length) > self.settings.max_request_bytes):
                 raise _too_large(self.settings)
         except ApiError as exc:
-            return exc.response()
+            return _response(exc)
         return await call_next(request)
 
 
@@ -248,9 +241,18 @@ def _too_large(s: ServerSettings) -> ApiError:
     )
 
 
+async def _read(request: Request, s: ServerSettings) -> bytes:
+    """The body, refused as soon as it passes the limit (a chunked body carries no Content-Length)."""
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > s.max_request_bytes:
+            raise _too_large(s)
+        parts.append(part)
+    return b"".join(parts)
+
+
 def _parse(raw: bytes, s: ServerSettings) -> _ChatRequest:
-    if len(raw) > s.max_request_bytes:  # a chunked body carries no Content-Length
-        raise _too_large(s)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

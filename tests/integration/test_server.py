@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import uvicorn
@@ -128,6 +129,17 @@ def test_bad_requests_get_clear_4xx_errors(api: str) -> None:
     status, body = post(api, json.dumps(big).encode())
     assert status == 413
     assert body["error"]["code"] == "request_too_large"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit holds while the body is read
+        yield b'{"model": "synthswarm", "messages": [{"role": "user", "content": "'
+        yield b"x" * 5000
+        yield b'"}]}'
+
+    streamed = httpx.post(
+        f"{api}/chat/completions", content=chunked(), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    )
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["code"] == "request_too_large"
     status, body = post(api, b"{}", token="nope")
     assert status == 401
     # After all that, the server still answers.
