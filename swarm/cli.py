@@ -256,7 +256,8 @@ def serve_command(
     max_request_bytes: int,
     keep_dir: Path | None,
 ) -> None:
-    """Serve the swarm's dispatcher as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
+    """Serve the swarm's dispatcher as an OpenAI-compatible API (/v1/chat/completions, /v1/models),
+    with a chat page and a live view of the swarm at /."""
     from swarm.serve_cli import serve
 
     asyncio.run(

@@ -52,6 +52,11 @@ async def serve(
             f"OpenAI-compatible API at http://{host}:{port}/v1 (model {MODEL_ID!r})"
             + ("; bearer token required" if token else "; no token required")
         )
+        console.print(f"the web page: http://{host}:{port}/")
+        if not token and host not in ("127.0.0.1", "localhost", "::1"):
+            console.print(
+                f"[yellow]warning[/]: listening on {host} with no token: anyone who can reach it can ask"
+            )
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
         )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +24,7 @@ import uvicorn
 from swarm.config import SwarmConfig
 from swarm.runtime import Swarm
 from swarm.server import MODEL_ID, ServerSettings, create_app
+from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
 
 TOKEN = "s3cret-token"
@@ -155,3 +161,50 @@ def test_without_a_token_no_authentication_is_asked() -> None:
             model=MODEL_ID, messages=[{"role": "user", "content": QUESTION}]
         )
         assert reply.choices[0].message.content == "1874"
+
+
+def test_the_serve_command_answers_and_stops_on_interrupt(tmp_path: Path) -> None:
+    (tmp_path / "swarm.toml").write_text(
+        f'[[agents]]\nname = "botany"\ndomain = "plants"\ndocuments = ["{BOTANY_FACT}"]\n\n'
+        f'[[agents]]\nname = "astronomy"\ndomain = "stars"\ndocuments = ["{ASTRONOMY_FACT}"]\n'
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with openai_stub() as model:
+        settings = [
+            "embedder.backend=hashing",
+            f"llm.base_url={base_url(model)}",
+            "llm.api_key=k",
+            "llm.model=m",
+        ]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "swarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
+             *[item for s in settings for item in ("--set", s)],
+             "serve", "--agents", str(tmp_path / "swarm.toml"), "--port", str(port), "--token", TOKEN],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}/v1"
+            deadline = time.monotonic() + 120
+            while True:
+                assert process.poll() is None, process.communicate()[0][-3000:]
+                assert time.monotonic() < deadline, "synthswarm serve did not start"
+                try:
+                    models = client(url).models.list()
+                    break
+                except openai.APIConnectionError:
+                    time.sleep(0.2)
+            assert [m.id for m in models] == [MODEL_ID]
+            reply = client(url).chat.completions.create(
+                model=MODEL_ID, messages=[{"role": "user", "content": QUESTION}]
+            )
+            assert (reply.choices[0].message.content or "").startswith("echo:")  # the stub model answered
+            assert (reply.model_extra or {})["synthswarm"]["provenance"]["specialists"]
+        finally:
+            process.send_signal(signal.SIGINT)
+            output = process.communicate(timeout=60)[0]
+        assert process.returncode == 130, output[-3000:]  # ended by Ctrl-C, as a shell reports it
+        assert "OpenAI-compatible API at" in output
+        assert "Application shutdown complete" in output  # the swarm was stopped, not abandoned
+        assert "Traceback" not in output
