@@ -25,7 +25,7 @@ from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, EVENT_TOKE
 from agents.embeddings import make_embedder
 from agents.llm import make_chat_model
 from swarm.config import Config
-from swarm.demo import load_demo_corpus
+from swarm.demo import swarm_of
 from swarm.errors import SynthswarmError
 from swarm.runtime import Swarm
 
@@ -182,12 +182,9 @@ async def chat(
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     chat_model, embedder = make_chat_model(config.llm), make_embedder(config.embedder)
     async with AsyncSqliteSaver.from_conn_string(str(data_dir / "chat-threads.sqlite")) as saver:
-        if agents_path is not None:
-            swarm = Swarm.from_config_file(agents_path, chat=chat_model, embedder=embedder, data_dir=data_dir)
-        else:
-            swarm = Swarm(chat=chat_model, embedder=embedder, config=config.swarm, data_dir=data_dir)
-            for spec in load_demo_corpus().agents:
-                swarm.add_specialist(spec.name, spec.domain, documents=spec.documents)
+        swarm = swarm_of(
+            agents_path, chat=chat_model, embedder=embedder, config=config.swarm, data_dir=data_dir
+        )
         swarm.checkpointer = saver
         with console.status("starting the swarm"):
             await swarm.start()

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE
+from agents.embeddings import Embedder
+from agents.llm import ChatModel
 from swarm.answers import contains_answer
+from swarm.config import SwarmConfig
 from swarm.errors import ConfigError
 from swarm.runtime import AgentSpec, Swarm
 
@@ -196,3 +199,21 @@ def _stage(emit: OnEvent, stage: str, done: int, total: int, packets: int | None
     if packets is not None:
         event["packets"] = packets
     emit(event)
+
+
+def swarm_of(
+    agents_path: Path | None,
+    *,
+    chat: ChatModel,
+    embedder: Embedder,
+    config: SwarmConfig,
+    data_dir: Path,
+) -> Swarm:
+    """The swarm of the ``[[agents]]`` in the TOML file ``agents_path`` (with its ``[swarm]``
+    settings), or without one the demo's eight specialists: what ``chat`` and ``serve`` talk to."""
+    if agents_path is not None:
+        return Swarm.from_config_file(agents_path, chat=chat, embedder=embedder, data_dir=data_dir)
+    swarm = Swarm(chat=chat, embedder=embedder, config=config, data_dir=data_dir)
+    for spec in load_demo_corpus().agents:
+        swarm.add_specialist(spec.name, spec.domain, documents=spec.documents)
+    return swarm

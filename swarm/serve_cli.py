@@ -11,8 +11,7 @@ from rich.console import Console
 from agents.embeddings import make_embedder
 from agents.llm import make_chat_model
 from swarm.config import Config
-from swarm.demo import load_demo_corpus
-from swarm.runtime import Swarm
+from swarm.demo import swarm_of
 from swarm.server import MODEL_ID, ServerSettings, create_app
 
 __all__ = ["serve"]
@@ -34,14 +33,8 @@ async def serve(
     chat, embedder = make_chat_model(config.llm), make_embedder(config.embedder)
     with tempfile.TemporaryDirectory(prefix="synthswarm-serve-") as scratch:
         where = data_dir or Path(scratch)
-        if agents_path is not None:
-            swarm = Swarm.from_config_file(agents_path, chat=chat, embedder=embedder, data_dir=where)
-            what = str(agents_path)
-        else:
-            swarm = Swarm(chat=chat, embedder=embedder, config=config.swarm, data_dir=where)
-            for spec in load_demo_corpus().agents:
-                swarm.add_specialist(spec.name, spec.domain, documents=spec.documents)
-            what = "the demo's specialists"
+        swarm = swarm_of(agents_path, chat=chat, embedder=embedder, config=config.swarm, data_dir=where)
+        what = str(agents_path) if agents_path is not None else "the demo's specialists"
         settings = ServerSettings(token=token, max_request_bytes=max_request_bytes)
         app = create_app(swarm, settings, run_swarm=True)
         console.print(
