@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -260,10 +261,13 @@ def serve_command(
     with a chat page and a live view of the swarm at /."""
     from swarm.serve_cli import serve
 
-    asyncio.run(
-        serve(cfg, _out, agents_path=agents_path, host=host, port=port, token=token,
-              max_request_bytes=max_request_bytes, data_dir=keep_dir)
-    )  # fmt: skip
+    # On Ctrl-C uvicorn shuts down (stopping the swarm) and then re-raises the interrupt, which may or
+    # may not surface here depending on timing. Ctrl-C is how a server is meant to stop: status 0.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve(cfg, _out, agents_path=agents_path, host=host, port=port, token=token,
+                  max_request_bytes=max_request_bytes, data_dir=keep_dir)
+        )  # fmt: skip
 
 
 @cli.group("eval")

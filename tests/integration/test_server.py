@@ -204,7 +204,7 @@ def test_the_serve_command_answers_and_stops_on_interrupt(tmp_path: Path) -> Non
         finally:
             process.send_signal(signal.SIGINT)
             output = process.communicate(timeout=60)[0]
-        assert process.returncode == 130, output[-3000:]  # ended by Ctrl-C, as a shell reports it
+        assert process.returncode == 0, output[-3000:]  # Ctrl-C is how a server is meant to stop
         assert "OpenAI-compatible API at" in output
         assert "Application shutdown complete" in output  # the swarm was stopped, not abandoned
         assert "Traceback" not in output
