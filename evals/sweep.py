@@ -323,18 +323,19 @@ def _work(
     embedder, chat = _worker_models(spec, out)
     embedder.remember([p.text for p in dataset.paragraphs], vectors)
 
-    def report(stage: str, done: int, total: int) -> None:
+    job = (dataset, vectors, n, strategy, seed, settings)
+    return asyncio.run(_run_here(*job, embedder, chat, label, _Relay(messages)))
+
+
+class _Relay(_Quiet):
+    """Progress from a worker process, put on the queue the parent reads (about 50 updates a stage)."""
+
+    def __init__(self, messages: Any) -> None:
+        self.messages = messages
+
+    def stage(self, label: str, stage: str, done: int, total: int) -> None:
         if done == total or done % max(1, total // 50) == 0:
-            messages.put((label, stage, done, total))
-
-    async def run() -> RunResult:
-        return await run_once(
-            dataset, vectors, n, strategy, embedder=embedder, chat=chat, seed=seed, settings=settings,
-            progress=report,
-        )  # fmt: skip
-
-    result = asyncio.run(run())
-    return result.row.as_dict(), [list(e) for e in result.edges]
+            self.messages.put((label, stage, done, total))
 
 
 @functools.cache

@@ -201,13 +201,16 @@ def demo_command(
     )  # fmt: skip
 
 
-@cli.command("chat")
-@click.option(
+_agents_option = click.option(
     "--agents",
     "agents_path",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="A TOML file with [[agents]] tables (default: the demo's eight specialists).",
 )
+
+
+@cli.command("chat")
+@_agents_option
 @click.option("--thread", default="default", show_default=True, help="The conversation to continue.")
 @click.pass_obj
 def chat_command(cfg: Config, agents_path: Path | None, thread: str) -> None:
@@ -231,12 +234,7 @@ def _read_line() -> str:
 
 
 @cli.command("serve")
-@click.option(
-    "--agents",
-    "agents_path",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="A TOML file with [[agents]] tables (default: the demo's eight specialists).",
-)
+@_agents_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
