@@ -244,11 +244,13 @@ async def _oracle_gather(agent: Specialist, question: str) -> Context:
         [bridge] = await agent.embedder.embed([f"{question} {first[0].text}"])
         second = await agent.memory.search_knowledge(bridge, budget)
         second = [h for h in second if h.score >= s.relevance]
-    chosen = list({h.id: h for h in reversed(first[:1] + second + first[1:])}.values())[::-1]
-    sources = [str(h.metadata.get("source", "")) for h in chosen[:budget]]
-    evidence = tuple(
-        Evidence(h.text, source, h.score, refs=(source,)) for h, source in zip(chosen, sources, strict=False)
-    )
+    # As a swarm agent's context: the best passage, then what the second search found beyond the
+    # first one's passages (replies come from other agents, so never repeat one's own), then the rest.
+    found_first = {h.id for h in first}
+    beyond = [h for h in second if h.id not in found_first]
+    chosen = (first[:1] + beyond + first[1:])[:budget]
+    sources = [str(h.metadata.get("source", "")) for h in chosen]
+    evidence = tuple(Evidence(h.text, s, h.score, refs=(s,)) for h, s in zip(chosen, sources, strict=True))
     return Context(evidence, 0, 0)
 
 
