@@ -196,17 +196,17 @@ class _Plan:
                 data = json.loads(path.read_text(encoding="utf-8"))
                 self._record(n, strategy, data["row"], data["edges"], cached=True)
                 continue
-            job = (self.dataset, vectors, n, strategy, self.sweep.seed, run_settings)
+            job = _Job(self.dataset, vectors, n, strategy, self.sweep.seed, run_settings)
             future: asyncio.Future[_Outcome]
             if workers.pool is not None:
                 loop = asyncio.get_running_loop()
                 future = loop.run_in_executor(
-                    workers.pool, _work, *job, self.spec, self.out, label, workers.messages
+                    workers.pool, _work, job, self.spec, self.out, label, workers.messages
                 )
             else:
                 if self._chat is None and self.spec.llm is not None:
                     self._chat = _chat(self.spec.llm, self.out)
-                future = asyncio.ensure_future(_run_here(*job, local, self._chat, label, self.watch))
+                future = asyncio.ensure_future(_run_here(job, local, self._chat, label, self.watch))
             self.running[future] = (n, strategy, path)
 
     def finish(self, future: asyncio.Future[_Outcome]) -> None:
@@ -245,21 +245,24 @@ def _graph_run(results: dict[tuple[int, str], RunResult]) -> RunResult | None:
     return small[-1] if small else (dht[0][1] if dht else None)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One run's configuration, as it travels to a worker process."""
+
+    dataset: Dataset
+    vectors: npt.NDArray[np.float32]
+    n: int
+    strategy: str
+    seed: int
+    settings: RunSettings
+
+
 async def _run_here(
-    dataset: Dataset,
-    vectors: npt.NDArray[np.float32],
-    n: int,
-    strategy: str,
-    seed: int,
-    settings: RunSettings,
-    embedder: CachedEmbedder,
-    chat: ChatModel | None,
-    label: str,
-    watch: SweepObserver,
+    job: _Job, embedder: CachedEmbedder, chat: ChatModel | None, label: str, watch: SweepObserver
 ) -> tuple[dict[str, Any], list[list[int]]]:
     result = await run_once(
-        dataset, vectors, n, strategy, embedder=embedder, chat=chat, seed=seed, settings=settings,
-        progress=lambda stage, done, total: watch.stage(label, stage, done, total),
+        job.dataset, job.vectors, job.n, job.strategy, embedder=embedder, chat=chat, seed=job.seed,
+        settings=job.settings, progress=lambda stage, done, total: watch.stage(label, stage, done, total),
     )  # fmt: skip
     return result.row.as_dict(), [list(e) for e in result.edges]
 
@@ -308,23 +311,12 @@ def _init_worker(threads: int) -> None:
 
 
 def _work(
-    dataset: Dataset,
-    vectors: npt.NDArray[np.float32],
-    n: int,
-    strategy: str,
-    seed: int,
-    settings: RunSettings,
-    spec: ModelSpec,
-    out: Path,
-    label: str,
-    messages: Any,
+    job: _Job, spec: ModelSpec, out: Path, label: str, messages: Any
 ) -> tuple[dict[str, Any], list[list[int]]]:
     """One run in a worker process (models are built once per worker)."""
     embedder, chat = _worker_models(spec, out)
-    embedder.remember([p.text for p in dataset.paragraphs], vectors)
-
-    job = (dataset, vectors, n, strategy, seed, settings)
-    return asyncio.run(_run_here(*job, embedder, chat, label, _Relay(messages)))
+    embedder.remember([p.text for p in job.dataset.paragraphs], job.vectors)
+    return asyncio.run(_run_here(job, embedder, chat, label, _Relay(messages)))
 
 
 class _Relay(_Quiet):
