@@ -138,6 +138,17 @@ def models_check(cfg: Config) -> None:
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Keep identity, records, contacts here.")
 @click.option("--put", "puts", multiple=True, metavar="KEY=VALUE", help="Store a record once joined.")
 @click.option(
+    "--secure",
+    is_flag=True,
+    help="CurveZMQ on every connection (implied when a --join address is secured).",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Node key made by `synthswarm keys create` (default: STATE_DIR/node.key, or a fresh one).",
+)
+@click.option(
     "--status-every",
     default=30.0,
     show_default=True,
@@ -146,12 +157,14 @@ def models_check(cfg: Config) -> None:
 )
 def node(
     listen: str, join: tuple[str, ...], advertise: str | None, state_dir: Path | None, puts: tuple[str, ...],
-    status_every: float,
+    secure: bool, key_path: Path | None, status_every: float,
 ) -> None:  # fmt: skip
     """Run a standalone DHT node that nodes on other hosts can join. Prints JSON lines; stops on Ctrl-C."""
+    from swarm.identity import Identity
     from swarm.node_cli import run_node
 
     pairs = [_key_value(p, "--put") for p in puts]
+    identity = Identity.load(key_path) if key_path else None
     asyncio.run(
         run_node(
             listen=listen,
@@ -160,8 +173,54 @@ def node(
             state_dir=state_dir,
             puts=pairs,
             status_every_s=status_every,
+            secure=secure,
+            identity=identity,
         )
     )
+
+
+@cli.group()
+def keys() -> None:
+    """Node keys: the Ed25519 identity a node signs with, and the Curve key derived from it."""
+
+
+@keys.command("create")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing key file.")
+def keys_create(path: Path, force: bool) -> None:
+    """Create a node key at PATH, readable by its owner only (mode 0600)."""
+    from swarm.identity import Identity
+
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to replace it (the old identity is lost)")
+    identity = Identity.generate()
+    identity.save(path)
+    _print_key(path, identity)
+
+
+@keys.command("show")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def keys_show(path: Path) -> None:
+    """Print the node id and public keys of the key at PATH (never the secret)."""
+    from swarm.identity import Identity
+
+    _print_key(path, Identity.load(path))
+
+
+def _print_key(path: Path, identity: Any) -> None:
+    from swarm.dht.curve import CurveKeys
+
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        _err.print(f"[yellow]warning:[/] {path} is readable by others (mode {mode:o}); run chmod 600 {path}")
+    fields = {
+        "path": str(path),
+        "mode": f"{mode:o}",
+        "node_id": identity.id.hex(),
+        "ed25519_public": identity.public_key.hex(),
+        "curve_public": CurveKeys.of(identity).public.hex(),
+    }
+    _out.print_json(json.dumps(fields))
 
 
 @cli.command("demo")

@@ -15,7 +15,10 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     │   ├── PacketTooLargeError     over the hard size cap
     │   ├── PacketVersionError      an encoding version this build does not speak
     │   ├── PacketMalformedError    not a well-formed, canonical packet
-    │   └── PacketSignatureError    the signature does not verify against the origin's key
+    │   ├── PacketSignatureError    the signature does not verify against the origin's key (forged
+    │   │                           or tampered)
+    │   ├── PacketReplayError       a copy of a packet the receiver already admitted
+    │   └── PacketExpiredError      past its ttl, or dated too far in the future
     ├── DHTError                    the DHT could not do what was asked
     │   ├── ProtocolError           an RPC frame was malformed, oversized or of an unknown version
     │   ├── RPCTimeoutError         a peer did not answer in time (after retries)
@@ -41,7 +44,9 @@ __all__ = [
     "ModelResponseError",
     "ModelUnavailableError",
     "PacketError",
+    "PacketExpiredError",
     "PacketMalformedError",
+    "PacketReplayError",
     "PacketSignatureError",
     "PacketTooLargeError",
     "PacketVersionError",
@@ -115,6 +120,14 @@ class PacketMalformedError(PacketError):
 
 class PacketSignatureError(PacketError):
     """The signature does not verify against the public key the packet carries."""
+
+
+class PacketReplayError(PacketError):
+    """A copy of a packet the receiver already admitted (a replay, or a duplicate on another path)."""
+
+
+class PacketExpiredError(PacketError):
+    """The packet is past its ttl, older than the receiver's replay window, or dated in the future."""
 
 
 class DHTError(SynthswarmError):

@@ -19,7 +19,9 @@ from types import TracebackType
 
 import zmq.asyncio
 
+from swarm.dht.curve import CurveKeys, ZapHandler, curve_public_of, secured_address, split_address
 from swarm.dht.ids import ID_BYTES, Contact, distance, random_id_in_bucket
+from swarm.dht.limits import PeerLimits, RateLimiter, SlotLimiter
 from swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
 from swarm.dht.messages import (
     MAX_CONTACTS,
@@ -88,7 +90,14 @@ class DHTSettings:
     bootstrap_timeout_s: float = 5.0
     """How long bootstrap waits for any address to answer before giving up."""
     store_limits: StoreLimits = field(default_factory=StoreLimits)
+    limits: PeerLimits = field(default_factory=PeerLimits)
+    """Per-peer request rates and concurrent application requests (abuse limits)."""
+    max_peer_health: int = 4096
+    """Round-trip and back-off records kept, one per address this node has called."""
     transport: TransportSettings = field(default_factory=TransportSettings)
+    secure: bool = False
+    """CurveZMQ on every socket, and every RPC checked against the key its connection proved. All
+    nodes of a swarm must agree; secured nodes listen on ``tcp://`` (or ``ipc://``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= MAX_CONTACTS:
@@ -113,8 +122,14 @@ class NodeStats:
     rpc_failures: int = 0
     bad_frames: int = 0
     unmatched_replies: int = 0
+    impostors: int = 0
+    """Secured frames whose claimed key was not the key their connection proved."""
     stores_refused: int = 0
     lookups: int = 0
+    rate_limited: int = 0
+    """Requests dropped because their sender was over its rate."""
+    busy_refused: int = 0
+    """Application requests refused because their sender, or the node, had too many in service."""
 
     def sent(self, category: str) -> None:
         self.rpcs_sent[category] = self.rpcs_sent.get(category, 0) + 1
@@ -177,8 +192,13 @@ class DHTNode:
         self._apps: dict[str, AppHandler] = {}
         self._evicting: set[bytes] = set()
         self._tasks = TaskSet(f"dht-{self.node_id.hex()[:8]}")
+        lim = settings.limits
+        self._rates = RateLimiter(lim.requests_per_s, lim.burst, lim.max_peers_tracked)
+        self._slots = SlotLimiter(lim.max_app_requests, lim.max_app_requests_per_peer)
         self._closed = False
         self._saved_at = time.monotonic()
+        self._zap: ZapHandler | None = None
+        self._curve_of: dict[bytes, bytes | None] = {}
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -202,14 +222,26 @@ class DHTNode:
         s = settings or DHTSettings()
         ctx = context or new_context()
         ident = identity or _load_or_create_identity(state_dir)
+        curve = CurveKeys.of(ident) if s.secure else None
+        zap = ZapHandler.try_bind(ctx) if curve is not None else None
         try:
-            transport = ZmqTransport.open(ctx, listen, s.transport)
-        except OSError:
+            transport = ZmqTransport.open(ctx, listen, s.transport, curve)
+        except OSError as exc:
+            if zap is not None:
+                zap.close()
             if context is None:
                 ctx.term()
+            if curve is not None:
+                raise ConfigError("dht.secure", str(exc)) from exc
             raise
         address = advertise or _advertised(transport.address)
+        if curve is not None:
+            address = secured_address(split_address(address)[0], curve.public)
         node = cls(ident, transport, address, s, ctx, context is None, state_dir)
+        if zap is not None:
+            # The first secured node of a context answers ZAP for all of them, while it lives.
+            node._zap = zap
+            node._tasks.spawn(zap.serve(), name="zap")
         node._tasks.spawn(transport.serve(node._on_request, node._on_reply), name="serve")
         node._tasks.spawn(node._maintain(), name="maintain")
         saved_contacts = node._restore() if state_dir else []
@@ -254,6 +286,8 @@ class DHTNode:
         for future in self._pending.values():
             future.cancel()
         self._transport.close()
+        if self._zap is not None:
+            self._zap.close()
         if self._owns_context:
             self._ctx.term()
 
@@ -265,6 +299,8 @@ class DHTNode:
         for future in self._pending.values():
             future.cancel()
         self._transport.close()
+        if self._zap is not None:
+            self._zap.close()
         if self._owns_context:
             self._ctx.term()
 
@@ -387,7 +423,7 @@ class DHTNode:
     ) -> Envelope:
         if self._closed:
             raise DHTError("node is closed")
-        health = self._health.setdefault(address, PeerHealth(self._new_rtt()))
+        health = self._health_of(address)
         if health.backed_off():
             raise RPCTimeoutError(f"{address} is backed off after {health.failures} failure(s)")
         loop = asyncio.get_running_loop()
@@ -409,6 +445,11 @@ class DHTNode:
                 self._pending.pop(rpc_id, None)
             if expect_id is not None and reply.sender.node_id != expect_id:
                 break  # another node now answers at that address: the contact we knew is gone
+            if self._transport.curve is not None and not self._proves(
+                reply.sender_key, split_address(address)[1]
+            ):
+                self.stats.impostors += 1
+                break  # answered by a key other than the one the handshake pinned
             health.succeeded(loop.time() - started)
             self._saw(reply.sender)
             return reply
@@ -416,6 +457,15 @@ class DHTNode:
         health.failed()
         self._lost(address, expect_id)
         raise RPCTimeoutError(f"{type(message).__name__} to {address} got no answer")
+
+    def _health_of(self, address: str) -> PeerHealth:
+        health = self._health.get(address)
+        if health is None:
+            # Addresses come from peers' answers, so the map is bounded: the oldest entry goes.
+            if len(self._health) >= self.settings.max_peer_health:
+                del self._health[next(iter(self._health))]
+            health = self._health[address] = PeerHealth(self._new_rtt())
+        return health
 
     def _new_rtt(self) -> RttEstimator:
         s = self.settings
@@ -428,7 +478,18 @@ class DHTNode:
 
     # --- RPC server -------------------------------------------------------------------------------
 
-    async def _on_reply(self, _: bytes | None, frame: bytes) -> None:
+    def _proves(self, sender_key: bytes, curve_key: bytes | None) -> bool:
+        """Whether the Ed25519 ``sender_key`` is the key behind the Curve key a connection proved."""
+        if curve_key is None:
+            return False
+        derived = self._curve_of.get(sender_key)
+        if derived is None:
+            if len(self._curve_of) >= 4096:
+                self._curve_of.clear()
+            derived = self._curve_of[sender_key] = curve_public_of(sender_key)
+        return derived == curve_key
+
+    async def _on_reply(self, _: bytes | None, frame: bytes, __: bytes | None) -> None:
         try:
             envelope = decode_frame(frame)
         except ProtocolError as exc:
@@ -441,7 +502,7 @@ class DHTNode:
             return
         future.set_result(envelope)
 
-    async def _on_request(self, routing_id: bytes | None, frame: bytes) -> None:
+    async def _on_request(self, routing_id: bytes | None, frame: bytes, peer_key: bytes | None) -> None:
         try:
             envelope = decode_frame(frame)
         except ProtocolError as exc:
@@ -451,6 +512,15 @@ class DHTNode:
         if not envelope.message.is_request or routing_id is None:
             self.stats.bad_frames += 1
             return
+        if self._transport.curve is not None and not (
+            self._proves(envelope.sender_key, peer_key)
+            and split_address(envelope.sender_address)[1] == peer_key
+        ):
+            self.stats.impostors += 1  # claims a key (or advertises one) its connection did not prove
+            return
+        if not self._rates.allow(envelope.sender_key):
+            self.stats.rate_limited += 1
+            return  # unanswered: the cheapest response to a flood
         self.stats.rpcs_served += 1
         if envelope.sender.node_id != self.node_id:
             self._saw(envelope.sender)
@@ -461,7 +531,12 @@ class DHTNode:
                 health.heard_from()
         message = envelope.message
         if isinstance(message, AppRequest):
-            # Application handlers may do RPCs of their own: run them beside the read loop.
+            # Application handlers may do RPCs of their own: run them beside the read loop, in a
+            # bounded number of slots so a flood cannot pile up tasks.
+            if not self._slots.acquire(envelope.sender_key):
+                self.stats.busy_refused += 1
+                await self._reply(routing_id, envelope, ErrorReply("busy", "too many requests in service"))
+                return
             self._tasks.spawn(self._serve_app(routing_id, envelope, message), name="app")
             return
         await self._reply(routing_id, envelope, self._answer(envelope.sender, message))
@@ -492,18 +567,23 @@ class DHTNode:
         return ErrorReply("unsupported", f"{type(message).__name__} is not served here")
 
     async def _serve_app(self, routing_id: bytes, envelope: Envelope, message: AppRequest) -> None:
+        try:
+            answer = await self._app_answer(envelope, message)
+        finally:
+            self._slots.release(envelope.sender_key)
+        await self._reply(routing_id, envelope, answer)
+
+    async def _app_answer(self, envelope: Envelope, message: AppRequest) -> Message:
         handler = self._apps.get(message.topic)
         if handler is None:
-            answer: Message = ErrorReply("unknown-topic", message.topic)
-        else:
-            try:
-                answer = AppReply(await handler(envelope.sender, message.payload))
-            except DHTError as exc:
-                answer = ErrorReply("failed", str(exc)[:300])
-            except Exception:  # a handler's bug must not cost the caller a timeout, nor the node its life
-                log.exception("handler for %s failed", message.topic)
-                answer = ErrorReply("internal", "the handler failed")
-        await self._reply(routing_id, envelope, answer)
+            return ErrorReply("unknown-topic", message.topic)
+        try:
+            return AppReply(await handler(envelope.sender, message.payload))
+        except DHTError as exc:
+            return ErrorReply("failed", str(exc)[:300])
+        except Exception:  # a handler's bug must not cost the caller a timeout, nor the node its life
+            log.exception("handler for %s failed", message.topic)
+            return ErrorReply("internal", "the handler failed")
 
     async def _reply(self, routing_id: bytes, request: Envelope, message: Message) -> None:
         frame = encode_frame(Envelope(request.rpc_id, self.identity.public_key, self.address, message))

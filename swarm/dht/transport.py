@@ -11,6 +11,11 @@ each other would otherwise claim the same routing id on one socket.
 Both sockets set ``ROUTER_MANDATORY`` and send without blocking, so a message to an unreachable peer
 or into a full queue fails at once instead of vanishing; send and receive queues are bounded by
 high-water marks, and ``MAXMSGSIZE`` drops a connection that sends an absurd frame.
+
+Given :class:`~swarm.dht.curve.CurveKeys`, both sockets speak CurveZMQ: the server authenticates and
+encrypts every connection (its ZAP handler names the connection by the client's Curve key, which
+requests are handed along with), and each outgoing connection pins the server key carried in the
+peer's address.
 """
 
 from __future__ import annotations
@@ -25,14 +30,16 @@ from dataclasses import dataclass
 import zmq
 import zmq.asyncio
 
+from swarm.dht.curve import ZAP_DOMAIN, CurveKeys, split_address
 from swarm.dht.messages import MAX_FRAME_BYTES
 
 __all__ = ["SendError", "TransportSettings", "TransportStats", "ZmqTransport", "new_context"]
 
 log = logging.getLogger(__name__)
 
-#: (reply_to, frame): ``reply_to`` is the routing id to answer through, or None for a reply frame.
-FrameHandler = Callable[[bytes | None, bytes], Awaitable[None]]
+#: (reply_to, frame, peer key): ``reply_to`` is the routing id to answer through, or None for a reply
+#: frame; ``peer key`` is the Curve key the sending connection proved (secured requests only).
+FrameHandler = Callable[[bytes | None, bytes, bytes | None], Awaitable[None]]
 
 
 class SendError(Exception):
@@ -78,9 +85,10 @@ class ZmqTransport:
 
     def __init__(
         self, ctx: zmq.asyncio.Context, server: zmq.asyncio.Socket, client: zmq.asyncio.Socket, address: str,
-        settings: TransportSettings,
+        settings: TransportSettings, curve: CurveKeys | None = None,
     ) -> None:  # fmt: skip
         self._ctx = ctx
+        self.curve = curve
         self._server = server
         self._client = client
         self.address = address
@@ -91,18 +99,33 @@ class ZmqTransport:
 
     @classmethod
     def open(
-        cls, ctx: zmq.asyncio.Context, listen: str, settings: TransportSettings | None = None
+        cls,
+        ctx: zmq.asyncio.Context,
+        listen: str,
+        settings: TransportSettings | None = None,
+        curve: CurveKeys | None = None,
     ) -> ZmqTransport:
-        """Bind ``listen`` (``tcp://127.0.0.1:*`` picks a free port) and make the outgoing socket."""
+        """Bind ``listen`` (``tcp://127.0.0.1:*`` picks a free port) and make the outgoing socket;
+        with ``curve`` both are secured (``listen`` must then be ``tcp://`` or ``ipc://``)."""
         s = settings or TransportSettings()
+        if curve is not None and listen.startswith("inproc://"):
+            raise OSError(0, "CurveZMQ needs tcp:// or ipc://: ZeroMQ does not secure inproc://")
         server = cls._socket(ctx, s)
+        if curve is not None:
+            server.setsockopt(zmq.CURVE_SERVER, 1)
+            server.setsockopt(zmq.CURVE_SECRETKEY, curve.secret)
+            server.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
         try:
             server.bind(listen)
         except zmq.ZMQError as exc:
             server.close(linger=0)
             raise OSError(exc.errno, f"cannot listen on {listen}: {exc}") from exc
         address = server.getsockopt_string(zmq.LAST_ENDPOINT)
-        return cls(ctx, server, cls._socket(ctx, s), address, s)
+        client = cls._socket(ctx, s)
+        if curve is not None:
+            client.setsockopt(zmq.CURVE_PUBLICKEY, curve.public)
+            client.setsockopt(zmq.CURVE_SECRETKEY, curve.secret)
+        return cls(ctx, server, client, address, s, curve)
 
     @staticmethod
     def _socket(ctx: zmq.asyncio.Context, s: TransportSettings) -> zmq.asyncio.Socket:
@@ -162,7 +185,7 @@ class ZmqTransport:
     async def _read(self, sock: zmq.asyncio.Socket, handler: FrameHandler, *, replies: bool) -> None:
         while True:
             try:
-                parts = await sock.recv_multipart(copy=True)
+                parts = await sock.recv_multipart(copy=False)
             except zmq.ZMQError:
                 if sock.closed:  # closed under us (a killed node): stop reading, quietly
                     return
@@ -170,21 +193,27 @@ class ZmqTransport:
             if len(parts) != 2:
                 self.stats.bad_envelopes += 1
                 continue
-            routing_id, frame = parts
+            routing_id, frame = parts[0].bytes, parts[1].bytes
             self.stats.frames_in += 1
             self.stats.bytes_in += len(frame)
-            await handler(None if replies else routing_id, frame)
+            peer = None if replies or self.curve is None else _peer_key(parts[1])
+            await handler(None if replies else routing_id, frame, peer)
 
     def _connect(self, address: str) -> bytes:
         routing_id = self._connected.get(address)
         if routing_id is not None:
             self._connected.move_to_end(address)
             return routing_id
+        endpoint, server_key = split_address(address)
+        if self.curve is not None:
+            if server_key is None:
+                raise SendError(f"{address} is not a secured address (no Curve key)")
+            self._client.setsockopt(zmq.CURVE_SERVERKEY, server_key)
         self._connections_made += 1
         routing_id = self._connections_made.to_bytes(8, "big")
         self._client.setsockopt(zmq.CONNECT_ROUTING_ID, routing_id)
         try:
-            self._client.connect(address)
+            self._client.connect(endpoint)
         except zmq.ZMQError as exc:
             raise SendError(f"cannot connect to {address}: {exc}") from exc
         self._connected[address] = routing_id
@@ -195,6 +224,14 @@ class ZmqTransport:
 
     def _disconnect(self, address: str) -> None:
         try:
-            self._client.disconnect(address)
+            self._client.disconnect(split_address(address)[0])
         except zmq.ZMQError:
             log.debug("disconnect from %s: not connected", address)
+
+
+def _peer_key(frame: zmq.Frame) -> bytes | None:
+    """The Curve key the ZAP handler named the sending connection by."""
+    try:
+        return bytes.fromhex(str(frame.get("User-Id")))
+    except (zmq.ZMQError, ValueError, TypeError):
+        return None

@@ -11,9 +11,10 @@ import numpy as np
 import numpy.typing as npt
 
 from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm.admission import PacketAdmission
 from swarm.dht import Contact, DHTNode
-from swarm.errors import DHTError, PacketError, ProtocolError
-from swarm.packet import OutcomePacket, decode_packet, encode_packet
+from swarm.errors import DHTError, PacketError, PacketReplayError, PacketSignatureError, ProtocolError
+from swarm.packet import OutcomePacket, encode_packet
 
 __all__ = [
     "DELIVER_TOPIC",
@@ -77,7 +78,11 @@ class RouterStats:
     messages: int = 0
     deliveries: int = 0
     duplicates_dropped: int = 0
+    """Copies of packets the receiving agent already had (replays, or duplicates on another path)."""
     rejected: int = 0
+    """Packets refused on receipt: forged or tampered, malformed, expired (duplicates not counted)."""
+    forged: int = 0
+    """Of ``rejected``: signatures that did not verify."""
     subscribe_messages: int = 0
     """Requests spent storing subscriptions (not counted in ``messages``)."""
 
@@ -114,14 +119,14 @@ class Router(Protocol):
 class AgentHost:
     """The agents living on one node, and the ``swarm.deliver`` handler that hands them packets.
 
-    Every packet is decoded and its signature verified before an agent sees it; each agent sees a
-    packet at most once.
+    Every packet passes :class:`~swarm.admission.PacketAdmission` before an agent sees it: decoded,
+    its signature verified, not expired, and not a copy of one the agent already received.
     """
 
     node: DHTNode
     stats: RouterStats
     agents: dict[bytes, DeliverFn] = field(default_factory=dict)
-    seen: dict[bytes, set[bytes]] = field(default_factory=dict)
+    admission: PacketAdmission = field(default_factory=PacketAdmission)
 
     @classmethod
     def on(cls, node: DHTNode, stats: RouterStats, registry: dict[bytes, AgentHost]) -> AgentHost:
@@ -134,7 +139,6 @@ class AgentHost:
 
     def add(self, agent_id: bytes, deliver: DeliverFn) -> None:
         self.agents[agent_id] = deliver
-        self.seen.setdefault(agent_id, set())
 
     async def handle(self, sender: Contact, payload: bytes) -> bytes:
         agent_id, data = decode_delivery(payload)
@@ -146,15 +150,14 @@ class AgentHost:
         if deliver is None:
             raise DHTError("no such agent here")
         try:
-            packet = decode_packet(data)
-        except PacketError as exc:
-            self.stats.rejected += 1
-            raise DHTError(f"rejected packet: {exc}") from exc
-        seen = self.seen[agent_id]
-        if packet.id in seen:
+            packet = self.admission.admit(data, agent_id)
+        except PacketReplayError:
             self.stats.duplicates_dropped += 1
             return Outcome.MISSED
-        seen.add(packet.id)
+        except PacketError as exc:
+            self.stats.rejected += 1
+            self.stats.forged += isinstance(exc, PacketSignatureError)
+            raise DHTError(f"rejected packet: {exc}") from exc
         self.stats.deliveries += 1
         return Outcome.FOLLOW_UP if await deliver(packet) else Outcome.DELIVERED
 
