@@ -21,6 +21,7 @@ import zmq.asyncio
 
 from swarm.dht.curve import CurveKeys, ZapHandler, curve_public_of, secured_address, split_address
 from swarm.dht.ids import ID_BYTES, Contact, distance, random_id_in_bucket
+from swarm.dht.journal import StateJournal
 from swarm.dht.limits import PeerLimits, RateLimiter, SlotLimiter
 from swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
 from swarm.dht.messages import (
@@ -198,6 +199,7 @@ class DHTNode:
         self._closed = False
         self._saved_at = time.monotonic()
         self._zap: ZapHandler | None = None
+        self._journal: StateJournal | None = None
         self._curve_of: dict[bytes, bytes | None] = {}
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -244,7 +246,11 @@ class DHTNode:
             node._tasks.spawn(zap.serve(), name="zap")
         node._tasks.spawn(transport.serve(node._on_request, node._on_reply), name="serve")
         node._tasks.spawn(node._maintain(), name="maintain")
-        saved_contacts = node._restore() if state_dir else []
+        saved_contacts = []
+        if state_dir is not None:
+            saved_contacts = node._restore()
+            node._journal = StateJournal(state_dir / _JOURNAL)
+            node._save()  # the replayed journal goes into a fresh snapshot
         try:
             if bootstrap:
                 await node.bootstrap(bootstrap)
@@ -288,6 +294,8 @@ class DHTNode:
         self._transport.close()
         if self._zap is not None:
             self._zap.close()
+        if self._journal is not None:
+            self._journal.close()
         if self._owns_context:
             self._ctx.term()
 
@@ -301,6 +309,8 @@ class DHTNode:
         self._transport.close()
         if self._zap is not None:
             self._zap.close()
+        if self._journal is not None:
+            self._journal.close()
         if self._owns_context:
             self._ctx.term()
 
@@ -549,7 +559,7 @@ class DHTNode:
                 tuple(self.table.closest(message.target, message.count, exclude=sender.node_id))
             )
         if isinstance(message, Store):
-            ok, reason = self.store.put(message.key, message.record)
+            ok, reason = self._keep(message.key, message.record)
             # Section 2.5: the other k-1 holders got the same STORE, so none of us need push this
             # record again for a full replicate interval.
             self._replicated_at[message.key] = time.monotonic()
@@ -594,8 +604,17 @@ class DHTNode:
 
     # --- routing table upkeep ---------------------------------------------------------------------
 
+    def _keep(self, key: bytes, record: Record) -> tuple[bool, str]:
+        """Store ``record``, journalled before the caller acknowledges it."""
+        ok, reason = self.store.put(key, record)
+        if ok and self._journal is not None:
+            self._journal.append(["r", key, record.subkey, record.value, time.time() + record.ttl_s])
+        return ok, reason
+
     def _saw(self, contact: Contact) -> None:
         result = self.table.add(contact)
+        if result.new and self._journal is not None:
+            self._journal.append(["c", contact.node_id, contact.address])
         if result.new and len(self.store) and not self._closed:
             self._tasks.spawn(self._welcome(contact), name="welcome")
         lrs = result.ping
@@ -619,7 +638,7 @@ class DHTNode:
         stores = [self.call(c, Store(key, record), category=category) for c in found.contacts]
         replies = await asyncio.gather(*stores, return_exceptions=True)
         stored = sum(1 for r in replies if isinstance(r, Stored) and r.ok)
-        if self.is_among_closest(key, found.contacts) and self.store.put(key, record)[0]:
+        if self.is_among_closest(key, found.contacts) and self._keep(key, record)[0]:
             stored += 1
         self._replicated_at[key] = time.monotonic()
         return PutResult(key, stored, found)
@@ -723,8 +742,27 @@ class DHTNode:
                     contacts.append(Contact(bytes.fromhex(node_hex), str(address)))
             except (ValueError, TypeError) as exc:
                 log.warning("ignoring unreadable %s: %s", table, exc)
+        contacts.extend(self._replay_journal())
         for contact in contacts:
             self.table.add(contact)
+        return contacts
+
+    def _replay_journal(self) -> list[Contact]:
+        """Records and contacts accepted after the last snapshot (the process may have been killed)."""
+        assert self._state_dir is not None
+        contacts, now = [], time.time()
+        for entry in StateJournal.read(self._state_dir / _JOURNAL):
+            try:
+                if entry[0] == "r" and len(entry) == 5:
+                    _, key, subkey, value, expires_at = entry
+                    if float(expires_at) > now:
+                        self.store.put(
+                            bytes(key), Record(bytes(subkey), bytes(value), int(expires_at - now) + 1)
+                        )
+                elif entry[0] == "c" and len(entry) == 3:
+                    contacts.append(Contact(bytes(entry[1]), str(entry[2])))
+            except (ValueError, TypeError, IndexError) as exc:
+                log.warning("skipping a journal entry: %s", exc)
         return contacts
 
     def _save(self) -> None:
@@ -734,6 +772,8 @@ class DHTNode:
         _atomic_write(self._state_dir / "records.msgpack", self.store.dump())
         contacts = [[c.node_id.hex(), c.address] for c in self.table]
         _atomic_write(self._state_dir / "contacts.json", json.dumps(contacts).encode())
+        if self._journal is not None:
+            self._journal.reset()
 
     def transport_stats(self) -> TransportStats:
         """Frames and bytes through this node's sockets."""
@@ -742,6 +782,9 @@ class DHTNode:
     def save(self) -> None:
         """Write records and contacts to the state directory now (they are also saved on close)."""
         self._save()
+
+
+_JOURNAL = "journal.bin"
 
 
 def _fit(records: list[Record]) -> list[Record]:
