@@ -124,6 +124,8 @@ class NodeStats:
     bad_frames: int = 0
     unmatched_replies: int = 0
     impostors: int = 0
+    handler_failures: int = 0
+    """Application handlers that raised something other than a DHTError (a bug, answered "internal")."""
     """Secured frames whose claimed key was not the key their connection proved."""
     stores_refused: int = 0
     lookups: int = 0
@@ -593,6 +595,7 @@ class DHTNode:
             return ErrorReply("failed", str(exc)[:300])
         except Exception:  # a handler's bug must not cost the caller a timeout, nor the node its life
             log.exception("handler for %s failed", message.topic)
+            self.stats.handler_failures += 1
             return ErrorReply("internal", "the handler failed")
 
     async def _reply(self, routing_id: bytes, request: Envelope, message: Message) -> None:
