@@ -44,7 +44,8 @@ async def run_node(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        _emit("listening", address=node.address, node_id=node.node_id.hex(), contacts=len(node.table))
+        _emit("listening", address=node.address, node_id=node.node_id.hex(), contacts=len(node.table),
+              records=len(node.store), secure=node.settings.secure)  # fmt: skip
         for key, value in puts:
             result = await node.put(key_for(key), value.encode())
             _emit("put", key=key, stored_on=result.stored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -11,7 +12,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from swarm.dht import DHTNode, key_for
+from swarm.dht.curve import CurveKeys
+from swarm.dht.messages import Record, Store, Stored
+from swarm.identity import Identity
 
 SYNTHSWARM = [sys.executable, "-m", "swarm"]
 
@@ -105,3 +112,47 @@ def test_dead_join_address_exits_1_with_a_clear_error() -> None:
     assert code == 1
     assert node.proc.stderr is not None
     assert "none of the 1 bootstrap address(es) answered" in " ".join(node.proc.stderr.read().split())
+
+
+def test_secured_processes_exchange_records_over_curve(tmp_path: Path) -> None:
+    key = tmp_path / "first.key"
+    subprocess.run([*SYNTHSWARM, "keys", "create", str(key)], check=True, capture_output=True, timeout=60)
+    with node_process("--secure", "--key", str(key), "--put", "colour=green") as first:
+        listening = first.wait_for("listening")
+        a = listening["address"]
+        assert listening["secure"] is True
+        assert listening["node_id"] == Identity.load(key).id.hex()
+        assert a.endswith("#" + CurveKeys.of(Identity.load(key)).public.hex())
+        got = dht_get("colour", a)  # the client sees the key in the address and secures itself
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout.splitlines()[-1])["values"] == ["green"]
+        # Without the Curve key the secured node does not answer at all.
+        plain = dht_get("colour", a.split("#")[0])
+        assert plain.returncode == 1
+
+
+def test_kill_9_loses_no_acknowledged_record(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+
+    async def store_on(address: str, n: int) -> tuple[int, str]:
+        async with await DHTNode.create(bootstrap=[address]) as client:
+            contact = next(c for c in client.table if c.address == address)
+            acks = 0
+            for i in range(n):
+                reply = await client.call(contact, Store(key_for("k", str(i)), Record(b"", b"v", 3600)))
+                acks += isinstance(reply, Stored) and reply.ok
+            return acks, client.address
+
+    victim = NodeProcess("--state-dir", str(state))
+    try:
+        address = victim.wait_for("listening")["address"]
+        acks, _ = asyncio.run(store_on(address, 40))
+        assert acks == 40
+        victim.proc.send_signal(signal.SIGKILL)
+        assert victim.proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        victim.stop()
+    with node_process("--state-dir", str(state)) as again:
+        restarted = again.wait_for("listening")
+        assert restarted["records"] == 40
+        assert restarted["node_id"] == victim.events[0]["node_id"]
