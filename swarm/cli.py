@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from swarm.bench import FAULT_SECTIONS
 from swarm.config import Config, RouterName, describe, load_config
 from swarm.errors import SynthswarmError
 
@@ -533,6 +535,54 @@ def bench_routing(
         f"--bits {bits} --probes {probes}"
     )
     _finish_bench("synthswarm bench routing", figures, command, json_path)
+
+
+@bench.command("faults")
+@click.option(
+    "--nodes", default=64, show_default=True, type=click.IntRange(min=8), help="Churn/partition swarm."
+)
+@click.option(
+    "--packets", default=200, show_default=True, type=click.IntRange(min=8), help="Packets per phase."
+)
+@click.option(
+    "--attacks", default=1000, show_default=True, type=click.IntRange(min=10), help="Forged, replayed."
+)
+@click.option("--fuzz-inputs", default=100_000, show_default=True, type=click.IntRange(min=100))
+@click.option("--http-inputs", default=5_000, show_default=True, type=click.IntRange(min=10))
+@click.option("--soak-packets", default=100_000, show_default=True, type=click.IntRange(min=100))
+@click.option("--soak-nodes", default=64, show_default=True, type=click.IntRange(min=4))
+@click.option(
+    "--only",
+    default=",".join(FAULT_SECTIONS),
+    show_default=True,
+    help="Sections to run, comma-separated.",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
+def bench_faults(
+    nodes: int, packets: int, attacks: int, fuzz_inputs: int, http_inputs: int, soak_packets: int,
+    soak_nodes: int, only: str, seed: int, json_path: Path | None,
+) -> None:  # fmt: skip
+    """Forged and replayed packets, fuzzing, churn (20% and 50%), kill -9 and restart, partition, soak."""
+    from swarm.bench.faults import FaultBenchSettings, run_faults_bench
+
+    sections = tuple(x.strip() for x in only.split(",") if x.strip())
+    unknown = [x for x in sections if x not in FAULT_SECTIONS]
+    if unknown or not sections:
+        raise click.BadParameter(f"sections from {', '.join(FAULT_SECTIONS)}", param_hint="--only")
+    settings = FaultBenchSettings(
+        nodes=nodes, packets=packets, attacks=attacks, fuzz_inputs=fuzz_inputs, http_inputs=http_inputs,
+        soak_packets=soak_packets, soak_nodes=soak_nodes, seed=seed, sections=sections,
+    )  # fmt: skip
+    with _err.status("starting") as status:
+        figures = run_faults_bench(settings, progress=_status_updater(status))
+    defaults = FaultBenchSettings()
+    command = "synthswarm bench faults"
+    for name, value in dataclasses.asdict(settings).items():
+        if value != getattr(defaults, name):
+            flag = "--only" if name == "sections" else "--" + name.replace("_", "-")
+            command += f" {flag} {','.join(value) if name == 'sections' else value}"
+    _finish_bench("synthswarm bench faults", figures, command, json_path)
 
 
 def _finish_bench(title: str, figures: dict[str, Any], command: str, json_path: Path | None) -> None:

@@ -22,6 +22,7 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     ├── DHTError                    the DHT could not do what was asked
     │   ├── ProtocolError           an RPC frame was malformed, oversized or of an unknown version
     │   ├── RPCTimeoutError         a peer did not answer in time (after retries)
+    │   ├── PeerBusyError           a peer refused a request because its abuse limits were reached
     │   └── BootstrapError          none of the bootstrap addresses answered
     ├── MemoryStoreError            an agent's memory (Chroma) could not be opened, read or written
     ├── ToolError                   a tool was called with bad arguments or failed (the model sees why)
@@ -50,6 +51,7 @@ __all__ = [
     "PacketSignatureError",
     "PacketTooLargeError",
     "PacketVersionError",
+    "PeerBusyError",
     "PromptTooLongError",
     "ProtocolError",
     "RPCTimeoutError",
@@ -140,6 +142,10 @@ class ProtocolError(DHTError):
 
 class RPCTimeoutError(DHTError):
     """A peer did not answer an RPC within its timeout, after the configured retries."""
+
+
+class PeerBusyError(DHTError):
+    """A peer refused an application request: it, or this sender's share of it, was at its limit."""
 
 
 class BootstrapError(DHTError):

@@ -49,7 +49,14 @@ from swarm.dht.routing import RoutingTable
 from swarm.dht.rtt import PeerHealth, RttEstimator
 from swarm.dht.storage import RecordStore, StoreLimits
 from swarm.dht.transport import SendError, TransportSettings, TransportStats, ZmqTransport, new_context
-from swarm.errors import BootstrapError, ConfigError, DHTError, ProtocolError, RPCTimeoutError
+from swarm.errors import (
+    BootstrapError,
+    ConfigError,
+    DHTError,
+    PeerBusyError,
+    ProtocolError,
+    RPCTimeoutError,
+)
 from swarm.identity import Identity
 from swarm.tasks import TaskSet
 
@@ -390,6 +397,20 @@ class DHTNode:
         )  # fmt: skip
         return GetResult(key, result.records, result)
 
+    async def republish(self) -> int:
+        """Re-announce every record this node published, now (maintenance does it every
+        ``republish_interval_s``): after churn, the records reach the nodes now closest to them."""
+        now = time.monotonic()
+        for (key, _), published in list(self._published.items()):
+            published.announced_at = now
+            await self._store_on_closest(key, published.record, category="republish")
+        return len(self._published)
+
+    def set_link_down(self, down: Callable[[str], bool] | None) -> None:
+        """Fault injection for tests and benchmarks: requests to addresses ``down`` answers True for
+        fail as if the network between were cut (a partition). None restores every link."""
+        self._transport.link_down = down
+
     def register_app(self, topic: str, handler: AppHandler) -> None:
         """Serve :class:`AppRequest` messages of ``topic`` (a protocol layered on the DHT)."""
         self._apps[topic] = handler
@@ -401,6 +422,8 @@ class DHTNode:
         self, contact: Contact, topic: str, payload: bytes, *, category: str = "app"
     ) -> bytes:
         reply = await self.call(contact, AppRequest(topic, payload), category=category)
+        if isinstance(reply, ErrorReply) and reply.code == "busy":
+            raise PeerBusyError(f"{contact.short()} is busy: {reply.message}")
         if isinstance(reply, ErrorReply):
             raise DHTError(f"{contact.short()} refused {topic}: {reply.code}: {reply.message}")
         if not isinstance(reply, AppReply):

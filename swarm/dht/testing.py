@@ -14,7 +14,7 @@ from swarm.dht.node import DHTNode, DHTSettings
 from swarm.dht.transport import new_context
 from swarm.identity import Identity
 
-__all__ = ["launch_swarm"]
+__all__ = ["heal", "launch_swarm", "partition"]
 
 
 @asynccontextmanager
@@ -72,3 +72,22 @@ async def launch_swarm(
     finally:
         await asyncio.gather(*(node.close(handoff=False) for node in nodes), return_exceptions=True)
         ctx.term()
+
+
+def partition(*groups: list[DHTNode]) -> None:
+    """Cut the network between ``groups``: no node can reach a node of another group (each node's
+    requests to the other side fail at once, as to an unreachable host)."""
+    side = {node.address: i for i, group in enumerate(groups) for node in group}
+
+    def cut_from(mine: int) -> Callable[[str], bool]:
+        return lambda address: side.get(address, mine) != mine
+
+    for i, group in enumerate(groups):
+        for node in group:
+            node.set_link_down(cut_from(i))
+
+
+def heal(nodes: list[DHTNode]) -> None:
+    """Restore every link cut by :func:`partition`."""
+    for node in nodes:
+        node.set_link_down(None)

@@ -96,6 +96,8 @@ class ZmqTransport:
         self._connected: OrderedDict[str, bytes] = OrderedDict()  # address -> routing id
         self._connections_made = 0
         self.stats = TransportStats()
+        self.link_down: Callable[[str], bool] | None = None
+        """Fault injection: requests to addresses this answers True for fail as unreachable."""
 
     @classmethod
     def open(
@@ -139,6 +141,8 @@ class ZmqTransport:
 
     async def send_request(self, address: str, frame: bytes) -> None:
         """Send a request frame to the node listening at ``address``; raises :class:`SendError`."""
+        if self.link_down is not None and self.link_down(address):
+            raise SendError(f"cannot send to {address}: link down")
         fresh = address not in self._connected
         peer = self._connect(address)
         loop = asyncio.get_running_loop()

@@ -13,7 +13,15 @@ import numpy.typing as npt
 from swarm._wire import expect_type, pack, unpack_untrusted
 from swarm.admission import PacketAdmission
 from swarm.dht import Contact, DHTNode
-from swarm.errors import DHTError, PacketError, PacketReplayError, PacketSignatureError, ProtocolError
+from swarm.errors import (
+    DHTError,
+    PacketError,
+    PacketReplayError,
+    PacketSignatureError,
+    PeerBusyError,
+    ProtocolError,
+    RPCTimeoutError,
+)
 from swarm.packet import OutcomePacket, encode_packet
 
 __all__ = [
@@ -186,12 +194,28 @@ async def deliver_to(
 ) -> Outcome:
     """Hand ``packet`` from ``node`` to the agent ``agent_id`` living at ``contact``: directly when it
     lives on ``node`` itself, else by a ``swarm.deliver`` request."""
+    outcome = await try_deliver(node, hosts, agent_id, contact, packet, category)
+    return Outcome.MISSED if outcome is None else outcome
+
+
+async def try_deliver(
+    node: DHTNode,
+    hosts: dict[bytes, AgentHost],
+    agent_id: bytes,
+    contact: Contact,
+    packet: OutcomePacket,
+    category: str,
+) -> Outcome | None:
+    """As :func:`deliver_to`, but None when the receiver could not be reached (no answer, or too busy
+    to serve), so the delivery is worth retrying; a refusal is MISSED."""
     if contact.node_id == node.node_id:
         return await hosts[node.node_id].deliver_local(agent_id, encode_packet(packet))
     try:
         reply = await node.app_request(
             contact, DELIVER_TOPIC, encode_delivery(agent_id, packet), category=category
         )
+    except (RPCTimeoutError, PeerBusyError):
+        return None
     except DHTError:
         return Outcome.MISSED
     return _outcome(reply)

@@ -26,7 +26,8 @@ from swarm._wire import expect_type, pack, unpack_untrusted
 from swarm.dht import Contact, DHTNode, distance
 from swarm.errors import DHTError, ProtocolError
 from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket
-from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, RouterStats, deliver_to
+from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, Outcome, RouterStats, try_deliver
+from swarm.routers._outbox import Outbox, PendingDelivery
 from swarm.semantic import SemanticHasher
 
 __all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvous"]
@@ -44,6 +45,8 @@ class DHTRouterSettings:
     subscription_ttl_s: int = 3600
     max_hops: int = 12
     """Most rendezvous requests one key may take before the publisher gives up on it."""
+    outbox_capacity: int = 10_000
+    """Deliveries kept for retry when their receiver was unreachable (see :meth:`DHTRouter.retry_pending`)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class DHTRouter:
         self._hosts: dict[bytes, AgentHost] = {}
         self._home: dict[bytes, DHTNode] = {}
         self._rows: dict[bytes, list[bytes]] = {}
+        self.outbox = Outbox(self.settings.outbox_capacity)
 
     def stats(self) -> RouterStats:
         return self._stats
@@ -114,14 +118,31 @@ class DHTRouter:
                 if c.agent_id != publisher and (c.agent_id not in best or c.score > best[c.agent_id].score):
                     best[c.agent_id] = c
         chosen = sorted(best.values(), key=lambda c: -c.score)[: self.settings.m]
-        delivered = await asyncio.gather(
-            *(deliver_to(node, self._hosts, c.agent_id, c.contact, packet, "semantic") for c in chosen)
-        )
+        delivered = await asyncio.gather(*(self._deliver(node, c, packet) for c in chosen))
         messages = sum(a[1] for a in answers) + sum(1 for c in chosen if c.contact.node_id != node.node_id)
         self._stats.packets += 1
         self._stats.messages += messages
         hops = max((a[2] for a in answers), default=0)
         return DeliveryReport.of(packet.id, [c.agent_id for c in chosen], delivered, messages, hops)
+
+    async def _deliver(self, node: DHTNode, c: _Candidate, packet: OutcomePacket) -> Outcome:
+        outcome = await try_deliver(node, self._hosts, c.agent_id, c.contact, packet, "semantic")
+        if outcome is None:
+            self.outbox.add(PendingDelivery(packet, c.agent_id, c.contact, node.node_id))
+            return Outcome.MISSED
+        return outcome
+
+    async def retry_pending(self) -> int:
+        """Retry the deliveries whose receivers were unreachable (dead, partitioned away, busy);
+        returns how many got through. Call it now and then, e.g. after a partition heals."""
+
+        async def send(d: PendingDelivery) -> Outcome | None:
+            node = next((n for n in self._home.values() if n.node_id == d.publisher_node), None)
+            if node is None:
+                return Outcome.MISSED  # the publisher's node has left: nothing to send from
+            return await try_deliver(node, self._hosts, d.agent_id, d.contact, d.packet, "semantic")
+
+        return await self.outbox.retry(send)
 
     async def _ask(self, node: DHTNode, key: bytes, request: bytes) -> tuple[list[_Candidate], int, int]:
         """Walk towards ``key`` until a rendezvous answers: (candidates, requests sent, hops)."""
