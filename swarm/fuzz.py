@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 import traceback
@@ -343,8 +344,9 @@ def _http_case(rng: random.Random, model: str) -> tuple[str, str, dict[str, str]
         target: Any = body
         key: Any = rng.choice([*body, "max_tokens", "temperature", "tools", "n"])
         messages = body["messages"]
-        if key == "messages" and messages and isinstance(messages[0], dict) and rng.random() < 0.7:
-            target, key = messages[0], rng.choice(["role", "content", "name", "tool_calls"])
+        first = messages[0] if isinstance(messages, list) and messages else None
+        if key == "messages" and isinstance(first, dict) and rng.random() < 0.7:
+            target, key = first, rng.choice(["role", "content", "name", "tool_calls"])
         target[key] = rng.choice(_JSON_VALUES)
     data = json.dumps(body).encode()
     if rng.random() < 0.3:
@@ -373,6 +375,7 @@ async def fuzz_http(inputs: int, *, seed: int = 0) -> FuzzReport:
     from swarm.runtime import Swarm
     from swarm.server import MODEL_ID, ServerSettings, create_app
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     rng = random.Random(seed)
     report = FuzzReport()
     swarm = Swarm(
