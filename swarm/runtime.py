@@ -43,7 +43,9 @@ from swarm.errors import ConfigError, SwarmError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket
 from swarm.routers import Router, RouterStats, make_router
+from swarm.routers.dht import DHTRouter
 from swarm.semantic import SemanticHasher
+from swarm.tasks import TaskSet
 from tools import Tool
 
 __all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents"]
@@ -51,6 +53,10 @@ __all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents"]
 _T = TypeVar("_T")
 #: Called as work advances: (stage, done, total).
 Progress = Callable[[str, int, int], None]
+
+
+#: Seconds between retries of deliveries whose receivers could not be reached.
+RETRY_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,7 @@ class Swarm:
         self.router: Router | None = None
         self._dispatcher: Any = None
         self._context: zmq.asyncio.Context | None = None
+        self._tasks = TaskSet("swarm")
         self._pending: dict[str, list[Document]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         if self.config.router != "dht" and self.config.bootstrap:
@@ -241,6 +248,8 @@ class Swarm:
                 report("join", i + 1, len(self.specialists))
             if self.config.share_knowledge:
                 await self.share_knowledge(progress=report)
+            if isinstance(self.router, DHTRouter):
+                self._tasks.spawn(self._retry_deliveries(self.router), name="retry")
         except BaseException:
             await self.stop()
             raise
@@ -271,6 +280,7 @@ class Swarm:
 
     async def stop(self) -> None:
         """Stop the agents' work, close every node, release the transport. Safe to call twice."""
+        await self._tasks.close()
         await asyncio.gather(*(s.aclose() for s in self.specialists), return_exceptions=True)
         await asyncio.gather(*(n.close(handoff=False) for n in self.nodes), return_exceptions=True)
         self.nodes = []
@@ -279,6 +289,14 @@ class Swarm:
         if self._context is not None:
             self._context.term()
             self._context = None
+
+    async def _retry_deliveries(self, router: DHTRouter) -> None:
+        """Deliveries whose receivers were unreachable (dead, partitioned, busy) are retried now and
+        then, so a receiver that comes back gets what it missed."""
+        while True:
+            await asyncio.sleep(RETRY_INTERVAL_S)
+            if len(router.outbox):
+                await router.retry_pending()
 
     async def __aenter__(self) -> Swarm:
         return await self.start()

@@ -1,0 +1,58 @@
+"""`synthswarm bench faults`, every section at a small size, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REQUIRED = (
+    "churn20_delivery_rate", "churn50_delivery_rate", "churn20_lookup_success", "restart_records_lost",
+    "restart_memories_lost", "forged_rejected_rate", "replayed_rejected_rate", "fuzz_inputs", "fuzz_crashes",
+    "soak_packets", "soak_rss_growth_mb",
+)  # fmt: skip
+
+
+def test_bench_faults_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "faults.json"
+    args = [
+        "--nodes", "16", "--packets", "24", "--attacks", "50", "--fuzz-inputs", "2000", "--http-inputs", "60",
+        "--soak-packets", "400", "--soak-nodes", "8", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "swarm", "bench", "faults", *args],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for key in REQUIRED:
+        assert isinstance(figures[key], int | float), key
+    assert figures["forged_rejected_rate"] == 1.0
+    assert figures["replayed_rejected_rate"] == 1.0
+    assert figures["impostor_rejected_rate"] == 1.0
+    assert figures["honest_frame_answered"] is True
+    assert figures["inbox_after_attacks"] == figures["originals_accepted"] == 50
+    assert figures["fuzz_crashes"] == 0
+    assert figures["fuzz_inputs"] >= 2000 + 200 + 60
+    assert figures["restart_records_held"] == figures["restart_records_acked"] == 24
+    assert figures["restart_memories_held"] == figures["restart_packets_acked"] == 24
+    assert figures["restart_records_lost"] == figures["restart_memories_lost"] == 0
+    assert figures["restart_same_identity"] is True
+    assert figures["partition_lost"] == 0
+    assert figures["partition_held_for_retry"] > 0  # the cut really held deliveries back
+    assert figures["churn20_delivery_rate"] >= 0.9
+    assert figures["churn50_delivery_rate"] >= 0.9
+    assert figures["soak_packets"] == 400
+    assert "rerun with: synthswarm bench faults" in " ".join(done.stdout.split())
+
+
+def test_bench_faults_refuses_an_unknown_section() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "swarm", "bench", "faults", "--only", "chaos"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "sections from authenticity, fuzz, churn, restart, partition, soak" in " ".join(
+        done.stderr.split()
+    )
