@@ -131,9 +131,9 @@ class NodeStats:
     bad_frames: int = 0
     unmatched_replies: int = 0
     impostors: int = 0
+    """Secured frames whose claimed key was not the key their connection proved."""
     handler_failures: int = 0
     """Application handlers that raised something other than a DHTError (a bug, answered "internal")."""
-    """Secured frames whose claimed key was not the key their connection proved."""
     stores_refused: int = 0
     lookups: int = 0
     rate_limited: int = 0

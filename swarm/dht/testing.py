@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import zmq.asyncio
 
+from swarm.dht.curve import ZapHandler
 from swarm.dht.node import DHTNode, DHTSettings
 from swarm.dht.transport import new_context
 from swarm.identity import Identity
@@ -47,6 +48,10 @@ async def launch_swarm(
         )
 
     nodes: list[DHTNode] = []
+    # A secured swarm's nodes share one ZAP handler; it belongs to the context, not to a node, so
+    # killing any node leaves the others able to accept connections.
+    zap = ZapHandler.try_bind(ctx) if settings is not None and settings.secure else None
+    zap_task = asyncio.ensure_future(zap.serve()) if zap is not None else None
     try:
         nodes.append(
             await DHTNode.create(listen=listen(), settings=settings, context=ctx, identity=identity(0))
@@ -71,6 +76,10 @@ async def launch_swarm(
         yield nodes
     finally:
         await asyncio.gather(*(node.close(handoff=False) for node in nodes), return_exceptions=True)
+        if zap is not None and zap_task is not None:
+            zap_task.cancel()
+            await asyncio.gather(zap_task, return_exceptions=True)
+            zap.close()
         ctx.term()
 
 

@@ -40,6 +40,17 @@ async def test_a_secured_swarm_stores_and_finds_over_curve() -> None:
         assert sum(n.stats.impostors for n in nodes) == 0
 
 
+async def test_a_secured_swarm_outlives_its_first_node() -> None:
+    async with launch_swarm(4, transport="tcp", settings=SECURE, seed=6) as nodes:
+        await nodes[0].kill()  # the first node must not take the swarm's authentication with it
+        late = await DHTNode.create(bootstrap=[nodes[1].address], settings=SECURE)
+        try:
+            await late.put(key_for("after"), b"still secured")
+            assert (await nodes[3].get(key_for("after"))).values == [b"still secured"]
+        finally:
+            await late.close(handoff=False)
+
+
 async def test_an_unsecured_node_cannot_join_a_secured_swarm() -> None:
     async with launch_swarm(2, transport="tcp", settings=SECURE, seed=2) as nodes:
         plain = DHTSettings(initial_timeout_s=0.3, bootstrap_timeout_s=1.0)
