@@ -337,8 +337,13 @@ class DHTNode:
         await asyncio.gather(*pending, return_exceptions=True)
         answered = [t.result() for t in done if not t.cancelled() and t.exception() is None]
         if not answered:
+            hint = ""
+            if self._transport.curve is None and any(split_address(a)[1] for a in targets):
+                hint = " (secured addresses: join them with DHTSettings(secure=True) or --secure)"
+            elif self._transport.curve is None:
+                hint = " (a secured swarm answers only at the address it prints, ending in #<curve key>)"
             raise BootstrapError(
-                f"none of the {len(targets)} bootstrap address(es) answered: {', '.join(targets[:5])}"
+                f"none of the {len(targets)} bootstrap address(es) answered: {', '.join(targets[:5])}{hint}"
             )
         await self.lookup(self.node_id)
         await self._refresh_far_buckets()

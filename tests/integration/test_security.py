@@ -54,8 +54,11 @@ async def test_a_secured_swarm_outlives_its_first_node() -> None:
 async def test_an_unsecured_node_cannot_join_a_secured_swarm() -> None:
     async with launch_swarm(2, transport="tcp", settings=SECURE, seed=2) as nodes:
         plain = DHTSettings(initial_timeout_s=0.3, bootstrap_timeout_s=1.0)
-        with pytest.raises(BootstrapError):
+        with pytest.raises(BootstrapError, match=r"secure=True"):
             await DHTNode.create(bootstrap=[nodes[0].address], settings=plain)
+        endpoint = split_address(nodes[0].address)[0]
+        with pytest.raises(BootstrapError, match="#<curve key>"):
+            await DHTNode.create(bootstrap=[endpoint], settings=plain)
         with pytest.raises(ConfigError, match="inproc"):
             await DHTNode.create(listen="inproc://nope", settings=SECURE)
 
