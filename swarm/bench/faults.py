@@ -54,7 +54,16 @@ from swarm.dht.curve import CurveKeys, split_address
 from swarm.dht.messages import Envelope, Ping, Record, Store, Stored, encode_frame
 from swarm.dht.testing import heal, launch_swarm, partition
 from swarm.errors import DHTError
-from swarm.fuzz import FuzzReport, fuzz_http, fuzz_journal, fuzz_live_node, run_byte_fuzz
+from swarm.fuzz import (
+    Crash,
+    FuzzReport,
+    fuzz_http,
+    fuzz_journal,
+    fuzz_live_node,
+    run_byte_fuzz,
+    seed_frames,
+    seed_packets,
+)
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, make_packet
 from swarm.routers._base import DELIVER_TOPIC, Outcome, deliver_to, encode_delivery
@@ -239,8 +248,6 @@ def _atheris(s: FaultBenchSettings, progress: Progress) -> FuzzReport | None:
     except ImportError:
         progress("fuzz: atheris is not installed (pip install 'synthswarm[fuzz]'); skipped")
         return None
-    from swarm.fuzz import seed_frames, seed_packets
-
     runs = s.fuzz_inputs
     progress(f"fuzz: atheris, {runs} runs")
     with tempfile.TemporaryDirectory() as corpus:
@@ -253,8 +260,6 @@ def _atheris(s: FaultBenchSettings, progress: Progress) -> FuzzReport | None:
         )  # fmt: skip
     report = FuzzReport(inputs=runs, per_target={"atheris": runs}, seconds=time.perf_counter() - started)
     if done.returncode != 0:
-        from swarm.fuzz import Crash
-
         report.crashes.append(Crash("atheris", done.stderr[-300:], ""))
     return report
 

@@ -296,17 +296,7 @@ class DHTNode:
         if handoff:
             await self._hand_off_records()
         self._save()
-        self._closed = True
-        await self._tasks.close()
-        for future in self._pending.values():
-            future.cancel()
-        self._transport.close()
-        if self._zap is not None:
-            self._zap.close()
-        if self._journal is not None:
-            self._journal.close()
-        if self._owns_context:
-            self._ctx.term()
+        await self.kill()
 
     async def kill(self) -> None:
         """Stop at once, as a crash would: no hand-off, no goodbye, nothing saved (for fault tests).

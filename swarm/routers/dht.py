@@ -135,9 +135,10 @@ class DHTRouter:
     async def retry_pending(self) -> int:
         """Retry the deliveries whose receivers were unreachable (dead, partitioned away, busy);
         returns how many got through. Call it now and then, e.g. after a partition heals."""
+        nodes = {n.node_id: n for n in self._home.values()}
 
         async def send(d: PendingDelivery) -> Outcome | None:
-            node = next((n for n in self._home.values() if n.node_id == d.publisher_node), None)
+            node = nodes.get(d.publisher_node)
             if node is None:
                 return Outcome.MISSED  # the publisher's node has left: nothing to send from
             return await try_deliver(node, self._hosts, d.agent_id, d.contact, d.packet, "semantic")
