@@ -4,8 +4,9 @@
 
     START -> route --Send--> consult (one per chosen specialist, in parallel) -> synthesize -> respond -> END
 
-- ``route`` ranks the specialists by cosine between the question and each one's domain embedding,
-  optionally re-ranked by a chat model, and keeps the best ``fan_out``.
+- ``route`` ranks the specialists by their best passage for the question
+  (:func:`agents.asking.best_holders`, the eval's rule too), optionally re-ranked by a chat model, and
+  keeps the best ``fan_out``.
 - ``consult`` asks one specialist (:meth:`~agents.specialist.Specialist.answer`, which may ask the swarm).
 - ``synthesize`` composes one answer from the specialists' answers (a chat model when more than one
   answered, else the single answer as it is).
@@ -28,7 +29,6 @@ import threading
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, TypedDict, TypeVar
 
-import numpy as np
 from langchain_core.messages import AIMessage, AnyMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -39,6 +39,7 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Overwrite, Send
 
+from agents.asking import best_holders
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
 from agents.specialist import Answer, Specialist
@@ -161,12 +162,17 @@ def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:
     return {
         "agent": answer.agent,
         "text": answer.text,
+        # What came from other agents: packets it received, and passages they offered and it fetched.
         "packets": [
-            {"id": e.packet_id.hex(), "from": names.get(e.origin, e.origin.hex()[:12]), "finding": e.text}
+            {
+                "id": e.packet_id.hex() if e.packet_id is not None else f"passage:{e.source}",
+                "from": names.get(e.origin, e.origin.hex()[:12]),
+                "finding": e.text,
+            }
             for e in answer.evidence
-            if e.packet_id is not None and e.origin is not None
+            if e.origin is not None
         ],
-        "sources": [e.source for e in answer.evidence if e.packet_id is None],
+        "sources": [e.source for e in answer.evidence if e.origin is None],
         "llm_calls": answer.llm_calls,
         "tokens": answer.tokens,
         "messages": answer.messages,
@@ -237,11 +243,10 @@ class _Nodes:
         if not question:
             raise SwarmError('the dispatcher needs a user message: {"messages": [("user", "...")]}')
         vector = (await self.embedder.embed([question]))[0]
-        scored = []
-        for s in self.by_name.values():
-            domain = (await s.interests())[0]
-            scored.append((float(np.dot(domain, vector)), s.name))
-        scored.sort(reverse=True)
+        specialists = list(self.by_name.values())
+        scored = [
+            (score, specialists[i].name) for i, score in await best_holders(question, vector, specialists)
+        ]
         if self.rerank:
             scored = await self._rerank(question, scored)
         chosen = [{"name": n, "score": round(sc, 4)} for sc, n in scored if sc >= self.min_score][

@@ -27,11 +27,13 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.embeddings import Embedder
+from agents.retrieval import titled
 from swarm.errors import ConfigError, MemoryStoreError, PacketError
 from swarm.packet import OutcomePacket, decode_packet, encode_packet
 
 __all__ = [
     "DEFAULT_INBOX_LIMIT",
+    "TITLE",
     "AgentMemory",
     "ChromaCollection",
     "ChromaEmbedding",
@@ -48,6 +50,8 @@ __all__ = [
 DEFAULT_INBOX_LIMIT = 1000
 #: Knowledge metadata flag: the document was published as a finding packet.
 SHARED = "shared"
+#: Knowledge metadata: the document's title, embedded with its text and searched lexically.
+TITLE = "title"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}[a-z0-9]$")
 
 #: One unit-length float32 vector.
@@ -104,6 +108,10 @@ class VectorCollection(Protocol):
 
     def vectors(self) -> Vector:
         """Every stored vector, one row each (order unspecified)."""
+        ...
+
+    def dump(self) -> tuple[list[MemoryHit], Vector]:
+        """Every item and its vector, in the same order."""
         ...
 
 
@@ -260,6 +268,16 @@ class ChromaCollection:
             np.asarray(rows, np.float32).reshape(len(rows), -1) if len(rows) else np.zeros((0, 0), np.float32)
         )
 
+    def dump(self) -> tuple[list[MemoryHit], Vector]:
+        result = self._call(self._collection.get, include=["documents", "metadatas", "embeddings"])
+        hits = [
+            MemoryHit(i, d or "", 0.0, m or {})
+            for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
+        ]
+        rows = result["embeddings"]
+        vectors = np.asarray(rows, np.float32).reshape(len(rows), -1) if len(rows) else np.zeros((0, 0))
+        return hits, vectors.astype(np.float32)
+
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
@@ -317,6 +335,10 @@ class InMemoryCollection:
             return np.zeros((0, 0), np.float32)
         return np.vstack([v for _, v, _ in self._items.values()]).astype(np.float32)
 
+    def dump(self) -> tuple[list[MemoryHit], Vector]:
+        hits = [MemoryHit(i, text, 0.0, meta) for i, (text, _, meta) in self._items.items()]
+        return hits, self.vectors()
+
 
 class AgentMemory:
     """One agent's knowledge and inbox. Build it with :meth:`open` (Chroma) or :meth:`in_memory`.
@@ -366,7 +388,7 @@ class AgentMemory:
         new = list({_doc_id(d): d for d in documents if _doc_id(d) not in known}.items())
         if not new:
             return []
-        vectors = await self.embedder.embed([d.text for _, d in new])
+        vectors = await self.embedder.embed([_embedded_text(d.text, d.metadata) for _, d in new])
         metadatas = [{**d.metadata, "source": d.source, SHARED: False} for _, d in new]
         await self._run(
             self.knowledge.upsert, [i for i, _ in new], [d.text for _, d in new], vectors, metadatas
@@ -381,7 +403,7 @@ class AgentMemory:
     async def mark_shared(self, hits: Sequence[MemoryHit]) -> None:
         """Remember that these documents were published, so a restarted agent does not send them again."""
         if hits:
-            vectors = await self.embedder.embed([h.text for h in hits])
+            vectors = await self.embedder.embed([_embedded_text(h.text, h.metadata) for h in hits])
             metas = [{**h.metadata, SHARED: True} for h in hits]
             await self._run(
                 self.knowledge.upsert, [h.id for h in hits], [h.text for h in hits], vectors, metas
@@ -423,6 +445,11 @@ class AgentMemory:
         hits = await self._run(self.inbox.get, [i.hex() for i in ids])
         return [p for h in hits if (p := _packet(h)) is not None]
 
+    async def knowledge_items(self) -> tuple[list[MemoryHit], Vector]:
+        """Every document the agent knows and its vector, in the same order."""
+        items: tuple[list[MemoryHit], Vector] = await self._run(self.knowledge.dump)
+        return items
+
     async def knowledge_vectors(self) -> Vector:
         """The vectors of every document the agent knows, one row each."""
         vectors: Vector = await self._run(self.knowledge.vectors)
@@ -463,6 +490,12 @@ def check_agent_name(name: str) -> str:
             "agent.name", f"{name!r} is not a valid agent name: use 2-62 characters of a-z, 0-9, '-' and '_'"
         )
     return name
+
+
+def _embedded_text(text: str, metadata: Metadata) -> str:
+    """What a document is embedded as: ``"title: text"`` when its metadata names a title (the bridge
+    entity of a multi-hop question is often another passage's title)."""
+    return titled(str(metadata.get(TITLE, "")), text)
 
 
 def _doc_id(document: Document) -> str:

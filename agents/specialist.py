@@ -26,9 +26,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from agents.asking import AskResult, AskSettings, Candidate, Holder, ask
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
-from agents.memory import AgentMemory, Document, MemoryHit, check_agent_name
+from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
+from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
+from swarm.direct import DirectHost, Offer, Reply, parse_reply_ref, reply_ref
 from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
@@ -57,21 +60,20 @@ DEFAULT_INSTRUCTIONS = "Answer with a short phrase taken from the text."
 
 @dataclass(frozen=True)
 class SpecialistSettings:
-    top_k: int = 3
-    """Passages taken from the agent's own knowledge for an answer."""
-    inbox_k: int = 3
-    """Received packets taken from the inbox for an answer."""
+    asking: AskSettings = field(default_factory=AskSettings)
+    """Rounds, context budget and bridging of :func:`agents.asking.ask`."""
     relevance: float = 0.3
-    """Least cosine for a passage or packet to count as bearing on a task or query."""
+    """Least score (:mod:`agents.retrieval`) for a passage to be offered in reply to a query, and least
+    cosine for a packet to bear on an open task."""
     ask_swarm: bool = True
-    """Whether :meth:`Specialist.answer` sends a query packet and waits for replies."""
+    """Whether :meth:`Specialist.answer` sends query packets and waits for replies."""
     ask_timeout_s: float = 5.0
     """Longest wait for the replies agents promised when the query reached them."""
     reply_quiet_s: float = 0.5
     """Where the router cannot say who got a query (gossip): stop waiting once this long passes
     after a reply with no further one."""
-    max_replies: int = 4
-    """Replies to a query kept for the context: the most confident of all that came back."""
+    lexical_weight: float = LEXICAL_WEIGHT
+    """Weight of lexical (BM25) coverage beside the cosine in passage scores (0: dense only)."""
     max_open_tasks: int = 4
     """Open tasks kept in the interest profile (the oldest is dropped)."""
     share_answers: bool = True
@@ -80,19 +82,21 @@ class SpecialistSettings:
     """Combine incoming packets that bear on an open task with own findings."""
     knowledge_rows: int = 3
     """Centroids of the agent's knowledge added to its interest profile (0: the description only)."""
-    context_k: int = 4
-    """Most passages and packets put in front of the model."""
     max_tool_rounds: int = 3
     max_tokens: int = 32
 
     def __post_init__(self) -> None:
         if self.knowledge_rows < 0:
             raise ConfigError("agent.knowledge_rows", f"must be 0 or more, got {self.knowledge_rows}")
-        for name in ("top_k", "inbox_k", "max_replies", "max_open_tasks", "max_tokens", "context_k"):
+        for name in ("max_open_tasks", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"agent.{name}", f"must be at least 1, got {getattr(self, name)}")
-        if not -1.0 <= self.relevance <= 1.0:
-            raise ConfigError("agent.relevance", f"must be a cosine in [-1, 1], got {self.relevance}")
+        if not -1.0 <= self.relevance <= 1.0 + self.lexical_weight:
+            raise ConfigError(
+                "agent.relevance", f"must be a score in [-1, 1 + lexical_weight], got {self.relevance}"
+            )
+        if self.lexical_weight < 0:
+            raise ConfigError("agent.lexical_weight", f"must be 0 or more, got {self.lexical_weight}")
 
 
 @dataclass(frozen=True)
@@ -134,9 +138,11 @@ class Context:
 
     evidence: tuple[Evidence, ...]
     messages: int
-    """Routing requests its query cost."""
+    """Requests the asker's node sent for it (routing its queries, fetching texts) and replies it got."""
     hops: int
-    """Longest rendezvous path of its query."""
+    """Longest rendezvous path of its queries."""
+    rounds: int = 0
+    """Search rounds it took (:func:`agents.asking.ask`)."""
 
 
 @dataclass
@@ -156,6 +162,7 @@ class _Trace:
     evidence: dict[str, Evidence] = field(default_factory=dict)
     messages: int = 0
     hops: int = 0
+    rounds: int = 0
 
     def add(self, item: Evidence) -> None:
         key = item.packet_id.hex() if item.packet_id else f"{item.source}\x00{item.text}"
@@ -214,7 +221,7 @@ class Specialist:
         # Each open task keeps one interest row slot while it is open, so opening a task when the
         # list is full replaces one row at the router instead of shifting (and re-storing) them all.
         self._slot: dict[str, int] = {}
-        self._waiting: dict[bytes, asyncio.Queue[OutcomePacket]] = {}
+        self._index: PassageIndex | None = None
         self.listeners: list[Callable[[OutcomePacket], None]] = []
         """Called with each packet this agent keeps (a live view of the swarm listens here)."""
         self._router: Router | None = None
@@ -241,7 +248,24 @@ class Specialist:
         ]
         added = len(await self.memory.add_knowledge(docs))
         self._knowledge_rows = None  # recomputed at the next subscription
+        self._index = None  # rebuilt at the next search
         return added
+
+    async def passages(self) -> PassageIndex:
+        """The agent's knowledge as a hybrid index (:mod:`agents.retrieval`), built on first use."""
+        if self._index is None:
+            hits, vectors = await self.memory.knowledge_items()
+            passages = [
+                Passage(h.id, str(h.metadata.get(TITLE, "")), h.text, str(h.metadata.get("source", "")))
+                for h in hits
+            ]
+            self._index = PassageIndex(passages, vectors, lexical_weight=self.settings.lexical_weight)
+        return self._index
+
+    async def best_score(self, text: str, vector: npt.NDArray[np.float32]) -> float:
+        """The score of the agent's best passage for a query (-inf when it knows nothing)."""
+        found = (await self.passages()).search(text, vector, 1)
+        return found[0].score if found else float("-inf")
 
     async def search_knowledge(self, query: str, k: int) -> list[str]:
         hits = await self.memory.search_knowledge(query, k)
@@ -277,6 +301,7 @@ class Specialist:
     async def join(self, router: Router, node: DHTNode) -> None:
         """Subscribe to ``router`` from ``node``; packets then arrive through :meth:`on_packet`."""
         self._router, self._node = router, node
+        DirectHost.on(node).serve(self.agent_id, self._texts)
         await router.subscribe(self.agent_id, await self.interests(), self.on_packet, node=node)
 
     async def publish(self, packet: OutcomePacket) -> DeliveryReport | None:
@@ -359,14 +384,8 @@ class Specialist:
         self.stats.received[kind] = self.stats.received.get(kind, 0) + 1
         for listener in self.listeners:
             listener(packet)
-        waiting = next((self._waiting[p] for p in packet.parents if p in self._waiting), None)
-        if packet.kind is PacketKind.REPLY and waiting is not None:
-            waiting.put_nowait(packet)
         if packet.kind is PacketKind.QUERY:
-            hits = await self._relevant_knowledge(packet.embedding.to_array())
-            if hits:
-                self._tasks.spawn(self._reply(packet, hits), name="reply")
-            return bool(hits)
+            return await self._on_query(packet)
         if self.settings.synthesize and self._open:
             self._tasks.spawn(self._maybe_synthesize(packet), name="synthesize")
         return False
@@ -383,19 +402,31 @@ class Specialist:
     async def aclose(self) -> None:
         await self._tasks.close()
 
-    async def _reply(self, query: OutcomePacket, hits: list[MemoryHit]) -> None:
-        vector = query.embedding.to_array()
-        reply = await self.distill(
-            " ".join(h.text for h in hits[:2]),
-            kind=PacketKind.REPLY,
-            topic=query.topic,
-            evidence=[str(h.metadata.get("source", "")) for h in hits[:2]],
-            parents=[query.id],
-            embedding=vector,  # the question's own vector: the asker subscribed it, so the reply routes back
-            confidence=max(h.score for h in hits),
+    async def _on_query(self, query: OutcomePacket) -> bool:
+        """Offer the passages that match a query, straight to the asker's node; True if there are any
+        (the asker then waits for this reply)."""
+        to = parse_reply_ref(query.evidence)
+        if to is None or self._node is None:
+            return False
+        found = (await self.passages()).search(
+            query.finding, query.embedding.to_array(), self.settings.asking.budget
         )
+        offers = tuple(
+            Offer(f.passage.id, f.passage.source, f.passage.title, f.score)
+            for f in found
+            if f.score >= self.settings.relevance
+        )
+        if not offers:
+            return False
+        host = DirectHost.on(self._node)
+        self._tasks.spawn(host.send_reply(to, Reply(query.id, self.agent_id, offers)), name="reply")
         self.stats.replies_sent += 1
-        await self.publish(reply)
+        return True
+
+    async def _texts(self, passage_ids: Sequence[str]) -> dict[str, str]:
+        """Texts of the passages asked for by id (what a fetch from another agent is served with)."""
+        index = await self.passages()
+        return {i: p.text for i in passage_ids if (p := index.get(i)) is not None}
 
     async def _maybe_synthesize(self, packet: OutcomePacket) -> None:
         vector = packet.embedding.to_array()
@@ -417,28 +448,24 @@ class Specialist:
     # -- answering -------------------------------------------------------------------------------
 
     async def ask_swarm(self, question: str) -> list[str]:
-        """Publish a query packet and return the findings that come back (the ``ask_swarm`` tool)."""
+        """Ask the swarm (the ``ask_swarm`` tool): the texts of the best passages it and the agent hold."""
+        if self._router is None:
+            raise SwarmError(f"agent {self.name!r} has not joined a router, so it cannot ask the swarm")
         vector = await self._embed(question)
-        await self.open_task(question, vector)
-        replies = await self._ask(question, vector)
-        trace = _trace.get()
-        for r in replies:
-            if trace is not None:
-                trace.add(_packet_evidence(r, 1.0))
-        return [r.finding for r in replies]
+        return [e.text for e in await self._gather(question, vector, ask_swarm=True)]
 
     async def gather(self, task: str, *, ask_swarm: bool | None = None) -> Context:
-        """What an answer to ``task`` would be built on, without calling the model: own passages, inbox
-        packets and (if ``ask_swarm``) replies from the swarm. The eval harness scores evidence recall
-        on this with no LLM at all."""
+        """What an answer to ``task`` would be built on, without calling the model: the best passages
+        of its own, its inbox and (if ``ask_swarm``) the swarm, found by :func:`agents.asking.ask`. The
+        eval harness scores evidence recall on this with no LLM at all."""
         with _tracing() as trace:
             context = await self._gather(task, await self._embed(task), self._asks(ask_swarm))
-        return Context(tuple(context), trace.messages, trace.hops)
+        return Context(tuple(context), trace.messages, trace.hops, trace.rounds)
 
     async def answer(
         self, task: str, *, ask_swarm: bool | None = None, on_token: Callable[[str], None] | None = None
     ) -> Answer:
-        """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) replies from the swarm.
+        """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) the swarm's offers.
         With ``on_token``, the answer is streamed to it as the model writes it: the pieces add up to
         exactly ``Answer.text``."""
         with _tracing() as trace:
@@ -463,11 +490,6 @@ class Specialist:
         self.stats.tokens += tokens
         return Answer(self.name, task, text, evidence, packets, origins, calls, tokens, messages, shared)
 
-    async def _relevant_knowledge(self, vector: npt.NDArray[np.float32]) -> list[MemoryHit]:
-        """The agent's best ``top_k`` passages for ``vector`` that clear the relevance bar."""
-        hits = await self.memory.search_knowledge(vector, self.settings.top_k)
-        return [h for h in hits if h.score >= self.settings.relevance]
-
     async def _embed(self, text: str) -> npt.NDArray[np.float32]:
         vectors = await self.embedder.embed([text])
         vector: npt.NDArray[np.float32] = vectors[0]
@@ -476,57 +498,42 @@ class Specialist:
     def _asks(self, ask_swarm: bool | None) -> bool:
         return self.settings.ask_swarm if ask_swarm is None else ask_swarm
 
-    async def _gather(self, task: str, vector: npt.NDArray[np.float32], ask: bool) -> list[Evidence]:
+    async def _gather(self, task: str, vector: npt.NDArray[np.float32], ask_swarm: bool) -> list[Evidence]:
         trace = _trace.get()
         assert trace is not None
-        s = self.settings
-        own = [_own_evidence(h) for h in await self._relevant_knowledge(vector)]
-        received = [
-            _packet_evidence(h.packet, h.score)
-            for h in await self.memory.search_inbox(vector, s.inbox_k)
-            if h.score >= s.relevance and h.packet.kind is not PacketKind.QUERY
-        ]
-        replies: list[Evidence] = []
-        if ask and self._router is not None:
-            # Multi-hop retrieval: the query carries the best own passage too, so the swarm can match
-            # the bridge entity the question leaves out ("the naturalist who..." -> her name).
-            query = f"{task} {own[0].text}" if own else task
-            query_vector = await self._embed(query) if own else vector
-            await self.open_task(task, query_vector)
-            replies = [_packet_evidence(p, 1.0) for p in await self._ask(query, query_vector)]
-        else:
-            await self.open_task(task, vector)
-        # Best own passage first, then what the swarm replied, then the rest; each text once.
-        ordered = own[:1] + replies + own[1:] + received
-        unique = {" ".join(e.text.lower().split()): e for e in reversed(ordered)}
-        context = [e for e in ordered if unique[" ".join(e.text.lower().split())] is e][: s.context_k]
+        sources = _Sources(self, trace, ask_swarm and self._router is not None)
+        result: AskResult = await ask(task, vector, sources, self._embed, self.settings.asking)
+        trace.rounds = max(trace.rounds, result.rounds)
+        context = [_evidence(c) for c in result.context]
         for item in context:
             trace.add(item)
         return context
 
-    async def _ask(self, question: str, vector: npt.NDArray[np.float32]) -> list[OutcomePacket]:
-        if self._router is None:
+    async def _query(self, text: str, vector: npt.NDArray[np.float32], trace: _Trace) -> list[Reply]:
+        """Publish a query packet naming this agent's node, and collect the replies promised."""
+        if self._router is None or self._node is None:
             raise SwarmError(f"agent {self.name!r} has not joined a router, so it cannot ask the swarm")
-        query = await self.distill(question, kind=PacketKind.QUERY, embedding=vector)
-        inbox: asyncio.Queue[OutcomePacket] = asyncio.Queue()
-        self._waiting[query.id] = inbox
-        replies: list[OutcomePacket] = []
+        host = DirectHost.on(self._node)
+        query = await self.distill(
+            text, kind=PacketKind.QUERY, embedding=vector, evidence=[reply_ref(self._node.contact)]
+        )
+        inbox = host.expect(query.id)
+        replies: list[Reply] = []
         try:
             report = await self.publish(query)
-            trace = _trace.get()
-            if trace is not None and report is not None:
+            if report is not None:
                 trace.messages += report.messages
                 trace.hops = max(trace.hops, report.hops)
             if report is None or not (report.delivered_to or report.messages):
                 return []  # it reached no one
             if report.delivered_to and not report.follow_ups:
                 return []  # it reached agents, and none of them can help
-            # Wait for every agent that promised a reply (the best are kept below, whichever came
-            # first); when the router cannot say who got the query, wait until replies stop coming.
-            expected = len(report.follow_ups) or self.settings.max_replies
+            # Wait for every agent that promised a reply; when the router cannot say who got the
+            # query, wait until replies stop coming.
+            expected = len(report.follow_ups) or None
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.settings.ask_timeout_s
-            while len(replies) < expected:
+            while expected is None or len(replies) < expected:
                 wait = deadline - loop.time()
                 if replies and not report.follow_ups:
                     wait = min(wait, self.settings.reply_quiet_s)
@@ -537,10 +544,26 @@ class Specialist:
                 except TimeoutError:
                     break
         finally:
-            del self._waiting[query.id]
-        # The most confident (ties by id), not the first to arrive: the context keeps only a few, and
-        # which reply happened to arrive first should not decide that.
-        return sorted(replies, key=lambda r: (-r.confidence, r.id))[: self.settings.max_replies]
+            host.forget(query.id)
+        trace.messages += sum(1 for r in replies if r.holder is not None and r.holder != self._node.contact)
+        return replies
+
+    async def _fetch(self, candidates: Sequence[Candidate], trace: _Trace) -> dict[str, str]:
+        """Whole texts of remote candidates, one request per holder."""
+        if self._node is None:
+            return {}
+        host = DirectHost.on(self._node)
+        by_holder: dict[Holder, list[Candidate]] = {}
+        for c in candidates:
+            if c.holder is not None:
+                by_holder.setdefault(c.holder, []).append(c)
+        texts: dict[str, str] = {}
+        for holder, wanted in by_holder.items():
+            if holder.contact != self._node.contact:
+                trace.messages += 1
+            got = await host.fetch(holder.contact, holder.agent_id, [c.passage_id for c in wanted])
+            texts.update({c.key: got[c.passage_id] for c in wanted if c.passage_id in got})
+        return texts
 
     async def respond(self, task: str, context: Sequence[Evidence]) -> tuple[str, int, int]:
         """The model's answer to ``task`` from ``context`` (as :meth:`gather` returns it), with a tool
@@ -630,6 +653,59 @@ def centroids(
                 mean = members.mean(axis=0)
                 centres[j] = mean / (np.linalg.norm(mean) or 1.0)
     return list(centres.astype(np.float32))
+
+
+class _Sources:
+    """What one agent's asking searches: its passages, its inbox, and (``swarm``) the swarm's offers."""
+
+    def __init__(self, agent: Specialist, trace: _Trace, swarm: bool) -> None:
+        self.agent, self.trace, self.swarm = agent, trace, swarm
+
+    async def search(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
+        agent = self.agent
+        budget = agent.settings.asking.budget
+        index = await agent.passages()
+        found = [
+            Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
+            for f in index.search(text, vector, budget)
+        ]
+        hits = [
+            h
+            for h in await agent.memory.search_inbox(vector, budget)
+            if h.packet.kind is not PacketKind.QUERY
+        ]
+        if hits:
+            findings = [h.packet.finding for h in hits]
+            vectors = np.vstack([h.packet.embedding.to_array() for h in hits])
+            scores = index.score_texts(text, vector, findings, vectors)
+            found += [_inbox_candidate(h.packet, score) for h, score in zip(hits, scores, strict=True)]
+        if self.swarm:
+            for reply in await agent._query(text, vector, self.trace):
+                holder = Holder(reply.responder, reply.holder) if reply.holder else None
+                found += [
+                    Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
+                              origin=reply.responder)
+                    for o in reply.offers
+                ]  # fmt: skip
+        return found
+
+    async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
+        return await self.agent._fetch(candidates, self.trace)
+
+
+def _inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
+    """A received packet as a candidate: keyed by its one source when it stands for one passage (a
+    finding), so a copy offered whole by its holder merges with it; its source counts only if whole."""
+    one = packet.kind is PacketKind.FINDING and len(packet.evidence) == 1
+    key = packet.evidence[0] if one else f"packet:{packet.id.hex()}"
+    whole = one and not packet.finding.endswith("…")
+    return Candidate(key, score, "", packet.finding, whole, packet_id=packet.id, origin=packet.origin)
+
+
+def _evidence(c: Candidate) -> Evidence:
+    """A context passage as answers cite it; only a whole text counts its source."""
+    source = c.key if c.packet_id is None else f"packet:{c.packet_id.hex()}"
+    return Evidence(c.text or "", source, c.score, c.packet_id, c.origin, (c.key,) if c.whole else ())
 
 
 def _packet_evidence(packet: OutcomePacket, score: float) -> Evidence:

@@ -11,12 +11,37 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from agents.embeddings import make_embedder
 from evals.datasets import load_dataset
-from evals.harness import CachedEmbedder, Row
+from evals.harness import CachedEmbedder, Row, RunSettings
 from evals.sweep import ModelSpec, SweepSettings, run_sweep
 from swarm.config import Config
 from swarm.errors import ConfigError
 
-__all__ = ["scaling"]
+__all__ = ["ABLATIONS", "run_settings", "scaling"]
+
+
+#: What ``--ablate`` turns off, and how.
+ABLATIONS = ("rounds", "hybrid", "titles", "answerer")
+
+
+def run_settings(*, kill: float = 0.0, ablate: str = "") -> RunSettings:
+    """The harness settings for ``--kill`` and ``--ablate`` (each named mechanism turned off)."""
+    names = [a.strip() for a in ablate.split(",") if a.strip()]
+    unknown = [a for a in names if a not in ABLATIONS]
+    if unknown:
+        raise ConfigError("eval.ablate", f"unknown {', '.join(unknown)}: use {', '.join(ABLATIONS)}")
+    base = RunSettings()
+    agent = base.agent
+    if "rounds" in names:
+        agent = dataclasses.replace(agent, asking=dataclasses.replace(agent.asking, rounds=1))
+    if "hybrid" in names:
+        agent = dataclasses.replace(agent, lexical_weight=0.0)
+    return dataclasses.replace(
+        base,
+        agent=agent,
+        titles="titles" not in names,
+        answerer="profile" if "answerer" in names else base.answerer,
+        kill=kill,
+    )
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -64,6 +89,8 @@ async def scaling(
     jobs: int,
     out: Path,
     command: str,
+    kill: float = 0.0,
+    ablate: str = "",
 ) -> None:
     sweep = SweepSettings(
         sizes=parse_sizes(sizes),
@@ -72,6 +99,7 @@ async def scaling(
         llm=llm,
         jobs=jobs,
     )
+    settings = run_settings(kill=kill, ablate=ablate)
     data = load_dataset(dataset, seed=seed)
     if complete:
         data = data.complete()
@@ -99,7 +127,9 @@ async def scaling(
         console=console,
     ) as bars:
         observer = _Bars(bars, len(sweep.sizes) * len(sweep.strategies))
-        results = await run_sweep(data, sweep, out, models=models, embedder=embedder, observer=observer)
+        results = await run_sweep(
+            data, sweep, out, models=models, embedder=embedder, settings=settings, observer=observer
+        )
     console.print((out / "results.md").read_text(encoding="utf-8"), markup=False, highlight=False)
     console.print(
         f"{len(results['rows'])} runs in {time.perf_counter() - began:.0f} s; wrote {out}/results.json, "

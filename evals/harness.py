@@ -1,22 +1,28 @@
 """One run of the scaling protocol (GUIDE section 5): N specialists over a dataset, one strategy.
 
-1. The corpus is split among N agents by topic (:func:`evals.partition.partition`).
+1. The corpus is split among N agents by topic (:func:`evals.partition.partition`). Each paragraph is
+   learnt with its title (embedded as ``"title: text"`` and searched lexically).
 2. Publish: every agent distills each of its paragraphs into a finding packet and publishes it
-   through the strategy's router.
-3. Ask: each question goes to the agent whose knowledge is closest to it (the best of its profile
-   rows, as the dispatcher would pick with knowledge-aware profiles); that agent gathers its context
-   from its own paragraphs, its inbox and the swarm's replies to its query packet.
-4. Scored per question: evidence recall (the share of the question's supporting paragraphs that the
-   answering agent's context holds, as its own or as the source refs of packets it used); per run:
-   routing requests and bytes per question, rendezvous hops, and realized synthesis pairs (distinct
-   unordered agent pairs {i, j} where j's context used a finding of i) against N(N-1)/2. With a
-   model, the answering agents then answer every question from its context (EM, F1, contains).
+   through the strategy's router. With ``kill``, that fraction of the nodes then dies (for hub, the
+   hub's node among them).
+3. Ask: each question goes to the live agent holding the best-matching passage
+   (:func:`agents.asking.best_holders`, the dispatcher's rule too), which gathers its context with
+   :func:`agents.asking.ask`: rounds of queries (the question, then the question bridged by the best
+   new passages), every passage it holds, received or was offered ranked in one list, texts fetched
+   for the final ``budget``.
+4. Scored per question: evidence recall (the share of the question's supporting paragraphs whose
+   whole text is in the answering agent's context), rounds, and every request the nodes sent while
+   it was asked, counted at the socket by category (routing the queries, replies, text fetches,
+   subscriptions). Per run: realized synthesis pairs (distinct unordered agent pairs {i, j} where j's
+   context used a passage of i) against N(N-1)/2. With a model, the answering agents then answer every
+   question from its context (EM, F1, contains).
 
-``oracle`` is one agent holding every paragraph, retrieving the way a swarm agent does (its best
-passage, then a second search with the question and that passage) into as many paragraphs as a swarm
-agent's context can hold; ``isolated`` shares nothing. Inboxes are sized to hold the whole corpus, so
-no strategy loses packets to eviction (the row counts any that happen). Paragraph embeddings are
-computed once per dataset and reused (:class:`CachedEmbedder`), so runs differ only in the swarm.
+``oracle`` is one agent holding every paragraph and asking the same way (same retrieval, rounds and
+budget), so oracle minus dht is what routing loses; ``isolated`` asks the same way with nothing
+shared. ``ceiling`` is the share of gold paragraphs present in the corpus at all. Inboxes are sized
+to hold the whole corpus, so no strategy loses packets to eviction (the row counts any that happen).
+Paragraph embeddings are computed once per dataset and reused (:class:`CachedEmbedder`), so runs
+differ only in the swarm.
 """
 
 from __future__ import annotations
@@ -24,16 +30,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from agents.asking import best_holders
 from agents.embeddings import Embedder, Vectors
 from agents.llm import ChatModel, ScriptedChat
-from agents.memory import AgentMemory, Document
-from agents.specialist import Context, Evidence, Specialist, SpecialistSettings
+from agents.memory import TITLE, AgentMemory, Document
+from agents.retrieval import titled
+from agents.specialist import Context, Specialist, SpecialistSettings
 from evals.datasets import Dataset, Question
 from evals.partition import partition
 from swarm.answers import contains_answer, exact_match, f1_score
@@ -44,7 +52,15 @@ from swarm.identity import Identity
 from swarm.routers import STRATEGIES, Router, make_router
 from swarm.semantic import SemanticHasher
 
-__all__ = ["ALL_STRATEGIES", "CachedEmbedder", "Row", "RunResult", "RunSettings", "run_once"]
+__all__ = [
+    "ALL_STRATEGIES",
+    "CachedEmbedder",
+    "Row",
+    "RunResult",
+    "RunSettings",
+    "paragraph_texts",
+    "run_once",
+]
 
 ORACLE = "oracle"
 #: HotpotQA answers are short spans; a small model left to itself answers in sentences, which EM
@@ -55,6 +71,10 @@ ALL_STRATEGIES = (*STRATEGIES, ORACLE)
 _CONCURRENT_ANSWERS = 32
 #: Called as a run advances: (stage, done, total).
 Progress = Callable[[str, int, int], None]
+#: Request categories (:class:`swarm.dht.node.NodeStats`) by what they did for a question.
+ROUTE = frozenset({"semantic", "deliver", "hub", "gossip"})
+SUBSCRIBE = frozenset({"store"})
+REPLY, FETCH, RELAY = frozenset({"reply"}), frozenset({"fetch"}), frozenset({"relay"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,13 @@ class RunSettings:
     the wait is short: it only runs out when a promised reply never reaches the asker (gossip)."""
     instructions: str = ANSWER_INSTRUCTIONS
     """The answering agents' system prompt when a model answers."""
+    titles: bool = True
+    """Learn paragraphs with their titles (embedded and searched); False is the ablation."""
+    answerer: str = "passage"
+    """Who answers: ``passage`` (the agent holding the best-matching passage) or ``profile`` (the agent
+    whose interest profile is closest, the ablation)."""
+    kill: float = 0.0
+    """Fraction of the nodes killed after publishing and before asking."""
 
 
 @dataclass
@@ -86,12 +113,12 @@ class Row:
     contains: float | None
     """The lenient check: the share of answers that contain the normalised gold answer."""
     messages_per_question: float
-    """Routing requests for the query packets and their replies."""
+    """Every request any node sent while the questions were asked, counted at the socket: routing
+    the queries, replies, text fetches, relays, subscriptions, and anything else."""
     bytes_per_question: float
-    """Every byte the nodes sent while the questions were asked (routing and subscriptions)."""
+    """Every byte the nodes sent while the questions were asked."""
     subscribe_messages_per_question: float
-    """Requests that stored the askers' open-task interest rows (dht and hub subscribe over the
-    network; the other strategies keep subscriptions in process)."""
+    """Of ``messages_per_question``: requests that stored subscriptions (DHT puts)."""
     hops_mean: float
     llm_calls: int
     tokens: int
@@ -100,6 +127,20 @@ class Row:
     publish_messages: int
     inbox_evicted: int
     wall_s: float
+    route_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: routing the query packets (rendezvous walks and deliveries,
+    hub and gossip requests)."""
+    reply_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: replies sent straight to the askers."""
+    fetch_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: requests fetching passage texts."""
+    relay_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: queries relayed by agents that had nothing good."""
+    rounds_mean: float = 0.0
+    ceiling: float = 1.0
+    """The share of the questions' gold paragraphs present in the corpus at all."""
+    killed_fraction: float = 0.0
+    protocol: str = "split"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -162,23 +203,27 @@ async def run_once(
     s = settings or RunSettings()
     report = progress or (lambda stage, done, total: None)
     began = time.perf_counter()
+    if not 0.0 <= s.kill < 1.0:
+        raise ConfigError("eval.kill", f"must be in [0, 1), got {s.kill}")
     parts = [list(range(len(dataset.paragraphs)))] if strategy == ORACLE else partition(vectors, n, seed=seed)
     async with launch_swarm(len(parts), seed=seed, seeded_ids=True) as nodes:
         router = _router(strategy, nodes, embedder, s)
         inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)  # findings, queries, replies
         model = chat or ScriptedChat()  # ScriptedChat: a model call without --llm would raise
         agents = await _agents(dataset, parts, nodes, router, embedder, model, s, inbox, seed, report)
-        publish_before = router.stats().messages
+        publish_before = _sent(nodes, ROUTE)
         for i, agent in enumerate(agents):
             await agent.share_knowledge()
             report("publish", i + 1, len(agents))
         for agent in agents:
             await agent.drain()
-        publish_messages = router.stats().messages - publish_before
-        gather = _oracle_gather if strategy == ORACLE else _swarm_gather
-        row, edges = await _ask(dataset, agents, nodes, router, gather, report, answer=chat is not None)
+        publish_messages = _sent(nodes, ROUTE) - publish_before
+        live = await _kill(nodes, agents, strategy, s.kill, seed) if strategy != ORACLE else agents
+        row, edges = await _ask(dataset, agents, live, nodes, s, report, answer=chat is not None)
         row.inbox_evicted = sum(a.memory.evicted for a in agents)
     row.n, row.strategy, row.publish_messages = n, strategy, publish_messages
+    row.killed_fraction = 0.0 if strategy == ORACLE else s.kill
+    row.ceiling = _ceiling(dataset)
     row.possible_pairs = n * (n - 1) // 2
     row.wall_s = round(time.perf_counter() - began, 2)
     return RunResult(row, edges)
@@ -216,76 +261,93 @@ async def _agents(
             settings=settings.agent,
             instructions=settings.instructions,
         )
-        await agent.learn([Document(p.text, p.id) for p in paragraphs])
+        await agent.learn(
+            [Document(p.text, p.id, {TITLE: p.title} if settings.titles else {}) for p in paragraphs]
+        )
         await agent.join(router, node)
         agents.append(agent)
         report("agents", i + 1, len(parts))
     return agents
 
 
-Gather = Callable[[Specialist, str], Awaitable[Context]]
+def paragraph_texts(dataset: Dataset, *, titles: bool = True) -> list[str]:
+    """The texts the paragraphs are embedded as (what :class:`CachedEmbedder` should be primed with)."""
+    return [titled(p.title, p.text) if titles else p.text for p in dataset.paragraphs]
 
 
-async def _swarm_gather(agent: Specialist, question: str) -> Context:
-    return await agent.gather(question)
+def _ceiling(dataset: Dataset) -> float:
+    ids = dataset.index()
+    gold = [p for q in dataset.questions for p in q.supporting]
+    return round(sum(p in ids for p in gold) / max(1, len(gold)), 4)
 
 
-async def _oracle_gather(agent: Specialist, question: str) -> Context:
-    """The ceiling: the two-hop retrieval a swarm agent does (its best passage, then the passages
-    that best match the question with that passage, as its query packet carries), over the whole
-    corpus, into as many paragraphs as a swarm agent's context can hold (its best passage and
-    ``context_k - 1`` replies of two passages each)."""
-    s = agent.settings
-    budget = 2 * s.context_k - 1
-    [vector] = await agent.embedder.embed([question])
-    first = [h for h in await agent.memory.search_knowledge(vector, s.top_k) if h.score >= s.relevance]
-    second = []
-    if first:
-        [bridge] = await agent.embedder.embed([f"{question} {first[0].text}"])
-        second = await agent.memory.search_knowledge(bridge, budget)
-        second = [h for h in second if h.score >= s.relevance]
-    # As a swarm agent's context: the best passage, then what the second search found beyond the
-    # first one's passages (replies come from other agents, so never repeat one's own), then the rest.
-    found_first = {h.id for h in first}
-    beyond = [h for h in second if h.id not in found_first]
-    chosen = (first[:1] + beyond + first[1:])[:budget]
-    sources = [str(h.metadata.get("source", "")) for h in chosen]
-    evidence = tuple(Evidence(h.text, s, h.score, refs=(s,)) for h, s in zip(chosen, sources, strict=True))
-    return Context(evidence, 0, 0)
+async def _kill(
+    nodes: list[DHTNode], agents: list[Specialist], strategy: str, fraction: float, seed: int
+) -> list[Specialist]:
+    """Kill ``fraction`` of the nodes (seeded; the hub's node first for hub); the agents left alive."""
+    count = round(fraction * len(nodes))
+    if count == 0:
+        return agents
+    order = list(range(len(nodes)))
+    np.random.default_rng(seed).shuffle(order)
+    if strategy == "hub":
+        order.remove(0)
+        order.insert(0, 0)  # the hub lives on the first node
+    dead = set(order[:count])
+    for i in sorted(dead):
+        await nodes[i].kill()
+    return [a for i, a in enumerate(agents) if i not in dead]
+
+
+async def _choose(
+    question: str, vector: npt.NDArray[np.float32], live: list[Specialist], rule: str
+) -> Specialist:
+    if rule == "profile":
+        profiles = [await a.interests() for a in live]
+        return live[max(range(len(live)), key=lambda i: float(np.max(profiles[i] @ vector)))]
+    best, _ = (await best_holders(question, vector, live))[0]
+    return live[best]
 
 
 async def _ask(
     dataset: Dataset,
     agents: list[Specialist],
+    live: list[Specialist],
     nodes: list[DHTNode],
-    router: Router,
-    gather: Gather,
+    settings: RunSettings,
     report: Progress,
     *,
     answer: bool,
 ) -> tuple[Row, list[tuple[int, int, int]]]:
-    profiles = [await a.interests() for a in agents]
-    messages0, bytes0 = router.stats().messages, _bytes(nodes)
-    subscribe0 = router.stats().subscribe_messages
+    sent0, bytes0 = _by_category(nodes), _bytes(nodes)
     recalls: list[float] = []
     hops: list[int] = []
+    rounds: list[int] = []
     index = {a.agent_id: i for i, a in enumerate(agents)}
     used: Counter[tuple[int, int]] = Counter()
     questions = dataset.questions
     asked: list[tuple[Specialist, Context]] = []
     for k, question in enumerate(questions):
         [vector] = await agents[0].embedder.embed([question.question])
-        best = max(range(len(agents)), key=lambda i: float(np.max(profiles[i] @ vector)))
-        me = agents[best].agent_id
-        context = await gather(agents[best], question.question)
-        asked.append((agents[best], context))
+        agent = await _choose(question.question, vector, live, settings.answerer)
+        best, me = index[agent.agent_id], agent.agent_id
+        context = await agent.gather(question.question)
+        asked.append((agent, context))
         found = {ref for e in context.evidence for ref in e.refs}
         recalls.append(sum(p in found for p in question.supporting) / len(question.supporting))
         hops.append(context.hops)
+        rounds.append(context.rounds)
         used.update((index[e.origin], best) for e in context.evidence if e.origin in index and e.origin != me)
         report("ask", k + 1, len(questions))
-    for agent in agents:
+    for agent in live:
         await agent.drain()
+    sent = _by_category(nodes)
+    count = max(1, len(questions))
+
+    def per_question(categories: frozenset[str] | None) -> float:
+        total = sum(v - sent0.get(c, 0) for c, v in sent.items() if categories is None or c in categories)
+        return round(total / count, 2)
+
     em = f1 = contains = None
     calls = tokens = 0
     if answer:
@@ -296,18 +358,16 @@ async def _ask(
         contains = round(float(np.mean([contains_answer(a, q.answer) for a, q in scored])), 4)
         calls = sum(a.stats.llm_calls for a in agents)
         tokens = sum(a.stats.tokens for a in agents)
-    count = max(1, len(questions))
-    n = len(agents)
     return Row(
-        n=n,
+        n=len(agents),
         strategy="",
         evidence_recall=round(float(np.mean(recalls)), 4) if recalls else 0.0,
         em=em if questions else None,
         f1=f1 if questions else None,
         contains=contains if questions else None,
-        messages_per_question=round((router.stats().messages - messages0) / count, 2),
+        messages_per_question=per_question(None),
         bytes_per_question=round((_bytes(nodes) - bytes0) / count, 1),
-        subscribe_messages_per_question=round((router.stats().subscribe_messages - subscribe0) / count, 2),
+        subscribe_messages_per_question=per_question(SUBSCRIBE),
         hops_mean=round(float(np.mean(hops)), 2) if hops else 0.0,
         llm_calls=calls,
         tokens=tokens,
@@ -316,6 +376,11 @@ async def _ask(
         publish_messages=0,
         inbox_evicted=0,
         wall_s=0.0,
+        route_messages_per_question=per_question(ROUTE),
+        reply_messages_per_question=per_question(REPLY),
+        fetch_messages_per_question=per_question(FETCH),
+        relay_messages_per_question=per_question(RELAY),
+        rounds_mean=round(float(np.mean(rounds)), 2) if rounds else 0.0,
     ), [(i, j, times) for (i, j), times in sorted(used.items())]
 
 
@@ -344,3 +409,15 @@ async def _answers(
 
 def _bytes(nodes: list[DHTNode]) -> int:
     return sum(node.transport_stats().bytes_out for node in nodes)
+
+
+def _by_category(nodes: list[DHTNode]) -> Counter[str]:
+    """Requests sent by every node so far, by category (killed nodes keep their counts)."""
+    total: Counter[str] = Counter()
+    for node in nodes:
+        total.update(node.stats.rpcs_sent)
+    return total
+
+
+def _sent(nodes: list[DHTNode], categories: frozenset[str]) -> int:
+    return sum(v for c, v in _by_category(nodes).items() if c in categories)

@@ -30,7 +30,15 @@ import numpy.typing as npt
 from agents.embeddings import make_embedder
 from agents.llm import ChatModel, make_chat_model
 from evals.datasets import Dataset
-from evals.harness import ALL_STRATEGIES, CachedEmbedder, Row, RunResult, RunSettings, run_once
+from evals.harness import (
+    ALL_STRATEGIES,
+    CachedEmbedder,
+    Row,
+    RunResult,
+    RunSettings,
+    paragraph_texts,
+    run_once,
+)
 from evals.llm_cache import CachedChat
 from evals.plots import draw_synthesis_graph, plot_results
 from swarm.config import EmbedderConfig, LLMConfig
@@ -39,7 +47,7 @@ from swarm.errors import ConfigError
 __all__ = ["LLM_CHOICES", "ModelSpec", "SweepObserver", "SweepSettings", "markdown", "run_sweep"]
 
 #: Bumped when the harness changes what a run measures, so older cached runs are not reused.
-HARNESS_VERSION = 3
+HARNESS_VERSION = 4
 LLM_CHOICES = ("none", "local", "openai")
 
 
@@ -128,9 +136,10 @@ async def run_sweep(
     spec = models or ModelSpec()
     (out / "runs").mkdir(parents=True, exist_ok=True)
     local = embedder or CachedEmbedder(make_embedder(spec.embedder))
-    vectors = await _paragraph_vectors(dataset, local, out)
+    base = settings or RunSettings()
+    vectors = await _paragraph_vectors(dataset, local, out, titles=base.titles)
     with _Workers(sweep.jobs) as workers:
-        plan = _Plan(dataset, sweep, spec, out, settings or RunSettings(), observer or _Quiet())
+        plan = _Plan(dataset, sweep, spec, out, base, observer or _Quiet())
         while plan.pending or plan.running:
             plan.start_ready(workers, vectors, local)
             if not plan.running:
@@ -140,7 +149,7 @@ async def run_sweep(
             for future in finished:
                 plan.finish(future)
     results = plan.results
-    final = _results(dataset, sweep, spec, [r.row for r in results.values()])
+    final = _results(dataset, sweep, spec, base, [r.row for r in results.values()])
     plot_results(final, out)
     graph = _graph_run(results)
     if graph is not None:
@@ -221,7 +230,7 @@ class _Plan:
         result = RunResult(Row(**row), [(e[0], e[1], e[2]) for e in edges])
         self.results[n, strategy] = result
         self.watch.run_finished(f"N={n} {strategy}", result.row, cached)
-        _write(self.dataset, self.sweep, self.spec, self.results, self.out)
+        _write(self.dataset, self.sweep, self.spec, self.base, self.results, self.out)
 
 
 def _ready(run: tuple[int, str], sweep: SweepSettings, done: dict[tuple[int, str], RunResult]) -> bool:
@@ -315,7 +324,7 @@ def _work(
 ) -> tuple[dict[str, Any], list[list[int]]]:
     """One run in a worker process (models are built once per worker)."""
     embedder, chat = _worker_models(spec, out)
-    embedder.remember([p.text for p in job.dataset.paragraphs], job.vectors)
+    embedder.remember(paragraph_texts(job.dataset, titles=job.settings.titles), job.vectors)
     return asyncio.run(_run_here(job, embedder, chat, label, _Relay(messages)))
 
 
@@ -344,10 +353,11 @@ def _write(
     dataset: Dataset,
     sweep: SweepSettings,
     spec: ModelSpec,
+    base: RunSettings,
     results: dict[tuple[int, str], RunResult],
     out: Path,
 ) -> None:
-    data = _results(dataset, sweep, spec, [r.row for r in results.values()])
+    data = _results(dataset, sweep, spec, base, [r.row for r in results.values()])
     (out / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(data), encoding="utf-8")
 
@@ -359,22 +369,28 @@ def markdown(results: dict[str, Any]) -> str:
         f"# Scaling sweep: {results['dataset']} (seed {results['seed']}, llm {results['model']})",
         "",
         f"{results['questions']} questions over {results['paragraphs']} paragraphs. Evidence recall is the",
-        "share of the gold paragraphs in the answering agent's context. Messages count the routing",
-        "requests of the query packets and their replies; subscribe messages, the requests that stored",
-        "the askers' open-task interests; bytes, everything the nodes sent while the questions were",
-        "asked. Publish messages route the corpus before. Pairs are realized synthesis pairs of N(N-1)/2.",
+        "share of the gold paragraphs whose whole text is in the answering agent's context; ceiling, the",
+        "share present in the corpus at all. Messages are every request the nodes sent per question,",
+        "counted at the socket: routing the queries, replies, text fetches, relays and subscriptions",
+        "(the parts). Bytes: everything the nodes sent meanwhile. Publish messages route the corpus",
+        "before. Pairs are realized synthesis pairs of N(N-1)/2.",
         "",
-        "| N | strategy | evidence recall | EM | F1 | contains | messages/q | subscribe msgs/q | bytes/q "
-        "| hops | publish msgs | pairs | wall s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"Asking: {_asking(results.get('asking', {}))}.",
+        "",
+        "| N | strategy | evidence recall | ceiling | EM | F1 | contains | messages/q | route | reply "
+        "| fetch | relay | subscribe | rounds | bytes/q | hops | publish msgs | pairs | killed | wall s |",
+        "|" + " --- |" * 20,
     ]
     for r in rows:
         lines.append(
-            f"| {r['n']} | {r['strategy']} | {r['evidence_recall']:.3f} | {_opt(r['em'])} | {_opt(r['f1'])} "
-            f"| {_opt(r['contains'])} "
-            f"| {r['messages_per_question']:.1f} | {r['subscribe_messages_per_question']:.1f} "
-            f"| {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} | {r['publish_messages']:,} "
-            f"| {r['synthesis_pairs']}/{r['possible_pairs']} | {r['wall_s']:.1f} |"
+            f"| {r['n']} | {r['strategy']} | {r['evidence_recall']:.3f} | {r['ceiling']:.3f} "
+            f"| {_opt(r['em'])} | {_opt(r['f1'])} | {_opt(r['contains'])} "
+            f"| {r['messages_per_question']:.1f} | {r['route_messages_per_question']:.1f} "
+            f"| {r['reply_messages_per_question']:.1f} | {r['fetch_messages_per_question']:.1f} "
+            f"| {r['relay_messages_per_question']:.1f} | {r['subscribe_messages_per_question']:.1f} "
+            f"| {r['rounds_mean']:.2f} | {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} "
+            f"| {r['publish_messages']:,} | {r['synthesis_pairs']}/{r['possible_pairs']} "
+            f"| {r['killed_fraction']:.2f} | {r['wall_s']:.1f} |"
         )
     evicted = sum(r["inbox_evicted"] for r in rows)
     if evicted:
@@ -406,12 +422,36 @@ def _gain_table(rows: Sequence[dict[str, Any]], metric: str) -> str:
     return "\n".join(out)
 
 
+def _asking(asking: dict[str, Any]) -> str:
+    """The asking settings of a sweep, as one line of the report."""
+    if not asking:
+        return "not recorded"
+    return (
+        f"{asking['rounds']} rounds, a budget of {asking['budget']} passages, "
+        f"{asking['bridges']} bridge(s), "
+        f"lexical weight {asking['lexical_weight']}, titles {'on' if asking['titles'] else 'off'}, "
+        f"answerer by {asking['answerer']}, {asking['kill']:.0%} of nodes killed"
+    )
+
+
 def _opt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _results(dataset: Dataset, sweep: SweepSettings, spec: ModelSpec, rows: list[Row]) -> dict[str, Any]:
+def _results(
+    dataset: Dataset, sweep: SweepSettings, spec: ModelSpec, base: RunSettings, rows: list[Row]
+) -> dict[str, Any]:
+    asking = base.agent.asking
     return {
+        "asking": {
+            "rounds": asking.rounds,
+            "budget": asking.budget,
+            "bridges": asking.bridges,
+            "lexical_weight": base.agent.lexical_weight,
+            "titles": base.titles,
+            "answerer": base.answerer,
+            "kill": base.kill,
+        },
         "dataset": dataset.name,
         "seed": sweep.seed,
         "llm": sweep.llm,
@@ -428,14 +468,16 @@ def _key(
     what = json.dumps(
         [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
          sweep.seed, spec.key(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
-         settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent), settings.instructions]
+         settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent), settings.instructions,
+         settings.titles, settings.answerer, settings.kill]
     )  # fmt: skip
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 
 
-async def _paragraph_vectors(dataset: Dataset, embedder: CachedEmbedder, out: Path) -> Any:
-    """Paragraph embeddings, computed once per dataset and embedder and kept in ``OUT/runs``."""
-    texts = [p.text for p in dataset.paragraphs]
+async def _paragraph_vectors(dataset: Dataset, embedder: CachedEmbedder, out: Path, *, titles: bool) -> Any:
+    """Paragraph embeddings (as the agents embed them), computed once per dataset and embedder and kept
+    in ``OUT/runs``."""
+    texts = paragraph_texts(dataset, titles=titles)
     digest = hashlib.sha256(json.dumps([embedder.name, texts]).encode()).hexdigest()[:16]
     path = out / "runs" / f"paragraphs-{digest}.npy"
     if path.exists():

@@ -76,6 +76,7 @@ def cli(
     logging.basicConfig(
         level=config.log_level, handlers=[RichHandler(console=_err, show_path=False)], format="%(message)s"
     )
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG: a line per index built
     ctx.obj = config
 
 
@@ -372,6 +373,19 @@ def eval_group() -> None:
     show_default=True,
     help="Runs at once, one process each.",
 )
+@click.option(
+    "--kill",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Fraction of the nodes killed after publishing, before asking (hub's node among them).",
+)
+@click.option(
+    "--ablate",
+    default="",
+    metavar="NAMES",
+    help="Turn mechanisms off, comma-separated: rounds, hybrid, titles, answerer.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
 @click.pass_obj
 def eval_scaling(
@@ -384,6 +398,8 @@ def eval_scaling(
     complete: bool,
     seed: int,
     jobs: int,
+    kill: float,
+    ablate: str,
     out: Path,
 ) -> None:
     """Run every (size, strategy) of the scaling protocol; results, table and plots go to OUT.
@@ -399,11 +415,14 @@ def eval_scaling(
         f" --llm {llm_mode}"
         + (f" --questions {questions}" if questions else "")
         + (" --complete" if complete else "")
+        + (f" --kill {kill}" if kill else "")
+        + (f" --ablate {ablate}" if ablate else "")
         + f" --seed {seed} --jobs {jobs} --out {out}"
     )
     asyncio.run(
         scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
-                questions=questions, complete=complete, seed=seed, jobs=jobs, out=out, command=command)
+                questions=questions, complete=complete, seed=seed, jobs=jobs, kill=kill, ablate=ablate,
+                out=out, command=command)
     )  # fmt: skip
 
 

@@ -413,6 +413,10 @@ class DHTNode:
     def app_topics(self) -> frozenset[str]:
         return frozenset(self._apps)
 
+    def app_handler(self, topic: str) -> AppHandler | None:
+        """The handler serving ``topic``, so a layer above can find the per-node state it installed."""
+        return self._apps.get(topic)
+
     async def app_request(
         self, contact: Contact, topic: str, payload: bytes, *, category: str = "app"
     ) -> bytes:

@@ -49,7 +49,19 @@ def test_a_small_sweep_writes_its_results_plots_and_resumes(tmp_path: Path) -> N
 
 
 def test_a_model_answers_through_the_response_cache(tmp_path: Path) -> None:
-    args = ("--sizes", "2", "--strategies", "isolated,oracle", "--questions", "5", "--llm", "openai")
+    # One job: the two runs gather the same contexts, so run side by side both would miss the cache.
+    args = (
+        "--sizes",
+        "2",
+        "--strategies",
+        "isolated,oracle",
+        "--questions",
+        "5",
+        "--llm",
+        "openai",
+        "--jobs",
+        "1",
+    )
     with openai_stub() as server:
         settings = (f"llm.base_url={base_url(server)}", "llm.api_key=test", "llm.model=stub")
         done = run(*args, "--out", "out", cwd=tmp_path, settings=settings)

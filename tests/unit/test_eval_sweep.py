@@ -17,7 +17,9 @@ from swarm.errors import ConfigError
 KEYS = {
     "n", "strategy", "evidence_recall", "em", "f1", "messages_per_question", "bytes_per_question",
     "hops_mean", "llm_calls", "tokens", "synthesis_pairs", "possible_pairs", "publish_messages", "wall_s",
-    "subscribe_messages_per_question", "inbox_evicted", "contains",
+    "subscribe_messages_per_question", "inbox_evicted", "contains", "route_messages_per_question",
+    "reply_messages_per_question", "fetch_messages_per_question", "relay_messages_per_question",
+    "rounds_mean", "ceiling", "killed_fraction", "protocol",
 }  # fmt: skip
 
 

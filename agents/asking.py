@@ -1,0 +1,200 @@
+"""Asking as distributed multi-hop retrieval: one procedure for every agent that answers.
+
+:func:`ask` runs rounds over a :class:`Sources` (an agent's own passages, its inbox and, when it asks
+the swarm, the offers other agents reply with):
+
+1. Round one searches with the question alone.
+2. Every later round searches with the question bridged by the best passages not yet bridged with
+   (their text names the entity the question leaves out: "the director of X" -> her name), fetching
+   those texts first when they are remote.
+3. Everything found, in every round, goes into one pool keyed by source ref and ranked by score
+   (each passage keeps its best score over the rounds' queries). Scores come from one formula at every
+   agent (:mod:`agents.retrieval`), so they merge.
+4. It stops when a round leaves the top ``budget`` of the pool unchanged, or after ``rounds``.
+5. The context is the top ``budget``; texts are fetched for the remote ones among them. A passage
+   whose text cannot be had is dropped and the next one takes its place; a text that arrived cut (a
+   packet's finding shortened to fit) is used but its source is not counted as evidence.
+
+:func:`best_holders` is the rule that decides which agent answers a question: the one holding the
+best-matching passage. The dispatcher and the eval both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from swarm.dht import Contact
+from swarm.errors import ConfigError
+
+__all__ = ["AskResult", "AskSettings", "Candidate", "Holder", "Sources", "ask", "best_holders"]
+
+
+@dataclass(frozen=True)
+class AskSettings:
+    rounds: int = 3
+    """Most search rounds for one question (1: the question alone, no bridging)."""
+    budget: int = 7
+    """Passages in the final context (the oracle gets the same)."""
+    bridges: int = 1
+    """Best new passages a later round's query is bridged with."""
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "budget", "bridges"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"agent.asking.{name}", f"must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Where a remote passage can be fetched: the agent that offered it and its node."""
+
+    agent_id: bytes
+    contact: Contact
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A passage found for a question, from any source."""
+
+    key: str
+    """Its identity across agents: the source ref of the passage (``packet:<id>`` when it has none)."""
+    score: float
+    title: str = ""
+    text: str | None = None
+    """None until fetched, for passages other agents offered."""
+    whole: bool = True
+    """False for a text that arrived cut; its source is then not counted as evidence."""
+    passage_id: str = ""
+    """The passage's id at its holder (what a fetch asks for)."""
+    holder: Holder | None = None
+    """Where to fetch the text; None for the asker's own passages and inbox packets."""
+    packet_id: bytes | None = None
+    origin: bytes | None = None
+    """The agent whose passage or packet it is, when not the asker's own."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether its whole text is here."""
+        return self.text is not None and self.whole
+
+
+class Sources(Protocol):
+    """What :func:`ask` searches. An agent implements it over its passages, inbox and the swarm."""
+
+    async def search(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
+        """Candidates for one round's query (its text and embedding)."""
+        ...
+
+    async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
+        """Whole texts of remote candidates, by key; those that cannot be had are absent."""
+        ...
+
+
+@dataclass(frozen=True)
+class AskResult:
+    context: tuple[Candidate, ...]
+    """The final context, best first, every text present."""
+    rounds: int
+
+
+Embed = Callable[[str], Awaitable[npt.NDArray[np.float32]]]
+
+
+async def ask(
+    question: str,
+    vector: npt.NDArray[np.float32],
+    sources: Sources,
+    embed: Embed,
+    settings: AskSettings,
+) -> AskResult:
+    """The context for ``question`` (embedded as ``vector``): see the module docstring."""
+    pool: dict[str, Candidate] = {}
+    bridged: set[str] = set()
+    previous: list[str] = []
+    text, query = question, vector
+    rounds = 0
+    while rounds < settings.rounds:
+        rounds += 1
+        for candidate in await sources.search(text, query):
+            _merge(pool, candidate)
+        top = _best(pool, settings.budget)
+        keys = [c.key for c in top]
+        if rounds > 1 and keys == previous:
+            break  # this round changed nothing a context would hold
+        previous = keys
+        if rounds == settings.rounds:
+            break
+        new = [c for c in top if c.key not in bridged][: settings.bridges]
+        await _fill(pool, new, sources)
+        new = [pool[c.key] for c in new if c.key in pool and pool[c.key].text]
+        if not new:
+            break
+        bridged.update(c.key for c in new)
+        text = " ".join([question, *(c.text or "" for c in new)])
+        query = await embed(text)
+    return AskResult(tuple(await _context(pool, settings.budget, sources)), rounds)
+
+
+async def best_holders(
+    question: str, vector: npt.NDArray[np.float32], scorers: Sequence[PassageScorer]
+) -> list[tuple[int, float]]:
+    """Every agent as ``(index, score of its best passage for the question)``, best first (ties by
+    index). This is the one rule for who answers: the eval and the dispatcher both use it."""
+    best = [await s.best_score(question, vector) for s in scorers]
+    return sorted(enumerate(best), key=lambda item: (-item[1], item[0]))
+
+
+class PassageScorer(Protocol):
+    async def best_score(self, text: str, vector: npt.NDArray[np.float32]) -> float:
+        """The score of this agent's best passage for the query (-inf when it holds none)."""
+        ...
+
+
+def _merge(pool: dict[str, Candidate], new: Candidate) -> None:
+    """Keep each passage once: its best score, and whichever copy brings the most (a whole text, or a
+    holder to fetch one from)."""
+    old = pool.get(new.key)
+    if old is None:
+        pool[new.key] = new
+        return
+    keep = new if _worth(new) > _worth(old) else old
+    pool[new.key] = replace(keep, score=max(old.score, new.score))
+
+
+def _worth(c: Candidate) -> int:
+    """What a copy of a passage brings: its whole text, a text, or a holder to fetch one from."""
+    return 3 if c.ready else 2 if c.holder is not None else 1 if c.text is not None else 0
+
+
+def _best(pool: dict[str, Candidate], k: int) -> list[Candidate]:
+    return sorted(pool.values(), key=lambda c: (-c.score, c.key))[:k]
+
+
+async def _fill(pool: dict[str, Candidate], wanted: Sequence[Candidate], sources: Sources) -> None:
+    """Fetch the whole texts of the ``wanted`` candidates that have a holder and lack one."""
+    remote = [c for c in wanted if not c.ready and c.holder is not None]
+    if not remote:
+        return
+    texts = await sources.fetch(remote)
+    for c in remote:
+        if c.key in texts:
+            pool[c.key] = replace(c, text=texts[c.key], whole=True)
+        elif c.text is None:
+            del pool[c.key]  # offered, but its text cannot be had
+        else:
+            pool[c.key] = replace(c, holder=None)  # keep the cut text; do not ask again
+
+
+async def _context(pool: dict[str, Candidate], budget: int, sources: Sources) -> list[Candidate]:
+    """The best ``budget`` passages whose texts are here, fetching as needed."""
+    while True:
+        top = _best(pool, budget)
+        missing = [c for c in top if not c.ready and c.holder is not None]
+        if not missing:
+            return [c for c in top if c.text]
+        await _fill(pool, missing, sources)

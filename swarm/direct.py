@@ -1,0 +1,255 @@
+"""Direct messages between agents: replies to a query, and fetches of passage texts.
+
+A query packet travels through whatever router the swarm uses; what comes back does not. The query
+names its asker's node (:func:`reply_ref`, one of the packet's signed evidence refs), and each agent
+that can help sends its :class:`Reply` straight there: passage ids, sources, titles and scores, no
+texts. The asker ranks every offer it got and then fetches (:class:`FetchRequest`) only the texts of the
+passages that make its context, from the nodes that offered them. Both are ZeroMQ requests counted at
+the socket under the categories :data:`REPLY` and :data:`FETCH`.
+
+One :class:`DirectHost` per node serves both topics for every agent living there. A reply's holder is
+the node that sent it (the request's proven sender), never a field of the message, so a node can offer
+only passages it will itself be asked to serve. Every decoder reads untrusted bytes and raises nothing
+but :class:`~swarm.errors.ProtocolError`; a message over a cap is refused whole, never cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm.dht import Contact, DHTNode
+from swarm.errors import DHTError, ProtocolError
+
+__all__ = [
+    "FETCH",
+    "FETCH_TOPIC",
+    "MAX_FETCH",
+    "MAX_OFFERS",
+    "MAX_TEXT",
+    "REPLY",
+    "REPLY_TOPIC",
+    "DirectHost",
+    "FetchRequest",
+    "Offer",
+    "Reply",
+    "parse_reply_ref",
+    "reply_ref",
+]
+
+REPLY_TOPIC = "swarm.reply"
+FETCH_TOPIC = "swarm.fetch"
+#: Request categories in :class:`~swarm.dht.node.NodeStats` (what ``rpcs_sent`` counts them under).
+REPLY, FETCH = "reply", "fetch"
+MAX_OFFERS = 64
+"""Most passages one reply may offer (a reply offering more is refused whole)."""
+MAX_FETCH = 8
+"""Most passage texts one fetch may ask for (larger asks go in several requests)."""
+MAX_TEXT = 6_144
+"""Longest text a fetch answers with: a longer passage is not supplied (8 of them fit a frame)."""
+_MAX_FIELD = MAX_TEXT
+_REF_PREFIX = "reply-to:"
+
+#: Serves a fetch for one local agent: the texts of the passage ids it holds (absent ids left out).
+FetchFn = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One passage an agent can supply: its id there, the ref answers cite, its title and score."""
+
+    passage_id: str
+    source: str
+    title: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An agent's answer to a query: the passages it offers. ``holder`` is filled in on receipt."""
+
+    query_id: bytes
+    responder: bytes
+    offers: tuple[Offer, ...]
+    holder: Contact | None = None
+
+    def encode(self) -> bytes:
+        return pack(
+            [self.query_id, self.responder, [[o.passage_id, o.source, o.title, o.score] for o in self.offers]]
+        )
+
+    @classmethod
+    def decode(cls, data: bytes, holder: Contact) -> Reply:
+        query_id, responder, offers = _fields(unpack_untrusted(data, ProtocolError), 3, "reply")
+        items = expect_type(offers, list, "offers", ProtocolError)
+        if len(items) > MAX_OFFERS:
+            raise ProtocolError(f"reply: {len(items)} offers, at most {MAX_OFFERS}")
+        return cls(
+            _bytes(query_id, "query id"), _bytes(responder, "responder"), tuple(map(_offer, items)), holder
+        )
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    agent_id: bytes
+    passage_ids: tuple[str, ...]
+
+    def encode(self) -> bytes:
+        return pack([self.agent_id, list(self.passage_ids)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> FetchRequest:
+        agent_id, ids = _fields(unpack_untrusted(data, ProtocolError), 2, "fetch")
+        items = expect_type(ids, list, "passage ids", ProtocolError)
+        if len(items) > MAX_FETCH:
+            raise ProtocolError(f"fetch: {len(items)} ids, at most {MAX_FETCH}")
+        return cls(_bytes(agent_id, "agent id"), tuple(_str(i, "passage id") for i in items))
+
+
+def reply_ref(contact: Contact) -> str:
+    """The evidence ref a query carries so that replies find the asker's node."""
+    return f"{_REF_PREFIX}{contact.node_id.hex()}@{contact.address}"
+
+
+def parse_reply_ref(refs: Sequence[str]) -> Contact | None:
+    """The asker's node named in a query's evidence refs; None when there is none or it is malformed."""
+    for ref in refs:
+        if not ref.startswith(_REF_PREFIX):
+            continue
+        node_hex, _, address = ref[len(_REF_PREFIX) :].partition("@")
+        try:
+            node_id = bytes.fromhex(node_hex)
+        except ValueError:
+            return None
+        return Contact(node_id, address) if len(node_id) == 32 and address else None
+    return None
+
+
+@dataclass
+class DirectHost:
+    """The reply and fetch handlers of one node, for every agent living on it. Get it with :meth:`on`."""
+
+    node: DHTNode
+    waiting: dict[bytes, asyncio.Queue[Reply]] = field(default_factory=dict)
+    fetchers: dict[bytes, FetchFn] = field(default_factory=dict)
+    unexpected: int = 0
+    """Replies to no query waiting here (late, or never asked for): answered, then dropped."""
+
+    @classmethod
+    def on(cls, node: DHTNode) -> DirectHost:
+        """The host of ``node``, installing its handlers the first time."""
+        handler = node.app_handler(REPLY_TOPIC)
+        if isinstance(handler, _Handler):
+            return handler.host
+        host = cls(node)
+        node.register_app(REPLY_TOPIC, _Handler(host, host.on_reply))
+        node.register_app(FETCH_TOPIC, _Handler(host, host.on_fetch))
+        return host
+
+    def expect(self, query_id: bytes) -> asyncio.Queue[Reply]:
+        """Start collecting the replies to ``query_id`` (call :meth:`forget` when done)."""
+        return self.waiting.setdefault(query_id, asyncio.Queue())
+
+    def forget(self, query_id: bytes) -> None:
+        self.waiting.pop(query_id, None)
+
+    def serve(self, agent_id: bytes, fetch: FetchFn) -> None:
+        """Let other agents fetch texts of ``agent_id``'s passages through this node."""
+        self.fetchers[agent_id] = fetch
+
+    async def on_reply(self, sender: Contact, payload: bytes) -> bytes:
+        reply = Reply.decode(payload, sender)
+        queue = self.waiting.get(reply.query_id)
+        if queue is None:
+            self.unexpected += 1
+        else:
+            queue.put_nowait(reply)
+        return b""
+
+    async def on_fetch(self, sender: Contact, payload: bytes) -> bytes:
+        request = FetchRequest.decode(payload)
+        fetch = self.fetchers.get(request.agent_id)
+        if fetch is None:
+            raise DHTError("no such agent here")
+        texts = await fetch(request.passage_ids)
+        return pack(
+            [[i, t] for i in request.passage_ids if (t := texts.get(i)) is not None and len(t) <= MAX_TEXT]
+        )
+
+    async def send_reply(self, to: Contact, reply: Reply) -> bool:
+        """Send ``reply`` to the asker's node; False when it could not be reached."""
+        if to.node_id == self.node.node_id:
+            await self.on_reply(self.node.contact, reply.encode())
+            return True
+        try:
+            await self.node.app_request(to, REPLY_TOPIC, reply.encode(), category=REPLY)
+        except DHTError:
+            return False
+        return True
+
+    async def fetch(self, holder: Contact, agent_id: bytes, passage_ids: Sequence[str]) -> dict[str, str]:
+        """Texts of ``passage_ids`` from the agent ``agent_id`` on ``holder``, in batches of
+        :data:`MAX_FETCH`; passages it could not supply (dead peer, unknown id) are absent."""
+        out: dict[str, str] = {}
+        for start in range(0, len(passage_ids), MAX_FETCH):
+            request = FetchRequest(agent_id, tuple(passage_ids[start : start + MAX_FETCH]))
+            try:
+                if holder.node_id == self.node.node_id:
+                    data = await self.on_fetch(holder, request.encode())
+                else:
+                    data = await self.node.app_request(holder, FETCH_TOPIC, request.encode(), category=FETCH)
+                out.update(_texts(data, set(request.passage_ids)))
+            except DHTError:
+                continue  # ProtocolError is a DHTError: a garbled answer supplies nothing
+        return out
+
+
+@dataclass(frozen=True)
+class _Handler:
+    """An app handler that knows its host (so :meth:`DirectHost.on` finds the host of a node)."""
+
+    host: DirectHost
+    handle: Callable[[Contact, bytes], Awaitable[bytes]]
+
+    async def __call__(self, sender: Contact, payload: bytes) -> bytes:
+        return await self.handle(sender, payload)
+
+
+def _texts(data: bytes, asked: set[str]) -> dict[str, str]:
+    items = expect_type(unpack_untrusted(data, ProtocolError), list, "fetched", ProtocolError)
+    out = {}
+    for item in items[:MAX_FETCH]:
+        passage_id, text = _fields(item, 2, "fetched text")
+        key = _str(passage_id, "passage id")
+        if key in asked:
+            out[key] = _str(text, "text")
+    return out
+
+
+def _offer(item: object) -> Offer:
+    passage_id, source, title, score = _fields(item, 4, "offer")
+    number = expect_type(score, float, "score", ProtocolError)
+    if not math.isfinite(number):
+        raise ProtocolError("offer: score is not finite")
+    return Offer(_str(passage_id, "passage id"), _str(source, "source"), _str(title, "title"), number)
+
+
+def _fields(value: object, n: int, name: str) -> list[object]:
+    items = expect_type(value, list, name, ProtocolError)
+    if len(items) != n:
+        raise ProtocolError(f"{name}: expected {n} fields, got {len(items)}")
+    return items
+
+
+def _bytes(value: object, name: str) -> bytes:
+    return expect_type(value, bytes, name, ProtocolError)
+
+
+def _str(value: object, name: str) -> str:
+    text = expect_type(value, str, name, ProtocolError)
+    if len(text) > _MAX_FIELD:
+        raise ProtocolError(f"{name}: {len(text)} characters, at most {_MAX_FIELD}")
+    return text

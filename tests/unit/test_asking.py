@@ -1,0 +1,120 @@
+"""Asking: hybrid scores that merge across agents, the direct reply and fetch wire, and the rounds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from agents.asking import AskSettings, Candidate, Holder, ask
+from agents.retrieval import Passage, PassageIndex
+from swarm.dht import Contact
+from swarm.dht.testing import launch_swarm
+from swarm.direct import MAX_OFFERS, DirectHost, Offer, Reply, parse_reply_ref, reply_ref
+from swarm.errors import ConfigError, ProtocolError
+
+PASSAGES = [
+    Passage("a", "Orrin Bridge", "The Orrin Bridge was designed by Tomas Heller.", "bridge"),
+    Passage("b", "Tomas Heller", "Tomas Heller wrote the Harbour Symphony.", "heller"),
+    Passage("c", "Moss", "Moss grows in damp and shaded places.", "moss"),
+]
+VECTORS = np.eye(3, 8, dtype=np.float32)
+
+
+def test_lexical_coverage_finds_the_passage_naming_the_entity() -> None:
+    index = PassageIndex(PASSAGES, VECTORS)
+    neutral = np.ones(8, np.float32)  # the same cosine to every passage: only words decide
+    [best] = index.search("What did Tomas Heller write?", neutral, 1)
+    assert best.passage.id == "b"
+    dense_only = PassageIndex(PASSAGES, VECTORS, lexical_weight=0)
+    assert dense_only.scores("What did Tomas Heller write?", neutral).std() < 1e-6
+
+
+def test_outside_texts_score_on_the_same_scale_as_held_passages() -> None:
+    index = PassageIndex(PASSAGES, VECTORS)
+    query, vector = "Heller Symphony bridge", VECTORS[1]
+    outside = index.score_texts(query, vector, [f"{p.title} {p.text}" for p in PASSAGES], VECTORS)
+    assert np.allclose(index.scores(query, vector), outside, atol=1e-5)
+    with pytest.raises(ConfigError):
+        PassageIndex(PASSAGES, VECTORS[:2])
+
+
+def test_replies_and_refs_decode_only_what_they_should() -> None:
+    holder = Contact(b"\x01" * 32, "inproc://x")
+    reply = Reply(b"q" * 32, b"r" * 32, (Offer("a", "bridge", "Orrin Bridge", 1.25),))
+    assert Reply.decode(reply.encode(), holder) == Reply(
+        reply.query_id, reply.responder, reply.offers, holder
+    )
+    too_many = Reply(b"q", b"r", tuple(Offer(str(i), "", "", 0.5) for i in range(MAX_OFFERS + 1)))
+    for bad in (
+        b"\xc1",
+        b"\x90",
+        too_many.encode(),
+        Reply(b"q", b"r", (Offer("a", "", "", float("nan")),)).encode(),
+    ):
+        with pytest.raises(ProtocolError):
+            Reply.decode(bad, holder)
+    assert parse_reply_ref([reply_ref(holder)]) == holder
+    assert parse_reply_ref(["bridge", "reply-to:zz@inproc://x"]) is None
+    assert parse_reply_ref(["bridge"]) is None
+
+
+async def test_a_reply_reaches_the_asker_and_texts_are_fetched_from_the_holder() -> None:
+    async with launch_swarm(2) as nodes:
+        asker, holder = DirectHost.on(nodes[0]), DirectHost.on(nodes[1])
+        assert DirectHost.on(nodes[0]) is asker  # one host per node
+
+        async def texts(ids: Sequence[str]) -> dict[str, str]:
+            return {i: f"text of {i}" for i in ids if i != "gone"}
+
+        holder.serve(b"agent", texts)
+        waiting = asker.expect(b"query")
+        assert await holder.send_reply(
+            nodes[0].contact, Reply(b"query", b"agent", (Offer("a", "s", "t", 1.0),))
+        )
+        got = await waiting.get()
+        assert got.holder == nodes[1].contact  # the proven sender, not a field of the message
+        assert await asker.fetch(nodes[1].contact, b"agent", ["a", "gone"]) == {"a": "text of a"}
+        assert await asker.fetch(nodes[1].contact, b"nobody", ["a"]) == {}
+        asker.forget(b"query")
+        await holder.send_reply(nodes[0].contact, Reply(b"query", b"agent", ()))
+        assert asker.unexpected == 1
+
+
+class _World:
+    """Scripted sources: the question finds the bridge passage; only a query naming Heller finds his."""
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
+        self.holder = Holder(b"h", Contact(b"\x02" * 32, "inproc://h"))
+
+    async def search(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
+        found = [Candidate("bridge", 0.9, text="The Orrin Bridge was designed by Tomas Heller.")]
+        found.append(Candidate("moss", 0.5, text="Moss grows… ", whole=False))
+        if "Heller" in text:
+            found.append(Candidate("heller", 0.8, passage_id="b", holder=self.holder, origin=b"h"))
+            found.append(Candidate("lost", 0.85, passage_id="x", holder=self.holder, origin=b"h"))
+        return found
+
+    async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
+        self.fetched += [c.key for c in candidates]
+        return {c.key: "Tomas Heller wrote the Harbour Symphony." for c in candidates if c.key == "heller"}
+
+
+async def embed(text: str) -> npt.NDArray[np.float32]:
+    return np.ones(8, np.float32)
+
+
+async def test_rounds_bridge_to_the_second_passage_and_fetch_only_what_the_context_keeps() -> None:
+    world = _World()
+    question = "What did the designer of the Orrin Bridge write?"
+    result = await ask(question, await embed(question), world, embed, AskSettings(rounds=3, budget=3))
+    keys = [c.key for c in result.context]
+    assert keys == ["bridge", "heller", "moss"]  # "lost" could not be fetched, so the next one came in
+    assert [c.whole for c in result.context] == [True, True, False]  # the cut text is not evidence
+    assert set(world.fetched) == {"heller", "lost"}
+    one = await ask(question, await embed(question), _World(), embed, AskSettings(rounds=1, budget=3))
+    assert "heller" not in [c.key for c in one.context]  # without a second round, no bridge
+    assert one.rounds == 1
