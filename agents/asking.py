@@ -4,6 +4,8 @@
 the swarm, the offers other agents reply with):
 
 1. Round one searches with the question alone.
+   Remote agents are told the score a passage must beat to enter the context (the budget-th best
+   known so far), so they offer only what can matter.
 2. Every later round searches with the question bridged by the best passages not yet bridged with
    (their text names the entity the question leaves out: "the director of X" -> her name), fetching
    those texts first when they are remote.
@@ -86,8 +88,12 @@ class Candidate:
 class Sources(Protocol):
     """What :func:`ask` searches. An agent implements it over its passages, inbox and the swarm."""
 
-    async def search(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
-        """Candidates for one round's query (its text and embedding)."""
+    async def search(
+        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+    ) -> list[Candidate]:
+        """Candidates for one round's query (its text and embedding). ``known`` are the scores of the
+        best passages found so far (at most the budget's worth): a passage that cannot beat the
+        budget-th of them cannot enter the context, so remote agents need not offer it."""
         ...
 
     async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
@@ -115,17 +121,18 @@ async def ask(
     """The context for ``question`` (embedded as ``vector``): see the module docstring."""
     pool: dict[str, Candidate] = {}
     bridged: set[str] = set()
-    previous: list[str] = []
+    previous: set[str] = set()
     text, query = question, vector
     rounds = 0
     while rounds < settings.rounds:
         rounds += 1
-        for candidate in await sources.search(text, query):
+        known = [c.score for c in _best(pool, settings.budget)]
+        for candidate in await sources.search(text, query, known):
             _merge(pool, candidate)
         top = _best(pool, settings.budget)
-        keys = [c.key for c in top]
+        keys = {c.key for c in top}
         if rounds > 1 and keys == previous:
-            break  # this round changed nothing a context would hold
+            break  # this round added nothing to what a context would hold
         previous = keys
         if rounds == settings.rounds:
             break

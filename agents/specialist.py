@@ -31,7 +31,7 @@ from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
 from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
-from swarm.direct import DirectHost, Offer, Reply, parse_reply_ref, reply_ref
+from swarm.direct import DirectHost, Offer, Reply, floor_ref, parse_floor_ref, parse_reply_ref, reply_ref
 from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
@@ -411,10 +411,11 @@ class Specialist:
         found = (await self.passages()).search(
             query.finding, query.embedding.to_array(), self.settings.asking.budget
         )
+        floor = parse_floor_ref(query.evidence)
         offers = tuple(
             Offer(f.passage.id, f.passage.source, f.passage.title, f.score)
             for f in found
-            if f.score >= self.settings.relevance
+            if f.score >= self.settings.relevance and f.score > floor
         )
         if not offers:
             return False
@@ -509,14 +510,16 @@ class Specialist:
             trace.add(item)
         return context
 
-    async def _query(self, text: str, vector: npt.NDArray[np.float32], trace: _Trace) -> list[Reply]:
-        """Publish a query packet naming this agent's node, and collect the replies promised."""
+    async def _query(
+        self, text: str, vector: npt.NDArray[np.float32], floor: float, trace: _Trace
+    ) -> list[Reply]:
+        """Publish a query packet naming this agent's node (and the least score worth offering, when
+        it has a full context already), and collect the replies promised."""
         if self._router is None or self._node is None:
             raise SwarmError(f"agent {self.name!r} has not joined a router, so it cannot ask the swarm")
         host = DirectHost.on(self._node)
-        query = await self.distill(
-            text, kind=PacketKind.QUERY, embedding=vector, evidence=[reply_ref(self._node.contact)]
-        )
+        refs = [reply_ref(self._node.contact)] + ([floor_ref(floor)] if floor > float("-inf") else [])
+        query = await self.distill(text, kind=PacketKind.QUERY, embedding=vector, evidence=refs)
         inbox = host.expect(query.id)
         replies: list[Reply] = []
         try:
@@ -661,7 +664,9 @@ class _Sources:
     def __init__(self, agent: Specialist, trace: _Trace, swarm: bool) -> None:
         self.agent, self.trace, self.swarm = agent, trace, swarm
 
-    async def search(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
+    async def search(
+        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+    ) -> list[Candidate]:
         agent = self.agent
         budget = agent.settings.asking.budget
         index = await agent.passages()
@@ -680,7 +685,9 @@ class _Sources:
             scores = index.score_texts(text, vector, findings, vectors)
             found += [_inbox_candidate(h.packet, score) for h, score in zip(hits, scores, strict=True)]
         if self.swarm:
-            for reply in await agent._query(text, vector, self.trace):
+            scores = sorted([*known, *(c.score for c in found)], reverse=True)
+            floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
+            for reply in await agent._query(text, vector, floor, self.trace):
                 holder = Holder(reply.responder, reply.holder) if reply.holder else None
                 found += [
                     Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,

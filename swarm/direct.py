@@ -36,6 +36,8 @@ __all__ = [
     "FetchRequest",
     "Offer",
     "Reply",
+    "floor_ref",
+    "parse_floor_ref",
     "parse_reply_ref",
     "reply_ref",
 ]
@@ -52,6 +54,7 @@ MAX_TEXT = 6_144
 """Longest text a fetch answers with: a longer passage is not supplied (8 of them fit a frame)."""
 _MAX_FIELD = MAX_TEXT
 _REF_PREFIX = "reply-to:"
+_FLOOR_PREFIX = "min-score:"
 
 #: Serves a fetch for one local agent: the texts of the passage ids it holds (absent ids left out).
 FetchFn = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
@@ -112,6 +115,24 @@ class FetchRequest:
 def reply_ref(contact: Contact) -> str:
     """The evidence ref a query carries so that replies find the asker's node."""
     return f"{_REF_PREFIX}{contact.node_id.hex()}@{contact.address}"
+
+
+def floor_ref(score: float) -> str:
+    """The evidence ref a query carries to say that only passages scoring above ``score`` are worth
+    offering (the asker already holds a full context that good)."""
+    return f"{_FLOOR_PREFIX}{score:.6f}"
+
+
+def parse_floor_ref(refs: Sequence[str]) -> float:
+    """The least score worth offering that a query names; -inf when it names none or it is malformed."""
+    for ref in refs:
+        if ref.startswith(_FLOOR_PREFIX):
+            try:
+                value = float(ref[len(_FLOOR_PREFIX) :])
+            except ValueError:
+                return float("-inf")
+            return value if math.isfinite(value) else float("-inf")
+    return float("-inf")
 
 
 def parse_reply_ref(refs: Sequence[str]) -> Contact | None:

@@ -53,7 +53,7 @@ from swarm.routers.dht import (
     RENDEZVOUS_TOPIC,
     _decode_candidates,
     _decode_query,
-    _decode_reply,
+    _decode_replies,
     _decode_request,
 )
 
@@ -112,7 +112,7 @@ def seed_frames(seed: int = 0) -> list[bytes]:
     who = Identity.from_seed(bytes(range(1, 33)))
     packet = seed_packets(seed)[0]
     contacts = tuple(Contact(bytes([i]) * 32, f"tcp://10.0.0.{i}:7400") for i in range(3))
-    rendezvous = pack([bytes(32), pack([bytes(range(48)), 0.01, 10, 0.0])])
+    rendezvous = pack([[bytes(32), bytes(range(32))], pack([bytes(range(48)), 0.01, 10, 0.0])])
     messages = [
         Ping(),
         Pong(),
@@ -125,7 +125,7 @@ def seed_frames(seed: int = 0) -> list[bytes]:
         ErrorReply("busy", "x"),
         AppRequest(DELIVER_TOPIC, pack([bytes(32), packet])),
         AppRequest(RENDEZVOUS_TOPIC, rendezvous),
-        AppReply(pack(["candidates", []])),
+        AppReply(pack([["candidates", []]])),
     ]
     return [encode_frame(Envelope(bytes(8), who.public_key, "tcp://127.0.0.1:7400", m)) for m in messages]
 
@@ -174,9 +174,13 @@ def byte_targets(seed: int = 0) -> dict[str, Target]:
     packets, frames = seed_packets(seed), seed_frames(seed)
     deliveries = [pack([bytes(32), p]) for p in packets]
     rendezvous = [
-        pack([bytes(32), pack([bytes(range(48)), 0.01, 10, 0.0])]),
-        pack(["candidates", [[bytes(32), bytes(32), "tcp://h:1", 0.5]]]),
-        pack(["closer", [[bytes(32), "tcp://h:1"]]]),
+        pack([[bytes(32)], pack([bytes(range(48)), 0.01, 10, 0.0])]),
+        pack(
+            [
+                ["candidates", [[bytes(32), bytes(32), "tcp://h:1", 0.5]]],
+                ["closer", [[bytes(32), "tcp://h:1"]]],
+            ]
+        ),
     ]
     admission = PacketAdmission()
     return {
@@ -195,9 +199,9 @@ def _decode_rendezvous(data: bytes) -> None:
         _decode_query(request)
     except ProtocolError:
         pass
-    kind, body = _decode_reply(data)
-    if kind == "candidates":
-        _decode_candidates(body)
+    for kind, body in _decode_replies(data, 2):
+        if kind == "candidates":
+            _decode_candidates(body)
 
 
 def run_byte_fuzz(inputs: int, *, seed: int = 0, progress: Callable[[int], None] | None = None) -> FuzzReport:

@@ -5,8 +5,11 @@ in int8) under its bucket's key in every LSH table; the k nodes closest to a key
 are its rendezvous. Records expire unless re-announced, so departed agents fade out.
 
 Publish: the publisher computes the packet's keys (own bucket plus multi-probe neighbours in every
-table) and asks one rendezvous per key, walking towards the key with ``semantic.rendezvous`` requests
-(a node that does not hold the key answers with closer contacts). Each rendezvous re-ranks its
+table). Keys it is itself a rendezvous of cost nothing. For the rest it picks, from its routing table,
+the fewest contacts that are among the k closest of every key (greedy set cover: with k=20 replicas a
+node is rendezvous of many keys in a small swarm) and sends each one ``semantic.rendezvous`` request
+naming all of its keys. A key the contact does not hold is answered with closer contacts, and the
+publisher walks on towards it one request at a time. Each rendezvous re-ranks its
 subscribers by exact cosine against the packet's embedding and answers with its best ``m`` above the
 threshold. The publisher merges the answers and delivers the packet to the global best ``m``.
 
@@ -25,7 +28,7 @@ import numpy.typing as npt
 from swarm._wire import expect_type, pack, unpack_untrusted
 from swarm.dht import Contact, DHTNode, distance
 from swarm.errors import DHTError, ProtocolError
-from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket
+from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
 from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, Outcome, RouterStats, try_deliver
 from swarm.routers._outbox import Outbox, PendingDelivery
 from swarm.semantic import SemanticHasher
@@ -34,6 +37,8 @@ __all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvo
 
 RENDEZVOUS_TOPIC = "semantic.rendezvous"
 _MAX_CANDIDATES = 64
+_MAX_KEYS = 64
+"""Most keys one rendezvous request may name (a request naming more is refused whole)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class DHTRouterSettings:
     subscription_ttl_s: int = 3600
     max_hops: int = 12
     """Most rendezvous requests one key may take before the publisher gives up on it."""
+    query_probes: int | None = 0
+    """Multi-probe buckets per table for query packets (None: as the hasher probes every packet).
+    A query is asked again in rounds and its answers come back whatever the bucket, so the extra
+    probes that help a finding reach its few best readers cost more than they find for a query."""
     outbox_capacity: int = 10_000
     """Deliveries kept for retry when their receiver was unreachable (see :meth:`DHTRouter.retry_pending`)."""
 
@@ -111,7 +120,9 @@ class DHTRouter:
         if emb.dtype is not EmbeddingDType.INT8:
             emb = CompactEmbedding.from_vector(emb.to_array())
         request = pack([emb.data, emb.scale, self.settings.m, float(self.settings.threshold)])
-        answers = await asyncio.gather(*(self._ask(node, t.key, request) for t in self.hasher.keys(query)))
+        probes = self.settings.query_probes if packet.kind is PacketKind.QUERY else None
+        keys = list(dict.fromkeys(t.key for t in self.hasher.keys(query, probes=probes)))
+        answers = await self._ask_all(node, keys, request)
         best: dict[bytes, _Candidate] = {}
         for candidates, _, _ in answers:
             for c in candidates:
@@ -145,14 +156,59 @@ class DHTRouter:
 
         return await self.outbox.retry(send)
 
-    async def _ask(self, node: DHTNode, key: bytes, request: bytes) -> tuple[list[_Candidate], int, int]:
+    async def _ask_all(
+        self, node: DHTNode, keys: list[bytes], request: bytes
+    ) -> list[tuple[list[_Candidate], int, int]]:
+        """Ask the rendezvous of every key, in as few requests as the routing table allows:
+        (candidates, requests sent, hops) per batch or walk."""
+        local = [k for k in keys if _holds(node, k)]
+        out: list[tuple[list[_Candidate], int, int]] = []
+        if local:
+            replies = _decode_replies(await _rendezvous(node, pack([local, request])), len(local))
+            out += [(_decode_candidates(body), 0, 0) for _, body in replies]
+        plan = _cover(node, [k for k in keys if k not in set(local)])
+        out += [
+            a
+            for batch in await asyncio.gather(*(self._batch(node, c, ks, request) for c, ks in plan))
+            for a in batch
+        ]
+        return out
+
+    async def _batch(
+        self, node: DHTNode, contact: Contact, keys: list[bytes], request: bytes
+    ) -> list[tuple[list[_Candidate], int, int]]:
+        """One request naming ``keys`` to ``contact``; keys it does not hold are walked on from the
+        closer contacts it names."""
+        try:
+            reply = await node.app_request(
+                contact, RENDEZVOUS_TOPIC, pack([keys, request]), category="semantic"
+            )
+            answers = _decode_replies(reply, len(keys))
+        except DHTError:
+            answers = [("closer", []) for _ in keys]  # dead or refusing: walk each key from scratch
+        out: list[tuple[list[_Candidate], int, int]] = []
+        for i, (key, (kind, body)) in enumerate(zip(keys, answers, strict=True)):
+            sent = 1 if i == 0 else 0  # the batch request is counted once, with its first key
+            if kind == "candidates":
+                out.append((_decode_candidates(body), sent, 1))
+                continue
+            closer = [c for c in _decode_contacts(body) if c.node_id not in (node.node_id, contact.node_id)]
+            candidates, walked, hops = await self._ask(node, key, request, closer, {contact.node_id})
+            out.append((candidates, sent + walked, 1 + hops))
+        return out
+
+    async def _ask(
+        self,
+        node: DHTNode,
+        key: bytes,
+        request: bytes,
+        start: list[Contact] | None = None,
+        tried: set[bytes] | None = None,
+    ) -> tuple[list[_Candidate], int, int]:
         """Walk towards ``key`` until a rendezvous answers: (candidates, requests sent, hops)."""
-        payload = pack([key, request])
-        if _holds(node, key):
-            _, body = _decode_reply(await _rendezvous(node, payload))
-            return _decode_candidates(body), 0, 0
-        queue = node.table.closest(key, 3)
-        tried: set[bytes] = set()
+        payload = pack([[key], request])
+        queue = sorted(start or node.table.closest(key, 3), key=lambda c: distance(c.node_id, key))
+        tried = set(tried or ())
         sent = 0
         while queue and sent < self.settings.max_hops:
             contact = queue.pop(0)
@@ -162,9 +218,9 @@ class DHTRouter:
             sent += 1
             try:
                 reply = await node.app_request(contact, RENDEZVOUS_TOPIC, payload, category="semantic")
+                [(kind, body)] = _decode_replies(reply, 1)
             except DHTError:
-                continue  # dead or refusing: try the next closest
-            kind, body = _decode_reply(reply)
+                continue  # dead, refusing or garbled: try the next closest
             if kind == "candidates":
                 return _decode_candidates(body), sent, sent
             closer = [
@@ -182,13 +238,20 @@ def serve_rendezvous(node: DHTNode) -> None:
 
 
 async def _rendezvous(node: DHTNode, payload: bytes) -> bytes:
-    """Answer one rendezvous request: the best subscribers held for the key, or closer contacts."""
-    key, request = _decode_request(payload)
-    if not _holds(node, key):
-        closer = node.table.closest(key, 3)
-        return pack(["closer", [[c.node_id, c.address] for c in closer]])
+    """Answer one rendezvous request: for each key it names, the best subscribers held for the key,
+    or closer contacts."""
+    keys, request = _decode_request(payload)
     data, scale, m, threshold = _decode_query(request)
     query = CompactEmbedding(EmbeddingDType.INT8, scale, data).to_array()
+    return pack([_answer_key(node, key, query, m, threshold) for key in keys])
+
+
+def _answer_key(
+    node: DHTNode, key: bytes, query: npt.NDArray[np.float32], m: int, threshold: float
+) -> list[object]:
+    if not _holds(node, key):
+        closer = node.table.closest(key, 3)
+        return ["closer", [[c.node_id, c.address] for c in closer]]
     best: dict[bytes, tuple[float, Contact]] = {}
     for record in node.store.get(key):
         try:
@@ -201,7 +264,27 @@ async def _rendezvous(node: DHTNode, payload: bytes) -> bytes:
         if score >= threshold and (agent_id not in best or score > best[agent_id][0]):
             best[agent_id] = (score, contact)
     top = sorted(best.items(), key=lambda item: -item[1][0])[: min(m, _MAX_CANDIDATES)]
-    return pack(["candidates", [[a, c.node_id, c.address, s] for a, (s, c) in top]])
+    return ["candidates", [[a, c.node_id, c.address, s] for a, (s, c) in top]]
+
+
+def _cover(node: DHTNode, keys: list[bytes]) -> list[tuple[Contact, list[bytes]]]:
+    """Contacts to ask and the keys each should answer for: greedily, the contact that is among the
+    k closest (as this node's table knows them) of the most keys not yet covered."""
+    holders = {key: node.table.closest(key) for key in keys}
+    left = set(keys)
+    plan: list[tuple[Contact, list[bytes]]] = []
+    while left:
+        counts: dict[Contact, list[bytes]] = {}
+        for key in keys:
+            if key in left:
+                for contact in holders[key]:
+                    counts.setdefault(contact, []).append(key)
+        if not counts:
+            break  # an empty routing table: nothing to ask
+        contact, covered = max(counts.items(), key=lambda item: (len(item[1]), -keys.index(item[1][0])))
+        plan.append((contact, covered[:_MAX_KEYS]))
+        left -= set(covered[:_MAX_KEYS])
+    return plan
 
 
 def _holds(node: DHTNode, key: bytes) -> bool:
@@ -222,9 +305,12 @@ def _decode_subscription(data: bytes) -> tuple[bytes, Contact, npt.NDArray[np.fl
     return _bytes(agent_id, "agent id"), contact, vector
 
 
-def _decode_request(payload: bytes) -> tuple[bytes, bytes]:
-    key, request = _list(unpack_untrusted(payload, ProtocolError), 2, "rendezvous request")
-    return _bytes(key, "key"), _bytes(request, "query")
+def _decode_request(payload: bytes) -> tuple[list[bytes], bytes]:
+    keys, request = _list(unpack_untrusted(payload, ProtocolError), 2, "rendezvous request")
+    items = expect_type(keys, list, "keys", ProtocolError)
+    if not 1 <= len(items) <= _MAX_KEYS:
+        raise ProtocolError(f"rendezvous request: {len(items)} keys, need 1 to {_MAX_KEYS}")
+    return [_bytes(k, "key") for k in items], _bytes(request, "query")
 
 
 def _decode_query(request: bytes) -> tuple[bytes, float, int, float]:
@@ -232,10 +318,17 @@ def _decode_query(request: bytes) -> tuple[bytes, float, int, float]:
     return _bytes(data, "vector"), _float(scale), expect_type(m, int, "m", ProtocolError), _float(threshold)
 
 
-def _decode_reply(reply: bytes) -> tuple[str, object]:
-    kind, body = _list(unpack_untrusted(reply, ProtocolError), 2, "rendezvous reply")
+def _decode_replies(reply: bytes, n: int) -> list[tuple[str, object]]:
+    """A rendezvous reply: one ``(kind, body)`` per key asked, in order."""
+    return [
+        _decode_answer(item) for item in _list(unpack_untrusted(reply, ProtocolError), n, "rendezvous reply")
+    ]
+
+
+def _decode_answer(item: object) -> tuple[str, object]:
+    kind, body = _list(item, 2, "rendezvous answer")
     if kind not in ("candidates", "closer"):
-        raise ProtocolError("rendezvous reply: unknown kind")
+        raise ProtocolError("rendezvous answer: unknown kind")
     return str(kind), body
 
 

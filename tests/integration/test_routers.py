@@ -125,3 +125,40 @@ async def test_dht_router_reaches_the_nearest_subscriber() -> None:
         none = await isolated.publish(packet, publisher=identities[0].id)
         assert none.delivered_to == ()
         assert none.messages == 0
+
+
+async def test_rendezvous_requests_are_batched_and_a_dead_rendezvous_is_walked_around() -> None:
+    rng = np.random.default_rng(6)
+    hasher = SemanticHasher(32, LSHSettings(tables=8, bits=4, probes=1))
+    async with launch_swarm(24, settings=DHTSettings(initial_timeout_s=0.5)) as nodes:
+        router = DHTRouter(hasher)
+        identities = [Identity.generate() for _ in range(24)]
+        interests = rng.standard_normal((24, 32)).astype(np.float32)
+        got: dict[int, list[bytes]] = {i: [] for i in range(24)}
+        for i, node in enumerate(nodes):
+
+            async def deliver(packet: OutcomePacket, i: int = i) -> None:
+                got[i].append(packet.id)
+
+            await router.subscribe(identities[i].id, interests[i], deliver, node=node)
+        keys = {t.key for t in hasher.keys(interests[7])}
+        packet = make_packet(identities[0], kind="finding", topic="t", finding="f", embedding=interests[7])
+        sent = nodes[0].stats.rpcs_sent.get("semantic", 0)
+        report = await router.publish(packet, publisher=identities[0].id)
+        asked = (
+            nodes[0].stats.rpcs_sent["semantic"]
+            - sent
+            - sum(1 for c in report.delivered_to if c != identities[0].id)
+        )
+        assert identities[7].id in report.delivered_to
+        assert asked < len(keys)  # several keys for one rendezvous went in one request
+        # A query asks only its own buckets (no multi-probe), so it names fewer keys.
+        query = make_packet(identities[0], kind="query", topic="t", finding="q", embedding=interests[7])
+        assert len({t.key for t in hasher.keys(interests[7], probes=0)}) < len(keys)
+        assert identities[7].id in (await router.publish(query, publisher=identities[0].id)).delivered_to
+        # With the rendezvous it would ask first dead, the keys are walked on to the other replicas.
+        for node in nodes[1:6]:
+            await node.kill()
+        again = make_packet(identities[0], kind="finding", topic="t", finding="g", embedding=interests[7])
+        report = await router.publish(again, publisher=identities[0].id)
+        assert identities[7].id in report.delivered_to  # its agent lives on a node still alive

@@ -12,7 +12,16 @@ from agents.asking import AskSettings, Candidate, Holder, ask
 from agents.retrieval import Passage, PassageIndex
 from swarm.dht import Contact
 from swarm.dht.testing import launch_swarm
-from swarm.direct import MAX_OFFERS, DirectHost, Offer, Reply, parse_reply_ref, reply_ref
+from swarm.direct import (
+    MAX_OFFERS,
+    DirectHost,
+    Offer,
+    Reply,
+    floor_ref,
+    parse_floor_ref,
+    parse_reply_ref,
+    reply_ref,
+)
 from swarm.errors import ConfigError, ProtocolError
 
 PASSAGES = [
@@ -59,6 +68,8 @@ def test_replies_and_refs_decode_only_what_they_should() -> None:
     assert parse_reply_ref([reply_ref(holder)]) == holder
     assert parse_reply_ref(["bridge", "reply-to:zz@inproc://x"]) is None
     assert parse_reply_ref(["bridge"]) is None
+    assert parse_floor_ref([reply_ref(holder), floor_ref(0.75)]) == pytest.approx(0.75)
+    assert parse_floor_ref(["min-score:nan"]) == parse_floor_ref(["min-score:x"]) == float("-inf")
 
 
 async def test_a_reply_reaches_the_asker_and_texts_are_fetched_from_the_holder() -> None:
@@ -88,9 +99,13 @@ class _World:
 
     def __init__(self) -> None:
         self.fetched: list[str] = []
+        self.known: list[list[float]] = []
         self.holder = Holder(b"h", Contact(b"\x02" * 32, "inproc://h"))
 
-    async def search(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
+    async def search(
+        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+    ) -> list[Candidate]:
+        self.known.append(list(known))
         found = [Candidate("bridge", 0.9, text="The Orrin Bridge was designed by Tomas Heller.")]
         found.append(Candidate("moss", 0.5, text="Moss grows… ", whole=False))
         if "Heller" in text:
@@ -115,6 +130,8 @@ async def test_rounds_bridge_to_the_second_passage_and_fetch_only_what_the_conte
     assert keys == ["bridge", "heller", "moss"]  # "lost" could not be fetched, so the next one came in
     assert [c.whole for c in result.context] == [True, True, False]  # the cut text is not evidence
     assert set(world.fetched) == {"heller", "lost"}
+    assert world.known[0] == []  # nothing known before the first round
+    assert world.known[1] == [0.9, 0.5]  # then the best so far, so remote agents offer only better
     one = await ask(question, await embed(question), _World(), embed, AskSettings(rounds=1, budget=3))
     assert "heller" not in [c.key for c in one.context]  # without a second round, no bridge
     assert one.rounds == 1

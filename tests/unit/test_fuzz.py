@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from swarm.errors import ProtocolError
 from swarm.fuzz import FuzzReport, _try, byte_targets, fuzz_journal, fuzz_live_node, run_byte_fuzz
 from swarm.routers._base import decode_delivery
-from swarm.routers.dht import _decode_candidates, _decode_reply, _decode_request
+from swarm.routers.dht import _decode_candidates, _decode_replies, _decode_request
 from tests.unit.strategies import msgpack_values
 
 
@@ -50,7 +50,7 @@ def test_a_torn_or_garbled_journal_never_raises(tmp_path: Path) -> None:
 @settings(max_examples=600, deadline=None)
 def test_application_payload_decoders_raise_only_protocol_errors(value: object) -> None:
     data = msgpack.packb(value, use_bin_type=True)
-    for decode in (decode_delivery, _decode_request, _decode_reply):
+    for decode in (decode_delivery, _decode_request, lambda d: _decode_replies(d, 1)):
         with contextlib.suppress(ProtocolError):
             decode(data)
     with contextlib.suppress(ProtocolError):
