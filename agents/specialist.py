@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
 from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
 from swarm.direct import DirectHost, Offer, Reply, floor_ref, parse_floor_ref, parse_reply_ref, reply_ref
-from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
+from swarm.errors import ConfigError, DHTError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
 from swarm.synthesis import SynthesisSettings, Synthesizer
@@ -53,6 +54,8 @@ __all__ = [
     "centroids",
 ]
 
+
+_log = logging.getLogger(__name__)
 
 #: Measured best of four prompts for SmolLM2-135M on the demo's questions (a plain system line).
 DEFAULT_INSTRUCTIONS = "Answer with a short phrase taken from the text."
@@ -153,6 +156,8 @@ class SpecialistStats:
     published: int = 0
     llm_calls: int = 0
     tokens: int = 0
+    failed_queries: int = 0
+    """Query packets the router could not send (a dead hub, say): that round used what was at hand."""
 
 
 @dataclass
@@ -523,7 +528,14 @@ class Specialist:
         inbox = host.expect(query.id)
         replies: list[Reply] = []
         try:
-            report = await self.publish(query)
+            try:
+                report = await self.publish(query)
+            except DHTError as exc:
+                self.stats.failed_queries += 1
+                _log.warning(
+                    "agent %s: a query could not be sent (%s); answering from what it has", self.name, exc
+                )
+                return []
             if report is not None:
                 trace.messages += report.messages
                 trace.hops = max(trace.hops, report.hops)

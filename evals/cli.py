@@ -91,6 +91,8 @@ async def scaling(
     command: str,
     kill: float = 0.0,
     ablate: str = "",
+    protocol: str = "split",
+    share: int = 30,
 ) -> None:
     sweep = SweepSettings(
         sizes=parse_sizes(sizes),
@@ -98,13 +100,15 @@ async def scaling(
         seed=seed,
         llm=llm,
         jobs=jobs,
+        protocol=protocol,
+        share=share,
     )
     settings = run_settings(kill=kill, ablate=ablate)
     data = load_dataset(dataset, seed=seed)
     if complete:
         data = data.complete()
     data = data.take(questions)
-    if max(sweep.sizes) > len(data.paragraphs):
+    if protocol == "split" and max(sweep.sizes) > len(data.paragraphs):
         raise ConfigError(
             "eval.sizes", f"{max(sweep.sizes)} agents but only {len(data.paragraphs)} paragraphs"
         )

@@ -51,6 +51,9 @@ class Question:
     """Ids of the paragraphs the answer needs."""
     kind: str = "bridge"
     """``bridge`` or ``comparison``."""
+    context: tuple[str, ...] = ()
+    """Ids of the paragraphs its record came with (gold and distractors); the supporting ones when
+    the source gives no more."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,29 @@ class Dataset:
         ids = self.index()
         kept = tuple(q for q in self.questions if all(p in ids for p in q.supporting))
         return Dataset(f"{self.name}-complete", self.paragraphs, kept)
+
+    def growing(self, n: int, share: int) -> tuple[Dataset, list[int]]:
+        """The corpus of ``n`` agents holding about ``share`` paragraphs each, and its questions: the
+        questions in order, each bringing its record's paragraphs, until the corpus holds ``n * share``
+        (``--protocol growing``: more agents know more). Also the paragraphs' positions here."""
+        if share < 1:
+            raise ConfigError("eval.share", f"must be at least 1, got {share}")
+        ids = self.index()
+        chosen: dict[str, None] = {}
+        questions = []
+        for q in self.questions:
+            if len(chosen) >= n * share:
+                break
+            chosen.update(dict.fromkeys(p for p in (q.context or q.supporting) if p in ids))
+            questions.append(q)
+        if len(chosen) < n * share:
+            raise ConfigError(
+                "eval.sizes",
+                f"{n} agents of {share} paragraphs need {n * share}; the dataset has {len(chosen)} in all",
+            )
+        positions = sorted(ids[p] for p in chosen)
+        paragraphs = tuple(self.paragraphs[i] for i in positions)
+        return Dataset(f"{self.name}-growing{share}", paragraphs, tuple(questions)), positions
 
     def take(self, questions: int | None) -> Dataset:
         """The first ``questions`` questions, with every paragraph kept (distractors are the point)."""
@@ -111,6 +137,7 @@ def load_hotpotqa(path: str | Path, *, limit: int | None = None) -> Dataset:
                     str(record["answer"]),
                     supporting,
                     str(record.get("type", "bridge")),
+                    tuple(dict.fromkeys(str(title) for title, _ in record["context"])),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:

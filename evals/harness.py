@@ -45,7 +45,7 @@ from agents.specialist import Context, Specialist, SpecialistSettings
 from evals.datasets import Dataset, Question
 from evals.partition import partition
 from swarm.answers import contains_answer, exact_match, f1_score
-from swarm.dht import DHTNode
+from swarm.dht import DHTNode, bytes_sent, requests_sent
 from swarm.dht.testing import launch_swarm
 from swarm.errors import ConfigError
 from swarm.identity import Identity
@@ -99,6 +99,8 @@ class RunSettings:
     whose interest profile is closest, the ablation)."""
     kill: float = 0.0
     """Fraction of the nodes killed after publishing and before asking."""
+    protocol: str = "split"
+    """``split`` (one corpus split among N) or ``growing`` (the corpus grows with N); rows say which."""
 
 
 @dataclass
@@ -141,6 +143,10 @@ class Row:
     """The share of the questions' gold paragraphs present in the corpus at all."""
     killed_fraction: float = 0.0
     protocol: str = "split"
+    complete_share: float = 0.0
+    """The share of questions whose every gold paragraph is in the context (evidence-complete)."""
+    questions: int = 0
+    paragraphs: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -211,19 +217,20 @@ async def run_once(
         inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)  # findings, queries, replies
         model = chat or ScriptedChat()  # ScriptedChat: a model call without --llm would raise
         agents = await _agents(dataset, parts, nodes, router, embedder, model, s, inbox, seed, report)
-        publish_before = _sent(nodes, ROUTE)
+        publish_before = requests_sent(nodes, ROUTE)
         for i, agent in enumerate(agents):
             await agent.share_knowledge()
             report("publish", i + 1, len(agents))
         for agent in agents:
             await agent.drain()
-        publish_messages = _sent(nodes, ROUTE) - publish_before
+        publish_messages = requests_sent(nodes, ROUTE) - publish_before
         live = await _kill(nodes, agents, strategy, s.kill, seed) if strategy != ORACLE else agents
         row, edges = await _ask(dataset, agents, live, nodes, s, report, answer=chat is not None)
         row.inbox_evicted = sum(a.memory.evicted for a in agents)
     row.n, row.strategy, row.publish_messages = n, strategy, publish_messages
     row.killed_fraction = 0.0 if strategy == ORACLE else s.kill
     row.ceiling = _ceiling(dataset)
+    row.protocol, row.questions, row.paragraphs = s.protocol, len(dataset.questions), len(dataset.paragraphs)
     row.possible_pairs = n * (n - 1) // 2
     row.wall_s = round(time.perf_counter() - began, 2)
     return RunResult(row, edges)
@@ -319,7 +326,7 @@ async def _ask(
     *,
     answer: bool,
 ) -> tuple[Row, list[tuple[int, int, int]]]:
-    sent0, bytes0 = _by_category(nodes), _bytes(nodes)
+    sent0, bytes0 = _by_category(nodes), bytes_sent(nodes)
     recalls: list[float] = []
     hops: list[int] = []
     rounds: list[int] = []
@@ -366,7 +373,7 @@ async def _ask(
         f1=f1 if questions else None,
         contains=contains if questions else None,
         messages_per_question=per_question(None),
-        bytes_per_question=round((_bytes(nodes) - bytes0) / count, 1),
+        bytes_per_question=round((bytes_sent(nodes) - bytes0) / count, 1),
         subscribe_messages_per_question=per_question(SUBSCRIBE),
         hops_mean=round(float(np.mean(hops)), 2) if hops else 0.0,
         llm_calls=calls,
@@ -381,6 +388,7 @@ async def _ask(
         fetch_messages_per_question=per_question(FETCH),
         relay_messages_per_question=per_question(RELAY),
         rounds_mean=round(float(np.mean(rounds)), 2) if rounds else 0.0,
+        complete_share=round(float(np.mean([r == 1.0 for r in recalls])), 4) if recalls else 0.0,
     ), [(i, j, times) for (i, j), times in sorted(used.items())]
 
 
@@ -407,17 +415,9 @@ async def _answers(
     )
 
 
-def _bytes(nodes: list[DHTNode]) -> int:
-    return sum(node.transport_stats().bytes_out for node in nodes)
-
-
 def _by_category(nodes: list[DHTNode]) -> Counter[str]:
     """Requests sent by every node so far, by category (killed nodes keep their counts)."""
     total: Counter[str] = Counter()
     for node in nodes:
         total.update(node.stats.rpcs_sent)
     return total
-
-
-def _sent(nodes: list[DHTNode], categories: frozenset[str]) -> int:
-    return sum(v for c, v in _by_category(nodes).items() if c in categories)

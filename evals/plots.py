@@ -2,10 +2,10 @@
 
 ``plot_results`` writes, next to ``results.json``:
 
-- ``recall_vs_n.png``: evidence recall (and, when a model answered, EM, F1 and the lenient
-  contains-the-answer rate) against N per strategy;
-- ``messages_vs_n.png``: routing messages per question against N, both axes logarithmic, and dashed,
-  the same with the requests that subscribed the askers' open questions (dht, hub);
+- ``recall_vs_n.png``: evidence recall and the evidence-complete share of questions (and, when a
+  model answered, EM, F1 and the lenient contains-the-answer rate) against N per strategy;
+- ``messages_vs_n.png``: every request sent per question (counted at the socket) against N, both
+  axes logarithmic;
 - ``pairs_vs_n.png``: realized synthesis pairs against N, with N(N-1)/2 for scale.
 
 ``draw_synthesis_graph`` draws which agent used whose findings in one run (networkx).
@@ -43,7 +43,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     answered = any(r["em"] is not None for r in rows)
     written = []
 
-    panels = [("evidence_recall", "evidence recall")]
+    panels = [("evidence_recall", "evidence recall"), ("complete_share", "evidence-complete share")]
     if answered:
         model = results["llm"]
         panels += [
@@ -64,17 +64,6 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         "messages_per_question",
         "messages / question",
     )
-    for strategy in ("dht", "hub"):
-        color, _ = _STYLE[strategy]
-        points = sorted(
-            (r["n"], r["messages_per_question"] + r["subscribe_messages_per_question"])
-            for r in rows
-            if r["strategy"] == strategy and r["subscribe_messages_per_question"] > 0
-        )
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, color=color, linestyle="--", label=f"{strategy} + open-task subscriptions")
-    ax.legend(fontsize=8)
     ax.set_yscale("log")
     ax.set_title(f"{title}\n(isolated and oracle send none)", fontsize=9)
     written.append(_save(fig, out / "messages_vs_n.png"))
@@ -84,7 +73,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     sizes = sorted({r["n"] for r in rows})
     ax.plot(sizes, [n * (n - 1) // 2 for n in sizes], "k--", linewidth=1, label="N(N-1)/2")
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    _legend(ax)
     ax.set_title(title, fontsize=9)
     written.append(_save(fig, out / "pairs_vs_n.png"))
     return written
@@ -114,7 +103,9 @@ def draw_synthesis_graph(edges: Sequence[Sequence[int]], n: int, label: str, pat
 
 def _lines(ax: Any, rows: Sequence[dict[str, Any]], key: str, ylabel: str) -> None:
     for strategy, (color, marker) in _STYLE.items():
-        points = sorted((r["n"], r[key]) for r in rows if r["strategy"] == strategy and r[key] is not None)
+        points = sorted(
+            (r["n"], r[key]) for r in rows if r["strategy"] == strategy and r.get(key) is not None
+        )
         if points:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, color=color, marker=marker, label=strategy)
@@ -122,7 +113,12 @@ def _lines(ax: Any, rows: Sequence[dict[str, Any]], key: str, ylabel: str) -> No
     ax.set_xlabel("agents N")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax)
+
+
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:  # an empty legend is only a warning
+        ax.legend(fontsize=8)
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -49,6 +49,7 @@ __all__ = ["LLM_CHOICES", "ModelSpec", "SweepObserver", "SweepSettings", "markdo
 #: Bumped when the harness changes what a run measures, so older cached runs are not reused.
 HARNESS_VERSION = 4
 LLM_CHOICES = ("none", "local", "openai")
+PROTOCOLS = ("split", "growing")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class SweepSettings:
     llm: str = "none"
     jobs: int = 1
     """Runs at once, each in its own process (one per core is the most that helps)."""
+    protocol: str = "split"
+    """``split``: the whole corpus split among N agents. ``growing``: N agents of ``share`` paragraphs
+    each, the corpus and its questions growing with N (:meth:`evals.datasets.Dataset.growing`)."""
+    share: int = 30
+    """Paragraphs per agent in the growing protocol."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in ALL_STRATEGIES]
@@ -74,6 +80,10 @@ class SweepSettings:
             raise ConfigError("eval.llm", f"unknown model {self.llm!r}: use {', '.join(LLM_CHOICES)}")
         if self.jobs < 1:
             raise ConfigError("eval.jobs", f"must be at least 1, got {self.jobs}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError("eval.protocol", f"unknown {self.protocol!r}: use {', '.join(PROTOCOLS)}")
+        if self.share < 1:
+            raise ConfigError("eval.share", f"must be at least 1, got {self.share}")
 
 
 @dataclass(frozen=True)
@@ -192,12 +202,13 @@ class _Plan:
                 return
             self.pending.remove(ready)
             n, strategy = ready
-            run_settings = _settings_for(n, strategy, self.base, self.dataset, self.results)
-            path = (
-                self.out
-                / "runs"
-                / f"{_key(self.dataset, self.sweep, self.spec, n, strategy, run_settings)}.json"
-            )
+            data, vecs = self.dataset, vectors
+            if self.sweep.protocol == "growing":
+                data, positions = self.dataset.growing(n, self.sweep.share)
+                vecs = vectors[positions]
+            run_settings = _settings_for(n, strategy, self.base, data, self.results)
+            run_settings = replace(run_settings, protocol=self.sweep.protocol)
+            path = self.out / "runs" / f"{_key(data, self.sweep, self.spec, n, strategy, run_settings)}.json"
             label = f"N={n} {strategy}"
             self.watch.run_started(label, self._started, self.total)
             self._started += 1
@@ -205,7 +216,7 @@ class _Plan:
                 data = json.loads(path.read_text(encoding="utf-8"))
                 self._record(n, strategy, data["row"], data["edges"], cached=True)
                 continue
-            job = _Job(self.dataset, vectors, n, strategy, self.sweep.seed, run_settings)
+            job = _Job(data, vecs, n, strategy, self.sweep.seed, run_settings)
             future: asyncio.Future[_Outcome]
             if workers.pool is not None:
                 loop = asyncio.get_running_loop()
@@ -369,7 +380,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"# Scaling sweep: {results['dataset']} (seed {results['seed']}, llm {results['model']})",
         "",
         f"{results['questions']} questions over {results['paragraphs']} paragraphs. Evidence recall is the",
-        "share of the gold paragraphs whose whole text is in the answering agent's context; ceiling, the",
+        "share of the gold paragraphs whose whole text is in the answering agent's context; complete, the",
+        "share of questions with every gold paragraph there (evidence-complete); ceiling, the",
         "share present in the corpus at all. Messages are every request the nodes sent per question,",
         "counted at the socket: routing the queries, replies, text fetches, relays and subscriptions",
         "(the parts). Bytes: everything the nodes sent meanwhile. Publish messages route the corpus",
@@ -377,13 +389,15 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Asking: {_asking(results.get('asking', {}))}.",
         "",
-        "| N | strategy | evidence recall | ceiling | EM | F1 | contains | messages/q | route | reply "
-        "| fetch | relay | subscribe | rounds | bytes/q | hops | publish msgs | pairs | killed | wall s |",
-        "|" + " --- |" * 20,
+        "| N | strategy | evidence recall | complete | ceiling | EM | F1 | contains | messages/q | route "
+        "| reply | fetch | relay | subscribe | rounds | bytes/q | hops | publish msgs | pairs | killed "
+        "| wall s |",
+        "|" + " --- |" * 21,
     ]
     for r in rows:
         lines.append(
-            f"| {r['n']} | {r['strategy']} | {r['evidence_recall']:.3f} | {r['ceiling']:.3f} "
+            f"| {r['n']} | {r['strategy']} | {r['evidence_recall']:.3f} | {r.get('complete_share', 0.0):.3f} "
+            f"| {r['ceiling']:.3f} "
             f"| {_opt(r['em'])} | {_opt(r['f1'])} | {_opt(r['contains'])} "
             f"| {r['messages_per_question']:.1f} | {r['route_messages_per_question']:.1f} "
             f"| {r['reply_messages_per_question']:.1f} | {r['fetch_messages_per_question']:.1f} "
@@ -396,6 +410,8 @@ def markdown(results: dict[str, Any]) -> str:
     if evicted:
         lines += ["", f"Inboxes evicted {evicted:,} packets in all; recall may be lower for it."]
     lines += ["", _gain_table(rows, "evidence_recall")]
+    if all("complete_share" in r for r in rows):
+        lines += ["", _gain_table(rows, "complete_share")]
     if any(r["em"] is not None for r in rows):
         lines += ["", _gain_table(rows, "f1"), "", _gain_table(rows, "contains")]
     return "\n".join(lines) + "\n"
@@ -443,6 +459,8 @@ def _results(
 ) -> dict[str, Any]:
     asking = base.agent.asking
     return {
+        "protocol": sweep.protocol,
+        "share": sweep.share if sweep.protocol == "growing" else None,
         "asking": {
             "rounds": asking.rounds,
             "budget": asking.budget,
@@ -469,7 +487,7 @@ def _key(
         [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
          sweep.seed, spec.key(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
          settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent), settings.instructions,
-         settings.titles, settings.answerer, settings.kill]
+         settings.titles, settings.answerer, settings.kill, settings.protocol]
     )  # fmt: skip
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 

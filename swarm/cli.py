@@ -381,6 +381,21 @@ def eval_group() -> None:
     help="Fraction of the nodes killed after publishing, before asking (hub's node among them).",
 )
 @click.option(
+    "--protocol",
+    type=click.Choice(["split", "growing"]),
+    default="split",
+    show_default=True,
+    help="split: the corpus split among N agents; growing: N agents of --share paragraphs each, the "
+    "corpus and its questions growing with N.",
+)
+@click.option(
+    "--share",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Paragraphs per agent (growing).",
+)
+@click.option(
     "--ablate",
     default="",
     metavar="NAMES",
@@ -399,6 +414,8 @@ def eval_scaling(
     seed: int,
     jobs: int,
     kill: float,
+    protocol: str,
+    share: int,
     ablate: str,
     out: Path,
 ) -> None:
@@ -415,6 +432,7 @@ def eval_scaling(
         f" --llm {llm_mode}"
         + (f" --questions {questions}" if questions else "")
         + (" --complete" if complete else "")
+        + (f" --protocol growing --share {share}" if protocol == "growing" else "")
         + (f" --kill {kill}" if kill else "")
         + (f" --ablate {ablate}" if ablate else "")
         + f" --seed {seed} --jobs {jobs} --out {out}"
@@ -422,6 +440,7 @@ def eval_scaling(
     asyncio.run(
         scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
                 questions=questions, complete=complete, seed=seed, jobs=jobs, kill=kill, ablate=ablate,
+                protocol=protocol, share=share,
                 out=out, command=command)
     )  # fmt: skip
 

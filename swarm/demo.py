@@ -22,6 +22,7 @@ from agents.embeddings import Embedder
 from agents.llm import ChatModel
 from swarm.answers import contains_answer
 from swarm.config import SwarmConfig
+from swarm.dht import requests_sent
 from swarm.errors import ConfigError
 from swarm.runtime import AgentSpec, Swarm
 
@@ -75,8 +76,8 @@ class DemoSummary:
     task_subscribe_messages: int = 0
     """Requests spent adding open tasks to interest profiles while answering."""
     ask_messages: int = 0
-    """Routing requests of every agent while the questions were answered: queries, replies,
-    syntheses and shared answers."""
+    """Requests every node sent while the questions were answered, counted at the socket: routing
+    queries, replies, text fetches, syntheses and shared answers."""
     deliveries: int = 0
     syntheses: int = 0
     replies: int = 0
@@ -141,13 +142,13 @@ async def run_demo(
             )
             summary.share_s = time.perf_counter() - began
             summary.share_messages = swarm.stats().messages - before
-        began, before = time.perf_counter(), swarm.stats().messages
+        began, before = time.perf_counter(), requests_sent(swarm.nodes)
         for q in corpus.questions[:questions]:
             summary.results.append(await _ask(swarm, q, emit, corpus))
             emit({"type": "result", "result": summary.results[-1]})
         await swarm.wait_idle()
         summary.ask_s = time.perf_counter() - began
-        summary.ask_messages = swarm.stats().messages - before
+        summary.ask_messages = requests_sent(swarm.nodes) - before
         stats = swarm.stats()
         summary.deliveries = stats.deliveries
         summary.task_subscribe_messages = stats.subscribe_messages - summary.subscribe_messages

@@ -166,7 +166,7 @@ def _print_summary(console: Console, s: DemoSummary, router: str, total_s: float
     )
     asker = sum(r.messages for r in s.results) / max(1, n)
     table.add_row(
-        "routing requests per question",
+        "requests per question (at the socket)",
         f"{asker:.1f} by the asker, {s.ask_messages / max(1, n):.1f} by all agents",
     )
     table.add_row(

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from swarm.bench._report import Target, judge_targets
-from swarm.dht import DHTNode, DHTSettings
+from swarm.dht import DHTNode, DHTSettings, bytes_sent, requests_sent
 from swarm.dht.testing import launch_swarm
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, make_packet
@@ -176,7 +176,7 @@ async def _measure(
         )
     subscribe_s = time.perf_counter() - t0
     progress(f"{router.name}: publishing {len(packets)} packets")
-    rpcs0, upkeep0, bytes0 = _rpcs(nodes, ROUTING), _rpcs(nodes, None), _bytes(nodes)
+    rpcs0, upkeep0, bytes0 = requests_sent(nodes, ROUTING), requests_sent(nodes, None), bytes_sent(nodes)
     recalls, hops = [], []
     t0 = time.perf_counter()
     for packet, (publisher, _) in zip(packets, plan, strict=True):
@@ -191,27 +191,17 @@ async def _measure(
     deliveries = sum(len(v) for v in received.values())
     return {
         "recall_at_m": round(statistics.fmean(recalls), 4),
-        "messages_per_packet": round((_rpcs(nodes, ROUTING) - rpcs0) / len(packets), 2),
+        "messages_per_packet": round((requests_sent(nodes, ROUTING) - rpcs0) / len(packets), 2),
         "upkeep_msgs_per_packet": round(
-            ((_rpcs(nodes, None) - upkeep0) - (_rpcs(nodes, ROUTING) - rpcs0)) / len(packets), 2
+            ((requests_sent(nodes, None) - upkeep0) - (requests_sent(nodes, ROUTING) - rpcs0)) / len(packets),
+            2,
         ),
-        "bytes_per_packet": round((_bytes(nodes) - bytes0) / len(packets)),
+        "bytes_per_packet": round((bytes_sent(nodes) - bytes0) / len(packets)),
         "hops_mean": round(statistics.fmean(hops), 2),
         "deliveries_per_s": round(deliveries / publish_s, 1) if publish_s else 0.0,
         "deliveries_per_packet": round(deliveries / len(packets), 2),
         "subscribe_s": round(subscribe_s, 1),
     }
-
-
-def _rpcs(nodes: list[DHTNode], categories: frozenset[str] | None) -> int:
-    """Requests sent by all nodes, of the given categories (None: all of them)."""
-    return sum(
-        v for n in nodes for c, v in n.stats.rpcs_sent.items() if categories is None or c in categories
-    )
-
-
-def _bytes(nodes: list[DHTNode]) -> int:
-    return sum(n.transport_stats().bytes_out for n in nodes)
 
 
 def _unit(m: npt.ArrayLike) -> npt.NDArray[np.float32]:

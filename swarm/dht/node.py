@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -846,3 +846,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def requests_sent(nodes: Iterable[DHTNode], categories: Collection[str] | None = None) -> int:
+    """Requests the ``nodes`` have sent so far, counted at the socket, of the given categories (None:
+    all of them). Killed nodes keep their counts."""
+    return sum(
+        v for n in nodes for c, v in n.stats.rpcs_sent.items() if categories is None or c in categories
+    )
+
+
+def bytes_sent(nodes: Iterable[DHTNode]) -> int:
+    """Bytes the ``nodes`` have sent so far."""
+    return sum(n.transport_stats().bytes_out for n in nodes)

@@ -91,3 +91,17 @@ def test_partition_is_seeded_complete_and_leaves_no_agent_empty() -> None:
     assert sum(len(p) for p in many) == 100
     with pytest.raises(ConfigError, match="cannot split 100 paragraphs among 101 agents"):
         partition(vectors, 101)
+
+
+def test_the_growing_corpus_gives_each_agent_its_share_and_brings_the_questions_along() -> None:
+    world = synthetic_dataset(seed=3, domains=4, entities_per_domain=8, questions=30)
+    small, positions = world.growing(2, 4)
+    large, _ = world.growing(4, 4)
+    assert len(small.paragraphs) >= 8
+    assert len(large.paragraphs) >= 16
+    assert len(large.questions) > len(small.questions)
+    assert [world.paragraphs[i] for i in positions] == list(small.paragraphs)
+    held = {p.id for p in small.paragraphs}
+    assert all(p in held for q in small.questions for p in q.supporting)
+    with pytest.raises(ConfigError, match=r"eval\.sizes"):
+        world.growing(100, 30)

@@ -3,13 +3,15 @@ hold by construction."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
 
 from agents.embeddings import HashingEmbedder, Vectors
+from evals.cli import run_settings
 from evals.datasets import synthetic_dataset
-from evals.harness import ALL_STRATEGIES, CachedEmbedder, run_once
+from evals.harness import ALL_STRATEGIES, CachedEmbedder, RunSettings, run_once
 from swarm.errors import ConfigError
 
 
@@ -57,3 +59,28 @@ async def test_the_cached_embedder_embeds_each_text_once() -> None:
     assert Counting.calls == 1
     assert (first[1] == second[0]).all()
     assert (await cached.embed([])).shape == (0, cached.dims)
+
+
+async def test_killing_nodes_before_asking_leaves_the_living_to_answer() -> None:
+    world = synthetic_dataset(seed=2, domains=4, entities_per_domain=6, questions=4)
+    embedder = CachedEmbedder(HashingEmbedder())
+    vectors = await embedder.embed([p.text for p in world.paragraphs])
+    settings = RunSettings(kill=0.25, agent=dataclasses.replace(RunSettings().agent, ask_timeout_s=0.2))
+    for strategy in ("dht", "hub"):
+        row = (await run_once(world, vectors, 4, strategy, embedder=embedder, seed=1, settings=settings)).row
+        assert row.killed_fraction == 0.25
+        assert 0.0 <= row.evidence_recall <= 1.0
+    with pytest.raises(ConfigError, match=r"eval\.kill"):
+        await run_once(world, vectors, 4, "dht", embedder=embedder, settings=RunSettings(kill=1.0))
+
+
+def test_ablations_turn_mechanisms_off_and_unknown_names_are_config_errors() -> None:
+    settings = run_settings(kill=0.2, ablate="rounds,hybrid,titles,answerer")
+    assert settings.agent.asking.rounds == 1
+    assert settings.agent.lexical_weight == 0.0
+    assert not settings.titles
+    assert settings.answerer == "profile"
+    assert settings.kill == 0.2
+    assert run_settings() == RunSettings()
+    with pytest.raises(ConfigError, match=r"eval\.ablate"):
+        run_settings(ablate="telepathy")

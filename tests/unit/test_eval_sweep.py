@@ -19,8 +19,22 @@ KEYS = {
     "hops_mean", "llm_calls", "tokens", "synthesis_pairs", "possible_pairs", "publish_messages", "wall_s",
     "subscribe_messages_per_question", "inbox_evicted", "contains", "route_messages_per_question",
     "reply_messages_per_question", "fetch_messages_per_question", "relay_messages_per_question",
-    "rounds_mean", "ceiling", "killed_fraction", "protocol",
+    "rounds_mean", "ceiling", "killed_fraction", "protocol", "complete_share", "questions", "paragraphs",
 }  # fmt: skip
+
+
+async def test_the_growing_protocol_grows_the_corpus_with_the_swarm(tmp_path: Path) -> None:
+    world = synthetic_dataset(seed=5, domains=4, entities_per_domain=8, questions=24)
+    sweep = SweepSettings(sizes=(2, 4), strategies=("isolated", "oracle"), protocol="growing", share=4)
+    results = await run_sweep(world, sweep, tmp_path, embedder=CachedEmbedder(HashingEmbedder()))
+    rows = {(r["n"], r["strategy"]): r for r in results["rows"]}
+    assert results["protocol"] == "growing"
+    assert all(r["protocol"] == "growing" for r in rows.values())
+    assert rows[4, "oracle"]["paragraphs"] > rows[2, "oracle"]["paragraphs"] >= 8
+    assert rows[4, "oracle"]["questions"] > rows[2, "oracle"]["questions"]
+    assert rows[4, "isolated"]["complete_share"] <= rows[4, "oracle"]["complete_share"]
+    with pytest.raises(ConfigError, match=r"eval\.protocol"):
+        SweepSettings(sizes=(2,), strategies=("dht",), protocol="shrinking")
 
 
 async def test_a_small_sweep_holds_its_invariants_and_resumes_from_its_cache(
