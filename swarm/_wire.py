@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-__all__ = ["expect_type", "pack", "unpack_untrusted"]
+__all__ = ["expect_fields", "expect_type", "pack", "unpack_untrusted"]
 
 _T = TypeVar("_T")
 
@@ -32,3 +32,11 @@ def expect_type(value: object, kind: type[_T], name: str, error: type[Exception]
     if type(value) is not kind:
         raise error(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def expect_fields(value: object, n: int, name: str, error: type[Exception]) -> list[object]:
+    """``value`` if it is a list of exactly ``n`` items, else raise ``error``."""
+    items = expect_type(value, list, name, error)
+    if len(items) != n:
+        raise error(f"{name}: expected {n} fields, got {len(items)}")
+    return items

@@ -20,7 +20,7 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
 from swarm.dht import Contact, DHTNode
 from swarm.errors import DHTError, ProtocolError
 
@@ -259,10 +259,7 @@ def _offer(item: object) -> Offer:
 
 
 def _fields(value: object, n: int, name: str) -> list[object]:
-    items = expect_type(value, list, name, ProtocolError)
-    if len(items) != n:
-        raise ProtocolError(f"{name}: expected {n} fields, got {len(items)}")
-    return items
+    return expect_fields(value, n, name, ProtocolError)
 
 
 def _bytes(value: object, name: str) -> bytes:

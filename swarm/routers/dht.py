@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from swarm._wire import expect_type, pack, unpack_untrusted
+from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
 from swarm.dht import Contact, DHTNode, distance
 from swarm.errors import DHTError, ProtocolError
 from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
@@ -350,10 +350,7 @@ def _decode_contacts(body: object) -> list[Contact]:
 
 
 def _list(value: object, n: int, name: str) -> list[object]:
-    items = expect_type(value, list, name, ProtocolError)
-    if len(items) != n:
-        raise ProtocolError(f"{name}: expected {n} fields")
-    return items
+    return expect_fields(value, n, name, ProtocolError)
 
 
 def _bytes(value: object, name: str) -> bytes:
