@@ -15,7 +15,6 @@ embedding, route back to it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -27,13 +26,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from agents.asking import AskResult, AskSettings, Candidate, Holder, ask
+from agents.asking import AskResult, AskSettings, Candidate, ask
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
 from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
-from swarm.direct import DirectHost, Offer, Reply, floor_ref, parse_floor_ref, parse_reply_ref, reply_ref
-from swarm.errors import ConfigError, DHTError, ModelError, SwarmError, ToolError
+from agents.sources import AgentSources
+from swarm.direct import DirectHost, Offer, Reply, parse_floor_ref, parse_reply_ref
+from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
 from swarm.synthesis import SynthesisSettings, Synthesizer
@@ -54,8 +54,6 @@ __all__ = [
     "centroids",
 ]
 
-
-_log = logging.getLogger(__name__)
 
 #: Measured best of four prompts for SmolLM2-135M on the demo's questions (a plain system line).
 DEFAULT_INSTRUCTIONS = "Answer with a short phrase taken from the text."
@@ -243,6 +241,11 @@ class Specialist:
     @property
     def router(self) -> Router | None:
         return self._router
+
+    @property
+    def node(self) -> DHTNode | None:
+        """The DHT node the agent joined from (None before :meth:`join`)."""
+        return self._node
 
     # -- knowledge -------------------------------------------------------------------------------
 
@@ -507,78 +510,15 @@ class Specialist:
     async def _gather(self, task: str, vector: npt.NDArray[np.float32], ask_swarm: bool) -> list[Evidence]:
         trace = _trace.get()
         assert trace is not None
-        sources = _Sources(self, trace, ask_swarm and self._router is not None)
+        sources = AgentSources(self, swarm=ask_swarm and self._router is not None)
         result: AskResult = await ask(task, vector, sources, self._embed, self.settings.asking)
+        trace.messages += sources.messages
+        trace.hops = max(trace.hops, sources.hops)
         trace.rounds = max(trace.rounds, result.rounds)
-        context = [_evidence(c) for c in result.context]
+        context = [evidence_of(c) for c in result.context]
         for item in context:
             trace.add(item)
         return context
-
-    async def _query(
-        self, text: str, vector: npt.NDArray[np.float32], floor: float, trace: _Trace
-    ) -> list[Reply]:
-        """Publish a query packet naming this agent's node (and the least score worth offering, when
-        it has a full context already), and collect the replies promised."""
-        if self._router is None or self._node is None:
-            raise SwarmError(f"agent {self.name!r} has not joined a router, so it cannot ask the swarm")
-        host = DirectHost.on(self._node)
-        refs = [reply_ref(self._node.contact)] + ([floor_ref(floor)] if floor > float("-inf") else [])
-        query = await self.distill(text, kind=PacketKind.QUERY, embedding=vector, evidence=refs)
-        inbox = host.expect(query.id)
-        replies: list[Reply] = []
-        try:
-            try:
-                report = await self.publish(query)
-            except DHTError as exc:
-                self.stats.failed_queries += 1
-                _log.warning(
-                    "agent %s: a query could not be sent (%s); answering from what it has", self.name, exc
-                )
-                return []
-            if report is not None:
-                trace.messages += report.messages
-                trace.hops = max(trace.hops, report.hops)
-            if report is None or not (report.delivered_to or report.messages):
-                return []  # it reached no one
-            if report.delivered_to and not report.follow_ups:
-                return []  # it reached agents, and none of them can help
-            # Wait for every agent that promised a reply; when the router cannot say who got the
-            # query, wait until replies stop coming.
-            expected = len(report.follow_ups) or None
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.settings.ask_timeout_s
-            while expected is None or len(replies) < expected:
-                wait = deadline - loop.time()
-                if replies and not report.follow_ups:
-                    wait = min(wait, self.settings.reply_quiet_s)
-                if wait <= 0:
-                    break
-                try:
-                    replies.append(await asyncio.wait_for(inbox.get(), wait))
-                except TimeoutError:
-                    break
-        finally:
-            host.forget(query.id)
-        trace.messages += sum(1 for r in replies if r.holder is not None and r.holder != self._node.contact)
-        return replies
-
-    async def _fetch(self, candidates: Sequence[Candidate], trace: _Trace) -> dict[str, str]:
-        """Whole texts of remote candidates, one request per holder."""
-        if self._node is None:
-            return {}
-        host = DirectHost.on(self._node)
-        by_holder: dict[Holder, list[Candidate]] = {}
-        for c in candidates:
-            if c.holder is not None:
-                by_holder.setdefault(c.holder, []).append(c)
-        texts: dict[str, str] = {}
-        for holder, wanted in by_holder.items():
-            if holder.contact != self._node.contact:
-                trace.messages += 1
-            got = await host.fetch(holder.contact, holder.agent_id, [c.passage_id for c in wanted])
-            texts.update({c.key: got[c.passage_id] for c in wanted if c.passage_id in got})
-        return texts
 
     async def respond(self, task: str, context: Sequence[Evidence]) -> tuple[str, int, int]:
         """The model's answer to ``task`` from ``context`` (as :meth:`gather` returns it), with a tool
@@ -670,58 +610,7 @@ def centroids(
     return list(centres.astype(np.float32))
 
 
-class _Sources:
-    """What one agent's asking searches: its passages, its inbox, and (``swarm``) the swarm's offers."""
-
-    def __init__(self, agent: Specialist, trace: _Trace, swarm: bool) -> None:
-        self.agent, self.trace, self.swarm = agent, trace, swarm
-
-    async def search(
-        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
-    ) -> list[Candidate]:
-        agent = self.agent
-        budget = agent.settings.asking.budget
-        index = await agent.passages()
-        found = [
-            Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
-            for f in index.search(text, vector, budget)
-        ]
-        hits = [
-            h
-            for h in await agent.memory.search_inbox(vector, budget)
-            if h.packet.kind is not PacketKind.QUERY
-        ]
-        if hits:
-            findings = [h.packet.finding for h in hits]
-            vectors = np.vstack([h.packet.embedding.to_array() for h in hits])
-            scores = index.score_texts(text, vector, findings, vectors)
-            found += [_inbox_candidate(h.packet, score) for h, score in zip(hits, scores, strict=True)]
-        if self.swarm:
-            scores = sorted([*known, *(c.score for c in found)], reverse=True)
-            floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
-            for reply in await agent._query(text, vector, floor, self.trace):
-                holder = Holder(reply.responder, reply.holder) if reply.holder else None
-                found += [
-                    Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
-                              origin=reply.responder)
-                    for o in reply.offers
-                ]  # fmt: skip
-        return found
-
-    async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
-        return await self.agent._fetch(candidates, self.trace)
-
-
-def _inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
-    """A received packet as a candidate: keyed by its one source when it stands for one passage (a
-    finding), so a copy offered whole by its holder merges with it; its source counts only if whole."""
-    one = packet.kind is PacketKind.FINDING and len(packet.evidence) == 1
-    key = packet.evidence[0] if one else f"packet:{packet.id.hex()}"
-    whole = one and not packet.finding.endswith("…")
-    return Candidate(key, score, "", packet.finding, whole, packet_id=packet.id, origin=packet.origin)
-
-
-def _evidence(c: Candidate) -> Evidence:
+def evidence_of(c: Candidate) -> Evidence:
     """A context passage as answers cite it; only a whole text counts its source."""
     source = c.key if c.packet_id is None else f"packet:{c.packet_id.hex()}"
     return Evidence(c.text or "", source, c.score, c.packet_id, c.origin, (c.key,) if c.whole else ())

@@ -1,0 +1,148 @@
+"""What an agent's asking searches (:class:`agents.asking.Sources`): its own passages, its inbox, and,
+when it asks the swarm, the passages other agents offer in reply to its query packets.
+
+One :class:`AgentSources` serves one question. It counts what the asker's node spent on it: query
+routing as the router reports it, each reply that reached it from another node, and each text fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from agents.asking import Candidate, Holder
+from swarm.direct import DirectHost, Reply, floor_ref, reply_ref
+from swarm.errors import DHTError, SwarmError
+from swarm.packet import OutcomePacket, PacketKind
+
+if TYPE_CHECKING:
+    from agents.specialist import Specialist
+
+__all__ = ["AgentSources", "inbox_candidate"]
+
+_log = logging.getLogger(__name__)
+
+
+class AgentSources:
+    """The sources of one question asked by ``agent``; ``swarm`` says whether to query other agents."""
+
+    def __init__(self, agent: Specialist, *, swarm: bool) -> None:
+        self.agent, self.swarm = agent, swarm
+        self.messages = 0
+        """Requests the asker's node sent (query routing, fetches) and replies it got from other nodes."""
+        self.hops = 0
+        """Longest rendezvous path of its queries."""
+
+    async def search(
+        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+    ) -> list[Candidate]:
+        agent = self.agent
+        budget = agent.settings.asking.budget
+        index = await agent.passages()
+        found = [
+            Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
+            for f in index.search(text, vector, budget)
+        ]
+        hits = [
+            h
+            for h in await agent.memory.search_inbox(vector, budget)
+            if h.packet.kind is not PacketKind.QUERY
+        ]
+        if hits:
+            findings = [h.packet.finding for h in hits]
+            vectors = np.vstack([h.packet.embedding.to_array() for h in hits])
+            scores = index.score_texts(text, vector, findings, vectors)
+            found += [inbox_candidate(h.packet, score) for h, score in zip(hits, scores, strict=True)]
+        if self.swarm:
+            scores = sorted([*known, *(c.score for c in found)], reverse=True)
+            floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
+            for reply in await self.query(text, vector, floor):
+                holder = Holder(reply.responder, reply.holder) if reply.holder else None
+                found += [
+                    Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
+                              origin=reply.responder)
+                    for o in reply.offers
+                ]  # fmt: skip
+        return found
+
+    async def query(self, text: str, vector: npt.NDArray[np.float32], floor: float) -> list[Reply]:
+        """Publish a query packet naming the asker's node (and the least score worth offering, when
+        the asker has a full context already), and collect the replies promised."""
+        agent, node = self.agent, self.agent.node
+        if agent.router is None or node is None:
+            raise SwarmError(f"agent {agent.name!r} has not joined a router, so it cannot ask the swarm")
+        host = DirectHost.on(node)
+        refs = [reply_ref(node.contact)] + ([floor_ref(floor)] if floor > float("-inf") else [])
+        query = await agent.distill(text, kind=PacketKind.QUERY, embedding=vector, evidence=refs)
+        inbox = host.expect(query.id)
+        replies: list[Reply] = []
+        try:
+            try:
+                report = await agent.publish(query)
+            except DHTError as exc:
+                agent.stats.failed_queries += 1
+                _log.warning(
+                    "agent %s: a query could not be sent (%s); answering from what it has", agent.name, exc
+                )
+                return []
+            if report is not None:
+                self.messages += report.messages
+                self.hops = max(self.hops, report.hops)
+            if report is None or not (report.delivered_to or report.messages):
+                return []  # it reached no one
+            if report.delivered_to and not report.follow_ups:
+                return []  # it reached agents, and none of them can help
+            # Wait for every agent that promised a reply; when the router cannot say who got the
+            # query, wait until replies stop coming.
+            expected = len(report.follow_ups) or None
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + agent.settings.ask_timeout_s
+            while expected is None or len(replies) < expected:
+                wait = deadline - loop.time()
+                if replies and not report.follow_ups:
+                    wait = min(wait, agent.settings.reply_quiet_s)
+                if wait <= 0:
+                    break
+                try:
+                    replies.append(await asyncio.wait_for(inbox.get(), wait))
+                except TimeoutError:
+                    break
+        finally:
+            host.forget(query.id)
+        self.messages += sum(1 for r in replies if r.holder is not None and r.holder != node.contact)
+        return replies
+
+    async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
+        """Whole texts of remote candidates, one request per holder, the holders asked at once."""
+        node = self.agent.node
+        if node is None:
+            return {}
+        host = DirectHost.on(node)
+        by_holder: dict[Holder, list[Candidate]] = {}
+        for c in candidates:
+            if c.holder is not None:
+                by_holder.setdefault(c.holder, []).append(c)
+        self.messages += sum(1 for h in by_holder if h.contact != node.contact)
+        fetched = await asyncio.gather(
+            *(host.fetch(h.contact, h.agent_id, [c.passage_id for c in cs]) for h, cs in by_holder.items())
+        )
+        return {
+            c.key: got[c.passage_id]
+            for (_, wanted), got in zip(by_holder.items(), fetched, strict=True)
+            for c in wanted
+            if c.passage_id in got
+        }
+
+
+def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
+    """A received packet as a candidate: keyed by its one source when it stands for one passage (a
+    finding), so a copy offered whole by its holder merges with it; its source counts only if whole."""
+    one = packet.kind is PacketKind.FINDING and len(packet.evidence) == 1
+    key = packet.evidence[0] if one else f"packet:{packet.id.hex()}"
+    whole = one and not packet.finding.endswith("…")
+    return Candidate(key, score, "", packet.finding, whole, packet_id=packet.id, origin=packet.origin)
