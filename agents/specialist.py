@@ -1,23 +1,25 @@
 """Specialist: an agent that owns a slice of knowledge, answers tasks in it, and trades findings.
 
-- :meth:`Specialist.answer` retrieves from the agent's knowledge and inbox (and, when asked, from the
-  swarm), calls the model, and returns an :class:`Answer` carrying the evidence and packet ids it used.
+- :meth:`Specialist.answer` gathers its context with :func:`agents.asking.ask` (its passages, its
+  inbox and, when it asks the swarm, other agents' offers; :mod:`agents.sources`), calls the model,
+  and returns an :class:`Answer` carrying the evidence and packet ids it used.
 - :meth:`Specialist.distill` turns text into a signed :class:`~swarm.packet.OutcomePacket`;
   :meth:`Specialist.share_knowledge` distills and publishes every document it holds.
 - :meth:`Specialist.on_packet` is how the router hands it packets: each is kept in the inbox; a query
-  it can help with gets a reply packet; a packet that bears on an open task is synthesized with the
-  agent's own findings into a new packet citing both.
+  it can help with is answered straight to the asker's node with the passages it offers
+  (:mod:`swarm.direct`); a packet that bears on an open task is synthesized with the agent's own
+  findings into a new packet citing both.
 
 Its interest profile (the domain's embedding, centroids of what it knows, then one row per open task)
-is what it subscribes to the router with, so replies to its questions, which carry the question's
-embedding, route back to it.
+is what it subscribes to the router with. Answering opens no task: a task opened with
+:meth:`Specialist.open_task` is for long-lived questions that want later findings, and its
+subscription is counted by the router.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
