@@ -36,6 +36,7 @@ __all__ = [
     "FetchRequest",
     "Offer",
     "Reply",
+    "decode_texts",
     "floor_ref",
     "parse_floor_ref",
     "parse_reply_ref",
@@ -222,7 +223,7 @@ class DirectHost:
                     data = await self.on_fetch(holder, request.encode())
                 else:
                     data = await self.node.app_request(holder, FETCH_TOPIC, request.encode(), category=FETCH)
-                out.update(_texts(data, set(request.passage_ids)))
+                out.update(decode_texts(data, set(request.passage_ids)))
             except DHTError:
                 continue  # ProtocolError is a DHTError: a garbled answer supplies nothing
         return out
@@ -239,7 +240,8 @@ class _Handler:
         return await self.handle(sender, payload)
 
 
-def _texts(data: bytes, asked: set[str]) -> dict[str, str]:
+def decode_texts(data: bytes, asked: set[str]) -> dict[str, str]:
+    """A fetch's answer: the texts of the ids asked for (anything else in it is ignored)."""
     items = expect_type(unpack_untrusted(data, ProtocolError), list, "fetched", ProtocolError)
     out = {}
     for item in items[:MAX_FETCH]:

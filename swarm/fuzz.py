@@ -12,12 +12,13 @@ the tests run a few thousand, beside hypothesis' own strategies. With ``atheris`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from swarm.dht.messages import (
     decode_frame,
     encode_frame,
 )
+from swarm.direct import FETCH_TOPIC, REPLY_TOPIC, DirectHost, FetchRequest, Offer, Reply, decode_texts
 from swarm.errors import PacketError, ProtocolError
 from swarm.identity import Identity
 from swarm.packet import PacketKind, decode_packet, encode_packet, make_packet
@@ -126,6 +128,8 @@ def seed_frames(seed: int = 0) -> list[bytes]:
         AppRequest(DELIVER_TOPIC, pack([bytes(32), packet])),
         AppRequest(RENDEZVOUS_TOPIC, rendezvous),
         AppReply(pack([["candidates", []]])),
+        AppRequest(REPLY_TOPIC, _seed_reply().encode()),
+        AppRequest(FETCH_TOPIC, FetchRequest(bytes(32), ("p1", "p2")).encode()),
     ]
     return [encode_frame(Envelope(bytes(8), who.public_key, "tcp://127.0.0.1:7400", m)) for m in messages]
 
@@ -183,13 +187,28 @@ def byte_targets(seed: int = 0) -> dict[str, Target]:
         ),
     ]
     admission = PacketAdmission()
+    direct = [_seed_reply().encode(), FetchRequest(bytes(32), ("p1",)).encode(), pack([["p1", "text"]])]
     return {
         "packet": (decode_packet, (PacketError,), packets),
         "admission": (lambda d: admission.admit(d, b"agent"), (PacketError,), packets),
         "frame": (decode_frame, (ProtocolError,), frames),
         "delivery": (decode_delivery, (ProtocolError,), deliveries),
         "rendezvous": (_decode_rendezvous, (ProtocolError,), rendezvous),
+        "direct": (_decode_direct, (ProtocolError,), direct),
     }
+
+
+def _seed_reply() -> Reply:
+    return Reply(bytes(32), bytes(range(32)), (Offer("p1", "Some Title", "Some Title", 1.25),))
+
+
+def _decode_direct(data: bytes) -> None:
+    """Every decoder of the direct messages, as an asker and a holder run them."""
+    holder = Contact(bytes(32), "inproc://x")
+    for decode in (lambda d: Reply.decode(d, holder), FetchRequest.decode):
+        with contextlib.suppress(ProtocolError):
+            decode(data)
+    decode_texts(data, {"p1"})
 
 
 def _decode_rendezvous(data: bytes) -> None:
@@ -247,7 +266,7 @@ def _describe(exc: BaseException) -> str:
 
 async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
     """Feed mutated frames to a live node's request and reply handlers (as its sockets would), with
-    the ``swarm.deliver`` and rendezvous handlers installed. A crash is an exception out of a
+    the ``swarm.deliver``, rendezvous, reply and fetch handlers installed. A crash is an exception out of a
     handler, a handler failure the node had to catch, or a node that stops answering."""
     from swarm.dht import DHTNode, DHTSettings
     from swarm.dht.limits import PeerLimits
@@ -267,6 +286,13 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
             return None
 
         await router.subscribe(bytes(32), np.ones(48, np.float32), deliver, node=node)
+        direct = DirectHost.on(node)
+        direct.expect(bytes(32))  # the seed reply's query is waiting
+
+        async def texts(ids: Sequence[str]) -> dict[str, str]:
+            return {i: "text" for i in ids}
+
+        direct.serve(bytes(32), texts)
         for i in range(inputs):
             data = mutate(rng, rng.choice(frames), frames)
             report.count("node")
