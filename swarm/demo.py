@@ -71,6 +71,7 @@ class DemoSummary:
     share_s: float = 0.0
     ask_s: float = 0.0
     share_messages: int = 0
+    """Requests every node sent while the agents shared their documents, counted at the socket."""
     subscribe_messages: int = 0
     """Requests spent subscribing the agents' domains at start."""
     task_subscribe_messages: int = 0
@@ -136,12 +137,12 @@ async def run_demo(
         router = swarm.stats()
         summary.subscribe_messages = router.subscribe_messages
         if share:
-            began, before = time.perf_counter(), router.messages
+            began, before = time.perf_counter(), requests_sent(swarm.nodes)
             summary.packets_shared = await swarm.share_knowledge(
                 progress=lambda stage, done, total: _stage(emit, stage, done, total, swarm.stats().packets)
             )
             summary.share_s = time.perf_counter() - began
-            summary.share_messages = swarm.stats().messages - before
+            summary.share_messages = requests_sent(swarm.nodes) - before
         began, before = time.perf_counter(), requests_sent(swarm.nodes)
         for q in corpus.questions[:questions]:
             summary.results.append(await _ask(swarm, q, emit, corpus))

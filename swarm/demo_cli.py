@@ -161,7 +161,7 @@ def _print_summary(console: Console, s: DemoSummary, router: str, total_s: float
     table.add_row("packets distilled and published at start", str(s.packets_shared))
     per_packet = s.share_messages / s.packets_shared if s.packets_shared else 0.0
     table.add_row(
-        "routing requests for them",
+        "requests for them (at the socket)",
         f"{s.share_messages} ({per_packet:.1f} per packet; broadcast would send {s.agents - 1} per packet)",
     )
     asker = sum(r.messages for r in s.results) / max(1, n)
