@@ -20,6 +20,7 @@ ranking (:mod:`agents.asking`):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,9 +108,7 @@ class PassageIndex:
 
     def scores(self, text: str, vector: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Every passage's score for the query, in :attr:`passages` order."""
-        v = np.asarray(vector, np.float32).reshape(-1)
-        v = v / (float(np.linalg.norm(v)) or 1.0)
-        dense = (self._vectors @ v).astype(np.float64)
+        dense = (self._vectors @ _unit(vector)).astype(np.float64)
         if self._bm25 is None:
             return dense
         return dense + self.lexical_weight * self._coverage(tokenize(text))
@@ -122,26 +121,28 @@ class PassageIndex:
         rows = np.atleast_2d(np.asarray(vectors, np.float32))
         if not len(texts):
             return []
-        v = np.asarray(vector, np.float32).reshape(-1)
-        v = v / (float(np.linalg.norm(v)) or 1.0)
         norms = np.linalg.norm(rows, axis=1)
-        dense = (rows @ v) / np.where(norms == 0, 1, norms)
+        dense = (rows @ _unit(vector)) / np.where(norms == 0, 1, norms)
         if self._bm25 is None:
             return [float(d) for d in dense]
         tokens = tokenize(text)
+        bound = self._bound(tokens)
         return [
-            float(d) + self.lexical_weight * self._coverage_of(tokens, t)
+            float(d) + self.lexical_weight * self._coverage_of(tokens, bound, t)
             for d, t in zip(dense, texts, strict=True)
         ]
 
-    def _coverage_of(self, tokens: list[str], text: str) -> float:
+    def _bound(self, tokens: list[str]) -> float:
+        """The most BM25 (Lucene's) can score for the query: every term matched, saturated."""
+        return sum(_idf(len(self.passages), self._df.get(t, 0)) for t in tokens)
+
+    def _coverage_of(self, tokens: list[str], bound: float, text: str) -> float:
         """BM25 coverage of one outside text, with the formula and statistics ``bm25s`` uses here."""
         n, k1, b = len(self.passages), float(self._bm25.k1), float(self._bm25.b)
-        bound = sum(_idf(n, self._df.get(t, 0)) for t in tokens)
         words = tokenize(text)
         if not words or bound <= 0:
             return 0.0
-        counts = {w: words.count(w) for w in set(words)}
+        counts = Counter(words)
         norm = k1 * (1 - b + b * len(words) / self._avgdl)
         score = sum(
             _idf(n, self._df[t]) * counts[t] / (counts[t] + norm)
@@ -154,13 +155,17 @@ class PassageIndex:
         assert self._bm25 is not None
         if not tokens:
             return np.zeros(len(self.passages))
-        n = len(self.passages)
-        bound = sum(_idf(n, self._df.get(t, 0)) for t in tokens)
+        bound = self._bound(tokens)
         known = [t for t in tokens if t in self._df]
         if not known or bound <= 0:
             return np.zeros(len(self.passages))
         scores: npt.NDArray[np.float64] = np.asarray(self._bm25.get_scores(known), np.float64) / bound
         return scores
+
+
+def _unit(vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    v = np.asarray(vector, np.float32).reshape(-1)
+    return v / (float(np.linalg.norm(v)) or 1.0)
 
 
 def _idf(n: int, df: int) -> float:

@@ -45,7 +45,7 @@ from agents.specialist import Context, Specialist, SpecialistSettings
 from evals.datasets import Dataset, Question
 from evals.partition import partition
 from swarm.answers import contains_answer, exact_match, f1_score
-from swarm.dht import DHTNode, bytes_sent, requests_sent
+from swarm.dht import DHTNode, bytes_sent, requests_by_category, requests_sent
 from swarm.dht.testing import launch_swarm
 from swarm.errors import ConfigError
 from swarm.identity import Identity
@@ -326,7 +326,7 @@ async def _ask(
     *,
     answer: bool,
 ) -> tuple[Row, list[tuple[int, int, int]]]:
-    sent0, bytes0 = _by_category(nodes), bytes_sent(nodes)
+    sent0, bytes0 = requests_by_category(nodes), bytes_sent(nodes)
     recalls: list[float] = []
     hops: list[int] = []
     rounds: list[int] = []
@@ -348,7 +348,7 @@ async def _ask(
         report("ask", k + 1, len(questions))
     for agent in live:
         await agent.drain()
-    sent = _by_category(nodes)
+    sent = requests_by_category(nodes)
     count = max(1, len(questions))
 
     def per_question(categories: frozenset[str] | None) -> float:
@@ -413,11 +413,3 @@ async def _answers(
     return list(
         await asyncio.gather(*(one(q, agent, ctx) for q, (agent, ctx) in zip(questions, asked, strict=True)))
     )
-
-
-def _by_category(nodes: list[DHTNode]) -> Counter[str]:
-    """Requests sent by every node so far, by category (killed nodes keep their counts)."""
-    total: Counter[str] = Counter()
-    for node in nodes:
-        total.update(node.stats.rpcs_sent)
-    return total

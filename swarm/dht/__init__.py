@@ -16,7 +16,16 @@ Map of the package, one module per concept of the paper:
 from swarm.dht.ids import Contact, distance, key_for
 from swarm.dht.lookup import LookupResult
 from swarm.dht.messages import Record
-from swarm.dht.node import DHTNode, DHTSettings, GetResult, NodeStats, PutResult, bytes_sent, requests_sent
+from swarm.dht.node import (
+    DHTNode,
+    DHTSettings,
+    GetResult,
+    NodeStats,
+    PutResult,
+    bytes_sent,
+    requests_by_category,
+    requests_sent,
+)
 from swarm.dht.transport import new_context
 
 __all__ = [
@@ -32,5 +41,6 @@ __all__ = [
     "distance",
     "key_for",
     "new_context",
+    "requests_by_category",
     "requests_sent",
 ]

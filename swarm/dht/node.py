@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -848,12 +849,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def requests_by_category(nodes: Iterable[DHTNode]) -> Counter[str]:
+    """Requests the ``nodes`` have sent so far, counted at the socket, by category. Killed nodes keep
+    their counts."""
+    total: Counter[str] = Counter()
+    for node in nodes:
+        total.update(node.stats.rpcs_sent)
+    return total
+
+
 def requests_sent(nodes: Iterable[DHTNode], categories: Collection[str] | None = None) -> int:
-    """Requests the ``nodes`` have sent so far, counted at the socket, of the given categories (None:
-    all of them). Killed nodes keep their counts."""
-    return sum(
-        v for n in nodes for c, v in n.stats.rpcs_sent.items() if categories is None or c in categories
-    )
+    """Requests the ``nodes`` have sent so far, of the given categories (None: all of them)."""
+    sent = requests_by_category(nodes)
+    return sum(v for c, v in sent.items() if categories is None or c in categories)
 
 
 def bytes_sent(nodes: Iterable[DHTNode]) -> int:
