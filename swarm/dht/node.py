@@ -200,6 +200,8 @@ class DHTNode:
         self._health: dict[str, PeerHealth] = {}
         self._published: dict[tuple[bytes, bytes], _Published] = {}
         self._replicated_at: dict[bytes, float] = {}
+        self._oldest_replication = float("-inf")
+        """No held key was replicated before this (a lower bound; -inf: not known yet, so scan)."""
         self._apps: dict[str, AppHandler] = {}
         self._evicting: set[bytes] = set()
         self._tasks = TaskSet(f"dht-{self.node_id.hex()[:8]}")
@@ -587,7 +589,7 @@ class DHTNode:
             ok, reason = self._keep(message.key, message.record)
             # Section 2.5: the other k-1 holders got the same STORE, so none of us need push this
             # record again for a full replicate interval.
-            self._replicated_at[message.key] = time.monotonic()
+            self._mark_replicated(message.key)
             if not ok:
                 self.stats.stores_refused += 1
             return Stored(ok, reason)
@@ -666,8 +668,13 @@ class DHTNode:
         stored = sum(1 for r in replies if isinstance(r, Stored) and r.ok)
         if self.is_among_closest(key, found.contacts) and self._keep(key, record)[0]:
             stored += 1
-        self._replicated_at[key] = time.monotonic()
+        self._mark_replicated(key)
         return PutResult(key, stored, found)
+
+    def _mark_replicated(self, key: bytes) -> None:
+        now = time.monotonic()
+        self._replicated_at[key] = now
+        self._oldest_replication = min(self._oldest_replication, now)
 
     async def _welcome(self, contact: Contact) -> None:
         """Section 2.5: a node that learns of a new node stores on it the records it should now hold.
@@ -718,17 +725,34 @@ class DHTNode:
 
     async def replicate(self, *, older_than_s: float) -> int:
         """Push held records not replicated for ``older_than_s`` to the k nodes now closest to them
-        (section 2.5: new nodes near a key learn of it). Returns how many records were pushed."""
+        (section 2.5: new nodes near a key learn of it). Returns how many records were pushed. Each
+        due key costs one lookup, and all of its records go; a tick with no key due scans nothing."""
         now = time.monotonic()
+        if now - self._oldest_replication < older_than_s:
+            return 0
         own = {key for key, _ in self._published}
+        held = [key for key in self.store.keys() if key not in own]  # noqa: SIM118 (not a dict)
+        self._replicated_at = {k: self._replicated_at[k] for k in held if k in self._replicated_at}
         pushed = 0
-        for key, record in list(self.store.items()):
+        for key in held:
             # A record that arrived by STORE counts as just replicated (Kademlia's optimisation in
             # section 2.5): otherwise all k holders would push every new record at the next tick.
-            if key not in own and now - self._replicated_at.setdefault(key, now) >= older_than_s:
-                await self._store_on_closest(key, record, category="replicate")
-                pushed += 1
+            if now - self._replicated_at.setdefault(key, now) >= older_than_s:
+                pushed += await self._store_all_on_closest(key, self.store.get(key))
+        self._oldest_replication = min(self._replicated_at.values(), default=float("inf"))
         return pushed
+
+    async def _store_all_on_closest(self, key: bytes, records: list[Record]) -> int:
+        """Store every one of ``records`` under ``key`` on the k nodes closest to it, after one lookup."""
+        found = await self.lookup(key, category="replicate")
+        stores = [self.call(c, Store(key, r), category="replicate") for r in records for c in found.contacts]
+        for chunk in range(0, len(stores), 64):
+            await asyncio.gather(*stores[chunk : chunk + 64], return_exceptions=True)
+        if self.is_among_closest(key, found.contacts):
+            for record in records:
+                self._keep(key, record)
+        self._mark_replicated(key)
+        return len(records)
 
     async def refresh(self, *, older_than_s: float) -> int:
         """Look up a random id in every bucket untouched for ``older_than_s`` (section 2.3)."""

@@ -42,6 +42,8 @@ class RecordStore:
         self.limits = limits or StoreLimits()
         self._data: dict[bytes, dict[bytes, StoredRecord]] = {}
         self._bytes = 0
+        self._soonest = float("inf")
+        """No record expires before this (a lower bound), so :meth:`expire` can skip a needless scan."""
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._data.values())
@@ -71,6 +73,7 @@ class RecordStore:
         if self._bytes + size - freed > self.limits.max_bytes:
             return False, "store is full"
         records[record.subkey] = StoredRecord(record.subkey, record.value, t + record.ttl_s)
+        self._soonest = min(self._soonest, t + record.ttl_s)
         self._bytes += size - freed
         return True, ""
 
@@ -88,8 +91,14 @@ class RecordStore:
                     yield key, Record(r.subkey, r.value, r.ttl_left(t))
 
     def expire(self, now: float | None = None) -> int:
+        """Drop every expired record; returns how many. Scans the store only when one may be due."""
         t = time.time() if now is None else now
-        return sum(self._expire_key(key, t) for key in list(self._data))
+        if t < self._soonest:
+            return 0
+        dropped = sum(self._expire_key(key, t) for key in list(self._data))
+        live = (r.expires_at for rs in self._data.values() for r in rs.values())
+        self._soonest = min(live, default=float("inf"))
+        return dropped
 
     def _expire_key(self, key: bytes, now: float) -> int:
         records = self._data.get(key)

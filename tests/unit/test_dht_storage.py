@@ -5,6 +5,7 @@ import pytest
 from swarm.dht.messages import Record
 from swarm.dht.rtt import PeerHealth, RttEstimator
 from swarm.dht.storage import RecordStore, StoreLimits
+from swarm.dht.testing import launch_swarm
 from swarm.errors import DHTError
 
 KEY = b"\x01" * 32
@@ -85,3 +86,25 @@ def test_bad_dht_settings_name_the_key(field: str, value: int) -> None:
 
     with pytest.raises(ConfigError, match=f"dht.{field}"):
         DHTSettings(**{field: value})  # type: ignore[arg-type]
+
+
+def test_expire_scans_only_when_a_record_may_be_due() -> None:
+    store = RecordStore()
+    store.put(KEY, Record(b"a", b"1", 10), now=100.0)
+    store.put(b"\x02" * 32, Record(b"b", b"2", 50), now=100.0)
+    assert store.expire(now=105.0) == 0
+    assert store.expire(now=111.0) == 1  # the first lapsed; the next scan waits for the second
+    assert store.expire(now=140.0) == 0
+    assert store.expire(now=151.0) == 1
+    assert len(store) == 0
+
+
+async def test_replicate_pushes_every_record_of_a_due_key_and_skips_when_none_is_due() -> None:
+    async with launch_swarm(4) as nodes:
+        holder = nodes[0]
+        for subkey in (b"a", b"b", b"c"):
+            holder.store.put(KEY, Record(subkey, b"v-" + subkey, 600))
+        assert await holder.replicate(older_than_s=0.0) == 3
+        for node in nodes[1:]:
+            assert sorted(r.subkey for r in node.store.get(KEY)) == [b"a", b"b", b"c"]
+        assert await holder.replicate(older_than_s=3600.0) == 0  # just replicated: nothing due
