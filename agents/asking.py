@@ -44,11 +44,16 @@ class AskSettings:
     """Passages in the final context (the oracle gets the same)."""
     bridges: int = 1
     """Best new passages a later round's query is bridged with."""
+    relays: int = 1
+    """Authors an agent with nothing to offer may relay a query to (tried in turn until one can help;
+    ttl 1). 0 turns relaying off."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "budget", "bridges"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"agent.asking.{name}", f"must be at least 1, got {getattr(self, name)}")
+        if self.relays < 0:
+            raise ConfigError("agent.asking.relays", f"must not be negative, got {self.relays}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.asking import Candidate, Holder
-from swarm.direct import DirectHost, Reply, floor_ref, reply_ref
+from swarm.direct import DirectHost, Reply, floor_ref, reply_ref, source_refs
 from swarm.errors import DHTError, SwarmError
 from swarm.packet import OutcomePacket, PacketKind
 
@@ -142,7 +142,8 @@ class AgentSources:
 def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
     """A received packet as a candidate: keyed by its one source when it stands for one passage (a
     finding), so a copy offered whole by its holder merges with it; its source counts only if whole."""
-    one = packet.kind is PacketKind.FINDING and len(packet.evidence) == 1
-    key = packet.evidence[0] if one else f"packet:{packet.id.hex()}"
+    sources = source_refs(packet.evidence)
+    one = packet.kind is PacketKind.FINDING and len(sources) == 1
+    key = sources[0] if one else f"packet:{packet.id.hex()}"
     whole = one and not packet.finding.endswith("…")
     return Candidate(key, score, "", packet.finding, whole, packet_id=packet.id, origin=packet.origin)

@@ -34,7 +34,17 @@ from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
 from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
 from agents.sources import AgentSources
-from swarm.direct import DirectHost, Offer, Reply, parse_floor_ref, parse_reply_ref
+from swarm.dht import Contact
+from swarm.direct import (
+    DirectHost,
+    Offer,
+    Reply,
+    holder_ref,
+    parse_floor_ref,
+    parse_holder_ref,
+    parse_reply_ref,
+    source_refs,
+)
 from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
@@ -152,6 +162,8 @@ class Context:
 class SpecialistStats:
     received: dict[str, int] = field(default_factory=dict)
     replies_sent: int = 0
+    relays_sent: int = 0
+    """Queries this agent relayed to the author of a matching finding, having nothing to offer itself."""
     syntheses: int = 0
     published: int = 0
     llm_calls: int = 0
@@ -311,7 +323,7 @@ class Specialist:
     async def join(self, router: Router, node: DHTNode) -> None:
         """Subscribe to ``router`` from ``node``; packets then arrive through :meth:`on_packet`."""
         self._router, self._node = router, node
-        DirectHost.on(node).serve(self.agent_id, self._texts)
+        DirectHost.on(node).serve(self.agent_id, self._texts, self._on_relayed)
         await router.subscribe(self.agent_id, await self.interests(), self.on_packet, node=node)
 
     async def publish(self, packet: OutcomePacket) -> DeliveryReport | None:
@@ -328,9 +340,11 @@ class Specialist:
             raise SwarmError(f"agent {self.name!r} has not joined a router, so it cannot share")
         reports = []
         hits = await self.memory.unshared_knowledge()
+        # The holder ref tells whoever receives a finding where its author answers (see _relay).
+        where = [holder_ref(self._node.contact)] if self._node is not None else []
         for hit in hits:
             packet = await self.distill(
-                hit.text, topic=self.domain, evidence=[str(hit.metadata.get("source", ""))]
+                hit.text, topic=self.domain, evidence=[str(hit.metadata.get("source", "")), *where]
             )
             report = await self.publish(packet)
             if report is not None:
@@ -388,6 +402,13 @@ class Specialist:
         """Keep a delivered packet and react to it. Reactions run as owned tasks, so the delivery is
         answered at once (:meth:`drain` waits for them). Returns True for a query this agent will
         reply to, so the asker knows whom to wait for."""
+        return await self._receive(packet, relayed=False)
+
+    async def _on_relayed(self, query: OutcomePacket) -> bool:
+        """A query another agent relayed here (never relayed on: ttl 1)."""
+        return await self._receive(query, relayed=True)
+
+    async def _receive(self, packet: OutcomePacket, *, relayed: bool) -> bool:
         if packet.origin == self.agent_id or not await self.memory.store_packet(packet):
             return False
         kind = str(packet.kind)
@@ -395,7 +416,7 @@ class Specialist:
         for listener in self.listeners:
             listener(packet)
         if packet.kind is PacketKind.QUERY:
-            return await self._on_query(packet)
+            return await self._on_query(packet, may_relay=not relayed)
         if self.settings.synthesize and self._open:
             self._tasks.spawn(self._maybe_synthesize(packet), name="synthesize")
         return False
@@ -412,15 +433,15 @@ class Specialist:
     async def aclose(self) -> None:
         await self._tasks.close()
 
-    async def _on_query(self, query: OutcomePacket) -> bool:
+    async def _on_query(self, query: OutcomePacket, *, may_relay: bool) -> bool:
         """Offer the passages that match a query, straight to the asker's node; True if there are any
-        (the asker then waits for this reply)."""
+        (the asker then waits for this reply). With none to offer, relay it (see :meth:`_relay`)."""
         to = parse_reply_ref(query.evidence)
         if to is None or self._node is None:
             return False
-        found = (await self.passages()).search(
-            query.finding, query.embedding.to_array(), self.settings.asking.budget
-        )
+        vector = query.embedding.to_array()
+        index = await self.passages()
+        found = index.search(query.finding, vector, self.settings.asking.budget)
         floor = parse_floor_ref(query.evidence)
         offers = tuple(
             Offer(f.passage.id, f.passage.source, f.passage.title, f.score)
@@ -428,11 +449,43 @@ class Specialist:
             if f.score >= self.settings.relevance and f.score > floor
         )
         if not offers:
-            return False
+            return may_relay and await self._relay(query, vector, floor)
         host = DirectHost.on(self._node)
         self._tasks.spawn(host.send_reply(to, Reply(query.id, self.agent_id, offers)), name="reply")
         self.stats.replies_sent += 1
         return True
+
+    async def _relay(self, query: OutcomePacket, vector: npt.NDArray[np.float32], floor: float) -> bool:
+        """Relay a query this agent cannot help with to the authors of the received findings that
+        match it above ``floor`` (best first, at most ``asking.relays`` tried), until one promises the
+        asker a reply; True when one did, so the asker waits for that reply as if it were ours."""
+        tries = self.settings.asking.relays
+        if tries == 0 or self._node is None:
+            return False
+        hits = [
+            h
+            for h in await self.memory.search_inbox(vector, self.settings.asking.budget)
+            if h.packet.kind is PacketKind.FINDING and h.packet.origin not in (self.agent_id, query.origin)
+        ]
+        if not hits:
+            return False
+        index = await self.passages()
+        scores = index.score_texts(
+            query.finding, vector, [h.packet.finding for h in hits],
+            np.vstack([h.packet.embedding.to_array() for h in hits]),
+        )  # fmt: skip
+        authors: dict[bytes, Contact] = {}
+        for hit, score in sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1]):
+            where = parse_holder_ref(hit.packet.evidence)
+            usable = where is not None and where != self._node.contact
+            if usable and where is not None and score >= self.settings.relevance and score > floor:
+                authors.setdefault(hit.packet.origin, where)
+        host = DirectHost.on(self._node)
+        for author, where in list(authors.items())[:tries]:
+            self.stats.relays_sent += 1
+            if await host.relay(where, author, query):
+                return True
+        return False
 
     async def _texts(self, passage_ids: Sequence[str]) -> dict[str, str]:
         """Texts of the passages asked for by id (what a fetch from another agent is served with)."""
@@ -620,7 +673,12 @@ def evidence_of(c: Candidate) -> Evidence:
 
 def _packet_evidence(packet: OutcomePacket, score: float) -> Evidence:
     return Evidence(
-        packet.finding, f"packet:{packet.id.hex()}", score, packet.id, packet.origin, tuple(packet.evidence)
+        packet.finding,
+        f"packet:{packet.id.hex()}",
+        score,
+        packet.id,
+        packet.origin,
+        tuple(source_refs(packet.evidence)),
     )
 
 

@@ -20,7 +20,7 @@ __all__ = ["ABLATIONS", "run_settings", "scaling"]
 
 
 #: What ``--ablate`` turns off, and how.
-ABLATIONS = ("rounds", "hybrid", "titles", "answerer")
+ABLATIONS = ("rounds", "hybrid", "titles", "answerer", "relays")
 
 
 def run_settings(*, kill: float = 0.0, ablate: str = "") -> RunSettings:
@@ -33,6 +33,8 @@ def run_settings(*, kill: float = 0.0, ablate: str = "") -> RunSettings:
     agent = base.agent
     if "rounds" in names:
         agent = dataclasses.replace(agent, asking=dataclasses.replace(agent.asking, rounds=1))
+    if "relays" in names:
+        agent = dataclasses.replace(agent, asking=dataclasses.replace(agent.asking, relays=0))
     if "hybrid" in names:
         agent = dataclasses.replace(agent, lexical_weight=0.0)
     return dataclasses.replace(

@@ -444,7 +444,7 @@ def _asking(asking: dict[str, Any]) -> str:
         return "not recorded"
     return (
         f"{asking['rounds']} rounds, a budget of {asking['budget']} passages, "
-        f"{asking['bridges']} bridge(s), "
+        f"{asking['bridges']} bridge(s), {asking.get('relays', 0)} relay(s), "
         f"lexical weight {asking['lexical_weight']}, titles {'on' if asking['titles'] else 'off'}, "
         f"answerer by {asking['answerer']}, {asking['kill']:.0%} of nodes killed"
     )
@@ -465,6 +465,7 @@ def _results(
             "rounds": asking.rounds,
             "budget": asking.budget,
             "bridges": asking.bridges,
+            "relays": asking.relays,
             "lexical_weight": base.agent.lexical_weight,
             "titles": base.titles,
             "answerer": base.answerer,

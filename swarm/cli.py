@@ -399,7 +399,7 @@ def eval_group() -> None:
     "--ablate",
     default="",
     metavar="NAMES",
-    help="Turn mechanisms off, comma-separated: rounds, hybrid, titles, answerer.",
+    help="Turn mechanisms off, comma-separated: rounds, hybrid, titles, answerer, relays.",
 )
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
 @click.pass_obj

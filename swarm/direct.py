@@ -1,4 +1,4 @@
-"""Direct messages between agents: replies to a query, and fetches of passage texts.
+"""Direct messages between agents: replies to a query, fetches of passage texts, and relayed queries.
 
 A query packet travels through whatever router the swarm uses; what comes back does not. The query
 names its asker's node (:func:`reply_ref`, one of the packet's signed evidence refs), and each agent
@@ -7,7 +7,12 @@ texts. The asker ranks every offer it got and then fetches (:class:`FetchRequest
 passages that make its context, from the nodes that offered them. Both are ZeroMQ requests counted at
 the socket under the categories :data:`REPLY` and :data:`FETCH`.
 
-One :class:`DirectHost` per node serves both topics for every agent living there. A reply's holder is
+A finding may name its holder's node too (:func:`holder_ref`), so an agent that received it knows
+where its author answers. An agent reached by a query with nothing to offer may relay the signed query
+(ttl 1: a relayed query is never relayed again) to such an author whose finding matches it; the author
+then replies to the asker like any other. Relays are counted under :data:`RELAY`.
+
+One :class:`DirectHost` per node serves the three topics for every agent living there. A reply's holder is
 the node that sent it (the request's proven sender), never a field of the message, so a node can offer
 only passages it will itself be asked to serve. Every decoder reads untrusted bytes and raises nothing
 but :class:`~swarm.errors.ProtocolError`; a message over a cap is refused whole, never cut.
@@ -21,8 +26,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
+from swarm.admission import PacketAdmission
 from swarm.dht import Contact, DHTNode
-from swarm.errors import DHTError, ProtocolError
+from swarm.errors import DHTError, PacketError, PacketReplayError, ProtocolError
+from swarm.packet import OutcomePacket, PacketKind, encode_packet
 
 __all__ = [
     "FETCH",
@@ -30,6 +37,8 @@ __all__ = [
     "MAX_FETCH",
     "MAX_OFFERS",
     "MAX_TEXT",
+    "RELAY",
+    "RELAY_TOPIC",
     "REPLY",
     "REPLY_TOPIC",
     "DirectHost",
@@ -38,15 +47,19 @@ __all__ = [
     "Reply",
     "decode_texts",
     "floor_ref",
+    "holder_ref",
     "parse_floor_ref",
+    "parse_holder_ref",
     "parse_reply_ref",
     "reply_ref",
+    "source_refs",
 ]
 
 REPLY_TOPIC = "swarm.reply"
 FETCH_TOPIC = "swarm.fetch"
+RELAY_TOPIC = "swarm.relay"
 #: Request categories in :class:`~swarm.dht.node.NodeStats` (what ``rpcs_sent`` counts them under).
-REPLY, FETCH = "reply", "fetch"
+REPLY, FETCH, RELAY = "reply", "fetch", "relay"
 MAX_OFFERS = 64
 """Most passages one reply may offer (a reply offering more is refused whole)."""
 MAX_FETCH = 8
@@ -56,9 +69,14 @@ MAX_TEXT = 6_144
 _MAX_FIELD = MAX_TEXT
 _REF_PREFIX = "reply-to:"
 _FLOOR_PREFIX = "min-score:"
+_HOLDER_PREFIX = "holder:"
+_CONTROL_PREFIXES = (_REF_PREFIX, _FLOOR_PREFIX, _HOLDER_PREFIX)
 
 #: Serves a fetch for one local agent: the texts of the passage ids it holds (absent ids left out).
 FetchFn = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
+#: Hands a relayed query (admitted: signed, fresh, not seen before) to one local agent; True when
+#: the agent will reply to the asker.
+RelayFn = Callable[[OutcomePacket], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -138,10 +156,30 @@ def parse_floor_ref(refs: Sequence[str]) -> float:
 
 def parse_reply_ref(refs: Sequence[str]) -> Contact | None:
     """The asker's node named in a query's evidence refs; None when there is none or it is malformed."""
+    return _parse_contact(refs, _REF_PREFIX)
+
+
+def holder_ref(contact: Contact) -> str:
+    """The evidence ref a finding carries to name the node where its author answers (and can be
+    relayed a query that the finding matches)."""
+    return f"{_HOLDER_PREFIX}{contact.node_id.hex()}@{contact.address}"
+
+
+def parse_holder_ref(refs: Sequence[str]) -> Contact | None:
+    """The holder's node named in a finding's evidence refs; None when there is none or it is malformed."""
+    return _parse_contact(refs, _HOLDER_PREFIX)
+
+
+def source_refs(refs: Sequence[str]) -> list[str]:
+    """A packet's evidence refs less the ones that address nodes or carry a floor: its sources."""
+    return [r for r in refs if not r.startswith(_CONTROL_PREFIXES)]
+
+
+def _parse_contact(refs: Sequence[str], prefix: str) -> Contact | None:
     for ref in refs:
-        if not ref.startswith(_REF_PREFIX):
+        if not ref.startswith(prefix):
             continue
-        node_hex, _, address = ref[len(_REF_PREFIX) :].partition("@")
+        node_hex, _, address = ref[len(prefix) :].partition("@")
         try:
             node_id = bytes.fromhex(node_hex)
         except ValueError:
@@ -152,11 +190,16 @@ def parse_reply_ref(refs: Sequence[str]) -> Contact | None:
 
 @dataclass
 class DirectHost:
-    """The reply and fetch handlers of one node, for every agent living on it. Get it with :meth:`on`."""
+    """The reply, fetch and relay handlers of one node, for every agent living on it. Get it with
+    :meth:`on`. Relayed queries pass their own :class:`~swarm.admission.PacketAdmission`, so a relay
+    is refused when it repeats one (an agent reached both by the router and by a relay dedupes
+    itself)."""
 
     node: DHTNode
     waiting: dict[bytes, asyncio.Queue[Reply]] = field(default_factory=dict)
     fetchers: dict[bytes, FetchFn] = field(default_factory=dict)
+    relayers: dict[bytes, RelayFn] = field(default_factory=dict)
+    admission: PacketAdmission = field(default_factory=PacketAdmission)
     unexpected: int = 0
     """Replies to no query waiting here (late, or never asked for): answered, then dropped."""
 
@@ -169,6 +212,7 @@ class DirectHost:
         host = cls(node)
         node.register_app(REPLY_TOPIC, _Handler(host, host.on_reply))
         node.register_app(FETCH_TOPIC, _Handler(host, host.on_fetch))
+        node.register_app(RELAY_TOPIC, _Handler(host, host.on_relay))
         return host
 
     def expect(self, query_id: bytes) -> asyncio.Queue[Reply]:
@@ -178,9 +222,12 @@ class DirectHost:
     def forget(self, query_id: bytes) -> None:
         self.waiting.pop(query_id, None)
 
-    def serve(self, agent_id: bytes, fetch: FetchFn) -> None:
-        """Let other agents fetch texts of ``agent_id``'s passages through this node."""
+    def serve(self, agent_id: bytes, fetch: FetchFn, relay: RelayFn | None = None) -> None:
+        """Let other agents fetch texts of ``agent_id``'s passages through this node (and, with
+        ``relay``, relay queries to it)."""
         self.fetchers[agent_id] = fetch
+        if relay is not None:
+            self.relayers[agent_id] = relay
 
     async def on_reply(self, sender: Contact, payload: bytes) -> bytes:
         reply = Reply.decode(payload, sender)
@@ -200,6 +247,35 @@ class DirectHost:
         return pack(
             [[i, t] for i in request.passage_ids if (t := texts.get(i)) is not None and len(t) <= MAX_TEXT]
         )
+
+    async def on_relay(self, sender: Contact, payload: bytes) -> bytes:
+        agent_id, data = _fields(unpack_untrusted(payload, ProtocolError), 2, "relay")
+        agent, packet_bytes = _bytes(agent_id, "agent id"), _bytes(data, "packet")
+        handle = self.relayers.get(agent)
+        if handle is None:
+            raise DHTError("no such agent here")
+        try:
+            packet = self.admission.admit(packet_bytes, agent)
+        except PacketReplayError:
+            return pack(False)
+        except PacketError as exc:
+            raise ProtocolError(f"relayed packet refused: {exc}") from exc
+        if packet.kind is not PacketKind.QUERY:
+            raise ProtocolError("relay: only queries are relayed")
+        return pack(bool(await handle(packet)))
+
+    async def relay(self, to: Contact, agent_id: bytes, query: OutcomePacket) -> bool:
+        """Relay ``query`` to the agent ``agent_id`` at ``to``; True when it promised the asker a reply
+        (False when it had nothing, had the query already, or could not be reached)."""
+        payload = pack([agent_id, encode_packet(query)])
+        try:
+            if to.node_id == self.node.node_id:
+                answer = await self.on_relay(self.node.contact, payload)
+            else:
+                answer = await self.node.app_request(to, RELAY_TOPIC, payload, category=RELAY)
+            return expect_type(unpack_untrusted(answer, ProtocolError), bool, "relay answer", ProtocolError)
+        except DHTError:
+            return False
 
     async def send_reply(self, to: Contact, reply: Reply) -> bool:
         """Send ``reply`` to the asker's node; False when it could not be reached."""

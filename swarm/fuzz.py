@@ -46,7 +46,16 @@ from swarm.dht.messages import (
     decode_frame,
     encode_frame,
 )
-from swarm.direct import FETCH_TOPIC, REPLY_TOPIC, DirectHost, FetchRequest, Offer, Reply, decode_texts
+from swarm.direct import (
+    FETCH_TOPIC,
+    RELAY_TOPIC,
+    REPLY_TOPIC,
+    DirectHost,
+    FetchRequest,
+    Offer,
+    Reply,
+    decode_texts,
+)
 from swarm.errors import PacketError, ProtocolError
 from swarm.identity import Identity
 from swarm.packet import PacketKind, decode_packet, encode_packet, make_packet
@@ -130,6 +139,9 @@ def seed_frames(seed: int = 0) -> list[bytes]:
         AppReply(pack([["candidates", []]])),
         AppRequest(REPLY_TOPIC, _seed_reply().encode()),
         AppRequest(FETCH_TOPIC, FetchRequest(bytes(32), ("p1", "p2")).encode()),
+        AppRequest(
+            RELAY_TOPIC, pack([bytes(32), seed_packets(seed)[list(PacketKind).index(PacketKind.QUERY)]])
+        ),
     ]
     return [encode_frame(Envelope(bytes(8), who.public_key, "tcp://127.0.0.1:7400", m)) for m in messages]
 
@@ -292,7 +304,10 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
         async def texts(ids: Sequence[str]) -> dict[str, str]:
             return {i: "text" for i in ids}
 
-        direct.serve(bytes(32), texts)
+        async def relayed(_: object) -> bool:
+            return False
+
+        direct.serve(bytes(32), texts, relayed)
         for i in range(inputs):
             data = mutate(rng, rng.choice(frames), frames)
             report.count("node")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.llm._types import ChatMessage, ChatModel, GenerationOptions
+from swarm.direct import source_refs
 from swarm.errors import ConfigError, ModelError
 from swarm.identity import Identity
 from swarm.packet import MAX_DEPTH, MAX_EVIDENCE, OutcomePacket, PacketKind, make_packet
@@ -99,7 +100,7 @@ class Synthesizer:
         text = await self._combine(topic, usable, conflicts)
         mean = np.mean([p.embedding.to_array() for p in usable], axis=0)
         confidence = float(np.mean([p.confidence for p in usable])) * (0.5 if conflicts else 1.0)
-        evidence = list(dict.fromkeys(e for p in usable for e in p.evidence))[:MAX_EVIDENCE]
+        evidence = list(dict.fromkeys(e for p in usable for e in source_refs(p.evidence)))[:MAX_EVIDENCE]
         remaining_s = min((p.expires_at_ms() - now) // 1000 for p in usable)
         return make_packet(
             self.identity,

@@ -10,6 +10,7 @@ import pytest
 
 from agents.asking import AskSettings, Candidate, Holder, ask
 from agents.retrieval import Passage, PassageIndex
+from swarm._wire import pack
 from swarm.dht import Contact
 from swarm.dht.testing import launch_swarm
 from swarm.direct import (
@@ -18,11 +19,16 @@ from swarm.direct import (
     Offer,
     Reply,
     floor_ref,
+    holder_ref,
     parse_floor_ref,
+    parse_holder_ref,
     parse_reply_ref,
     reply_ref,
+    source_refs,
 )
 from swarm.errors import ConfigError, ProtocolError
+from swarm.identity import Identity
+from swarm.packet import OutcomePacket, PacketKind, encode_packet, make_packet
 
 PASSAGES = [
     Passage("a", "Orrin Bridge", "The Orrin Bridge was designed by Tomas Heller.", "bridge"),
@@ -70,6 +76,10 @@ def test_replies_and_refs_decode_only_what_they_should() -> None:
     assert parse_reply_ref(["bridge"]) is None
     assert parse_floor_ref([reply_ref(holder), floor_ref(0.75)]) == pytest.approx(0.75)
     assert parse_floor_ref(["min-score:nan"]) == parse_floor_ref(["min-score:x"]) == float("-inf")
+    refs = ["bridge", holder_ref(holder), reply_ref(holder), floor_ref(0.5)]
+    assert parse_holder_ref(refs) == holder
+    assert parse_holder_ref(["bridge", reply_ref(holder)]) is None  # a reply ref names no holder
+    assert source_refs(refs) == ["bridge"]
 
 
 async def test_a_reply_reaches_the_asker_and_texts_are_fetched_from_the_holder() -> None:
@@ -92,6 +102,34 @@ async def test_a_reply_reaches_the_asker_and_texts_are_fetched_from_the_holder()
         asker.forget(b"query")
         await holder.send_reply(nodes[0].contact, Reply(b"query", b"agent", ()))
         assert asker.unexpected == 1
+
+
+async def test_a_relayed_query_is_admitted_once_and_only_queries_are_relayed() -> None:
+    who = Identity.from_seed(bytes(range(32)))
+    query = make_packet(who, kind=PacketKind.QUERY, topic="t", finding="q?", embedding=np.ones(8))
+    finding = make_packet(who, kind=PacketKind.FINDING, topic="t", finding="f.", embedding=np.ones(8))
+    async with launch_swarm(2) as nodes:
+        relayer, author = DirectHost.on(nodes[0]), DirectHost.on(nodes[1])
+        got: list[bytes] = []
+
+        async def on_relay(packet: OutcomePacket) -> bool:
+            got.append(packet.id)
+            return True
+
+        async def texts(ids: Sequence[str]) -> dict[str, str]:
+            return {}
+
+        author.serve(b"author", texts, on_relay)
+        assert await relayer.relay(nodes[1].contact, b"author", query)  # it promised a reply
+        assert not await relayer.relay(nodes[1].contact, b"author", query)  # a repeat is refused
+        assert not await relayer.relay(nodes[1].contact, b"author", finding)  # not a query
+        assert not await relayer.relay(nodes[1].contact, b"nobody", query)  # no such agent
+        assert got == [query.id]
+        other = make_packet(who, kind=PacketKind.FINDING, topic="t", finding="g.", embedding=np.ones(8))
+        with pytest.raises(ProtocolError, match="only queries"):
+            await author.on_relay(nodes[0].contact, pack([b"author", encode_packet(other)]))
+        with pytest.raises(ProtocolError):
+            await author.on_relay(nodes[0].contact, b"\x93")
 
 
 class _World:

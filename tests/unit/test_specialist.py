@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -12,9 +13,9 @@ from agents.llm import ScriptedChat
 from agents.specialist import Specialist, SpecialistSettings
 from swarm.dht import DHTNode
 from swarm.dht.testing import launch_swarm
-from swarm.direct import reply_ref
+from swarm.direct import DirectHost, reply_ref
 from swarm.errors import ConfigError, SwarmError
-from swarm.packet import PacketKind
+from swarm.packet import OutcomePacket, PacketKind
 from swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter, Router
 from swarm.semantic import SemanticHasher
 from tests.unit.agents_world import (
@@ -220,3 +221,34 @@ async def test_gather_finds_the_context_without_calling_the_model(nodes: list[DH
     assert context.messages >= 1
     assert context.hops == 1
     assert silent.calls == []
+
+
+async def test_an_agent_with_nothing_to_offer_relays_the_query_to_the_author_of_a_matching_finding() -> None:
+    async with launch_swarm(3) as nodes:
+        botany, astronomy = await pair(BroadcastRouter(), nodes)
+        music = specialist(("music", "Music: composers and symphonies."))
+        await music.learn(["The Winter Cantata was the last work of Mirren Ash."])
+        await music.join(botany.router, nodes[2])  # type: ignore[arg-type]
+        await astronomy.share_knowledge()  # its findings name its node, so music knows where it answers
+        for agent in (botany, astronomy, music):
+            await agent.drain()
+        asker = DirectHost.on(nodes[0])
+
+        async def query(text: str) -> OutcomePacket:
+            return await botany.distill(text, kind=PacketKind.QUERY, evidence=[reply_ref(nodes[0].contact)])
+
+        first = await query(ASTRONOMY_FACT)
+        replies = asker.expect(first.id)
+        assert await music.on_packet(first)  # nothing of its own: it relayed, and astronomy promised
+        assert music.stats.relays_sent == 1
+        reply = await asyncio.wait_for(replies.get(), 5)
+        assert reply.responder == astronomy.agent_id
+        assert reply.holder == nodes[1].contact
+        assert "astronomy:0" in {o.source for o in reply.offers}
+        assert not await astronomy.on_packet(first)  # reached again by the router: no second promise
+        # ttl 1: a relayed query is not relayed on, and relaying can be turned off.
+        assert not await music._on_relayed(await query(ASTRONOMY_FACT + " Again?"))
+        music.settings = SpecialistSettings(asking=AskSettings(relays=0))
+        assert not await music.on_packet(await query(ASTRONOMY_FACT + " Once more?"))
+        assert music.stats.relays_sent == 1
+        await astronomy.drain()
