@@ -164,6 +164,8 @@ class SpecialistStats:
     replies_sent: int = 0
     relays_sent: int = 0
     """Queries this agent relayed to the author of a matching finding, having nothing to offer itself."""
+    copies_offered: int = 0
+    """Copies of findings it offered for authors a relay could not reach."""
     syntheses: int = 0
     published: int = 0
     llm_calls: int = 0
@@ -458,7 +460,9 @@ class Specialist:
     async def _relay(self, query: OutcomePacket, vector: npt.NDArray[np.float32], floor: float) -> bool:
         """Relay a query this agent cannot help with to the authors of the received findings that
         match it above ``floor`` (best first, at most ``asking.relays`` tried), until one promises the
-        asker a reply; True when one did, so the asker waits for that reply as if it were ours."""
+        asker a reply; True when one did, so the asker waits for that reply as if it were ours. An
+        author that cannot be reached (dead, say) is spoken for: this agent offers its own whole
+        copies of that author's matching findings, and serves their texts."""
         tries = self.settings.asking.relays
         if tries == 0 or self._node is None:
             return False
@@ -475,22 +479,43 @@ class Specialist:
             np.vstack([h.packet.embedding.to_array() for h in hits]),
         )  # fmt: skip
         authors: dict[bytes, Contact] = {}
+        copies: dict[bytes, list[Offer]] = {}
         for hit, score in sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1]):
-            where = parse_holder_ref(hit.packet.evidence)
-            usable = where is not None and where != self._node.contact
-            if usable and where is not None and score >= self.settings.relevance and score > floor:
-                authors.setdefault(hit.packet.origin, where)
+            where, packet = parse_holder_ref(hit.packet.evidence), hit.packet
+            if where is None or where == self._node.contact:
+                continue
+            if score < self.settings.relevance or score <= floor:
+                continue
+            authors.setdefault(packet.origin, where)
+            sources = source_refs(packet.evidence)
+            if len(sources) == 1 and not packet.finding.endswith("…"):  # a whole copy of one passage
+                copies.setdefault(packet.origin, []).append(Offer(_copy_id(packet.id), sources[0], "", score))
         host = DirectHost.on(self._node)
+        stranded: list[Offer] = []
         for author, where in list(authors.items())[:tries]:
             self.stats.relays_sent += 1
-            if await host.relay(where, author, query):
+            promised = await host.relay(where, author, query)
+            if promised:
                 return True
-        return False
+            if promised is None:
+                stranded += copies.get(author, [])
+        to = parse_reply_ref(query.evidence)
+        if not stranded or to is None:
+            return False
+        self._tasks.spawn(host.send_reply(to, Reply(query.id, self.agent_id, tuple(stranded))), name="reply")
+        self.stats.replies_sent += 1
+        self.stats.copies_offered += len(stranded)
+        return True
 
     async def _texts(self, passage_ids: Sequence[str]) -> dict[str, str]:
-        """Texts of the passages asked for by id (what a fetch from another agent is served with)."""
+        """Texts of the passages asked for by id (what a fetch from another agent is served with): its
+        own passages, and the findings it offered copies of (see :meth:`_relay`)."""
         index = await self.passages()
-        return {i: p.text for i in passage_ids if (p := index.get(i)) is not None}
+        out = {i: p.text for i in passage_ids if (p := index.get(i)) is not None}
+        wanted = {packet_id: i for i in passage_ids if i not in out and (packet_id := _parse_copy_id(i))}
+        for packet in await self.memory.packets(list(wanted)) if wanted else []:
+            out[wanted[packet.id]] = packet.finding
+        return out
 
     async def _maybe_synthesize(self, packet: OutcomePacket) -> None:
         vector = packet.embedding.to_array()
@@ -663,6 +688,24 @@ def centroids(
                 mean = members.mean(axis=0)
                 centres[j] = mean / (np.linalg.norm(mean) or 1.0)
     return list(centres.astype(np.float32))
+
+
+_COPY_PREFIX = "copy:"
+
+
+def _copy_id(packet_id: bytes) -> str:
+    """The passage id under which an agent offers its copy of a received finding."""
+    return f"{_COPY_PREFIX}{packet_id.hex()}"
+
+
+def _parse_copy_id(passage_id: str) -> bytes | None:
+    if not passage_id.startswith(_COPY_PREFIX):
+        return None
+    try:
+        packet_id = bytes.fromhex(passage_id[len(_COPY_PREFIX) :])
+    except ValueError:
+        return None
+    return packet_id if len(packet_id) == 32 else None
 
 
 def evidence_of(c: Candidate) -> Evidence:

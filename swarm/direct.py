@@ -10,7 +10,8 @@ the socket under the categories :data:`REPLY` and :data:`FETCH`.
 A finding may name its holder's node too (:func:`holder_ref`), so an agent that received it knows
 where its author answers. An agent reached by a query with nothing to offer may relay the signed query
 (ttl 1: a relayed query is never relayed again) to such an author whose finding matches it; the author
-then replies to the asker like any other. Relays are counted under :data:`RELAY`.
+then replies to the asker like any other. When the author cannot be reached, the relayer offers its
+own whole copies of the author's matching findings instead. Relays are counted under :data:`RELAY`.
 
 One :class:`DirectHost` per node serves the three topics for every agent living there. A reply's holder is
 the node that sent it (the request's proven sender), never a field of the message, so a node can offer
@@ -28,7 +29,14 @@ from dataclasses import dataclass, field
 from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
 from swarm.admission import PacketAdmission
 from swarm.dht import Contact, DHTNode
-from swarm.errors import DHTError, PacketError, PacketReplayError, ProtocolError
+from swarm.errors import (
+    DHTError,
+    PacketError,
+    PacketReplayError,
+    PeerBusyError,
+    ProtocolError,
+    RPCTimeoutError,
+)
 from swarm.packet import OutcomePacket, PacketKind, encode_packet
 
 __all__ = [
@@ -264,9 +272,10 @@ class DirectHost:
             raise ProtocolError("relay: only queries are relayed")
         return pack(bool(await handle(packet)))
 
-    async def relay(self, to: Contact, agent_id: bytes, query: OutcomePacket) -> bool:
-        """Relay ``query`` to the agent ``agent_id`` at ``to``; True when it promised the asker a reply
-        (False when it had nothing, had the query already, or could not be reached)."""
+    async def relay(self, to: Contact, agent_id: bytes, query: OutcomePacket) -> bool | None:
+        """Relay ``query`` to the agent ``agent_id`` at ``to``: True when it promised the asker a reply,
+        False when it had nothing, had the query already or refused it, None when it could not be
+        reached (no answer, or too busy to serve)."""
         payload = pack([agent_id, encode_packet(query)])
         try:
             if to.node_id == self.node.node_id:
@@ -274,6 +283,8 @@ class DirectHost:
             else:
                 answer = await self.node.app_request(to, RELAY_TOPIC, payload, category=RELAY)
             return expect_type(unpack_untrusted(answer, ProtocolError), bool, "relay answer", ProtocolError)
+        except (RPCTimeoutError, PeerBusyError):
+            return None
         except DHTError:
             return False
 

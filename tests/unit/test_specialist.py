@@ -11,7 +11,7 @@ import pytest
 from agents.asking import AskSettings
 from agents.llm import ScriptedChat
 from agents.specialist import Specialist, SpecialistSettings
-from swarm.dht import DHTNode
+from swarm.dht import DHTNode, DHTSettings
 from swarm.dht.testing import launch_swarm
 from swarm.direct import DirectHost, reply_ref
 from swarm.errors import ConfigError, SwarmError
@@ -252,3 +252,28 @@ async def test_an_agent_with_nothing_to_offer_relays_the_query_to_the_author_of_
         assert not await music.on_packet(await query(ASTRONOMY_FACT + " Once more?"))
         assert music.stats.relays_sent == 1
         await astronomy.drain()
+
+
+async def test_a_relayer_speaks_for_an_author_it_cannot_reach_with_its_copies() -> None:
+    fast = DHTSettings(initial_timeout_s=0.2, rpc_retries=0)
+    async with launch_swarm(3, settings=fast) as nodes:
+        botany, astronomy = await pair(BroadcastRouter(), nodes)
+        music = specialist(("music", "Music: composers and symphonies."))
+        await music.learn(["The Winter Cantata was the last work of Mirren Ash."])
+        await music.join(botany.router, nodes[2])  # type: ignore[arg-type]
+        await astronomy.share_knowledge()
+        await music.drain()
+        await nodes[1].kill()  # astronomy's node dies; music holds copies of its findings
+        query = await botany.distill(
+            ASTRONOMY_FACT, kind=PacketKind.QUERY, evidence=[reply_ref(nodes[0].contact)]
+        )
+        asker = DirectHost.on(nodes[0])
+        replies = asker.expect(query.id)
+        assert await music.on_packet(query)
+        reply = await asyncio.wait_for(replies.get(), 5)
+        assert reply.responder == music.agent_id
+        [offer] = [o for o in reply.offers if o.source == "astronomy:0"]
+        assert music.stats.copies_offered >= 1
+        texts = await asker.fetch(nodes[2].contact, music.agent_id, [offer.passage_id, "copy:zz"])
+        assert texts == {offer.passage_id: ASTRONOMY_FACT}
+        await music.drain()
