@@ -19,6 +19,7 @@ ranking (:mod:`agents.asking`):
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -44,8 +45,7 @@ def titled(title: str, text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens without English stopwords, as ``bm25s`` tokenises."""
-    import bm25s
-
+    bm25s = _bm25s()
     tokens: list[list[str]] = bm25s.tokenize([text], stopwords="en", show_progress=False, return_ids=False)
     return tokens[0] if tokens else []
 
@@ -176,8 +176,7 @@ def _idf(n: int, df: int) -> float:
 def _lexical(passages: Sequence[Passage]) -> tuple[Any, dict[str, int], float]:
     """A ``bm25s`` index over the passages (title and text), each term's document frequency, and the
     mean passage length in terms."""
-    import bm25s
-
+    bm25s = _bm25s()
     corpus = bm25s.tokenize([f"{p.title} {p.text}" for p in passages], stopwords="en", show_progress=False)
     index = bm25s.BM25()
     index.index(corpus, show_progress=False)
@@ -185,3 +184,12 @@ def _lexical(passages: Sequence[Passage]) -> tuple[Any, dict[str, int], float]:
     # bm25s keeps the index column-wise by term: a term's document frequency is its column's length.
     df = {t: int(indptr[j + 1] - indptr[j]) for t, j in index.vocab_dict.items() if t and j + 1 < len(indptr)}
     return index, df, max(1.0, float(np.mean([len(ids) for ids in corpus.ids])))
+
+
+def _bm25s() -> Any:
+    """``bm25s``, imported on first use (it is slow to import). Importing it sets its own logger to
+    DEBUG, which would print a line per index built into any application's log, so that is undone."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
