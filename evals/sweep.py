@@ -238,7 +238,7 @@ class _Plan:
     def _record(
         self, n: int, strategy: str, row: dict[str, Any], edges: list[list[int]], *, cached: bool
     ) -> None:
-        result = RunResult(Row(**row), [(e[0], e[1], e[2]) for e in edges])
+        result = RunResult(Row.from_dict(row), [(e[0], e[1], e[2]) for e in edges])
         self.results[n, strategy] = result
         self.watch.run_finished(f"N={n} {strategy}", result.row, cached)
         _write(self.dataset, self.sweep, self.spec, self.base, self.results, self.out)
@@ -382,17 +382,18 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['questions']} questions over {results['paragraphs']} paragraphs. Evidence recall is the",
         "share of the gold paragraphs whose whole text is in the answering agent's context; complete, the",
         "share of questions with every gold paragraph there (evidence-complete); ceiling, the",
-        "share present in the corpus at all. Messages are every request the nodes sent per question,",
-        "counted at the socket: routing the queries, replies, text fetches, relays and subscriptions",
-        "(the parts). Bytes: everything the nodes sent meanwhile. Publish messages route the corpus",
+        "share present in the corpus at all. Messages are every request the questions caused, counted",
+        "at the socket: routing the queries, replies, text fetches, relays and subscriptions (the",
+        "parts). Upkeep: the DHT's other requests meanwhile (refreshes, replication, pings), per",
+        "question. Bytes: everything the nodes sent meanwhile. Publish messages route the corpus",
         "before. Pairs are realized synthesis pairs of N(N-1)/2.",
         "",
         f"Asking: {_asking(results.get('asking', {}))}.",
         "",
         "| N | strategy | evidence recall | complete | ceiling | EM | F1 | contains | messages/q | route "
-        "| reply | fetch | relay | subscribe | rounds | bytes/q | hops | publish msgs | pairs | killed "
-        "| wall s |",
-        "|" + " --- |" * 21,
+        "| reply | fetch | relay | subscribe | upkeep | rounds | bytes/q | hops | publish msgs | pairs "
+        "| killed | wall s |",
+        "|" + " --- |" * 22,
     ]
     for r in rows:
         lines.append(
@@ -402,6 +403,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['messages_per_question']:.1f} | {r['route_messages_per_question']:.1f} "
             f"| {r['reply_messages_per_question']:.1f} | {r['fetch_messages_per_question']:.1f} "
             f"| {r['relay_messages_per_question']:.1f} | {r['subscribe_messages_per_question']:.1f} "
+            f"| {r.get('upkeep_messages_per_question', 0.0):.1f} "
             f"| {r['rounds_mean']:.2f} | {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} "
             f"| {r['publish_messages']:,} | {r['synthesis_pairs']}/{r['possible_pairs']} "
             f"| {r['killed_fraction']:.2f} | {r['wall_s']:.1f} |"

@@ -11,7 +11,7 @@ import pytest
 from agents.embeddings import HashingEmbedder, Vectors
 from evals.cli import run_settings
 from evals.datasets import synthetic_dataset
-from evals.harness import ALL_STRATEGIES, CachedEmbedder, RunSettings, run_once
+from evals.harness import ALL_STRATEGIES, CachedEmbedder, Row, RunSettings, run_once
 from swarm.errors import ConfigError
 
 
@@ -29,6 +29,12 @@ async def test_every_strategy_runs_and_reports_a_row() -> None:
         assert row.f1 is None
         assert row.llm_calls == 0
         assert row.synthesis_pairs <= row.possible_pairs
+        parts = sum(
+            getattr(row, f"{part}_messages_per_question")
+            for part in ("route", "reply", "fetch", "relay", "subscribe")
+        )
+        assert row.messages_per_question == pytest.approx(parts, abs=0.06)  # upkeep is apart
+        assert row.upkeep_messages_per_question >= 0
     for silent in ("isolated", "oracle"):
         assert rows[silent].messages_per_question == 0
         assert rows[silent].publish_messages == 0
@@ -75,8 +81,9 @@ async def test_killing_nodes_before_asking_leaves_the_living_to_answer() -> None
 
 
 def test_ablations_turn_mechanisms_off_and_unknown_names_are_config_errors() -> None:
-    settings = run_settings(kill=0.2, ablate="rounds,hybrid,titles,answerer")
+    settings = run_settings(kill=0.2, ablate="rounds,hybrid,titles,answerer,relays")
     assert settings.agent.asking.rounds == 1
+    assert settings.agent.asking.relays == 0
     assert settings.agent.lexical_weight == 0.0
     assert not settings.titles
     assert settings.answerer == "profile"
@@ -84,3 +91,14 @@ def test_ablations_turn_mechanisms_off_and_unknown_names_are_config_errors() -> 
     assert run_settings() == RunSettings()
     with pytest.raises(ConfigError, match=r"eval\.ablate"):
         run_settings(ablate="telepathy")
+
+
+def test_rows_cached_before_upkeep_was_split_out_are_split_the_same_way() -> None:
+    row = Row(3, "dht", 0.9, None, None, None, 25.0, 100.0, 1.0, 1.0, 0, 0, 0, 3, 10, 0, 1.0)
+    old = dataclasses.asdict(row)
+    del old["upkeep_messages_per_question"]
+    old |= {"route_messages_per_question": 15.0, "reply_messages_per_question": 2.0}
+    row = Row.from_dict(old)
+    assert row.messages_per_question == 18.0  # route, replies and subscriptions
+    assert row.upkeep_messages_per_question == 7.0  # the rest, counted then in the total
+    assert Row.from_dict(dataclasses.asdict(row)) == row

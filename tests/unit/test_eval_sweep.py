@@ -20,6 +20,7 @@ KEYS = {
     "subscribe_messages_per_question", "inbox_evicted", "contains", "route_messages_per_question",
     "reply_messages_per_question", "fetch_messages_per_question", "relay_messages_per_question",
     "rounds_mean", "ceiling", "killed_fraction", "protocol", "complete_share", "questions", "paragraphs",
+    "upkeep_messages_per_question",
 }  # fmt: skip
 
 
