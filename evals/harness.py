@@ -170,7 +170,8 @@ class Row:
         data = dict(data)
         if "upkeep_messages_per_question" not in data:
             parts = round(sum(float(data.get(k, 0.0)) for k in _PARTS), 2)
-            data["upkeep_messages_per_question"] = round(float(data["messages_per_question"]) - parts, 2)
+            total = float(data["messages_per_question"])
+            data["upkeep_messages_per_question"] = max(0.0, round(total - parts, 2))
             data["messages_per_question"] = parts
         return cls(**data)
 
@@ -415,7 +416,7 @@ async def _ask(
         relay_messages_per_question=per_question(RELAY),
         rounds_mean=round(float(np.mean(rounds)), 2) if rounds else 0.0,
         complete_share=round(float(np.mean([r == 1.0 for r in recalls])), 4) if recalls else 0.0,
-        upkeep_messages_per_question=round(per_question(None) - per_question(QUESTION), 2),
+        upkeep_messages_per_question=max(0.0, round(per_question(None) - per_question(QUESTION), 2)),
     ), [(i, j, times) for (i, j), times in sorted(used.items())]
 
 
