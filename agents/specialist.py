@@ -34,6 +34,7 @@ from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
 from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
 from agents.sources import AgentSources
+from agents.synthesis import SynthesisSettings, Synthesizer
 from swarm.dht import Contact
 from swarm.direct import (
     DirectHost,
@@ -48,7 +49,6 @@ from swarm.direct import (
 from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
-from swarm.synthesis import SynthesisSettings, Synthesizer
 from swarm.tasks import TaskSet
 from tools import Tool, agent_tools
 

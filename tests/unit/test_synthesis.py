@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from agents.llm import ScriptedChat
+from agents.synthesis import SynthesisSettings, Synthesizer, find_conflicts, merge_sentences
 from swarm.errors import ConfigError, ModelUnavailableError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
-from swarm.synthesis import SynthesisSettings, Synthesizer, find_conflicts, merge_sentences
 
 ALICE, BOB, CAROL = (Identity.from_seed(bytes([i]) * 32) for i in (1, 2, 3))
 NOW = int(time.time() * 1000)
