@@ -42,7 +42,7 @@ from langgraph.types import Overwrite, Send
 from agents.asking import best_holders
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
-from agents.specialist import Answer, Specialist
+from agents.specialist import Answer, Specialist, Turn, follow_up_query
 from swarm.errors import ConfigError, ModelError, SwarmError
 
 __all__ = [
@@ -54,6 +54,8 @@ __all__ = [
     "DispatcherState",
     "Portal",
     "build_dispatcher",
+    "conversation",
+    "turns_of",
 ]
 
 EVENT_ROUTE = "route"
@@ -72,6 +74,8 @@ Emit = Callable[[dict[str, Any]], None]
 class DispatcherState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     question: str
+    history: list[Turn]
+    """The thread's earlier turns, for a follow-up question (see :func:`follow_up_query`)."""
     chosen: list[dict[str, Any]]
     """The specialists asked this turn: ``{"name", "score"}``."""
     answers: Annotated[list[dict[str, Any]], lambda a, b: a + b]
@@ -85,6 +89,7 @@ class DispatcherState(TypedDict, total=False):
 class _Consult(TypedDict):
     question: str
     specialist: str
+    history: list[Turn]
 
 
 def build_dispatcher(
@@ -179,9 +184,33 @@ def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:
     }
 
 
+def _turns(messages: Sequence[AnyMessage]) -> list[Turn]:
+    return turns_of([(m.type, str(m.content)) for m in messages])
+
+
+def turns_of(messages: Sequence[tuple[str, str]]) -> list[Turn]:
+    """The finished turns before the last user message, from ``(role, text)`` pairs (roles as
+    LangChain or OpenAI name them): each user message with the reply right after it."""
+    roles = [("user" if role == "human" else "assistant" if role == "ai" else role) for role, _ in messages]
+    last = max((i for i, role in enumerate(roles) if role == "user"), default=0)
+    return [
+        Turn(messages[i][1], messages[i + 1][1])
+        for i in range(last - 1)
+        if roles[i] == "user" and roles[i + 1] == "assistant"
+    ]
+
+
+def conversation(turns: Sequence[Turn]) -> list[tuple[str, str]]:
+    """``turns`` as dispatcher input messages, to put before a question."""
+    return [m for t in turns for m in (("user", t.question), ("assistant", t.answer))]
+
+
 def _fan_out(state: DispatcherState) -> list[Send]:
     return [
-        Send(NODE_CONSULT, _Consult(question=state["question"], specialist=c["name"]))
+        Send(
+            NODE_CONSULT,
+            _Consult(question=state["question"], specialist=c["name"], history=state.get("history", [])),
+        )
         for c in state["chosen"]
     ]
 
@@ -242,10 +271,12 @@ class _Nodes:
         question = next((str(m.content) for m in reversed(messages) if m.type == "human"), "").strip()
         if not question:
             raise SwarmError('the dispatcher needs a user message: {"messages": [("user", "...")]}')
-        vector = (await self.embedder.embed([question]))[0]
+        history = _turns(messages)
+        search = follow_up_query(question, history)
+        vector = (await self.embedder.embed([search]))[0]
         specialists = list(self.by_name.values())
         scored = [
-            (score, specialists[i].name) for i, score in await best_holders(question, vector, specialists)
+            (score, specialists[i].name) for i, score in await best_holders(search, vector, specialists)
         ]
         if self.rerank:
             scored = await self._rerank(question, scored)
@@ -257,6 +288,7 @@ class _Nodes:
         calls = 1 if self.rerank else 0
         return {
             "question": question,
+            "history": history,
             "chosen": chosen,
             "answers": Overwrite([]),
             "dispatcher_llm_calls": calls,
@@ -268,7 +300,9 @@ class _Nodes:
         def token(text: str) -> None:
             emit({"type": EVENT_TOKEN, "agent": name, "text": text})
 
-        answer = await self.by_name[name].answer(task["question"], ask_swarm=self.ask_swarm, on_token=token)
+        answer = await self.by_name[name].answer(
+            task["question"], ask_swarm=self.ask_swarm, on_token=token, history=task["history"]
+        )
         record = answer_record(answer, self.names)
         emit({"type": EVENT_ANSWER, **record})
         return {"answers": [record]}

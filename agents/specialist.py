@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,9 @@ __all__ = [
     "Specialist",
     "SpecialistSettings",
     "SpecialistStats",
+    "Turn",
     "centroids",
+    "follow_up_query",
 ]
 
 
@@ -552,15 +555,24 @@ class Specialist:
         return Context(tuple(context), trace.messages, trace.hops, trace.rounds)
 
     async def answer(
-        self, task: str, *, ask_swarm: bool | None = None, on_token: Callable[[str], None] | None = None
+        self,
+        task: str,
+        *,
+        ask_swarm: bool | None = None,
+        on_token: Callable[[str], None] | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
         """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) the swarm's offers.
         With ``on_token``, the answer is streamed to it as the model writes it: the pieces add up to
-        exactly ``Answer.text``."""
+        exactly ``Answer.text``. ``history`` is the conversation so far: a follow-up that refers back
+        to it ("and where was he born?") is searched for with the last turn in front of it, and the
+        model sees the earlier turns (see :func:`follow_up_query`)."""
+        search = follow_up_query(task, history)
         with _tracing() as trace:
-            vector = await self._embed(task)
-            context = await self._gather(task, vector, self._asks(ask_swarm))
-            text, calls, tokens = await self._generate(task, context, on_token)
+            vector = await self._embed(search)
+            context = await self._gather(search, vector, self._asks(ask_swarm))
+            earlier = history[-_HISTORY_TURNS:] if search != task else ()
+            text, calls, tokens = await self._generate(task, context, on_token, earlier)
         evidence = tuple(sorted(trace.evidence.values(), key=lambda e: -e.score))
         packets = tuple(dict.fromkeys(e.packet_id for e in evidence if e.packet_id))
         origins = tuple(dict.fromkeys(e.origin for e in evidence if e.origin and e.origin != self.agent_id))
@@ -608,7 +620,11 @@ class Specialist:
         return await self._generate(task, context)
 
     async def _generate(
-        self, task: str, context: Sequence[Evidence], on_token: Callable[[str], None] | None = None
+        self,
+        task: str,
+        context: Sequence[Evidence],
+        on_token: Callable[[str], None] | None = None,
+        history: Sequence[Turn] = (),
     ) -> tuple[str, int, int]:
         """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens).
         With ``on_token``, every round is streamed and the answer's text goes to it as it comes, cleaned
@@ -616,6 +632,11 @@ class Specialist:
         text = " ".join(e.text for e in context) or "(nothing found)"
         messages = [
             ChatMessage.system(self.instructions),
+            *(
+                m
+                for turn in history
+                for m in (ChatMessage.user(turn.question), ChatMessage.assistant(turn.answer))
+            ),
             ChatMessage.user(f"Text: {text}\nQuestion: {task}"),
         ]
         use_tools = self.chat.supports_tools and bool(self.tools)
@@ -688,6 +709,61 @@ def centroids(
                 mean = members.mean(axis=0)
                 centres[j] = mean / (np.linalg.norm(mean) or 1.0)
     return list(centres.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a conversation: what was asked, and what was answered."""
+
+    question: str
+    answer: str
+
+
+_HISTORY_TURNS = 2
+"""Earlier turns a follow-up's prompt shows the model (the search uses the last one)."""
+_REFERRING = frozenset(
+    [
+        "he",
+        "she",
+        "him",
+        "her",
+        "his",
+        "hers",
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "there",
+        "then",
+        "that",
+        "this",
+        "those",
+        "these",
+    ]
+)
+
+
+_OPENERS = frozenset(["the", "a", "an", "in", "on", "at", "of", "by", "for", "and", "but", "or", "yes", "no"])
+
+
+def follow_up_query(question: str, history: Sequence[Turn]) -> str:
+    """What to search with for ``question`` asked after ``history``: the question alone, unless it
+    refers back (a pronoun such as "he" or "there", or an opening "and"). Then the names the last
+    answer brought that its question did not ask about go in front of it: what "she" most likely
+    stands for ("Who described Halvia rubra?" "... the naturalist Ilse Korrin." "And which observatory
+    did she found?" searches for "Ilse Korrin And which ..."). Without such names, the last answer
+    goes in front. A question that names its own subject changes the topic and is searched alone."""
+    if not history:
+        return question
+    words = re.findall(r"[a-z]+", question.lower())
+    if not words or not (words[0] == "and" or _REFERRING.intersection(words)):
+        return question
+    last = history[-1]
+    asked = set(re.findall(r"[a-z]+", last.question.lower())) | _REFERRING | _OPENERS
+    names = [w for w in re.findall(r"\b[A-Z][\w'-]*", last.answer) if w.lower() not in asked]
+    return f"{' '.join(dict.fromkeys(names)) or last.answer} {question}"
 
 
 _COPY_PREFIX = "copy:"

@@ -31,11 +31,11 @@ from typing import Any, TypeVar
 import zmq.asyncio
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agents.dispatcher import build_dispatcher
+from agents.dispatcher import build_dispatcher, conversation
 from agents.embeddings import Embedder
 from agents.llm import ChatModel
 from agents.memory import AgentMemory, Document, check_agent_name
-from agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings
+from agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings, Turn
 from swarm.config import AGENTS_KEY, SwarmConfig, load_config
 from swarm.dht import DHTNode
 from swarm.dht.transport import new_context
@@ -313,12 +313,24 @@ class Swarm:
             )
         return self._dispatcher
 
-    async def ask(self, question: str, *, thread_id: str = "default") -> SwarmAnswer:
-        """Ask the dispatcher; the conversation continues on ``thread_id``."""
+    async def ask(
+        self, question: str, *, thread_id: str = "default", earlier: Sequence[Turn] = ()
+    ) -> SwarmAnswer:
+        """Ask the dispatcher; the conversation continues on ``thread_id``. ``earlier`` are turns to
+        put before the question (a client that keeps the conversation itself, as OpenAI clients do),
+        added to the thread like the ones it holds. A follow-up ("and where was he born?") is
+        answered with the turns before it."""
         state = await self.dispatcher.ainvoke(
-            {"messages": [("user", question)]}, config={"configurable": {"thread_id": thread_id}}
+            {"messages": [*conversation(earlier), ("user", question)]},
+            config={"configurable": {"thread_id": thread_id}},
         )
         return SwarmAnswer(question, state["answer"], state["provenance"])
+
+    async def forget(self, thread_id: str) -> None:
+        """Drop a conversation thread (its checkpoints) from the dispatcher's memory."""
+        checkpointer = self.dispatcher.checkpointer
+        if isinstance(checkpointer, BaseCheckpointSaver):
+            await checkpointer.adelete_thread(thread_id)
 
     def stats(self) -> RouterStats:
         if self.router is None:

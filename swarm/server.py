@@ -1,20 +1,20 @@
 """An OpenAI-compatible HTTP API in front of a swarm's dispatcher (FastAPI).
 
-``POST /v1/chat/completions`` (JSON, or server-sent events with ``"stream": true``) and
-``GET /v1/models``, so any OpenAI client or chat front end can talk to the swarm; ``GET /`` is a
-chat page with a live view of the swarm, fed by ``GET /v1/swarm`` (the agents) and
-``GET /v1/swarm/events`` (every packet an agent keeps, as server-sent events). The last user
-message is the question; the conversation continues on a thread named by the request's ``user`` field
-(or ``default``). Each response carries the swarm's provenance (the specialists asked, the packets
-used, the routing cost) in an extra ``synthswarm`` field, and no ``usage``: the swarm's tokens are
-spent in many agents' models (the provenance counts their calls); streamed responses send the dispatcher's
-progress (which specialists it routed to, each specialist's answer) as chunks with an empty delta and a
-``synthswarm`` event, the answer as the model writes it, then the provenance with the finishing
-chunk.
+``POST /v1/chat/completions`` (JSON, or server-sent events with ``"stream": true``) and ``GET
+/v1/models``, so any OpenAI client or chat front end can talk to the swarm; ``GET /`` is a chat page with
+a live view of the swarm, fed by ``GET /v1/swarm`` (the agents) and ``GET /v1/swarm/events`` (every
+packet an agent keeps, as server-sent events). The last user message is the question; the conversation
+continues on a thread named by the request's ``user`` field, or, without one, is the request's own
+earlier messages (forgotten once answered). Each response carries the swarm's provenance (the specialists
+asked, the packets used, the routing cost) in an extra ``synthswarm`` field, and no ``usage``: the
+swarm's tokens are spent in many agents' models (the provenance counts their calls); streamed responses
+send the dispatcher's progress (which specialists it routed to, each specialist's answer) as chunks with
+an empty delta and a ``synthswarm`` event, the answer as the model writes it, then the provenance with
+the finishing chunk.
 
 Requests larger than ``max_request_bytes`` are refused with 413; with a ``token``, requests without
-``Authorization: Bearer <token>`` get 401. Errors have OpenAI's shape:
-``{"error": {"message", "type", "param", "code"}}``.
+``Authorization: Bearer <token>`` get 401. Errors have OpenAI's shape: ``{"error": {"message", "type",
+"param", "code"}}``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream
+from agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream, conversation, turns_of
+from agents.specialist import Turn
 from swarm.errors import ApiError, SynthswarmError
 from swarm.runtime import Swarm
 
@@ -150,20 +151,27 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
     async def completions(request: Request) -> JSONResponse | StreamingResponse:
         body = _parse(await _read(request, s), s)
         question = _question(body)
-        thread = body.user or "default"
+        # A named thread (``user``) continues the conversation the swarm keeps; without one, the
+        # request's own messages are the conversation (as OpenAI clients send it), on a thread of
+        # its own that is forgotten once answered, so no two clients share a history.
+        thread = body.user or f"request-{uuid.uuid4().hex}"
+        earlier = [] if body.user else turns_of([(m.role, m.text().strip()) for m in body.messages])
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return StreamingResponse(
-                _stream(swarm, question, thread, completion_id),
+                _stream(swarm, question, thread, earlier, completion_id, keep=body.user is not None),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
         try:
-            answer = await swarm.ask(question, thread_id=thread)
+            answer = await swarm.ask(question, thread_id=thread, earlier=earlier)
         except SynthswarmError as exc:
             raise ApiError(
                 503, f"the swarm could not answer: {exc}", kind="server_error", code="swarm_error"
             ) from exc
+        finally:
+            if body.user is None:
+                await swarm.forget(thread)
         return JSONResponse(
             {
                 "id": completion_id,
@@ -177,7 +185,7 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
                         "finish_reason": "stop",
                     }
                 ],
-                "synthswarm": {"thread": thread, "provenance": answer.provenance},
+                "synthswarm": {"thread": body.user, "provenance": answer.provenance},
             }
         )
 
@@ -318,7 +326,9 @@ def _model() -> dict[str, Any]:
     return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "synthswarm"}
 
 
-async def _stream(swarm: Swarm, question: str, thread: str, completion_id: str) -> AsyncIterator[bytes]:
+async def _stream(
+    swarm: Swarm, question: str, thread: str, earlier: list[Turn], completion_id: str, *, keep: bool
+) -> AsyncIterator[bytes]:
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -337,12 +347,13 @@ async def _stream(swarm: Swarm, question: str, thread: str, completion_id: str) 
     answer = AnswerStream()
     try:
         async for event in swarm.dispatcher.astream(
-            {"messages": [("user", question)]}, config=config, stream_mode="custom"
+            {"messages": [*conversation(earlier), ("user", question)]}, config=config, stream_mode="custom"
         ):
             if piece := answer.feed(event):
                 yield chunk({"content": piece})
             if event.get("type") == EVENT_FINAL:
-                yield chunk({}, "stop", synthswarm={"thread": thread, "provenance": event["provenance"]})
+                named = thread if keep else None
+                yield chunk({}, "stop", synthswarm={"thread": named, "provenance": event["provenance"]})
             elif event.get("type") != EVENT_TOKEN:
                 yield chunk({}, synthswarm={"event": event})
     except SynthswarmError as exc:
@@ -352,4 +363,7 @@ async def _stream(swarm: Swarm, question: str, thread: str, completion_id: str) 
             "code": "swarm_error",
         }
         yield f"data: {json.dumps({'error': error})}\n\n".encode()
+    finally:
+        if not keep:
+            await swarm.forget(thread)
     yield b"data: [DONE]\n\n"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, build_dispatcher
+from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, build_dispatcher, conversation, turns_of
 from agents.llm import ScriptedChat
-from agents.specialist import Specialist, SpecialistSettings
+from agents.specialist import Specialist, SpecialistSettings, Turn, follow_up_query
 from swarm.errors import ConfigError, SwarmError
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, context_of
 
@@ -123,3 +123,57 @@ async def test_rerank_lets_the_model_reorder_the_specialists() -> None:
     ranker.add("astronomy")
     again = await graph.ainvoke({"messages": [("user", "Which observatory did Ilse Korrin found?")]}, CONFIG)
     assert again["provenance"]["llm_calls"] == 2  # counted per turn, not summed over the thread
+
+
+async def test_a_follow_up_in_a_thread_is_answered_with_the_first_turn() -> None:
+    model = ScriptedChat(default=context_of)  # answers with the passages it was given, best first
+    agents = await team(model)
+    heller = "Tomas Heller founded the Orrin Observatory in 1901."
+    await agents[1].learn([heller])
+    graph = build_dispatcher(agents, embedder=EMBEDDER, fan_out=1)
+    first = await graph.ainvoke({"messages": [("user", "Who described the orchid Halvia rubra?")]}, CONFIG)
+    assert first["answer"] == BOTANY_FACT
+    state = await graph.ainvoke({"messages": [("user", "And which observatory did she found?")]}, CONFIG)
+    assert state["chosen"][0]["name"] == "astronomy"
+    assert state["answer"].startswith(ASTRONOMY_FACT)  # Ilse Korrin's observatory ranks first
+    prompt = model.calls[-1].messages
+    assert [(m.role, m.content) for m in prompt[1:3]] == [
+        ("user", "Who described the orchid Halvia rubra?"),
+        ("assistant", BOTANY_FACT),
+    ]
+    fresh: Any = {"configurable": {"thread_id": "t9"}}
+    await graph.ainvoke({"messages": [("user", "And which observatory did she found?")]}, fresh)
+    assert [m.role for m in model.calls[-1].messages] == ["system", "user"]  # a new thread: no turns
+
+
+def test_a_follow_up_is_searched_with_what_the_last_answer_named() -> None:
+    turn = Turn("Who described the orchid Halvia rubra?", BOTANY_FACT)
+    assert follow_up_query("And which observatory did she found?", [turn]) == (
+        "Ilse Korrin And which observatory did she found?"
+    )
+    assert follow_up_query("Where was he born?", [Turn("Who designed it?", "tomas heller")]) == (
+        "tomas heller Where was he born?"  # no names to pick: the whole answer goes in front
+    )
+    assert follow_up_query("Who founded the Veltmar Observatory?", [turn]) == (
+        "Who founded the Veltmar Observatory?"  # names its own subject: a new topic
+    )
+    assert follow_up_query("And where was she born?", []) == "And where was she born?"
+
+
+def test_turns_are_read_from_langchain_or_openai_roles() -> None:
+    messages = [
+        ("system", "be brief"),
+        ("user", "q1"),
+        ("assistant", "a1"),
+        ("user", "q2"),
+        ("ai", "a2"),
+        ("user", "q3"),
+    ]
+    assert turns_of(messages) == [Turn("q1", "a1"), Turn("q2", "a2")]
+    assert turns_of([("human", "q1")]) == []
+    assert conversation(turns_of(messages)) == [
+        ("user", "q1"),
+        ("assistant", "a1"),
+        ("user", "q2"),
+        ("assistant", "a2"),
+    ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agents.specialist import Turn
 from swarm.config import SwarmConfig
 from swarm.errors import ConfigError, SwarmError
 from swarm.routers import make_router
@@ -116,3 +118,16 @@ def test_bad_agent_tables_name_the_key(tmp_path: Path, toml: str, key: str) -> N
     with pytest.raises(ConfigError) as info:
         load_agents(path)
     assert info.value.key == key
+
+
+async def test_earlier_turns_join_the_thread_and_a_thread_can_be_forgotten() -> None:
+    earlier = [Turn("Who described the orchid Halvia rubra?", "The naturalist Ilse Korrin.")]
+    async with two_agent_swarm("dht") as swarm:
+        answer = await swarm.ask(
+            "And in what year did she found her observatory?", thread_id="b", earlier=earlier
+        )
+        assert answer.text == "1874"
+        config: Any = {"configurable": {"thread_id": "b"}}
+        assert len((await swarm.dispatcher.aget_state(config)).values["messages"]) == 4
+        await swarm.forget("b")
+        assert not (await swarm.dispatcher.aget_state(config)).values
