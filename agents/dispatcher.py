@@ -74,8 +74,9 @@ Emit = Callable[[dict[str, Any]], None]
 class DispatcherState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     question: str
-    history: list[Turn]
-    """The thread's earlier turns, for a follow-up question (see :func:`follow_up_query`)."""
+    history: list[list[str]]
+    """The thread's earlier turns as ``[question, answer]``, for a follow-up question (see
+    :func:`follow_up_query`); plain data, as checkpointers store state."""
     chosen: list[dict[str, Any]]
     """The specialists asked this turn: ``{"name", "score"}``."""
     answers: Annotated[list[dict[str, Any]], lambda a, b: a + b]
@@ -89,7 +90,7 @@ class DispatcherState(TypedDict, total=False):
 class _Consult(TypedDict):
     question: str
     specialist: str
-    history: list[Turn]
+    history: list[list[str]]
 
 
 def build_dispatcher(
@@ -288,7 +289,7 @@ class _Nodes:
         calls = 1 if self.rerank else 0
         return {
             "question": question,
-            "history": history,
+            "history": [[t.question, t.answer] for t in history],
             "chosen": chosen,
             "answers": Overwrite([]),
             "dispatcher_llm_calls": calls,
@@ -301,7 +302,10 @@ class _Nodes:
             emit({"type": EVENT_TOKEN, "agent": name, "text": text})
 
         answer = await self.by_name[name].answer(
-            task["question"], ask_swarm=self.ask_swarm, on_token=token, history=task["history"]
+            task["question"],
+            ask_swarm=self.ask_swarm,
+            on_token=token,
+            history=[Turn(question, reply) for question, reply in task["history"]],
         )
         record = answer_record(answer, self.names)
         emit({"type": EVENT_ANSWER, **record})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, build_dispatcher, conversation, turns_of
 from agents.llm import ScriptedChat
@@ -177,3 +179,12 @@ def test_turns_are_read_from_langchain_or_openai_roles() -> None:
         ("user", "q2"),
         ("assistant", "a2"),
     ]
+
+
+async def test_a_follow_up_survives_a_checkpointer_that_stores_state_as_data(tmp_path: Path) -> None:
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "threads.sqlite")) as saver:
+        graph = build_dispatcher(await team(), embedder=EMBEDDER, fan_out=1, checkpointer=saver)
+        await graph.ainvoke({"messages": [("user", "Who described the orchid Halvia rubra?")]}, CONFIG)
+        state = await graph.ainvoke({"messages": [("user", "And which observatory did she found?")]}, CONFIG)
+    assert state["history"] == [["Who described the orchid Halvia rubra?", BOTANY_FACT]]
+    assert state["chosen"][0]["name"] == "astronomy"
