@@ -23,7 +23,7 @@ from swarm.packet import OutcomePacket, PacketKind
 if TYPE_CHECKING:
     from agents.specialist import Specialist
 
-__all__ = ["AgentSources", "inbox_candidate"]
+__all__ = ["AgentSources", "inbox_candidate", "passage_source", "scored_inbox"]
 
 _log = logging.getLogger(__name__)
 
@@ -48,16 +48,7 @@ class AgentSources:
             Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
             for f in index.search(text, vector, budget)
         ]
-        hits = [
-            h
-            for h in await agent.memory.search_inbox(vector, budget)
-            if h.packet.kind is not PacketKind.QUERY
-        ]
-        if hits:
-            findings = [h.packet.finding for h in hits]
-            vectors = np.vstack([h.packet.embedding.to_array() for h in hits])
-            scores = index.score_texts(text, vector, findings, vectors)
-            found += [inbox_candidate(h.packet, score) for h, score in zip(hits, scores, strict=True)]
+        found += [inbox_candidate(p, score) for p, score in await scored_inbox(agent, text, vector, budget)]
         if self.swarm:
             scores = sorted([*known, *(c.score for c in found)], reverse=True)
             floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
@@ -139,11 +130,30 @@ class AgentSources:
         }
 
 
+async def scored_inbox(
+    agent: Specialist, text: str, vector: npt.NDArray[np.float32], k: int
+) -> list[tuple[OutcomePacket, float]]:
+    """The ``k`` received packets nearest ``vector`` (queries left out), each with the score the
+    agent's passages get from the same query (:meth:`agents.retrieval.PassageIndex.score_texts`)."""
+    hits = [h for h in await agent.memory.search_inbox(vector, k) if h.packet.kind is not PacketKind.QUERY]
+    if not hits:
+        return []
+    index = await agent.passages()
+    vectors = np.vstack([h.packet.embedding.to_array() for h in hits])
+    scores = index.score_texts(text, vector, [h.packet.finding for h in hits], vectors)
+    return [(h.packet, float(score)) for h, score in zip(hits, scores, strict=True)]
+
+
 def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
     """A received packet as a candidate: keyed by its one source when it stands for one passage (a
     finding), so a copy offered whole by its holder merges with it; its source counts only if whole."""
-    sources = source_refs(packet.evidence)
-    one = packet.kind is PacketKind.FINDING and len(sources) == 1
-    key = sources[0] if one else f"packet:{packet.id.hex()}"
-    whole = one and not packet.finding.endswith("…")
+    source = passage_source(packet)
+    key = source if source is not None else f"packet:{packet.id.hex()}"
+    whole = source is not None and not packet.finding.endswith("…")
     return Candidate(key, score, "", packet.finding, whole, packet_id=packet.id, origin=packet.origin)
+
+
+def passage_source(packet: OutcomePacket) -> str | None:
+    """The source ref of the one passage a finding stands for; None for any other packet."""
+    sources = source_refs(packet.evidence)
+    return sources[0] if packet.kind is PacketKind.FINDING and len(sources) == 1 else None

@@ -34,7 +34,7 @@ from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
 from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
-from agents.sources import AgentSources
+from agents.sources import AgentSources, passage_source, scored_inbox
 from agents.synthesis import SynthesisSettings, Synthesizer
 from swarm.dht import Contact
 from swarm.direct import (
@@ -48,7 +48,7 @@ from swarm.direct import (
     source_refs,
 )
 from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
-from swarm.identity import Identity
+from swarm.identity import ID_BYTES, Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
 from swarm.tasks import TaskSet
 from tools import Tool, agent_tools
@@ -469,30 +469,23 @@ class Specialist:
         tries = self.settings.asking.relays
         if tries == 0 or self._node is None:
             return False
-        hits = [
-            h
-            for h in await self.memory.search_inbox(vector, self.settings.asking.budget)
-            if h.packet.kind is PacketKind.FINDING and h.packet.origin not in (self.agent_id, query.origin)
+        scored = [
+            (packet, score)
+            for packet, score in await scored_inbox(self, query.finding, vector, self.settings.asking.budget)
+            if packet.kind is PacketKind.FINDING and packet.origin not in (self.agent_id, query.origin)
         ]
-        if not hits:
-            return False
-        index = await self.passages()
-        scores = index.score_texts(
-            query.finding, vector, [h.packet.finding for h in hits],
-            np.vstack([h.packet.embedding.to_array() for h in hits]),
-        )  # fmt: skip
         authors: dict[bytes, Contact] = {}
         copies: dict[bytes, list[Offer]] = {}
-        for hit, score in sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1]):
-            where, packet = parse_holder_ref(hit.packet.evidence), hit.packet
+        for packet, score in sorted(scored, key=lambda pair: -pair[1]):
+            where = parse_holder_ref(packet.evidence)
             if where is None or where == self._node.contact:
                 continue
             if score < self.settings.relevance or score <= floor:
                 continue
             authors.setdefault(packet.origin, where)
-            sources = source_refs(packet.evidence)
-            if len(sources) == 1 and not packet.finding.endswith("…"):  # a whole copy of one passage
-                copies.setdefault(packet.origin, []).append(Offer(_copy_id(packet.id), sources[0], "", score))
+            source = passage_source(packet)
+            if source is not None and not packet.finding.endswith("…"):  # a whole copy of one passage
+                copies.setdefault(packet.origin, []).append(Offer(_copy_id(packet.id), source, "", score))
         host = DirectHost.on(self._node)
         stranded: list[Offer] = []
         for author, where in list(authors.items())[:tries]:
@@ -781,7 +774,7 @@ def _parse_copy_id(passage_id: str) -> bytes | None:
         packet_id = bytes.fromhex(passage_id[len(_COPY_PREFIX) :])
     except ValueError:
         return None
-    return packet_id if len(packet_id) == 32 else None
+    return packet_id if len(packet_id) == ID_BYTES else None
 
 
 def evidence_of(c: Candidate) -> Evidence:
