@@ -42,6 +42,14 @@ class CachedChat:
     def supports_tools(self) -> bool:
         return self.inner.supports_tools
 
+    @property
+    def supports_structured(self) -> bool:
+        return self.inner.supports_structured
+
+    @property
+    def supports_extract(self) -> bool:
+        return self.inner.supports_extract
+
     async def complete(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> ChatResult:

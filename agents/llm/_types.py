@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from swarm.errors import ModelError
 
 __all__ = [
     "ChatChunk",
     "ChatMessage",
     "ChatModel",
     "ChatResult",
+    "Extract",
     "FinishReason",
     "GenerationOptions",
     "Role",
@@ -77,6 +80,27 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Extract:
+    """Extractive decoding: the reply may only be text given here, word for word.
+
+    A short factual answer is usually a span of the evidence; a small model told to answer with one
+    writes sentences instead, so models that support it (``ChatModel.supports_extract``) are made to
+    copy. The reply is one of ``choices`` exactly, or a run of whole words from one of ``spans_of``,
+    ending where the model ends it. A local model given only ``choices`` scores each whole (the
+    likeliest reply wins); with ``spans_of`` it decodes under a mask (:mod:`agents.llm.extract`)."""
+
+    choices: tuple[str, ...] = ()
+    spans_of: tuple[str, ...] = ()
+    end_bias: float = 0.0
+    """Added to the end-of-reply score wherever a span may end, while decoding under a mask: above 0
+    favours shorter spans (a model copying a text would otherwise copy on)."""
+
+    def __post_init__(self) -> None:
+        if not any(c.strip() for c in self.choices) and not any(t.strip() for t in self.spans_of):
+            raise ModelError("extract: needs at least one non-empty choice or text to copy from")
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationOptions:
     """How to generate. ``None`` fields fall back to the model's configured defaults."""
 
@@ -92,6 +116,12 @@ class GenerationOptions:
     """Seed for sampling, where the backend supports one."""
     tools: tuple[ToolSpec, ...] = ()
     """Functions the model may call instead of answering (backends with ``supports_tools`` only)."""
+    json_schema: Mapping[str, Any] | None = None
+    """Make the reply one JSON object of this schema (backends with ``supports_structured`` only;
+    others raise :class:`~swarm.errors.ModelError`)."""
+    extract: Extract | None = None
+    """Restrict the reply to given text (backends with ``supports_extract`` only; others raise
+    :class:`~swarm.errors.ModelError` rather than ignore it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +169,16 @@ class ChatModel(Protocol):
     @property
     def supports_tools(self) -> bool:
         """Whether ``GenerationOptions.tools`` reach the model (OpenAI function calling)."""
+        ...
+
+    @property
+    def supports_structured(self) -> bool:
+        """Whether ``GenerationOptions.json_schema`` is honoured (structured output)."""
+        ...
+
+    @property
+    def supports_extract(self) -> bool:
+        """Whether ``GenerationOptions.extract`` is honoured (constrained decoding)."""
         ...
 
     async def complete(

@@ -35,6 +35,7 @@ from agents.llm._types import (
     GenerationOptions,
     Usage,
 )
+from agents.llm.extract import REPLY_PREFIX, ExtractiveDecoding, ExtractRule
 from swarm.errors import ModelError, ModelNotFoundError, PromptTooLongError
 
 __all__ = ["BatchStats", "LocalChat", "LocalEngine", "default_cache_dir"]
@@ -42,6 +43,7 @@ __all__ = ["BatchStats", "LocalChat", "LocalEngine", "default_cache_dir"]
 log = logging.getLogger(__name__)
 
 _DEFAULT_MAX_TOKENS = 256
+_CHOICE_BATCH = 32
 
 
 @dataclass
@@ -222,7 +224,11 @@ class LocalEngine:
     def _run_group(self, group: list[_Request]) -> None:
         try:
             self.load()
-            self._generate(group)
+            scored = [r for r in group if r.options.extract and not r.options.extract.spans_of]
+            for request in scored:
+                self._choose(request)
+            if len(scored) < len(group):
+                self._generate([r for r in group if r not in scored])
         except Exception as exc:  # the worker must outlive any one batch; the error goes to its callers
             error = exc if isinstance(exc, ModelError) else ModelError(f"local generation failed: {exc!r}")
             for request in group:
@@ -231,16 +237,17 @@ class LocalEngine:
             if not isinstance(exc, ModelError):
                 log.exception("local generation failed")
 
-    def _prompt(self, messages: Sequence[ChatMessage]) -> str:
+    def _prompt(self, messages: Sequence[ChatMessage], options: GenerationOptions | None = None) -> str:
         chat = [{"role": m.role, "content": m.content} for m in messages]
-        return str(self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))
+        prompt = str(self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))
+        return prompt + REPLY_PREFIX if options is not None and options.extract else prompt
 
     def _generate(self, group: list[_Request]) -> None:
         import torch
 
         tok, model = self._tokenizer, self._model
         started = time.perf_counter()
-        encoded = tok([self._prompt(r.messages) for r in group], return_tensors="pt", padding=True)
+        encoded = tok([self._prompt(r.messages, r.options) for r in group], return_tensors="pt", padding=True)
         width = int(encoded["input_ids"].shape[1])
         max_new = max(r.options.max_tokens or _DEFAULT_MAX_TOKENS for r in group)
         limit = self.context_length
@@ -260,9 +267,15 @@ class LocalEngine:
             group = [r for r in group if r not in too_long]
             if not group:
                 return
-            encoded = tok([self._prompt(r.messages) for r in group], return_tensors="pt", padding=True)
+            encoded = tok(
+                [self._prompt(r.messages, r.options) for r in group], return_tensors="pt", padding=True
+            )
             width = int(encoded["input_ids"].shape[1])
         watcher = _RowWatcher(group, width, tok)
+        rules = [
+            ExtractRule(r.options.extract, tok, watcher.eos_ids) if r.options.extract else None for r in group
+        ]
+        constrain = [ExtractiveDecoding(rules, width)] if any(rules) else []
         temperature, top_p, seed = group[0].sampling_key()
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature > 0:
@@ -274,6 +287,7 @@ class LocalEngine:
                 **encoded,
                 max_new_tokens=max_new,
                 stopping_criteria=[watcher],
+                logits_processor=constrain,
                 pad_token_id=tok.pad_token_id,
                 **sampling,
             )
@@ -283,6 +297,72 @@ class LocalEngine:
         for r in group:
             usage = Usage(r.prompt_tokens, r.completion_tokens)
             r.future.set_result(ChatResult(r.text, r.finish, usage, self.name, elapsed))
+
+    def _choose(self, request: _Request) -> None:
+        """Answer with the choice the model finds likeliest as its whole reply: the sum of the log
+        probabilities of its tokens and of ending after them, each choice scored on one shared pass
+        over the prompt (its cache copied per batch of choices)."""
+        tok = self._tokenizer
+        started = time.perf_counter()
+        extract = request.options.extract
+        assert extract is not None
+        ids = tok(self._prompt(request.messages, request.options), return_tensors="pt")["input_ids"]
+        request.prompt_tokens = int(ids.shape[1])
+        choices = list(dict.fromkeys(" ".join(c.split()) for c in extract.choices if c.strip()))
+        seqs = [tok(" " + c, add_special_tokens=False)["input_ids"] for c in choices]
+        longest = max(len(s) for s in seqs) + 1
+        if request.prompt_tokens + longest > self.context_length:
+            request.future.set_exception(
+                PromptTooLongError(
+                    f"prompt of {request.prompt_tokens} tokens plus a choice of {longest} exceeds the "
+                    f"context of {self.context_length}"
+                )
+            )
+            return
+        eos_id = tok.eos_token_id
+        end = int(eos_id[0] if isinstance(eos_id, list) else eos_id)
+        totals = self._likelihoods(ids, [[*s, end] for s in seqs])
+        best = max(range(len(choices)), key=lambda i: (totals[i], -i))
+        request.text, request.finish = choices[best], "stop"
+        request.completion_tokens = len(seqs[best])
+        if request.on_text is not None:
+            request.on_text(request.text)
+        elapsed = time.perf_counter() - started
+        self._record([request], elapsed)
+        usage = Usage(request.prompt_tokens, request.completion_tokens)
+        request.future.set_result(ChatResult(request.text, "stop", usage, self.name, elapsed))
+
+    def _likelihoods(self, prompt: Any, replies: list[list[int]]) -> list[float]:
+        """The log probability of each reply (token ids) right after ``prompt`` (1 x P ids)."""
+        import copy
+
+        import torch
+
+        model = self._model
+        width_prompt = int(prompt.shape[1])
+        totals: list[float] = []
+        with torch.inference_mode():
+            out = model(input_ids=prompt, use_cache=True)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            for at in range(0, len(replies), _CHOICE_BATCH):
+                chunk = replies[at : at + _CHOICE_BATCH]
+                width = max(len(s) for s in chunk)
+                pad = chunk[0][-1]
+                inputs = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width_prompt + width), dtype=torch.long)
+                mask[:, :width_prompt] = 1
+                for j, s in enumerate(chunk):
+                    inputs[j, : len(s)] = torch.tensor(s)
+                    mask[j, width_prompt : width_prompt + len(s)] = 1
+                cache = copy.deepcopy(out.past_key_values)
+                cache.batch_repeat_interleave(len(chunk))
+                logits = model(input_ids=inputs, attention_mask=mask, past_key_values=cache).logits
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                for j, s in enumerate(chunk):
+                    totals.append(
+                        float(first[s[0]]) + sum(float(logp[j, t - 1, s[t]]) for t in range(1, len(s)))
+                    )
+        return totals
 
     def _record(self, group: list[_Request], elapsed: float) -> None:
         s = self.stats
@@ -388,6 +468,16 @@ class LocalChat:
         """False: a 135M model does not call functions reliably; agents retrieve for it instead."""
         return False
 
+    @property
+    def supports_structured(self) -> bool:
+        """False: nothing here constrains a reply to a JSON schema."""
+        return False
+
+    @property
+    def supports_extract(self) -> bool:
+        """True: ``GenerationOptions.extract`` is decoded under a mask (:mod:`agents.llm.extract`)."""
+        return True
+
     async def complete(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> ChatResult:
@@ -417,12 +507,15 @@ class LocalChat:
 
     def _merge(self, options: GenerationOptions | None) -> GenerationOptions:
         o, d = options or GenerationOptions(), self.defaults
+        if o.json_schema is not None:
+            raise ModelError(f"{self.name}: structured output is not supported here (supports_structured)")
         return GenerationOptions(
             max_tokens=o.max_tokens or d.max_tokens or _DEFAULT_MAX_TOKENS,
             temperature=o.temperature if o.temperature is not None else d.temperature,
             top_p=o.top_p if o.top_p is not None else d.top_p,
             stop=o.stop or d.stop,
             seed=o.seed if o.seed is not None else d.seed,
+            extract=o.extract,
         )
 
 

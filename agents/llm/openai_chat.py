@@ -65,6 +65,16 @@ class OpenAIChat:
         return True
 
     @property
+    def supports_structured(self) -> bool:
+        """True: ``json_schema`` is sent as ``response_format`` (a server without it answers an error)."""
+        return True
+
+    @property
+    def supports_extract(self) -> bool:
+        """False: the API has no way to restrict a reply to spans of given text."""
+        return False
+
+    @property
     def base_url(self) -> str:
         return str(self._client.base_url)
 
@@ -141,12 +151,17 @@ class OpenAIChat:
 
     def _request(self, messages: Sequence[ChatMessage], options: GenerationOptions | None) -> dict[str, Any]:
         o, d = options or GenerationOptions(), self.defaults
+        if o.extract is not None:
+            raise ModelError(f"{self._model}: extractive decoding is not supported here (supports_extract)")
         request: dict[str, Any] = {
             "model": self._model,
             "messages": [_message(m) for m in messages],
         }
         if o.tools:
             request["tools"] = [t.to_openai() for t in o.tools]
+        if o.json_schema is not None:
+            schema = {"name": "reply", "schema": dict(o.json_schema), "strict": True}
+            request["response_format"] = {"type": "json_schema", "json_schema": schema}
         for key, value in (
             ("max_tokens", o.max_tokens or d.max_tokens),
             ("temperature", o.temperature if o.temperature is not None else d.temperature),

@@ -47,11 +47,19 @@ class ScriptedChat:
     """
 
     def __init__(
-        self, replies: Iterable[Reply] = (), *, default: Reply | None = None, name: str = "scripted"
+        self,
+        replies: Iterable[Reply] = (),
+        *,
+        default: Reply | None = None,
+        name: str = "scripted",
+        extract: bool = False,
+        structured: bool = False,
     ):
         self._replies: deque[Reply] = deque(replies)
         self._default = default
         self._name = name
+        self._extract = extract
+        self._structured = structured
         self.calls: list[ScriptedCall] = []
 
     @property
@@ -62,6 +70,17 @@ class ScriptedChat:
     def supports_tools(self) -> bool:
         """True: script a :meth:`tool_call` reply to test an agent's tool loop."""
         return True
+
+    @property
+    def supports_structured(self) -> bool:
+        """As constructed (``structured=True``: script the JSON text a structured reply would be)."""
+        return self._structured
+
+    @property
+    def supports_extract(self) -> bool:
+        """As constructed (``extract=True`` to test an agent's extractive answers: the options a call
+        was made with are in :attr:`calls`; the reply is still the scripted one)."""
+        return self._extract
 
     @staticmethod
     def tool_call(name: str, arguments: dict[str, object], *, call_id: str = "call-1") -> ChatResult:

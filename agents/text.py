@@ -1,0 +1,72 @@
+"""Plain-text helpers shared by reading and synthesis: sentences, names, stopwords.
+
+Deliberately simple (no tagger, no model): a name is a run of capitalised words, joined by "of",
+"the", "de"... when those sit between capitalised words ("University of Oxford"), not at the start of
+a sentence on its own ("The", "In").
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["NAME_JOINERS", "STOPWORDS", "capitalised", "names", "sentences"]
+
+_STOPWORD_TEXT = (
+    "a an the of in on at to for by with from and or but as is was were are be been being am has have "
+    "had do does did that which who whom whose this these those it its his her hers their theirs he "
+    "she they them him we our you your i me my there than then also into onto over under after "
+    "before during while when where what how why not no so such both either neither each all any "
+    "some one only first later about between through against among upon within without"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+NAME_JOINERS = frozenset(["of", "the", "and", "de", "von", "van", "for", "&"])
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_TOKEN = re.compile(r"[\w'\u2019.&-]+")
+_TRIM = "'\u2019.,;:!?-"
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` split after ., ! or ? where a capital (or digit) starts the next sentence."""
+    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+
+
+def capitalised(word: str) -> bool:
+    return bool(word) and (word[0].isupper() or word[0].isdigit())
+
+
+def names(text: str) -> list[str]:
+    """The names in ``text``, in order, each once: runs of capitalised words (with joiners inside),
+    without a possessive ending; a lone capitalised stopword ("The", "He") is not a name, nor is a
+    number."""
+    out: dict[str, None] = {}
+    for sentence in sentences(text):
+        words = [w.strip(_TRIM) for w in _TOKEN.findall(sentence)]
+        run: list[str] = []
+        for i, word in enumerate(words):
+            joins = (
+                word.lower() in NAME_JOINERS
+                and bool(run)
+                and i + 1 < len(words)
+                and words[i + 1][:1].isupper()
+            )
+            if word[:1].isupper() and not (not run and word.lower() in STOPWORDS):
+                bare = re.sub(r"('s|\u2019s)$", "", word)
+                run.append(bare)
+                if bare != word:
+                    _add(run, out)
+                    run = []
+            elif joins:
+                run.append(word)
+            else:
+                _add(run, out)
+                run = []
+        _add(run, out)
+    return list(out)
+
+
+def _add(run: list[str], out: dict[str, None]) -> None:
+    while run and run[-1].lower() in NAME_JOINERS:
+        run.pop()
+    if run:
+        out[" ".join(run)] = None
