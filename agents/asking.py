@@ -15,7 +15,8 @@ the swarm, the offers other agents reply with):
 4. It stops when a round leaves the top ``budget`` of the pool unchanged, or after ``rounds``.
 5. The context is the top ``budget``; texts are fetched for the remote ones among them. A passage
    whose text cannot be had is dropped and the next one takes its place; a text that arrived cut (a
-   packet's finding shortened to fit) is used but its source is not counted as evidence.
+   packet's finding shortened to fit) is used but its source is not counted as evidence. The best
+   received syntheses (:mod:`agents.synthesis`) follow, ``syntheses`` of them, beside the passages.
 
 :func:`best_holders` is the rule that decides which agent answers a question: the one holding the
 best-matching passage. The dispatcher and the eval both use it.
@@ -47,13 +48,17 @@ class AskSettings:
     relays: int = 1
     """Authors an agent with nothing to offer may relay a query to (tried in turn until one can help;
     ttl 1). 0 turns relaying off."""
+    syntheses: int = 1
+    """Received synthesis packets added to the context beside its ``budget`` passages (the best
+    matching ones). A synthesis restates what passages say, so it never takes a passage's place."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "budget", "bridges"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"agent.asking.{name}", f"must be at least 1, got {getattr(self, name)}")
-        if self.relays < 0:
-            raise ConfigError("agent.asking.relays", f"must not be negative, got {self.relays}")
+        for name in ("relays", "syntheses"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"agent.asking.{name}", f"must not be negative, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,8 @@ class Candidate:
     packet_id: bytes | None = None
     origin: bytes | None = None
     """The agent whose passage or packet it is, when not the asker's own."""
+    synthesis: bool = False
+    """A synthesis packet: it restates passages, so it rides beside the passages, not in their place."""
 
     @property
     def ready(self) -> bool:
@@ -149,7 +156,9 @@ async def ask(
         bridged.update(c.key for c in new)
         text = " ".join([question, *(c.text or "" for c in new)])
         query = await embed(text)
-    return AskResult(tuple(await _context(pool, settings.budget, sources)), rounds)
+    context = await _context(pool, settings.budget, sources)
+    syntheses = sorted((c for c in pool.values() if c.synthesis), key=lambda c: (-c.score, c.key))
+    return AskResult(tuple(context + syntheses[: settings.syntheses]), rounds)
 
 
 async def best_holders(
@@ -184,7 +193,8 @@ def _worth(c: Candidate) -> int:
 
 
 def _best(pool: dict[str, Candidate], k: int) -> list[Candidate]:
-    return sorted(pool.values(), key=lambda c: (-c.score, c.key))[:k]
+    """The best ``k`` passages (syntheses are not passages: see :attr:`AskSettings.syntheses`)."""
+    return sorted((c for c in pool.values() if not c.synthesis), key=lambda c: (-c.score, c.key))[:k]
 
 
 async def _fill(pool: dict[str, Candidate], wanted: Sequence[Candidate], sources: Sources) -> None:

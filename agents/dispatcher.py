@@ -327,10 +327,12 @@ class _Nodes:
     async def respond(self, state: DispatcherState, emit: Emit) -> dict[str, Any]:
         answers = state.get("answers", [])
         packets = {p["id"]: p for a in answers for p in a["packets"]}
+        specialists = [c["name"] for c in state["chosen"]]
         provenance = {
-            "specialists": [c["name"] for c in state["chosen"]],
+            "specialists": specialists,
             "packets": list(packets.values()),
-            "agents_used": sorted({p["from"] for p in packets.values()}),
+            # other agents whose packets the answers used (a specialist's own syntheses are its own)
+            "agents_used": sorted({p["from"] for p in packets.values()} - set(specialists)),
             "sources": sorted({s for a in answers for s in a["sources"]}),
             "messages": sum(a["messages"] for a in answers),
             "llm_calls": sum(a["llm_calls"] for a in answers) + state.get("dispatcher_llm_calls", 0),

@@ -445,6 +445,12 @@ class AgentMemory:
         hits = await self._run(self.inbox.get, [i.hex() for i in ids])
         return [p for h in hits if (p := _packet(h)) is not None]
 
+    async def received(self, kind: str | None = None) -> list[OutcomePacket]:
+        """Every packet in the inbox (of ``kind``, when given), oldest first."""
+        hits: list[MemoryHit] = await self._run(self.inbox.get, None, {"kind": kind} if kind else None)
+        hits.sort(key=lambda h: int(h.metadata.get("received_ms", 0)))
+        return [p for h in hits if (p := _packet(h)) is not None]
+
     async def knowledge_items(self) -> tuple[list[MemoryHit], Vector]:
         """Every document the agent knows and its vector, in the same order."""
         items: tuple[list[MemoryHit], Vector] = await self._run(self.knowledge.dump)

@@ -49,6 +49,11 @@ class AgentSources:
             for f in index.search(text, vector, budget)
         ]
         found += [inbox_candidate(p, score) for p, score in await scored_inbox(agent, text, vector, budget)]
+        if agent.settings.asking.syntheses:
+            syntheses = await scored_inbox(
+                agent, text, vector, agent.settings.asking.syntheses, PacketKind.SYNTHESIS
+            )
+            found += [inbox_candidate(p, score) for p, score in syntheses]
         if self.swarm:
             scores = sorted([*known, *(c.score for c in found)], reverse=True)
             floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
@@ -131,11 +136,15 @@ class AgentSources:
 
 
 async def scored_inbox(
-    agent: Specialist, text: str, vector: npt.NDArray[np.float32], k: int
+    agent: Specialist,
+    text: str,
+    vector: npt.NDArray[np.float32],
+    k: int,
+    kind: PacketKind = PacketKind.FINDING,
 ) -> list[tuple[OutcomePacket, float]]:
-    """The ``k`` received packets nearest ``vector`` (queries left out), each with the score the
-    agent's passages get from the same query (:meth:`agents.retrieval.PassageIndex.score_texts`)."""
-    hits = [h for h in await agent.memory.search_inbox(vector, k) if h.packet.kind is not PacketKind.QUERY]
+    """The ``k`` received packets of ``kind`` nearest ``vector``, each with the score the agent's
+    passages get from the same query (:meth:`agents.retrieval.PassageIndex.score_texts`)."""
+    hits = await agent.memory.search_inbox(vector, k, where={"kind": str(kind)})
     if not hits:
         return []
     index = await agent.passages()
@@ -150,7 +159,16 @@ def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
     source = passage_source(packet)
     key = source if source is not None else f"packet:{packet.id.hex()}"
     whole = source is not None and not packet.finding.endswith("…")
-    return Candidate(key, score, "", packet.finding, whole, packet_id=packet.id, origin=packet.origin)
+    return Candidate(
+        key,
+        score,
+        "",
+        packet.finding,
+        whole,
+        packet_id=packet.id,
+        origin=packet.origin,
+        synthesis=packet.kind is PacketKind.SYNTHESIS,
+    )
 
 
 def passage_source(packet: OutcomePacket) -> str | None:

@@ -33,9 +33,11 @@ from agents.asking import AskResult, AskSettings, Candidate, ask
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
 from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
+from agents.reading import context_for, extraction, focus
 from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
 from agents.sources import AgentSources, passage_source, scored_inbox
-from agents.synthesis import SynthesisSettings, Synthesizer
+from agents.synthesis import SynthesisSettings, Synthesizer, link_of
+from agents.text import names
 from swarm.dht import Contact
 from swarm.direct import (
     DirectHost,
@@ -70,6 +72,9 @@ __all__ = [
 ]
 
 
+#: Packets an agent combines with what it knows.
+_SYNTHESIZABLE = (PacketKind.FINDING, PacketKind.SYNTHESIS)
+
 #: Measured best of four prompts for SmolLM2-135M on the demo's questions (a plain system line).
 DEFAULT_INSTRUCTIONS = "Answer with a short phrase taken from the text."
 
@@ -100,11 +105,20 @@ class SpecialistSettings:
     """Centroids of the agent's knowledge added to its interest profile (0: the description only)."""
     max_tool_rounds: int = 3
     max_tokens: int = 32
+    extractive: bool = True
+    """Short answers are chosen among phrases of the evidence (:mod:`agents.reading`) when the model
+    supports it (``ChatModel.supports_extract``); a question that asks for explanation is still
+    written freely."""
+    focus_sentences: int = 3
+    """Extractive answers: the sentences of the evidence the model reads and chooses from (measured
+    best of 2, 3, 4 and all for SmolLM2-135M on the HotpotQA sample: evals/README.md)."""
+    context_words: int = 400
+    """The evidence the model is shown, best first, is cut to this many words."""
 
     def __post_init__(self) -> None:
         if self.knowledge_rows < 0:
             raise ConfigError("agent.knowledge_rows", f"must be 0 or more, got {self.knowledge_rows}")
-        for name in ("max_open_tasks", "max_tokens"):
+        for name in ("max_open_tasks", "max_tokens", "context_words", "focus_sentences"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"agent.{name}", f"must be at least 1, got {getattr(self, name)}")
         if not -1.0 <= self.relevance <= 1.0 + self.lexical_weight:
@@ -170,6 +184,11 @@ class SpecialistStats:
     copies_offered: int = 0
     """Copies of findings it offered for authors a relay could not reach."""
     syntheses: int = 0
+    """Link syntheses this agent made and published (:meth:`Specialist.synthesize_received`)."""
+    synthesis_messages: int = 0
+    """Routing requests its syntheses cost, as the router reported them."""
+    syntheses_refused: int = 0
+    """Links it found but did not synthesize, the budget being spent."""
     published: int = 0
     llm_calls: int = 0
     tokens: int = 0
@@ -222,8 +241,10 @@ class Specialist:
         tools: Sequence[Tool] = (),
         settings: SpecialistSettings | None = None,
         synthesis: SynthesisSettings | None = None,
-        synthesize_with_llm: bool = False,
+        synthesize_with_llm: bool | None = None,
     ) -> None:
+        """``synthesize_with_llm``: whether ``chat`` writes synthesis claims (None: when it supports
+        structured output; otherwise they are built deterministically, :mod:`agents.synthesis`)."""
         self.name = check_agent_name(name)
         self.domain = domain
         self.chat = chat
@@ -234,8 +255,14 @@ class Specialist:
         self.settings = settings or SpecialistSettings()
         self.tools = [*agent_tools(self), *tools]
         self.synthesizer = Synthesizer(
-            self.identity, chat=chat if synthesize_with_llm else None, settings=synthesis
+            self.identity,
+            chat=None if synthesize_with_llm is False else chat,
+            settings=synthesis,
+            embed=self._embed,
         )
+        self._findings: dict[str, OutcomePacket] = {}
+        """This agent's published findings, by the source of the passage each stands for."""
+        self._names: dict[bytes, frozenset[str]] = {}
         self.stats = SpecialistStats()
         self._domain_vector: npt.NDArray[np.float32] | None = None
         self._knowledge_rows: list[npt.NDArray[np.float32]] | None = None
@@ -354,6 +381,7 @@ class Specialist:
             report = await self.publish(packet)
             if report is not None:
                 reports.append(report)
+            self._findings[str(hit.metadata.get("source", "")) or packet.id.hex()] = packet
         await self.memory.mark_shared(hits)
         return reports
 
@@ -422,8 +450,9 @@ class Specialist:
             listener(packet)
         if packet.kind is PacketKind.QUERY:
             return await self._on_query(packet, may_relay=not relayed)
-        if self.settings.synthesize and self._open:
-            self._tasks.spawn(self._maybe_synthesize(packet), name="synthesize")
+        self.synthesizer.seen(packet)
+        if self.settings.synthesize and packet.kind in _SYNTHESIZABLE:
+            self._tasks.spawn(self._synthesize([packet]), name="synthesize")
         return False
 
     @property
@@ -513,22 +542,56 @@ class Specialist:
             out[wanted[packet.id]] = packet.finding
         return out
 
-    async def _maybe_synthesize(self, packet: OutcomePacket) -> None:
-        vector = packet.embedding.to_array()
-        vector = vector / (np.linalg.norm(vector) or 1.0)
-        task, score = max(((t, float(np.dot(v, vector))) for t, v in self._open.items()), key=lambda x: x[1])
-        if score < self.settings.relevance:
-            return
-        own = await self.memory.search_knowledge(self._open[task], 1)
-        if not own or own[0].score < self.settings.relevance:
-            return
-        mine = await self.distill(own[0].text, evidence=[str(own[0].metadata.get("source", ""))])
-        synthesis = await self.synthesizer.synthesize(task, [mine, packet])
-        if synthesis is None:
-            return
-        self.stats.syntheses += 1
-        await self.memory.store_packet(synthesis)
-        await self.publish(synthesis)
+    async def synthesize_received(self) -> int:
+        """Combine every finding and synthesis received so far with this agent's own findings, where
+        they connect (:func:`agents.synthesis.link_of`), strongest links first, within the budget:
+        what a swarm does after publishing to settle. Returns the syntheses made."""
+        received = [p for kind in _SYNTHESIZABLE for p in await self.memory.received(str(kind))]
+        return await self._synthesize(received)
+
+    async def _synthesize(self, packets: Sequence[OutcomePacket]) -> int:
+        """Link syntheses of ``packets`` with own findings, published; the number made."""
+        own = list(self._findings.values())
+        if not own:
+            return 0
+        common = self._common_names()
+        links = [
+            (found, packet)
+            for packet in packets
+            if packet.origin != self.agent_id
+            and (found := link_of(packet, own, common=common, names_of=self._names_of))
+        ]
+        links.sort(key=lambda pair: (-len(pair[0][1].entity.split()), -len(pair[0][1].entity)))
+        made = 0
+        for (mine, link), packet in links:
+            refused = self.synthesizer.refused
+            synthesis = await self.synthesizer.link(mine, packet, link)
+            self.stats.syntheses_refused += self.synthesizer.refused - refused
+            if synthesis is None:
+                continue
+            made += 1
+            self.stats.syntheses += 1
+            await self.memory.store_packet(synthesis)
+            report = await self.publish(synthesis)
+            self.stats.synthesis_messages += report.messages if report else 0
+        return made
+
+    def _names_of(self, packet: OutcomePacket) -> frozenset[str]:
+        found = self._names.get(packet.id)
+        if found is None:
+            found = frozenset(names(packet.finding))
+            if packet.origin == self.agent_id:  # own findings are asked about again and again
+                self._names[packet.id] = found
+        return found
+
+    def _common_names(self) -> frozenset[str]:
+        """Names in more than a tenth (and at least 3) of this agent's findings: too common to link by."""
+        counts: dict[str, int] = {}
+        for packet in self._findings.values():
+            for name in self._names_of(packet):
+                counts[name] = counts.get(name, 0) + 1
+        floor = max(3, len(self._findings) // 10)
+        return frozenset(n for n, c in counts.items() if c > floor)
 
     # -- answering -------------------------------------------------------------------------------
 
@@ -565,7 +628,7 @@ class Specialist:
             vector = await self._embed(search)
             context = await self._gather(search, vector, self._asks(ask_swarm))
             earlier = history[-_HISTORY_TURNS:] if search != task else ()
-            text, calls, tokens = await self._generate(task, context, on_token, earlier)
+            text, calls, tokens = await self._generate(task, context, on_token, earlier, search)
         evidence = tuple(sorted(trace.evidence.values(), key=lambda e: -e.score))
         packets = tuple(dict.fromkeys(e.packet_id for e in evidence if e.packet_id))
         origins = tuple(dict.fromkeys(e.origin for e in evidence if e.origin and e.origin != self.agent_id))
@@ -618,11 +681,24 @@ class Specialist:
         context: Sequence[Evidence],
         on_token: Callable[[str], None] | None = None,
         history: Sequence[Turn] = (),
+        search: str | None = None,
     ) -> tuple[str, int, int]:
         """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens).
         With ``on_token``, every round is streamed and the answer's text goes to it as it comes, cleaned
-        (the first line, without an "Answer:" prefix); the answer is then exactly what was streamed."""
-        text = " ".join(e.text for e in context) or "(nothing found)"
+        (the first line, without an "Answer:" prefix); the answer is then exactly what was streamed.
+
+        The evidence is shown best first, cut to ``context_words``. A model that supports extraction
+        answers a question that wants a short answer by choosing among phrases of the
+        ``focus_sentences`` sentences that bear most on it (``search``: the question as searched, a
+        follow-up with its referent; :mod:`agents.reading`), and reads only those."""
+        passages = context_for([(e.text, e.score) for e in context], self.settings.context_words)
+        extract = None
+        if self.settings.extractive and self.chat.supports_extract and passages:
+            focused = focus(search or task, passages, self.settings.focus_sentences)
+            extract = extraction(task, focused)
+            if extract is not None:
+                passages = focused
+        text = " ".join(passages) or "(nothing found)"
         messages = [
             ChatMessage.system(self.instructions),
             *(
@@ -632,9 +708,11 @@ class Specialist:
             ),
             ChatMessage.user(f"Text: {text}\nQuestion: {task}"),
         ]
-        use_tools = self.chat.supports_tools and bool(self.tools)
+        use_tools = self.chat.supports_tools and bool(self.tools) and extract is None
         options = GenerationOptions(
-            max_tokens=self.settings.max_tokens, tools=tuple(t.spec for t in self.tools) if use_tools else ()
+            max_tokens=self.settings.max_tokens,
+            tools=tuple(t.spec for t in self.tools) if use_tools else (),
+            extract=extract,
         )
         calls = tokens = 0
         streamed = ""

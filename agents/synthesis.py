@@ -1,8 +1,19 @@
 """Synthesis: combine findings into a new packet that cites them as parents.
 
-Loops are bounded three ways: an expired parent is never used (``ttl``), a synthesis deeper than
+:meth:`Synthesizer.link` is how agents combine what they receive with what they know: two findings
+*connect* when they name the same entity (:func:`find_link`: "Tomas Heller designed the Orrin Bridge"
+and "Tomas Heller's Harbour Symphony premiered in Caldmoor"), and the synthesis states the connection
+as one claim that neither parent states alone, names the link (its topic is ``link: <entity>``) and
+cites both. With a chat model that supports structured output, the model writes the claim as JSON
+(:data:`CLAIM_SCHEMA`: claim, link, parents, confidence, contradiction); otherwise, or when its reply
+does not parse, the claim is the two linking sentences joined, deterministically. Findings that share
+no name are never combined. :meth:`Synthesizer.synthesize` combines given parents on a topic (the
+older, open-task path).
+
+Loops are bounded four ways: an expired parent is never used (``ttl``), a synthesis deeper than
 ``max_depth`` generations is never made, and the same set of parents is never synthesized twice by
-one :class:`Synthesizer` (de-duplication by packet ids, remembered for the last ``remember`` sets).
+one :class:`Synthesizer` (de-duplication by packet ids, remembered for the last ``remember`` sets),
+and one agent makes at most ``budget`` syntheses per ``budget_window_s`` (refusals are counted).
 
 Findings that contradict each other are flagged, not merged: the new finding names each conflict and
 its confidence is halved. The check is a heuristic: two findings about the same thing (embeddings at
@@ -15,21 +26,40 @@ parent's sentences in order, sentences already said dropped, cut to the packet's
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from agents.llm._types import ChatMessage, ChatModel, GenerationOptions
+from agents.text import names, sentences
 from swarm.direct import source_refs
-from swarm.errors import ConfigError, ModelError
+from swarm.errors import ConfigError, ModelError, ModelResponseError
 from swarm.identity import Identity
-from swarm.packet import MAX_DEPTH, MAX_EVIDENCE, OutcomePacket, PacketKind, make_packet
+from swarm.packet import MAX_DEPTH, MAX_EVIDENCE, MAX_TOPIC_BYTES, OutcomePacket, PacketKind, make_packet
 
-__all__ = ["Conflict", "SynthesisSettings", "Synthesizer", "find_conflicts", "merge_sentences"]
+__all__ = [
+    "CLAIM_SCHEMA",
+    "LINK_TOPIC",
+    "Claim",
+    "Conflict",
+    "Link",
+    "SynthesisSettings",
+    "Synthesizer",
+    "find_conflicts",
+    "find_link",
+    "link_of",
+    "merge_sentences",
+]
+
+#: Topic prefix of a link synthesis: ``link: <entity>``.
+LINK_TOPIC = "link: "
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -51,12 +81,82 @@ class SynthesisSettings:
     """How many synthesized parent sets are remembered for de-duplication."""
     max_tokens: int = 96
     """Budget for a model-written synthesis."""
+    budget: int = 32
+    """Most syntheses one agent makes per ``budget_window_s`` (more are refused and counted)."""
+    budget_window_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.budget < 0 or self.budget_window_s <= 0:
+            raise ConfigError(
+                "synthesis.budget",
+                f"needs budget >= 0 and window > 0, got {self.budget}/{self.budget_window_s}s",
+            )
         if not 0 < self.max_depth <= MAX_DEPTH:
             raise ConfigError("synthesis.max_depth", f"must be 1..{MAX_DEPTH}, got {self.max_depth}")
         if self.max_parents < 2:
             raise ConfigError("synthesis.max_parents", f"must be at least 2, got {self.max_parents}")
+
+
+@dataclass(frozen=True)
+class Link:
+    """Why two findings connect: the entity both name, and the sentence of each that names it."""
+
+    entity: str
+    first: str
+    second: str
+
+    @property
+    def claim(self) -> str:
+        """The deterministic claim: the two linking sentences as one statement about the entity."""
+        return f"{self.first.rstrip(' .;')}; {self.second}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A model-written synthesis, as :data:`CLAIM_SCHEMA` asks for it."""
+
+    claim: str
+    link: str
+    parents: tuple[int, ...]
+    """Which of the numbered facts the claim combines (1-based)."""
+    confidence: float
+    contradiction: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Claim:
+        """The claim in a model's JSON reply; :class:`~swarm.errors.ModelResponseError` if it is not one."""
+        try:
+            data = json.loads(text)
+            claim = cls(
+                str(data["claim"]),
+                str(data["link"]),
+                tuple(int(i) for i in data["parents"]),
+                float(data["confidence"]),
+                bool(data["contradiction"]),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelResponseError(f"not a synthesis claim ({exc!r}): {text[:200]!r}") from exc
+        if not isinstance(data["contradiction"], bool) or not isinstance(data["claim"], str):
+            raise ModelResponseError(f"not a synthesis claim (wrong types): {text[:200]!r}")
+        return claim
+
+
+CLAIM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "claim": {"type": "string", "description": "One sentence that states what the facts say together."},
+        "link": {"type": "string", "description": "The entity or fact that connects them."},
+        "parents": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "Numbers of the facts used.",
+        },
+        "confidence": {"type": "number", "description": "0 to 1."},
+        "contradiction": {"type": "boolean", "description": "True when the facts disagree."},
+    },
+    "required": ["claim", "link", "parents", "confidence", "contradiction"],
+    "additionalProperties": False,
+}
 
 
 @dataclass(frozen=True)
@@ -72,13 +172,114 @@ class Synthesizer:
     """Makes synthesis packets signed by ``identity``; ``chat`` (optional) writes the combined text."""
 
     def __init__(
-        self, identity: Identity, *, chat: ChatModel | None = None, settings: SynthesisSettings | None = None
+        self,
+        identity: Identity,
+        *,
+        chat: ChatModel | None = None,
+        settings: SynthesisSettings | None = None,
+        embed: Callable[[str], Awaitable[npt.NDArray[np.float32]]] | None = None,
     ) -> None:
+        """``embed``: how a link synthesis's claim is embedded (without it, the parents' mean)."""
         self.identity = identity
         self.chat = chat
         self.settings = settings or SynthesisSettings()
+        self.embed = embed
         self._done: OrderedDict[frozenset[bytes], None] = OrderedDict()
+        self._made: deque[float] = deque()
         self.llm_calls = 0
+        self.refused = 0
+        """Syntheses refused because the budget was spent."""
+
+    def seen(self, synthesis: OutcomePacket) -> None:
+        """Note a synthesis another agent made, so its parents are not combined again here."""
+        if synthesis.kind is PacketKind.SYNTHESIS and len(synthesis.parents) >= 2:
+            self._remember(frozenset(synthesis.parents))
+
+    def has_budget(self, now_s: float | None = None) -> bool:
+        """Whether one more synthesis fits the budget now."""
+        now = time.monotonic() if now_s is None else now_s
+        while self._made and self._made[0] <= now - self.settings.budget_window_s:
+            self._made.popleft()
+        return len(self._made) < self.settings.budget
+
+    async def link(
+        self, mine: OutcomePacket, theirs: OutcomePacket, link: Link, *, now_ms: int | None = None
+    ) -> OutcomePacket | None:
+        """A synthesis of two findings that connect through ``link`` (see :func:`link_of`), or None
+        when a bound says no: a parent expired, too deep, these parents already combined, or the budget
+        spent (counted in :attr:`refused`)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        parents = [mine, theirs]
+        if mine.id == theirs.id or any(p.is_expired(now) for p in parents):
+            return None
+        depth = max(p.depth for p in parents) + 1
+        key = frozenset(p.id for p in parents)
+        if depth > self.settings.max_depth or key in self._done:
+            return None
+        if not self.has_budget():
+            self.refused += 1
+            return None
+        self._remember(key)
+        self._made.append(time.monotonic())
+        conflicts = find_conflicts(parents, self.settings.conflict_similarity)
+        confidence = min(p.confidence for p in parents)
+        text, entity = link.claim, link.entity
+        written = await self._write_claim(parents) if self.chat is not None else None
+        if written is not None:
+            text, entity = written.claim, written.link or entity
+            confidence = min(confidence, max(0.0, min(1.0, written.confidence)))
+            if written.contradiction and not conflicts:
+                conflicts = [Conflict(mine.id, theirs.id, "the model found the facts disagree")]
+        if conflicts:
+            text = " ".join(f"CONFLICT: {c.reason}." for c in conflicts) + " " + text
+            confidence *= 0.5
+        if self.embed is not None:
+            vector = await self.embed(text)
+        else:
+            vector = np.mean([p.embedding.to_array() for p in parents], axis=0)
+        evidence = list(dict.fromkeys(e for p in parents for e in source_refs(p.evidence)))[:MAX_EVIDENCE]
+        remaining_s = min((p.expires_at_ms() - now) // 1000 for p in parents)
+        return make_packet(
+            self.identity,
+            kind=PacketKind.SYNTHESIS,
+            topic=_topic(entity),
+            finding=text,
+            embedding=vector / (np.linalg.norm(vector) or 1.0),
+            confidence=confidence,
+            parents=[p.id for p in parents],
+            evidence=evidence,
+            ttl_s=max(_MIN_TTL_S, int(remaining_s)),
+            depth=depth,
+            created_at_ms=now,
+            shrink_to_fit=True,
+        )
+
+    async def _write_claim(self, parents: Sequence[OutcomePacket]) -> Claim | None:
+        """The model's claim as structured output, or None (no structured output, an error, a reply
+        that does not parse or cites no two of the facts): the deterministic claim is used instead."""
+        assert self.chat is not None
+        if not self.chat.supports_structured:
+            return None
+        facts = "\n".join(f"{i}. {p.finding}" for i, p in enumerate(parents, 1))
+        messages = [
+            ChatMessage.system(
+                "State in one sentence what these facts say together that neither says alone. Keep every "
+                "name, number and date. Name the entity that links them. If they disagree, say so."
+            ),
+            ChatMessage.user(f"Facts:\n{facts}"),
+        ]
+        options = GenerationOptions(
+            max_tokens=self.settings.max_tokens, temperature=0.0, json_schema=CLAIM_SCHEMA
+        )
+        self.llm_calls += 1
+        try:
+            result = await self.chat.complete(messages, options=options)
+            claim = Claim.parse(result.text)
+        except ModelError:  # ModelResponseError included
+            return None
+        if not claim.claim.strip() or len({i for i in claim.parents if 1 <= i <= len(parents)}) < 2:
+            return None
+        return claim
 
     async def synthesize(
         self, topic: str, parents: Sequence[OutcomePacket], *, now_ms: int | None = None
@@ -148,6 +349,71 @@ class Synthesizer:
         except ModelError:
             return ""  # the extractive merge still gives a faithful synthesis
         return result.text.strip()
+
+
+def find_link(
+    first: str,
+    second: str,
+    *,
+    common: Collection[str] = (),
+    names_in: tuple[Collection[str], Collection[str]] | None = None,
+) -> Link | None:
+    """How two texts connect: the most specific name both mention (most words, then longest), not one
+    of ``common`` (names too frequent to mean anything, a corpus's "England"), with the first sentence
+    of each that names it; None when they share no name, or the two sentences are the same.
+    ``names_in``: the names of each text, when already known."""
+    mine, theirs = names_in if names_in is not None else (names(first), names(second))
+    shared = [n for n in set(mine) & set(theirs) if n not in common]
+    for entity in sorted(shared, key=lambda n: (-len(n.split()), -len(n), n)):
+        a, b = _naming(first, entity), _naming(second, entity)
+        if a and b and " ".join(a.lower().split()) != " ".join(b.lower().split()):
+            return Link(entity, a, b)
+    return None
+
+
+def link_of(
+    packet: OutcomePacket,
+    own: Sequence[OutcomePacket],
+    *,
+    common: Collection[str] = (),
+    names_of: Callable[[OutcomePacket], Collection[str]] | None = None,
+) -> tuple[OutcomePacket, Link] | None:
+    """The own finding ``packet`` connects to best, and how: the one sharing the most specific name
+    (see :func:`find_link`); an own finding about the same passage is skipped. ``names_of`` gives a
+    packet's names (a cache; default :func:`agents.text.names` of its finding)."""
+
+    def default(p: OutcomePacket) -> Collection[str]:
+        return names(p.finding)
+
+    name = names_of or default
+    sources = set(source_refs(packet.evidence))
+    theirs = set(name(packet))
+    best: tuple[tuple[int, int], OutcomePacket, Link] | None = None
+    for mine in own:
+        if mine.id == packet.id or (sources and sources & set(source_refs(mine.evidence))):
+            continue
+        names_mine = name(mine)
+        if not theirs.intersection(names_mine):
+            continue
+        link = find_link(mine.finding, packet.finding, common=common, names_in=(names_mine, theirs))
+        if link is None:
+            continue
+        rank = (len(link.entity.split()), len(link.entity))
+        if best is None or rank > best[0]:
+            best = (rank, mine, link)
+    return None if best is None else (best[1], best[2])
+
+
+def _naming(text: str, entity: str) -> str:
+    pattern = re.compile(rf"(?<!\w){re.escape(entity)}(?!\w)")
+    return next((s for s in sentences(text) if pattern.search(s)), "")
+
+
+def _topic(entity: str) -> str:
+    topic = LINK_TOPIC + entity
+    while len(topic.encode()) > MAX_TOPIC_BYTES:
+        topic = topic[:-1]
+    return topic
 
 
 def merge_sentences(findings: Sequence[str]) -> str:

@@ -23,8 +23,9 @@ __all__ = ["ABLATIONS", "run_settings", "scaling"]
 ABLATIONS = ("rounds", "hybrid", "titles", "answerer", "relays")
 
 
-def run_settings(*, kill: float = 0.0, ablate: str = "") -> RunSettings:
-    """The harness settings for ``--kill`` and ``--ablate`` (each named mechanism turned off)."""
+def run_settings(*, kill: float = 0.0, ablate: str = "", synthesis: bool = False) -> RunSettings:
+    """The harness settings for ``--kill``, ``--ablate`` (each named mechanism turned off) and
+    ``--synthesis``."""
     names = [a.strip() for a in ablate.split(",") if a.strip()]
     unknown = [a for a in names if a not in ABLATIONS]
     if unknown:
@@ -43,6 +44,7 @@ def run_settings(*, kill: float = 0.0, ablate: str = "") -> RunSettings:
         titles="titles" not in names,
         answerer="profile" if "answerer" in names else base.answerer,
         kill=kill,
+        synthesis=synthesis,
     )
 
 
@@ -95,6 +97,7 @@ async def scaling(
     ablate: str = "",
     protocol: str = "split",
     share: int = 30,
+    synthesis: bool = False,
 ) -> None:
     sweep = SweepSettings(
         sizes=parse_sizes(sizes),
@@ -105,7 +108,7 @@ async def scaling(
         protocol=protocol,
         share=share,
     )
-    settings = run_settings(kill=kill, ablate=ablate)
+    settings = run_settings(kill=kill, ablate=ablate, synthesis=synthesis)
     data = load_dataset(dataset, seed=seed)
     if complete:
         data = data.complete()

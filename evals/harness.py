@@ -13,9 +13,16 @@
 4. Scored per question: evidence recall (the share of the question's supporting paragraphs whose
    whole text is in the answering agent's context), rounds, and every request the nodes sent while
    it was asked, counted at the socket by category (routing the queries, replies, text fetches,
-   subscriptions). Per run: realized synthesis pairs (distinct unordered agent pairs {i, j} where j's
-   context used a passage of i) against N(N-1)/2. With a model, the answering agents then answer every
-   question from its context (EM, F1, contains).
+   subscriptions). Per run: provenance pairs (distinct unordered agent pairs {i, j} where j's context
+   used a passage of i) and synthesis pairs (pairs joined by a synthesized packet in a final context),
+   against N(N-1)/2. With a model, the answering agents then answer every question from its context
+   (EM, F1, contains).
+
+With ``synthesis``, a settle phase runs between 2 and 3: every agent combines the findings it received
+with its own where they name the same entity (:meth:`agents.specialist.Specialist.synthesize_received`),
+publishes the syntheses, and reacts to the others' until the swarm is quiet; what that costs is
+counted at the socket (``synthesis_messages``), and ``synthesis_used`` is the share of questions whose
+final context held a synthesis built from a gold paragraph.
 
 ``oracle`` is one agent holding every paragraph and asking the same way (same retrieval, rounds and
 budget), so oracle minus dht is what routing loses; ``isolated`` asks the same way with nothing
@@ -31,7 +38,8 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -48,8 +56,10 @@ from evals.partition import partition
 from swarm.answers import contains_answer, exact_match, f1_score
 from swarm.dht import DHTNode, bytes_sent, requests_by_category, requests_sent
 from swarm.dht.testing import launch_swarm
+from swarm.direct import source_refs
 from swarm.errors import ConfigError
 from swarm.identity import Identity
+from swarm.packet import PacketKind
 from swarm.routers import STRATEGIES, Router, make_router
 from swarm.semantic import SemanticHasher
 
@@ -112,6 +122,9 @@ class RunSettings:
     """Fraction of the nodes killed after publishing and before asking."""
     protocol: str = "split"
     """``split`` (one corpus split among N) or ``growing`` (the corpus grows with N); rows say which."""
+    synthesis: bool = False
+    """Settle after publishing: every agent combines what it received with what it knows
+    (:meth:`~agents.specialist.Specialist.synthesize_received`) before the questions are asked."""
 
 
 @dataclass
@@ -136,6 +149,8 @@ class Row:
     llm_calls: int
     tokens: int
     synthesis_pairs: int
+    """Agent pairs joined by a synthesized packet that an answer used: the two agents holding the
+    passages the synthesis combined, where a final context held it."""
     possible_pairs: int
     publish_messages: int
     inbox_evicted: int
@@ -162,12 +177,26 @@ class Row:
     """Every other request the nodes sent while the questions were asked (the DHT's own upkeep:
     bucket refreshes, replication, liveness pings), per question. Not caused by the questions, but
     paid while they were asked, so it is reported rather than left out."""
+    provenance_pairs: int = 0
+    """Agent pairs where one agent's passage or packet was in the other's final context (retrieval
+    provenance; harness 4 called this ``synthesis_pairs``)."""
+    synthesis: str = "off"
+    """``on`` when the run settled with synthesis (:attr:`RunSettings.synthesis`)."""
+    syntheses: int = 0
+    """Synthesis packets the agents made while settling (and after, reacting to each other's)."""
+    synthesis_messages: int = 0
+    """Requests routing them, counted at the socket while settling."""
+    synthesis_used: float = 0.0
+    """The share of questions whose final context held a synthesized packet built from one of the
+    question's gold paragraphs."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:
         """A row as ``results.json`` and the run cache hold it. Rows of harness 4 written before the
         upkeep was split out counted it in ``messages_per_question``; the same counts are split here."""
         data = dict(data)
+        if "provenance_pairs" not in data:  # harness 4: synthesis_pairs counted provenance
+            data["provenance_pairs"], data["synthesis_pairs"] = data.get("synthesis_pairs", 0), 0
         if "upkeep_messages_per_question" not in data:
             parts = round(sum(float(data.get(k, 0.0)) for k in _PARTS), 2)
             total = float(data["messages_per_question"])
@@ -251,8 +280,17 @@ async def run_once(
         for agent in agents:
             await agent.drain()
         publish_messages = requests_sent(nodes, ROUTE) - publish_before
+        synthesis_messages = 0
+        if s.synthesis:
+            synthesis_messages = requests_sent(nodes, ROUTE)
+            await _settle(agents, report)
+            synthesis_messages = requests_sent(nodes, ROUTE) - synthesis_messages
         live = await _kill(nodes, agents, strategy, s.kill, seed) if strategy != ORACLE else agents
-        row, edges = await _ask(dataset, agents, live, nodes, s, report, answer=chat is not None)
+        holders = {dataset.paragraphs[j].id: i for i, part in enumerate(parts) for j in part}
+        row, edges = await _ask(dataset, agents, live, nodes, s, report, holders, answer=chat is not None)
+        row.synthesis = "on" if s.synthesis else "off"
+        row.syntheses = sum(a.stats.syntheses for a in agents)
+        row.synthesis_messages = synthesis_messages
         row.inbox_evicted = sum(a.memory.evicted for a in agents)
     row.n, row.strategy, row.publish_messages = n, strategy, publish_messages
     row.killed_fraction = 0.0 if strategy == ORACLE else s.kill
@@ -343,6 +381,19 @@ async def _choose(
     return live[best]
 
 
+async def _settle(agents: list[Specialist], report: Progress) -> None:
+    """The settle phase: synthesis turned on, every agent combines its inbox with what it knows, and
+    the swarm runs until no agent is still reacting (syntheses of syntheses, within their bounds)."""
+    for agent in agents:
+        agent.settings = replace(agent.settings, synthesize=True)
+    for i, agent in enumerate(agents):
+        await agent.synthesize_received()
+        report("settle", i + 1, len(agents))
+    while any(a.busy for a in agents):
+        for agent in agents:
+            await agent.drain()
+
+
 async def _ask(
     dataset: Dataset,
     agents: list[Specialist],
@@ -350,15 +401,19 @@ async def _ask(
     nodes: list[DHTNode],
     settings: RunSettings,
     report: Progress,
+    holders: dict[str, int],
     *,
     answer: bool,
 ) -> tuple[Row, list[tuple[int, int, int]]]:
+    """Ask every question. ``holders``: the agent holding each paragraph, by id (for synthesis pairs)."""
     sent0, bytes0 = requests_by_category(nodes), bytes_sent(nodes)
     recalls: list[float] = []
     hops: list[int] = []
     rounds: list[int] = []
     index = {a.agent_id: i for i, a in enumerate(agents)}
     used: Counter[tuple[int, int]] = Counter()
+    joined: set[frozenset[int]] = set()
+    synthesis_used = 0
     questions = dataset.questions
     asked: list[tuple[Specialist, Context]] = []
     for k, question in enumerate(questions):
@@ -372,6 +427,17 @@ async def _ask(
         hops.append(context.hops)
         rounds.append(context.rounds)
         used.update((index[e.origin], best) for e in context.evidence if e.origin in index and e.origin != me)
+        synthesized = [
+            p
+            for p in await agent.memory.packets([e.packet_id for e in context.evidence if e.packet_id])
+            if p.kind is PacketKind.SYNTHESIS
+        ]
+        for packet in synthesized:
+            agents_joined = frozenset(holders[r] for r in source_refs(packet.evidence) if r in holders)
+            if len(agents_joined) >= 2:
+                joined.add(agents_joined)
+        gold = set(question.supporting)
+        synthesis_used += any(gold.intersection(source_refs(p.evidence)) for p in synthesized)
         report("ask", k + 1, len(questions))
     for agent in live:
         await agent.drain()
@@ -405,7 +471,7 @@ async def _ask(
         hops_mean=round(float(np.mean(hops)), 2) if hops else 0.0,
         llm_calls=calls,
         tokens=tokens,
-        synthesis_pairs=len({frozenset(pair) for pair in used}),
+        synthesis_pairs=len({frozenset(pair) for group in joined for pair in combinations(sorted(group), 2)}),
         possible_pairs=0,
         publish_messages=0,
         inbox_evicted=0,
@@ -417,6 +483,8 @@ async def _ask(
         rounds_mean=round(float(np.mean(rounds)), 2) if rounds else 0.0,
         complete_share=round(float(np.mean([r == 1.0 for r in recalls])), 4) if recalls else 0.0,
         upkeep_messages_per_question=max(0.0, round(per_question(None) - per_question(QUESTION), 2)),
+        provenance_pairs=len({frozenset(pair) for pair in used}),
+        synthesis_used=round(synthesis_used / count, 4),
     ), [(i, j, times) for (i, j), times in sorted(used.items())]
 
 

@@ -6,7 +6,9 @@
   model answered, EM, F1 and the lenient contains-the-answer rate) against N per strategy;
 - ``messages_vs_n.png``: every request sent per question (counted at the socket) against N, both
   axes logarithmic;
-- ``pairs_vs_n.png``: realized synthesis pairs against N, with N(N-1)/2 for scale.
+- ``pairs_vs_n.png``: synthesis pairs (agent pairs joined by a synthesized packet an answer used) and
+  provenance pairs (pairs where one agent's passage was in the other's context) against N, with
+  N(N-1)/2 for scale; and synthesis pairs against N(N-1)/2, the quadratic claim measured.
 
 ``draw_synthesis_graph`` draws which agent used whose findings in one run (networkx).
 """
@@ -68,13 +70,38 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     ax.set_title(f"{title}\n(isolated and oracle send none)", fontsize=9)
     written.append(_save(fig, out / "messages_vs_n.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    _lines(ax, [r for r in rows if r["synthesis_pairs"] > 0], "synthesis_pairs", "realized synthesis pairs")
+    fig, (by_n, by_pairs) = plt.subplots(1, 2, figsize=(11, 4.2))
+    pairs = [r for r in rows if r.get("synthesis_pairs", 0) > 0]
+    _lines(by_n, pairs, "synthesis_pairs", "agent pairs")
+    for strategy, (color, _) in _STYLE.items():
+        points = sorted(
+            (r["n"], r["provenance_pairs"]) for r in rows
+            if r["strategy"] == strategy and r.get("provenance_pairs", 0) > 0
+        )  # fmt: skip
+        if points:
+            xs, ys = zip(*points, strict=True)
+            by_n.plot(xs, ys, color=color, linestyle=":", label=f"{strategy} (provenance)")
     sizes = sorted({r["n"] for r in rows})
-    ax.plot(sizes, [n * (n - 1) // 2 for n in sizes], "k--", linewidth=1, label="N(N-1)/2")
-    ax.set_yscale("log")
-    _legend(ax)
-    ax.set_title(title, fontsize=9)
+    by_n.plot(sizes, [n * (n - 1) // 2 for n in sizes], "k--", linewidth=1, label="N(N-1)/2")
+    by_n.set_yscale("log")
+    _legend(by_n)
+    by_n.set_title("synthesis pairs (solid) and provenance pairs (dotted)", fontsize=9)
+    for strategy, (color, marker) in _STYLE.items():
+        points = sorted(
+            (r["possible_pairs"], r["synthesis_pairs"]) for r in pairs if r["strategy"] == strategy
+        )
+        if points:
+            xs, ys = zip(*points, strict=True)
+            by_pairs.plot(xs, ys, color=color, marker=marker, label=strategy)
+    most = max([r["possible_pairs"] for r in rows] + [1])
+    by_pairs.plot([1, most], [1, most], "k--", linewidth=1, label="all pairs")
+    by_pairs.set_xscale("log")
+    by_pairs.set_yscale("log")
+    by_pairs.set_xlabel("N(N-1)/2")
+    by_pairs.set_ylabel("synthesis pairs")
+    by_pairs.grid(True, alpha=0.3)
+    _legend(by_pairs)
+    fig.suptitle(title, fontsize=9)
     written.append(_save(fig, out / "pairs_vs_n.png"))
     return written
 

@@ -47,7 +47,7 @@ from swarm.errors import ConfigError
 __all__ = ["LLM_CHOICES", "ModelSpec", "SweepObserver", "SweepSettings", "markdown", "run_sweep"]
 
 #: Bumped when the harness changes what a run measures, so older cached runs are not reused.
-HARNESS_VERSION = 4
+HARNESS_VERSION = 5
 LLM_CHOICES = ("none", "local", "openai")
 PROTOCOLS = ("split", "growing")
 
@@ -386,14 +386,18 @@ def markdown(results: dict[str, Any]) -> str:
         "at the socket: routing the queries, replies, text fetches, relays and subscriptions (the",
         "parts). Upkeep: the DHT's other requests meanwhile (refreshes, replication, pings), per",
         "question. Bytes: everything the nodes sent meanwhile. Publish messages route the corpus",
-        "before. Pairs are realized synthesis pairs of N(N-1)/2.",
+        "before. Synthesis: whether agents settled with synthesis before the questions; syntheses, the",
+        "packets they made; synth msgs, the requests routing them (at the socket); used, the share of",
+        "questions whose context held a synthesis built from a gold paragraph. Synthesis pairs: agent",
+        "pairs joined by a synthesis a context held; provenance pairs: pairs where one's passage was in",
+        "the other's context; both of N(N-1)/2.",
         "",
         f"Asking: {_asking(results.get('asking', {}))}.",
         "",
         "| N | strategy | evidence recall | complete | ceiling | EM | F1 | contains | messages/q | route "
-        "| reply | fetch | relay | subscribe | upkeep | rounds | bytes/q | hops | publish msgs | pairs "
-        "| killed | wall s |",
-        "|" + " --- |" * 22,
+        "| reply | fetch | relay | subscribe | upkeep | rounds | bytes/q | hops | publish msgs | synthesis "
+        "| syntheses | synth msgs | used | synthesis pairs | provenance pairs | killed | wall s |",
+        "|" + " --- |" * 27,
     ]
     for r in rows:
         lines.append(
@@ -405,7 +409,10 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['relay_messages_per_question']:.1f} | {r['subscribe_messages_per_question']:.1f} "
             f"| {r.get('upkeep_messages_per_question', 0.0):.1f} "
             f"| {r['rounds_mean']:.2f} | {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} "
-            f"| {r['publish_messages']:,} | {r['synthesis_pairs']}/{r['possible_pairs']} "
+            f"| {r['publish_messages']:,} | {r.get('synthesis', 'off')} | {r.get('syntheses', 0):,} "
+            f"| {r.get('synthesis_messages', 0):,} | {r.get('synthesis_used', 0.0):.3f} "
+            f"| {r['synthesis_pairs']}/{r['possible_pairs']} "
+            f"| {r.get('provenance_pairs', 0)}/{r['possible_pairs']} "
             f"| {r['killed_fraction']:.2f} | {r['wall_s']:.1f} |"
         )
     evicted = sum(r["inbox_evicted"] for r in rows)
@@ -490,7 +497,7 @@ def _key(
         [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
          sweep.seed, spec.key(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
          settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent), settings.instructions,
-         settings.titles, settings.answerer, settings.kill, settings.protocol]
+         settings.titles, settings.answerer, settings.kill, settings.protocol, settings.synthesis]
     )  # fmt: skip
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 

@@ -401,6 +401,13 @@ def eval_group() -> None:
     metavar="NAMES",
     help="Turn mechanisms off, comma-separated: rounds, hybrid, titles, answerer, relays.",
 )
+@click.option(
+    "--synthesis",
+    type=click.Choice(["on", "off"]),
+    default="off",
+    show_default=True,
+    help="Settle after publishing: agents combine what they received with what they know.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
 @click.pass_obj
 def eval_scaling(
@@ -417,6 +424,7 @@ def eval_scaling(
     protocol: str,
     share: int,
     ablate: str,
+    synthesis: str,
     out: Path,
 ) -> None:
     """Run every (size, strategy) of the scaling protocol; results, table and plots go to OUT.
@@ -435,12 +443,13 @@ def eval_scaling(
         + (f" --protocol growing --share {share}" if protocol == "growing" else "")
         + (f" --kill {kill}" if kill else "")
         + (f" --ablate {ablate}" if ablate else "")
+        + (" --synthesis on" if synthesis == "on" else "")
         + f" --seed {seed} --jobs {jobs} --out {out}"
     )
     asyncio.run(
         scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
                 questions=questions, complete=complete, seed=seed, jobs=jobs, kill=kill, ablate=ablate,
-                protocol=protocol, share=share,
+                protocol=protocol, share=share, synthesis=synthesis == "on",
                 out=out, command=command)
     )  # fmt: skip
 

@@ -43,6 +43,27 @@ async def test_every_strategy_runs_and_reports_a_row() -> None:
     assert rows["isolated"].evidence_recall <= rows["broadcast"].evidence_recall
 
 
+async def test_synthesis_settles_before_asking_and_is_counted() -> None:
+    world = synthetic_dataset(seed=2, domains=4, entities_per_domain=6, questions=6)
+    embedder = CachedEmbedder(HashingEmbedder())
+    vectors = await embedder.embed([p.text for p in world.paragraphs])
+    off = (await run_once(world, vectors, 3, "dht", embedder=embedder, seed=1)).row
+    on = (
+        await run_once(
+            world, vectors, 3, "dht", embedder=embedder, seed=1, settings=run_settings(synthesis=True)
+        )
+    ).row
+    assert (off.synthesis, off.syntheses, off.synthesis_messages, off.synthesis_used) == ("off", 0, 0, 0.0)
+    assert off.synthesis_pairs == 0
+    assert on.synthesis == "on"
+    # the world's findings share founders' and cities' names across agents, so some connect
+    assert on.syntheses > 0
+    assert on.synthesis_messages >= on.syntheses  # each synthesis is routed to at least one agent
+    assert 0.0 <= on.synthesis_used <= 1.0
+    assert on.synthesis_pairs <= on.possible_pairs
+    assert on.publish_messages == off.publish_messages  # settling is counted apart from publishing
+
+
 async def test_unknown_strategies_are_config_errors() -> None:
     world = synthetic_dataset(seed=2, domains=2, entities_per_domain=2, questions=1)
     embedder = CachedEmbedder(HashingEmbedder())

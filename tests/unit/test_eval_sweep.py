@@ -20,7 +20,8 @@ KEYS = {
     "subscribe_messages_per_question", "inbox_evicted", "contains", "route_messages_per_question",
     "reply_messages_per_question", "fetch_messages_per_question", "relay_messages_per_question",
     "rounds_mean", "ceiling", "killed_fraction", "protocol", "complete_share", "questions", "paragraphs",
-    "upkeep_messages_per_question",
+    "upkeep_messages_per_question", "provenance_pairs", "synthesis", "syntheses", "synthesis_messages",
+    "synthesis_used",
 }  # fmt: skip
 
 

@@ -97,23 +97,33 @@ async def test_the_same_agents_isolated_cannot_answer(nodes: list[DHTNode]) -> N
     assert astronomy.stats.replies_sent == 0
 
 
-async def test_an_incoming_packet_on_an_open_task_is_synthesized(nodes: list[DHTNode]) -> None:
+async def test_a_received_finding_that_names_what_an_agent_knows_is_synthesized(nodes: list[DHTNode]) -> None:
     botany, astronomy = await pair(BroadcastRouter(), nodes)
-    await botany.open_task(QUESTION)
-    report = await astronomy.publish(await astronomy.distill(ASTRONOMY_FACT))
+    await botany.share_knowledge()
+    await astronomy.drain()
+    report = await astronomy.publish(await astronomy.distill("The Hollin Telescope was completed in 1861."))
+    assert report is not None
+    await botany.drain()
+    assert botany.stats.syntheses == 0  # no name in common with what botany knows: nothing combined
+    report = await astronomy.publish(await astronomy.distill(ASTRONOMY_FACT, evidence=["astro:0"]))
     assert report is not None
     assert report.delivered_to == (botany.agent_id,)
     await botany.drain()
     assert botany.stats.syntheses == 1
+    assert botany.stats.synthesis_messages == 1  # broadcast to the one other agent
     [synthesis] = [
         h.packet
         for h in await astronomy.memory.search_inbox(QUESTION, 10)
         if h.packet.kind is PacketKind.SYNTHESIS
     ]
     assert synthesis.origin == botany.agent_id
+    assert synthesis.topic == "link: Ilse Korrin"
     assert len(synthesis.parents) == 2
-    assert BOTANY_FACT in synthesis.finding
+    assert BOTANY_FACT.rstrip(".") in synthesis.finding
     assert ASTRONOMY_FACT in synthesis.finding
+    assert "astro:0" in synthesis.evidence
+    # the same finding again, or catching up on the inbox, makes no second synthesis (de-duplication)
+    assert await botany.synthesize_received() == 0
 
 
 async def test_duplicates_and_own_packets_are_ignored(nodes: list[DHTNode]) -> None:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from agents.llm import ScriptedChat
-from agents.synthesis import SynthesisSettings, Synthesizer, find_conflicts, merge_sentences
+from agents.synthesis import (
+    SynthesisSettings,
+    Synthesizer,
+    find_conflicts,
+    find_link,
+    link_of,
+    merge_sentences,
+)
 from swarm.errors import ConfigError, ModelUnavailableError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
@@ -112,3 +119,73 @@ def test_merge_keeps_each_sentence_once_and_bad_settings_are_config_errors() -> 
         SynthesisSettings(max_depth=0)
     with pytest.raises(ConfigError, match=r"synthesis.max_parents"):
         SynthesisSettings(max_parents=1)
+
+
+def test_findings_connect_through_the_most_specific_name_they_share() -> None:
+    link = find_link(
+        "Tomas Heller designed the Orrin Bridge. He lived in Caldmoor.",
+        "Tomas Heller's Harbour Symphony premiered in Caldmoor in 1902.",
+    )
+    assert link is not None
+    assert link.entity == "Tomas Heller"  # two words beat one ("Caldmoor")
+    assert link.claim == (
+        "Tomas Heller designed the Orrin Bridge; "
+        "Tomas Heller's Harbour Symphony premiered in Caldmoor in 1902."
+    )
+    assert find_link("The bridge is old.", "The symphony is long.") is None  # nothing in common
+    assert find_link("Tomas Heller wrote it.", "Tomas Heller wrote it.") is None  # the same fact
+    assert find_link("Tomas Heller wrote it.", "Tomas Heller sang.", common={"Tomas Heller"}) is None
+
+
+async def test_a_link_synthesis_is_bounded_by_its_budget_and_counted() -> None:
+    synth = Synthesizer(CAROL, settings=SynthesisSettings(budget=1, budget_window_s=3600))
+    a = finding(ALICE, "Ilse Korrin described Halvia rubra.", [1, 0], evidence=("botany:0",))
+    b = finding(BOB, "Ilse Korrin founded the Veltmar Observatory.", [0, 1], evidence=("astro:0",))
+    c = finding(BOB, "Ilse Korrin was born in Selby.", [0, 1], evidence=("astro:1",))
+    found = link_of(b, [a])
+    assert found is not None
+    mine, link = found
+    assert mine is a
+    packet = await synth.link(a, b, link, now_ms=NOW)
+    assert packet is not None
+    assert packet.kind is PacketKind.SYNTHESIS
+    assert packet.topic == "link: Ilse Korrin"
+    assert packet.parents == (a.id, b.id)
+    assert packet.evidence == ("botany:0", "astro:0")
+    assert await synth.link(a, b, link, now_ms=NOW) is None  # already combined
+    second = link_of(c, [a])
+    assert second is not None
+    assert await synth.link(a, c, second[1], now_ms=NOW) is None  # the budget of one is spent
+    assert synth.refused == 1
+    assert (
+        link_of(finding(BOB, "Halvia rubra again.", [0, 1], evidence=("botany:0",)), [a]) is None
+    )  # same passage
+
+
+async def test_a_capable_model_writes_the_claim_as_structured_output() -> None:
+    claim = '{"claim": "Ilse Korrin, who described Halvia rubra, founded the Veltmar Observatory.", '
+    claim += '"link": "Ilse Korrin", "parents": [1, 2], "confidence": 0.8, "contradiction": false}'
+    chat = ScriptedChat([claim], structured=True)
+    synth = Synthesizer(CAROL, chat=chat)
+    a = finding(ALICE, "Ilse Korrin described Halvia rubra.", [1, 0])
+    b = finding(BOB, "Ilse Korrin founded the Veltmar Observatory.", [0, 1])
+    found = link_of(b, [a])
+    assert found is not None
+    packet = await synth.link(a, b, found[1], now_ms=NOW)
+    assert packet is not None
+    assert packet.finding == "Ilse Korrin, who described Halvia rubra, founded the Veltmar Observatory."
+    assert packet.confidence == pytest.approx(0.8)
+    assert chat.calls[0].options.json_schema is not None
+    # a reply that is not a claim falls back to the deterministic one
+    chat = ScriptedChat(["not json"], structured=True)
+    synth = Synthesizer(CAROL, chat=chat)
+    packet = await synth.link(a, b, found[1], now_ms=NOW)
+    assert packet is not None
+    assert packet.finding == found[1].claim
+    # a model that flags a contradiction is heard: flagged, confidence halved
+    flagged = claim.replace('"contradiction": false', '"contradiction": true')
+    synth = Synthesizer(CAROL, chat=ScriptedChat([flagged], structured=True))
+    packet = await synth.link(a, b, found[1], now_ms=NOW)
+    assert packet is not None
+    assert packet.finding.startswith("CONFLICT: ")
+    assert packet.confidence == pytest.approx(0.4)
