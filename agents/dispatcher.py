@@ -179,6 +179,7 @@ def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:
             if e.origin is not None
         ],
         "sources": [e.source for e in answer.evidence if e.origin is None],
+        "cited": list(answer.cited),
         "llm_calls": answer.llm_calls,
         "tokens": answer.tokens,
         "messages": answer.messages,
@@ -334,6 +335,7 @@ class _Nodes:
             # other agents whose packets the answers used (a specialist's own syntheses are its own)
             "agents_used": sorted({p["from"] for p in packets.values()} - set(specialists)),
             "sources": sorted({s for a in answers for s in a["sources"]}),
+            "cited": list(dict.fromkeys(c for a in answers for c in a.get("cited", []))),
             "messages": sum(a["messages"] for a in answers),
             "llm_calls": sum(a["llm_calls"] for a in answers) + state.get("dispatcher_llm_calls", 0),
         }

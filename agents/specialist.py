@@ -38,6 +38,7 @@ from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
 from agents.sources import AgentSources, passage_source, scored_inbox
 from agents.synthesis import SynthesisSettings, Synthesizer, link_of
 from agents.text import names
+from swarm.answers import contains_answer
 from swarm.dht import Contact
 from swarm.direct import (
     DirectHost,
@@ -160,6 +161,9 @@ class Answer:
     """Routing requests this answer cost (its query and its shared finding)."""
     shared: bytes | None = None
     """Id of the finding packet the answer was published as."""
+    cited: tuple[str, ...] = ()
+    """Sources (``packet:<id>`` for packets) of the evidence the answer is found in, best first:
+    where a short answer was copied from."""
 
 
 @dataclass(frozen=True)
@@ -645,7 +649,10 @@ class Specialist:
             shared, messages = packet.id, messages + (report.messages if report else 0)
         self.stats.llm_calls += calls
         self.stats.tokens += tokens
-        return Answer(self.name, task, text, evidence, packets, origins, calls, tokens, messages, shared)
+        cited = tuple(dict.fromkeys(e.source for e in evidence if text and contains_answer(e.text, text)))
+        return Answer(
+            self.name, task, text, evidence, packets, origins, calls, tokens, messages, shared, cited
+        )
 
     async def _embed(self, text: str) -> npt.NDArray[np.float32]:
         vectors = await self.embedder.embed([text])

@@ -7,21 +7,18 @@ as one claim that neither parent states alone, names the link (its topic is ``li
 cites both. With a chat model that supports structured output, the model writes the claim as JSON
 (:data:`CLAIM_SCHEMA`: claim, link, parents, confidence, contradiction); otherwise, or when its reply
 does not parse, the claim is the two linking sentences joined, deterministically. Findings that share
-no name are never combined. :meth:`Synthesizer.synthesize` combines given parents on a topic (the
-older, open-task path).
+no name are never combined, so unrelated sentences are never concatenated and called a synthesis.
 
 Loops are bounded four ways: an expired parent is never used (``ttl``), a synthesis deeper than
-``max_depth`` generations is never made, and the same set of parents is never synthesized twice by
-one :class:`Synthesizer` (de-duplication by packet ids, remembered for the last ``remember`` sets),
-and one agent makes at most ``budget`` syntheses per ``budget_window_s`` (refusals are counted).
+``max_depth`` generations is never made, the same pair of parents is never synthesized twice by one
+:class:`Synthesizer`, nor after another agent's synthesis of it arrived (de-duplication by packet ids,
+remembered for the last ``remember`` pairs), and one agent makes at most ``budget`` syntheses per
+``budget_window_s`` (refusals are counted).
 
 Findings that contradict each other are flagged, not merged: the new finding names each conflict and
 its confidence is halved. The check is a heuristic: two findings about the same thing (embeddings at
 cosine >= ``conflict_similarity``) that state different numbers, or where one negates what the other
-asserts.
-
-The combined text is written by a chat model when one is given, else built extractively: each
-parent's sentences in order, sentences already said dropped, cut to the packet's finding cap.
+asserts; a model writing the claim can flag one too.
 """
 
 from __future__ import annotations
@@ -55,7 +52,6 @@ __all__ = [
     "find_conflicts",
     "find_link",
     "link_of",
-    "merge_sentences",
 ]
 
 #: Topic prefix of a link synthesis: ``link: <entity>``.
@@ -73,8 +69,6 @@ _MIN_TTL_S = 60
 class SynthesisSettings:
     max_depth: int = 3
     """Deepest generation a synthesis packet may have (a finding is 0, its synthesis 1...)."""
-    max_parents: int = 4
-    """Most packets one synthesis combines."""
     conflict_similarity: float = 0.8
     """Cosine above which two findings are taken to be about the same thing."""
     remember: int = 4096
@@ -93,8 +87,6 @@ class SynthesisSettings:
             )
         if not 0 < self.max_depth <= MAX_DEPTH:
             raise ConfigError("synthesis.max_depth", f"must be 1..{MAX_DEPTH}, got {self.max_depth}")
-        if self.max_parents < 2:
-            raise ConfigError("synthesis.max_parents", f"must be at least 2, got {self.max_parents}")
 
 
 @dataclass(frozen=True)
@@ -281,74 +273,10 @@ class Synthesizer:
             return None
         return claim
 
-    async def synthesize(
-        self, topic: str, parents: Sequence[OutcomePacket], *, now_ms: int | None = None
-    ) -> OutcomePacket | None:
-        """A packet combining ``parents``, or None when the bounds say no (fewer than two usable
-        parents, too deep, or this set of parents was already synthesized)."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        usable = list({p.id: p for p in parents if not p.is_expired(now)}.values())[
-            : self.settings.max_parents
-        ]
-        if len(usable) < 2:
-            return None
-        depth = max(p.depth for p in usable) + 1
-        key = frozenset(p.id for p in usable)
-        if depth > self.settings.max_depth or key in self._done:
-            return None
-        self._remember(key)
-        conflicts = find_conflicts(usable, self.settings.conflict_similarity)
-        text = await self._combine(topic, usable, conflicts)
-        mean = np.mean([p.embedding.to_array() for p in usable], axis=0)
-        confidence = float(np.mean([p.confidence for p in usable])) * (0.5 if conflicts else 1.0)
-        evidence = list(dict.fromkeys(e for p in usable for e in source_refs(p.evidence)))[:MAX_EVIDENCE]
-        remaining_s = min((p.expires_at_ms() - now) // 1000 for p in usable)
-        return make_packet(
-            self.identity,
-            kind=PacketKind.SYNTHESIS,
-            topic=topic,
-            finding=text,
-            embedding=mean / (np.linalg.norm(mean) or 1.0),
-            confidence=confidence,
-            parents=[p.id for p in usable],
-            evidence=evidence,
-            ttl_s=max(_MIN_TTL_S, int(remaining_s)),
-            depth=depth,
-            created_at_ms=now,
-            shrink_to_fit=True,
-        )
-
     def _remember(self, key: frozenset[bytes]) -> None:
         self._done[key] = None
         while len(self._done) > self.settings.remember:
             self._done.popitem(last=False)
-
-    async def _combine(self, topic: str, parents: Sequence[OutcomePacket], conflicts: list[Conflict]) -> str:
-        flags = " ".join(f"CONFLICT: {c.reason}." for c in conflicts)
-        text = ""
-        if self.chat is not None:
-            text = await self._write(topic, parents)
-        if not text:
-            text = merge_sentences([p.finding for p in parents])
-        return f"{flags} {text}".strip()
-
-    async def _write(self, topic: str, parents: Sequence[OutcomePacket]) -> str:
-        assert self.chat is not None
-        facts = "\n".join(f"- {p.finding}" for p in parents)
-        messages = [
-            ChatMessage.system(
-                "Combine the facts into one short statement. Keep every name, number and date."
-            ),
-            ChatMessage.user(f"Topic: {topic}\nFacts:\n{facts}"),
-        ]
-        self.llm_calls += 1
-        try:
-            result = await self.chat.complete(
-                messages, options=GenerationOptions(max_tokens=self.settings.max_tokens, temperature=0.0)
-            )
-        except ModelError:
-            return ""  # the extractive merge still gives a faithful synthesis
-        return result.text.strip()
 
 
 def find_link(
@@ -379,7 +307,8 @@ def link_of(
     names_of: Callable[[OutcomePacket], Collection[str]] | None = None,
 ) -> tuple[OutcomePacket, Link] | None:
     """The own finding ``packet`` connects to best, and how: the one sharing the most specific name
-    (see :func:`find_link`); an own finding about the same passage is skipped. ``names_of`` gives a
+    (see :func:`find_link`); an own finding about the same passage, or already a parent of
+    ``packet``, is skipped. ``names_of`` gives a
     packet's names (a cache; default :func:`agents.text.names` of its finding)."""
 
     def default(p: OutcomePacket) -> Collection[str]:
@@ -390,7 +319,9 @@ def link_of(
     theirs = set(name(packet))
     best: tuple[tuple[int, int], OutcomePacket, Link] | None = None
     for mine in own:
-        if mine.id == packet.id or (sources and sources & set(source_refs(mine.evidence))):
+        if mine.id == packet.id or mine.id in packet.parents:
+            continue  # a synthesis already holds its parents
+        if sources and sources & set(source_refs(mine.evidence)):
             continue
         names_mine = name(mine)
         if not theirs.intersection(names_mine):
@@ -414,19 +345,6 @@ def _topic(entity: str) -> str:
     while len(topic.encode()) > MAX_TOPIC_BYTES:
         topic = topic[:-1]
     return topic
-
-
-def merge_sentences(findings: Sequence[str]) -> str:
-    """Every sentence of ``findings`` in order, each said once (compared case- and space-insensitively)."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for finding in findings:
-        for sentence in _SENTENCE.split(finding.strip()):
-            norm = " ".join(sentence.lower().split())
-            if norm and norm not in seen:
-                seen.add(norm)
-                out.append(sentence.strip())
-    return " ".join(out)
 
 
 def find_conflicts(packets: Sequence[OutcomePacket], similarity: float = 0.8) -> list[Conflict]:

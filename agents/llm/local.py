@@ -354,9 +354,9 @@ class LocalEngine:
                 for j, s in enumerate(chunk):
                     inputs[j, : len(s)] = torch.tensor(s)
                     mask[j, width_prompt : width_prompt + len(s)] = 1
-                cache = copy.deepcopy(out.past_key_values)
+                cache = copy.deepcopy(out.cache)
                 cache.batch_repeat_interleave(len(chunk))
-                logits = model(input_ids=inputs, attention_mask=mask, past_key_values=cache).logits
+                logits = model(input_ids=inputs, attention_mask=mask, cache=cache).logits
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 for j, s in enumerate(chunk):
                     totals.append(

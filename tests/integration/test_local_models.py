@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agents.embeddings import LocalEmbedder
-from agents.llm import ChatMessage, GenerationOptions, LocalChat
+from agents.llm import ChatMessage, Extract, GenerationOptions, LocalChat
 from swarm.errors import PromptTooLongError
 
 CAPITAL = [ChatMessage.user("What is the capital of France? Answer in one word.")]
@@ -65,6 +65,30 @@ async def test_prompt_longer_than_the_context_is_refused(local_chat: LocalChat) 
     huge = [ChatMessage.user("word " * (limit + 10))]
     with pytest.raises(PromptTooLongError, match=str(limit)):
         await local_chat.complete(huge, options=GenerationOptions(max_tokens=4))
+
+
+async def test_extractive_replies_are_only_what_was_allowed(local_chat: LocalChat) -> None:
+    text = "Tomas Heller designed the Orrin Bridge. His Harbour Symphony premiered in Caldmoor in 1902."
+    ask = [
+        ChatMessage.system("Answer with a short phrase taken from the text."),
+        ChatMessage.user(f"Text: {text}\nQuestion: In which city did the Harbour Symphony premiere?"),
+    ]
+    choices = ("Tomas Heller", "Orrin Bridge", "Caldmoor", "1902")
+    chosen, spanned, streamed = await asyncio.gather(
+        local_chat.complete(ask, options=GenerationOptions(max_tokens=8, extract=Extract(choices=choices))),
+        local_chat.complete(ask, options=GenerationOptions(max_tokens=8, extract=Extract(spans_of=(text,)))),
+        _streamed(local_chat, ask, GenerationOptions(max_tokens=8, extract=Extract(spans_of=(text,)))),
+    )
+    assert chosen.text in choices  # a whole choice, scored
+    assert chosen.finish_reason == "stop"
+    span = spanned.text.strip()
+    assert span
+    assert span in text  # words of the text, in its order
+    assert streamed.strip() == span  # the masked decoder streams what it returns
+
+
+async def _streamed(chat: LocalChat, messages: list[ChatMessage], options: GenerationOptions) -> str:
+    return "".join([chunk.text async for chunk in chat.stream(messages, options=options)])
 
 
 async def test_real_embeddings_are_normalised_and_meaningful(local_embedder: LocalEmbedder) -> None:

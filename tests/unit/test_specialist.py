@@ -287,3 +287,41 @@ async def test_a_relayer_speaks_for_an_author_it_cannot_reach_with_its_copies() 
         texts = await asker.fetch(nodes[2].contact, music.agent_id, [offer.passage_id, "copy:zz"])
         assert texts == {offer.passage_id: ASTRONOMY_FACT}
         await music.drain()
+
+
+async def test_a_model_that_can_extract_chooses_its_short_answer_among_phrases_and_cites_it(
+    nodes: list[DHTNode],
+) -> None:
+    botany, _ = await pair(BroadcastRouter(), nodes)
+    model = ScriptedChat(["1874", "Halvia orchids need cool mountain mist"], extract=True)
+    botany.chat = model
+    answer = await botany.answer(QUESTION)
+    assert answer.text == "1874"
+    options = model.calls[0].options
+    assert options.extract is not None
+    assert options.extract.choices == ("1874",)  # a year question: the years the evidence holds
+    assert [e.text for e in answer.evidence if e.source in answer.cited] == [ASTRONOMY_FACT]
+    # a question that asks for an explanation is written freely
+    await botany.answer("Why do Halvia orchids die in dry air?")
+    assert model.calls[1].options.extract is None
+
+
+async def test_a_question_whose_two_facts_were_synthesized_is_answered_from_one_packet() -> None:
+    async with launch_swarm(3) as three:
+        botany, astronomy = await pair(BroadcastRouter(), three)
+        bystander = specialist(("music", "Music: composers and premieres."), ask_swarm=False)
+        await bystander.learn(["The Harbour Symphony premiered in Caldmoor."])
+        assert botany.router is not None
+        await bystander.join(botany.router, three[2])
+        await astronomy.share_knowledge()  # botany has no findings yet: nothing to link to
+        await botany.share_knowledge()  # astronomy links botany's finding to its own
+        for agent in (botany, astronomy, bystander):
+            await agent.drain()
+        received = await bystander.memory.received("synthesis")
+        pair_made = [p for p in received if p.depth == 1]
+        assert len(pair_made) == 1  # the pair was combined once (astronomy, on botany's finding)
+        assert pair_made[0].origin == astronomy.agent_id
+        answer = await bystander.answer(QUESTION)  # it holds neither fact and asks no one
+        facts = (BOTANY_FACT.rstrip("."), ASTRONOMY_FACT.rstrip("."))
+        both = [e for e in answer.evidence if all(fact in e.text for fact in facts)]
+        assert [e.packet_id for e in both] == [pair_made[0].id]  # one packet carries both facts

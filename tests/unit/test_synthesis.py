@@ -8,19 +8,12 @@ import numpy as np
 import pytest
 
 from agents.llm import ScriptedChat
-from agents.synthesis import (
-    SynthesisSettings,
-    Synthesizer,
-    find_conflicts,
-    find_link,
-    link_of,
-    merge_sentences,
-)
+from agents.synthesis import Link, SynthesisSettings, Synthesizer, find_conflicts, find_link, link_of
 from swarm.errors import ConfigError, ModelUnavailableError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
 
-ALICE, BOB, CAROL = (Identity.from_seed(bytes([i]) * 32) for i in (1, 2, 3))
+ALICE, BOB, CAROL, DAVE = (Identity.from_seed(bytes([i]) * 32) for i in (1, 2, 3, 4))
 NOW = int(time.time() * 1000)
 
 
@@ -39,12 +32,20 @@ def finding(
     )  # fmt: skip
 
 
+async def combine(
+    synth: Synthesizer, a: OutcomePacket, b: OutcomePacket, now_ms: int = NOW
+) -> OutcomePacket | None:
+    found = link_of(b, [a])
+    assert found is not None, "the test's findings should share a name"
+    return await synth.link(found[0], b, found[1], now_ms=now_ms)
+
+
 async def test_a_synthesis_cites_its_parents_and_inherits_their_bounds() -> None:
     a = finding(ALICE, "Halvia rubra was described by Ilse Korrin.", [1, 0], evidence=("botany:0",))
     b = finding(
         BOB, "Ilse Korrin founded the Veltmar Observatory in 1874.", [0, 1], ttl_s=600, evidence=("astro:0",)
     )
-    packet = await Synthesizer(CAROL).synthesize("who founded what", [a, b], now_ms=NOW)
+    packet = await combine(Synthesizer(CAROL), a, b)
     assert packet is not None
     assert packet.kind is PacketKind.SYNTHESIS
     assert packet.parents == (a.id, b.id)
@@ -52,29 +53,33 @@ async def test_a_synthesis_cites_its_parents_and_inherits_their_bounds() -> None
     assert packet.origin == CAROL.id
     assert packet.evidence == ("botany:0", "astro:0")
     assert packet.ttl_s == 600  # no longer than its shortest-lived parent
-    assert packet.finding == f"{a.finding} {b.finding}"
+    assert packet.finding == "Halvia rubra was described by Ilse Korrin; " + b.finding
     assert packet.confidence == pytest.approx(1.0)
 
 
 async def test_loops_are_bounded_by_dedup_depth_and_ttl() -> None:
     synth = Synthesizer(CAROL, settings=SynthesisSettings(max_depth=2))
-    a, b = finding(ALICE, "one.", [1, 0]), finding(BOB, "two.", [0, 1])
-    assert await synth.synthesize("t", [a, b], now_ms=NOW) is not None
-    assert await synth.synthesize("t", [b, a], now_ms=NOW) is None  # the same parents again
+    a, b = finding(ALICE, "Ilse Korrin is one.", [1, 0]), finding(BOB, "Ilse Korrin is two.", [0, 1])
+    assert await combine(synth, a, b) is not None
+    assert await combine(synth, a, b) is None  # the same parents again
+    other = Synthesizer(DAVE)
+    other.seen((await combine(Synthesizer(CAROL), a, b)) or a)
+    assert await combine(other, a, b) is None  # another agent already combined them
     deep = make_packet(
-        BOB, kind="synthesis", topic="t", finding="deep.", embedding=np.eye(8, dtype=np.float32)[1],
-        parents=[b"\x01" * 32], depth=2, created_at_ms=NOW,
+        BOB, kind="synthesis", topic="t", finding="Ilse Korrin is deep.",
+        embedding=np.eye(8, dtype=np.float32)[1], parents=[b"\x01" * 32, b"\x02" * 32], depth=2,
+        created_at_ms=NOW,
     )  # fmt: skip
-    assert await synth.synthesize("t", [a, deep], now_ms=NOW) is None  # would be depth 3 > 2
-    stale = finding(BOB, "stale.", [0, 1], ttl_s=1)
-    assert await synth.synthesize("t", [a, stale], now_ms=NOW + 5000) is None  # only one live parent
-    assert await synth.synthesize("t", [a, a], now_ms=NOW) is None  # one distinct parent
+    assert await combine(synth, a, deep) is None  # would be depth 3 > 2
+    stale = finding(BOB, "Ilse Korrin is stale.", [0, 1], ttl_s=1)
+    assert await combine(synth, a, stale, now_ms=NOW + 5000) is None  # a parent expired
+    assert await synth.link(a, a, Link("Ilse Korrin", "x", "y"), now_ms=NOW) is None  # one distinct parent
 
 
 async def test_conflicting_findings_are_flagged_not_merged_silently() -> None:
     a = finding(ALICE, "The Veltmar Observatory opened in 1874.", [1, 0.1])
     b = finding(BOB, "The Veltmar Observatory opened in 1881.", [1, 0.12])
-    packet = await Synthesizer(CAROL).synthesize("opening", [a, b], now_ms=NOW)
+    packet = await combine(Synthesizer(CAROL), a, b)
     assert packet is not None
     assert packet.finding.startswith("CONFLICT: ")
     assert "different numbers" in packet.finding
@@ -94,31 +99,27 @@ def test_conflict_rules() -> None:
     assert find_conflicts(agreeing) == []
 
 
-async def test_a_chat_model_writes_the_text_and_its_failure_falls_back_to_the_merge() -> None:
-    a, b = finding(ALICE, "One fact.", [1, 0]), finding(BOB, "Other fact.", [0, 1])
-    chat = ScriptedChat(["Both facts, combined."])
-    packet = await Synthesizer(CAROL, chat=chat).synthesize("t", [a, b], now_ms=NOW)
+async def test_a_model_without_structured_output_leaves_the_claim_deterministic() -> None:
+    a, b = finding(ALICE, "Ilse Korrin is one.", [1, 0]), finding(BOB, "Ilse Korrin is two.", [0, 1])
+    chat = ScriptedChat()  # no structured output: never called
+    packet = await combine(Synthesizer(CAROL, chat=chat), a, b)
     assert packet is not None
-    assert packet.finding == "Both facts, combined."
-    assert "One fact." in chat.calls[0].last_user_message
+    assert packet.finding == "Ilse Korrin is one; Ilse Korrin is two."
+    assert chat.calls == []
 
     def down(messages: object) -> str:
         raise ModelUnavailableError("down")
 
-    packet = await Synthesizer(CAROL, chat=ScriptedChat(default=down)).synthesize("t", [a, b], now_ms=NOW)
+    packet = await combine(Synthesizer(CAROL, chat=ScriptedChat(default=down, structured=True)), a, b)
     assert packet is not None
-    assert packet.finding == "One fact. Other fact."
+    assert packet.finding == "Ilse Korrin is one; Ilse Korrin is two."
 
 
-def test_merge_keeps_each_sentence_once_and_bad_settings_are_config_errors() -> None:
-    assert (
-        merge_sentences(["A is big. B is small.", "b is  small. C is new."])
-        == "A is big. B is small. C is new."
-    )
+def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"synthesis.max_depth"):
         SynthesisSettings(max_depth=0)
-    with pytest.raises(ConfigError, match=r"synthesis.max_parents"):
-        SynthesisSettings(max_parents=1)
+    with pytest.raises(ConfigError, match=r"synthesis.budget"):
+        SynthesisSettings(budget=-1)
 
 
 def test_findings_connect_through_the_most_specific_name_they_share() -> None:
