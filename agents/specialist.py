@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -267,6 +267,9 @@ class Specialist:
         self._findings: dict[str, OutcomePacket] = {}
         """This agent's published findings, by the source of the passage each stands for."""
         self._names: dict[bytes, frozenset[str]] = {}
+        self._name_counts: Counter[str] = Counter()
+        """In how many of the findings this agent has seen (its own and received) each name occurs."""
+        self._counted: set[bytes] = set()
         self.stats = SpecialistStats()
         self._domain_vector: npt.NDArray[np.float32] | None = None
         self._knowledge_rows: list[npt.NDArray[np.float32]] | None = None
@@ -554,8 +557,11 @@ class Specialist:
         return await self._synthesize(received)
 
     async def _synthesize(self, packets: Sequence[OutcomePacket]) -> int:
-        """Link syntheses of ``packets`` with own findings, published; the number made."""
+        """Link syntheses of ``packets`` with own findings, published; the number made. A finding with
+        parents (an answer, distilled from what it used) is not linked: it restates its sources."""
         own = list(self._findings.values())
+        for packet in [*own, *packets]:
+            self._count_names(packet)
         if not own:
             return 0
         common = self._common_names()
@@ -563,6 +569,7 @@ class Specialist:
             (found, packet)
             for packet in packets
             if packet.origin != self.agent_id
+            and not (packet.kind is PacketKind.FINDING and packet.parents)
             and (found := link_of(packet, own, common=common, names_of=self._names_of))
         ]
         links.sort(key=lambda pair: (-len(pair[0][1].entity.split()), -len(pair[0][1].entity)))
@@ -588,14 +595,16 @@ class Specialist:
                 self._names[packet.id] = found
         return found
 
+    def _count_names(self, packet: OutcomePacket) -> None:
+        if packet.kind is PacketKind.FINDING and not packet.parents and packet.id not in self._counted:
+            self._counted.add(packet.id)
+            self._name_counts.update(self._names_of(packet))
+
     def _common_names(self) -> frozenset[str]:
-        """Names in more than a tenth (and at least 3) of this agent's findings: too common to link by."""
-        counts: dict[str, int] = {}
-        for packet in self._findings.values():
-            for name in self._names_of(packet):
-                counts[name] = counts.get(name, 0) + 1
-        floor = max(3, len(self._findings) // 10)
-        return frozenset(n for n, c in counts.items() if c > floor)
+        """Names in more than a twentieth (and at least 3) of the findings this agent has seen: too
+        common to link by ("England", a city every other finding mentions)."""
+        floor = max(3, len(self._counted) // 20)
+        return frozenset(n for n, c in self._name_counts.items() if c > floor)
 
     # -- answering -------------------------------------------------------------------------------
 

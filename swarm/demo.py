@@ -71,14 +71,17 @@ class DemoSummary:
     share_s: float = 0.0
     ask_s: float = 0.0
     share_messages: int = 0
-    """Requests every node sent while the agents shared their documents, counted at the socket."""
+    """Requests every node sent while the agents shared their documents and made the syntheses they
+    prompted (until the swarm was idle), counted at the socket."""
+    syntheses_at_start: int = 0
+    """Syntheses made while sharing: findings that name what another agent's findings name."""
     subscribe_messages: int = 0
     """Requests spent subscribing the agents' domains at start."""
     task_subscribe_messages: int = 0
     """Requests spent adding open tasks to interest profiles while answering."""
     ask_messages: int = 0
     """Requests every node sent while the questions were answered, counted at the socket: routing
-    queries, replies, text fetches, syntheses and shared answers."""
+    queries, replies, text fetches and shared answers."""
     deliveries: int = 0
     syntheses: int = 0
     replies: int = 0
@@ -141,8 +144,10 @@ async def run_demo(
             summary.packets_shared = await swarm.share_knowledge(
                 progress=lambda stage, done, total: _stage(emit, stage, done, total, swarm.stats().packets)
             )
+            await swarm.wait_idle()  # the syntheses the shared findings prompted
             summary.share_s = time.perf_counter() - began
             summary.share_messages = requests_sent(swarm.nodes) - before
+            summary.syntheses_at_start = sum(s.stats.syntheses for s in swarm.specialists)
         began, before = time.perf_counter(), requests_sent(swarm.nodes)
         for q in corpus.questions[:questions]:
             summary.results.append(await _ask(swarm, q, emit, corpus))

@@ -159,9 +159,11 @@ def _print_summary(console: Console, s: DemoSummary, router: str, total_s: float
         "both needed facts reached the answerer", f"{sum(r.facts_reached for r in s.results)} / {n}"
     )
     table.add_row("packets distilled and published at start", str(s.packets_shared))
-    per_packet = s.share_messages / s.packets_shared if s.packets_shared else 0.0
+    packets = s.packets_shared + s.syntheses_at_start
+    per_packet = s.share_messages / packets if packets else 0.0
+    table.add_row("syntheses they prompted (linked findings)", str(s.syntheses_at_start))
     table.add_row(
-        "requests for them (at the socket)",
+        "requests for both (at the socket)",
         f"{s.share_messages} ({per_packet:.1f} per packet; broadcast would send {s.agents - 1} per packet)",
     )
     asker = sum(r.messages for r in s.results) / max(1, n)
@@ -192,6 +194,7 @@ def _figures(s: DemoSummary, router: str, total_s: float, load_s: float) -> dict
         "facts_rate": s.facts_rate,
         "packets_shared": s.packets_shared,
         "share_messages": s.share_messages,
+        "syntheses_at_start": s.syntheses_at_start,
         "subscribe_messages": s.subscribe_messages,
         "task_subscribe_messages": s.task_subscribe_messages,
         "messages_per_question": sum(r.messages for r in s.results) / max(1, len(s.results)),

@@ -98,7 +98,8 @@ def test_a_restarted_swarm_keeps_knowledge_inbox_and_identity(tmp_path: Path) ->
 
     first = run("ask")
     assert first["answer"] == "1874"
-    assert first["shared_at_start"] == 2
+    # two findings, and the synthesis linking them (each agent may make one before the other's arrives)
+    assert first["shared_at_start"] in (3, 4)
     second = run("quiet")
     assert second["ids"] == first["ids"]
     assert second["counts"] == first["counts"]  # every document and every received packet is back
