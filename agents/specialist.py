@@ -7,8 +7,8 @@
   :meth:`Specialist.share_knowledge` distills and publishes every document it holds.
 - :meth:`Specialist.on_packet` is how the router hands it packets: each is kept in the inbox; a query
   it can help with is answered straight to the asker's node with the passages it offers
-  (:mod:`swarm.direct`); a packet that bears on an open task is synthesized with the agent's own
-  findings into a new packet citing both.
+  (:mod:`swarm.direct`); a finding that names an entity one of its own findings names is combined
+  with it into a synthesis packet that states the link and cites both (:mod:`agents.synthesis`).
 
 Its interest profile (the domain's embedding, centroids of what it knows, then one row per open task)
 is what it subscribes to the router with. Answering opens no task: a task opened with
@@ -101,7 +101,8 @@ class SpecialistSettings:
     share_answers: bool = True
     """Publish each answer as a finding packet."""
     synthesize: bool = True
-    """Combine incoming packets that bear on an open task with own findings."""
+    """Combine each received finding or synthesis that names what one of its own findings names with
+    that finding (:mod:`agents.synthesis`), and publish the synthesis."""
     knowledge_rows: int = 3
     """Centroids of the agent's knowledge added to its interest profile (0: the description only)."""
     max_tool_rounds: int = 3
@@ -111,10 +112,10 @@ class SpecialistSettings:
     supports it (``ChatModel.supports_extract``); a question that asks for explanation is still
     written freely."""
     focus_sentences: int = 3
-    """Extractive answers: the sentences of the evidence the model reads and chooses from (measured
-    best of 2, 3, 4 and all for SmolLM2-135M on the HotpotQA sample: evals/README.md)."""
+    """Extractive answers: the sentences of the evidence the model reads and chooses from (for
+    SmolLM2-135M on the HotpotQA sample, 3 read better than 2, 4 or all: evals/README.md)."""
     context_words: int = 400
-    """The evidence the model is shown, best first, is cut to this many words."""
+    """Extractive answers: the words of the evidence, best first, whose sentences are focused on."""
 
     def __post_init__(self) -> None:
         if self.knowledge_rows < 0:
@@ -703,14 +704,15 @@ class Specialist:
         With ``on_token``, every round is streamed and the answer's text goes to it as it comes, cleaned
         (the first line, without an "Answer:" prefix); the answer is then exactly what was streamed.
 
-        The evidence is shown best first, cut to ``context_words``. A model that supports extraction
-        answers a question that wants a short answer by choosing among phrases of the
-        ``focus_sentences`` sentences that bear most on it (``search``: the question as searched, a
-        follow-up with its referent; :mod:`agents.reading`), and reads only those."""
-        passages = context_for([(e.text, e.score) for e in context], self.settings.context_words)
+        The evidence is shown best first. A model that supports extraction answers a question that
+        wants a short answer by choosing among phrases of the ``focus_sentences`` sentences that bear
+        most on it (``search``: the question as searched, a follow-up with its referent), found in
+        the best ``context_words`` of the evidence, and reads only those (:mod:`agents.reading`)."""
+        passages = [e.text for e in sorted(context, key=lambda e: -e.score)]
         extract = None
         if self.settings.extractive and self.chat.supports_extract and passages:
-            focused = focus(search or task, passages, self.settings.focus_sentences)
+            best = context_for([(e.text, e.score) for e in context], self.settings.context_words)
+            focused = focus(search or task, best, self.settings.focus_sentences)
             extract = extraction(task, focused)
             if extract is not None:
                 passages = focused
