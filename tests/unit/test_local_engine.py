@@ -99,3 +99,11 @@ def test_closed_engine_refuses_work(model: ScriptedCausalLM) -> None:
     engine.close()
     with pytest.raises(ModelError, match="closed"):
         engine.submit(say("x"), GenerationOptions())
+
+
+async def test_structured_output_is_refused_not_ignored(chat: LocalChat) -> None:
+    assert not chat.supports_structured
+    with pytest.raises(ModelError, match="structured output is not supported"):
+        await chat.complete(
+            [ChatMessage.user("hi")], options=GenerationOptions(json_schema={"type": "object"})
+        )

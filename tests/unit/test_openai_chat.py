@@ -9,9 +9,16 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from agents.llm import ChatMessage, GenerationOptions, OpenAIChat, make_chat_model
+from agents.llm import ChatMessage, Extract, GenerationOptions, OpenAIChat, make_chat_model
+from agents.synthesis import CLAIM_SCHEMA, Claim
 from swarm.config import LLMConfig
-from swarm.errors import ConfigError, ModelNotFoundError, ModelResponseError, ModelUnavailableError
+from swarm.errors import (
+    ConfigError,
+    ModelError,
+    ModelNotFoundError,
+    ModelResponseError,
+    ModelUnavailableError,
+)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -54,6 +61,29 @@ async def test_complete_sends_options_and_parses_the_answer() -> None:
     assert (body["max_tokens"], body["temperature"], body["stop"]) == (5, 0.0, ["\n"])
     assert (result.text, result.finish_reason, result.model) == ("Paris", "length", "m-2024")
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (7, 3)
+
+
+async def test_structured_output_is_sent_as_a_json_schema_and_extraction_is_refused() -> None:
+    claim = json.dumps(
+        {"claim": "c", "link": "l", "parents": [1, 2], "confidence": 1.0, "contradiction": False}
+    )
+    chat, seen = chat_with(lambda r: httpx.Response(200, json=completion(claim)))
+    assert chat.supports_structured
+    result = await chat.complete(
+        [ChatMessage.user("facts")], options=GenerationOptions(json_schema=CLAIM_SCHEMA)
+    )
+    body = json.loads(seen[0].content)
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "schema": CLAIM_SCHEMA, "strict": True},
+    }
+    assert Claim.parse(result.text).parents == (1, 2)
+    assert not chat.supports_extract
+    with pytest.raises(ModelError, match="extractive decoding is not supported"):
+        await chat.complete(
+            [ChatMessage.user("q")], options=GenerationOptions(extract=Extract(choices=("a",)))
+        )
+    assert len(seen) == 1  # refused before anything was sent
 
 
 async def test_stream_parses_server_sent_events() -> None:
