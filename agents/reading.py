@@ -150,12 +150,12 @@ def extraction(question: str, passages: Sequence[str]) -> Extract | None:
     return Extract(choices=tuple(phrases)) if phrases else None
 
 
-def text_spans(question: str, passages: Sequence[str], *, cut_at_question: bool = True) -> list[str]:
+def text_spans(question: str, passages: Sequence[str]) -> list[str]:
     """The phrases of ``passages`` an answer may be, each kept once: runs of words cut at
     punctuation, at a possessive, at function words ("was", "in", "by"...) except those inside a
-    name ("University of Oxford", "Guardians of the Galaxy"), and at the question's own content
-    words (``cut_at_question``; otherwise a phrase the question contains whole is dropped). Two names
-    either side of a comma ("Jeffersontown, Kentucky") are also kept together."""
+    name ("University of Oxford", "Guardians of the Galaxy"), where a name begins or ends (the
+    parts and the whole are kept: "Varn", "pie", "Varn pie"), and at the question's own content
+    words. Two names either side of a comma ("Jeffersontown, Kentucky") are also kept together."""
     asked = {_stem(w) for w in _WORD.findall(question.lower()) if w not in STOPWORDS}
     out: dict[str, None] = {}
     for passage in passages:
@@ -168,7 +168,7 @@ def text_spans(question: str, passages: Sequence[str], *, cut_at_question: bool 
                 following = next((w for w in words[i + 1 :] if w.lower() not in NAME_JOINERS), "")
                 named = next((w for w in reversed(run) if w.lower() not in NAME_JOINERS), "")
                 joins = lower in NAME_JOINERS and capitalised(named) and capitalised(following)
-                cut = cut_at_question and _stem(lower) in asked
+                cut = _stem(lower) in asked
                 if not word or cut or (lower in STOPWORDS and not joins):
                     _keep(run, out)
                     if whole:
@@ -196,9 +196,6 @@ def text_spans(question: str, passages: Sequence[str], *, cut_at_question: bool 
                 _keep([*whole, *run], out)
         for first, second in _PLACE.findall(passage):
             out[f"{first}, {second}"] = None
-    if not cut_at_question:
-        asked_text = f" {' '.join(_WORD.findall(question.lower()))} "
-        return [p for p in out if f" {' '.join(_WORD.findall(p.lower()))} " not in asked_text]
     return list(out)
 
 
