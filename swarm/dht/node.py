@@ -730,15 +730,21 @@ class DHTNode:
         now = time.monotonic()
         if now - self._oldest_replication < older_than_s:
             return 0
-        own = {key for key, _ in self._published}
-        held = [key for key in self.store.keys() if key not in own]  # noqa: SIM118 (not a dict)
+        held = list(self.store.keys())
         self._replicated_at = {k: self._replicated_at[k] for k in held if k in self._replicated_at}
         pushed = 0
         for key in held:
             # A record that arrived by STORE counts as just replicated (Kademlia's optimisation in
             # section 2.5): otherwise all k holders would push every new record at the next tick.
-            if now - self._replicated_at.setdefault(key, now) >= older_than_s:
-                pushed += await self._store_all_on_closest(key, self.store.get(key))
+            if now - self._replicated_at.setdefault(key, now) < older_than_s:
+                continue
+            # Its own records under the key are republished (:meth:`republish`); the others' are
+            # pushed here, even where this node published one of its own under the same key.
+            others = [r for r in self.store.get(key) if (key, r.subkey) not in self._published]
+            if others:
+                pushed += await self._store_all_on_closest(key, others)
+            else:
+                self._mark_replicated(key)
         self._oldest_replication = min(self._replicated_at.values(), default=float("inf"))
         return pushed
 

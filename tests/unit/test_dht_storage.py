@@ -108,3 +108,14 @@ async def test_replicate_pushes_every_record_of_a_due_key_and_skips_when_none_is
         for node in nodes[1:]:
             assert sorted(r.subkey for r in node.store.get(KEY)) == [b"a", b"b", b"c"]
         assert await holder.replicate(older_than_s=3600.0) == 0  # just replicated: nothing due
+
+
+async def test_replicate_pushes_others_records_under_a_key_this_node_also_published_under() -> None:
+    async with launch_swarm(4) as nodes:
+        holder = nodes[0]
+        await holder.put(KEY, b"mine", subkey=b"own")  # republished by its owner, not replicated
+        holder.store.put(KEY, Record(b"theirs", b"v", 600))  # another publisher's, held here
+        assert await holder.replicate(older_than_s=0.0) == 1
+        for node in nodes[1:]:
+            assert sorted(r.subkey for r in node.store.get(KEY)) == [b"own", b"theirs"]
+        assert await holder.replicate(older_than_s=3600.0) == 0
