@@ -106,15 +106,17 @@ async def test_bad_frames_are_counted_and_the_node_keeps_serving() -> None:
 
 
 async def test_dead_bootstrap_address_is_a_clear_error() -> None:
+    ctx = new_context()
+    # The port stays bound (not listening: connections to it are refused) while the node starts, so
+    # the node cannot be given the same ephemeral port and take the dead address for its own.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    ctx = new_context()
-    try:
-        with pytest.raises(BootstrapError, match=dead.replace(".", r"\.")):
-            await DHTNode.create(bootstrap=[dead], settings=FAST, context=ctx)
-    finally:
-        ctx.term()
+        try:
+            with pytest.raises(BootstrapError, match=dead.replace(".", r"\.")):
+                await DHTNode.create(bootstrap=[dead], settings=FAST, context=ctx)
+        finally:
+            ctx.term()
 
 
 async def test_a_crash_loses_nothing_the_node_acknowledged(tmp_path: Path) -> None:
