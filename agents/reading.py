@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from agents.llm import Extract
-from agents.text import NAME_JOINERS, STOPWORDS, capitalised, sentences
+from agents.text import NAME_JOINERS, STOPWORDS, capitalised, sentences, without_possessive
 
 __all__ = ["AnswerKind", "answer_kind", "choices_in_question", "context_for", "extraction", "text_spans"]
 
@@ -72,7 +72,6 @@ _ABBREVIATIONS = r"(?<!\b[A-Z])(?<!\bVol)(?<!\bSt)(?<!\bMr)(?<!\bDr)(?<!\bJr)(?<
 _PLACE = re.compile(r"\b([A-Z][\w-]+(?: [A-Z][\w-]+)*), ([A-Z][\w-]+(?: [A-Z][\w-]+)*)\b")
 _BREAK = re.compile(_ABBREVIATIONS + r"[.,;:!?]+(?=\s|$)|[()\[\]\"\u201c\u201d]+|\s[-\u2013\u2014]\s")
 _WORD = re.compile(r"[\w'\u2019-]+")
-_POSSESSIVE = re.compile(r"^(.+?)(?:'s|\u2019s|s'|s\u2019)$")
 
 
 def answer_kind(question: str) -> AnswerKind:
@@ -182,9 +181,9 @@ def text_spans(question: str, passages: Sequence[str]) -> list[str]:
                     _keep(run, out)
                     whole = [*whole, *run]
                     run = []
-                possessive = _POSSESSIVE.match(word)
-                if possessive:
-                    run.append(possessive.group(1))
+                bare = without_possessive(word)
+                if bare != word:
+                    run.append(bare)
                     _keep(run, out)
                     if whole:
                         _keep([*whole, *run], out)

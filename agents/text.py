@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NAME_JOINERS", "STOPWORDS", "capitalised", "names", "sentences"]
+__all__ = ["NAME_JOINERS", "STOPWORDS", "capitalised", "names", "sentences", "without_possessive"]
 
 _STOPWORD_TEXT = (
     "a an the of in on at to for by with from and or but as is was were are be been being am has have "
@@ -24,11 +24,17 @@ NAME_JOINERS = frozenset(["of", "the", "and", "de", "von", "van", "for", "&"])
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _TOKEN = re.compile(r"[\w'\u2019.&-]+")
 _TRIM = "'\u2019.,;:!?-"
+_POSSESSIVE = re.compile(r"('s|\u2019s)$")
 
 
 def sentences(text: str) -> list[str]:
     """``text`` split after ., ! or ? where a capital (or digit) starts the next sentence."""
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
+
+
+def without_possessive(word: str) -> str:
+    """``word`` without a possessive ending ("Heller's" -> "Heller")."""
+    return _POSSESSIVE.sub("", word)
 
 
 def capitalised(word: str) -> bool:
@@ -51,7 +57,7 @@ def names(text: str) -> list[str]:
                 and words[i + 1][:1].isupper()
             )
             if word[:1].isupper() and not (not run and word.lower() in STOPWORDS):
-                bare = re.sub(r"('s|\u2019s)$", "", word)
+                bare = without_possessive(word)
                 run.append(bare)
                 if bare != word:
                     _add(run, out)
