@@ -561,8 +561,15 @@ class Specialist:
         """Link syntheses of ``packets`` with own findings, published; the number made. A finding with
         parents (an answer, distilled from what it used) is not linked: it restates its sources."""
         own = list(self._findings.values())
+        received: dict[bytes, frozenset[str]] = {}  # each received packet's names, found once
+
+        def names_of(packet: OutcomePacket) -> frozenset[str]:
+            if packet.id not in received:
+                received[packet.id] = self._names_of(packet)
+            return received[packet.id]
+
         for packet in [*own, *packets]:
-            self._count_names(packet)
+            self._count_names(packet, names_of)
         if not own:
             return 0
         common = self._common_names()
@@ -571,7 +578,7 @@ class Specialist:
             for packet in packets
             if packet.origin != self.agent_id
             and not (packet.kind is PacketKind.FINDING and packet.parents)
-            and (found := link_of(packet, own, common=common, names_of=self._names_of))
+            and (found := link_of(packet, own, common=common, names_of=names_of))
         ]
         links.sort(key=lambda pair: (-len(pair[0][1].entity.split()), -len(pair[0][1].entity)))
         made = 0
@@ -596,10 +603,12 @@ class Specialist:
                 self._names[packet.id] = found
         return found
 
-    def _count_names(self, packet: OutcomePacket) -> None:
+    def _count_names(
+        self, packet: OutcomePacket, names_of: Callable[[OutcomePacket], frozenset[str]]
+    ) -> None:
         if packet.kind is PacketKind.FINDING and not packet.parents and packet.id not in self._counted:
             self._counted.add(packet.id)
-            self._name_counts.update(self._names_of(packet))
+            self._name_counts.update(names_of(packet))
 
     def _common_names(self) -> frozenset[str]:
         """Names in more than a twentieth (and at least 3) of the findings this agent has seen: too
