@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from swarm import tasks
 from swarm.bench import FAULT_SECTIONS
 from swarm.config import Config, RouterName, describe, load_config
 from swarm.errors import SynthswarmError
@@ -168,7 +168,7 @@ def node(
 
     pairs = [_key_value(p, "--put") for p in puts]
     identity = Identity.load(key_path) if key_path else None
-    asyncio.run(
+    tasks.run(
         run_node(
             listen=listen,
             join=join,
@@ -257,7 +257,7 @@ def demo_command(
     from swarm.demo_cli import demo
 
     command = "synthswarm demo" + ("" if router == "dht" else f" --router {router}")
-    asyncio.run(
+    tasks.run(
         demo(cfg, _out, router=router, questions=questions, corpus_path=corpus_path, data_dir=keep_dir,
              json_path=json_path, command=command)
     )  # fmt: skip
@@ -285,7 +285,7 @@ def chat_command(cfg: Config, agents_path: Path | None, thread: str) -> None:
     def read() -> str:
         return _out.input("[bold]you[/]: ") if sys.stdin.isatty() else _read_line()
 
-    asyncio.run(chat(cfg, _out, agents_path=agents_path, thread=thread, data_dir=cfg.data_dir, read=read))
+    tasks.run(chat(cfg, _out, agents_path=agents_path, thread=thread, data_dir=cfg.data_dir, read=read))
 
 
 def _read_line() -> str:
@@ -324,7 +324,7 @@ def serve_command(
     # On Ctrl-C uvicorn shuts down (stopping the swarm) and then re-raises the interrupt, which may or
     # may not surface here depending on timing. Ctrl-C is how a server is meant to stop: status 0.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
+        tasks.run(
             serve(cfg, _out, agents_path=agents_path, host=host, port=port, token=token,
                   max_request_bytes=max_request_bytes, data_dir=keep_dir)
         )  # fmt: skip
@@ -446,7 +446,7 @@ def eval_scaling(
         + (" --synthesis on" if synthesis == "on" else "")
         + f" --seed {seed} --jobs {jobs} --out {out}"
     )
-    asyncio.run(
+    tasks.run(
         scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
                 questions=questions, complete=complete, seed=seed, jobs=jobs, kill=kill, ablate=ablate,
                 protocol=protocol, share=share, synthesis=synthesis == "on",
@@ -466,7 +466,7 @@ def dht_get_command(key: str, join: tuple[str, ...]) -> None:
     """Print the values stored under KEY (exit status 1 when there are none)."""
     from swarm.node_cli import dht_get
 
-    sys.exit(asyncio.run(dht_get(key, join)))
+    sys.exit(tasks.run(dht_get(key, join)))
 
 
 @dht.command("put")
@@ -478,7 +478,7 @@ def dht_put_command(key: str, value: str, join: tuple[str, ...], ttl: int) -> No
     """Store VALUE under KEY on the nodes closest to it."""
     from swarm.node_cli import dht_put
 
-    sys.exit(asyncio.run(dht_put(key, value, join, ttl)))
+    sys.exit(tasks.run(dht_put(key, value, join, ttl)))
 
 
 def _key_value(item: str, flag: str) -> tuple[str, str]:

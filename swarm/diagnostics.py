@@ -11,6 +11,7 @@ import numpy as np
 
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions, LocalChat
+from swarm import tasks
 from swarm.identity import Identity
 from swarm.packet import decode_packet, encode_packet, make_packet
 
@@ -45,7 +46,7 @@ class ModelCheck:
 def check_models(
     chat: ChatModel, embedder: Embedder, progress: Callable[[str], None] = lambda _: None
 ) -> ModelCheck:
-    return asyncio.run(_check(chat, embedder, progress))
+    return tasks.run(_check(chat, embedder, progress))
 
 
 async def _check(chat: ChatModel, embedder: Embedder, progress: Callable[[str], None]) -> ModelCheck:

@@ -23,7 +23,9 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     │   ├── ProtocolError           an RPC frame was malformed, oversized or of an unknown version
     │   ├── RPCTimeoutError         a peer did not answer in time (after retries)
     │   ├── PeerBusyError           a peer refused a request because its abuse limits were reached
-    │   └── BootstrapError          none of the bootstrap addresses answered
+    │   ├── BootstrapError          none of the bootstrap addresses answered
+    │   └── SubscriptionLostError   no rendezvous node kept a subscription (each refused it, or none
+    │                               answered)
     ├── MemoryStoreError            an agent's memory (Chroma) could not be opened, read or written
     ├── ToolError                   a tool was called with bad arguments or failed (the model sees why)
     ├── SwarmError                  a swarm was composed or used wrongly (names the agent or setting)
@@ -56,6 +58,7 @@ __all__ = [
     "ProtocolError",
     "RPCTimeoutError",
     "ScriptedChatError",
+    "SubscriptionLostError",
     "SwarmError",
     "SynthswarmError",
     "ToolError",
@@ -150,6 +153,15 @@ class PeerBusyError(DHTError):
 
 class BootstrapError(DHTError):
     """None of the bootstrap addresses answered, so the node could not join a swarm."""
+
+
+class SubscriptionLostError(DHTError):
+    """No rendezvous node kept one of an agent's subscription records: every holder refused it (its
+    store at a cap: ``refused`` says why) or none answered. The rows that did get stored stay."""
+
+    def __init__(self, message: str, *, lost: int, refused: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.lost, self.refused = lost, refused
 
 
 class MemoryStoreError(SynthswarmError):

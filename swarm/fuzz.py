@@ -123,7 +123,7 @@ def seed_frames(seed: int = 0) -> list[bytes]:
     who = Identity.from_seed(bytes(range(1, 33)))
     packet = seed_packets(seed)[0]
     contacts = tuple(Contact(bytes([i]) * 32, f"tcp://10.0.0.{i}:7400") for i in range(3))
-    rendezvous = pack([[bytes(32), bytes(range(32))], pack([bytes(range(48)), 0.01, 10, 0.0])])
+    rendezvous = pack([[bytes(32), bytes(range(32))], pack([bytes(range(48)), 0.01, 10, 0.0, 8])])
     messages = [
         Ping(),
         Pong(),
@@ -190,7 +190,7 @@ def byte_targets(seed: int = 0) -> dict[str, Target]:
     packets, frames = seed_packets(seed), seed_frames(seed)
     deliveries = [pack([bytes(32), p]) for p in packets]
     rendezvous = [
-        pack([[bytes(32)], pack([bytes(range(48)), 0.01, 10, 0.0])]),
+        pack([[bytes(32)], pack([bytes(range(48)), 0.01, 10, 0.0, 8])]),
         pack(
             [
                 ["candidates", [[bytes(32), bytes(32), "tcp://h:1", 0.5]]],
@@ -312,8 +312,8 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
             data = mutate(rng, rng.choice(frames), frames)
             report.count("node")
             try:
-                await node._on_request(b"fuzzer", data, None)
-                await node._on_reply(None, data, None)
+                node._on_request(b"fuzzer", data, None)
+                node._on_reply(None, data, None)
             except Exception as exc:
                 report.crashes.append(Crash("node", _describe(exc), data.hex()))
             if i % 64 == 63:

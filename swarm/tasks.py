@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["TaskSet"]
+__all__ = ["TaskSet", "loop_factory", "run"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (``pip install 'synthswarm[fast]'``), else None
+    (asyncio's own). Measured on two RPC-bound nodes, uvloop cut process CPU per RPC by about a fifth."""
+    if importlib.util.find_spec("uvloop") is None:
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(main)`` on :func:`loop_factory`'s loop: how the CLI and benchmarks run."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
 
 
 class TaskSet:

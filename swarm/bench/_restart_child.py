@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agents.embeddings import HashingEmbedder
 from agents.memory import AgentMemory
+from swarm import tasks
 from swarm._wire import pack
 from swarm.dht import Contact, DHTNode, DHTSettings
 from swarm.identity import Identity
@@ -53,4 +54,4 @@ async def main(state: Path, join: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2:]))
+    tasks.run(main(Path(sys.argv[1]), sys.argv[2:]))

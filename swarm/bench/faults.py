@@ -45,6 +45,7 @@ import numpy.typing as npt
 import zmq
 import zmq.asyncio
 
+from swarm import tasks
 from swarm._wire import unpack_untrusted
 from swarm.bench import FAULT_SECTIONS
 from swarm.bench._report import Target, judge_targets
@@ -122,7 +123,7 @@ def run_faults_bench(settings: FaultBenchSettings, progress: Progress = lambda _
 
 
 def _authenticity(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
-    return asyncio.run(_authenticity_async(s, progress))
+    return tasks.run(_authenticity_async(s, progress))
 
 
 async def _authenticity_async(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
@@ -224,11 +225,11 @@ async def _impostor_frames(s: FaultBenchSettings, rng: np.random.Generator) -> d
 def _fuzz(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
     report = run_byte_fuzz(s.fuzz_inputs, seed=s.seed, progress=lambda n: progress(f"fuzz: {n} inputs"))
     progress("fuzz: a live node")
-    report.add(asyncio.run(fuzz_live_node(max(1, s.fuzz_inputs // 10), seed=s.seed)))
+    report.add(tasks.run(fuzz_live_node(max(1, s.fuzz_inputs // 10), seed=s.seed)))
     with tempfile.TemporaryDirectory() as d:
         report.add(fuzz_journal(max(1, s.fuzz_inputs // 50), seed=s.seed, directory=d))
     progress(f"fuzz: {s.http_inputs} HTTP requests")
-    report.add(asyncio.run(fuzz_http(s.http_inputs, seed=s.seed)))
+    report.add(tasks.run(fuzz_http(s.http_inputs, seed=s.seed)))
     atheris = _atheris(s, progress)
     if atheris is not None:
         report.add(atheris)
@@ -270,7 +271,7 @@ def _atheris(s: FaultBenchSettings, progress: Progress) -> FuzzReport | None:
 def _churn(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for fraction in (0.2, 0.5):
-        out.update(asyncio.run(_churn_async(s, fraction, progress)))
+        out.update(tasks.run(_churn_async(s, fraction, progress)))
     return out
 
 
@@ -291,7 +292,7 @@ class _World:
     async def build(cls, nodes: list[DHTNode], seed: int, m: int = 4) -> _World:
         rng = np.random.default_rng(seed)
         interests, _, _ = synthetic_interests(len(nodes), max(4, len(nodes) // 16), rng)
-        router = DHTRouter(SemanticHasher(DIMS, LSHSettings(), center=interests.mean(axis=0)),
+        router = DHTRouter(SemanticHasher(DIMS, LSHSettings()),
                            DHTRouterSettings(m=m, threshold=-1.0))  # fmt: skip
         world = cls(
             nodes, router, [Identity.from_seed(rng.bytes(32)) for _ in nodes], interests, defaultdict(set)
@@ -398,7 +399,7 @@ async def _lookups(
 
 
 def _restart(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
-    return asyncio.run(_restart_async(s, progress))
+    return tasks.run(_restart_async(s, progress))
 
 
 class _Child:
@@ -485,7 +486,7 @@ async def _restart_async(s: FaultBenchSettings, progress: Progress) -> dict[str,
 
 
 def _partition(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
-    return asyncio.run(_partition_async(s, progress))
+    return tasks.run(_partition_async(s, progress))
 
 
 async def _partition_async(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
@@ -527,7 +528,7 @@ async def _partition_async(s: FaultBenchSettings, progress: Progress) -> dict[st
 
 
 def _soak(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
-    return asyncio.run(_soak_async(s, progress))
+    return tasks.run(_soak_async(s, progress))
 
 
 def _rss_mb() -> float:

@@ -14,6 +14,7 @@ import numpy as np
 
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
+from swarm import tasks
 from swarm.bench._report import Target, judge_targets
 from swarm.identity import Identity
 from swarm.packet import decode_packet, encode_packet, make_packet
@@ -51,7 +52,7 @@ def run_models_bench(
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Measure everything and return the figures (the JSON that ``--json`` writes)."""
-    return asyncio.run(_run(chat, embedder, settings, progress))
+    return tasks.run(_run(chat, embedder, settings, progress))
 
 
 async def _run(

@@ -12,7 +12,16 @@ the time, another one, go through each strategy in turn. Per strategy:
   routing-table liveness pings that the traffic provokes, and DHT maintenance);
 - ``bytes_per_packet``: every byte of requests and replies sent while the packet was routed;
 - ``hops_mean``: the publisher's longest path to a rendezvous (dht), 1 for direct delivery;
-- ``deliveries_per_s``: deliveries over the wall time of the publish phase.
+- ``deliveries_per_s``: deliveries over the wall time of the publish phase;
+- ``subscribe_messages_per_agent``: every request any node sent while the agents subscribed (the
+  rendezvous lookups and stores, and the table upkeep they provoke), over the agents;
+- ``republish_messages_per_agent_hour`` (dht): every request sent while each node re-announced its
+  agents' subscription records once (:meth:`DHTNode.republish`, which maintenance runs every
+  ``republish_interval_s``), over the agents, times the re-announcements an hour takes at the default
+  interval.
+
+The LSH is not centred: a deployment has no global view of every agent's interests to take a mean
+of, so the benchmark does not use one either.
 
 Gossip gets the message budget the dht router measured, so the two are compared at equal cost.
 """
@@ -31,6 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from swarm import tasks
 from swarm.bench._report import Target, judge_targets
 from swarm.dht import DHTNode, DHTSettings, bytes_sent, requests_sent
 from swarm.dht.testing import launch_swarm
@@ -71,14 +81,23 @@ def synthetic_interests(
 def run_routing_bench(
     settings: RoutingBenchSettings, progress: Callable[[str], None] = lambda _: None
 ) -> dict[str, Any]:
-    return asyncio.run(_run(settings, progress))
+    return tasks.run(_run(settings, progress))
 
 
 def targets(figures: dict[str, Any]) -> dict[str, Target]:
+    """Issue 16's targets (recall, cost against broadcast, subscription cost, throughput against the
+    hub); the subscribe-time target is the issue's for N=1,024 only."""
     broadcast = figures["strategies"].get("broadcast", {}).get("messages_per_packet")
-    out: dict[str, Target] = {"dht_recall_at_m": (">=", 0.9, "dht deliveries among the exact m nearest")}
+    out: dict[str, Target] = {
+        "dht_recall_at_m": (">=", 0.95, "dht deliveries among the exact m nearest"),
+        "dht_subscribe_messages_per_agent": ("<=", 80, "requests to subscribe one agent"),
+    }
     if broadcast:
         out["dht_messages_vs_broadcast"] = ("<=", 0.05, "dht messages per packet over broadcast's")
+    if "dht_deliveries_vs_hub" in figures:
+        out["dht_deliveries_vs_hub"] = (">=", 1.0, "dht deliveries per second over the hub's")
+    if figures["agents"] == 1024:
+        out["dht_subscribe_s"] = ("<=", 30, "seconds to subscribe 1,024 agents")
     return out
 
 
@@ -88,7 +107,7 @@ async def _run(s: RoutingBenchSettings, progress: Callable[[str], None]) -> dict
     topics = s.topics or max(4, s.agents // 16)
     interests, topic_of, centres = synthetic_interests(s.agents, topics, rng)
     packets_plan = _plan_packets(s, rng, topic_of, centres)
-    hasher = SemanticHasher(DIMS, s.lsh, center=interests.mean(axis=0))
+    hasher = SemanticHasher(DIMS, s.lsh)
     figures: dict[str, Any] = {"agents": s.agents, "packets": s.packets, "m": s.m, "topics": topics}
     figures["lsh"] = {"tables": s.lsh.tables, "bits": s.lsh.bits, "probes": s.lsh.probes}
     results: dict[str, dict[str, Any]] = {}
@@ -108,6 +127,11 @@ async def _run(s: RoutingBenchSettings, progress: Callable[[str], None]) -> dict
     dht, broadcast = results.get("dht"), results.get("broadcast")
     if dht:
         figures["dht_recall_at_m"] = dht["recall_at_m"]
+        figures["dht_subscribe_messages_per_agent"] = dht["subscribe_messages_per_agent"]
+        figures["dht_subscribe_s"] = dht["subscribe_s"]
+    hub = results.get("hub")
+    if dht and hub and hub["deliveries_per_s"]:
+        figures["dht_deliveries_vs_hub"] = round(dht["deliveries_per_s"] / hub["deliveries_per_s"], 2)
     if dht and broadcast and broadcast["messages_per_packet"]:
         figures["dht_messages_vs_broadcast"] = round(
             dht["messages_per_packet"] / broadcast["messages_per_packet"], 4
@@ -166,7 +190,7 @@ async def _measure(
 
         return deliver
 
-    t0 = time.perf_counter()
+    t0, sent0 = time.perf_counter(), requests_sent(nodes, None)
     for start in range(0, len(identities), 64):
         await asyncio.gather(
             *(
@@ -175,6 +199,15 @@ async def _measure(
             )
         )
     subscribe_s = time.perf_counter() - t0
+    subscribe_messages = requests_sent(nodes, None) - sent0
+    upkeep: dict[str, float] = {}
+    if router.name == "dht":
+        progress("dht: every node re-announces its subscription records once")
+        sent0 = requests_sent(nodes, None)
+        await asyncio.gather(*(node.republish() for node in nodes))
+        rounds_an_hour = 3600 / nodes[0].settings.republish_interval_s
+        per_round = (requests_sent(nodes, None) - sent0) / len(identities)
+        upkeep["republish_messages_per_agent_hour"] = round(per_round * rounds_an_hour, 1)
     progress(f"{router.name}: publishing {len(packets)} packets")
     rpcs0, upkeep0, bytes0 = requests_sent(nodes, ROUTING), requests_sent(nodes, None), bytes_sent(nodes)
     recalls, hops = [], []
@@ -201,6 +234,8 @@ async def _measure(
         "deliveries_per_s": round(deliveries / publish_s, 1) if publish_s else 0.0,
         "deliveries_per_packet": round(deliveries / len(packets), 2),
         "subscribe_s": round(subscribe_s, 1),
+        "subscribe_messages_per_agent": round(subscribe_messages / len(identities), 1),
+        **upkeep,
     }
 
 

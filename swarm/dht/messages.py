@@ -11,6 +11,7 @@ secured transport, CurveZMQ.) :func:`decode_frame` raises only :class:`~swarm.er
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar, TypeVar
@@ -134,9 +135,13 @@ class Store(Message):
     is_request: ClassVar[bool] = True
     key: bytes
     record: Record
+    replicas: int = 0
+    """How many nodes should hold records under ``key`` (0: the swarm's k), so that holders that
+    push the record on (replication, hand-off, welcome) push it to as many nodes as its publisher."""
 
     def fields(self) -> list[Any]:
-        return [self.key, self.record.subkey, self.record.value, self.record.ttl_s]
+        head = [self.key, self.record.subkey, self.record.value, self.record.ttl_s]
+        return [*head, self.replicas] if self.replicas else head
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +224,14 @@ class Envelope:
 
     @property
     def sender(self) -> Contact:
-        return Contact(id_of(self.sender_key), self.sender_address)
+        return Contact(_node_id_of(self.sender_key), self.sender_address)
+
+
+@functools.lru_cache(maxsize=8192)
+def _node_id_of(key: bytes) -> bytes:
+    """:func:`~swarm.identity.id_of`, remembered: every frame names its sender's key, and hashing it
+    again for every frame from the same few peers was a measurable share of an RPC's CPU."""
+    return id_of(key)
 
 
 def encode_frame(envelope: Envelope) -> bytes:
@@ -287,15 +299,21 @@ def _contacts_out(contacts: tuple[Contact, ...]) -> list[list[Any]]:
 
 
 def _contacts_in(value: object) -> tuple[Contact, ...]:
+    # The hottest decoder (every FIND_NODE answer carries up to k contacts): the checks of _bin and
+    # _address, inlined.
     items = _typed(value, list, "contacts")
     if len(items) > MAX_CONTACTS:
         raise ProtocolError(f"contacts: more than {MAX_CONTACTS}")
     out = []
-    for item in items:
-        pair = _typed(item, list, "contact")
-        if len(pair) != 2:
+    for pair in items:
+        if type(pair) is not list or len(pair) != 2:
             raise ProtocolError("contact: expected [node_id, address]")
-        out.append(Contact(_bin(pair[0], "contact id", exact=ID_BYTES), _address(pair[1])))
+        node_id, address = pair
+        if type(node_id) is not bytes or len(node_id) != ID_BYTES:
+            raise ProtocolError(f"contact id: expected {ID_BYTES} bytes")
+        if type(address) is not str or len(address) > MAX_ADDRESS_CHARS or "://" not in address:
+            raise ProtocolError("address: expected a ZeroMQ endpoint like tcp://host:port")
+        out.append(Contact(node_id, address))
     return tuple(out)
 
 
@@ -330,8 +348,11 @@ def _target_and_count(rest: list[Any], name: str) -> tuple[bytes, int]:
 
 
 def _decode_store(rest: list[Any]) -> Store:
-    key, subkey, value, ttl = _arity(rest, 4, "STORE")
-    return Store(_bin(key, "key", exact=ID_BYTES), _record_in(subkey, value, ttl))
+    key, subkey, value, ttl, *more = _arity(rest, len(rest) if len(rest) in (4, 5) else 4, "STORE")
+    replicas = _typed(more[0], int, "replicas") if more else 0
+    if not 0 <= replicas <= MAX_CONTACTS:
+        raise ProtocolError(f"replicas: not in 0..{MAX_CONTACTS}")
+    return Store(_bin(key, "key", exact=ID_BYTES), _record_in(subkey, value, ttl), replicas)
 
 
 def _decode_found_value(rest: list[Any]) -> FoundValue:

@@ -150,8 +150,13 @@ class NodeStats:
 class PutResult:
     key: bytes
     stored: int
-    """How many nodes (this one included, if it is among the k closest) accepted the record."""
+    """How many nodes (this one included, if it is among the closest) accepted the record."""
     lookup: LookupResult
+    refused: tuple[str, ...] = ()
+    """Why the nodes that answered but would not keep the record refused it (a full store, too many
+    records under the key): a put with ``stored == 0`` and refusals lost the record to a cap."""
+    sent: int = 0
+    """STORE requests sent (to other nodes)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,7 @@ class GetResult:
 class _Published:
     record: Record
     announced_at: float
+    replicas: int = 0
 
 
 class DHTNode:
@@ -342,8 +348,11 @@ class DHTNode:
         await self._refresh_far_buckets()
         return len(answered)
 
-    async def lookup(self, target: bytes, *, category: str = "lookup") -> LookupResult:
-        """The k live nodes closest to ``target``. ``category`` labels its RPCs in :attr:`stats`."""
+    async def lookup(
+        self, target: bytes, *, category: str = "lookup", count: int | None = None
+    ) -> LookupResult:
+        """The ``count`` (default k) live nodes closest to ``target``. ``category`` labels its RPCs
+        in :attr:`stats`. A smaller ``count`` ends sooner: fewer of the closest must answer."""
         self.stats.lookups += 1
 
         async def ask(contact: Contact, count: int) -> QueryAnswer:
@@ -357,7 +366,7 @@ class DHTNode:
             self.table.closest(target),
             ask,
             own_id=self.node_id,
-            k=self.settings.k,
+            k=min(count or self.settings.k, self.settings.k),
             alpha=self.settings.alpha,
         )
 
@@ -369,12 +378,23 @@ class DHTNode:
         subkey: bytes = b"",
         ttl_s: int | None = None,
         republish: bool = True,
+        replicas: int | None = None,
     ) -> PutResult:
-        """Store ``value`` under ``key`` on the k closest nodes; re-announce it while this node lives."""
+        """Store ``value`` under ``key`` on the k closest nodes (``replicas`` closest, if fewer);
+        re-announce it while this node lives."""
         record = Record(subkey, value, ttl_s or self.settings.record_ttl_s)
+        r = self._replicas(replicas)
         if republish:
-            self._published[(key, subkey)] = _Published(record, time.monotonic())
-        return await self._store_on_closest(key, record, category="store")
+            self._published[(key, subkey)] = _Published(record, time.monotonic(), r)
+        return await self._store_on_closest(key, record, category="store", replicas=r)
+
+    def _replicas(self, replicas: int | None) -> int:
+        """0 for the swarm's k (what STORE says for it), else how many nodes should hold a key."""
+        if replicas is None or replicas >= self.settings.k:
+            return 0
+        if replicas < 1:
+            raise ConfigError("replicas", f"must be at least 1, got {replicas}")
+        return replicas
 
     async def get(self, key: bytes) -> GetResult:
         """Every live record under ``key``: from this node if it holds them, else by lookup."""
@@ -401,7 +421,9 @@ class DHTNode:
         now = time.monotonic()
         for (key, _), published in list(self._published.items()):
             published.announced_at = now
-            await self._store_on_closest(key, published.record, category="republish")
+            await self._store_on_closest(
+                key, published.record, category="republish", replicas=published.replicas
+            )
         return len(self._published)
 
     def set_link_down(self, down: Callable[[str], bool] | None) -> None:
@@ -438,11 +460,13 @@ class DHTNode:
         await self.call(contact, Ping(), category="ping")
         return time.perf_counter() - started
 
-    def is_among_closest(self, key: bytes, closest: Sequence[Contact]) -> bool:
-        """Whether this node is nearer ``key`` than the k-th of ``closest`` (so it should hold ``key``)."""
-        if len(closest) < self.settings.k:
+    def is_among_closest(self, key: bytes, closest: Sequence[Contact], count: int | None = None) -> bool:
+        """Whether this node is nearer ``key`` than the ``count``-th (default k-th) of ``closest``,
+        the nearest first (so it should hold ``key``)."""
+        n = count or self.settings.k
+        if len(closest) < n:
             return True
-        return distance(self.node_id, key) < distance(closest[-1].node_id, key)
+        return distance(self.node_id, key) < distance(closest[n - 1].node_id, key)
 
     # --- RPC client -------------------------------------------------------------------------------
 
@@ -526,7 +550,7 @@ class DHTNode:
             derived = self._curve_of[sender_key] = curve_public_of(sender_key)
         return derived == curve_key
 
-    async def _on_reply(self, _: bytes | None, frame: bytes, __: bytes | None) -> None:
+    def _on_reply(self, _: bytes | None, frame: bytes, __: bytes | None) -> None:
         try:
             envelope = decode_frame(frame)
         except ProtocolError as exc:
@@ -539,7 +563,7 @@ class DHTNode:
             return
         future.set_result(envelope)
 
-    async def _on_request(self, routing_id: bytes | None, frame: bytes, peer_key: bytes | None) -> None:
+    def _on_request(self, routing_id: bytes | None, frame: bytes, peer_key: bytes | None) -> None:
         try:
             envelope = decode_frame(frame)
         except ProtocolError as exc:
@@ -572,11 +596,11 @@ class DHTNode:
             # bounded number of slots so a flood cannot pile up tasks.
             if not self._slots.acquire(envelope.sender_key):
                 self.stats.busy_refused += 1
-                await self._reply(routing_id, envelope, ErrorReply("busy", "too many requests in service"))
+                self._reply(routing_id, envelope, ErrorReply("busy", "too many requests in service"))
                 return
             self._tasks.spawn(self._serve_app(routing_id, envelope, message), name="app")
             return
-        await self._reply(routing_id, envelope, self._answer(envelope.sender, message))
+        self._reply(routing_id, envelope, self._answer(envelope.sender, message))
 
     def _answer(self, sender: Contact, message: Message) -> Message:
         if isinstance(message, Ping):
@@ -586,7 +610,7 @@ class DHTNode:
                 tuple(self.table.closest(message.target, message.count, exclude=sender.node_id))
             )
         if isinstance(message, Store):
-            ok, reason = self._keep(message.key, message.record)
+            ok, reason = self._keep(message.key, message.record, message.replicas)
             # Section 2.5: the other k-1 holders got the same STORE, so none of us need push this
             # record again for a full replicate interval.
             self._mark_replicated(message.key)
@@ -608,7 +632,7 @@ class DHTNode:
             answer = await self._app_answer(envelope, message)
         finally:
             self._slots.release(envelope.sender_key)
-        await self._reply(routing_id, envelope, answer)
+        self._reply(routing_id, envelope, answer)
 
     async def _app_answer(self, envelope: Envelope, message: AppRequest) -> Message:
         handler = self._apps.get(message.topic)
@@ -623,18 +647,18 @@ class DHTNode:
             self.stats.handler_failures += 1
             return ErrorReply("internal", "the handler failed")
 
-    async def _reply(self, routing_id: bytes, request: Envelope, message: Message) -> None:
+    def _reply(self, routing_id: bytes, request: Envelope, message: Message) -> None:
         frame = encode_frame(Envelope(request.rpc_id, self.identity.public_key, self.address, message))
         try:
-            await self._transport.send_reply(routing_id, frame)
+            self._transport.send_reply(routing_id, frame)
         except SendError as exc:
             log.debug("reply to %s lost: %s", request.sender.short(), exc)
 
     # --- routing table upkeep ---------------------------------------------------------------------
 
-    def _keep(self, key: bytes, record: Record) -> tuple[bool, str]:
+    def _keep(self, key: bytes, record: Record, replicas: int = 0) -> tuple[bool, str]:
         """Store ``record``, journalled before the caller acknowledges it."""
-        ok, reason = self.store.put(key, record)
+        ok, reason = self.store.put(key, record, replicas=replicas)
         if ok and self._journal is not None:
             self._journal.append(["r", key, record.subkey, record.value, time.time() + record.ttl_s])
         return ok, reason
@@ -661,15 +685,32 @@ class DHTNode:
 
     # --- records ----------------------------------------------------------------------------------
 
-    async def _store_on_closest(self, key: bytes, record: Record, *, category: str) -> PutResult:
-        found = await self.lookup(key, category=category)
-        stores = [self.call(c, Store(key, record), category=category) for c in found.contacts]
+    async def _store_on_closest(
+        self, key: bytes, record: Record, *, category: str, replicas: int = 0
+    ) -> PutResult:
+        """STORE on the ``replicas`` (0: k) live nodes closest to ``key``, this one included if it
+        is among them. Refusals are returned, never dropped."""
+        found, holders, mine = await self._holders(key, replicas, category)
+        stores = [self.call(c, Store(key, record, replicas), category=category) for c in holders]
         replies = await asyncio.gather(*stores, return_exceptions=True)
         stored = sum(1 for r in replies if isinstance(r, Stored) and r.ok)
-        if self.is_among_closest(key, found.contacts) and self._keep(key, record)[0]:
-            stored += 1
+        refused = [r.reason for r in replies if isinstance(r, Stored) and not r.ok]
+        if mine:
+            ok, reason = self._keep(key, record, replicas)
+            stored += ok
+            refused += [] if ok else [reason]
         self._mark_replicated(key)
-        return PutResult(key, stored, found)
+        return PutResult(key, stored, found, tuple(refused), len(stores))
+
+    async def _holders(
+        self, key: bytes, replicas: int, category: str
+    ) -> tuple[LookupResult, list[Contact], bool]:
+        """The ``replicas`` (0: k) live nodes closest to ``key`` after a lookup: (the lookup, the
+        others among them, whether this node is one of them)."""
+        n = replicas or self.settings.k
+        found = await self.lookup(key, category=category, count=n)
+        mine = self.is_among_closest(key, found.contacts, n)
+        return found, list(found.contacts[: n - 1 if mine else n]), mine
 
     def _mark_replicated(self, key: bytes) -> None:
         now = time.monotonic()
@@ -681,20 +722,22 @@ class DHTNode:
         Of the holders, only the one closest to a key sends it, so each record goes over once."""
         sends = []
         for key, record in self.store.items():
-            closest = self.table.closest(key, self.settings.k)
+            replicas = self.store.replicas_of(key)
+            closest = self.table.closest(key, replicas or self.settings.k)
             if all(c.node_id != contact.node_id for c in closest):
                 continue
             others = [c for c in closest if c.node_id != contact.node_id]
             if not others or distance(self.node_id, key) < distance(others[0].node_id, key):
-                sends.append(self.call(contact, Store(key, record), category="welcome"))
+                sends.append(self.call(contact, Store(key, record, replicas), category="welcome"))
         for chunk in range(0, len(sends), 64):
             await asyncio.gather(*sends[chunk : chunk + 64], return_exceptions=True)
 
     async def _hand_off_records(self) -> None:
         sends = []
         for key, record in self.store.items():
-            for contact in self.table.closest(key, self.settings.k):
-                sends.append(self.call(contact, Store(key, record), category="handoff"))
+            replicas = self.store.replicas_of(key)
+            for contact in self.table.closest(key, replicas or self.settings.k):
+                sends.append(self.call(contact, Store(key, record, replicas), category="handoff"))
         for chunk in range(0, len(sends), 64):
             await asyncio.gather(*sends[chunk : chunk + 64], return_exceptions=True)
 
@@ -715,7 +758,9 @@ class DHTNode:
         for (key, _), published in list(self._published.items()):
             if now - published.announced_at >= s.republish_interval_s:
                 published.announced_at = now
-                await self._store_on_closest(key, published.record, category="republish")
+                await self._store_on_closest(
+                    key, published.record, category="republish", replicas=published.replicas
+                )
         await self.replicate(older_than_s=s.replicate_interval_s)
         await self.refresh(older_than_s=s.refresh_interval_s)
         if self._state_dir is not None and now - self._saved_at >= s.save_interval_s:
@@ -749,14 +794,18 @@ class DHTNode:
         return pushed
 
     async def _store_all_on_closest(self, key: bytes, records: list[Record]) -> int:
-        """Store every one of ``records`` under ``key`` on the k nodes closest to it, after one lookup."""
-        found = await self.lookup(key, category="replicate")
-        stores = [self.call(c, Store(key, r), category="replicate") for r in records for c in found.contacts]
+        """Store every one of ``records`` under ``key`` on the nodes closest to it (as many as the key's
+        publisher asked for), after one lookup."""
+        replicas = self.store.replicas_of(key)
+        _, holders, mine = await self._holders(key, replicas, "replicate")
+        stores = [
+            self.call(c, Store(key, r, replicas), category="replicate") for r in records for c in holders
+        ]
         for chunk in range(0, len(stores), 64):
             await asyncio.gather(*stores[chunk : chunk + 64], return_exceptions=True)
-        if self.is_among_closest(key, found.contacts):
+        if mine:
             for record in records:
-                self._keep(key, record)
+                self._keep(key, record, replicas)
         self._mark_replicated(key)
         return len(records)
 

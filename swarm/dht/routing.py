@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from swarm.dht.ids import ID_BITS, Contact, bucket_index, distance
+from swarm.dht.ids import ID_BITS, Contact, bucket_index
 
 __all__ = ["AddResult", "KBucket", "RoutingTable"]
 
@@ -64,6 +64,8 @@ class RoutingTable:
         self.k = k
         self.ping_after_s = ping_after_s
         self.buckets = [KBucket(k) for _ in range(ID_BITS)]
+        self._filled: set[int] = set()
+        """Indices of the buckets that hold a contact."""
 
     def __len__(self) -> int:
         return sum(len(b.contacts) for b in self.buckets)
@@ -92,6 +94,7 @@ class RoutingTable:
             bucket.seen_at[contact.node_id] = now
             return AddResult(added=True)
         if len(bucket.contacts) < self.k:
+            self._filled.add(bucket_index(self.own_id, contact.node_id))
             bucket.contacts[contact.node_id] = contact
             bucket.seen_at[contact.node_id] = now
             bucket.replacements.pop(contact.node_id, None)
@@ -119,15 +122,33 @@ class RoutingTable:
             _, replacement = bucket.replacements.popitem(last=True)
             bucket.contacts[replacement.node_id] = replacement
             bucket.seen_at[replacement.node_id] = time.monotonic()
+        if not bucket.contacts:
+            self._filled.discard(bucket_index(self.own_id, node_id))
         return True
 
     def closest(
         self, target: bytes, count: int | None = None, *, exclude: bytes | None = None
     ) -> list[Contact]:
-        """The ``count`` (default k) known contacts nearest ``target``, nearest first."""
+        """The ``count`` (default k) known contacts nearest ``target``, nearest first.
+
+        Only the buckets that can hold them are sorted, never the whole table. With ``x = target XOR
+        own id``, every contact of bucket ``b`` lies at a distance from ``target`` that agrees with
+        ``x`` above bit ``b`` and has bit ``b`` flipped: the buckets' distance ranges are disjoint, so
+        buckets taken in order of their ranges' lower ends give the contacts in order.
+        """
         n = self.k if count is None else count
-        candidates = (c for c in self if c.node_id != exclude)
-        return sorted(candidates, key=lambda c: distance(c.node_id, target))[:n]
+        t = int.from_bytes(target, "big")
+        x = t ^ int.from_bytes(self.own_id, "big")
+        order = sorted(((x >> (b + 1)) << (b + 1)) | ((~x >> b & 1) << b) for b in self._filled)
+        out: list[Contact] = []
+        for low in order:
+            bucket = self.buckets[(low ^ x).bit_length() - 1]
+            found = [c for c in bucket.contacts.values() if c.node_id != exclude]
+            found.sort(key=lambda c: int.from_bytes(c.node_id, "big") ^ t)
+            out += found[: n - len(out)]
+            if len(out) >= n:
+                break
+        return out
 
     def stale_buckets(self, older_than_s: float) -> list[int]:
         """Indices of non-empty-range buckets not touched for ``older_than_s`` (section 2.3 refresh)."""

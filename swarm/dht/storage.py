@@ -41,6 +41,8 @@ class RecordStore:
     def __init__(self, limits: StoreLimits | None = None) -> None:
         self.limits = limits or StoreLimits()
         self._data: dict[bytes, dict[bytes, StoredRecord]] = {}
+        self._replicas: dict[bytes, int] = {}
+        """Keys whose publisher asked for fewer holders than k: how many (see :meth:`replicas_of`)."""
         self._bytes = 0
         self._soonest = float("inf")
         """No record expires before this (a lower bound), so :meth:`expire` can skip a needless scan."""
@@ -55,8 +57,15 @@ class RecordStore:
     def keys(self) -> list[bytes]:
         return list(self._data)
 
-    def put(self, key: bytes, record: Record, now: float | None = None) -> tuple[bool, str]:
-        """Store or refresh ``record``; (False, reason) when a limit refuses it."""
+    def replicas_of(self, key: bytes) -> int:
+        """How many nodes should hold ``key`` (0: the swarm's k), as the last store under it said."""
+        return self._replicas.get(key, 0)
+
+    def put(
+        self, key: bytes, record: Record, now: float | None = None, *, replicas: int = 0
+    ) -> tuple[bool, str]:
+        """Store or refresh ``record``; (False, reason) when a limit refuses it. ``replicas``: how many
+        nodes should hold the key (0: k), remembered for replication."""
         t = time.time() if now is None else now
         records = self._data.get(key)
         if records is None:
@@ -73,6 +82,10 @@ class RecordStore:
         if self._bytes + size - freed > self.limits.max_bytes:
             return False, "store is full"
         records[record.subkey] = StoredRecord(record.subkey, record.value, t + record.ttl_s)
+        if replicas:
+            self._replicas[key] = replicas
+        else:
+            self._replicas.pop(key, None)
         self._soonest = min(self._soonest, t + record.ttl_s)
         self._bytes += size - freed
         return True, ""
@@ -110,6 +123,7 @@ class RecordStore:
             self._bytes -= len(r.value) + len(r.subkey)
         if not records:
             del self._data[key]
+            self._replicas.pop(key, None)
         return len(dead)
 
     def dump(self) -> bytes:

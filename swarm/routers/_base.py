@@ -93,6 +93,10 @@ class RouterStats:
     """Of ``rejected``: signatures that did not verify."""
     subscribe_messages: int = 0
     """Requests spent storing subscriptions (not counted in ``messages``)."""
+    subscription_stores_refused: int = 0
+    """Copies of subscription records a rendezvous node refused (its store at a cap)."""
+    subscriptions_lost: int = 0
+    """Subscription records no rendezvous node kept (each is also raised to the subscriber)."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ import numpy.typing as npt
 
 from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
 from swarm.dht import Contact, DHTNode, distance
-from swarm.errors import DHTError, ProtocolError
+from swarm.dht.messages import MAX_CONTACTS
+from swarm.errors import ConfigError, DHTError, ProtocolError, SubscriptionLostError
 from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
 from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, Outcome, RouterStats, try_deliver
 from swarm.routers._outbox import Outbox, PendingDelivery
@@ -56,6 +57,13 @@ class DHTRouterSettings:
     probes that help a finding reach its few best readers cost more than they find for a query."""
     outbox_capacity: int = 10_000
     """Deliveries kept for retry when their receiver was unreachable (see :meth:`DHTRouter.retry_pending`)."""
+    replicas: int = 8
+    """Rendezvous nodes that hold each interest row (the closest this many to its key; at most the
+    DHT's k). Every agent of a swarm must use the same value: publishers ask only these nodes."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.replicas <= MAX_CONTACTS:
+            raise ConfigError("router.replicas", f"must be in 1..{MAX_CONTACTS}, got {self.replicas}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,11 @@ class DHTRouter:
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
     ) -> None:
         """Store the agent's interest rows at their rendezvous. Subscribing again replaces the rows:
-        only rows that changed are stored again, so adding an open task costs one row's puts."""
+        only rows that changed are stored again, so adding an open task costs one row's puts.
+
+        Raises :class:`SubscriptionLostError` when no rendezvous node of some row's key kept it (every
+        one refused, at a cap, or none answered); the other rows stay stored, and both the refusals
+        and the loss are counted in :meth:`stats`."""
         self.serve(node)
         AgentHost.on(node, self._stats, self._hosts).add(agent_id, deliver)
         self._home[agent_id] = node
@@ -105,11 +117,27 @@ class DHTRouter:
             subkey = agent_id[:24] + index.to_bytes(2, "big")
             for topic in self.hasher.own_keys(vector):
                 puts.append(
-                    node.put(topic.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s)
-                )
+                    node.put(
+                        topic.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s,
+                        replicas=self.settings.replicas,
+                    )
+                )  # fmt: skip
+        lost, refused = 0, list[str]()
         for result in await asyncio.gather(*puts):
-            others = sum(1 for c in result.lookup.contacts if c.node_id != node.node_id)
-            self._stats.subscribe_messages += result.lookup.rpcs + others
+            self._stats.subscribe_messages += result.lookup.rpcs + result.sent
+            self._stats.subscription_stores_refused += len(result.refused)
+            refused += result.refused
+            if result.stored == 0:
+                lost += 1
+        if lost:
+            self._stats.subscriptions_lost += lost
+            reasons = ", ".join(sorted(set(refused))) or "no rendezvous node answered"
+            raise SubscriptionLostError(
+                f"{lost} of {len(puts)} subscription records of agent {agent_id.hex()[:8]} were kept by "
+                f"no rendezvous node ({reasons})",
+                lost=lost,
+                refused=tuple(refused),
+            )
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self._home.get(publisher)
@@ -119,7 +147,9 @@ class DHTRouter:
         emb = packet.embedding
         if emb.dtype is not EmbeddingDType.INT8:
             emb = CompactEmbedding.from_vector(emb.to_array())
-        request = pack([emb.data, emb.scale, self.settings.m, float(self.settings.threshold)])
+        request = pack(
+            [emb.data, emb.scale, self.settings.m, float(self.settings.threshold), self.settings.replicas]
+        )
         probes = self.settings.query_probes if packet.kind is PacketKind.QUERY else None
         keys = list(dict.fromkeys(t.key for t in self.hasher.keys(query, probes=probes)))
         answers = await self._ask_all(node, keys, request)
@@ -161,12 +191,13 @@ class DHTRouter:
     ) -> list[tuple[list[_Candidate], int, int]]:
         """Ask the rendezvous of every key, in as few requests as the routing table allows:
         (candidates, requests sent, hops) per batch or walk."""
-        local = [k for k in keys if _holds(node, k)]
+        replicas = self.settings.replicas
+        local = [k for k in keys if _holds(node, k, replicas)]
         out: list[tuple[list[_Candidate], int, int]] = []
         if local:
             replies = _decode_replies(await _rendezvous(node, pack([local, request])), len(local))
             out += [(_decode_candidates(body), 0, 0) for _, body in replies]
-        plan = _cover(node, [k for k in keys if k not in set(local)])
+        plan = _cover(node, [k for k in keys if k not in set(local)], replicas)
         out += [
             a
             for batch in await asyncio.gather(*(self._batch(node, c, ks, request) for c, ks in plan))
@@ -241,15 +272,15 @@ async def _rendezvous(node: DHTNode, payload: bytes) -> bytes:
     """Answer one rendezvous request: for each key it names, the best subscribers held for the key,
     or closer contacts."""
     keys, request = _decode_request(payload)
-    data, scale, m, threshold = _decode_query(request)
+    data, scale, m, threshold, replicas = _decode_query(request)
     query = CompactEmbedding(EmbeddingDType.INT8, scale, data).to_array()
-    return pack([_answer_key(node, key, query, m, threshold) for key in keys])
+    return pack([_answer_key(node, key, query, m, threshold, replicas) for key in keys])
 
 
 def _answer_key(
-    node: DHTNode, key: bytes, query: npt.NDArray[np.float32], m: int, threshold: float
+    node: DHTNode, key: bytes, query: npt.NDArray[np.float32], m: int, threshold: float, replicas: int
 ) -> list[object]:
-    if not _holds(node, key):
+    if not _holds(node, key, replicas):
         closer = node.table.closest(key, 3)
         return ["closer", [[c.node_id, c.address] for c in closer]]
     best: dict[bytes, tuple[float, Contact]] = {}
@@ -267,10 +298,10 @@ def _answer_key(
     return ["candidates", [[a, c.node_id, c.address, s] for a, (s, c) in top]]
 
 
-def _cover(node: DHTNode, keys: list[bytes]) -> list[tuple[Contact, list[bytes]]]:
+def _cover(node: DHTNode, keys: list[bytes], replicas: int) -> list[tuple[Contact, list[bytes]]]:
     """Contacts to ask and the keys each should answer for: greedily, the contact that is among the
-    k closest (as this node's table knows them) of the most keys not yet covered."""
-    holders = {key: node.table.closest(key) for key in keys}
+    ``replicas`` closest (as this node's table knows them) of the most keys not yet covered."""
+    holders = {key: node.table.closest(key, replicas) for key in keys}
     left = set(keys)
     plan: list[tuple[Contact, list[bytes]]] = []
     while left:
@@ -287,9 +318,12 @@ def _cover(node: DHTNode, keys: list[bytes]) -> list[tuple[Contact, list[bytes]]
     return plan
 
 
-def _holds(node: DHTNode, key: bytes) -> bool:
-    """Whether ``node`` should answer for ``key``: it holds records there or is among its k closest."""
-    return bool(node.store.get(key)) or node.is_among_closest(key, node.table.closest(key))
+def _holds(node: DHTNode, key: bytes, replicas: int) -> bool:
+    """Whether ``node`` should answer for ``key``: it holds records there or is among the
+    ``replicas`` closest to it."""
+    return bool(node.store.get(key)) or node.is_among_closest(
+        key, node.table.closest(key, replicas), replicas
+    )
 
 
 def _encode_subscription(agent_id: bytes, contact: Contact, vector: npt.NDArray[np.float32]) -> bytes:
@@ -313,9 +347,13 @@ def _decode_request(payload: bytes) -> tuple[list[bytes], bytes]:
     return [_bytes(k, "key") for k in items], _bytes(request, "query")
 
 
-def _decode_query(request: bytes) -> tuple[bytes, float, int, float]:
-    data, scale, m, threshold = _list(unpack_untrusted(request, ProtocolError), 4, "query")
-    return _bytes(data, "vector"), _float(scale), expect_type(m, int, "m", ProtocolError), _float(threshold)
+def _decode_query(request: bytes) -> tuple[bytes, float, int, float, int]:
+    data, scale, m, threshold, replicas = _list(unpack_untrusted(request, ProtocolError), 5, "query")
+    count = expect_type(replicas, int, "replicas", ProtocolError)
+    if not 1 <= count <= MAX_CONTACTS:
+        raise ProtocolError(f"replicas: not in 1..{MAX_CONTACTS}")
+    vector = _bytes(data, "vector")
+    return vector, _float(scale), expect_type(m, int, "m", ProtocolError), _float(threshold), count
 
 
 def _decode_replies(reply: bytes, n: int) -> list[tuple[str, object]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import socket
@@ -14,8 +15,9 @@ import zmq
 import zmq.asyncio
 
 from swarm.dht import DHTNode, DHTSettings, key_for, new_context
-from swarm.dht.ids import Contact
+from swarm.dht.ids import Contact, distance
 from swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, Record, Store, Stored, encode_frame
+from swarm.dht.storage import StoreLimits
 from swarm.dht.testing import launch_swarm
 from swarm.errors import BootstrapError, DHTError
 
@@ -177,3 +179,64 @@ async def test_a_request_from_a_backed_off_peer_ends_its_back_off() -> None:
             await a.ping(b.contact)
         await b.ping(a.contact)  # b asks a something: it is alive
         await a.ping(b.contact)
+
+
+async def test_replication_under_churn_keeps_every_record_of_a_key() -> None:
+    """Many publishers' records under one key (as a rendezvous key holds many subscriptions): the
+    holders die, new nodes join, and replication alone carries every record to the new closest."""
+    settings = dataclasses.replace(FAST, k=4)
+    async with launch_swarm(16, transport="tcp", settings=settings, seed=11) as nodes:
+        key = key_for("rendezvous-like")
+        for i, node in enumerate(nodes[:12]):
+            await node.put(key, f"sub-{i}".encode(), subkey=f"agent-{i}".encode(), republish=False)
+        wanted = {f"sub-{i}".encode() for i in range(12)}
+        holders = [n for n in nodes if n.store.get(key)]
+        assert holders
+        assert all({r.value for r in n.store.get(key)} == wanted for n in holders)
+        # Kill all holders but one, then let new nodes join, some of them nearer the key.
+        survivor = holders[0]
+        for node in holders[1:]:
+            await node.kill()
+        alive = [n for n in nodes if n is survivor or n not in holders]
+        joined = [await DHTNode.create(bootstrap=[alive[0].address], settings=settings) for _ in range(8)]
+        try:
+            everyone = alive + joined
+            # Nobody republishes (republish=False): only replication can restore the copies.
+            await survivor.replicate(older_than_s=0)
+            truth = sorted(everyone, key=lambda n: distance(n.node_id, key))[: settings.k]
+            for node in truth:
+                assert {r.value for r in node.store.get(key)} == wanted, node.node_id.hex()[:8]
+            reader = next(n for n in everyone if n not in truth)
+            assert {r.value for r in (await reader.get(key)).records} == wanted
+        finally:
+            await asyncio.gather(*(n.close(handoff=False) for n in joined))
+
+
+async def test_a_put_with_fewer_replicas_is_held_and_pushed_on_by_that_many() -> None:
+    async with launch_swarm(16, settings=FAST, seed=12) as nodes:
+        key = key_for("three copies")
+        result = await nodes[0].put(key, b"v", replicas=3, republish=False)
+        assert result.stored == 3
+        holders = [n for n in nodes if n.store.get(key)]
+        nearest = sorted(nodes, key=lambda n: distance(n.node_id, key))[:3]
+        assert {n.node_id for n in holders} == {n.node_id for n in nearest}
+        assert all(n.store.replicas_of(key) == 3 for n in holders)
+        pushed = sum(n.stats.rpcs_sent.get("replicate", 0) for n in nodes)
+        await holders[0].replicate(older_than_s=0)
+        stores = sum(n.stats.rpcs_sent.get("replicate", 0) for n in nodes) - pushed
+        lookup = holders[0].stats.lookups
+        assert sum(bool(n.store.get(key)) for n in nodes) == 3  # still three, not k
+        assert lookup  # one lookup, then stores to the other two holders
+        assert stores >= 2
+
+
+async def test_a_store_refused_at_its_cap_is_reported_not_dropped() -> None:
+    tight = dataclasses.replace(FAST, store_limits=StoreLimits(max_records_per_key=2))
+    async with launch_swarm(6, settings=tight, seed=13) as nodes:
+        key = key_for("full")
+        for i in range(2):
+            assert (await nodes[i].put(key, b"v", subkey=bytes([i]), republish=False)).stored == 6
+        third = await nodes[2].put(key, b"v", subkey=b"\x02", republish=False)
+        assert third.stored == 0
+        assert third.refused == ("too many records under this key",) * 6
+        assert sum(n.stats.stores_refused for n in nodes) == 5  # the sixth refusal is the putter's own

@@ -13,7 +13,7 @@ from swarm.dht.testing import launch_swarm
 from swarm.errors import DHTError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, encode_packet, make_packet
-from swarm.routers import BroadcastRouter, DHTRouter, GossipRouter, IsolatedRouter
+from swarm.routers import BroadcastRouter, DHTRouter, DHTRouterSettings, GossipRouter, IsolatedRouter
 from swarm.routers._base import DELIVER_TOPIC, encode_delivery
 from swarm.semantic import LSHSettings, SemanticHasher
 
@@ -162,3 +162,37 @@ async def test_rendezvous_requests_are_batched_and_a_dead_rendezvous_is_walked_a
         again = make_packet(identities[0], kind="finding", topic="t", finding="g", embedding=interests[7])
         report = await router.publish(again, publisher=identities[0].id)
         assert identities[7].id in report.delivered_to  # its agent lives on a node still alive
+
+
+async def test_interest_rows_live_on_replicas_nodes_and_a_full_rendezvous_is_an_error() -> None:
+    from swarm.dht.storage import StoreLimits
+    from swarm.errors import SubscriptionLostError
+
+    hasher = SemanticHasher(32, LSHSettings(tables=2, bits=2, probes=0))
+    tight = DHTSettings(initial_timeout_s=0.5, store_limits=StoreLimits(max_records_per_key=2))
+    async with launch_swarm(20, settings=tight, seed=3) as nodes:
+        router = DHTRouter(hasher, DHTRouterSettings(replicas=4))
+        vector = np.ones(32, np.float32)
+        identities = [Identity.generate() for _ in range(3)]
+
+        async def deliver(packet: OutcomePacket) -> None:
+            pass
+
+        for i in range(2):
+            await router.subscribe(identities[i].id, vector, deliver, node=nodes[i])
+        for topic in hasher.own_keys(vector):
+            assert sum(bool(n.store.get(topic.key)) for n in nodes) == 4
+        assert router.stats().subscription_stores_refused == 0
+        # Both keys are full on every one of their 4 holders: the third agent's rows are refused
+        # everywhere, and it hears so.
+        with pytest.raises(SubscriptionLostError, match="2 of 2 subscription records") as caught:
+            await router.subscribe(identities[2].id, vector, deliver, node=nodes[2])
+        assert caught.value.lost == 2
+        assert set(caught.value.refused) == {"too many records under this key"}
+        stats = router.stats()
+        assert stats.subscriptions_lost == 2
+        assert stats.subscription_stores_refused == 8
+        # Publishers ask only the replicas nodes, and still reach the subscribers that were kept.
+        packet = make_packet(identities[2], kind="finding", topic="t", finding="f", embedding=vector)
+        report = await router.publish(packet, publisher=identities[2].id)
+        assert set(report.delivered_to) == {identities[0].id, identities[1].id}

@@ -41,6 +41,7 @@ MESSAGES: list[Message] = [
     FindNode(b"\x01" * 32, count=64),
     FoundNodes((PEER, Contact(b"\x08" * 32, "inproc://x"))),
     Store(b"\x02" * 32, Record(b"sub", b"value", 60)),
+    Store(b"\x02" * 32, Record(b"sub", b"value", 60), replicas=8),
     Stored(True),
     Stored(False, "store is full"),
     FindValue(b"\x03" * 32),

@@ -101,6 +101,29 @@ def test_closest_matches_brute_force() -> None:
     assert table.closest(target, 5, exclude=expected[0].node_id) == expected[1:6]
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_closest_matches_brute_force_near_our_own_id(seed: int) -> None:
+    """closest() sorts only the buckets that can hold the answer: targets and contacts near our own
+    id (low buckets, our own id itself) exercise the groups it walks."""
+    rng = random.Random(seed)
+    own = rng.randbytes(32)
+    table = RoutingTable(own, k=20)
+
+    def near(bits: int) -> bytes:
+        return (int.from_bytes(own, "big") ^ rng.getrandbits(bits)).to_bytes(32, "big")
+
+    for _ in range(rng.choice([3, 60, 600])):
+        table.add(contact(near(rng.choice([4, 12, 40, 256]))))
+    known = list(table)
+    for target in (own, near(8), near(30), rng.randbytes(32), known[0].node_id):
+        for count in (1, 7, 20, 64):
+            excluded = rng.choice([None, known[0].node_id])
+            expected = sorted(
+                (c for c in known if c.node_id != excluded), key=lambda c: distance(c.node_id, target)
+            )[:count]
+            assert table.closest(target, count, exclude=excluded) == expected
+
+
 def test_own_id_is_never_stored() -> None:
     own = os.urandom(32)
     table = RoutingTable(own)

@@ -131,3 +131,17 @@ async def test_earlier_turns_join_the_thread_and_a_thread_can_be_forgotten() -> 
         assert len((await swarm.dispatcher.aget_state(config)).values["messages"]) == 4
         await swarm.forget("b")
         assert not (await swarm.dispatcher.aget_state(config)).values
+
+
+def test_tasks_run_uses_uvloop_when_it_is_installed() -> None:
+    import asyncio
+    import importlib.util
+
+    from swarm import tasks
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    installed = importlib.util.find_spec("uvloop") is not None
+    assert (tasks.loop_factory() is not None) == installed
+    assert tasks.run(loop_module()).startswith("uvloop") == installed
