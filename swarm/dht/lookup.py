@@ -3,6 +3,10 @@
 Keep ``alpha`` queries in flight to the closest contacts not yet asked; fold every answer's contacts
 into the shortlist; stop when the ``k`` closest contacts seen have all answered (or, looking for a
 value, as soon as one holder returns records). Contacts that fail drop out of the shortlist.
+
+A lookup made to STORE on what it finds may stop sooner, once the ``confirm`` closest have answered:
+a node that near the target knows its neighbourhood (its low buckets hold every node there), so its
+answer names the k closest, and the STOREs that follow show which of them are alive.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ class QueryAnswer:
 
 @dataclass(frozen=True)
 class LookupResult:
-    """The k closest live contacts found, nearest first, and what the lookup cost."""
+    """The k closest live contacts found, nearest first, and what the lookup cost. With ``confirm``
+    below k, the contacts past the first ``confirm`` may not have been asked (they are not known dead)."""
 
     target: bytes
     contacts: tuple[Contact, ...]
@@ -70,8 +75,8 @@ class _State:
         if answer.records and not self.records:
             self.records, self.holder = answer.records, contact
 
-    def result(self) -> LookupResult:
-        live = [c for c in self.closest_live() if c.node_id in self.answered]
+    def result(self, confirmed_only: bool = True) -> LookupResult:
+        live = [c for c in self.closest_live() if c.node_id in self.answered or not confirmed_only]
         reached = self.holder or (live[0] if live else None)
         hops = self.depth[reached.node_id] if reached else 0
         return LookupResult(
@@ -98,8 +103,10 @@ async def iterative_lookup(
     k: int,
     alpha: int,
     want_value: bool = False,
+    confirm: int | None = None,
 ) -> LookupResult:
     state = _State(target, k)
+    settle = k if confirm is None else max(1, min(confirm, k))
     for seed in seeds:
         state.offer(seed, 1)
     in_flight: dict[asyncio.Task[QueryAnswer], Contact] = {}
@@ -107,7 +114,7 @@ async def iterative_lookup(
     try:
         while not (want_value and state.records):
             ranked = state.closest_live()
-            waiting = [c for c in ranked if c.node_id not in state.asked]
+            waiting = [c for c in ranked[:settle] if c.node_id not in state.asked]
             if not waiting and not in_flight:
                 # Every one of the k closest seen has answered. If some contacts were dead, the
                 # answers may have spent their k places on them: ask the nearest answerers once
@@ -133,7 +140,7 @@ async def iterative_lookup(
                 state.absorb(in_flight.pop(task), task, own_id)
     finally:
         await _cancel(in_flight)
-    return state.result()
+    return state.result(confirmed_only=settle >= k)
 
 
 _MAX_TOP_UPS = 2

@@ -176,6 +176,7 @@ class _Published:
     record: Record
     announced_at: float
     replicas: int = 0
+    confirm: int | None = None
 
 
 class DHTNode:
@@ -349,10 +350,12 @@ class DHTNode:
         return len(answered)
 
     async def lookup(
-        self, target: bytes, *, category: str = "lookup", count: int | None = None
+        self, target: bytes, *, category: str = "lookup", count: int | None = None, confirm: int | None = None
     ) -> LookupResult:
         """The ``count`` (default k) live nodes closest to ``target``. ``category`` labels its RPCs
-        in :attr:`stats`. A smaller ``count`` ends sooner: fewer of the closest must answer."""
+        in :attr:`stats`. A smaller ``count`` ends sooner: fewer of the closest must answer.
+        ``confirm``: stop once that many of the closest have answered (see :mod:`swarm.dht.lookup`;
+        the rest of the result may not have been asked)."""
         self.stats.lookups += 1
 
         async def ask(contact: Contact, count: int) -> QueryAnswer:
@@ -368,6 +371,7 @@ class DHTNode:
             own_id=self.node_id,
             k=min(count or self.settings.k, self.settings.k),
             alpha=self.settings.alpha,
+            confirm=confirm,
         )
 
     async def put(
@@ -379,14 +383,17 @@ class DHTNode:
         ttl_s: int | None = None,
         republish: bool = True,
         replicas: int | None = None,
+        confirm: int | None = None,
     ) -> PutResult:
         """Store ``value`` under ``key`` on the k closest nodes (``replicas`` closest, if fewer);
-        re-announce it while this node lives."""
+        re-announce it while this node lives. ``confirm``: end the lookup once that many of the
+        closest have answered, and let the STOREs' answers confirm the rest (fewer requests; a dead
+        holder it picked shows as ``stored`` below ``replicas``)."""
         record = Record(subkey, value, ttl_s or self.settings.record_ttl_s)
         r = self._replicas(replicas)
         if republish:
-            self._published[(key, subkey)] = _Published(record, time.monotonic(), r)
-        return await self._store_on_closest(key, record, category="store", replicas=r)
+            self._published[(key, subkey)] = _Published(record, time.monotonic(), r, confirm)
+        return await self._store_on_closest(key, record, category="store", replicas=r, confirm=confirm)
 
     def _replicas(self, replicas: int | None) -> int:
         """0 for the swarm's k (what STORE says for it), else how many nodes should hold a key."""
@@ -422,7 +429,11 @@ class DHTNode:
         for (key, _), published in list(self._published.items()):
             published.announced_at = now
             await self._store_on_closest(
-                key, published.record, category="republish", replicas=published.replicas
+                key,
+                published.record,
+                category="republish",
+                replicas=published.replicas,
+                confirm=published.confirm,
             )
         return len(self._published)
 
@@ -686,11 +697,11 @@ class DHTNode:
     # --- records ----------------------------------------------------------------------------------
 
     async def _store_on_closest(
-        self, key: bytes, record: Record, *, category: str, replicas: int = 0
+        self, key: bytes, record: Record, *, category: str, replicas: int = 0, confirm: int | None = None
     ) -> PutResult:
         """STORE on the ``replicas`` (0: k) live nodes closest to ``key``, this one included if it
         is among them. Refusals are returned, never dropped."""
-        found, holders, mine = await self._holders(key, replicas, category)
+        found, holders, mine = await self._holders(key, replicas, category, confirm)
         stores = [self.call(c, Store(key, record, replicas), category=category) for c in holders]
         replies = await asyncio.gather(*stores, return_exceptions=True)
         stored = sum(1 for r in replies if isinstance(r, Stored) and r.ok)
@@ -703,12 +714,12 @@ class DHTNode:
         return PutResult(key, stored, found, tuple(refused), len(stores))
 
     async def _holders(
-        self, key: bytes, replicas: int, category: str
+        self, key: bytes, replicas: int, category: str, confirm: int | None = None
     ) -> tuple[LookupResult, list[Contact], bool]:
         """The ``replicas`` (0: k) live nodes closest to ``key`` after a lookup: (the lookup, the
         others among them, whether this node is one of them)."""
         n = replicas or self.settings.k
-        found = await self.lookup(key, category=category, count=n)
+        found = await self.lookup(key, category=category, count=n, confirm=confirm)
         mine = self.is_among_closest(key, found.contacts, n)
         return found, list(found.contacts[: n - 1 if mine else n]), mine
 
@@ -759,7 +770,11 @@ class DHTNode:
             if now - published.announced_at >= s.republish_interval_s:
                 published.announced_at = now
                 await self._store_on_closest(
-                    key, published.record, category="republish", replicas=published.replicas
+                    key,
+                    published.record,
+                    category="republish",
+                    replicas=published.replicas,
+                    confirm=published.confirm,
                 )
         await self.replicate(older_than_s=s.replicate_interval_s)
         await self.refresh(older_than_s=s.refresh_interval_s)

@@ -60,6 +60,10 @@ class DHTRouterSettings:
     replicas: int = 8
     """Rendezvous nodes that hold each interest row (the closest this many to its key; at most the
     DHT's k). Every agent of a swarm must use the same value: publishers ask only these nodes."""
+    store_confirm: int | None = 1
+    """Subscribing ends its lookup of a key once this many of the closest nodes have answered (None:
+    all ``replicas`` of them), and the STOREs' answers confirm the rest: the nearest node to a key
+    knows its neighbourhood, so one answer from it names the holders."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.replicas <= MAX_CONTACTS:
@@ -119,7 +123,7 @@ class DHTRouter:
                 puts.append(
                     node.put(
                         topic.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s,
-                        replicas=self.settings.replicas,
+                        replicas=self.settings.replicas, confirm=self.settings.store_confirm,
                     )
                 )  # fmt: skip
         lost, refused = 0, list[str]()

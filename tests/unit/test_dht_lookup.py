@@ -77,3 +77,25 @@ async def test_value_lookup_stops_at_the_first_holder() -> None:
     assert [r.value for r in result.records] == [b"found"]
     assert result.holder is not None
     assert result.holder.node_id == holder
+
+
+async def test_a_lookup_that_stores_stops_once_the_closest_has_answered() -> None:
+    """``confirm=1``: the nearest node to the target names its neighbourhood, so the lookup ends
+    after it answers; the k it returns are still the true k closest, in fewer requests."""
+    tables = network(300, seed=4)
+    rng = random.Random(5)
+    full_rpcs, quick_rpcs = 0, 0
+    for _ in range(20):
+        target, start = rng.randbytes(32), rng.choice(list(tables))
+
+        async def query(contact: Contact, count: int, target: bytes = target) -> QueryAnswer:
+            return QueryAnswer(tuple(tables[contact.node_id].closest(target, count)))
+
+        seeds = tables[start].closest(target, 8)
+        full = await iterative_lookup(target, seeds, query, own_id=start, k=8, alpha=3)
+        quick = await iterative_lookup(target, seeds, query, own_id=start, k=8, alpha=3, confirm=1)
+        expected = sorted((i for i in tables if i != start), key=lambda i: distance(i, target))[:8]
+        assert [c.node_id for c in quick.contacts] == expected
+        assert [c.node_id for c in full.contacts] == expected
+        full_rpcs, quick_rpcs = full_rpcs + full.rpcs, quick_rpcs + quick.rpcs
+    assert quick_rpcs < full_rpcs / 2
