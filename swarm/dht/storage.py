@@ -43,6 +43,8 @@ class RecordStore:
         self._data: dict[bytes, dict[bytes, StoredRecord]] = {}
         self._replicas: dict[bytes, int] = {}
         """Keys whose publisher asked for fewer holders than k: how many (see :meth:`replicas_of`)."""
+        self._versions: dict[bytes, int] = {}
+        self._clock = 0
         self._bytes = 0
         self._soonest = float("inf")
         """No record expires before this (a lower bound), so :meth:`expire` can skip a needless scan."""
@@ -56,6 +58,12 @@ class RecordStore:
 
     def keys(self) -> list[bytes]:
         return list(self._data)
+
+    def version(self, key: bytes, now: float | None = None) -> int:
+        """Changes whenever the live records under ``key`` do (a store, a refresh, an expiry); 0 when
+        it holds none. Lets a layer above cache what it derives from them."""
+        self._expire_key(key, time.time() if now is None else now)
+        return self._versions.get(key, 0)
 
     def replicas_of(self, key: bytes) -> int:
         """How many nodes should hold ``key`` (0: the swarm's k), as the last store under it said."""
@@ -82,6 +90,7 @@ class RecordStore:
         if self._bytes + size - freed > self.limits.max_bytes:
             return False, "store is full"
         records[record.subkey] = StoredRecord(record.subkey, record.value, t + record.ttl_s)
+        self._changed(key)
         if replicas:
             self._replicas[key] = replicas
         else:
@@ -121,10 +130,17 @@ class RecordStore:
         for subkey in dead:
             r = records.pop(subkey)
             self._bytes -= len(r.value) + len(r.subkey)
+        if dead:
+            self._changed(key)
         if not records:
             del self._data[key]
             self._replicas.pop(key, None)
+            self._versions.pop(key, None)
         return len(dead)
+
+    def _changed(self, key: bytes) -> None:
+        self._clock += 1
+        self._versions[key] = self._clock
 
     def dump(self) -> bytes:
         """msgpack of every record with its absolute expiry, for persistence across restarts."""

@@ -199,7 +199,11 @@ class DHTRouter:
         local = [k for k in keys if _holds(node, k, replicas)]
         out: list[tuple[list[_Candidate], int, int]] = []
         if local:
-            replies = _decode_replies(await _rendezvous(node, pack([local, request])), len(local))
+            serve_rendezvous(node)
+            own = node.app_handler(RENDEZVOUS_TOPIC)  # this node's own handler, with its index
+            if own is None:
+                raise DHTError("another protocol took the rendezvous topic on this node")
+            replies = _decode_replies(await own(node.contact, pack([local, request])), len(local))
             out += [(_decode_candidates(body), 0, 0) for _, body in replies]
         plan = _cover(node, [k for k in keys if k not in set(local)], replicas)
         out += [
@@ -269,37 +273,101 @@ def serve_rendezvous(node: DHTNode) -> None:
     """Make ``node`` answer ``semantic.rendezvous`` requests; it needs no hasher, so bare nodes
     (``synthswarm node``) serve too."""
     if RENDEZVOUS_TOPIC not in node.app_topics():
-        node.register_app(RENDEZVOUS_TOPIC, lambda sender, payload: _rendezvous(node, payload))
+        index = _SubscriptionIndex(node)
+        node.register_app(RENDEZVOUS_TOPIC, lambda sender, payload: _rendezvous(node, index, payload))
 
 
-async def _rendezvous(node: DHTNode, payload: bytes) -> bytes:
+async def _rendezvous(node: DHTNode, index: _SubscriptionIndex, payload: bytes) -> bytes:
     """Answer one rendezvous request: for each key it names, the best subscribers held for the key,
     or closer contacts."""
     keys, request = _decode_request(payload)
     data, scale, m, threshold, replicas = _decode_query(request)
     query = CompactEmbedding(EmbeddingDType.INT8, scale, data).to_array()
-    return pack([_answer_key(node, key, query, m, threshold, replicas) for key in keys])
+    return pack([_answer_key(node, index, key, query, m, threshold, replicas) for key in keys])
 
 
 def _answer_key(
-    node: DHTNode, key: bytes, query: npt.NDArray[np.float32], m: int, threshold: float, replicas: int
+    node: DHTNode,
+    index: _SubscriptionIndex,
+    key: bytes,
+    query: npt.NDArray[np.float32],
+    m: int,
+    threshold: float,
+    replicas: int,
 ) -> list[object]:
     if not _holds(node, key, replicas):
         closer = node.table.closest(key, 3)
         return ["closer", [[c.node_id, c.address] for c in closer]]
-    best: dict[bytes, tuple[float, Contact]] = {}
-    for record in node.store.get(key):
-        try:
-            agent_id, contact, vector = _decode_subscription(record.value)
-        except ProtocolError:
-            continue
-        if vector.shape != query.shape:
-            continue
-        score = float(np.dot(vector, query) / (np.linalg.norm(vector) * np.linalg.norm(query) or 1.0))
-        if score >= threshold and (agent_id not in best or score > best[agent_id][0]):
-            best[agent_id] = (score, contact)
-    top = sorted(best.items(), key=lambda item: -item[1][0])[: min(m, _MAX_CANDIDATES)]
-    return ["candidates", [[a, c.node_id, c.address, s] for a, (s, c) in top]]
+    top = index.best(key, query, min(m, _MAX_CANDIDATES), threshold)
+    return ["candidates", [[a, c.node_id, c.address, s] for a, c, s in top]]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The subscriptions held under one key, decoded once: unit rows of one dimension."""
+
+    version: int
+    agents: list[bytes]
+    contacts: list[Contact]
+    matrix: npt.NDArray[np.float32]
+
+
+class _SubscriptionIndex:
+    """Per node: the subscription records under each key as a matrix of unit rows, rebuilt only when
+    the key's records change (:meth:`RecordStore.version`), so a request costs one matrix-vector
+    product rather than decoding and scoring every record in Python."""
+
+    def __init__(self, node: DHTNode, max_keys: int = 4096) -> None:
+        self._node = node
+        self._max_keys = max_keys
+        self._rows: dict[tuple[bytes, int], _Rows] = {}
+
+    def best(
+        self, key: bytes, query: npt.NDArray[np.float32], m: int, threshold: float
+    ) -> list[tuple[bytes, Contact, float]]:
+        """The ``m`` best agents (each once, by its best row) at cosine at least ``threshold``."""
+        rows = self._rows_of(key, query.shape[0])
+        if rows is None or m <= 0:
+            return []
+        q = query / (float(np.linalg.norm(query)) or 1.0)
+        scores = rows.matrix @ q
+        order = np.argsort(-scores, kind="stable")
+        out: list[tuple[bytes, Contact, float]] = []
+        seen: set[bytes] = set()
+        for i in order.tolist():
+            score = float(scores[i])
+            if score < threshold or len(out) >= m:
+                break
+            if rows.agents[i] not in seen:
+                seen.add(rows.agents[i])
+                out.append((rows.agents[i], rows.contacts[i], score))
+        return out
+
+    def _rows_of(self, key: bytes, dims: int) -> _Rows | None:
+        version = self._node.store.version(key)
+        if version == 0:
+            return None
+        cached = self._rows.get((key, dims))
+        if cached is not None and cached.version == version:
+            return cached
+        agents, contacts, vectors = [], [], []
+        for record in self._node.store.get(key):
+            try:
+                agent_id, contact, vector = _decode_subscription(record.value)
+            except ProtocolError:
+                continue
+            if vector.shape == (dims,):
+                agents.append(agent_id)
+                contacts.append(contact)
+                vectors.append(vector)
+        matrix = np.zeros((len(vectors), dims), np.float32)
+        if vectors:
+            matrix = np.asarray(vectors, np.float32)
+            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        if len(self._rows) >= self._max_keys:
+            self._rows.pop(next(iter(self._rows)))  # the oldest-built entry
+        rows = self._rows[(key, dims)] = _Rows(version, agents, contacts, matrix)
+        return rows
 
 
 def _cover(node: DHTNode, keys: list[bytes], replicas: int) -> list[tuple[Contact, list[bytes]]]:

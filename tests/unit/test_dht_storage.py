@@ -119,3 +119,22 @@ async def test_replicate_pushes_others_records_under_a_key_this_node_also_publis
         for node in nodes[1:]:
             assert sorted(r.subkey for r in node.store.get(KEY)) == [b"own", b"theirs"]
         assert await holder.replicate(older_than_s=3600.0) == 0
+
+
+def test_a_keys_version_changes_with_its_live_records_only() -> None:
+    store = RecordStore()
+    assert store.version(b"k", now=0) == 0
+    store.put(b"k", Record(b"a", b"1", 10), now=0)
+    first = store.version(b"k", now=0)
+    store.put(b"other", Record(b"a", b"1", 10), now=0)
+    assert store.version(b"k", now=0) == first  # another key's store leaves it alone
+    store.put(b"k", Record(b"b", b"2", 100), now=0)
+    second = store.version(b"k", now=1)
+    assert second != first
+    assert store.version(b"k", now=50) not in (first, second)  # the first record expired
+    assert store.version(b"k", now=500) == 0  # all gone
+    refused = RecordStore(StoreLimits(max_records_per_key=1))
+    refused.put(b"k", Record(b"a", b"1", 10), now=0)
+    before = refused.version(b"k", now=0)
+    assert not refused.put(b"k", Record(b"b", b"2", 10), now=0)[0]
+    assert refused.version(b"k", now=0) == before  # a refused store changes nothing
