@@ -161,6 +161,17 @@ class SwarmConfig:
         default="",
         metadata=_doc("Comma-separated node addresses (tcp://host:port) to join an existing swarm through."),
     )
+    advertise: str = field(
+        default="",
+        metadata=_doc(
+            "tcp: the host other machines reach these nodes at (default: host; for 0.0.0.0, this "
+            "machine's address on its default route)."
+        ),
+    )
+    secure: bool = field(
+        default=False,
+        metadata=_doc("tcp: CurveZMQ on every node's connections; every node of a swarm must agree."),
+    )
     m: int = field(
         default=4, metadata=_doc("dht and hub: most agents one packet is delivered to.", minimum=1)
     )

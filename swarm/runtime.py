@@ -37,7 +37,7 @@ from agents.llm import ChatModel
 from agents.memory import AgentMemory, Document, check_agent_name
 from agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings, Turn
 from swarm.config import AGENTS_KEY, SwarmConfig, load_config
-from swarm.dht import DHTNode
+from swarm.dht import DHTNode, DHTSettings
 from swarm.dht.transport import new_context
 from swarm.errors import ConfigError, SwarmError
 from swarm.identity import Identity
@@ -128,6 +128,11 @@ class Swarm:
             raise ConfigError(
                 "swarm.bootstrap", f"only the dht router spans processes, not {self.config.router}"
             )
+        for name in ("secure", "advertise"):
+            if getattr(self.config, name) and self.config.transport != "tcp":
+                raise ConfigError(
+                    f"swarm.{name}", "needs swarm.transport = tcp (inproc stays in one process)"
+                )
 
     @classmethod
     def from_config_file(
@@ -375,10 +380,15 @@ class Swarm:
         bootstrap = [a.strip() for a in c.bootstrap.split(",") if a.strip()]
         if c.transport == "inproc":
             self._context = new_context()
+        settings = DHTSettings(secure=c.secure)
+        advertise = f"tcp://{c.advertise}:*" if c.advertise else None
         for i in range(len(self.specialists)):
             listen = f"inproc://swarm-{id(self):x}-{i}" if c.transport == "inproc" else f"tcp://{c.host}:*"
             join = bootstrap or [n.address for n in self.nodes[:1]]
-            self.nodes.append(await DHTNode.create(listen=listen, bootstrap=join, context=self._context))
+            node = await DHTNode.create(
+                listen=listen, advertise=advertise, bootstrap=join, context=self._context, settings=settings
+            )
+            self.nodes.append(node)
             report("nodes", i + 1, len(self.specialists))
 
     def _identity(self, name: str) -> Identity:

@@ -255,7 +255,7 @@ class DHTNode:
             if curve is not None:
                 raise ConfigError("dht.secure", str(exc)) from exc
             raise
-        address = advertise or _advertised(transport.address)
+        address = _advertised(transport.address, advertise)
         if curve is not None:
             address = secured_address(split_address(address)[0], curve.public)
         node = cls(ident, transport, address, s, ctx, context is None, state_dir)
@@ -918,12 +918,32 @@ def _fit(records: list[Record]) -> list[Record]:
     return out
 
 
-def _advertised(bound: str) -> str:
-    """The address peers should use: a wildcard bind is advertised under this host's name."""
+def _advertised(bound: str, advertise: str | None = None) -> str:
+    """The address peers should use. ``advertise`` wins; ending in ``:*`` it takes the bound port
+    (nodes on ephemeral ports behind one advertised host). A wildcard bind is advertised under this
+    machine's address on its default route (``gethostbyname(hostname)`` is often 127.0.1.1)."""
+    port = bound.rsplit(":", 1)[1]
+    if advertise:
+        return advertise[:-1] + port if advertise.endswith(":*") else advertise
     if "://0.0.0.0:" in bound or "://*:" in bound:
-        host = socket.gethostbyname(socket.gethostname())
-        return bound.replace("0.0.0.0", host).replace("*", host)
+        return f"{bound.split('://', 1)[0]}://{_outward_host()}:{port}"
     return bound
+
+
+def _outward_host() -> str:
+    """This machine's address on its default route: a UDP socket "connected" to a non-local address
+    sends nothing but makes the kernel pick the interface. Falls back to the host name's address."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never routed anywhere real
+            host = str(probe.getsockname()[0])
+    except OSError:
+        host = ""
+    if not host or host == "0.0.0.0":
+        host = socket.gethostbyname(socket.gethostname())
+    if host.startswith("127."):
+        log.warning("no address but loopback found to advertise (%s): pass advertise= for other hosts", host)
+    return host
 
 
 def _load_or_create_identity(state_dir: Path | None) -> Identity:

@@ -240,3 +240,14 @@ async def test_a_store_refused_at_its_cap_is_reported_not_dropped() -> None:
         assert third.stored == 0
         assert third.refused == ("too many records under this key",) * 6
         assert sum(n.stats.stores_refused for n in nodes) == 5  # the sixth refusal is the putter's own
+
+
+def test_a_wildcard_bind_advertises_a_concrete_host_with_the_bound_port() -> None:
+    """The default route's interface (a UDP probe that sends nothing), never the wildcard."""
+    from swarm.dht.node import _advertised
+
+    for bound in ("tcp://0.0.0.0:6001", "tcp://*:6001"):
+        address = _advertised(bound)
+        host = address.removeprefix("tcp://").rsplit(":", 1)[0]
+        assert address.endswith(":6001")
+        assert host not in ("0.0.0.0", "*", "")

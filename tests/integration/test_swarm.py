@@ -13,6 +13,7 @@ from agents.embeddings import LocalEmbedder
 from agents.llm import LocalChat
 from swarm.config import SwarmConfig
 from swarm.demo import load_demo_corpus, run_demo
+from swarm.errors import ConfigError
 from swarm.runtime import Swarm
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION, chat
 
@@ -107,3 +108,24 @@ def test_a_restarted_swarm_keeps_knowledge_inbox_and_identity(tmp_path: Path) ->
     counts = first["counts"]
     assert isinstance(counts, dict)
     assert all(inbox > 0 for _, inbox in counts.values())
+
+
+async def test_a_secured_swarm_of_agents_on_an_advertised_host(
+    local_embedder: LocalEmbedder, tmp_path: Path
+) -> None:
+    """Agents, not only bare nodes, run secured (CurveZMQ) and advertise the host given to them."""
+    config = SwarmConfig(transport="tcp", host="0.0.0.0", advertise="127.0.0.1", secure=True)
+    swarm = Swarm(chat=chat(), embedder=local_embedder, config=config, data_dir=tmp_path)
+    swarm.add_specialist(*BOTANY, documents=[BOTANY_FACT, *DISTRACTORS["botany"]])
+    swarm.add_specialist(*ASTRONOMY, documents=[ASTRONOMY_FACT, *DISTRACTORS["astronomy"]])
+    async with swarm:
+        assert all(n.address.startswith("tcp://127.0.0.1:") and "#" in n.address for n in swarm.nodes)
+        assert all(n.settings.secure for n in swarm.nodes)
+        answer = await swarm.ask(QUESTION)
+    assert answer.text == "1874"
+
+
+def test_secure_and_advertise_need_tcp(local_embedder: LocalEmbedder) -> None:
+    for config in (SwarmConfig(secure=True), SwarmConfig(advertise="10.0.0.5")):
+        with pytest.raises(ConfigError, match=r"needs swarm\.transport = tcp"):
+            Swarm(chat=chat(), embedder=local_embedder, config=config)
