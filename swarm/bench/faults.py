@@ -54,6 +54,7 @@ from swarm.dht import Contact, DHTNode, DHTSettings, key_for
 from swarm.dht.curve import CurveKeys, split_address
 from swarm.dht.messages import Envelope, Ping, Record, Store, Stored, encode_frame
 from swarm.dht.testing import heal, launch_swarm, partition
+from swarm.dht.transport import request_parts
 from swarm.errors import DHTError
 from swarm.fuzz import (
     Crash,
@@ -204,11 +205,15 @@ async def _impostor_frames(s: FaultBenchSettings, rng: np.random.Generator) -> d
             victim = nodes[1].identity.public_key
             mine = f"tcp://127.0.0.1:1#{keys.public.hex()}"
             for _ in range(s.attacks):
-                await sock.send(encode_frame(Envelope(rng.bytes(8), victim, mine, Ping())))
-            await sock.send(encode_frame(Envelope(rng.bytes(8), mallory.public_key, mine, Ping())))
+                await sock.send_multipart(
+                    request_parts(encode_frame(Envelope(rng.bytes(8), victim, mine, Ping())))
+                )
+            await sock.send_multipart(
+                request_parts(encode_frame(Envelope(rng.bytes(8), mallory.public_key, mine, Ping())))
+            )
             answered = 0
             while await sock.poll(1000):
-                await sock.recv()
+                (await sock.recv_multipart())[-1]
                 answered += 1
         finally:
             sock.close(linger=0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ID_BITS", "ID_BYTES", "Contact", "bucket_index", "distance", "key_for", "random_id_in_bucket"]
 
@@ -48,9 +48,11 @@ def key_for(*parts: bytes | str) -> bytes:
     return h.digest()
 
 
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """How to reach a node: its id (SHA-256 of its public key) and its ZeroMQ address."""
+class Contact(NamedTuple):
+    """How to reach a node: its id (SHA-256 of its public key) and its ZeroMQ address.
+
+    A named tuple rather than a frozen dataclass: every FIND_NODE answer builds up to k of them, and
+    a tuple is built in C (the wire decoder makes them directly)."""
 
     node_id: bytes
     address: str

@@ -49,7 +49,14 @@ from swarm.dht.messages import (
 from swarm.dht.routing import RoutingTable
 from swarm.dht.rtt import PeerHealth, RttEstimator
 from swarm.dht.storage import RecordStore, StoreLimits
-from swarm.dht.transport import SendError, TransportSettings, TransportStats, ZmqTransport, new_context
+from swarm.dht.transport import (
+    SendError,
+    TransportHost,
+    TransportSettings,
+    TransportStats,
+    ZmqTransport,
+    new_context,
+)
 from swarm.errors import (
     BootstrapError,
     ConfigError,
@@ -234,31 +241,35 @@ class DHTNode:
         state_dir: Path | None = None,
         settings: DHTSettings | None = None,
         context: zmq.asyncio.Context | None = None,
+        host: TransportHost | None = None,
     ) -> DHTNode:
         """Bind, start serving, restore saved state from ``state_dir`` and join through ``bootstrap``.
 
         With a ``state_dir`` the node keeps its identity, records and contacts across restarts, and
-        rejoins through its saved contacts when no bootstrap address is given.
+        rejoins through its saved contacts when no bootstrap address is given. With a ``host`` the
+        node binds nothing: it sends and receives through that shared host's sockets (``listen`` and
+        ``context`` are the host's business then; see :mod:`swarm.dht.transport`).
         """
         s = settings or DHTSettings()
-        ctx = context or new_context()
+        ctx = context or (host.context if host is not None else new_context())
+        owns_context = context is None and host is None
         ident = identity or _load_or_create_identity(state_dir)
         curve = CurveKeys.of(ident) if s.secure else None
         zap = ZapHandler.try_bind(ctx) if curve is not None else None
         try:
-            transport = ZmqTransport.open(ctx, listen, s.transport, curve)
+            transport = _open_transport(ctx, listen, s.transport, curve, host)
         except OSError as exc:
             if zap is not None:
                 zap.close()
-            if context is None:
+            if owns_context:
                 ctx.term()
             if curve is not None:
                 raise ConfigError("dht.secure", str(exc)) from exc
             raise
-        address = _advertised(transport.address, advertise)
+        address = transport.address if host is not None else _advertised(transport.address, advertise)
         if curve is not None:
             address = secured_address(split_address(address)[0], curve.public)
-        node = cls(ident, transport, address, s, ctx, context is None, state_dir)
+        node = cls(ident, transport, address, s, ctx, owns_context, state_dir)
         if zap is not None:
             # The first secured node of a context answers ZAP for all of them, while it lives.
             node._zap = zap
@@ -916,6 +927,21 @@ def _fit(records: list[Record]) -> list[Record]:
             break
         out.append(record)
     return out
+
+
+def _open_transport(
+    ctx: zmq.asyncio.Context,
+    listen: str,
+    settings: TransportSettings,
+    curve: CurveKeys | None,
+    host: TransportHost | None,
+) -> ZmqTransport:
+    """The node's own host bound at ``listen``, or a place on a shared ``host``."""
+    if host is None:
+        return ZmqTransport.open(ctx, listen, settings, curve)
+    if curve is not None:
+        raise OSError(0, "a shared transport host is unsecured: run secured nodes on their own")
+    return host.attach()
 
 
 def _advertised(bound: str, advertise: str | None = None) -> str:

@@ -12,10 +12,13 @@ import zmq.asyncio
 
 from swarm.dht.curve import ZapHandler
 from swarm.dht.node import DHTNode, DHTSettings
-from swarm.dht.transport import new_context
+from swarm.dht.transport import TransportHost, TransportSettings, new_context
 from swarm.identity import Identity
 
-__all__ = ["heal", "launch_swarm", "partition"]
+__all__ = ["SHARED_HOST_SETTINGS", "heal", "launch_swarm", "partition"]
+
+#: A shared host's connections carry every one of its nodes' messages: queue more on each.
+SHARED_HOST_SETTINGS = TransportSettings(high_water_mark=100_000)
 
 
 @asynccontextmanager
@@ -28,11 +31,14 @@ async def launch_swarm(
     join_concurrency: int = 16,
     progress: Callable[[int, int], None] | None = None,
     seeded_ids: bool = False,
+    shared: bool = False,
 ) -> AsyncIterator[list[DHTNode]]:
     """``n`` joined nodes on ``inproc://`` (no file descriptor per connection) or ``tcp://127.0.0.1``
     ephemeral ports. Each node joins through a random node already in the swarm. All are closed on
     exit, killed ones included. With ``seeded_ids`` node keys (so ids) derive from ``seed``, so the
-    same seed places every record on the same nodes."""
+    same seed places every record on the same nodes. With ``shared`` every node sends and receives
+    through one :class:`~swarm.dht.transport.TransportHost` (two sockets in all, rather than two per
+    node: how thousands of nodes fit in one process's file descriptors)."""
     ctx: zmq.asyncio.Context = new_context()
     rng = random.Random(seed)
     counter = iter(range(10**9))
@@ -48,13 +54,18 @@ async def launch_swarm(
         )
 
     nodes: list[DHTNode] = []
+    if shared and settings is not None and settings.secure:
+        raise ValueError("a shared transport host is unsecured")
+    host = TransportHost.open(ctx, listen(), SHARED_HOST_SETTINGS) if shared else None
     # A secured swarm's nodes share one ZAP handler; it belongs to the context, not to a node, so
     # killing any node leaves the others able to accept connections.
     zap = ZapHandler.try_bind(ctx) if settings is not None and settings.secure else None
     zap_task = asyncio.ensure_future(zap.serve()) if zap is not None else None
     try:
         nodes.append(
-            await DHTNode.create(listen=listen(), settings=settings, context=ctx, identity=identity(0))
+            await DHTNode.create(
+                listen=listen(), settings=settings, context=ctx, identity=identity(0), host=host
+            )
         )
         while len(nodes) < n:
             batch = min(join_concurrency, n - len(nodes))
@@ -66,6 +77,7 @@ async def launch_swarm(
                         context=ctx,
                         bootstrap=[rng.choice(nodes).address],
                         identity=identity(len(nodes) + i),
+                        host=host,
                     )
                     for i in range(batch)
                 )
@@ -76,6 +88,8 @@ async def launch_swarm(
         yield nodes
     finally:
         await asyncio.gather(*(node.close(handoff=False) for node in nodes), return_exceptions=True)
+        if host is not None:
+            host.close()
         if zap is not None and zap_task is not None:
             zap_task.cancel()
             await asyncio.gather(zap_task, return_exceptions=True)

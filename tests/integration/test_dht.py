@@ -19,6 +19,7 @@ from swarm.dht.ids import Contact, distance
 from swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, Record, Store, Stored, encode_frame
 from swarm.dht.storage import StoreLimits
 from swarm.dht.testing import launch_swarm
+from swarm.dht.transport import request_parts
 from swarm.errors import BootstrapError, DHTError
 
 FAST = DHTSettings(initial_timeout_s=0.5, bootstrap_timeout_s=2.0)
@@ -93,7 +94,7 @@ async def test_bad_frames_are_counted_and_the_node_keeps_serving() -> None:
         ]
         before = target.stats.bad_frames
         for frame in garbage:
-            await attacker.send(frame)
+            await attacker.send_multipart(request_parts(frame))
         await attacker.send_multipart([b"two", b"frames"])
         for _ in range(250):
             if target.stats.bad_frames - before >= len(garbage) and target.transport_stats().bad_envelopes:
@@ -251,3 +252,30 @@ def test_a_wildcard_bind_advertises_a_concrete_host_with_the_bound_port() -> Non
         host = address.removeprefix("tcp://").rsplit(":", 1)[0]
         assert address.endswith(":6001")
         assert host not in ("0.0.0.0", "*", "")
+
+
+@pytest.mark.parametrize("transport", ["inproc", "tcp"])
+async def test_nodes_sharing_one_transport_host(transport: str) -> None:
+    """Forty nodes on one host's two sockets: lookups and records work as with a socket pair each, a
+    node on its own talks to them, and a killed node goes quiet without taking its host down."""
+    async with launch_swarm(40, transport=transport, settings=FAST, seed=21, shared=True) as nodes:
+        assert len({n.address.split("/~")[0] for n in nodes}) == 1  # one host address
+        for i in range(10):
+            await nodes[i].put(key_for("shared", str(i)), f"v{i}".encode(), republish=False)
+        for i in range(10):
+            assert (await nodes[-1 - i].get(key_for("shared", str(i)))).values == [f"v{i}".encode()]
+        alone = await DHTNode.create(
+            listen="tcp://127.0.0.1:*" if transport == "tcp" else f"inproc://alone-{id(nodes)}",
+            bootstrap=[nodes[5].address],
+            settings=FAST,
+            context=nodes[0]._ctx,
+        )
+        try:
+            assert (await alone.get(key_for("shared", "3"))).values == [b"v3"]
+            victim = nodes[7]
+            await victim.kill()
+            with pytest.raises(DHTError):
+                await alone.ping(victim.contact)
+            assert await alone.ping(nodes[8].contact) > 0
+        finally:
+            await alone.close(handoff=False)

@@ -21,6 +21,7 @@ from swarm.dht.curve import CurveKeys, split_address
 from swarm.dht.limits import PeerLimits
 from swarm.dht.messages import AppRequest, Envelope, Ping, decode_frame, encode_frame
 from swarm.dht.testing import launch_swarm
+from swarm.dht.transport import request_parts
 from swarm.errors import BootstrapError, ConfigError, DHTError
 from swarm.identity import Identity
 from swarm.packet import OutcomePacket, make_packet
@@ -89,18 +90,24 @@ async def test_a_request_under_someone_elses_key_is_dropped() -> None:
         try:
             # Mallory's connection proves her key, but the frame claims the victim's.
             mine = f"tcp://127.0.0.1:1#{CurveKeys.of(mallory).public.hex()}"
-            await sock.send(encode_frame(Envelope(os.urandom(8), victim.identity.public_key, mine, Ping())))
+            await sock.send_multipart(
+                request_parts(encode_frame(Envelope(os.urandom(8), victim.identity.public_key, mine, Ping())))
+            )
             assert not await answered(sock)
             assert target.stats.impostors == 1
             # Her own key, with an address that advertises someone else's Curve key: dropped too.
             theirs = victim.address
-            await sock.send(encode_frame(Envelope(os.urandom(8), mallory.public_key, theirs, Ping())))
+            await sock.send_multipart(
+                request_parts(encode_frame(Envelope(os.urandom(8), mallory.public_key, theirs, Ping())))
+            )
             assert not await answered(sock)
             assert target.stats.impostors == 2
             # Honest about both, she is answered.
-            await sock.send(encode_frame(Envelope(os.urandom(8), mallory.public_key, mine, Ping())))
+            await sock.send_multipart(
+                request_parts(encode_frame(Envelope(os.urandom(8), mallory.public_key, mine, Ping())))
+            )
             assert await answered(sock)
-            assert type(decode_frame(await sock.recv()).message).__name__ == "Pong"
+            assert type(decode_frame((await sock.recv_multipart())[-1]).message).__name__ == "Pong"
         finally:
             sock.close(linger=0)
             ctx.term()
@@ -121,7 +128,7 @@ async def test_a_flooding_peer_is_throttled_and_others_are_still_served() -> Non
                 for _ in range(5000)
             ]
             for frame in frames:
-                await sock.send(frame)
+                await sock.send_multipart(request_parts(frame))
             # While the flood is read, an honest peer's requests are answered.
             rtts = [await honest.ping(target.contact) for _ in range(20)]
             assert max(rtts) < 1.0
@@ -141,8 +148,12 @@ async def test_a_flooding_peer_is_throttled_and_others_are_still_served() -> Non
             target.register_app("slow", slow)
             flooder2 = Identity.generate()
             for _ in range(20):
-                await sock.send(
-                    encode_frame(Envelope(os.urandom(8), flooder2.public_key, "tcp://127.0.0.1:1", flood_app))
+                await sock.send_multipart(
+                    request_parts(
+                        encode_frame(
+                            Envelope(os.urandom(8), flooder2.public_key, "tcp://127.0.0.1:1", flood_app)
+                        )
+                    )
                 )
             for _ in range(100):
                 if target.stats.busy_refused >= 12:

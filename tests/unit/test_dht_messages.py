@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import msgpack
 import pytest
@@ -9,7 +10,11 @@ from hypothesis import strategies as st
 
 from swarm.dht.ids import Contact
 from swarm.dht.messages import (
+    MAX_ADDRESS_CHARS,
+    MAX_CONTACTS,
     MAX_FRAME_BYTES,
+    MAX_VALUE_BYTES,
+    PROTOCOL_VERSION,
     AppReply,
     AppRequest,
     Envelope,
@@ -64,11 +69,50 @@ def test_every_message_round_trips(message: Message) -> None:
     assert decoded.sender.node_id == ME.id
 
 
-def frame(*items: object) -> bytes:
-    return msgpack.packb(list(items), use_bin_type=True)
+RPC_ID, KEY, ADDRESS, ID = b"\x09" * 8, b"\x05" * 32, "tcp://h:1", b"\x01" * 32
+HEAD = (RPC_ID, KEY, ADDRESS)
 
 
-GOOD_HEAD = (1, 1, b"\x09" * 8, b"\x05" * 32, "tcp://h:1")
+def frame(kind: object, *items: object, version: int = PROTOCOL_VERSION) -> bytes:
+    """A hand-made frame: ``[version, [kind, *items]]``."""
+    return msgpack.packb([version, [kind, *items]], use_bin_type=True)
+
+
+def test_the_wire_layout() -> None:
+    data = encode_frame(envelope(FindNode(ID, 7)))
+    assert msgpack.unpackb(data) == [2, [3, b"\x09" * 8, ME.public_key, "tcp://127.0.0.1:5000", ID, 7]]
+    assert decode_frame(frame(3, *HEAD, ID, 7)).message == FindNode(ID, 7)
+
+
+def test_store_replicas_are_optional_on_the_wire() -> None:
+    plain = msgpack.unpackb(encode_frame(envelope(Store(ID, Record(b"s", b"v", 60)))))
+    assert len(plain[1]) == 8
+    assert decode_frame(frame(5, *HEAD, ID, b"s", b"v", 60)).message == Store(ID, Record(b"s", b"v", 60), 0)
+    assert decode_frame(frame(5, *HEAD, ID, b"s", b"v", 60, 9)).message == Store(
+        ID, Record(b"s", b"v", 60), 9
+    )
+
+
+def test_long_texts_are_cut() -> None:
+    assert decode_frame(frame(6, *HEAD, False, "r" * 1000)).message == Stored(False, "r" * 200)
+    assert decode_frame(frame(9, *HEAD, "c" * 100, "m" * 1000)).message == ErrorReply("c" * 64, "m" * 500)
+
+
+def test_limits_are_inclusive() -> None:
+    longest = "tcp://" + "h" * (MAX_ADDRESS_CHARS - 6)
+    week = 7 * 24 * 3600
+    ok = [
+        frame(1, RPC_ID, KEY, longest),
+        frame(3, *HEAD, ID, 1),
+        frame(3, *HEAD, ID, MAX_CONTACTS),
+        frame(4, *HEAD, [[ID, longest]] * MAX_CONTACTS),
+        frame(5, *HEAD, ID, b"s" * 64, b"v" * MAX_VALUE_BYTES, week, MAX_CONTACTS),
+        frame(8, *HEAD, [[b"", b"", 1]] * 128, []),
+        frame(10, *HEAD, "t" * 64, b""),
+    ]
+    for data in ok:
+        decode_frame(data)
+    assert decode_frame(frame(1, RPC_ID, KEY, "é" * 197 + "://")).sender_address.endswith("://")
 
 
 @pytest.mark.parametrize(
@@ -76,24 +120,95 @@ GOOD_HEAD = (1, 1, b"\x09" * 8, b"\x05" * 32, "tcp://h:1")
     [
         (b"", "msgpack"),
         (b"\xc1", "msgpack"),
-        (frame(2, *GOOD_HEAD[1:]), "version 2"),
-        (frame(1, 99, *GOOD_HEAD[2:]), "unknown message type"),
-        (frame(*GOOD_HEAD[:2], b"short", *GOOD_HEAD[3:]), "rpc id"),
-        (frame(*GOOD_HEAD[:3], b"k", GOOD_HEAD[4]), "sender key"),
-        (frame(*GOOD_HEAD[:4], "no-scheme"), "address"),
-        (frame(*GOOD_HEAD, "extra"), "PING"),
-        (frame(1, 3, *GOOD_HEAD[2:], b"short-target", 20), "target"),
-        (frame(1, 3, *GOOD_HEAD[2:], b"\x01" * 32, 65), "count"),
-        (frame(1, 7, *GOOD_HEAD[2:], b"\x01" * 32), "FIND_VALUE"),
-        (frame(1, 5, *GOOD_HEAD[2:], b"\x01" * 32, b"s", b"v", 0), "ttl"),
-        (frame(1, 5, *GOOD_HEAD[2:], b"\x01" * 32, b"s", b"v" * 5000, 10), "value"),
-        (frame(1, 4, *GOOD_HEAD[2:], [[b"\x01" * 32, "inproc://a"]] * 65), "contacts"),
-        (frame(1, 6, *GOOD_HEAD[2:], 1, ""), "ok"),
+        (frame(1, *HEAD)[:-3], "truncated"),
+        (frame(1, *HEAD) + b"\x00", "trailing"),
+        (msgpack.packb("frame"), "not an RPC frame"),
+        (msgpack.packb([]), "not an RPC frame"),
+        (msgpack.packb([2]), "not an RPC frame"),
+        (msgpack.packb([2, []]), "unknown message type"),
+        (msgpack.packb([2, 1]), "not an RPC frame"),
+        (msgpack.packb([2, [1, *HEAD], 3]), "not an RPC frame"),
+        (msgpack.packb([True, [1, *HEAD]]), "not an RPC frame"),
+        # another protocol version, in this layout or version 1's flat one
+        (frame(1, *HEAD, version=3), "version 3 is not supported"),
+        (frame(3, *HEAD, ID, 999, version=3), "version 3 is not supported"),
+        (msgpack.packb([1, 1, RPC_ID, KEY, ADDRESS], use_bin_type=True), "version 1 is not supported"),
+        (msgpack.packb([1, 2, RPC_ID, KEY, ADDRESS], use_bin_type=True), "version 1 is not supported"),
+        (msgpack.packb([9, 1, RPC_ID, KEY, ADDRESS]), "version 9 is not supported"),
+        (frame(99, *HEAD), "unknown message type 99"),
+        (frame(0, *HEAD), "unknown message type 0"),
+        (frame(True, *HEAD), "unknown message type True"),
+        (frame("1", *HEAD), "unknown message type '1'"),
+        # the envelope
+        (frame(1, b"short", KEY, ADDRESS), "PING rpc_id"),
+        (frame(1, b"\x09" * 9, KEY, ADDRESS), "PING rpc_id"),
+        (frame(1, "\x09" * 8, KEY, ADDRESS), "PING rpc_id"),
+        (frame(1, RPC_ID, b"k", ADDRESS), "PING sender_key"),
+        (frame(1, RPC_ID, KEY * 2, ADDRESS), "PING sender_key"),
+        (frame(1, RPC_ID, KEY, "no-scheme"), "sender_address"),
+        (frame(1, RPC_ID, KEY, b"tcp://h:1"), "sender_address"),
+        (frame(1, RPC_ID, KEY, "tcp://" + "h" * MAX_ADDRESS_CHARS), "sender_address"),
+        (frame(1, RPC_ID, KEY), "PING"),
+        (frame(1, *HEAD, "extra"), "PING"),
+        (frame(2, *HEAD, None), "PONG"),
+        # FIND_NODE, FIND_VALUE
+        (frame(3, *HEAD, b"short-target", 20), "FIND_NODE target"),
+        (frame(3, *HEAD, "\x01" * 32, 20), "FIND_NODE target"),
+        (frame(3, *HEAD, ID, 65), "FIND_NODE count"),
+        (frame(3, *HEAD, ID, 0), "FIND_NODE count"),
+        (frame(3, *HEAD, ID, True), "FIND_NODE count"),
+        (frame(3, *HEAD, ID, 20.0), "FIND_NODE count"),
+        (frame(3, *HEAD, ID), "FIND_NODE"),
+        (frame(7, *HEAD, ID), "FIND_VALUE"),
+        (frame(7, *HEAD, ID[:31], 20), "FIND_VALUE key"),
+        (frame(7, *HEAD, ID, 20, 1), "FIND_VALUE"),
+        # FOUND_NODES
+        (frame(4, *HEAD, [[ID, "inproc://a"]] * 65), "FOUND_NODES contacts"),
+        (frame(4, *HEAD, [[ID, "no-scheme"]]), "contacts: address"),
+        (frame(4, *HEAD, [[ID, "inproc://" + "a" * MAX_ADDRESS_CHARS]]), "FOUND_NODES contacts"),
+        (frame(4, *HEAD, [[ID[:31], "inproc://a"]]), "FOUND_NODES contacts"),
+        (frame(4, *HEAD, [[ID, "inproc://a", 1]]), "FOUND_NODES contacts"),
+        (frame(4, *HEAD, [ID]), "FOUND_NODES contacts"),
+        (frame(4, *HEAD, {"a": 1}), "FOUND_NODES contacts"),
+        (frame(4, *HEAD), "FOUND_NODES"),
+        # STORE
+        (frame(5, *HEAD, ID, b"s", b"v", 0), "STORE ttl_s"),
+        (frame(5, *HEAD, ID, b"s", b"v", 7 * 24 * 3600 + 1), "STORE ttl_s"),
+        (frame(5, *HEAD, ID, b"s", b"v", True), "STORE ttl_s"),
+        (frame(5, *HEAD, ID, b"s", b"v" * (MAX_VALUE_BYTES + 1), 10), "STORE value"),
+        (frame(5, *HEAD, ID, b"s" * 65, b"v", 10), "STORE subkey"),
+        (frame(5, *HEAD, ID, "s", b"v", 10), "STORE subkey"),
+        (frame(5, *HEAD, ID[:1], b"s", b"v", 10), "STORE key"),
+        (frame(5, *HEAD, ID, b"s", b"v", 10, -1), "STORE replicas"),
+        (frame(5, *HEAD, ID, b"s", b"v", 10, MAX_CONTACTS + 1), "STORE replicas"),
+        (frame(5, *HEAD, ID, b"s", b"v", 10, True), "STORE replicas"),
+        (frame(5, *HEAD, ID, b"s", b"v"), "STORE"),
+        (frame(5, *HEAD, ID, b"s", b"v", 10, 0, 0), "STORE"),
+        # STORED, ERROR
+        (frame(6, *HEAD, 1, ""), "STORED ok"),
+        (frame(6, *HEAD, True, b""), "STORED reason"),
+        (frame(6, *HEAD, True), "STORED"),
+        (frame(9, *HEAD, 1, "m"), "ERROR code"),
+        (frame(9, *HEAD, "c", None), "ERROR message"),
+        # FOUND_VALUE
+        (frame(8, *HEAD, [[b"s", b"v", 10]] * 129, []), "FOUND_VALUE records"),
+        (frame(8, *HEAD, [[b"s", b"v", 0]], []), "FOUND_VALUE records"),
+        (frame(8, *HEAD, [[b"s", b"v"]], []), "FOUND_VALUE records"),
+        (frame(8, *HEAD, [[b"s" * 65, b"v", 10]], []), "FOUND_VALUE records"),
+        (frame(8, *HEAD, [], [[ID, "x"]]), "contacts: address"),
+        (frame(8, *HEAD, []), "FOUND_VALUE"),
+        # APP_REQUEST, APP_REPLY
+        (frame(10, *HEAD, "t" * 65, b""), "APP_REQUEST topic"),
+        (frame(10, *HEAD, b"t", b""), "APP_REQUEST topic"),
+        (frame(10, *HEAD, "t", "payload"), "APP_REQUEST payload"),
+        (frame(11, *HEAD, "payload"), "APP_REPLY payload"),
+        (frame(11, *HEAD, msgpack.ExtType(1, b"x")), "APP_REPLY payload"),
+        (frame(11, *HEAD), "APP_REPLY"),
         (b"\x00" * (MAX_FRAME_BYTES + 1), "exceeds"),
     ],
 )
 def test_bad_frames_raise_protocol_error(data: bytes, fragment: str) -> None:
-    with pytest.raises(ProtocolError, match=fragment):
+    with pytest.raises(ProtocolError, match=re.escape(fragment)):
         decode_frame(data)
 
 
@@ -113,4 +228,12 @@ def test_property_random_bytes_raise_only_protocol_errors(data: bytes) -> None:
 @settings(max_examples=1000, deadline=None)
 def test_property_well_headed_junk_raises_only_protocol_errors(kind: int, rest: list[object]) -> None:
     with contextlib.suppress(ProtocolError):
-        decode_frame(frame(1, kind, b"\x09" * 8, b"\x05" * 32, "tcp://h:1", *rest))
+        decode_frame(frame(kind, *HEAD, *rest))
+
+
+@given(st.lists(msgpack_values, max_size=8))
+@settings(max_examples=500, deadline=None)
+def test_property_junk_bodies_raise_only_protocol_errors(items: list[object]) -> None:
+    for data in (msgpack.packb([PROTOCOL_VERSION, items]), msgpack.packb(items), msgpack.packb([1, *items])):
+        with contextlib.suppress(ProtocolError):
+            decode_frame(data)
