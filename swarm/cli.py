@@ -520,24 +520,40 @@ def bench_models(
 @click.option("--churn", default=0.2, show_default=True, help="Fraction of nodes killed abruptly.")
 @click.option("--records", default=0, help="Records stored first (default: one per node).")
 @click.option("--transport", type=click.Choice(["inproc", "tcp"]), default="inproc", show_default=True)
+@click.option(
+    "--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="Shards of nodes in this many processes over TCP loopback.",
+)  # fmt: skip
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_dht(
-    nodes: int, lookups: int, churn: float, records: int, transport: str, seed: int, json_path: Path | None
+    nodes: int,
+    lookups: int,
+    churn: float,
+    records: int,
+    transport: str,
+    processes: int,
+    seed: int,
+    json_path: Path | None,
 ) -> None:
     """Success, hops, k-closest overlap, latency, load skew, maintenance and churn of an n-node DHT."""
     from swarm.bench.dht import DHTBenchSettings, run_dht_bench
 
     if nodes < 2 or lookups < 1 or not 0 <= churn < 1:
         raise click.BadParameter("need --nodes >= 2, --lookups >= 1 and 0 <= --churn < 1")
+    if processes > nodes:
+        raise click.BadParameter("--processes must be at most --nodes")
     settings = DHTBenchSettings(
-        nodes=nodes, lookups=lookups, churn=churn, records=records, transport=transport, seed=seed
-    )
+        nodes=nodes, lookups=lookups, churn=churn, records=records, transport=transport, seed=seed,
+        processes=processes,
+    )  # fmt: skip
     with _err.status("starting") as status:
         figures = run_dht_bench(settings, progress=_status_updater(status))
     command = f"synthswarm bench dht --nodes {nodes} --lookups {lookups} --churn {churn}"
     if transport != "inproc":
         command += f" --transport {transport}"
+    if processes > 1:
+        command += f" --processes {processes}"
     _finish_bench("synthswarm bench dht", figures, command, json_path)
 
 

@@ -24,6 +24,7 @@ import zmq
 from swarm import tasks
 from swarm.bench._report import Target, judge_targets, percentile
 from swarm.dht import DHTNode, DHTSettings, distance, key_for, requests_sent
+from swarm.dht.shards import launch_shards
 from swarm.dht.testing import launch_swarm
 
 __all__ = ["DHTBenchSettings", "run_dht_bench", "targets", "zmq_round_trip_us"]
@@ -55,6 +56,9 @@ class DHTBenchSettings:
     seed: int = 0
     maintenance_window_s: float = 40.0
     """How long maintenance traffic is counted (after a 20 s warm-up)."""
+    processes: int = 1
+    """Shards of nodes in this many processes over TCP loopback (:func:`swarm.dht.shards.launch_shards`);
+    gets and lookups start from this process's shard, and every process's requests and CPU count."""
 
 
 def run_dht_bench(
@@ -84,6 +88,8 @@ def zmq_round_trip_us(rounds: int = 2000) -> float:
 
 
 async def _run(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
+    if s.processes > 1:
+        return await _run_sharded(s, progress)
     started = time.perf_counter()
     rng = random.Random(s.seed)
     progress("raw pyzmq round trip")
@@ -224,3 +230,52 @@ async def _maintenance(
 
 def _sent(nodes: list[DHTNode], category: str) -> int:
     return sum(node.stats.rpcs_sent.get(category, 0) for node in nodes)
+
+
+async def _run_sharded(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
+    """The same phases over :func:`~swarm.dht.shards.launch_shards`, but for maintenance (the
+    children run at the default periods) and the load per node (counted over this shard only)."""
+    started = time.perf_counter()
+    rng = random.Random(s.seed)
+    figures: dict[str, Any] = {"nodes": s.nodes, "lookups": s.lookups, "transport": "tcp (shared hosts)"}
+    figures["processes"] = s.processes
+    progress("raw pyzmq round trip")
+    figures["zmq_rtt_us"] = round(zmq_round_trip_us(), 1)
+    join_started = time.perf_counter()
+    settings = DHTSettings(initial_timeout_s=0.5)
+    async with launch_shards(
+        s.nodes, processes=s.processes, settings=settings, seed=s.seed, progress=progress
+    ) as shards:
+        figures["join_s"] = round(time.perf_counter() - join_started, 1)
+        local = shards.local
+        keys = await _store(local, s.records or s.nodes, rng, progress)
+        figures["load_skew_this_shard"] = _load_skew(local)
+        progress(f"{s.lookups} gets from random nodes of this process")
+        rpcs0, cpu0 = sum((await shards.requests_by_category()).values()), await shards.cpu_s()
+        figures.update(await _gets(local, keys, s.lookups, rng))
+        rpcs = sum((await shards.requests_by_category()).values()) - rpcs0
+        figures["rpc_cpu_us"] = round((await shards.cpu_s() - cpu0) / max(1, rpcs) * 1e6, 1)
+        figures["rpc_cpu_over_zmq_rtt"] = round(figures["rpc_cpu_us"] / figures["zmq_rtt_us"], 2)
+        progress(f"{min(s.lookups, 300)} lookups of random ids against brute force")
+        figures["kclosest_overlap"] = await _overlap_ids(local, shards.ids, min(s.lookups, 300), rng)
+        progress(f"killing {s.churn:.0%} of every shard's nodes abruptly, then {s.lookups} gets")
+        survivors = await shards.kill(s.churn, seed=s.seed)
+        churned = await _gets(survivors, keys, s.lookups, rng)
+        figures["churn_fraction"] = s.churn
+        figures["churn_success_rate"] = churned["success_rate"]
+        figures["churn_hops_mean"] = churned["hops_mean"]
+        figures["churn_latency_ms_p99"] = churned["latency_ms_p99"]
+    figures["targets"] = judge_targets(figures, targets(s.nodes))
+    figures["bench_s"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+async def _overlap_ids(nodes: list[DHTNode], ids: list[bytes], count: int, rng: random.Random) -> float:
+    total = 0.0
+    for _ in range(count):
+        node, target = rng.choice(nodes), os.urandom(32)
+        found = await node.lookup(target)
+        k = node.settings.k
+        truth = sorted((i for i in ids if i != node.node_id), key=lambda i: distance(i, target))[:k]
+        total += len({c.node_id for c in found.contacts} & set(truth)) / k
+    return round(total / count, 4)

@@ -310,6 +310,11 @@ class DHTNode:
     def contact(self) -> Contact:
         return Contact(self.node_id, self.address)
 
+    @property
+    def closed(self) -> bool:
+        """Closed or killed: it answers nothing any more."""
+        return self._closed
+
     async def close(self, *, handoff: bool = True) -> None:
         """Leave the swarm: hand held records to the nodes now closest to them, save state, stop."""
         if self._closed:
@@ -842,18 +847,24 @@ class DHTNode:
         return len(stale)
 
     async def _refresh_far_buckets(self) -> None:
-        """After joining, look up a random id in every bucket farther than the nearest neighbour."""
+        """After joining, look up a random id in every bucket farther than the nearest neighbour.
+
+        These lookups stop once ``alpha`` of the closest have answered (``confirm``): that puts
+        contacts in every bucket and tells nodes all over the id space of the newcomer, which is
+        what a join needs; the buckets fill the rest of the way from traffic and the periodic
+        refreshes, which are full lookups. A full lookup per bucket was most of a join's requests."""
         nearest = self.table.closest(self.node_id, 1)
         if nearest:
             first = distance(self.node_id, nearest[0].node_id).bit_length()
-            await self._refresh_buckets(range(first, ID_BYTES * 8))
+            await self._refresh_buckets(range(first, ID_BYTES * 8), confirm=self.settings.alpha)
 
-    async def _refresh_buckets(self, indices: Iterable[int]) -> None:
+    async def _refresh_buckets(self, indices: Iterable[int], *, confirm: int | None = None) -> None:
         targets = []
         for index in indices:
             self.table.buckets[index].touch()
             targets.append(random_id_in_bucket(self.node_id, index))
-        await asyncio.gather(*(self.lookup(t, category="refresh") for t in targets), return_exceptions=True)
+        lookups = (self.lookup(t, category="refresh", confirm=confirm) for t in targets)
+        await asyncio.gather(*lookups, return_exceptions=True)
 
     # --- persistence ------------------------------------------------------------------------------
 

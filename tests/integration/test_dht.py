@@ -279,3 +279,34 @@ async def test_nodes_sharing_one_transport_host(transport: str) -> None:
             assert await alone.ping(nodes[8].contact) > 0
         finally:
             await alone.close(handoff=False)
+
+
+async def test_one_dht_over_three_processes() -> None:
+    """Shards in child processes join the same DHT: records stored from this process land on nodes
+    everywhere, lookups find the true closest across processes, and requests are counted in all."""
+    from swarm.dht.shards import launch_shards
+
+    async with launch_shards(90, processes=3, settings=FAST, seed=4) as shards:
+        assert shards.processes == 3
+        assert len(shards.ids) == 90
+        assert len(shards.local) == 30
+        before = await shards.requests_by_category()
+        keys = {key_for("sharded", str(i)): f"v{i}".encode() for i in range(20)}
+        for i, (key, value) in enumerate(keys.items()):
+            result = await shards.local[i].put(key, value, republish=False)
+            assert result.stored == FAST.k
+        held_here = sum(len(n.store) for n in shards.local)
+        assert held_here < 20 * FAST.k  # most copies live in the other processes
+        for key, value in keys.items():
+            assert (await shards.local[-1].get(key)).values == [value]
+        target = key_for("closest")
+        truth = sorted(shards.ids, key=lambda i: distance(i, target))
+        found = await shards.local[0].lookup(target)
+        expected = [i for i in truth if i != shards.local[0].node_id][: FAST.k]
+        assert [c.node_id for c in found.contacts] == expected
+        after = await shards.requests_by_category()
+        assert sum(after.values()) > sum(before.values())
+        survivors = await shards.kill(0.2, seed=1)
+        assert len(survivors) == 24
+        for key, value in list(keys.items())[:5]:
+            assert (await survivors[0].get(key)).values == [value]

@@ -1,0 +1,184 @@
+"""One DHT over several processes: shards of nodes on TCP loopback, for tests and benchmarks.
+
+One asyncio loop caps a process at a few thousand RPCs a second, so a swarm of thousands of nodes
+in one process measures that loop, not the DHT. :func:`launch_shards` runs ``n`` nodes as
+``processes`` shards: this process hosts the first shard (its nodes are real :class:`DHTNode`
+objects the caller drives), and each other shard is a child process (``python -m
+swarm.dht._shard``) hosting its nodes on one :class:`~swarm.dht.transport.TransportHost`. Every
+node joins the one DHT through nodes already in it. The children answer a few commands on their
+stdin (JSON lines): their request counts, an abrupt kill of a fraction of their nodes, quit.
+
+Requests are counted where they are sent, in whichever process sent them, and summed on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarm.dht.node import DHTNode, DHTSettings, requests_by_category
+from swarm.dht.testing import SHARED_HOST_SETTINGS
+from swarm.dht.transport import TransportHost, new_context
+from swarm.errors import DHTError
+
+__all__ = ["Shards", "launch_shards"]
+
+_READY_TIMEOUT_S = 1800.0
+_COMMAND_TIMEOUT_S = 600.0
+
+
+@dataclass
+class _Child:
+    process: asyncio.subprocess.Process
+    nodes: int
+    ids: list[bytes] = field(default_factory=list)
+
+    async def command(self, **fields: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(fields) + "\n").encode())
+        await self.process.stdin.drain()
+        return await _event(self, fields["cmd"])
+
+
+@dataclass
+class Shards:
+    """A DHT spread over processes. ``local`` are this process's nodes; ``ids`` every node's id."""
+
+    local: list[DHTNode]
+    ids: list[bytes]
+    _children: list[_Child]
+
+    @property
+    def processes(self) -> int:
+        return 1 + len(self._children)
+
+    async def requests_by_category(self) -> Counter[str]:
+        """Requests every node of every shard has sent so far, by category, counted at the socket."""
+        total = requests_by_category(self.local)
+        for child in self._children:
+            total.update((await child.command(cmd="stats"))["rpcs"])
+        return total
+
+    async def cpu_s(self) -> float:
+        """CPU seconds every process of the swarm has used so far (this one's included)."""
+        total = time.process_time()
+        for child in self._children:
+            total += float((await child.command(cmd="stats"))["cpu_s"])
+        return total
+
+    async def bytes_sent(self) -> int:
+        total = sum(n.transport_stats().bytes_out for n in self.local)
+        for child in self._children:
+            total += int((await child.command(cmd="stats"))["bytes_out"])
+        return total
+
+    async def kill(self, fraction: float, seed: int) -> list[DHTNode]:
+        """Kill ``fraction`` of every shard's nodes abruptly; returns this process's survivors."""
+        rng = random.Random(seed)
+        victims = rng.sample(self.local, int(len(self.local) * fraction))
+        await asyncio.gather(*(v.kill() for v in victims))
+        for i, child in enumerate(self._children):
+            await child.command(cmd="kill", fraction=fraction, seed=seed + i + 1)
+        return [n for n in self.local if n not in victims]
+
+
+@asynccontextmanager
+async def launch_shards(
+    n: int,
+    *,
+    processes: int,
+    settings: DHTSettings | None = None,
+    seed: int = 0,
+    join_concurrency: int = 16,
+    progress: Callable[[str], None] | None = None,
+) -> AsyncIterator[Shards]:
+    """``n`` nodes in ``processes`` shards over TCP loopback (see the module docstring). Every
+    process is stopped on exit."""
+    if processes < 1 or n < processes:
+        raise ValueError(f"need 1 <= processes <= n, got {processes} processes for {n} nodes")
+    s = settings or DHTSettings()
+    if s.secure:
+        raise ValueError("shards share transport hosts, which are unsecured")
+    report = progress or (lambda _: None)
+    sizes = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
+    ctx = new_context()
+    host = TransportHost.open(ctx, "tcp://127.0.0.1:*", SHARED_HOST_SETTINGS)
+    local: list[DHTNode] = []
+    children: list[_Child] = []
+    try:
+        rng = random.Random(seed)
+        local.append(await DHTNode.create(settings=s, host=host))
+        while len(local) < sizes[0]:
+            batch = min(join_concurrency, sizes[0] - len(local))
+            local += await asyncio.gather(
+                *(
+                    DHTNode.create(settings=s, host=host, bootstrap=[rng.choice(local).address])
+                    for _ in range(batch)
+                )
+            )
+            report(f"shard 0: joined {len(local)}/{sizes[0]} nodes")
+        seeds = [node.address for node in rng.sample(local, min(8, len(local)))]
+        for index, size in enumerate(sizes[1:], start=1):
+            children.append(await _spawn(index, size, seeds, s, seed, join_concurrency))
+        for index, child in enumerate(children, start=1):
+            ready = await _event(child, "ready", report=report, shard=index)
+            child.ids = [bytes.fromhex(i) for i in ready["ids"]]
+        ids = [node.node_id for node in local] + [i for c in children for i in c.ids]
+        yield Shards(local, ids, children)
+    finally:
+        for child in children:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(child.command(cmd="quit"), 60)
+            if child.process.returncode is None:
+                child.process.kill()
+            await child.process.wait()
+        await asyncio.gather(*(node.close(handoff=False) for node in local), return_exceptions=True)
+        host.close()
+        ctx.term()
+
+
+async def _spawn(
+    index: int, size: int, seeds: list[str], s: DHTSettings, seed: int, join_concurrency: int
+) -> _Child:
+    args = {
+        "index": index,
+        "nodes": size,
+        "bootstrap": seeds,
+        "seed": seed + index,
+        "join_concurrency": join_concurrency,
+        "initial_timeout_s": s.initial_timeout_s,
+        "k": s.k,
+        "alpha": s.alpha,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "swarm.dht._shard", json.dumps(args),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,
+    )  # fmt: skip
+    return _Child(process, size)
+
+
+async def _event(
+    child: _Child, name: str, *, report: Callable[[str], None] | None = None, shard: int = 0
+) -> dict[str, Any]:
+    """The child's next ``name`` event (its progress lines are passed to ``report``)."""
+    assert child.process.stdout is not None
+    timeout = _READY_TIMEOUT_S if name == "ready" else _COMMAND_TIMEOUT_S
+    while True:
+        line = await asyncio.wait_for(child.process.stdout.readline(), timeout)
+        if not line:
+            raise DHTError(f"shard {shard} exited (code {await child.process.wait()}) before {name!r}")
+        event = json.loads(line)
+        if event.get("event") == name:
+            return dict(event)
+        if event.get("event") == "progress" and report is not None:
+            report(f"shard {shard}: {event['text']}")
