@@ -565,11 +565,15 @@ def bench_dht(
 @click.option("--bits", default=4, show_default=True, help="LSH bits per table.")
 @click.option("--probes", default=1, show_default=True, help="Multi-probe buckets per table.")
 @click.option("--strategies", default="dht,gossip,broadcast,hub", show_default=True)
+@click.option(
+    "--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="Agents and their nodes in this many processes (dht only).",
+)  # fmt: skip
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_routing(
-    agents: int, packets: int, m: int, tables: int, bits: int, probes: int, strategies: str, seed: int,
-    json_path: Path | None,
+    agents: int, packets: int, m: int, tables: int, bits: int, probes: int, strategies: str,
+    processes: int, seed: int, json_path: Path | None,
 ) -> None:  # fmt: skip
     """Recall at m, messages, bytes and hops per packet for dht, gossip, broadcast and hub."""
     from swarm.bench.routing import RoutingBenchSettings, run_routing_bench
@@ -582,6 +586,13 @@ def bench_routing(
         raise click.BadParameter(
             f"strategies from {', '.join(STRATEGIES)}; --agents > --m + 1; --packets >= 1"
         )
+    if processes > 1 and chosen != ("dht",):
+        raise click.BadParameter(
+            "--processes runs the dht strategy only (the baselines keep their subscribers in one "
+            "process): add --strategies dht"
+        )
+    if processes > agents:
+        raise click.BadParameter("--processes must be at most --agents")
     if "gossip" in chosen and "dht" in chosen:
         chosen = ("dht", *[x for x in chosen if x != "dht"])  # gossip's budget comes from dht's cost
     try:
@@ -589,7 +600,7 @@ def bench_routing(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     settings = RoutingBenchSettings(
-        agents=agents, packets=packets, m=m, lsh=lsh, seed=seed, strategies=chosen
+        agents=agents, packets=packets, m=m, lsh=lsh, seed=seed, strategies=chosen, processes=processes
     )
     with _err.status("starting") as status:
         figures = run_routing_bench(settings, progress=_status_updater(status))
@@ -597,6 +608,10 @@ def bench_routing(
         f"synthswarm bench routing --agents {agents} --packets {packets} --m {m} --tables {tables} "
         f"--bits {bits} --probes {probes}"
     )
+    if chosen != ("dht", "gossip", "broadcast", "hub"):
+        command += f" --strategies {','.join(chosen)}"
+    if processes > 1:
+        command += f" --processes {processes}"
     _finish_bench("synthswarm bench routing", figures, command, json_path)
 
 

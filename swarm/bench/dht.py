@@ -23,8 +23,8 @@ import zmq
 
 from swarm import tasks
 from swarm.bench._report import Target, judge_targets, percentile
+from swarm.cluster.shards import launch_shards
 from swarm.dht import DHTNode, DHTSettings, distance, key_for, requests_sent
-from swarm.dht.shards import launch_shards
 from swarm.dht.testing import launch_swarm
 
 __all__ = ["DHTBenchSettings", "run_dht_bench", "targets", "zmq_round_trip_us"]
@@ -57,7 +57,7 @@ class DHTBenchSettings:
     maintenance_window_s: float = 40.0
     """How long maintenance traffic is counted (after a 20 s warm-up)."""
     processes: int = 1
-    """Shards of nodes in this many processes over TCP loopback (:func:`swarm.dht.shards.launch_shards`);
+    """Shards of nodes in this many processes over TCP loopback (:func:`swarm.cluster.shards.launch_shards`);
     gets and lookups start from this process's shard, and every process's requests and CPU count."""
 
 
@@ -233,7 +233,7 @@ def _sent(nodes: list[DHTNode], category: str) -> int:
 
 
 async def _run_sharded(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
-    """The same phases over :func:`~swarm.dht.shards.launch_shards`, but for maintenance (the
+    """The same phases over :func:`~swarm.cluster.shards.launch_shards`, but for maintenance (the
     children run at the default periods) and the load per node (counted over this shard only)."""
     started = time.perf_counter()
     rng = random.Random(s.seed)

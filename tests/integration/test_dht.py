@@ -284,7 +284,7 @@ async def test_nodes_sharing_one_transport_host(transport: str) -> None:
 async def test_one_dht_over_three_processes() -> None:
     """Shards in child processes join the same DHT: records stored from this process land on nodes
     everywhere, lookups find the true closest across processes, and requests are counted in all."""
-    from swarm.dht.shards import launch_shards
+    from swarm.cluster.shards import launch_shards
 
     async with launch_shards(90, processes=3, settings=FAST, seed=4) as shards:
         assert shards.processes == 3

@@ -196,3 +196,17 @@ async def test_interest_rows_live_on_replicas_nodes_and_a_full_rendezvous_is_an_
         packet = make_packet(identities[2], kind="finding", topic="t", finding="f", embedding=vector)
         report = await router.publish(packet, publisher=identities[2].id)
         assert set(report.delivered_to) == {identities[0].id, identities[1].id}
+
+
+def test_the_routing_benchmark_over_two_processes() -> None:
+    """Agents in two processes, packets from this one: deliveries to the other process's agents
+    count, as do its requests, and no subscription is lost."""
+    figures = run_routing_bench(
+        RoutingBenchSettings(agents=48, packets=20, m=5, seed=7, strategies=("dht",), processes=2)
+    )
+    dht = figures["strategies"]["dht"]
+    assert figures["processes"] == 2
+    assert dht["recall_at_m"] >= 0.6
+    assert dht["subscriptions_lost"] == 0
+    assert dht["deliveries_per_packet"] == 5
+    assert dht["subscribe_messages_per_agent"] > 8  # every agent's eight tables, in both processes

@@ -4,7 +4,7 @@ One asyncio loop caps a process at a few thousand RPCs a second, so a swarm of t
 in one process measures that loop, not the DHT. :func:`launch_shards` runs ``n`` nodes as
 ``processes`` shards: this process hosts the first shard (its nodes are real :class:`DHTNode`
 objects the caller drives), and each other shard is a child process (``python -m
-swarm.dht._shard``) hosting its nodes on one :class:`~swarm.dht.transport.TransportHost`. Every
+swarm.cluster._shard``) hosting its nodes on one :class:`~swarm.dht.transport.TransportHost`. Every
 node joins the one DHT through nodes already in it. The children answer a few commands on their
 stdin (JSON lines): their request counts, an abrupt kill of a fraction of their nodes, quit.
 
@@ -14,7 +14,9 @@ Requests are counted where they are sent, in whichever process sent them, and su
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import dataclasses
 import json
 import random
 import sys
@@ -25,10 +27,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from swarm.dht.node import DHTNode, DHTSettings, requests_by_category
 from swarm.dht.testing import SHARED_HOST_SETTINGS
 from swarm.dht.transport import TransportHost, new_context
 from swarm.errors import DHTError
+from swarm.semantic import LSHSettings
 
 __all__ = ["Shards", "launch_shards"]
 
@@ -51,7 +57,8 @@ class _Child:
 
 @dataclass
 class Shards:
-    """A DHT spread over processes. ``local`` are this process's nodes; ``ids`` every node's id."""
+    """A DHT spread over processes. ``local`` are this process's nodes; ``ids`` every node's id, in
+    shard order (this process's first)."""
 
     local: list[DHTNode]
     ids: list[bytes]
@@ -60,6 +67,51 @@ class Shards:
     @property
     def processes(self) -> int:
         return 1 + len(self._children)
+
+    @property
+    def sizes(self) -> list[int]:
+        """Nodes per shard, this process's first."""
+        return [len(self.local), *(c.nodes for c in self._children)]
+
+    async def subscribe_remote(
+        self, agents: list[bytes], vectors: npt.NDArray[np.float32], *, lsh: LSHSettings, m: int,
+        threshold: float,
+    ) -> dict[str, int]:  # fmt: skip
+        """Subscribe one agent on each node of the other shards (``agents`` and ``vectors`` for
+        every node past this process's, in shard order) through a :class:`DHTRouter` in each child;
+        returns the children's router counters, summed."""
+        if len(agents) != sum(c.nodes for c in self._children) or len(vectors) != len(agents):
+            raise ValueError("one agent and one vector for each node of the other shards, in order")
+        dims = vectors.shape[1]
+        commands, start = [], 0
+        for child in self._children:
+            rows = slice(start, start + child.nodes)
+            start += child.nodes
+            commands.append(
+                child.command(
+                    cmd="subscribe",
+                    agents=[a.hex() for a in agents[rows]],
+                    vectors=base64.b64encode(
+                        np.ascontiguousarray(vectors[rows], np.float32).tobytes()
+                    ).decode(),
+                    dims=dims,
+                    lsh=dataclasses.asdict(lsh),
+                    m=m,
+                    threshold=threshold,
+                )
+            )
+        total: Counter[str] = Counter()
+        for stats in await asyncio.gather(*commands):
+            total.update({k: int(v) for k, v in stats.items() if k != "event"})
+        return dict(total)
+
+    async def received_remote(self) -> dict[bytes, list[bytes]]:
+        """Which agents of the other shards received which packets since the last call."""
+        out: dict[bytes, list[bytes]] = {}
+        for child in self._children:
+            for packet, agents in (await child.command(cmd="received"))["received"].items():
+                out.setdefault(bytes.fromhex(packet), []).extend(bytes.fromhex(a) for a in agents)
+        return out
 
     async def requests_by_category(self) -> Counter[str]:
         """Requests every node of every shard has sent so far, by category, counted at the socket."""
@@ -160,7 +212,7 @@ async def _spawn(
         "alpha": s.alpha,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "swarm.dht._shard", json.dumps(args),
+        sys.executable, "-m", "swarm.cluster._shard", json.dumps(args),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024,
     )  # fmt: skip

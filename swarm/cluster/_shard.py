@@ -1,0 +1,142 @@
+"""A shard of :func:`swarm.cluster.shards.launch_shards`: nodes on one transport host, in a child process.
+
+``python -m swarm.cluster._shard ARGS_JSON``. Joins its nodes through the given addresses, prints
+``{"event": "ready", "ids": [...]}``, then answers JSON commands on stdin, one per line:
+``{"cmd": "stats"}``, ``{"cmd": "kill", "fraction": F, "seed": S}``, ``{"cmd": "quit"}``, and for
+routing benchmarks ``{"cmd": "subscribe", ...}`` (agents on its nodes, through a
+:class:`~swarm.routers.dht.DHTRouter`) and ``{"cmd": "received"}`` (which packets reached which).
+The semantic router sits in the network layer with the DHT, so the shard may use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+
+from swarm import tasks
+from swarm.dht.node import DHTNode, DHTSettings, requests_by_category
+from swarm.dht.testing import SHARED_HOST_SETTINGS
+from swarm.dht.transport import TransportHost, new_context
+from swarm.packet import OutcomePacket
+from swarm.routers.dht import DHTRouter, DHTRouterSettings
+from swarm.semantic import LSHSettings, SemanticHasher
+
+
+def _emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+async def main(args: dict[str, Any]) -> None:
+    settings = DHTSettings(initial_timeout_s=args["initial_timeout_s"], k=args["k"], alpha=args["alpha"])
+    rng = random.Random(args["seed"])
+    ctx = new_context()
+    host = TransportHost.open(ctx, "tcp://127.0.0.1:*", SHARED_HOST_SETTINGS)
+    nodes: list[DHTNode] = []
+    known = list(args["bootstrap"])
+    try:
+        while len(nodes) < args["nodes"]:
+            batch = min(args["join_concurrency"], args["nodes"] - len(nodes))
+            nodes += await asyncio.gather(
+                *(
+                    DHTNode.create(settings=settings, host=host, bootstrap=[rng.choice(known)])
+                    for _ in range(batch)
+                )
+            )
+            known = list(args["bootstrap"]) + [n.address for n in nodes[-64:]]
+            _emit("progress", text=f"joined {len(nodes)}/{args['nodes']} nodes")
+        _emit("ready", ids=[n.node_id.hex() for n in nodes])
+        await _serve(nodes)
+    finally:
+        await asyncio.gather(*(n.close(handoff=False) for n in nodes), return_exceptions=True)
+        host.close()
+        ctx.term()
+
+
+async def _serve(nodes: list[DHTNode]) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=256 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    agents = _Agents()
+    while line := await reader.readline():
+        command = json.loads(line)
+        if command["cmd"] == "subscribe":
+            await agents.subscribe(nodes, command)
+            _emit("subscribe", **agents.router_stats())
+        elif command["cmd"] == "received":
+            _emit("received", received=agents.take_received())
+        elif command["cmd"] == "stats":
+            rpcs = requests_by_category(nodes)
+            _emit(
+                "stats",
+                rpcs=dict(rpcs),
+                bytes_out=sum(n.transport_stats().bytes_out for n in nodes),
+                cpu_s=time.process_time(),
+            )
+        elif command["cmd"] == "kill":
+            rng = random.Random(command["seed"])
+            alive = [n for n in nodes if not n.closed]
+            victims = rng.sample(alive, int(len(nodes) * command["fraction"]))
+            await asyncio.gather(*(v.kill() for v in victims))
+            _emit("kill", count=len(victims))
+        elif command["cmd"] == "quit":
+            _emit("quit")
+            return
+
+
+class _Agents:
+    """Agents subscribed through a semantic router on this shard's nodes (one per node), and the
+    packets they received: for routing benchmarks across processes."""
+
+    def __init__(self) -> None:
+        self.router: DHTRouter | None = None
+        self.received: dict[str, list[str]] = {}
+
+    async def subscribe(self, nodes: list[DHTNode], command: dict[str, Any]) -> None:
+        lsh = LSHSettings(**command["lsh"])
+        settings = DHTRouterSettings(m=command["m"], threshold=command["threshold"])
+        self.router = router = DHTRouter(SemanticHasher(command["dims"], lsh), settings)
+        vectors = np.frombuffer(base64.b64decode(command["vectors"]), np.float32).reshape(-1, command["dims"])
+        ids = [bytes.fromhex(i) for i in command["agents"]]
+        if len(ids) != len(nodes) or len(vectors) != len(ids):
+            raise ValueError(f"{len(ids)} agents and {len(vectors)} vectors for {len(nodes)} nodes")
+
+        def inbox(agent: bytes) -> Callable[[OutcomePacket], Awaitable[None]]:
+            async def deliver(packet: OutcomePacket) -> None:
+                self.received.setdefault(packet.id.hex(), []).append(agent.hex())
+
+            return deliver
+
+        for start in range(0, len(ids), 64):
+            chunk = range(start, min(start + 64, len(ids)))
+            await asyncio.gather(
+                *(router.subscribe(ids[i], vectors[i], inbox(ids[i]), node=nodes[i]) for i in chunk),
+                return_exceptions=True,  # a lost subscription is counted in the router's stats
+            )
+            _emit("progress", text=f"subscribed {chunk.stop}/{len(ids)} agents")
+
+    def router_stats(self) -> dict[str, int]:
+        stats = self.router.stats() if self.router is not None else None
+        if stats is None:
+            return {}
+        return {
+            "subscribe_messages": stats.subscribe_messages,
+            "subscriptions_lost": stats.subscriptions_lost,
+            "subscription_stores_refused": stats.subscription_stores_refused,
+        }
+
+    def take_received(self) -> dict[str, list[str]]:
+        received, self.received = self.received, {}
+        return received
+
+
+if __name__ == "__main__":
+    tasks.run(main(json.loads(sys.argv[1])))
