@@ -230,7 +230,7 @@ def _decode_rendezvous(data: bytes) -> None:
         _decode_query(request)
     except ProtocolError:
         pass
-    for kind, body in _decode_replies(data, 2):
+    for kind, body, _ in _decode_replies(data, 2):
         if kind == "candidates":
             _decode_candidates(body)
 

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from swarm.dht.ids import key_for
 
-__all__ = ["LSHSettings", "SemanticHasher", "TopicKey"]
+__all__ = ["MAX_SPILL", "LSHSettings", "SemanticHasher", "TopicKey"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class LSHSettings:
             raise ValueError("need 1 <= tables <= 64, 1 <= bits <= 32 and 0 <= probes <= bits")
 
 
+MAX_SPILL = 8
+"""Levels a full bucket's subscribers may spill down: each level splits a bucket by one more
+hyperplane, so a rendezvous key never has to hold more than its store allows."""
+
+
 @dataclass(frozen=True, slots=True)
 class TopicKey:
     """One bucket of one table, and the DHT key of its rendezvous."""
@@ -56,6 +61,8 @@ class TopicKey:
     key: bytes
     probe: int
     """0 for the vector's own bucket, i for the bucket with its i-th weakest bit flipped."""
+    level: int = 0
+    """0 for a bucket of ``bits`` hyperplanes; ``i`` for one split by ``i`` more (see ``spill``)."""
 
 
 class SemanticHasher:
@@ -66,6 +73,9 @@ class SemanticHasher:
         rng = np.random.default_rng(s.seed)
         self.dims = dims
         self.planes = rng.standard_normal((s.tables, s.bits, dims)).astype(np.float32)
+        deeper = np.random.default_rng([s.seed, 1])
+        self.spill_planes = deeper.standard_normal((s.tables, MAX_SPILL, dims)).astype(np.float32)
+        """The extra hyperplane of each spill level, per table."""
         self.center = np.zeros(dims, np.float32) if center is None else np.asarray(center, np.float32)
         if self.center.shape != (dims,):
             raise ValueError(f"center must have {dims} dimensions")
@@ -82,6 +92,19 @@ class SemanticHasher:
             for rank, bit in enumerate(np.argsort(np.abs(proj))[:n_probes], start=1):
                 out.append(self._key(table, bucket ^ (1 << int(bit)), rank))
         return out
+
+    def spill(self, vector: npt.ArrayLike, topic: TopicKey) -> TopicKey | None:
+        """The key one level below ``topic`` on ``vector``'s side of that level's hyperplane: where a
+        subscriber goes when ``topic``'s rendezvous are full, and where a publisher looks next
+        (None past :data:`MAX_SPILL`). Level 0 keys are unchanged, so a small swarm never spills."""
+        if topic.level >= MAX_SPILL:
+            return None
+        v = np.asarray(vector, np.float32).reshape(-1) - self.center
+        side = int(float(self.spill_planes[topic.table, topic.level] @ v) > 0)
+        bucket = topic.bucket | (side << (self.settings.bits + topic.level))
+        level = topic.level + 1
+        key = key_for("semantic", str(topic.table), str(bucket), f"level{level}")
+        return TopicKey(topic.table, bucket, key, topic.probe, level)
 
     def own_keys(self, vector: npt.ArrayLike) -> list[TopicKey]:
         """Where a subscriber registers: its own bucket in each table (publishers do the probing)."""

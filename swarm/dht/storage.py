@@ -15,7 +15,10 @@ from swarm._wire import expect_type, pack, unpack_untrusted
 from swarm.dht.messages import Record
 from swarm.errors import DHTError
 
-__all__ = ["RecordStore", "StoreLimits", "StoredRecord"]
+__all__ = ["KEY_FULL", "RecordStore", "StoreLimits", "StoredRecord"]
+
+KEY_FULL = "too many records under this key"
+"""The reason a store refused a new record because its key holds ``max_records_per_key``."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class RecordStore:
         """Keys whose publisher asked for fewer holders than k: how many (see :meth:`replicas_of`)."""
         self._versions: dict[bytes, int] = {}
         self._clock = 0
+        self._overflowed_at: dict[bytes, float] = {}
+        """When each key last refused a record for being full (bounded: see :meth:`overflowed`)."""
         self._bytes = 0
         self._soonest = float("inf")
         """No record expires before this (a lower bound), so :meth:`expire` can skip a needless scan."""
@@ -65,6 +70,19 @@ class RecordStore:
         self._expire_key(key, time.time() if now is None else now)
         return self._versions.get(key, 0)
 
+    def overflowed(self, key: bytes, within_s: float, now: float | None = None) -> bool:
+        """Whether ``key`` is full, or refused a record for being full in the last ``within_s``:
+        publishers must then look where the refused subscribers went (one LSH bit deeper)."""
+        t = time.time() if now is None else now
+        at = self._overflowed_at.get(key)
+        if at is not None and t - at > within_s:
+            del self._overflowed_at[key]
+            at = None
+        if len(self._overflowed_at) > self.limits.max_keys:  # bounded like the keys themselves
+            self._overflowed_at.pop(next(iter(self._overflowed_at)))
+        full = len(self._data.get(key, {})) >= self.limits.max_records_per_key
+        return full or at is not None
+
     def replicas_of(self, key: bytes) -> int:
         """How many nodes should hold ``key`` (0: the swarm's k), as the last store under it said."""
         return self._replicas.get(key, 0)
@@ -84,7 +102,8 @@ class RecordStore:
         if old is None and len(records) >= self.limits.max_records_per_key:
             self._expire_key(key, t)
             if len(records) >= self.limits.max_records_per_key:
-                return False, "too many records under this key"
+                self._overflowed_at[key] = t
+                return False, KEY_FULL
         size = len(record.value) + len(record.subkey)
         freed = len(old.value) + len(old.subkey) if old else 0
         if self._bytes + size - freed > self.limits.max_bytes:

@@ -97,6 +97,8 @@ class RouterStats:
     """Copies of subscription records a rendezvous node refused (its store at a cap)."""
     subscriptions_lost: int = 0
     """Subscription records no rendezvous node kept (each is also raised to the subscriber)."""
+    subscriptions_spilled: int = 0
+    """Times a subscription record went one LSH level down because its key's rendezvous were full."""
 
 
 @dataclass(frozen=True)

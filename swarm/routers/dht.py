@@ -1,8 +1,15 @@
 """DHTRouter: rendezvous publish/subscribe over the Kademlia DHT (as Scribe over Pastry).
 
 Subscribe: for each interest vector, the agent stores a subscription record (who, where, the vector
-in int8) under its bucket's key in every LSH table; the k nodes closest to a key hold its records and
-are its rendezvous. Records expire unless re-announced, so departed agents fade out.
+in int8) under its bucket's key in every LSH table; the ``replicas`` nodes closest to a key hold its
+records and are its rendezvous. Records expire unless re-announced, so departed agents fade out.
+
+The key space grows with the swarm, where it must: a key whose rendezvous hold as many records as
+their store allows refuses more, and the refused subscriber stores its row one level down, in the
+bucket split by one more hyperplane (:meth:`SemanticHasher.spill`), and deeper while that is full.
+A rendezvous that is full, or refused a subscriber for it within the hour, says so in its answer, and
+the publisher then asks the level below on its own side of that hyperplane. A small swarm never
+spills, so it pays nothing for this; a subscription no level keeps is an error the subscriber sees.
 
 Publish: the publisher computes the packet's keys (own bucket plus multi-probe neighbours in every
 table). Keys it is itself a rendezvous of cost nothing. For the rest it picks, from its routing table,
@@ -28,11 +35,12 @@ import numpy.typing as npt
 from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
 from swarm.dht import Contact, DHTNode, distance
 from swarm.dht.messages import MAX_CONTACTS
+from swarm.dht.storage import KEY_FULL
 from swarm.errors import ConfigError, DHTError, ProtocolError, SubscriptionLostError
 from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
 from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, Outcome, RouterStats, try_deliver
 from swarm.routers._outbox import Outbox, PendingDelivery
-from swarm.semantic import SemanticHasher
+from swarm.semantic import SemanticHasher, TopicKey
 
 __all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvous"]
 
@@ -40,6 +48,9 @@ RENDEZVOUS_TOPIC = "semantic.rendezvous"
 _MAX_CANDIDATES = 64
 _MAX_KEYS = 64
 """Most keys one rendezvous request may name (a request naming more is refused whole)."""
+_OVERFLOW_MEMORY_S = 3600.0
+"""How long a rendezvous that refused a subscriber for being full keeps telling publishers to look
+one level down: as long as the spilled subscription lives (the default subscription ttl)."""
 
 
 @dataclass(frozen=True)
@@ -120,19 +131,11 @@ class DHTRouter:
                 continue
             subkey = agent_id[:24] + index.to_bytes(2, "big")
             for topic in self.hasher.own_keys(vector):
-                puts.append(
-                    node.put(
-                        topic.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s,
-                        replicas=self.settings.replicas, confirm=self.settings.store_confirm,
-                    )
-                )  # fmt: skip
+                puts.append(self._put_row(node, topic, vector, record, subkey))
         lost, refused = 0, list[str]()
-        for result in await asyncio.gather(*puts):
-            self._stats.subscribe_messages += result.lookup.rpcs + result.sent
-            self._stats.subscription_stores_refused += len(result.refused)
-            refused += result.refused
-            if result.stored == 0:
-                lost += 1
+        for stored, why in await asyncio.gather(*puts):
+            refused += why
+            lost += not stored
         if lost:
             self._stats.subscriptions_lost += lost
             reasons = ", ".join(sorted(set(refused))) or "no rendezvous node answered"
@@ -142,6 +145,29 @@ class DHTRouter:
                 lost=lost,
                 refused=tuple(refused),
             )
+
+    async def _put_row(
+        self, node: DHTNode, topic: TopicKey, vector: npt.NDArray[np.float32], record: bytes, subkey: bytes
+    ) -> tuple[bool, list[str]]:
+        """Store one interest row under ``topic``; when every holder refuses it for being full, one
+        level down (the bucket split by one more hyperplane), and so on. (stored, refusals)."""
+        refused: list[str] = []
+        at: TopicKey | None = topic
+        while at is not None:
+            result = await node.put(
+                at.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s,
+                replicas=self.settings.replicas, confirm=self.settings.store_confirm,
+            )  # fmt: skip
+            self._stats.subscribe_messages += result.lookup.rpcs + result.sent
+            self._stats.subscription_stores_refused += len(result.refused)
+            refused += result.refused
+            if result.stored:
+                return True, refused
+            if not result.refused or any(r != KEY_FULL for r in result.refused):
+                return False, refused  # not for being full: one level down would not help
+            at = self.hasher.spill(vector, at)
+            self._stats.subscriptions_spilled += at is not None
+        return False, refused
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self._home.get(publisher)
@@ -155,19 +181,26 @@ class DHTRouter:
             [emb.data, emb.scale, self.settings.m, float(self.settings.threshold), self.settings.replicas]
         )
         probes = self.settings.query_probes if packet.kind is PacketKind.QUERY else None
-        keys = list(dict.fromkeys(t.key for t in self.hasher.keys(query, probes=probes)))
-        answers = await self._ask_all(node, keys, request)
+        topics = {t.key: t for t in self.hasher.keys(query, probes=probes)}
+        answers = await self._ask_all(node, list(topics), request)
+        level = answers
+        while level:  # a full rendezvous sent some subscribers one level down: ask there too
+            deeper = [self.hasher.spill(query, topics[a.key]) for a in level if a.overflow]
+            fresh = {t.key: t for t in deeper if t is not None and t.key not in topics}
+            topics.update(fresh)
+            level = await self._ask_all(node, list(fresh), request) if fresh else []
+            answers += level
         best: dict[bytes, _Candidate] = {}
-        for candidates, _, _ in answers:
-            for c in candidates:
+        for answer in answers:
+            for c in answer.candidates:
                 if c.agent_id != publisher and (c.agent_id not in best or c.score > best[c.agent_id].score):
                     best[c.agent_id] = c
         chosen = sorted(best.values(), key=lambda c: -c.score)[: self.settings.m]
         delivered = await asyncio.gather(*(self._deliver(node, c, packet) for c in chosen))
-        messages = sum(a[1] for a in answers) + sum(1 for c in chosen if c.contact.node_id != node.node_id)
+        messages = sum(a.sent for a in answers) + sum(1 for c in chosen if c.contact.node_id != node.node_id)
         self._stats.packets += 1
         self._stats.messages += messages
-        hops = max((a[2] for a in answers), default=0)
+        hops = max((a.hops for a in answers), default=0)
         return DeliveryReport.of(packet.id, [c.agent_id for c in chosen], delivered, messages, hops)
 
     async def _deliver(self, node: DHTNode, c: _Candidate, packet: OutcomePacket) -> Outcome:
@@ -190,21 +223,21 @@ class DHTRouter:
 
         return await self.outbox.retry(send)
 
-    async def _ask_all(
-        self, node: DHTNode, keys: list[bytes], request: bytes
-    ) -> list[tuple[list[_Candidate], int, int]]:
-        """Ask the rendezvous of every key, in as few requests as the routing table allows:
-        (candidates, requests sent, hops) per batch or walk."""
+    async def _ask_all(self, node: DHTNode, keys: list[bytes], request: bytes) -> list[_Answer]:
+        """Ask the rendezvous of every key, in as few requests as the routing table allows."""
         replicas = self.settings.replicas
         local = [k for k in keys if _holds(node, k, replicas)]
-        out: list[tuple[list[_Candidate], int, int]] = []
+        out: list[_Answer] = []
         if local:
             serve_rendezvous(node)
             own = node.app_handler(RENDEZVOUS_TOPIC)  # this node's own handler, with its index
             if own is None:
                 raise DHTError("another protocol took the rendezvous topic on this node")
             replies = _decode_replies(await own(node.contact, pack([local, request])), len(local))
-            out += [(_decode_candidates(body), 0, 0) for _, body in replies]
+            out += [
+                _Answer(k, _decode_candidates(body), 0, 0, full)
+                for k, (_, body, full) in zip(local, replies, strict=True)
+            ]
         plan = _cover(node, [k for k in keys if k not in set(local)], replicas)
         out += [
             a
@@ -215,7 +248,7 @@ class DHTRouter:
 
     async def _batch(
         self, node: DHTNode, contact: Contact, keys: list[bytes], request: bytes
-    ) -> list[tuple[list[_Candidate], int, int]]:
+    ) -> list[_Answer]:
         """One request naming ``keys`` to ``contact``; keys it does not hold are walked on from the
         closer contacts it names."""
         try:
@@ -224,16 +257,16 @@ class DHTRouter:
             )
             answers = _decode_replies(reply, len(keys))
         except DHTError:
-            answers = [("closer", []) for _ in keys]  # dead or refusing: walk each key from scratch
-        out: list[tuple[list[_Candidate], int, int]] = []
-        for i, (key, (kind, body)) in enumerate(zip(keys, answers, strict=True)):
+            answers = [("closer", [], False) for _ in keys]  # dead or refusing: walk each key from scratch
+        out: list[_Answer] = []
+        for i, (key, (kind, body, full)) in enumerate(zip(keys, answers, strict=True)):
             sent = 1 if i == 0 else 0  # the batch request is counted once, with its first key
             if kind == "candidates":
-                out.append((_decode_candidates(body), sent, 1))
+                out.append(_Answer(key, _decode_candidates(body), sent, 1, full))
                 continue
             closer = [c for c in _decode_contacts(body) if c.node_id not in (node.node_id, contact.node_id)]
-            candidates, walked, hops = await self._ask(node, key, request, closer, {contact.node_id})
-            out.append((candidates, sent + walked, 1 + hops))
+            walked = await self._ask(node, key, request, closer, {contact.node_id})
+            out.append(_Answer(key, walked.candidates, sent + walked.sent, 1 + walked.hops, walked.overflow))
         return out
 
     async def _ask(
@@ -243,8 +276,8 @@ class DHTRouter:
         request: bytes,
         start: list[Contact] | None = None,
         tried: set[bytes] | None = None,
-    ) -> tuple[list[_Candidate], int, int]:
-        """Walk towards ``key`` until a rendezvous answers: (candidates, requests sent, hops)."""
+    ) -> _Answer:
+        """Walk towards ``key`` until a rendezvous answers."""
         payload = pack([[key], request])
         queue = sorted(start or node.table.closest(key, 3), key=lambda c: distance(c.node_id, key))
         tried = set(tried or ())
@@ -257,16 +290,28 @@ class DHTRouter:
             sent += 1
             try:
                 reply = await node.app_request(contact, RENDEZVOUS_TOPIC, payload, category="semantic")
-                [(kind, body)] = _decode_replies(reply, 1)
+                [(kind, body, full)] = _decode_replies(reply, 1)
             except DHTError:
                 continue  # dead, refusing or garbled: try the next closest
             if kind == "candidates":
-                return _decode_candidates(body), sent, sent
+                return _Answer(key, _decode_candidates(body), sent, sent, full)
             closer = [
                 c for c in _decode_contacts(body) if c.node_id not in tried and c.node_id != node.node_id
             ]
             queue = sorted(closer + queue, key=lambda c: distance(c.node_id, key))
-        return [], sent, sent
+        return _Answer(key, [], sent, sent, False)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What asking one key's rendezvous brought: its best subscribers, the requests it took, the
+    longest walk, and whether the key overflowed (so its spill level must be asked too)."""
+
+    key: bytes
+    candidates: list[_Candidate]
+    sent: int
+    hops: int
+    overflow: bool
 
 
 def serve_rendezvous(node: DHTNode) -> None:
@@ -299,7 +344,8 @@ def _answer_key(
         closer = node.table.closest(key, 3)
         return ["closer", [[c.node_id, c.address] for c in closer]]
     top = index.best(key, query, min(m, _MAX_CANDIDATES), threshold)
-    return ["candidates", [[a, c.node_id, c.address, s] for a, c, s in top]]
+    full = node.store.overflowed(key, within_s=_OVERFLOW_MEMORY_S)
+    return ["candidates", [[a, c.node_id, c.address, s] for a, c, s in top], full]
 
 
 @dataclass(frozen=True)
@@ -428,18 +474,23 @@ def _decode_query(request: bytes) -> tuple[bytes, float, int, float, int]:
     return vector, _float(scale), expect_type(m, int, "m", ProtocolError), _float(threshold), count
 
 
-def _decode_replies(reply: bytes, n: int) -> list[tuple[str, object]]:
-    """A rendezvous reply: one ``(kind, body)`` per key asked, in order."""
+def _decode_replies(reply: bytes, n: int) -> list[tuple[str, object, bool]]:
+    """A rendezvous reply: one ``(kind, body, overflowed)`` per key asked, in order."""
     return [
         _decode_answer(item) for item in _list(unpack_untrusted(reply, ProtocolError), n, "rendezvous reply")
     ]
 
 
-def _decode_answer(item: object) -> tuple[str, object]:
-    kind, body = _list(item, 2, "rendezvous answer")
+def _decode_answer(item: object) -> tuple[str, object, bool]:
+    """``["candidates", [...], overflowed]`` or ``["closer", [...]]``."""
+    fields = expect_type(item, list, "rendezvous answer", ProtocolError)
+    if len(fields) not in (2, 3):
+        raise ProtocolError(f"rendezvous answer: expected 2 or 3 fields, got {len(fields)}")
+    kind, body, *rest = fields
     if kind not in ("candidates", "closer"):
         raise ProtocolError("rendezvous answer: unknown kind")
-    return str(kind), body
+    full = expect_type(rest[0], bool, "overflowed", ProtocolError) if rest else False
+    return str(kind), body, full
 
 
 def _decode_candidates(body: object) -> list[_Candidate]:

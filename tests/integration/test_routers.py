@@ -164,14 +164,18 @@ async def test_rendezvous_requests_are_batched_and_a_dead_rendezvous_is_walked_a
         assert identities[7].id in report.delivered_to  # its agent lives on a node still alive
 
 
-async def test_interest_rows_live_on_replicas_nodes_and_a_full_rendezvous_is_an_error() -> None:
+async def test_interest_rows_live_on_replicas_nodes_and_a_full_store_is_an_error() -> None:
     from swarm.dht.storage import StoreLimits
     from swarm.errors import SubscriptionLostError
 
-    hasher = SemanticHasher(32, LSHSettings(tables=2, bits=2, probes=0))
-    tight = DHTSettings(initial_timeout_s=0.5, store_limits=StoreLimits(max_records_per_key=2))
+    hasher = SemanticHasher(32, LSHSettings(tables=1, bits=2, probes=0))
+    # Room for two subscription records a node, whatever their keys: a full store, which no
+    # spilling to another key can help.
+    tight = DHTSettings(initial_timeout_s=0.5, store_limits=StoreLimits(max_bytes=400))
     async with launch_swarm(20, settings=tight, seed=3) as nodes:
         router = DHTRouter(hasher, DHTRouterSettings(replicas=4))
+        for node in nodes:
+            router.serve(node)  # every node is a rendezvous, whether an agent lives on it or not
         vector = np.ones(32, np.float32)
         identities = [Identity.generate() for _ in range(3)]
 
@@ -180,18 +184,19 @@ async def test_interest_rows_live_on_replicas_nodes_and_a_full_rendezvous_is_an_
 
         for i in range(2):
             await router.subscribe(identities[i].id, vector, deliver, node=nodes[i])
-        for topic in hasher.own_keys(vector):
-            assert sum(bool(n.store.get(topic.key)) for n in nodes) == 4
+        [topic] = hasher.own_keys(vector)
+        assert sum(bool(n.store.get(topic.key)) for n in nodes) == 4
         assert router.stats().subscription_stores_refused == 0
-        # Both keys are full on every one of their 4 holders: the third agent's rows are refused
-        # everywhere, and it hears so.
-        with pytest.raises(SubscriptionLostError, match="2 of 2 subscription records") as caught:
+        # Every one of the key's 4 holders is full: the third agent's row is refused everywhere,
+        # and it hears so.
+        with pytest.raises(SubscriptionLostError, match="1 of 1 subscription records") as caught:
             await router.subscribe(identities[2].id, vector, deliver, node=nodes[2])
-        assert caught.value.lost == 2
-        assert set(caught.value.refused) == {"too many records under this key"}
+        assert caught.value.lost == 1
+        assert set(caught.value.refused) == {"store is full"}
         stats = router.stats()
-        assert stats.subscriptions_lost == 2
-        assert stats.subscription_stores_refused == 8
+        assert stats.subscriptions_lost == 1
+        assert stats.subscription_stores_refused == 4
+        assert stats.subscriptions_spilled == 0
         # Publishers ask only the replicas nodes, and still reach the subscribers that were kept.
         packet = make_packet(identities[2], kind="finding", topic="t", finding="f", embedding=vector)
         report = await router.publish(packet, publisher=identities[2].id)
@@ -210,3 +215,39 @@ def test_the_routing_benchmark_over_two_processes() -> None:
     assert dht["subscriptions_lost"] == 0
     assert dht["deliveries_per_packet"] == 5
     assert dht["subscribe_messages_per_agent"] > 8  # every agent's eight tables, in both processes
+
+
+async def test_a_full_rendezvous_spills_subscribers_one_level_down_and_publishers_follow() -> None:
+    """With room for three records a key, twelve agents with nearby interests still all subscribe
+    (the rest spill down the LSH levels), and a packet near them reaches its true nearest."""
+    from swarm.dht.storage import StoreLimits
+
+    rng = np.random.default_rng(8)
+    hasher = SemanticHasher(32, LSHSettings(tables=2, bits=2, probes=0))
+    tight = DHTSettings(initial_timeout_s=0.5, store_limits=StoreLimits(max_records_per_key=3))
+    async with launch_swarm(24, settings=tight, seed=5) as nodes:
+        router = DHTRouter(hasher, DHTRouterSettings(m=12, replicas=4, threshold=-1.0))
+        for node in nodes:
+            router.serve(node)
+        centre = rng.standard_normal(32).astype(np.float32)
+        interests = centre + 0.05 * rng.standard_normal((12, 32)).astype(np.float32)
+        identities = [Identity.generate() for _ in range(13)]
+        got: dict[int, list[bytes]] = {i: [] for i in range(12)}
+        for i in range(12):
+
+            async def deliver(packet: OutcomePacket, i: int = i) -> None:
+                got[i].append(packet.id)
+
+            await router.subscribe(identities[i].id, interests[i], deliver, node=nodes[i])
+
+        async def ignore(packet: OutcomePacket) -> None:
+            pass
+
+        await router.subscribe(identities[12].id, -centre, ignore, node=nodes[12])
+        stats = router.stats()
+        assert stats.subscriptions_lost == 0
+        assert stats.subscriptions_spilled >= 2 * (12 - 3)  # every table's bucket overflowed
+        packet = make_packet(identities[12], kind="finding", topic="t", finding="f", embedding=centre)
+        report = await router.publish(packet, publisher=identities[12].id)
+        assert len(report.delivered_to) == 12
+        assert all(packet.id in got[i] for i in range(12))

@@ -4,7 +4,7 @@ import pytest
 
 from swarm.dht.messages import Record
 from swarm.dht.rtt import PeerHealth, RttEstimator
-from swarm.dht.storage import RecordStore, StoreLimits
+from swarm.dht.storage import KEY_FULL, RecordStore, StoreLimits
 from swarm.dht.testing import launch_swarm
 from swarm.errors import DHTError
 
@@ -138,3 +138,20 @@ def test_a_keys_version_changes_with_its_live_records_only() -> None:
     before = refused.version(b"k", now=0)
     assert not refused.put(b"k", Record(b"b", b"2", 10), now=0)[0]
     assert refused.version(b"k", now=0) == before  # a refused store changes nothing
+
+
+def test_a_key_that_refused_for_being_full_says_so_for_a_while() -> None:
+    store = RecordStore(StoreLimits(max_records_per_key=2))
+    for i in range(2):
+        store.put(b"k", Record(bytes([i]), b"v", 100), now=0)
+    assert store.overflowed(b"k", within_s=50, now=0)  # full
+    assert store.put(b"k", Record(b"x", b"v", 100), now=10) == (False, KEY_FULL)
+    store.put(b"other", Record(b"a", b"v", 100), now=0)
+    assert not store.overflowed(b"other", within_s=50, now=10)
+    assert store.version(b"k", now=200) == 0  # both records expired: not full any more...
+    assert not store.overflowed(b"k", within_s=50, now=200)  # ...and the refusal is old news
+    store.put(b"k", Record(b"y", b"v", 100), now=0)
+    assert store.put(b"k", Record(b"y2", b"v", 100), now=0)[0]
+    assert not store.put(b"k", Record(b"z", b"v", 100), now=0)[0]
+    store.version(b"k", now=150)  # expire both
+    assert store.overflowed(b"k", within_s=200, now=150)  # refused recently: subscribers went deeper

@@ -67,3 +67,27 @@ def test_bad_settings_and_shapes_are_refused() -> None:
         SemanticHasher(8, center=np.zeros(9))
     with pytest.raises(ValueError, match="8 dimensions"):
         SemanticHasher(8).keys(np.zeros(7))
+
+
+def test_spilling_splits_a_bucket_by_one_more_hyperplane_a_level() -> None:
+    from swarm.semantic import MAX_SPILL
+
+    hasher = SemanticHasher(16, LSHSettings(tables=2, bits=3, probes=0))
+    rng = np.random.default_rng(1)
+    vector = rng.standard_normal(16).astype(np.float32)
+    topic = hasher.own_keys(vector)[1]
+    seen = {topic.key}
+    for level in range(1, MAX_SPILL + 1):
+        deeper = hasher.spill(vector, topic)
+        assert deeper is not None
+        assert (deeper.table, deeper.level) == (topic.table, level)
+        assert deeper.bucket & ((1 << (3 + level - 1)) - 1) == topic.bucket  # the parent's bits, kept
+        assert deeper.key not in seen
+        seen.add(deeper.key)
+        topic = deeper
+    assert hasher.spill(vector, topic) is None
+    # The opposite vector falls on the other side of every hyperplane, so it spills elsewhere.
+    first = hasher.own_keys(vector)[0]
+    flipped = hasher.spill(-vector, first)
+    assert flipped is not None
+    assert flipped.bucket >> 3 != hasher.spill(vector, first).bucket >> 3  # type: ignore[union-attr]
