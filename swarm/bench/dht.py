@@ -2,14 +2,13 @@
 
 Phases: a raw pyzmq round trip (the ceiling); join; store records and read the load per node; timed
 gets from random nodes (success, hops, latency); lookups of random ids against the brute-force k
-closest; maintenance traffic, measured on short periods and scaled to the default ones; then an
-abrupt kill of a fraction of the nodes and gets from the survivors.
+closest; maintenance traffic at the default periods with republish on, over a simulated hour;
+then an abrupt kill of a fraction of the nodes and gets from the survivors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import os
 import random
@@ -54,8 +53,8 @@ class DHTBenchSettings:
     """Records stored before the gets (0: one per node)."""
     transport: str = "inproc"
     seed: int = 0
-    maintenance_window_s: float = 40.0
-    """How long maintenance traffic is counted (after a 20 s warm-up)."""
+    upkeep_hours: float = 1.0
+    """Simulated hours of maintenance at the default periods (0: skip)."""
     processes: int = 1
     """Shards of nodes in this many processes over TCP loopback (:func:`swarm.cluster.shards.launch_shards`);
     gets and lookups start from this process's shard, and every process's requests and CPU count."""
@@ -116,7 +115,9 @@ async def _run(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str
         figures["rpc_cpu_over_zmq_rtt"] = round(figures["rpc_cpu_us"] / figures["zmq_rtt_us"], 2)
         progress(f"{min(s.lookups, 300)} lookups of random ids against brute force")
         figures["kclosest_overlap"] = await _overlap(nodes, min(s.lookups, 300), rng)
-        figures.update(await _maintenance(nodes, s.maintenance_window_s, progress))
+        if s.upkeep_hours > 0:
+            figures.update(await _upkeep(nodes, s.upkeep_hours, progress))
+        figures["max_round_delay_s"] = round(max(n.stats.max_round_delay_s for n in nodes), 2)
         victims = rng.sample(nodes, int(len(nodes) * s.churn))
         progress(f"killing {len(victims)} nodes abruptly, then {s.lookups} gets from survivors")
         await asyncio.gather(*(victim.kill() for victim in victims))
@@ -138,7 +139,8 @@ async def _store(
     items = list(keys.items())
     for start in range(0, len(items), 32):
         chunk = items[start : start + 32]
-        await asyncio.gather(*(rng.choice(nodes).put(k, v, republish=False) for k, v in chunk))
+        # Published as any record is, so maintenance re-announces them (the upkeep phase counts it).
+        await asyncio.gather(*(rng.choice(nodes).put(k, v) for k, v in chunk))
         progress(f"stored {min(start + 32, len(items))}/{len(items)} records")
     return keys
 
@@ -182,49 +184,49 @@ async def _overlap(nodes: list[DHTNode], count: int, rng: random.Random) -> floa
     return round(total / count, 4)
 
 
-_FAST = {"republish": 20.0, "replicate": 20.0, "refresh": 10.0}
-_INTERVAL_FIELD = {
-    "republish": "republish_interval_s",
-    "replicate": "replicate_interval_s",
-    "refresh": "refresh_interval_s",
-}
+_UPKEEP = ("republish", "replicate", "refresh", "evict", "welcome")
 
 
-async def _maintenance(
-    nodes: list[DHTNode], window_s: float, progress: Callable[[str], None]
-) -> dict[str, Any]:
-    """Maintenance traffic measured by running the real maintenance loop with short periods.
+async def _upkeep(nodes: list[DHTNode], hours: float, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Maintenance traffic at the default periods, republish on, in simulated time.
 
-    Every node re-announces its own records, pushes the records it holds to the k closest (the first
-    holder to do so resets the others' timers) and refreshes untouched buckets, on periods of 10-20 s
-    instead of 15-60 min. After one warm-up period the RPCs of each kind are counted for
-    ``window_s`` and scaled by (short period / default period): messages per node per minute at the
-    default periods, for a swarm with no other traffic (which would keep buckets fresh for free).
+    Every node's maintenance is scheduled by one clock (:meth:`DHTNode.set_clock`) that this
+    advances a tick (``maintenance_tick_s``) at a time, running every node's round at each tick, for
+    ``hours`` of simulated time: re-announcements every ``republish_interval_s``, replication every
+    ``replicate_interval_s``, refreshes of buckets untouched for ``refresh_interval_s``, each with its
+    real requests, counted at the socket. A swarm with no other traffic, so every bucket goes stale
+    and is refreshed. The schedule check: each record is re-announced ``hours * 3600 /
+    republish_interval_s`` times, and ``max_republish_delay_s`` says how late the latest one was.
     """
-    defaults = nodes[0].settings
-    fast = dataclasses.replace(
-        defaults,
-        maintenance_tick_s=0.5,
-        republish_interval_s=_FAST["republish"],
-        replicate_interval_s=_FAST["replicate"],
-        refresh_interval_s=_FAST["refresh"],
-    )
+    s = nodes[0].settings
+    offset = [0.0]
+
+    def simulated() -> float:
+        return time.monotonic() + offset[0]
+
     for node in nodes:
-        node.settings = fast
-    progress(f"maintenance: warm-up period, then {window_s:.0f} s counted")
-    await asyncio.sleep(max(_FAST.values()))
-    before = {c: _sent(nodes, c) for c in _FAST}
-    await asyncio.sleep(window_s)
-    counted = {c: _sent(nodes, c) - before[c] for c in _FAST}
-    for node in nodes:
-        node.settings = defaults
-    minutes = window_s / 60
-    per_kind = {
-        c: counted[c] / len(nodes) / minutes * _FAST[c] / getattr(defaults, _INTERVAL_FIELD[c]) for c in _FAST
-    }
+        node.set_clock(simulated)
+    before = {c: _sent(nodes, c) for c in _UPKEEP}
+    republished = sum(n.stats.republished for n in nodes)
+    ticks = round(hours * 3600 / s.maintenance_tick_s)
+    for tick in range(1, ticks + 1):
+        offset[0] += s.maintenance_tick_s
+        for start in range(0, len(nodes), 128):
+            await asyncio.gather(*(n.maintenance_round() for n in nodes[start : start + 128]))
+        if tick % 60 == 0:
+            progress(f"upkeep: {tick * s.maintenance_tick_s / 60:.0f} of {hours * 60:.0f} simulated minutes")
+    # The clock stays ahead: records were stamped by it, and must not all come due again at once.
+    per_kind = {c: (_sent(nodes, c) - before[c]) / len(nodes) / (hours * 60) for c in _UPKEEP}
+    records = sum(n.published_records for n in nodes)
     return {
         "maintenance_msgs_per_node_min": round(sum(per_kind.values()), 2),
         "maintenance_by_kind_per_node_min": {c: round(v, 2) for c, v in per_kind.items()},
+        "upkeep_simulated_hours": hours,
+        "republished_per_record_hour": round(
+            (sum(n.stats.republished for n in nodes) - republished) / max(1, records) / hours, 2
+        ),
+        "republished_per_record_hour_due": round(3600 / s.republish_interval_s, 2),
+        "max_republish_delay_s": round(max(n.stats.max_republish_delay_s for n in nodes), 1),
     }
 
 

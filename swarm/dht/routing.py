@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from swarm.dht.ids import ID_BITS, Contact, bucket_index
@@ -29,8 +29,8 @@ class KBucket:
     last_touched: float = field(default_factory=time.monotonic)
     last_ping_at: float = -math.inf
 
-    def touch(self) -> None:
-        self.last_touched = time.monotonic()
+    def touch(self, now: float | None = None) -> None:
+        self.last_touched = time.monotonic() if now is None else now
 
     def least_recently_seen(self) -> Contact:
         return next(iter(self.contacts.values()))
@@ -56,14 +56,23 @@ class AddResult:
 class RoutingTable:
     """Contacts of one node, organised by XOR distance."""
 
-    def __init__(self, own_id: bytes, k: int = 20, *, ping_after_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        own_id: bytes,
+        k: int = 20,
+        *,
+        ping_after_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``ping_after_s``: a full bucket asks for its oldest contact to be pinged only if that contact
         has not been heard from for this long (one heard from just now is alive already), and at most
-        once per that long."""
+        once per that long. ``clock`` tells the time buckets are touched and go stale by (a
+        benchmark may run it faster than the wall clock)."""
         self.own_id = own_id
         self.k = k
         self.ping_after_s = ping_after_s
-        self.buckets = [KBucket(k) for _ in range(ID_BITS)]
+        self.clock = clock
+        self.buckets = [KBucket(k, last_touched=clock()) for _ in range(ID_BITS)]
         self._filled: set[int] = set()
         """Indices of the buckets that hold a contact."""
 
@@ -85,8 +94,8 @@ class RoutingTable:
         if contact.node_id == self.own_id:
             return AddResult(added=False)
         bucket = self._bucket(contact.node_id)
-        bucket.touch()
-        now = time.monotonic()
+        now = self.clock()
+        bucket.touch(now)
         if contact.node_id in bucket.contacts:
             # Seen again: move to the tail (most recently seen), keeping the newest address.
             del bucket.contacts[contact.node_id]
@@ -121,7 +130,7 @@ class RoutingTable:
         if bucket.replacements:
             _, replacement = bucket.replacements.popitem(last=True)
             bucket.contacts[replacement.node_id] = replacement
-            bucket.seen_at[replacement.node_id] = time.monotonic()
+            bucket.seen_at[replacement.node_id] = self.clock()
         if not bucket.contacts:
             self._filled.discard(bucket_index(self.own_id, node_id))
         return True
@@ -152,7 +161,7 @@ class RoutingTable:
 
     def stale_buckets(self, older_than_s: float) -> list[int]:
         """Indices of non-empty-range buckets not touched for ``older_than_s`` (section 2.3 refresh)."""
-        now = time.monotonic()
+        now = self.clock()
         # Buckets below the one holding our nearest contact cover ranges almost surely empty.
         lowest = min((bucket_index(self.own_id, c.node_id) for c in self), default=0)
         return [i for i in range(lowest, ID_BITS) if now - self.buckets[i].last_touched > older_than_s]

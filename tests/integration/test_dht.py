@@ -310,3 +310,18 @@ async def test_one_dht_over_three_processes() -> None:
         assert len(survivors) == 24
         for key, value in list(keys.items())[:5]:
             assert (await survivors[0].get(key)).values == [value]
+
+
+def test_the_dht_benchmark_runs_an_hour_of_upkeep_at_the_default_periods() -> None:
+    """Upkeep in simulated time: each record is re-announced as often as its interval says, each
+    on time to within a tick, and each kind of maintenance request is counted."""
+    from swarm.bench.dht import DHTBenchSettings, run_dht_bench
+
+    figures = run_dht_bench(DHTBenchSettings(nodes=24, lookups=20, upkeep_hours=1.0, seed=3))
+    assert figures["success_rate"] == 1.0
+    assert figures["republished_per_record_hour"] == figures["republished_per_record_hour_due"] == 3.0
+    assert figures["max_republish_delay_s"] <= DHTSettings().maintenance_tick_s + 1
+    kinds = figures["maintenance_by_kind_per_node_min"]
+    assert kinds["republish"] > 0
+    assert kinds["refresh"] > 0  # an idle swarm refreshes every bucket
+    assert figures["rpc_cpu_us"] > 0
