@@ -108,6 +108,9 @@ class DHTSettings:
     store_limits: StoreLimits = field(default_factory=StoreLimits)
     limits: PeerLimits = field(default_factory=PeerLimits)
     """Per-peer request rates and concurrent application requests (abuse limits)."""
+    holders_cache_s: float = 30.0
+    """Stores to one key within this long share one lookup of its closest nodes (0: only stores
+    made while that lookup is in flight)."""
     max_peer_health: int = 4096
     """Round-trip and back-off records kept, one per address this node has called."""
     transport: TransportSettings = field(default_factory=TransportSettings)
@@ -153,6 +156,8 @@ class NodeStats:
     """Own records re-announced by maintenance."""
     max_round_delay_s: float = 0.0
     """Longest a maintenance round started after its tick was due (the event loop was busy)."""
+    lookups_shared: int = 0
+    """Stores that used a lookup another store to the same key had just made."""
     max_republish_delay_s: float = 0.0
     """Longest a record's re-announcement came after it was due (by :attr:`DHTNode.clock`)."""
 
@@ -223,6 +228,9 @@ class DHTNode:
         self._health: dict[str, PeerHealth] = {}
         self._published: dict[tuple[bytes, bytes], _Published] = {}
         self._replicated_at: dict[bytes, float] = {}
+        self._hot: dict[
+            tuple[bytes, int, int | None], tuple[float, LookupResult | asyncio.Future[LookupResult]]
+        ] = {}
         self._oldest_replication = float("-inf")
         """No held key was replicated before this (a lower bound; -inf: not known yet, so scan)."""
         self._apps: dict[str, AppHandler] = {}
@@ -756,9 +764,45 @@ class DHTNode:
         """The ``replicas`` (0: k) live nodes closest to ``key`` after a lookup: (the lookup, the
         others among them, whether this node is one of them)."""
         n = replicas or self.settings.k
-        found = await self.lookup(key, category=category, count=n, confirm=confirm)
+        if category == "store":  # replication and re-announcing look afresh: churn is their business
+            found = await self._hot_lookup(key, category, n, confirm)
+        else:
+            found = await self.lookup(key, category=category, count=n, confirm=confirm)
         mine = self.is_among_closest(key, found.contacts, n)
         return found, list(found.contacts[: n - 1 if mine else n]), mine
+
+    async def _hot_lookup(self, key: bytes, category: str, n: int, confirm: int | None) -> LookupResult:
+        """A lookup for a put, shared by the puts to the same key made meanwhile or within
+        ``holders_cache_s`` (an agent's interest rows that fall in one bucket, a burst of puts): the
+        closest contacts of a hot key are looked up once. A failed lookup is not kept."""
+        slot = (key, n, confirm)
+        now = self.clock()
+        cached = self._hot.get(slot)
+        if cached is not None:
+            expires, held = cached
+            if isinstance(held, asyncio.Future):
+                self.stats.lookups_shared += 1
+                return await asyncio.shield(held)
+            if now < expires:
+                self.stats.lookups_shared += 1
+                return held
+        pending: asyncio.Future[LookupResult] = asyncio.get_running_loop().create_future()
+        self._hot[slot] = (now + self.settings.holders_cache_s, pending)
+        while len(self._hot) > _HOT_KEYS:
+            self._hot.pop(next(iter(self._hot)))
+        try:
+            found = await self.lookup(key, category=category, count=n, confirm=confirm)
+        except BaseException as exc:
+            self._hot.pop(slot, None)
+            pending.set_exception(exc)
+            pending.exception()  # retrieved: waiters, if any, get it too
+            raise
+        pending.set_result(found)
+        if self.settings.holders_cache_s > 0:
+            self._hot[slot] = (now + self.settings.holders_cache_s, found)
+        else:
+            self._hot.pop(slot, None)
+        return found
 
     def _mark_replicated(self, key: bytes) -> None:
         now = self.clock()
@@ -958,7 +1002,12 @@ class DHTNode:
         self._save()
 
 
+#: A lookup a store made (or is making) of a key's closest nodes.
+_Held = LookupResult | asyncio.Future[LookupResult]
+
 _JOURNAL = "journal.bin"
+_HOT_KEYS = 1024
+"""Keys whose closest contacts a node keeps for further stores (see ``holders_cache_s``)."""
 
 
 def _fit(records: list[Record]) -> list[Record]:

@@ -325,3 +325,18 @@ def test_the_dht_benchmark_runs_an_hour_of_upkeep_at_the_default_periods() -> No
     assert kinds["republish"] > 0
     assert kinds["refresh"] > 0  # an idle swarm refreshes every bucket
     assert figures["rpc_cpu_us"] > 0
+
+
+async def test_puts_to_one_hot_key_share_one_lookup() -> None:
+    async with launch_swarm(24, settings=FAST, seed=14) as nodes:
+        key = key_for("hot")
+        lookups = nodes[0].stats.lookups
+        results = await asyncio.gather(
+            *(nodes[0].put(key, b"v", subkey=bytes([i]), republish=False) for i in range(6))
+        )
+        assert all(r.stored == FAST.k for r in results)
+        assert nodes[0].stats.lookups == lookups + 1
+        assert nodes[0].stats.lookups_shared == 5
+        await nodes[0].put(key, b"v", subkey=b"later", republish=False)  # within holders_cache_s
+        assert nodes[0].stats.lookups == lookups + 1
+        assert sum(len(n.store.get(key)) for n in nodes) == 7 * FAST.k
