@@ -122,14 +122,19 @@ async def _run(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str
         progress(f"killing {len(victims)} nodes abruptly, then {s.lookups} gets from survivors")
         await asyncio.gather(*(victim.kill() for victim in victims))
         survivors = [n for n in nodes if n not in victims]
-        churned = await _gets(survivors, keys, s.lookups, rng)
-        figures["churn_fraction"] = s.churn
-        figures["churn_success_rate"] = churned["success_rate"]
-        figures["churn_hops_mean"] = churned["hops_mean"]
-        figures["churn_latency_ms_p99"] = churned["latency_ms_p99"]
+        figures.update(_churned(s.churn, await _gets(survivors, keys, s.lookups, rng)))
     figures["targets"] = judge_targets(figures, targets(s.nodes))
     figures["bench_s"] = round(time.perf_counter() - started, 1)
     return figures
+
+
+def _churned(fraction: float, gets: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "churn_fraction": fraction,
+        "churn_success_rate": gets["success_rate"],
+        "churn_hops_mean": gets["hops_mean"],
+        "churn_latency_ms_p99": gets["latency_ms_p99"],
+    }
 
 
 async def _store(
@@ -262,11 +267,7 @@ async def _run_sharded(s: DHTBenchSettings, progress: Callable[[str], None]) -> 
         figures["kclosest_overlap"] = await _overlap_ids(local, shards.ids, min(s.lookups, 300), rng)
         progress(f"killing {s.churn:.0%} of every shard's nodes abruptly, then {s.lookups} gets")
         survivors = await shards.kill(s.churn, seed=s.seed)
-        churned = await _gets(survivors, keys, s.lookups, rng)
-        figures["churn_fraction"] = s.churn
-        figures["churn_success_rate"] = churned["success_rate"]
-        figures["churn_hops_mean"] = churned["hops_mean"]
-        figures["churn_latency_ms_p99"] = churned["latency_ms_p99"]
+        figures.update(_churned(s.churn, await _gets(survivors, keys, s.lookups, rng)))
     figures["targets"] = judge_targets(figures, targets(s.nodes))
     figures["bench_s"] = round(time.perf_counter() - started, 1)
     return figures

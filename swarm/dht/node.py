@@ -465,15 +465,15 @@ class DHTNode:
         ``republish_interval_s``): after churn, the records reach the nodes now closest to them."""
         now = self.clock()
         for (key, _), published in list(self._published.items()):
-            published.announced_at = now
-            await self._store_on_closest(
-                key,
-                published.record,
-                category="republish",
-                replicas=published.replicas,
-                confirm=published.confirm,
-            )
+            await self._announce(key, published, now)
         return len(self._published)
+
+    async def _announce(self, key: bytes, published: _Published, now: float) -> None:
+        published.announced_at = now
+        await self._store_on_closest(
+            key, published.record, category="republish", replicas=published.replicas,
+            confirm=published.confirm,
+        )  # fmt: skip
 
     def set_clock(self, clock: Callable[[], float]) -> None:
         """Schedule maintenance (re-announcing, replication, bucket refresh) by ``clock`` rather than
@@ -860,14 +860,7 @@ class DHTNode:
                 late = now - published.announced_at - s.republish_interval_s
                 self.stats.max_republish_delay_s = max(self.stats.max_republish_delay_s, late)
                 self.stats.republished += 1
-                published.announced_at = now
-                await self._store_on_closest(
-                    key,
-                    published.record,
-                    category="republish",
-                    replicas=published.replicas,
-                    confirm=published.confirm,
-                )
+                await self._announce(key, published, now)
         await self.replicate(older_than_s=s.replicate_interval_s)
         await self.refresh(older_than_s=s.refresh_interval_s)
         if self._state_dir is not None and now - self._saved_at >= s.save_interval_s:
