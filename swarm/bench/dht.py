@@ -249,7 +249,7 @@ async def _run_sharded(s: DHTBenchSettings, progress: Callable[[str], None]) -> 
     progress("raw pyzmq round trip")
     figures["zmq_rtt_us"] = round(zmq_round_trip_us(), 1)
     join_started = time.perf_counter()
-    settings = DHTSettings(initial_timeout_s=0.5)
+    settings = DHTSettings(initial_timeout_s=0.5, bootstrap_timeout_s=30.0)  # busy shards answer late
     async with launch_shards(
         s.nodes, processes=s.processes, settings=settings, seed=s.seed, progress=progress
     ) as shards:

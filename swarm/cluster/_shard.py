@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from swarm import tasks
+from swarm.cluster.shards import join
 from swarm.dht.node import DHTNode, DHTSettings, requests_by_category
 from swarm.dht.testing import SHARED_HOST_SETTINGS
 from swarm.dht.transport import TransportHost, new_context
@@ -36,7 +37,10 @@ def _emit(event: str, **fields: Any) -> None:
 
 
 async def main(args: dict[str, Any]) -> None:
-    settings = DHTSettings(initial_timeout_s=args["initial_timeout_s"], k=args["k"], alpha=args["alpha"])
+    settings = DHTSettings(
+        initial_timeout_s=args["initial_timeout_s"], k=args["k"], alpha=args["alpha"],
+        bootstrap_timeout_s=args["bootstrap_timeout_s"],
+    )  # fmt: skip
     rng = random.Random(args["seed"])
     ctx = new_context()
     host = TransportHost.open(ctx, "tcp://127.0.0.1:*", SHARED_HOST_SETTINGS)
@@ -45,12 +49,7 @@ async def main(args: dict[str, Any]) -> None:
     try:
         while len(nodes) < args["nodes"]:
             batch = min(args["join_concurrency"], args["nodes"] - len(nodes))
-            nodes += await asyncio.gather(
-                *(
-                    DHTNode.create(settings=settings, host=host, bootstrap=[rng.choice(known)])
-                    for _ in range(batch)
-                )
-            )
+            nodes += await asyncio.gather(*(join(settings, host, known, rng) for _ in range(batch)))
             known = list(args["bootstrap"]) + [n.address for n in nodes[-64:]]
             _emit("progress", text=f"joined {len(nodes)}/{args['nodes']} nodes")
         _emit("ready", ids=[n.node_id.hex() for n in nodes])

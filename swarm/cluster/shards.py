@@ -33,10 +33,10 @@ import numpy.typing as npt
 from swarm.dht.node import DHTNode, DHTSettings, requests_by_category
 from swarm.dht.testing import SHARED_HOST_SETTINGS
 from swarm.dht.transport import TransportHost, new_context
-from swarm.errors import DHTError
+from swarm.errors import BootstrapError, DHTError
 from swarm.semantic import LSHSettings
 
-__all__ = ["Shards", "launch_shards"]
+__all__ = ["Shards", "join", "launch_shards"]
 
 _READY_TIMEOUT_S = 1800.0
 _COMMAND_TIMEOUT_S = 600.0
@@ -171,12 +171,8 @@ async def launch_shards(
         local.append(await DHTNode.create(settings=s, host=host))
         while len(local) < sizes[0]:
             batch = min(join_concurrency, sizes[0] - len(local))
-            local += await asyncio.gather(
-                *(
-                    DHTNode.create(settings=s, host=host, bootstrap=[rng.choice(local).address])
-                    for _ in range(batch)
-                )
-            )
+            known = [n.address for n in local]
+            local += await asyncio.gather(*(join(s, host, known, rng) for _ in range(batch)))
             report(f"shard 0: joined {len(local)}/{sizes[0]} nodes")
         seeds = [node.address for node in rng.sample(local, min(8, len(local)))]
         for index, size in enumerate(sizes[1:], start=1):
@@ -198,6 +194,20 @@ async def launch_shards(
         ctx.term()
 
 
+async def join(
+    settings: DHTSettings, host: TransportHost, known: list[str], rng: random.Random, attempts: int = 4
+) -> DHTNode:
+    """A node on ``host`` joined through a random one of ``known``; a bootstrap that does not answer
+    (a process too busy to reply in time) is retried through another, ``attempts`` times in all."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await DHTNode.create(settings=settings, host=host, bootstrap=[rng.choice(known)])
+        except BootstrapError:
+            if attempt == attempts:
+                raise
+    raise ValueError("attempts must be at least 1")
+
+
 async def _spawn(
     index: int, size: int, seeds: list[str], s: DHTSettings, seed: int, join_concurrency: int
 ) -> _Child:
@@ -208,6 +218,7 @@ async def _spawn(
         "seed": seed + index,
         "join_concurrency": join_concurrency,
         "initial_timeout_s": s.initial_timeout_s,
+        "bootstrap_timeout_s": s.bootstrap_timeout_s,
         "k": s.k,
         "alpha": s.alpha,
     }
