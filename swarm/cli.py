@@ -550,6 +550,10 @@ def bench_dht(
     with _err.status("starting") as status:
         figures = run_dht_bench(settings, progress=_status_updater(status))
     command = f"synthswarm bench dht --nodes {nodes} --lookups {lookups} --churn {churn}"
+    if records:
+        command += f" --records {records}"
+    if seed:
+        command += f" --seed {seed}"
     if transport != "inproc":
         command += f" --transport {transport}"
     if processes > 1:
@@ -612,6 +616,8 @@ def bench_routing(
         command += f" --strategies {','.join(chosen)}"
     if processes > 1:
         command += f" --processes {processes}"
+    if seed:
+        command += f" --seed {seed}"
     _finish_bench("synthswarm bench routing", figures, command, json_path)
 
 
