@@ -78,8 +78,6 @@ class RecordStore:
         if at is not None and t - at > within_s:
             del self._overflowed_at[key]
             at = None
-        if len(self._overflowed_at) > self.limits.max_keys:  # bounded like the keys themselves
-            self._overflowed_at.pop(next(iter(self._overflowed_at)))
         full = len(self._data.get(key, {})) >= self.limits.max_records_per_key
         return full or at is not None
 
@@ -102,7 +100,10 @@ class RecordStore:
         if old is None and len(records) >= self.limits.max_records_per_key:
             self._expire_key(key, t)
             if len(records) >= self.limits.max_records_per_key:
+                self._overflowed_at.pop(key, None)  # re-inserted last: the oldest goes first below
                 self._overflowed_at[key] = t
+                if len(self._overflowed_at) > self.limits.max_keys:  # bounded like the keys themselves
+                    self._overflowed_at.pop(next(iter(self._overflowed_at)))
                 return False, KEY_FULL
         size = len(record.value) + len(record.subkey)
         freed = len(old.value) + len(old.subkey) if old else 0
