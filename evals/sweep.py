@@ -12,6 +12,7 @@ rewritten after every run; the plots and the synthesis graph (:mod:`evals.plots`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -65,6 +66,11 @@ class SweepSettings:
     each, the corpus and its questions growing with N (:meth:`evals.datasets.Dataset.growing`)."""
     share: int = 30
     """Paragraphs per agent in the growing protocol."""
+    ray: str | None = None
+    """Run each run as a Ray task on this cluster (``auto``, ``local`` or a cluster's address, as
+    :func:`swarm.cluster.ray_shards.connect` takes it), ``jobs`` at once, instead of in a pool of
+    this machine's processes. Results come back to this process, which writes ``OUT``; with a model,
+    each worker machine keeps its own response cache under the same ``OUT`` path."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in ALL_STRATEGIES]
@@ -148,7 +154,7 @@ async def run_sweep(
     local = embedder or CachedEmbedder(make_embedder(spec.embedder))
     base = settings or RunSettings()
     vectors = await _paragraph_vectors(dataset, local, out, titles=base.titles)
-    with _Workers(sweep.jobs) as workers:
+    with _Workers(sweep.jobs, sweep.ray) as workers:
         plan = _Plan(dataset, sweep, spec, out, base, observer or _Quiet())
         while plan.pending or plan.running:
             plan.start_ready(workers, vectors, local)
@@ -223,6 +229,9 @@ class _Plan:
                 future = loop.run_in_executor(
                     workers.pool, _work, job, self.spec, self.out, label, workers.messages
                 )
+            elif workers.remote is not None:
+                ref = workers.remote.remote(job, self.spec, self.out, label, workers.messages)
+                future = asyncio.wrap_future(ref.future())
             else:
                 if self._chat is None and self.spec.llm is not None:
                     self._chat = _chat(self.spec.llm, self.out)
@@ -288,16 +297,29 @@ async def _run_here(
 
 
 class _Workers:
-    """A pool of worker processes (none when ``jobs`` is 1) and the queue their progress comes back on."""
+    """Where runs go: a pool of worker processes (none when ``jobs`` is 1), or Ray tasks on a
+    cluster (``ray``), and the queue their progress comes back on."""
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, ray: str | None = None) -> None:
         self.jobs = jobs
+        self.ray = ray
         self.pool: ProcessPoolExecutor | None = None
+        self.remote: Any = None
+        """``_work`` as a Ray remote function, with ``ray``."""
         self.messages: Any = None
         self._manager: Any = None
+        self._cluster = contextlib.ExitStack()
 
     def __enter__(self) -> _Workers:
-        if self.jobs > 1:
+        if self.ray is not None:
+            from swarm.cluster.ray_shards import connect
+
+            ray = self._cluster.enter_context(connect(self.ray, cpus=self.jobs))
+            from ray.util.queue import Queue
+
+            self.remote = ray.remote(_work).options(num_cpus=1)
+            self.messages = Queue()
+        elif self.jobs > 1:
             # spawn, not fork: the parent has torch and ZeroMQ threads running, which fork does not copy.
             context = multiprocessing.get_context("spawn")
             self._manager = context.Manager()
@@ -313,6 +335,7 @@ class _Workers:
             self.pool.shutdown(wait=True, cancel_futures=True)
         if self._manager is not None:
             self._manager.shutdown()
+        self._cluster.close()
 
     def relay(self, watch: SweepObserver) -> None:
         """Pass on the progress the workers reported since the last call."""

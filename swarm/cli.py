@@ -374,6 +374,11 @@ def eval_group() -> None:
     help="Runs at once, one process each.",
 )
 @click.option(
+    "--ray", "ray_address", metavar="ADDRESS",
+    help="Run each run as a Ray task: auto (the cluster `ray start` runs here), local (a new "
+    "instance), or a cluster's address; --jobs runs at once. Needs the [ray] extra.",
+)  # fmt: skip
+@click.option(
     "--kill",
     type=click.FloatRange(0.0, 1.0, max_open=True),
     default=0.0,
@@ -420,6 +425,7 @@ def eval_scaling(
     complete: bool,
     seed: int,
     jobs: int,
+    ray_address: str | None,
     kill: float,
     protocol: str,
     share: int,
@@ -444,11 +450,14 @@ def eval_scaling(
         + (f" --kill {kill}" if kill else "")
         + (f" --ablate {ablate}" if ablate else "")
         + (" --synthesis on" if synthesis == "on" else "")
-        + f" --seed {seed} --jobs {jobs} --out {out}"
+        + f" --seed {seed} --jobs {jobs}"
+        + (f" --ray {ray_address}" if ray_address else "")
+        + f" --out {out}"
     )
     tasks.run(
         scaling(cfg, _out, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
-                questions=questions, complete=complete, seed=seed, jobs=jobs, kill=kill, ablate=ablate,
+                questions=questions, complete=complete, seed=seed, jobs=jobs, ray=ray_address, kill=kill,
+                ablate=ablate,
                 protocol=protocol, share=share, synthesis=synthesis == "on",
                 out=out, command=command)
     )  # fmt: skip
@@ -524,6 +533,11 @@ def bench_models(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64),
     help="Shards of nodes in this many processes over TCP loopback.",
 )  # fmt: skip
+@click.option(
+    "--ray", "ray_address", metavar="ADDRESS",
+    help="Place the shards with Ray: auto (the cluster `ray start` runs here), local (a new "
+    "instance), or a cluster's address. Needs --processes > 1 and the [ray] extra.",
+)  # fmt: skip
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_dht(
@@ -533,6 +547,7 @@ def bench_dht(
     records: int,
     transport: str,
     processes: int,
+    ray_address: str | None,
     seed: int,
     json_path: Path | None,
 ) -> None:
@@ -543,9 +558,10 @@ def bench_dht(
         raise click.BadParameter("need --nodes >= 2, --lookups >= 1 and 0 <= --churn < 1")
     if processes > nodes:
         raise click.BadParameter("--processes must be at most --nodes")
+    _check_ray(ray_address, processes)
     settings = DHTBenchSettings(
         nodes=nodes, lookups=lookups, churn=churn, records=records, transport=transport, seed=seed,
-        processes=processes,
+        processes=processes, ray=ray_address,
     )  # fmt: skip
     with _err.status("starting") as status:
         figures = run_dht_bench(settings, progress=_status_updater(status))
@@ -558,7 +574,14 @@ def bench_dht(
         command += f" --transport {transport}"
     if processes > 1:
         command += f" --processes {processes}"
+    if ray_address:
+        command += f" --ray {ray_address}"
     _finish_bench("synthswarm bench dht", figures, command, json_path)
+
+
+def _check_ray(ray_address: str | None, processes: int) -> None:
+    if ray_address is not None and processes < 2:
+        raise click.BadParameter("--ray places the shards of --processes: give --processes 2 or more")
 
 
 @bench.command("routing")
@@ -573,11 +596,16 @@ def bench_dht(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64),
     help="Agents and their nodes in this many processes (dht only).",
 )  # fmt: skip
+@click.option(
+    "--ray", "ray_address", metavar="ADDRESS",
+    help="Place the shards with Ray: auto (the cluster `ray start` runs here), local (a new "
+    "instance), or a cluster's address. Needs --processes > 1 and the [ray] extra.",
+)  # fmt: skip
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_routing(
     agents: int, packets: int, m: int, tables: int, bits: int, probes: int, strategies: str,
-    processes: int, seed: int, json_path: Path | None,
+    processes: int, ray_address: str | None, seed: int, json_path: Path | None,
 ) -> None:  # fmt: skip
     """Recall at m, messages, bytes and hops per packet for dht, gossip, broadcast and hub."""
     from swarm.bench.routing import RoutingBenchSettings, run_routing_bench
@@ -597,6 +625,7 @@ def bench_routing(
         )
     if processes > agents:
         raise click.BadParameter("--processes must be at most --agents")
+    _check_ray(ray_address, processes)
     if "gossip" in chosen and "dht" in chosen:
         chosen = ("dht", *[x for x in chosen if x != "dht"])  # gossip's budget comes from dht's cost
     try:
@@ -604,7 +633,14 @@ def bench_routing(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     settings = RoutingBenchSettings(
-        agents=agents, packets=packets, m=m, lsh=lsh, seed=seed, strategies=chosen, processes=processes
+        agents=agents,
+        packets=packets,
+        m=m,
+        lsh=lsh,
+        seed=seed,
+        strategies=chosen,
+        processes=processes,
+        ray=ray_address,
     )
     with _err.status("starting") as status:
         figures = run_routing_bench(settings, progress=_status_updater(status))
@@ -616,6 +652,8 @@ def bench_routing(
         command += f" --strategies {','.join(chosen)}"
     if processes > 1:
         command += f" --processes {processes}"
+    if ray_address:
+        command += f" --ray {ray_address}"
     if seed:
         command += f" --seed {seed}"
     _finish_bench("synthswarm bench routing", figures, command, json_path)

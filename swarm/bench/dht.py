@@ -58,6 +58,9 @@ class DHTBenchSettings:
     processes: int = 1
     """Shards of nodes in this many processes over TCP loopback (:func:`swarm.cluster.shards.launch_shards`);
     gets and lookups start from this process's shard, and every process's requests and CPU count."""
+    ray: str | None = None
+    """Place the other processes' shards with Ray (``auto``, ``local`` or a cluster's address)
+    instead of as child processes on this machine."""
 
 
 def run_dht_bench(
@@ -246,22 +249,24 @@ async def _run_sharded(s: DHTBenchSettings, progress: Callable[[str], None]) -> 
     rng = random.Random(s.seed)
     figures: dict[str, Any] = {"nodes": s.nodes, "lookups": s.lookups, "transport": "tcp (shared hosts)"}
     figures["processes"] = s.processes
+    figures["placement"] = f"ray ({s.ray})" if s.ray else "child processes"
     progress("raw pyzmq round trip")
     figures["zmq_rtt_us"] = round(zmq_round_trip_us(), 1)
     join_started = time.perf_counter()
     settings = DHTSettings(initial_timeout_s=0.5, bootstrap_timeout_s=30.0)  # busy shards answer late
     async with launch_shards(
-        s.nodes, processes=s.processes, settings=settings, seed=s.seed, progress=progress
+        s.nodes, processes=s.processes, settings=settings, seed=s.seed, progress=progress, ray=s.ray
     ) as shards:
         figures["join_s"] = round(time.perf_counter() - join_started, 1)
         local = shards.local
         keys = await _store(local, s.records or s.nodes, rng, progress)
         figures["load_skew_this_shard"] = _load_skew(local)
         progress(f"{s.lookups} gets from random nodes of this process")
-        rpcs0, cpu0 = sum((await shards.requests_by_category()).values()), await shards.cpu_s()
+        before = await shards.stats()
         figures.update(await _gets(local, keys, s.lookups, rng))
-        rpcs = sum((await shards.requests_by_category()).values()) - rpcs0
-        figures["rpc_cpu_us"] = round((await shards.cpu_s() - cpu0) / max(1, rpcs) * 1e6, 1)
+        after = await shards.stats()
+        rpcs = after.requests.total() - before.requests.total()
+        figures["rpc_cpu_us"] = round((after.cpu_s - before.cpu_s) / max(1, rpcs) * 1e6, 1)
         figures["rpc_cpu_over_zmq_rtt"] = round(figures["rpc_cpu_us"] / figures["zmq_rtt_us"], 2)
         progress(f"{min(s.lookups, 300)} lookups of random ids against brute force")
         figures["kclosest_overlap"] = await _overlap_ids(local, shards.ids, min(s.lookups, 300), rng)

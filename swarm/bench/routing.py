@@ -71,6 +71,9 @@ class RoutingBenchSettings:
     """Agents and their nodes in this many processes (:func:`swarm.cluster.launch_shards`); the
     dht strategy only, as the baselines keep their subscriber tables in one process. Packets are
     published by this process's agents; every process's requests count."""
+    ray: str | None = None
+    """Place the other processes' shards with Ray (``auto``, ``local`` or a cluster's address)
+    instead of as child processes on this machine."""
 
 
 def synthetic_interests(
@@ -267,10 +270,11 @@ async def _run_sharded(s: RoutingBenchSettings, progress: Callable[[str], None])
     figures: dict[str, Any] = {"agents": s.agents, "packets": s.packets, "m": s.m, "topics": topics}
     figures["lsh"] = {"tables": s.lsh.tables, "bits": s.lsh.bits, "probes": s.lsh.probes}
     figures["processes"] = s.processes
+    figures["placement"] = f"ray ({s.ray})" if s.ray else "child processes"
     join_started = time.perf_counter()
     busy = DHTSettings(initial_timeout_s=0.5, bootstrap_timeout_s=30.0)  # busy shards answer late
     async with launch_shards(
-        s.agents, processes=s.processes, settings=busy, seed=s.seed, progress=progress
+        s.agents, processes=s.processes, settings=busy, seed=s.seed, progress=progress, ray=s.ray
     ) as shards:
         figures["join_s"] = round(time.perf_counter() - join_started, 1)
         local = shards.local
@@ -291,13 +295,14 @@ async def _run_sharded(s: RoutingBenchSettings, progress: Callable[[str], None])
         progress(f"subscribing {s.agents} agents in {s.processes} processes")
         subscribed = await _subscribe_sharded(shards, router, ids, interests, inbox, s)
         progress(f"dht: publishing {len(packets)} packets from this process's agents")
-        routing0, bytes0 = _routing(await shards.requests_by_category()), await shards.bytes_sent()
+        before = await shards.stats()
         recalls, hops, t0 = [], [], time.perf_counter()
         for packet, (publisher, _) in zip(packets, plan, strict=True):
             hops.append((await router.publish(packet, publisher=ids[publisher])).hops)
         publish_s = time.perf_counter() - t0
-        routed = _routing(await shards.requests_by_category()) - routing0
-        sent_bytes = await shards.bytes_sent() - bytes0
+        after = await shards.stats()
+        routed = _routing(after.requests) - _routing(before.requests)
+        sent_bytes = after.bytes_out - before.bytes_out
         for packet_id, agents in (await shards.received_remote()).items():
             received[packet_id].update(index_of[a] for a in agents)
         for packet, (publisher, _) in zip(packets, plan, strict=True):
@@ -336,7 +341,7 @@ async def _subscribe_sharded(
     """One agent on every node of every shard, this process's through ``router``; the cost and
     the losses, counted in every process."""
     local = shards.local
-    sent0, t0 = sum((await shards.requests_by_category()).values()), time.perf_counter()
+    sent0, t0 = (await shards.stats()).requests.total(), time.perf_counter()
     rest = slice(len(local), None)
     remote = asyncio.ensure_future(
         shards.subscribe_remote(ids[rest], interests[rest], lsh=s.lsh, m=s.m, threshold=-1.0)
@@ -349,7 +354,7 @@ async def _subscribe_sharded(
         )
     remote_stats = await remote
     subscribe_s = time.perf_counter() - t0
-    messages = sum((await shards.requests_by_category()).values()) - sent0
+    messages = (await shards.stats()).requests.total() - sent0
     stats = router.stats()
     return {
         "subscribe_s": round(subscribe_s, 1),

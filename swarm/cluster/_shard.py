@@ -1,10 +1,13 @@
-"""A shard of :func:`swarm.cluster.shards.launch_shards`: nodes on one transport host, in a child process.
+"""A shard of :func:`swarm.cluster.shards.launch_shards`: nodes on one transport host.
 
-``python -m swarm.cluster._shard ARGS_JSON``. Joins its nodes through the given addresses, prints
-``{"event": "ready", "ids": [...]}``, then answers JSON commands on stdin, one per line:
-``{"cmd": "stats"}``, ``{"cmd": "kill", "fraction": F, "seed": S}``, ``{"cmd": "quit"}``, and for
-routing benchmarks ``{"cmd": "subscribe", ...}`` (agents on its nodes, through a
-:class:`~swarm.routers.dht.DHTRouter`) and ``{"cmd": "received"}`` (which packets reached which).
+:class:`Shard` is the shard itself, whatever process hosts it: it joins its nodes through the given
+addresses, then answers commands (plain dicts): ``{"cmd": "stats"}``, ``{"cmd": "kill", "fraction":
+F, "seed": S}``, and for routing benchmarks ``{"cmd": "subscribe", ...}`` (agents on its nodes,
+through a :class:`~swarm.routers.dht.DHTRouter`) and ``{"cmd": "received"}`` (which packets reached
+which agents). Two hosts run it: a child process (``python -m swarm.cluster._shard ARGS_JSON``, which
+prints ``{"event": "ready", "ids": [...]}`` and then answers one JSON command a line on stdin, ending
+at ``{"cmd": "quit"}``), and a Ray actor (:mod:`swarm.cluster.ray_shards`).
+
 The semantic router sits in the network layer with the DHT, so the shard may use it.
 """
 
@@ -31,64 +34,90 @@ from swarm.routers.dht import DHTRouter, DHTRouterSettings
 from swarm.semantic import LSHSettings, SemanticHasher
 
 
+class Shard:
+    """``args["nodes"]`` nodes on one transport host bound at ``args.get("listen")`` (TCP loopback
+    by default) and advertised as ``args.get("advertise")``, joined through ``args["bootstrap"]``."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        self.args = args
+        self.nodes: list[DHTNode] = []
+        self._agents = _Agents()
+        self._ctx = new_context()
+        self._host: TransportHost | None = None
+
+    async def start(self, progress: Callable[[str], None]) -> list[str]:
+        """Join every node; returns their ids, hex."""
+        args = self.args
+        settings = DHTSettings(
+            initial_timeout_s=args["initial_timeout_s"], k=args["k"], alpha=args["alpha"],
+            bootstrap_timeout_s=args["bootstrap_timeout_s"],
+        )  # fmt: skip
+        rng = random.Random(args["seed"])
+        self._host = host = TransportHost.open(
+            self._ctx, args.get("listen", "tcp://127.0.0.1:*"), SHARED_HOST_SETTINGS,
+            advertise=args.get("advertise"),
+        )  # fmt: skip
+        known = list(args["bootstrap"])
+        while len(self.nodes) < args["nodes"]:
+            batch = min(args["join_concurrency"], args["nodes"] - len(self.nodes))
+            self.nodes += await asyncio.gather(*(join(settings, host, known, rng) for _ in range(batch)))
+            known = list(args["bootstrap"]) + [n.address for n in self.nodes[-64:]]
+            progress(f"joined {len(self.nodes)}/{args['nodes']} nodes")
+        return [n.node_id.hex() for n in self.nodes]
+
+    async def command(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Answer one command (see the module docstring)."""
+        nodes = self.nodes
+        name = command["cmd"]
+        if name == "subscribe":
+            await self._agents.subscribe(nodes, command)
+            return self._agents.router_stats()
+        if name == "received":
+            return {"received": self._agents.take_received()}
+        if name == "stats":
+            return {
+                "rpcs": dict(requests_by_category(nodes)),
+                "bytes_out": sum(n.transport_stats().bytes_out for n in nodes),
+                "cpu_s": time.process_time(),
+            }
+        if name == "kill":
+            rng = random.Random(command["seed"])
+            alive = [n for n in nodes if not n.closed]
+            victims = rng.sample(alive, int(len(nodes) * command["fraction"]))
+            await asyncio.gather(*(v.kill() for v in victims))
+            return {"count": len(victims)}
+        if name == "quit":
+            return {}
+        raise ValueError(f"unknown shard command {name!r}")
+
+    async def close(self) -> None:
+        await asyncio.gather(*(n.close(handoff=False) for n in self.nodes), return_exceptions=True)
+        if self._host is not None:
+            self._host.close()
+        self._ctx.term()
+
+
 def _emit(event: str, **fields: Any) -> None:
     sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
     sys.stdout.flush()
 
 
 async def main(args: dict[str, Any]) -> None:
-    settings = DHTSettings(
-        initial_timeout_s=args["initial_timeout_s"], k=args["k"], alpha=args["alpha"],
-        bootstrap_timeout_s=args["bootstrap_timeout_s"],
-    )  # fmt: skip
-    rng = random.Random(args["seed"])
-    ctx = new_context()
-    host = TransportHost.open(ctx, "tcp://127.0.0.1:*", SHARED_HOST_SETTINGS)
-    nodes: list[DHTNode] = []
-    known = list(args["bootstrap"])
+    """The child-process host: JSON lines on stdin and stdout."""
+    shard = Shard(args)
     try:
-        while len(nodes) < args["nodes"]:
-            batch = min(args["join_concurrency"], args["nodes"] - len(nodes))
-            nodes += await asyncio.gather(*(join(settings, host, known, rng) for _ in range(batch)))
-            known = list(args["bootstrap"]) + [n.address for n in nodes[-64:]]
-            _emit("progress", text=f"joined {len(nodes)}/{args['nodes']} nodes")
-        _emit("ready", ids=[n.node_id.hex() for n in nodes])
-        await _serve(nodes)
+        ids = await shard.start(lambda text: _emit("progress", text=text))
+        _emit("ready", ids=ids)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=256 * 1024 * 1024)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            command = json.loads(line)
+            _emit(command["cmd"], **await shard.command(command))
+            if command["cmd"] == "quit":
+                return
     finally:
-        await asyncio.gather(*(n.close(handoff=False) for n in nodes), return_exceptions=True)
-        host.close()
-        ctx.term()
-
-
-async def _serve(nodes: list[DHTNode]) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=256 * 1024 * 1024)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    agents = _Agents()
-    while line := await reader.readline():
-        command = json.loads(line)
-        if command["cmd"] == "subscribe":
-            await agents.subscribe(nodes, command)
-            _emit("subscribe", **agents.router_stats())
-        elif command["cmd"] == "received":
-            _emit("received", received=agents.take_received())
-        elif command["cmd"] == "stats":
-            rpcs = requests_by_category(nodes)
-            _emit(
-                "stats",
-                rpcs=dict(rpcs),
-                bytes_out=sum(n.transport_stats().bytes_out for n in nodes),
-                cpu_s=time.process_time(),
-            )
-        elif command["cmd"] == "kill":
-            rng = random.Random(command["seed"])
-            alive = [n for n in nodes if not n.closed]
-            victims = rng.sample(alive, int(len(nodes) * command["fraction"]))
-            await asyncio.gather(*(v.kill() for v in victims))
-            _emit("kill", count=len(victims))
-        elif command["cmd"] == "quit":
-            _emit("quit")
-            return
+        await shard.close()
 
 
 class _Agents:
@@ -120,7 +149,6 @@ class _Agents:
                 *(router.subscribe(ids[i], vectors[i], inbox(ids[i]), node=nodes[i]) for i in chunk),
                 return_exceptions=True,  # a lost subscription is counted in the router's stats
             )
-            _emit("progress", text=f"subscribed {chunk.stop}/{len(ids)} agents")
 
     def router_stats(self) -> dict[str, int]:
         stats = self.router.stats() if self.router is not None else None

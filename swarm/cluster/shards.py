@@ -1,12 +1,14 @@
-"""One DHT over several processes: shards of nodes on TCP loopback, for tests and benchmarks.
+"""One DHT over several processes: shards of nodes on TCP, for tests, benchmarks and clusters.
 
 One asyncio loop caps a process at a few thousand RPCs a second, so a swarm of thousands of nodes
 in one process measures that loop, not the DHT. :func:`launch_shards` runs ``n`` nodes as
 ``processes`` shards: this process hosts the first shard (its nodes are real :class:`DHTNode`
-objects the caller drives), and each other shard is a child process (``python -m
-swarm.cluster._shard``) hosting its nodes on one :class:`~swarm.dht.transport.TransportHost`. Every
-node joins the one DHT through nodes already in it. The children answer a few commands on their
-stdin (JSON lines): their request counts, an abrupt kill of a fraction of their nodes, quit.
+objects the caller drives), and each other shard hosts its nodes on one
+:class:`~swarm.dht.transport.TransportHost` somewhere else: a child process on this machine, over
+TCP loopback (``python -m swarm.cluster._shard``), or with ``ray=`` a Ray actor wherever Ray places
+it (:mod:`swarm.cluster.ray_shards`). Every node joins the one DHT through nodes already in it. The
+shards answer a few commands (:class:`swarm.cluster._shard.Shard`): their request counts, an abrupt
+kill of a fraction of their nodes, quit.
 
 Requests are counted where they are sent, in whichever process sent them, and summed on request.
 """
@@ -17,6 +19,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import functools
 import json
 import random
 import sys
@@ -25,7 +28,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -36,23 +39,62 @@ from swarm.dht.transport import TransportHost, new_context
 from swarm.errors import BootstrapError, DHTError
 from swarm.semantic import LSHSettings
 
-__all__ = ["Shards", "join", "launch_shards"]
+__all__ = ["ShardStats", "Shards", "join", "launch_shards"]
 
 _READY_TIMEOUT_S = 1800.0
 _COMMAND_TIMEOUT_S = 600.0
 
 
+class _ShardHandle(Protocol):
+    """This process's handle on a shard hosted elsewhere."""
+
+    nodes: int
+    ids: list[bytes]
+
+    async def ready(self, report: Callable[[str], None]) -> list[bytes]: ...
+
+    async def command(self, **fields: Any) -> dict[str, Any]: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class _Child:
+    """A shard in a child process on this machine, spoken to in JSON lines."""
+
     process: asyncio.subprocess.Process
     nodes: int
+    index: int
     ids: list[bytes] = field(default_factory=list)
+
+    async def ready(self, report: Callable[[str], None]) -> list[bytes]:
+        ready = await _event(self, "ready", report=report)
+        self.ids = [bytes.fromhex(i) for i in ready["ids"]]
+        return self.ids
 
     async def command(self, **fields: Any) -> dict[str, Any]:
         assert self.process.stdin is not None
         self.process.stdin.write((json.dumps(fields) + "\n").encode())
         await self.process.stdin.drain()
         return await _event(self, fields["cmd"])
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.command(cmd="quit"), 60)
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+
+@dataclass(frozen=True)
+class ShardStats:
+    """What every shard's nodes have done so far, summed over the shards (this process's included)."""
+
+    requests: Counter[str]
+    """Requests sent, by category, counted at the socket."""
+    cpu_s: float
+    """CPU seconds of every process hosting a shard."""
+    bytes_out: int
 
 
 @dataclass
@@ -62,7 +104,7 @@ class Shards:
 
     local: list[DHTNode]
     ids: list[bytes]
-    _children: list[_Child]
+    _children: list[_ShardHandle]
 
     @property
     def processes(self) -> int:
@@ -113,25 +155,15 @@ class Shards:
                 out.setdefault(bytes.fromhex(packet), []).extend(bytes.fromhex(a) for a in agents)
         return out
 
-    async def requests_by_category(self) -> Counter[str]:
-        """Requests every node of every shard has sent so far, by category, counted at the socket."""
-        total = requests_by_category(self.local)
-        for child in self._children:
-            total.update((await child.command(cmd="stats"))["rpcs"])
-        return total
-
-    async def cpu_s(self) -> float:
-        """CPU seconds every process of the swarm has used so far (this one's included)."""
-        total = time.process_time()
-        for child in self._children:
-            total += float((await child.command(cmd="stats"))["cpu_s"])
-        return total
-
-    async def bytes_sent(self) -> int:
-        total = sum(n.transport_stats().bytes_out for n in self.local)
-        for child in self._children:
-            total += int((await child.command(cmd="stats"))["bytes_out"])
-        return total
+    async def stats(self) -> ShardStats:
+        """Requests, CPU and bytes of every shard so far: one command to each."""
+        requests = requests_by_category(self.local)
+        cpu_s, bytes_out = time.process_time(), sum(n.transport_stats().bytes_out for n in self.local)
+        for answer in await asyncio.gather(*(c.command(cmd="stats") for c in self._children)):
+            requests.update(answer["rpcs"])
+            cpu_s += float(answer["cpu_s"])
+            bytes_out += int(answer["bytes_out"])
+        return ShardStats(requests, cpu_s, bytes_out)
 
     async def kill(self, fraction: float, seed: int) -> list[DHTNode]:
         """Kill ``fraction`` of every shard's nodes abruptly; returns this process's survivors."""
@@ -152,9 +184,11 @@ async def launch_shards(
     seed: int = 0,
     join_concurrency: int = 16,
     progress: Callable[[str], None] | None = None,
+    ray: str | None = None,
 ) -> AsyncIterator[Shards]:
-    """``n`` nodes in ``processes`` shards over TCP loopback (see the module docstring). Every
-    process is stopped on exit."""
+    """``n`` nodes in ``processes`` shards (see the module docstring): child processes over TCP
+    loopback, or with ``ray`` (``auto``, ``local`` or a cluster's address, as
+    :func:`swarm.cluster.ray_shards.connect` takes it) Ray actors. Every shard is stopped on exit."""
     if processes < 1 or n < processes:
         raise ValueError(f"need 1 <= processes <= n, got {processes} processes for {n} nodes")
     s = settings or DHTSettings()
@@ -162,36 +196,43 @@ async def launch_shards(
         raise ValueError("shards share transport hosts, which are unsecured")
     report = progress or (lambda _: None)
     sizes = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
-    ctx = new_context()
-    host = TransportHost.open(ctx, "tcp://127.0.0.1:*", SHARED_HOST_SETTINGS)
-    local: list[DHTNode] = []
-    children: list[_Child] = []
-    try:
-        rng = random.Random(seed)
-        local.append(await DHTNode.create(settings=s, host=host))
-        while len(local) < sizes[0]:
-            batch = min(join_concurrency, sizes[0] - len(local))
-            known = [n.address for n in local]
-            local += await asyncio.gather(*(join(s, host, known, rng) for _ in range(batch)))
-            report(f"shard 0: joined {len(local)}/{sizes[0]} nodes")
-        seeds = [node.address for node in rng.sample(local, min(8, len(local)))]
-        for index, size in enumerate(sizes[1:], start=1):
-            children.append(await _spawn(index, size, seeds, s, seed, join_concurrency))
-        for index, child in enumerate(children, start=1):
-            ready = await _event(child, "ready", report=report, shard=index)
-            child.ids = [bytes.fromhex(i) for i in ready["ids"]]
-        ids = [node.node_id for node in local] + [i for c in children for i in c.ids]
-        yield Shards(local, ids, children)
-    finally:
-        for child in children:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(child.command(cmd="quit"), 60)
-            if child.process.returncode is None:
-                child.process.kill()
-            await child.process.wait()
-        await asyncio.gather(*(node.close(handoff=False) for node in local), return_exceptions=True)
-        host.close()
-        ctx.term()
+    with contextlib.ExitStack() as placement:
+        listen, advertise = "tcp://127.0.0.1:*", None
+        if ray is not None:
+            from swarm.cluster import ray_shards
+
+            report(f"connecting to Ray ({ray})")
+            placement.enter_context(ray_shards.connect(ray, cpus=processes))
+            listen, advertise = "tcp://0.0.0.0:*", f"tcp://{ray_shards.node_address()}:*"
+        ctx = new_context()
+        host = TransportHost.open(ctx, listen, SHARED_HOST_SETTINGS, advertise=advertise)
+        local: list[DHTNode] = []
+        children: list[_ShardHandle] = []
+        try:
+            rng = random.Random(seed)
+            local.append(await DHTNode.create(settings=s, host=host))
+            while len(local) < sizes[0]:
+                batch = min(join_concurrency, sizes[0] - len(local))
+                known = [n.address for n in local]
+                local += await asyncio.gather(*(join(s, host, known, rng) for _ in range(batch)))
+                report(f"shard 0: joined {len(local)}/{sizes[0]} nodes")
+            seeds = [node.address for node in rng.sample(local, min(8, len(local)))]
+            for index, size in enumerate(sizes[1:], start=1):
+                args = _shard_args(index, size, seeds, s, seed, join_concurrency)
+                if ray is not None:
+                    children.append(ray_shards.RayShard(args))
+                else:
+                    children.append(await _spawn(args))
+            for index, child in enumerate(children, start=1):
+                await child.ready(functools.partial(_prefixed, report, f"shard {index}: "))
+            ids = [node.node_id for node in local] + [i for c in children for i in c.ids]
+            yield Shards(local, ids, children)
+        finally:
+            for child in children:
+                await child.stop()
+            await asyncio.gather(*(node.close(handoff=False) for node in local), return_exceptions=True)
+            host.close()
+            ctx.term()
 
 
 async def join(
@@ -208,10 +249,14 @@ async def join(
     raise ValueError("attempts must be at least 1")
 
 
-async def _spawn(
+def _prefixed(report: Callable[[str], None], prefix: str, text: str) -> None:
+    report(prefix + text)
+
+
+def _shard_args(
     index: int, size: int, seeds: list[str], s: DHTSettings, seed: int, join_concurrency: int
-) -> _Child:
-    args = {
+) -> dict[str, Any]:
+    return {
         "index": index,
         "nodes": size,
         "bootstrap": seeds,
@@ -222,26 +267,28 @@ async def _spawn(
         "k": s.k,
         "alpha": s.alpha,
     }
+
+
+async def _spawn(args: dict[str, Any]) -> _Child:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "swarm.cluster._shard", json.dumps(args),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024,
     )  # fmt: skip
-    return _Child(process, size)
+    return _Child(process, args["nodes"], args["index"])
 
 
-async def _event(
-    child: _Child, name: str, *, report: Callable[[str], None] | None = None, shard: int = 0
-) -> dict[str, Any]:
+async def _event(child: _Child, name: str, *, report: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The child's next ``name`` event (its progress lines are passed to ``report``)."""
     assert child.process.stdout is not None
     timeout = _READY_TIMEOUT_S if name == "ready" else _COMMAND_TIMEOUT_S
     while True:
         line = await asyncio.wait_for(child.process.stdout.readline(), timeout)
         if not line:
-            raise DHTError(f"shard {shard} exited (code {await child.process.wait()}) before {name!r}")
+            code = await child.process.wait()
+            raise DHTError(f"shard {child.index} exited (code {code}) before {name!r}")
         event = json.loads(line)
         if event.get("event") == name:
             return dict(event)
         if event.get("event") == "progress" and report is not None:
-            report(f"shard {shard}: {event['text']}")
+            report(event["text"])

@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
@@ -55,6 +54,7 @@ from swarm.dht.transport import (
     TransportSettings,
     TransportStats,
     ZmqTransport,
+    advertised_address,
     new_context,
 )
 from swarm.errors import (
@@ -283,7 +283,7 @@ class DHTNode:
             if curve is not None:
                 raise ConfigError("dht.secure", str(exc)) from exc
             raise
-        address = transport.address if host is not None else _advertised(transport.address, advertise)
+        address = transport.address if host is not None else advertised_address(transport.address, advertise)
         if curve is not None:
             address = secured_address(split_address(address)[0], curve.public)
         node = cls(ident, transport, address, s, ctx, owns_context, state_dir)
@@ -1027,34 +1027,6 @@ def _open_transport(
     if curve is not None:
         raise OSError(0, "a shared transport host is unsecured: run secured nodes on their own")
     return host.attach()
-
-
-def _advertised(bound: str, advertise: str | None = None) -> str:
-    """The address peers should use. ``advertise`` wins; ending in ``:*`` it takes the bound port
-    (nodes on ephemeral ports behind one advertised host). A wildcard bind is advertised under this
-    machine's address on its default route (``gethostbyname(hostname)`` is often 127.0.1.1)."""
-    port = bound.rsplit(":", 1)[1]
-    if advertise:
-        return advertise[:-1] + port if advertise.endswith(":*") else advertise
-    if "://0.0.0.0:" in bound or "://*:" in bound:
-        return f"{bound.split('://', 1)[0]}://{_outward_host()}:{port}"
-    return bound
-
-
-def _outward_host() -> str:
-    """This machine's address on its default route: a UDP socket "connected" to a non-local address
-    sends nothing but makes the kernel pick the interface. Falls back to the host name's address."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never routed anywhere real
-            host = str(probe.getsockname()[0])
-    except OSError:
-        host = ""
-    if not host or host == "0.0.0.0":
-        host = socket.gethostbyname(socket.gethostname())
-    if host.startswith("127."):
-        log.warning("no address but loopback found to advertise (%s): pass advertise= for other hosts", host)
-    return host
 
 
 def _load_or_create_identity(state_dir: Path | None) -> Identity:

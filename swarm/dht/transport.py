@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ __all__ = [
     "TransportSettings",
     "TransportStats",
     "ZmqTransport",
+    "advertised_address",
     "new_context",
+    "outward_host",
     "request_parts",
     "split_selector",
 ]
@@ -165,9 +168,11 @@ class TransportHost:
         listen: str,
         settings: TransportSettings | None = None,
         curve: CurveKeys | None = None,
+        advertise: str | None = None,
     ) -> TransportHost:
         """Bind ``listen`` (``tcp://127.0.0.1:*`` picks a free port) and make the outgoing socket;
-        with ``curve`` both are secured (``listen`` must then be ``tcp://`` or ``ipc://``)."""
+        with ``curve`` both are secured (``listen`` must then be ``tcp://`` or ``ipc://``). The
+        host's address is what :func:`advertised_address` makes of the bound one and ``advertise``."""
         s = settings or TransportSettings()
         if curve is not None and listen.startswith("inproc://"):
             raise OSError(0, "CurveZMQ needs tcp:// or ipc://: ZeroMQ does not secure inproc://")
@@ -181,7 +186,7 @@ class TransportHost:
         except zmq.ZMQError as exc:
             server.close(linger=0)
             raise OSError(exc.errno, f"cannot listen on {listen}: {exc}") from exc
-        address = server.getsockopt_string(zmq.LAST_ENDPOINT)
+        address = advertised_address(server.getsockopt_string(zmq.LAST_ENDPOINT), advertise)
         client = _socket(ctx, s)
         if curve is not None:
             client.setsockopt(zmq.CURVE_PUBLICKEY, curve.public)
@@ -453,3 +458,31 @@ def _peer_key(frame: zmq.Frame) -> bytes | None:
         return bytes.fromhex(str(frame.get("User-Id")))
     except (zmq.ZMQError, ValueError, TypeError):
         return None
+
+
+def advertised_address(bound: str, advertise: str | None = None) -> str:
+    """The address peers should use. ``advertise`` wins; ending in ``:*`` it takes the bound port
+    (nodes on ephemeral ports behind one advertised host). A wildcard bind is advertised under this
+    machine's address on its default route (``gethostbyname(hostname)`` is often 127.0.1.1)."""
+    port = bound.rsplit(":", 1)[1]
+    if advertise:
+        return advertise[:-1] + port if advertise.endswith(":*") else advertise
+    if "://0.0.0.0:" in bound or "://*:" in bound:
+        return f"{bound.split('://', 1)[0]}://{outward_host()}:{port}"
+    return bound
+
+
+def outward_host() -> str:
+    """This machine's address on its default route: a UDP socket "connected" to a non-local address
+    sends nothing but makes the kernel pick the interface. Falls back to the host name's address."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never routed anywhere real
+            host = str(probe.getsockname()[0])
+    except OSError:
+        host = ""
+    if not host or host == "0.0.0.0":
+        host = socket.gethostbyname(socket.gethostname())
+    if host.startswith("127."):
+        log.warning("no address but loopback found to advertise (%s): pass advertise= for other hosts", host)
+    return host

@@ -245,10 +245,10 @@ async def test_a_store_refused_at_its_cap_is_reported_not_dropped() -> None:
 
 def test_a_wildcard_bind_advertises_a_concrete_host_with_the_bound_port() -> None:
     """The default route's interface (a UDP probe that sends nothing), never the wildcard."""
-    from swarm.dht.node import _advertised
+    from swarm.dht.transport import advertised_address
 
     for bound in ("tcp://0.0.0.0:6001", "tcp://*:6001"):
-        address = _advertised(bound)
+        address = advertised_address(bound)
         host = address.removeprefix("tcp://").rsplit(":", 1)[0]
         assert address.endswith(":6001")
         assert host not in ("0.0.0.0", "*", "")
@@ -290,7 +290,7 @@ async def test_one_dht_over_three_processes() -> None:
         assert shards.processes == 3
         assert len(shards.ids) == 90
         assert len(shards.local) == 30
-        before = await shards.requests_by_category()
+        before = (await shards.stats()).requests
         keys = {key_for("sharded", str(i)): f"v{i}".encode() for i in range(20)}
         for i, (key, value) in enumerate(keys.items()):
             result = await shards.local[i].put(key, value, republish=False)
@@ -304,7 +304,7 @@ async def test_one_dht_over_three_processes() -> None:
         found = await shards.local[0].lookup(target)
         expected = [i for i in truth if i != shards.local[0].node_id][: FAST.k]
         assert [c.node_id for c in found.contacts] == expected
-        after = await shards.requests_by_category()
+        after = (await shards.stats()).requests
         assert sum(after.values()) > sum(before.values())
         survivors = await shards.kill(0.2, seed=1)
         assert len(survivors) == 24

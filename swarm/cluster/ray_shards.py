@@ -1,0 +1,131 @@
+"""Shards placed by Ray: each shard of :func:`swarm.cluster.shards.launch_shards` runs as a Ray actor.
+
+Ray is an optional extra (``pip install 'synthswarm[ray]'``). :func:`connect` attaches this process
+to a cluster by the address Ray's own ``ray.init`` takes: ``auto`` (the cluster ``ray start`` runs on
+this machine), ``local`` (a new instance owned by this process, stopped when it is done), or a
+cluster's address (``HOST:6379``, ``ray://HOST:10001``). Actors are spread over the cluster's
+machines; each binds every interface and advertises the address of the machine Ray put it on, so
+shards on different hosts reach each other directly over ZeroMQ. Ray carries only commands and
+their answers, never DHT traffic. Every machine of the cluster needs synthswarm installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from swarm.cluster._shard import Shard
+from swarm.errors import ConfigError, DHTError
+
+__all__ = ["RayShard", "connect", "node_address"]
+
+_PROGRESS_POLL_S = 2.0
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("ray", "Ray is not installed: pip install 'synthswarm[ray]'") from exc
+    return ray
+
+
+@contextlib.contextmanager
+def connect(address: str, *, cpus: int | None = None) -> Iterator[Any]:
+    """This process attached to the Ray cluster at ``address`` (see the module docstring); yields
+    the ``ray`` module. A cluster this process started (``local``) is stopped on exit; one it only
+    joined is left running. ``cpus`` sizes a ``local`` instance."""
+    ray = _ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    local = address == "local"
+    if address not in ("auto", "local"):
+        _probe(address)  # Ray itself retries an address nothing listens at for minutes
+    try:
+        ray.init(
+            address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+            **({"num_cpus": cpus} if local and cpus else {}),
+        )  # fmt: skip
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise ConfigError("ray", f"cannot reach a Ray cluster at {address!r}: {exc}") from exc
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _probe(address: str, timeout_s: float = 10.0) -> None:
+    """Raise :class:`ConfigError` unless something accepts a TCP connection at ``address``."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("ray", f"{address!r} is not auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError("ray", f"cannot reach a Ray cluster at {address!r}: {exc}") from exc
+
+
+def node_address() -> str:
+    """The address other machines of the Ray cluster reach this one at."""
+    return str(_ray().util.get_node_ip_address())
+
+
+class _ShardActor:
+    """A :class:`Shard` in a Ray worker, with its join progress kept until the driver asks."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        self.shard = Shard({**args, "listen": "tcp://0.0.0.0:*", "advertise": f"tcp://{node_address()}:*"})
+        self.lines: list[str] = []
+
+    async def start(self) -> list[str]:
+        return await self.shard.start(self.lines.append)
+
+    def progress(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+    async def command(self, command: dict[str, Any]) -> dict[str, Any]:
+        return await self.shard.command(command)
+
+    async def close(self) -> None:
+        await self.shard.close()
+
+
+class RayShard:
+    """The driver's handle on one shard actor."""
+
+    def __init__(self, args: dict[str, Any], *, cpus: float = 1.0) -> None:
+        ray = _ray()
+        actor_class = ray.remote(_ShardActor)
+        self.nodes: int = args["nodes"]
+        self.ids: list[bytes] = []
+        self._ray = ray
+        self._actor = actor_class.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(args)
+
+    async def ready(self, report: Callable[[str], None]) -> list[bytes]:
+        started = asyncio.ensure_future(self._await(self._actor.start.remote()))
+        while True:
+            done, _ = await asyncio.wait({started}, timeout=_PROGRESS_POLL_S)
+            for line in await self._await(self._actor.progress.remote()):
+                report(line)
+            if done:
+                self.ids = [bytes.fromhex(i) for i in started.result()]
+                return self.ids
+
+    async def command(self, **fields: Any) -> dict[str, Any]:
+        return dict(await self._await(self._actor.command.remote(fields)))
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._await(self._actor.close.remote()), 60)
+        self._ray.kill(self._actor)
+
+    async def _await(self, ref: Any) -> Any:
+        try:
+            return await ref
+        except self._ray.exceptions.RayError as exc:
+            raise DHTError(f"a Ray shard failed: {exc}") from exc
