@@ -6,7 +6,11 @@ value, as soon as one holder returns records). Contacts that fail drop out of th
 
 A lookup made to STORE on what it finds may stop sooner, once the ``confirm`` closest have answered:
 a node that near the target knows its neighbourhood (its low buckets hold every node there), so its
-answer names the k closest, and the STOREs that follow show which of them are alive.
+answer names the k closest, and the STOREs that follow show which of them are alive. Where buckets
+hold at least twice k (``trust_neighbours``), it stops sooner still, once any node that answered is
+itself among the k closest by its own answer (fewer than k of the contacts it names are nearer the
+target): the nodes nearer the target than it lie within twice its distance, in buckets that, that
+size, hold all of them.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ class _State:
     records: tuple[Record, ...] = ()
     holder: Contact | None = None
     extra_rpcs: int = 0
+    neighbourhood: bool = False
+    """Some answerer is among the k closest by its own answer (see the module docstring)."""
+    trust_neighbours: bool = False
 
     def offer(self, contact: Contact, depth: int) -> None:
         if contact.node_id not in self.shortlist:
@@ -69,6 +76,11 @@ class _State:
             self.failed.add(contact.node_id)
             return
         self.answered.add(contact.node_id)
+        if self.trust_neighbours and not self.neighbourhood:
+            mine = distance(contact.node_id, self.target)
+            self.neighbourhood = (
+                sum(distance(c.node_id, self.target) < mine for c in answer.contacts) < self.k
+            )
         for learned in answer.contacts:
             if learned.node_id != own_id:
                 self.offer(learned, self.depth[contact.node_id] + 1)
@@ -104,15 +116,19 @@ async def iterative_lookup(
     alpha: int,
     want_value: bool = False,
     confirm: int | None = None,
+    trust_neighbours: bool = False,
 ) -> LookupResult:
     state = _State(target, k)
     settle = k if confirm is None else max(1, min(confirm, k))
+    state.trust_neighbours = trust_neighbours and settle < k
     for seed in seeds:
         state.offer(seed, 1)
     in_flight: dict[asyncio.Task[QueryAnswer], Contact] = {}
     top_ups = 0
     try:
         while not (want_value and state.records):
+            if state.neighbourhood:
+                break
             ranked = state.closest_live()
             waiting = [c for c in ranked[:settle] if c.node_id not in state.asked]
             if not waiting and not in_flight:

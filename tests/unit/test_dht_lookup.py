@@ -11,10 +11,10 @@ from swarm.dht.routing import RoutingTable
 from swarm.errors import RPCTimeoutError
 
 
-def network(n: int, seed: int) -> dict[bytes, RoutingTable]:
+def network(n: int, seed: int, bucket: int = 8) -> dict[bytes, RoutingTable]:
     rng = random.Random(seed)
     ids = [rng.randbytes(32) for _ in range(n)]
-    tables = {i: RoutingTable(i, k=8) for i in ids}
+    tables = {i: RoutingTable(i, k=bucket) for i in ids}
     # Each node offers every other to its table in a random order: full buckets keep whoever came
     # first, as in a real swarm, and every node knows all of its nearest neighbours.
     for table in tables.values():
@@ -99,3 +99,27 @@ async def test_a_lookup_that_stores_stops_once_the_closest_has_answered() -> Non
         assert [c.node_id for c in full.contacts] == expected
         full_rpcs, quick_rpcs = full_rpcs + full.rpcs, quick_rpcs + quick.rpcs
     assert quick_rpcs < full_rpcs / 2
+
+
+async def test_buckets_twice_the_count_let_a_near_answerer_end_the_lookup() -> None:
+    """With buckets of 20 and 8 wanted, the first answerer that is itself among the 8 closest by its
+    own answer knows all of them: the lookup ends there, with the true 8, in fewer requests than
+    waiting for the nearest to answer. With buckets of 8 the rule is not trusted."""
+    tables = network(1000, seed=6, bucket=20)
+    rng = random.Random(7)
+    confirmed_rpcs, trusted_rpcs = 0, 0
+    for _ in range(60):
+        target, start = rng.randbytes(32), rng.choice(list(tables))
+
+        async def query(contact: Contact, count: int, target: bytes = target) -> QueryAnswer:
+            return QueryAnswer(tuple(tables[contact.node_id].closest(target, count)))
+
+        seeds = tables[start].closest(target, 20)
+        kw = {"own_id": start, "k": 8, "alpha": 3, "confirm": 1}
+        confirmed = await iterative_lookup(target, seeds, query, **kw)  # type: ignore[arg-type]
+        trusted = await iterative_lookup(target, seeds, query, trust_neighbours=True, **kw)  # type: ignore[arg-type]
+        expected = sorted((i for i in tables if i != start), key=lambda i: distance(i, target))[:8]
+        assert [c.node_id for c in trusted.contacts] == expected
+        assert [c.node_id for c in confirmed.contacts] == expected
+        confirmed_rpcs, trusted_rpcs = confirmed_rpcs + confirmed.rpcs, trusted_rpcs + trusted.rpcs
+    assert trusted_rpcs < confirmed_rpcs
