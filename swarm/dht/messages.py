@@ -15,6 +15,8 @@ FOUND_NODES     contacts: [[node_id: bin(32), address: str], ...] (at most MAX_C
 STORE           key: bin(32), subkey: bin(<=64), value: bin(<=MAX_VALUE_BYTES), ttl_s: int
                 1..7 days, and optionally replicas: int 0..MAX_CONTACTS (absent: 0)
 STORED          ok: bool, reason: str (cut to 200 characters)
+STORE_MANY      items: [[key, subkey, value, ttl_s, replicas], ...] (1..MAX_RECORDS, each as STORE's)
+STORED_MANY     results: [[ok, reason], ...], one per item, in order
 FIND_VALUE      key: bin(32), count: int 1..MAX_CONTACTS
 FOUND_VALUE     records: [[subkey, value, ttl_s], ...] (at most MAX_RECORDS), contacts
 ERROR           code: str (cut to 64 characters), message: str (cut to 500)
@@ -52,6 +54,7 @@ __all__ = [
     "MAX_ADDRESS_CHARS",
     "MAX_CONTACTS",
     "MAX_FRAME_BYTES",
+    "MAX_RECORDS",
     "MAX_VALUE_BYTES",
     "PROTOCOL_VERSION",
     "RPC_ID_BYTES",
@@ -69,7 +72,9 @@ __all__ = [
     "Pong",
     "Record",
     "Store",
+    "StoreMany",
     "Stored",
+    "StoredMany",
     "decode_frame",
     "encode_frame",
 ]
@@ -98,6 +103,8 @@ class MsgType(IntEnum):
     ERROR = 9
     APP_REQUEST = 10
     APP_REPLY = 11
+    STORE_MANY = 12
+    STORED_MANY = 13
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +187,29 @@ class Stored(Message):
 
     def fields(self) -> list[Any]:
         return [self.ok, self.reason]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreMany(Message):
+    """Several STOREs for one holder in one request (records under several keys, or many under
+    one): what a node pushes to a newcomer, hands off, or replicates. Answered by STORED_MANY."""
+
+    type: ClassVar[MsgType] = MsgType.STORE_MANY
+    is_request: ClassVar[bool] = True
+    items: tuple[Store, ...]
+
+    def fields(self) -> list[Any]:
+        return [[[i.key, i.record.subkey, i.record.value, i.record.ttl_s, i.replicas] for i in self.items]]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMany(Message):
+    type: ClassVar[MsgType] = MsgType.STORED_MANY
+    is_request: ClassVar[bool] = False
+    results: tuple[Stored, ...]
+
+    def fields(self) -> list[Any]:
+        return [[[r.ok, r.reason] for r in self.results]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +332,10 @@ _Value = Annotated[bytes, Meta(max_length=MAX_VALUE_BYTES)]
 _Ttl = Annotated[int, Meta(ge=1, le=MAX_TTL_S)]
 _Records = Annotated[tuple[tuple[_Subkey, _Value, _Ttl], ...], Meta(max_length=MAX_RECORDS)]
 _Replicas = Annotated[int, Meta(ge=0, le=MAX_CONTACTS)]
+_StoreItems = Annotated[
+    tuple[tuple[_Id, _Subkey, _Value, _Ttl, _Replicas], ...], Meta(min_length=1, max_length=MAX_RECORDS)
+]
+_StoreResults = Annotated[tuple[tuple[bool, str], ...], Meta(max_length=MAX_RECORDS)]
 _Topic = Annotated[str, Meta(max_length=MAX_APP_TOPIC_CHARS)]
 
 _ENDPOINT = "expected a ZeroMQ endpoint like tcp://host:port"
@@ -377,6 +411,20 @@ class _StoredFrame(_Frame, tag=int(MsgType.STORED)):
         return Stored(self.ok, self.reason[:200])
 
 
+class _StoreManyFrame(_Frame, tag=int(MsgType.STORE_MANY)):
+    items: _StoreItems
+
+    def as_message(self) -> StoreMany:
+        return StoreMany(tuple(Store(k, Record(s, v, t), r) for k, s, v, t, r in self.items))
+
+
+class _StoredManyFrame(_Frame, tag=int(MsgType.STORED_MANY)):
+    results: _StoreResults
+
+    def as_message(self) -> StoredMany:
+        return StoredMany(tuple(Stored(ok, reason[:200]) for ok, reason in self.results))
+
+
 class _FindValueFrame(_Frame, tag=int(MsgType.FIND_VALUE)):
     key: _Id
     count: _Count
@@ -428,6 +476,8 @@ _AnyFrame = (
     | _ErrorFrame
     | _AppRequestFrame
     | _AppReplyFrame
+    | _StoreManyFrame
+    | _StoredManyFrame
 )
 _DECODER = msgspec.msgpack.Decoder(tuple[int, _AnyFrame])
 _ENCODER = msgspec.msgpack.Encoder()

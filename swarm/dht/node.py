@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +27,7 @@ from swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
 from swarm.dht.messages import (
     MAX_CONTACTS,
     MAX_FRAME_BYTES,
+    MAX_RECORDS,
     RPC_ID_BYTES,
     AppReply,
     AppRequest,
@@ -42,6 +43,8 @@ from swarm.dht.messages import (
     Record,
     Store,
     Stored,
+    StoredMany,
+    StoreMany,
     decode_frame,
     encode_frame,
 )
@@ -402,14 +405,16 @@ class DHTNode:
                 raise ProtocolError(f"expected FOUND_NODES, got {type(reply).__name__}")
             return QueryAnswer(reply.contacts)
 
+        k = min(count or self.settings.k, self.settings.k)
         return await iterative_lookup(
             target,
             self.table.closest(target),
             ask,
             own_id=self.node_id,
-            k=min(count or self.settings.k, self.settings.k),
+            k=k,
             alpha=self.settings.alpha,
             confirm=confirm,
+            trust_neighbours=2 * k <= self.settings.k,  # buckets of this swarm's k hold twice the count
         )
 
     async def put(
@@ -666,13 +671,9 @@ class DHTNode:
                 tuple(self.table.closest(message.target, message.count, exclude=sender.node_id))
             )
         if isinstance(message, Store):
-            ok, reason = self._keep(message.key, message.record, message.replicas)
-            # Section 2.5: the other k-1 holders got the same STORE, so none of us need push this
-            # record again for a full replicate interval.
-            self._mark_replicated(message.key)
-            if not ok:
-                self.stats.stores_refused += 1
-            return Stored(ok, reason)
+            return self._stored(message)
+        if isinstance(message, StoreMany):
+            return StoredMany(tuple(self._stored(item) for item in message.items))
         if isinstance(message, FindValue):
             records = _fit(self.store.get(message.key))
             contacts = (
@@ -682,6 +683,15 @@ class DHTNode:
             )
             return FoundValue(tuple(records), contacts)
         return ErrorReply("unsupported", f"{type(message).__name__} is not served here")
+
+    def _stored(self, message: Store) -> Stored:
+        ok, reason = self._keep(message.key, message.record, message.replicas)
+        # Section 2.5: the other k-1 holders got the same STORE, so none of us need push this
+        # record again for a full replicate interval.
+        self._mark_replicated(message.key)
+        if not ok:
+            self.stats.stores_refused += 1
+        return Stored(ok, reason)
 
     async def _serve_app(self, routing_id: bytes, envelope: Envelope, message: AppRequest) -> None:
         try:
@@ -812,7 +822,7 @@ class DHTNode:
     async def _welcome(self, contact: Contact) -> None:
         """Section 2.5: a node that learns of a new node stores on it the records it should now hold.
         Of the holders, only the one closest to a key sends it, so each record goes over once."""
-        sends = []
+        items = []
         for key, record in self.store.items():
             replicas = self.store.replicas_of(key)
             closest = self.table.closest(key, replicas or self.settings.k)
@@ -820,18 +830,37 @@ class DHTNode:
                 continue
             others = [c for c in closest if c.node_id != contact.node_id]
             if not others or distance(self.node_id, key) < distance(others[0].node_id, key):
-                sends.append(self.call(contact, Store(key, record, replicas), category="welcome"))
-        for chunk in range(0, len(sends), 64):
-            await asyncio.gather(*sends[chunk : chunk + 64], return_exceptions=True)
+                items.append(Store(key, record, replicas))
+        await self._store_batches({contact: items}, category="welcome")
 
     async def _hand_off_records(self) -> None:
-        sends = []
+        batches: dict[Contact, list[Store]] = {}
         for key, record in self.store.items():
             replicas = self.store.replicas_of(key)
             for contact in self.table.closest(key, replicas or self.settings.k):
-                sends.append(self.call(contact, Store(key, record, replicas), category="handoff"))
-        for chunk in range(0, len(sends), 64):
-            await asyncio.gather(*sends[chunk : chunk + 64], return_exceptions=True)
+                batches.setdefault(contact, []).append(Store(key, record, replicas))
+        await self._store_batches(batches, category="handoff")
+
+    async def _store_batches(self, batches: dict[Contact, list[Store]], *, category: str) -> int:
+        """Send each contact its STOREs, as few STORE_MANY requests as fit in frames (a lone one as
+        a plain STORE), 64 requests at a time. Returns how many records were kept; a holder that
+        fails or refuses costs only its own."""
+        requests: list[tuple[Contact, Message]] = []
+        for contact, items in batches.items():
+            for chunk in _frame_chunks(items):
+                requests.append((contact, chunk[0] if len(chunk) == 1 else StoreMany(tuple(chunk))))
+        kept = 0
+        for start in range(0, len(requests), 64):
+            replies = await asyncio.gather(
+                *(self.call(c, m, category=category) for c, m in requests[start : start + 64]),
+                return_exceptions=True,
+            )
+            for reply in replies:
+                if isinstance(reply, Stored):
+                    kept += reply.ok
+                elif isinstance(reply, StoredMany):
+                    kept += sum(r.ok for r in reply.results)
+        return kept
 
     # --- maintenance (soft state, section 2.5; bucket refresh, section 2.3) -------------------------
 
@@ -898,11 +927,8 @@ class DHTNode:
         publisher asked for), after one lookup."""
         replicas = self.store.replicas_of(key)
         _, holders, mine = await self._holders(key, replicas, "replicate")
-        stores = [
-            self.call(c, Store(key, r, replicas), category="replicate") for r in records for c in holders
-        ]
-        for chunk in range(0, len(stores), 64):
-            await asyncio.gather(*stores[chunk : chunk + 64], return_exceptions=True)
+        items = [Store(key, r, replicas) for r in records]
+        await self._store_batches({c: items for c in holders}, category="replicate")
         if mine:
             for record in records:
                 self._keep(key, record, replicas)
@@ -1027,6 +1053,26 @@ def _open_transport(
     if curve is not None:
         raise OSError(0, "a shared transport host is unsecured: run secured nodes on their own")
     return host.attach()
+
+
+_BATCH_BYTES = MAX_FRAME_BYTES - 4096
+"""A STORE_MANY's records fill at most this much of a frame (the envelope and msgpack heads fit in
+the rest)."""
+
+
+def _frame_chunks(items: list[Store]) -> Iterator[list[Store]]:
+    """``items`` in runs that each fit one frame (and at most MAX_RECORDS)."""
+    chunk: list[Store] = []
+    size = 0
+    for item in items:
+        cost = len(item.key) + len(item.record.subkey) + len(item.record.value) + 32
+        if chunk and (size + cost > _BATCH_BYTES or len(chunk) == MAX_RECORDS):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += cost
+    if chunk:
+        yield chunk
 
 
 def _load_or_create_identity(state_dir: Path | None) -> Identity:

@@ -155,6 +155,25 @@ async def test_graceful_close_hands_records_to_neighbours() -> None:
         assert (await nodes[0].get(key)).values == [b"handed over"]
 
 
+async def test_records_handed_off_go_in_few_requests_each_fitting_a_frame() -> None:
+    """A leaving node with 300 records under 60 keys, some of them 4 KB: each neighbour gets them in
+    a few STORE_MANY requests, split to fit frames, and keeps every one."""
+    async with launch_swarm(6, settings=FAST, seed=12) as nodes:
+        leaving = nodes.pop()
+        expected = set()
+        for i in range(300):
+            key = key_for("batch", str(i % 60))
+            value = (b"x" * 4000) if i % 10 == 0 else f"v{i}".encode()
+            leaving.store.put(key, Record(f"s{i}".encode(), value, 600))
+            expected.add((key, f"s{i}".encode(), value))
+        await leaving.close(handoff=True)
+        sent = leaving.stats.rpcs_sent.get("handoff", 0)
+        assert 0 < sent <= 5 * 4  # a few batches per neighbour, not 300 x 5 STOREs
+        for node in nodes:
+            held = {(key, r.subkey, r.value) for key, r in node.store.items()}
+            assert held == expected
+
+
 async def test_a_node_that_joins_late_receives_the_records_it_should_hold() -> None:
     async with launch_swarm(4, transport="tcp", settings=FAST, seed=3) as nodes:
         key = key_for("stored-before-the-newcomer")

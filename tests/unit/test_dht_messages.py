@@ -29,6 +29,8 @@ from swarm.dht.messages import (
     Record,
     Store,
     Stored,
+    StoredMany,
+    StoreMany,
     decode_frame,
     encode_frame,
 )
@@ -55,6 +57,8 @@ MESSAGES: list[Message] = [
     ErrorReply("unknown-topic", "x"),
     AppRequest("semantic.publish", b"\x00payload"),
     AppReply(b"ok"),
+    StoreMany((Store(b"\x02" * 32, Record(b"a", b"v", 60)), Store(b"\x04" * 32, Record(b"", b"w", 9), 8))),
+    StoredMany((Stored(True), Stored(False, "too many records under this key"))),
 ]
 
 
@@ -171,6 +175,11 @@ def test_limits_are_inclusive() -> None:
         (frame(4, *HEAD, [ID]), "FOUND_NODES contacts"),
         (frame(4, *HEAD, {"a": 1}), "FOUND_NODES contacts"),
         (frame(4, *HEAD), "FOUND_NODES"),
+        # STORE_MANY
+        (frame(12, *HEAD, []), "STORE_MANY items"),
+        (frame(12, *HEAD, [[ID, b"s", b"v", 60, 0]] * 129), "STORE_MANY items"),
+        (frame(12, *HEAD, [[ID, b"s", b"v", 0, 0]]), "STORE_MANY items"),
+        (frame(12, *HEAD, [[ID[:5], b"s", b"v", 60, 0]]), "STORE_MANY items"),
         # STORE
         (frame(5, *HEAD, ID, b"s", b"v", 0), "STORE ttl_s"),
         (frame(5, *HEAD, ID, b"s", b"v", 7 * 24 * 3600 + 1), "STORE ttl_s"),
