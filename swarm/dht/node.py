@@ -50,7 +50,7 @@ from swarm.dht.messages import (
 )
 from swarm.dht.routing import RoutingTable
 from swarm.dht.rtt import PeerHealth, RttEstimator
-from swarm.dht.storage import RecordStore, StoreLimits
+from swarm.dht.storage import KEY_FULL, RecordStore, StoreLimits
 from swarm.dht.transport import (
     SendError,
     TransportHost,
@@ -427,16 +427,26 @@ class DHTNode:
         republish: bool = True,
         replicas: int | None = None,
         confirm: int | None = None,
+        full_first: bool = False,
     ) -> PutResult:
         """Store ``value`` under ``key`` on the k closest nodes (``replicas`` closest, if fewer);
         re-announce it while this node lives. ``confirm``: end the lookup once that many of the
         closest have answered, and let the STOREs' answers confirm the rest (fewer requests; a dead
-        holder it picked shows as ``stored`` below ``replicas``)."""
+        holder it picked shows as ``stored`` below ``replicas``). ``full_first``: STORE on the
+        nearest holder first, and when it refuses for having too many records under the key
+        (:data:`~swarm.dht.storage.KEY_FULL`: the others, holding the same records, would too),
+        send no more: a caller that moves on to another key then pays one STORE, not one a holder,
+        and the record is not re-announced there."""
         record = Record(subkey, value, ttl_s or self.settings.record_ttl_s)
         r = self._replicas(replicas)
         if republish:
             self._published[(key, subkey)] = _Published(record, self.clock(), r, confirm)
-        return await self._store_on_closest(key, record, category="store", replicas=r, confirm=confirm)
+        result = await self._store_on_closest(
+            key, record, category="store", replicas=r, confirm=confirm, full_first=full_first
+        )
+        if full_first and result.refused == (KEY_FULL,) and not result.stored:
+            self._published.pop((key, subkey), None)
+        return result
 
     def _replicas(self, replicas: int | None) -> int:
         """0 for the swarm's k (what STORE says for it), else how many nodes should hold a key."""
@@ -752,21 +762,33 @@ class DHTNode:
     # --- records ----------------------------------------------------------------------------------
 
     async def _store_on_closest(
-        self, key: bytes, record: Record, *, category: str, replicas: int = 0, confirm: int | None = None
-    ) -> PutResult:
+        self, key: bytes, record: Record, *, category: str, replicas: int = 0, confirm: int | None = None,
+        full_first: bool = False,
+    ) -> PutResult:  # fmt: skip
         """STORE on the ``replicas`` (0: k) live nodes closest to ``key``, this one included if it
-        is among them. Refusals are returned, never dropped."""
+        is among them (``full_first``: see :meth:`put`). Refusals are returned, never dropped."""
         found, holders, mine = await self._holders(key, replicas, category, confirm)
+        stored, refused, sent = 0, list[str](), 0
+        if mine:
+            ok, reason = self._keep(key, record, replicas)
+            stored, refused = int(ok), ([] if ok else [reason])
+        elif full_first and holders:
+            sent += 1
+            stored, refused = await self._store_replies([holders.pop(0)], key, record, replicas, category)
+        if full_first and refused == [KEY_FULL]:
+            return PutResult(key, 0, found, (KEY_FULL,), sent)
+        more_stored, more_refused = await self._store_replies(holders, key, record, replicas, category)
+        self._mark_replicated(key)
+        return PutResult(key, stored + more_stored, found, tuple(refused + more_refused), sent + len(holders))
+
+    async def _store_replies(
+        self, holders: list[Contact], key: bytes, record: Record, replicas: int, category: str
+    ) -> tuple[int, list[str]]:
+        """STORE on every one of ``holders`` at once: (how many kept it, why the others refused)."""
         stores = [self.call(c, Store(key, record, replicas), category=category) for c in holders]
         replies = await asyncio.gather(*stores, return_exceptions=True)
         stored = sum(1 for r in replies if isinstance(r, Stored) and r.ok)
-        refused = [r.reason for r in replies if isinstance(r, Stored) and not r.ok]
-        if mine:
-            ok, reason = self._keep(key, record, replicas)
-            stored += ok
-            refused += [] if ok else [reason]
-        self._mark_replicated(key)
-        return PutResult(key, stored, found, tuple(refused), len(stores))
+        return stored, [r.reason for r in replies if isinstance(r, Stored) and not r.ok]
 
     async def _holders(
         self, key: bytes, replicas: int, category: str, confirm: int | None = None

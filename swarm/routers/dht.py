@@ -156,7 +156,7 @@ class DHTRouter:
         while at is not None:
             result = await node.put(
                 at.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s,
-                replicas=self.settings.replicas, confirm=self.settings.store_confirm,
+                replicas=self.settings.replicas, confirm=self.settings.store_confirm, full_first=True,
             )  # fmt: skip
             self._stats.subscribe_messages += result.lookup.rpcs + result.sent
             self._stats.subscription_stores_refused += len(result.refused)

@@ -260,6 +260,11 @@ async def test_a_store_refused_at_its_cap_is_reported_not_dropped() -> None:
         assert third.stored == 0
         assert third.refused == ("too many records under this key",) * 6
         assert sum(n.stats.stores_refused for n in nodes) == 5  # the sixth refusal is the putter's own
+        # full_first: the nearest holder's refusal stops the put, and nothing is re-announced there.
+        outsider = sorted(nodes, key=lambda n: distance(n.node_id, key))[-1]  # not among the 2 closest
+        fourth = await outsider.put(key, b"v", subkey=b"\x03", replicas=2, full_first=True)
+        assert (fourth.stored, fourth.refused, fourth.sent) == (0, ("too many records under this key",), 1)
+        assert outsider.published_records == 0
 
 
 def test_a_wildcard_bind_advertises_a_concrete_host_with_the_bound_port() -> None:

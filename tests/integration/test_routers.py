@@ -247,6 +247,8 @@ async def test_a_full_rendezvous_spills_subscribers_one_level_down_and_publisher
         stats = router.stats()
         assert stats.subscriptions_lost == 0
         assert stats.subscriptions_spilled >= 2 * (12 - 3)  # every table's bucket overflowed
+        # A full key costs one refused STORE (its nearest holder's), not one from each of 4 holders.
+        assert stats.subscription_stores_refused == stats.subscriptions_spilled
         packet = make_packet(identities[12], kind="finding", topic="t", finding="f", embedding=centre)
         report = await router.publish(packet, publisher=identities[12].id)
         assert len(report.delivered_to) == 12
