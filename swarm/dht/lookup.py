@@ -7,11 +7,12 @@ value, as soon as one holder returns records). Contacts that fail drop out of th
 A lookup made to STORE on what it finds may stop sooner, once the ``confirm`` closest have answered:
 a node that near the target knows its neighbourhood (its low buckets hold every node there), so its
 answer names the k closest, and the STOREs that follow show which of them are alive. Where buckets
-hold at least twice k (``trust_neighbours``), it asks each node for 2k contacts and stops sooner
-still, once any node that answered is itself among the 2k closest by its own answer (fewer than 2k
-of the contacts it names are nearer the target): the nodes nearer the target than it lie within
-twice its distance of it, in its low buckets, and the fullest of those holds about as many nodes as
-lie nearer the target than it does (fewer than 2k), so buckets of at least 2k keep all of them.
+hold at least twice k (``trust_neighbours``), it stops sooner still, once any node that answered is
+itself among the k closest by its own answer (fewer than k of the contacts it names are nearer the
+target): the nodes nearer the target than it lie within twice its distance of it, in its low
+buckets, and the fullest of those holds about as many nodes as lie nearer the target than it does
+(fewer than k), so buckets of at least 2k keep all of them. (Trusting answerers among the 2k
+closest saved more requests but cost recall in ``bench routing``: 0.944 against 0.964 at N=1,024.)
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class _State:
     holder: Contact | None = None
     extra_rpcs: int = 0
     neighbourhood: bool = False
-    """Some answerer is among the 2k closest by its own answer (see the module docstring)."""
+    """Some answerer is among the k closest by its own answer (see the module docstring)."""
     trust_neighbours: bool = False
 
     def offer(self, contact: Contact, depth: int) -> None:
@@ -80,7 +81,7 @@ class _State:
         if self.trust_neighbours and not self.neighbourhood:
             mine = distance(contact.node_id, self.target)
             self.neighbourhood = (
-                sum(distance(c.node_id, self.target) < mine for c in answer.contacts) < 2 * self.k
+                sum(distance(c.node_id, self.target) < mine for c in answer.contacts) < self.k
             )
         for learned in answer.contacts:
             if learned.node_id != own_id:
@@ -147,7 +148,7 @@ async def iterative_lookup(
                 if len(state.shortlist) == before:
                     break
                 continue
-            count = min(MAX_CONTACTS, (2 * k if state.trust_neighbours else k) + len(state.failed))
+            count = min(MAX_CONTACTS, k + len(state.failed))
             while waiting and len(in_flight) < alpha:
                 contact = waiting.pop(0)
                 state.asked.add(contact.node_id)

@@ -119,6 +119,11 @@ class RecordStore:
         self._bytes += size - freed
         return True, ""
 
+    def holds(self, key: bytes, now: float | None = None) -> bool:
+        """Whether any live record is held under ``key`` (cheaper than :meth:`get`)."""
+        self._expire_key(key, time.time() if now is None else now)
+        return bool(self._data.get(key))
+
     def get(self, key: bytes, now: float | None = None) -> list[Record]:
         t = time.time() if now is None else now
         self._expire_key(key, t)
@@ -144,7 +149,7 @@ class RecordStore:
 
     def _expire_key(self, key: bytes, now: float) -> int:
         records = self._data.get(key)
-        if records is None:
+        if records is None or now < self._soonest:  # no record anywhere is due yet: nothing to scan
             return 0
         dead = [s for s, r in records.items() if r.expires_at <= now]
         for subkey in dead:

@@ -439,9 +439,7 @@ def _cover(node: DHTNode, keys: list[bytes], replicas: int) -> list[tuple[Contac
 def _holds(node: DHTNode, key: bytes, replicas: int) -> bool:
     """Whether ``node`` should answer for ``key``: it holds records there or is among the
     ``replicas`` closest to it."""
-    return bool(node.store.get(key)) or node.is_among_closest(
-        key, node.table.closest(key, replicas), replicas
-    )
+    return node.store.holds(key) or node.is_among_closest(key, node.table.closest(key, replicas), replicas)
 
 
 def _encode_subscription(agent_id: bytes, contact: Contact, vector: npt.NDArray[np.float32]) -> bytes:

@@ -102,8 +102,8 @@ async def test_a_lookup_that_stores_stops_once_the_closest_has_answered() -> Non
 
 
 async def test_buckets_twice_the_count_let_a_near_answerer_end_the_lookup() -> None:
-    """With buckets of 20 and 8 wanted, the first answerer that is itself among the 16 closest by its
-    own answer knows all of the 8: the lookup ends there, with the true 8, in fewer requests than
+    """With buckets of 20 and 8 wanted, the first answerer that is itself among the 8 closest by its
+    own answer knows all of them: the lookup ends there, with the true 8, in fewer requests than
     waiting for the nearest to answer."""
     tables = network(1000, seed=6, bucket=20)
     rng = random.Random(7)

@@ -155,3 +155,16 @@ def test_a_key_that_refused_for_being_full_says_so_for_a_while() -> None:
     assert not store.put(b"k", Record(b"z", b"v", 100), now=0)[0]
     store.version(b"k", now=150)  # expire both
     assert store.overflowed(b"k", within_s=200, now=150)  # refused recently: subscribers went deeper
+
+
+def test_holds_sees_expiry_and_ignores_a_refused_first_store() -> None:
+    store = RecordStore()
+    store.put(KEY, Record(b"a", b"1", 10), now=100.0)
+    store.put(b"\x02" * 32, Record(b"b", b"2", 50), now=100.0)
+    assert store.holds(KEY, now=105.0)
+    assert not store.holds(KEY, now=111.0)  # lapsed: the scan runs once a record may be due
+    assert store.get(KEY, now=111.0) == []
+    assert store.holds(b"\x02" * 32, now=111.0)
+    tight = RecordStore(StoreLimits(max_bytes=2))
+    assert not tight.put(KEY, Record(b"a", b"1234", 10), now=0)[0]
+    assert not tight.holds(KEY, now=0)
