@@ -674,6 +674,10 @@ def bench_routing(
 @click.option("--soak-packets", default=100_000, show_default=True, type=click.IntRange(min=100))
 @click.option("--soak-nodes", default=64, show_default=True, type=click.IntRange(min=4))
 @click.option(
+    "--soak-hosts", type=click.Choice(["separate", "shared"]), default="separate", show_default=True,
+    help="Soak nodes with sockets of their own, or sharing one transport host.",
+)  # fmt: skip
+@click.option(
     "--only",
     default=",".join(FAULT_SECTIONS),
     show_default=True,
@@ -683,7 +687,7 @@ def bench_routing(
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_faults(
     nodes: int, packets: int, attacks: int, fuzz_inputs: int, http_inputs: int, soak_packets: int,
-    soak_nodes: int, only: str, seed: int, json_path: Path | None,
+    soak_nodes: int, soak_hosts: str, only: str, seed: int, json_path: Path | None,
 ) -> None:  # fmt: skip
     """Forged and replayed packets, fuzzing, churn (20% and 50%), kill -9 and restart, partition, soak."""
     from swarm.bench.faults import FaultBenchSettings, run_faults_bench
@@ -694,7 +698,8 @@ def bench_faults(
         raise click.BadParameter(f"sections from {', '.join(FAULT_SECTIONS)}", param_hint="--only")
     settings = FaultBenchSettings(
         nodes=nodes, packets=packets, attacks=attacks, fuzz_inputs=fuzz_inputs, http_inputs=http_inputs,
-        soak_packets=soak_packets, soak_nodes=soak_nodes, seed=seed, sections=sections,
+        soak_packets=soak_packets, soak_nodes=soak_nodes, soak_hosts=soak_hosts, seed=seed,
+        sections=sections,
     )  # fmt: skip
     with _err.status("starting") as status:
         figures = run_faults_bench(settings, progress=_status_updater(status))

@@ -91,6 +91,11 @@ class FaultBenchSettings:
     http_inputs: int = 5_000
     soak_packets: int = 100_000
     soak_nodes: int = 64
+    soak_hosts: str = "separate"
+    """``separate``: each soak node binds its own sockets; ``shared``: they share one transport host,
+    as nodes in one process can (:func:`~swarm.dht.testing.launch_swarm` ``shared=True``). Separate
+    hosts in one process cost libzmq a pipe pair per connected pair of nodes, whose buffers grow
+    the resident memory as more pairs exchange messages."""
     seed: int = 0
     sections: tuple[str, ...] = SECTIONS
 
@@ -551,7 +556,12 @@ def _rss_mb() -> float:
 
 async def _soak_async(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
     rng = np.random.default_rng(s.seed + 11)
-    async with launch_swarm(s.soak_nodes, settings=DHTSettings(initial_timeout_s=0.5), seed=s.seed) as nodes:
+    async with launch_swarm(
+        s.soak_nodes,
+        settings=DHTSettings(initial_timeout_s=0.5),
+        seed=s.seed,
+        shared=s.soak_hosts == "shared",
+    ) as nodes:
         world = await _World.build(nodes, s.seed)
         world.keep_receipts = False
         n, agents = s.soak_packets, len(nodes)
@@ -579,6 +589,7 @@ async def _soak_async(s: FaultBenchSettings, progress: Progress) -> dict[str, An
     return {
         "soak_packets": sent,
         "soak_nodes": s.soak_nodes,
+        "soak_hosts": s.soak_hosts,
         "soak_deliveries": deliveries,
         "soak_packets_per_s": round(sent / elapsed, 1),
         "soak_rss_mb_samples": samples,

@@ -47,6 +47,20 @@ def test_bench_faults_reports_every_figure(tmp_path: Path) -> None:
     assert "rerun with: synthswarm bench faults" in " ".join(done.stdout.split())
 
 
+def test_the_soak_on_one_shared_transport_host(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "swarm", "bench", "faults", "--only", "soak", "--soak-packets", "300",
+         "--soak-nodes", "8", "--soak-hosts", "shared", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert (figures["soak_hosts"], figures["soak_packets"]) == ("shared", 300)
+    assert figures["soak_deliveries"] > 0
+    assert "--soak-hosts shared" in figures["command"]
+
+
 def test_bench_faults_refuses_an_unknown_section() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "swarm", "bench", "faults", "--only", "chaos"],

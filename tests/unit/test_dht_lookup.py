@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from swarm.dht.ids import Contact, distance
 from swarm.dht.lookup import QueryAnswer, iterative_lookup
@@ -79,47 +80,42 @@ async def test_value_lookup_stops_at_the_first_holder() -> None:
     assert result.holder.node_id == holder
 
 
-async def test_a_lookup_that_stores_stops_once_the_closest_has_answered() -> None:
-    """``confirm=1``: the nearest node to the target names its neighbourhood, so the lookup ends
-    after it answers; the k it returns are still the true k closest, in fewer requests."""
-    tables = network(300, seed=4)
-    rng = random.Random(5)
-    full_rpcs, quick_rpcs = 0, 0
-    for _ in range(20):
+async def exact_8_rpcs(
+    tables: dict[bytes, RoutingTable], rounds: int, seed: int, seeds: int, variants: list[dict[str, Any]]
+) -> list[int]:
+    """Look up ``rounds`` random targets from random nodes once per variant (extra arguments of
+    :func:`iterative_lookup`); each must find exactly the true 8 closest. Requests per variant."""
+    rng = random.Random(seed)
+    rpcs = [0] * len(variants)
+    for _ in range(rounds):
         target, start = rng.randbytes(32), rng.choice(list(tables))
 
         async def query(contact: Contact, count: int, target: bytes = target) -> QueryAnswer:
             return QueryAnswer(tuple(tables[contact.node_id].closest(target, count)))
 
-        seeds = tables[start].closest(target, 8)
-        full = await iterative_lookup(target, seeds, query, own_id=start, k=8, alpha=3)
-        quick = await iterative_lookup(target, seeds, query, own_id=start, k=8, alpha=3, confirm=1)
         expected = sorted((i for i in tables if i != start), key=lambda i: distance(i, target))[:8]
-        assert [c.node_id for c in quick.contacts] == expected
-        assert [c.node_id for c in full.contacts] == expected
-        full_rpcs, quick_rpcs = full_rpcs + full.rpcs, quick_rpcs + quick.rpcs
-    assert quick_rpcs < full_rpcs / 2
+        for i, extra in enumerate(variants):
+            found = await iterative_lookup(
+                target, tables[start].closest(target, seeds), query, own_id=start, k=8, alpha=3, **extra
+            )
+            assert [c.node_id for c in found.contacts] == expected, extra
+            rpcs[i] += found.rpcs
+    return rpcs
+
+
+async def test_a_lookup_that_stores_stops_once_the_closest_has_answered() -> None:
+    """``confirm=1``: the nearest node to the target names its neighbourhood, so the lookup ends
+    after it answers; the k it returns are still the true k closest, in fewer requests."""
+    full, quick = await exact_8_rpcs(network(300, seed=4), 20, seed=5, seeds=8, variants=[{}, {"confirm": 1}])
+    assert quick < full / 2
 
 
 async def test_buckets_twice_the_count_let_a_near_answerer_end_the_lookup() -> None:
     """With buckets of 20 and 8 wanted, the first answerer that is itself among the 8 closest by its
     own answer knows all of them: the lookup ends there, with the true 8, in fewer requests than
     waiting for the nearest to answer."""
-    tables = network(1000, seed=6, bucket=20)
-    rng = random.Random(7)
-    confirmed_rpcs, trusted_rpcs = 0, 0
-    for _ in range(60):
-        target, start = rng.randbytes(32), rng.choice(list(tables))
-
-        async def query(contact: Contact, count: int, target: bytes = target) -> QueryAnswer:
-            return QueryAnswer(tuple(tables[contact.node_id].closest(target, count)))
-
-        seeds = tables[start].closest(target, 20)
-        kw = {"own_id": start, "k": 8, "alpha": 3, "confirm": 1}
-        confirmed = await iterative_lookup(target, seeds, query, **kw)  # type: ignore[arg-type]
-        trusted = await iterative_lookup(target, seeds, query, trust_neighbours=True, **kw)  # type: ignore[arg-type]
-        expected = sorted((i for i in tables if i != start), key=lambda i: distance(i, target))[:8]
-        assert [c.node_id for c in trusted.contacts] == expected
-        assert [c.node_id for c in confirmed.contacts] == expected
-        confirmed_rpcs, trusted_rpcs = confirmed_rpcs + confirmed.rpcs, trusted_rpcs + trusted.rpcs
-    assert trusted_rpcs < confirmed_rpcs
+    variants: list[dict[str, Any]] = [{"confirm": 1}, {"confirm": 1, "trust_neighbours": True}]
+    confirmed, trusted = await exact_8_rpcs(
+        network(1000, seed=6, bucket=20), 60, seed=7, seeds=20, variants=variants
+    )
+    assert trusted < confirmed
