@@ -293,7 +293,7 @@ async def _run_sharded(s: RoutingBenchSettings, progress: Callable[[str], None])
             return deliver
 
         progress(f"subscribing {s.agents} agents in {s.processes} processes")
-        subscribed = await _subscribe_sharded(shards, router, ids, interests, inbox, s)
+        subscribed = await _subscribe_sharded(shards, router, ids, interests, inbox, s, progress)
         progress(f"dht: publishing {len(packets)} packets from this process's agents")
         before = await shards.stats()
         recalls, hops, t0 = [], [], time.perf_counter()
@@ -337,6 +337,7 @@ async def _subscribe_sharded(
     interests: npt.NDArray[np.float32],
     inbox: Callable[[int], Any],
     s: RoutingBenchSettings,
+    progress: Callable[[str], None],
 ) -> dict[str, Any]:
     """One agent on every node of every shard, this process's through ``router``; the cost and
     the losses, counted in every process."""
@@ -352,6 +353,7 @@ async def _subscribe_sharded(
             *(router.subscribe(ids[i], interests[i], inbox(i), node=local[i]) for i in chunk),
             return_exceptions=True,  # a lost subscription is counted in the router's stats
         )
+        progress(f"shard 0: subscribed {chunk.stop}/{len(local)} agents")
     remote_stats = await remote
     subscribe_s = time.perf_counter() - t0
     messages = (await shards.stats()).requests.total() - sent0

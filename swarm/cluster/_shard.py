@@ -65,12 +65,14 @@ class Shard:
             progress(f"joined {len(self.nodes)}/{args['nodes']} nodes")
         return [n.node_id.hex() for n in self.nodes]
 
-    async def command(self, command: dict[str, Any]) -> dict[str, Any]:
-        """Answer one command (see the module docstring)."""
+    async def command(
+        self, command: dict[str, Any], progress: Callable[[str], None] = lambda _: None
+    ) -> dict[str, Any]:
+        """Answer one command (see the module docstring); a long one reports to ``progress``."""
         nodes = self.nodes
         name = command["cmd"]
         if name == "subscribe":
-            await self._agents.subscribe(nodes, command)
+            await self._agents.subscribe(nodes, command, progress)
             return self._agents.router_stats()
         if name == "received":
             return {"received": self._agents.take_received()}
@@ -113,7 +115,7 @@ async def main(args: dict[str, Any]) -> None:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while line := await reader.readline():
             command = json.loads(line)
-            _emit(command["cmd"], **await shard.command(command))
+            _emit(command["cmd"], **await shard.command(command, lambda text: _emit("progress", text=text)))
             if command["cmd"] == "quit":
                 return
     finally:
@@ -128,7 +130,9 @@ class _Agents:
         self.router: DHTRouter | None = None
         self.received: dict[str, list[str]] = {}
 
-    async def subscribe(self, nodes: list[DHTNode], command: dict[str, Any]) -> None:
+    async def subscribe(
+        self, nodes: list[DHTNode], command: dict[str, Any], progress: Callable[[str], None]
+    ) -> None:
         lsh = LSHSettings(**command["lsh"])
         settings = DHTRouterSettings(m=command["m"], threshold=command["threshold"])
         self.router = router = DHTRouter(SemanticHasher(command["dims"], lsh), settings)
@@ -149,6 +153,7 @@ class _Agents:
                 *(router.subscribe(ids[i], vectors[i], inbox(ids[i]), node=nodes[i]) for i in chunk),
                 return_exceptions=True,  # a lost subscription is counted in the router's stats
             )
+            progress(f"subscribed {chunk.stop}/{len(ids)} agents")
 
     def router_stats(self) -> dict[str, int]:
         stats = self.router.stats() if self.router is not None else None

@@ -89,7 +89,7 @@ class _ShardActor:
         return lines
 
     async def command(self, command: dict[str, Any]) -> dict[str, Any]:
-        return await self.shard.command(command)
+        return await self.shard.command(command, self.lines.append)
 
     async def close(self) -> None:
         await self.shard.close()
@@ -107,17 +107,22 @@ class RayShard:
         self._actor = actor_class.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(args)
 
     async def ready(self, report: Callable[[str], None]) -> list[bytes]:
-        started = asyncio.ensure_future(self._await(self._actor.start.remote()))
-        while True:
-            done, _ = await asyncio.wait({started}, timeout=_PROGRESS_POLL_S)
-            for line in await self._await(self._actor.progress.remote()):
-                report(line)
-            if done:
-                self.ids = [bytes.fromhex(i) for i in started.result()]
-                return self.ids
+        self.ids = [bytes.fromhex(i) for i in await self._reporting(self._actor.start.remote(), report)]
+        return self.ids
 
-    async def command(self, **fields: Any) -> dict[str, Any]:
-        return dict(await self._await(self._actor.command.remote(fields)))
+    async def command(self, report: Callable[[str], None] | None = None, **fields: Any) -> dict[str, Any]:
+        return dict(await self._reporting(self._actor.command.remote(fields), report))
+
+    async def _reporting(self, ref: Any, report: Callable[[str], None] | None) -> Any:
+        """``ref``'s result, passing the actor's progress lines to ``report`` meanwhile."""
+        running = asyncio.ensure_future(self._await(ref))
+        while True:
+            done, _ = await asyncio.wait({running}, timeout=_PROGRESS_POLL_S)
+            for line in await self._await(self._actor.progress.remote()):
+                if report is not None:
+                    report(line)
+            if done:
+                return running.result()
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):

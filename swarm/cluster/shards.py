@@ -53,7 +53,7 @@ class _ShardHandle(Protocol):
 
     async def ready(self, report: Callable[[str], None]) -> list[bytes]: ...
 
-    async def command(self, **fields: Any) -> dict[str, Any]: ...
+    async def command(self, report: Callable[[str], None] | None = None, **fields: Any) -> dict[str, Any]: ...
 
     async def stop(self) -> None: ...
 
@@ -72,11 +72,11 @@ class _Child:
         self.ids = [bytes.fromhex(i) for i in ready["ids"]]
         return self.ids
 
-    async def command(self, **fields: Any) -> dict[str, Any]:
+    async def command(self, report: Callable[[str], None] | None = None, **fields: Any) -> dict[str, Any]:
         assert self.process.stdin is not None
         self.process.stdin.write((json.dumps(fields) + "\n").encode())
         await self.process.stdin.drain()
-        return await _event(self, fields["cmd"])
+        return await _event(self, fields["cmd"], report=report)
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -105,6 +105,8 @@ class Shards:
     local: list[DHTNode]
     ids: list[bytes]
     _children: list[_ShardHandle]
+    report: Callable[[str], None] = field(default=lambda _: None)
+    """Where the other shards' progress goes (``launch_shards``' ``progress``)."""
 
     @property
     def processes(self) -> int:
@@ -126,11 +128,12 @@ class Shards:
             raise ValueError("one agent and one vector for each node of the other shards, in order")
         dims = vectors.shape[1]
         commands, start = [], 0
-        for child in self._children:
+        for index, child in enumerate(self._children, start=1):
             rows = slice(start, start + child.nodes)
             start += child.nodes
             commands.append(
                 child.command(
+                    report=functools.partial(_prefixed, self.report, f"shard {index}: "),
                     cmd="subscribe",
                     agents=[a.hex() for a in agents[rows]],
                     vectors=base64.b64encode(
@@ -226,7 +229,7 @@ async def launch_shards(
             for index, child in enumerate(children, start=1):
                 await child.ready(functools.partial(_prefixed, report, f"shard {index}: "))
             ids = [node.node_id for node in local] + [i for c in children for i in c.ids]
-            yield Shards(local, ids, children)
+            yield Shards(local, ids, children, report)
         finally:
             for child in children:
                 await child.stop()
