@@ -163,6 +163,7 @@ class _Agents:
             "subscribe_messages": stats.subscribe_messages,
             "subscriptions_lost": stats.subscriptions_lost,
             "subscription_stores_refused": stats.subscription_stores_refused,
+            "subscription_retries": stats.subscription_retries,
         }
 
     def take_received(self) -> dict[str, list[str]]:

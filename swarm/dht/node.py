@@ -806,7 +806,7 @@ class DHTNode:
     async def _hot_lookup(self, key: bytes, category: str, n: int, confirm: int | None) -> LookupResult:
         """A lookup for a put, shared by the puts to the same key made meanwhile or within
         ``holders_cache_s`` (an agent's interest rows that fall in one bucket, a burst of puts): the
-        closest contacts of a hot key are looked up once. A failed lookup is not kept."""
+        closest contacts of a hot key are looked up once. A failed or empty lookup is not kept."""
         slot = (key, n, confirm)
         now = self.clock()
         cached = self._hot.get(slot)
@@ -830,7 +830,7 @@ class DHTNode:
             pending.exception()  # retrieved: waiters, if any, get it too
             raise
         pending.set_result(found)
-        if self.settings.holders_cache_s > 0:
+        if self.settings.holders_cache_s > 0 and found.contacts:  # an empty answer: none answered
             self._hot[slot] = (now + self.settings.holders_cache_s, found)
         else:
             self._hot.pop(slot, None)

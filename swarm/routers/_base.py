@@ -99,6 +99,8 @@ class RouterStats:
     """Subscription records no rendezvous node kept (each is also raised to the subscriber)."""
     subscriptions_spilled: int = 0
     """Times a subscription record went one LSH level down because its key's rendezvous were full."""
+    subscription_retries: int = 0
+    """Puts of a subscription record tried again because no rendezvous node answered the last one."""
 
 
 @dataclass(frozen=True)

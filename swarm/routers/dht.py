@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
-from swarm.dht import Contact, DHTNode, distance
+from swarm.dht import Contact, DHTNode, PutResult, distance
 from swarm.dht.messages import MAX_CONTACTS
 from swarm.dht.storage import KEY_FULL
 from swarm.errors import ConfigError, DHTError, ProtocolError, SubscriptionLostError
@@ -75,10 +75,20 @@ class DHTRouterSettings:
     """Subscribing ends its lookup of a key once this many of the closest nodes have answered (None:
     all ``replicas`` of them), and the STOREs' answers confirm the rest: the nearest node to a key
     knows its neighbourhood, so one answer from it names the holders."""
+    subscribe_retries: int = 2
+    """Times an interest row's put is tried again when no rendezvous node answered it at all (a busy
+    or briefly unreachable neighbourhood), before the row counts as lost. Refusals are not retried."""
+    subscribe_retry_backoff_s: float = 0.5
+    """Wait before the first retry; each further retry waits twice as long."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.replicas <= MAX_CONTACTS:
             raise ConfigError("router.replicas", f"must be in 1..{MAX_CONTACTS}, got {self.replicas}")
+        if self.subscribe_retries < 0:
+            raise ConfigError("router.subscribe_retries", f"must be at least 0, got {self.subscribe_retries}")
+        if self.subscribe_retry_backoff_s < 0:
+            backoff = self.subscribe_retry_backoff_s
+            raise ConfigError("router.subscribe_retry_backoff_s", f"must be at least 0, got {backoff}")
 
 
 @dataclass(frozen=True)
@@ -154,12 +164,7 @@ class DHTRouter:
         refused: list[str] = []
         at: TopicKey | None = topic
         while at is not None:
-            result = await node.put(
-                at.key, record, subkey=subkey, ttl_s=self.settings.subscription_ttl_s,
-                replicas=self.settings.replicas, confirm=self.settings.store_confirm, full_first=True,
-            )  # fmt: skip
-            self._stats.subscribe_messages += result.lookup.rpcs + result.sent
-            self._stats.subscription_stores_refused += len(result.refused)
+            result = await self._put_once(node, at.key, record, subkey)
             refused += result.refused
             if result.stored:
                 return True, refused
@@ -168,6 +173,27 @@ class DHTRouter:
             at = self.hasher.spill(vector, at)
             self._stats.subscriptions_spilled += at is not None
         return False, refused
+
+    async def _put_once(self, node: DHTNode, key: bytes, record: bytes, subkey: bytes) -> PutResult:
+        """One put of an interest row, tried again (``subscribe_retries``, with backoff) while no
+        rendezvous node answered at all: on a loaded machine a whole neighbourhood can miss its
+        timeouts for a moment, and that row would otherwise be lost until it is re-announced."""
+        s = self.settings
+        wait = s.subscribe_retry_backoff_s
+        for attempt in range(s.subscribe_retries + 1):
+            if attempt:
+                self._stats.subscription_retries += 1
+                await asyncio.sleep(wait)
+                wait *= 2
+            result = await node.put(
+                key, record, subkey=subkey, ttl_s=s.subscription_ttl_s, replicas=s.replicas,
+                confirm=s.store_confirm, full_first=True,
+            )  # fmt: skip
+            self._stats.subscribe_messages += result.lookup.rpcs + result.sent
+            self._stats.subscription_stores_refused += len(result.refused)
+            if result.stored or result.refused:
+                break
+        return result
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self._home.get(publisher)
