@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin, overload
 
-from agents.llm import ToolSpec
 from swarm.errors import ToolError
+from tools._spec import ToolSpec
 
 __all__ = ["MAX_RESULT_CHARS", "Tool", "tool"]
 
