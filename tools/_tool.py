@@ -170,7 +170,7 @@ def _described(signature: _Signature) -> str:
 def _checkable(schema: Mapping[str, object]) -> bool:
     """Whether :func:`_coerce` can check a value against ``schema`` (what our own tools may declare)."""
     kind = schema.get("type")
-    if kind in _SCALARS:
+    if isinstance(kind, str) and kind in _SCALARS:
         return True
     if kind == "array":
         return _checkable(typing.cast(Mapping[str, object], schema.get("items", {})))
@@ -204,7 +204,7 @@ def _coerce(tool_name: str, name: str, value: object, schema: Mapping[str, objec
     if (inner := _nullable(schema)) is not None:
         return None if value is None else _coerce(tool_name, name, value, inner)
     kind = schema.get("type")
-    if kind not in _SCALARS and kind != "array":
+    if not isinstance(kind, str) or (kind not in _SCALARS and kind != "array"):
         return value
     if kind == "integer" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
@@ -225,6 +225,6 @@ def _coerce(tool_name: str, name: str, value: object, schema: Mapping[str, objec
     if "enum" in schema and value not in typing.cast(list[Any], schema["enum"]):
         raise ToolError(f"{tool_name}: argument {name!r} must be one of {schema['enum']}")
     if isinstance(value, list):
-        item_schema = typing.cast(Mapping[str, object], schema["items"])
+        item_schema = typing.cast(Mapping[str, object], schema.get("items", {}))
         return [_coerce(tool_name, f"{name}[{i}]", v, item_schema) for i, v in enumerate(value)]
     return value

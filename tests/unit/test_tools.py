@@ -174,16 +174,21 @@ def test_closures_of_one_function_share_a_schema_but_not_its_dict() -> None:
 
 
 async def test_arguments_a_foreign_schema_describes_but_we_cannot_check_reach_the_tool() -> None:
-    async def echo(options: object, n: int) -> str:
+    async def echo(n: int, options: object = None, any_list: object = None) -> str:
         return json.dumps([options, n])
 
     parameters: dict[str, object] = {
         "type": "object",
-        "properties": {"options": {"type": "object"}, "n": {"type": "integer"}},
+        "properties": {
+            "options": {"type": ["object", "null"]},
+            "n": {"type": "integer"},
+            "any_list": {"type": "array"},
+        },
         "required": ["n"],
     }
     foreign = Tool("echo", "Echo.", parameters, echo)
     assert await foreign.call({"options": {"a": 1}, "n": "3"}) == '[{"a": 1}, 3]'
+    assert await foreign.call({"n": 1, "any_list": [1, "x"]}) == "[null, 1]"
     with pytest.raises(ToolError, match="'n' must be an integer"):
         await foreign.call({"n": "three"})
 
