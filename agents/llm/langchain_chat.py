@@ -1,6 +1,6 @@
 """LangChainChat: any langchain-core chat model (``BaseChatModel``) as a :class:`~agents.llm.ChatModel`.
 
-What maps to what:
+What maps to what (the conversions are in :mod:`agents.llm._langchain_convert`):
 
 - messages: ours become ``SystemMessage``/``HumanMessage``/``AIMessage``/``ToolMessage``, tool calls
   included both ways (an assistant turn's calls as ``AIMessage.tool_calls``, the model's calls back
@@ -37,43 +37,17 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-)
-from langchain_core.messages.tool import invalid_tool_call, tool_call
-from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable
 
-from agents.llm._types import (
-    ChatChunk,
-    ChatMessage,
-    ChatResult,
-    FinishReason,
-    GenerationOptions,
-    ToolCall,
-    Usage,
-)
-from swarm.errors import (
-    ConfigError,
-    ModelError,
-    ModelNotFoundError,
-    ModelResponseError,
-    ModelUnavailableError,
-)
+from agents.llm._langchain_convert import UsageCounter, finish_of, model_error, to_langchain, tool_calls_of
+from agents.llm._types import ChatChunk, ChatMessage, ChatResult, GenerationOptions, Usage
+from swarm.errors import ConfigError, ModelError, ModelResponseError
 from swarm.tasks import TaskSet
 
 __all__ = ["LangChainChat"]
 
-_LENGTH_REASONS = frozenset({"length", "max_tokens"})
 _STRUCTURED_TITLE = "reply"
 
 
@@ -136,7 +110,7 @@ class LangChainChat:
         if opts.json_schema is not None:
             return await self._structured(messages, opts, started)
         runnable = self._runnable(opts)
-        inputs = _to_langchain(messages)
+        inputs = to_langchain(messages)
         try:
             if self.batches:
                 output = await self._submit(_batch_key(opts), runnable, inputs)
@@ -145,7 +119,7 @@ class LangChainChat:
         except ModelError:
             raise
         except Exception as exc:  # whatever the provider raised: one error family for our callers
-            raise _translate(self._name, exc) from exc
+            raise model_error(self._name, exc) from exc
         return self._result(output, started)
 
     async def stream(
@@ -161,7 +135,7 @@ class LangChainChat:
             return
         merged: AIMessageChunk | None = None
         try:
-            async for chunk in self._runnable(opts).astream(_to_langchain(messages)):
+            async for chunk in self._runnable(opts).astream(to_langchain(messages)):
                 if not isinstance(chunk, AIMessageChunk):
                     raise ModelResponseError(f"{self._name}: streamed {type(chunk).__name__}, not a message")
                 merged = chunk if merged is None else merged + chunk
@@ -170,7 +144,7 @@ class LangChainChat:
         except ModelError:
             raise
         except Exception as exc:
-            raise _translate(self._name, exc) from exc
+            raise model_error(self._name, exc) from exc
         if merged is None:
             raise ModelResponseError(f"{self._name}: the stream ended without a message")
         yield ChatChunk("", self._result(merged, started))
@@ -205,7 +179,7 @@ class LangChainChat:
             try:
                 runnable = self.model.bind_tools([t.to_openai() for t in opts.tools])
             except Exception as exc:
-                raise _translate(self._name, exc) from exc
+                raise model_error(self._name, exc) from exc
         kwargs = _call_kwargs(opts)
         return runnable.bind(**kwargs) if kwargs else runnable
 
@@ -221,14 +195,14 @@ class LangChainChat:
         assert opts.json_schema is not None
         # LangChain tells a JSON schema from other schema kinds by its title.
         schema = {"title": _STRUCTURED_TITLE, **dict(opts.json_schema)}
-        usage = _UsageCounter()  # the parsed reply drops the message and its usage
+        usage = UsageCounter()  # the parsed reply drops the message and its usage
         try:
             runnable = self.model.with_structured_output(schema)
             parsed = await runnable.ainvoke(
-                _to_langchain(messages), config={"callbacks": [usage]}, **_call_kwargs(opts)
+                to_langchain(messages), config={"callbacks": [usage]}, **_call_kwargs(opts)
             )
         except Exception as exc:
-            raise _translate(self._name, exc) from exc
+            raise model_error(self._name, exc) from exc
         if not isinstance(parsed, Mapping):
             raise ModelResponseError(f"{self._name}: no structured reply (got {type(parsed).__name__})")
         return ChatResult(
@@ -242,12 +216,12 @@ class LangChainChat:
     def _result(self, output: object, started: float) -> ChatResult:
         if not isinstance(output, AIMessage):
             raise ModelResponseError(f"{self._name}: answered {type(output).__name__}, not a message")
-        calls = _tool_calls(output)
+        calls = tool_calls_of(output)
         usage = output.usage_metadata
         meta = output.response_metadata
         return ChatResult(
             text=output.text,
-            finish_reason="tool_calls" if calls else _finish(meta),
+            finish_reason="tool_calls" if calls else finish_of(meta),
             usage=Usage(usage["input_tokens"], usage["output_tokens"]) if usage else Usage(0, 0),
             model=str(meta.get("model_name") or meta.get("model") or self._name),
             latency_s=time.perf_counter() - started,
@@ -317,26 +291,6 @@ class _Batch:
                 future.set_exception(error)
 
 
-class _UsageCounter(BaseCallbackHandler):
-    """Adds up the token counts of the messages a run's chat models produce. (langchain-core's
-    ``UsageMetadataCallbackHandler`` skips messages without a ``model_name``, as fakes have.)"""
-
-    run_inline = True  # called on the event loop, in order, rather than in an executor
-
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-
-    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
-        for generations in response.generations:
-            for generation in generations:
-                if isinstance(generation, ChatGeneration) and isinstance(generation.message, AIMessage):
-                    usage = generation.message.usage_metadata
-                    if usage:
-                        self.input_tokens += usage["input_tokens"]
-                        self.output_tokens += usage["output_tokens"]
-
-
 def _implements(model: object, method: str, base: type) -> bool:
     """Whether ``model``'s class has its own ``method`` rather than ``base``'s."""
     return getattr(type(model), method, None) is not getattr(base, method)
@@ -370,73 +324,3 @@ def _call_kwargs(opts: GenerationOptions) -> dict[str, Any]:
 def _batch_key(opts: GenerationOptions) -> str:
     """Calls may share an ``abatch`` only if they bind the same tools and arguments."""
     return json.dumps([[t.to_openai() for t in opts.tools], _call_kwargs(opts)], sort_keys=True, default=str)
-
-
-def _to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
-    out: list[BaseMessage] = []
-    for m in messages:
-        if m.role == "system":
-            out.append(SystemMessage(m.content))
-        elif m.role == "user":
-            out.append(HumanMessage(m.content))
-        elif m.role == "tool":
-            out.append(ToolMessage(m.content, tool_call_id=m.tool_call_id or ""))
-        else:
-            out.append(_assistant(m))
-    return out
-
-
-def _assistant(m: ChatMessage) -> AIMessage:
-    """An assistant turn; a call whose arguments are not a JSON object goes back as an invalid call,
-    so the model sees what it wrote."""
-    calls, invalid = [], []
-    for call in m.tool_calls:
-        try:
-            arguments = json.loads(call.arguments or "{}")
-        except json.JSONDecodeError as exc:
-            invalid.append(invalid_tool_call(name=call.name, args=call.arguments, id=call.id, error=exc.msg))
-            continue
-        if isinstance(arguments, dict):
-            calls.append(tool_call(name=call.name, args=arguments, id=call.id))
-        else:
-            invalid.append(
-                invalid_tool_call(name=call.name, args=call.arguments, id=call.id, error="not an object")
-            )
-    return AIMessage(m.content, tool_calls=calls, invalid_tool_calls=invalid)
-
-
-def _tool_calls(message: AIMessage) -> tuple[ToolCall, ...]:
-    """The model's calls, valid ones with their arguments as JSON; invalid ones with the text it
-    wrote, so the tool reports the bad arguments to it."""
-    calls = [
-        ToolCall(c.get("id") or f"call_{i}", c["name"], json.dumps(c["args"]))
-        for i, c in enumerate(message.tool_calls)
-    ]
-    calls += [
-        ToolCall(c.get("id") or f"call_{len(calls) + i}", c.get("name") or "", c.get("args") or "")
-        for i, c in enumerate(message.invalid_tool_calls)
-    ]
-    return tuple(calls)
-
-
-def _finish(meta: Mapping[str, Any]) -> FinishReason:
-    """Providers name it differently (OpenAI ``finish_reason``, Anthropic ``stop_reason``, Ollama
-    ``done_reason``); only running out of tokens matters to us besides tool calls."""
-    reason = meta.get("finish_reason") or meta.get("stop_reason") or meta.get("done_reason")
-    return "length" if reason in _LENGTH_REASONS else "stop"
-
-
-def _translate(name: str, exc: Exception) -> ModelError:
-    if isinstance(exc, ModelError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | TimeoutError | ConnectionError):
-        return ModelUnavailableError(f"{name}: no answer: {type(exc).__name__}: {exc}")
-    if isinstance(exc, openai.RateLimitError | openai.InternalServerError):
-        return ModelUnavailableError(f"{name}: still failing after the model's retries: {exc}")
-    if isinstance(exc, openai.NotFoundError):
-        return ModelNotFoundError(f"{name}: {exc}")
-    if isinstance(exc, NotImplementedError):
-        return ModelError(f"{name}: not supported by this LangChain model: {exc or 'NotImplementedError'}")
-    if isinstance(exc, OutputParserException | openai.APIStatusError):
-        return ModelResponseError(f"{name}: {type(exc).__name__}: {exc}")
-    return ModelError(f"{name}: the LangChain model failed: {type(exc).__name__}: {exc}")
