@@ -20,9 +20,19 @@ from langchain_core.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
-from agents.llm import ChatMessage, ChatModel, Extract, GenerationOptions, LangChainChat, ToolCall, ToolSpec
+from agents.llm import (
+    ChatMessage,
+    ChatModel,
+    Extract,
+    GenerationOptions,
+    LangChainChat,
+    ScriptedChat,
+    ToolCall,
+    ToolSpec,
+)
 from agents.specialist import Specialist
 from swarm.errors import ModelError, ToolError
+from swarm.runtime import Swarm
 from tests.unit.agents_world import BOTANY, BOTANY_FACT, EMBEDDER
 from tools import as_tools, from_langchain
 
@@ -334,3 +344,10 @@ def test_ours_and_langchains_are_accepted_together_and_nothing_else() -> None:
     with pytest.raises(ToolError, match="neither a synthswarm Tool nor a langchain-core BaseTool"):
         as_tools([len])  # type: ignore[list-item]
     assert isinstance(exchange_rate, BaseTool)
+
+
+def test_a_swarm_gives_its_specialist_a_langchain_tool() -> None:
+    swarm = Swarm(chat=ScriptedChat(), embedder=EMBEDDER)
+    agent = swarm.add_specialist(*BOTANY, tools=[exchange_rate])
+    converted = next(t for t in agent.tools if t.name == "exchange_rate")
+    assert converted.description == "The value of one unit of a currency in crowns."
