@@ -54,7 +54,7 @@ from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import ID_BYTES, Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
 from swarm.tasks import TaskSet
-from tools import Tool, agent_tools
+from tools import AnyTool, Tool, agent_tools, as_tools
 
 if TYPE_CHECKING:
     from swarm.dht import DHTNode
@@ -243,12 +243,13 @@ class Specialist:
         memory: AgentMemory | None = None,
         identity: Identity | None = None,
         instructions: str = DEFAULT_INSTRUCTIONS,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[AnyTool] = (),
         settings: SpecialistSettings | None = None,
         synthesis: SynthesisSettings | None = None,
         synthesize_with_llm: bool | None = None,
     ) -> None:
-        """``synthesize_with_llm``: whether ``chat`` writes synthesis claims (None: when it supports
+        """``tools``: besides the built-ins, ours or langchain-core's (``@tool``, ``BaseTool``).
+        ``synthesize_with_llm``: whether ``chat`` writes synthesis claims (None: when it supports
         structured output; otherwise they are built deterministically, :mod:`agents.synthesis`)."""
         self.name = check_agent_name(name)
         self.domain = domain
@@ -258,7 +259,7 @@ class Specialist:
         self.identity = identity or Identity.generate()
         self.instructions = instructions
         self.settings = settings or SpecialistSettings()
-        self.tools = [*agent_tools(self), *tools]
+        self.tools: list[Tool] = [*agent_tools(self), *as_tools(tools)]
         self.synthesizer = Synthesizer(
             self.identity,
             chat=None if synthesize_with_llm is False else chat,

@@ -46,7 +46,7 @@ from swarm.routers import Router, RouterStats, make_router
 from swarm.routers.dht import DHTRouter
 from swarm.semantic import SemanticHasher
 from swarm.tasks import TaskSet
-from tools import Tool
+from tools import AnyTool
 
 __all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents"]
 
@@ -159,7 +159,7 @@ class Swarm:
         *,
         documents: Sequence[str | Document] = (),
         instructions: str = DEFAULT_INSTRUCTIONS,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[AnyTool] = (),
         chat: ChatModel | None = None,
         settings: SpecialistSettings | None = None,
     ) -> Specialist:

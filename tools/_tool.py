@@ -1,34 +1,37 @@
 """Tool: a typed Python function with the JSON schema a model needs to call it.
 
-The schema comes from the signature (annotations give the types, defaults make a parameter optional)
-and the docstring (its first paragraph describes the tool; an ``Args:`` section describes each
-parameter), so a tool is written once, as an ordinary typed function.
+The schema is langchain-core's (:func:`~langchain_core.utils.function_calling.convert_to_openai_function`),
+so a tool here is described exactly as LangChain describes it: annotations give the types, defaults
+make a parameter optional, the docstring's text before ``Args:`` describes the tool and its ``Args:``
+section each parameter. On top of that we refuse, when the tool is made, any parameter whose schema
+:meth:`Tool.call` could not check, so a model's bad arguments come back as a readable
+:class:`~swarm.errors.ToolError` rather than as a crash inside the function.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
-import itertools
 import json
-import re
-import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin, overload
+from dataclasses import dataclass, field
+from typing import Any, overload
 
-from agents.llm import ToolSpec
+from langchain_core.utils.function_calling import convert_to_openai_function
+
 from swarm.errors import ToolError
+from tools._spec import ToolSpec
 
 __all__ = ["MAX_RESULT_CHARS", "Tool", "tool"]
 
 #: A tool's result is cut to this many characters before the model sees it.
 MAX_RESULT_CHARS = 4000
 
-_JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
-_ARG_SECTIONS = ("Args:", "Arguments:", "Parameters:")
-_ARG_LINE = re.compile(r"^\s*(\w+)\s*(?:\([^)]*\))?\s*:\s*(.+)$")
+_SCALARS = frozenset({"string", "integer", "number", "boolean"})
+_MEMO_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -85,73 +88,100 @@ def tool(
     """Make a :class:`Tool` of a typed function (sync or async); usable as ``@tool`` or ``@tool(name=...)``.
 
     Parameters may be ``str``, ``int``, ``float``, ``bool``, ``list[...]`` of those, a ``Literal`` of
-    strings, or optional versions of these; anything else is refused here, not when a model calls it.
+    strings or of integers, or optional versions of these; anything else is refused here, not when a
+    model calls it.
     """
 
     def build(function: Callable[..., object]) -> Tool:
-        summary, arg_docs = _parse_docstring(inspect.getdoc(function) or "")
-        hints = typing.get_type_hints(function)
-        properties: dict[str, object] = {}
-        required: list[str] = []
-        for param in inspect.signature(function).parameters.values():
-            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                raise ToolError(f"tool {function.__name__}: *args and **kwargs cannot be described")
-            if param.name not in hints:
-                raise ToolError(f"tool {function.__name__}: parameter {param.name!r} needs a type annotation")
-            schema = _schema(hints[param.name], f"{function.__name__}.{param.name}")
-            if param.name in arg_docs:
-                schema["description"] = arg_docs[param.name]
-            properties[param.name] = schema
-            if param.default is inspect.Parameter.empty:
-                required.append(param.name)
-        if not summary:
+        hints = _annotations(function)
+        described = _describe(function)
+        if not described["description"]:
             raise ToolError(f"tool {function.__name__}: the docstring must say what the tool does")
-        parameters: dict[str, object] = {"type": "object", "properties": properties, "required": required}
-        return Tool(name or function.__name__, summary, parameters, function)
+        parameters = typing.cast(dict[str, object], described["parameters"])
+        properties = typing.cast(dict[str, dict[str, object]], parameters.setdefault("properties", {}))
+        parameters.setdefault("required", [])
+        for param, schema in properties.items():
+            if not _checkable(schema):
+                raise ToolError(
+                    f"tool {function.__name__}.{param}: cannot describe type {hints[param]!r} in JSON schema"
+                )
+        return Tool(name or function.__name__, str(described["description"]), parameters, function)
 
     return build(fn) if fn is not None else build
 
 
-def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """The first paragraph, and each ``Args:`` entry (indented continuation lines joined)."""
-    lines = doc.splitlines()
-    summary = " ".join(line.strip() for line in itertools.takewhile(lambda x: x.strip(), lines))
-    args: dict[str, str] = {}
-    current, indent, in_args = "", 0, False
-    for line in lines:
-        stripped = line.strip()
-        if stripped in _ARG_SECTIONS:
-            in_args, current = True, ""
-        elif in_args and stripped.endswith(":") and not line.startswith(" "):
-            break  # the next section (Returns:, Raises:...)
-        elif in_args and stripped:
-            match = _ARG_LINE.match(line)
-            line_indent = len(line) - len(line.lstrip())
-            if match and (not current or line_indent <= indent):
-                current, indent = match.group(1), line_indent
-                args[current] = match.group(2).strip()
-            elif current:
-                args[current] += " " + stripped
-    return ("" if summary in _ARG_SECTIONS else summary), args
+def _annotations(function: Callable[..., object]) -> dict[str, object]:
+    """The parameters' types, refusing what a schema cannot state (the converter would write ``{}``)."""
+    try:
+        hints = typing.get_type_hints(function)
+    except NameError as exc:  # a string annotation naming something out of the function's scope
+        raise ToolError(f"tool {function.__name__}: cannot resolve its annotations ({exc})") from exc
+    for param in inspect.signature(function).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolError(f"tool {function.__name__}: *args and **kwargs cannot be described")
+        if param.name not in hints:
+            raise ToolError(f"tool {function.__name__}: parameter {param.name!r} needs a type annotation")
+    return hints
 
 
-def _schema(annotation: object, where: str) -> dict[str, object]:
-    origin = get_origin(annotation)
-    if annotation in _JSON_TYPES:
-        return {"type": _JSON_TYPES[annotation]}
-    if origin is Literal:
-        values = get_args(annotation)
-        if not all(isinstance(v, str) for v in values):
-            raise ToolError(f"tool {where}: only Literal strings are supported")
-        return {"type": "string", "enum": list(values)}
-    if origin is list:
-        (item,) = get_args(annotation) or (str,)
-        return {"type": "array", "items": _schema(item, where)}
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in get_args(annotation) if a is not type(None)]
-        if len(options) == 1:
-            return _schema(options[0], where)
-    raise ToolError(f"tool {where}: cannot describe type {annotation!r} in JSON schema")
+@dataclass(frozen=True)
+class _Signature:
+    """What a function's schema depends on. Every specialist makes its own closures of the built-in
+    tools, and the converter builds a pydantic model each time (about 3 ms), so schemas are memoised
+    by this key rather than by the function object. The function itself is held weakly: a closure
+    keeps its agent alive, and the memo must not."""
+
+    code: object
+    annotations: str
+    defaults: str
+    doc: str
+    function: weakref.ref[Callable[..., object]] = field(compare=False, hash=False)
+
+    @classmethod
+    def of(cls, function: Callable[..., object]) -> _Signature:
+        return cls(
+            getattr(function, "__code__", function),
+            repr(getattr(function, "__annotations__", None)),
+            repr((getattr(function, "__defaults__", None), getattr(function, "__kwdefaults__", None))),
+            inspect.getdoc(function) or "",
+            weakref.ref(function),
+        )
+
+
+def _describe(function: Callable[..., object]) -> dict[str, object]:
+    """The converter's description and parameters, a fresh copy each time (callers may change it)."""
+    return typing.cast(dict[str, object], json.loads(_described(_Signature.of(function))))
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _described(signature: _Signature) -> str:
+    function = signature.function()
+    assert function is not None, "the caller holds the function while it is described"
+    try:
+        described = convert_to_openai_function(function)
+    except Exception as exc:  # pydantic refuses types it cannot put in a schema (arbitrary classes)
+        name = getattr(function, "__name__", repr(function))
+        raise ToolError(f"tool {name}: cannot describe its parameters in JSON schema ({exc})") from exc
+    return json.dumps(
+        {"description": described.get("description", ""), "parameters": described.get("parameters", {})}
+    )
+
+
+def _checkable(schema: Mapping[str, object]) -> bool:
+    """Whether :func:`_coerce` can check a value against ``schema`` (what our own tools may declare)."""
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _SCALARS:
+        return True
+    if kind == "array":
+        return _checkable(typing.cast(Mapping[str, object], schema.get("items", {})))
+    return _nullable(schema) is not None and _checkable(typing.cast(Mapping[str, object], _nullable(schema)))
+
+
+def _nullable(schema: Mapping[str, object]) -> Mapping[str, object] | None:
+    """For ``X | None`` (``anyOf: [X, {"type": "null"}]``), the schema of X."""
+    options = typing.cast(list[Mapping[str, object]], schema.get("anyOf", []))
+    others = [o for o in options if o.get("type") != "null"]
+    return others[0] if len(options) == 2 and len(others) == 1 else None
 
 
 def _parse(arguments: str | Mapping[str, object], name: str) -> dict[str, object]:
@@ -167,8 +197,15 @@ def _parse(arguments: str | Mapping[str, object], name: str) -> dict[str, object
 
 
 def _coerce(tool_name: str, name: str, value: object, schema: Mapping[str, object]) -> object:
-    """Check one argument against its schema; models often quote numbers, so numeric text is accepted."""
+    """Check one argument against its schema; models often quote numbers, so numeric text is accepted.
+
+    A schema this module did not write (a LangChain tool's, an MCP server's) may describe values it
+    cannot check, such as objects; those are left to the tool, which validates its own arguments."""
+    if (inner := _nullable(schema)) is not None:
+        return None if value is None else _coerce(tool_name, name, value, inner)
     kind = schema.get("type")
+    if not isinstance(kind, str) or (kind not in _SCALARS and kind != "array"):
+        return value
     if kind == "integer" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if kind == "number" and isinstance(value, str):
@@ -188,6 +225,6 @@ def _coerce(tool_name: str, name: str, value: object, schema: Mapping[str, objec
     if "enum" in schema and value not in typing.cast(list[Any], schema["enum"]):
         raise ToolError(f"{tool_name}: argument {name!r} must be one of {schema['enum']}")
     if isinstance(value, list):
-        item_schema = typing.cast(Mapping[str, object], schema["items"])
+        item_schema = typing.cast(Mapping[str, object], schema.get("items", {}))
         return [_coerce(tool_name, f"{name}[{i}]", v, item_schema) for i, v in enumerate(value)]
     return value

@@ -4,6 +4,8 @@
 - :class:`LocalChat`: transformers in this process, the embedded SmolLM2-135M-Instruct by default;
   concurrent requests are generated in one batch by a shared :class:`LocalEngine`.
 - :class:`OpenAIChat`: any OpenAI-compatible server.
+- :class:`LangChainChat`: any langchain-core chat model (``BaseChatModel``), batching concurrent calls
+  into one ``abatch`` where the model implements it.
 - :class:`ScriptedChat`: a fake for tests.
 
 :func:`make_chat_model` builds the one a :class:`~swarm.config.LLMConfig` describes.
@@ -27,6 +29,7 @@ from agents.llm._types import (
     ToolSpec,
     Usage,
 )
+from agents.llm.langchain_chat import LangChainChat
 from agents.llm.local import BatchStats, LocalChat, LocalEngine, default_cache_dir
 from agents.llm.openai_chat import DEFAULT_OPENAI_MODEL, OpenAIChat
 from agents.llm.scripted import Reply, ScriptedCall, ScriptedChat
@@ -42,6 +45,7 @@ __all__ = [
     "Extract",
     "FinishReason",
     "GenerationOptions",
+    "LangChainChat",
     "LocalChat",
     "LocalEngine",
     "OpenAIChat",

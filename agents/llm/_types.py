@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from swarm.errors import ModelError
+from tools._spec import ToolSpec  # the schema types live with the tools; re-exported here
 
 __all__ = [
     "ChatChunk",
@@ -24,22 +25,6 @@ __all__ = [
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """A function the model may call, as OpenAI function calling describes it."""
-
-    name: str
-    description: str
-    parameters: dict[str, object]
-    """JSON schema of the arguments object."""
-
-    def to_openai(self) -> dict[str, object]:
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
-        }
 
 
 @dataclass(frozen=True, slots=True)

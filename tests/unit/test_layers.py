@@ -1,5 +1,6 @@
-"""Imports point one way: the network layer knows nothing of agents, and agents know nothing of the
-applications built on them (every import is read from the source, those inside functions too)."""
+"""Imports point one way: the network layer knows nothing of agents, agents know nothing of the
+applications built on them, and tools (the schemas agents hand models) know nothing of agents (every
+import is read from the source, those inside functions too)."""
 
 from __future__ import annotations
 
@@ -58,4 +59,10 @@ def test_the_network_layer_imports_neither_agents_nor_applications(path: Path) -
 @pytest.mark.parametrize("path", modules("agents", "tools"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_agents_do_not_import_the_applications(path: Path) -> None:
     wrong = sorted(m for m in imports(path) if reaches(m, APPLICATIONS))
+    assert wrong == [], f"{path.relative_to(ROOT)} imports {wrong}"
+
+
+@pytest.mark.parametrize("path", modules("tools"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_tools_do_not_import_agents(path: Path) -> None:
+    wrong = sorted(m for m in imports(path) if reaches(m, ("agents",)))
     assert wrong == [], f"{path.relative_to(ROOT)} imports {wrong}"
