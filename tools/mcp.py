@@ -35,7 +35,7 @@ import httpx2
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
-from mcp_types import CallToolResult, ContentBlock
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT, CallToolResult, ContentBlock
 from mcp_types import Tool as RemoteTool
 
 from swarm.errors import ConfigError, ToolError
@@ -217,7 +217,7 @@ class MCPConnection:
         try:
             result = await client.call_tool(tool, arguments, read_timeout_seconds=self.config.timeout_s)
         except MCPError as exc:
-            raise ToolError(f"{label}: the MCP server {self.config.name!r} refused the call: {exc}") from exc
+            raise ToolError(f"{label}: the MCP server {self.config.name!r} {_mcp_failure(exc)}") from exc
         except Exception as exc:  # a dead server surfaces as closed streams, broken pipes, HTTP errors
             reason = _reason(exc) if self.alive else self._why_down()
             raise ToolError(f"{label}: the MCP server {self.config.name!r} failed: {reason}") from exc
@@ -384,6 +384,15 @@ def _block_text(block: ContentBlock) -> str:
         text = getattr(block.resource, "text", None)
         return text if isinstance(text, str) else f"[resource {block.resource.uri}]"
     return f"[{block.type} {block.mime_type}]"
+
+
+def _mcp_failure(exc: MCPError) -> str:
+    """What an error from the session means, in words a model (and its user) can act on."""
+    if exc.code == CONNECTION_CLOSED:
+        return "has stopped (its connection closed)"
+    if exc.code == REQUEST_TIMEOUT:
+        return f"did not answer in time ({exc.message})"
+    return f"refused the call: {exc.message}"
 
 
 def _reason(exc: BaseException) -> str:
