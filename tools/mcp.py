@@ -68,7 +68,7 @@ class MCPServerConfig:
     """Working directory of ``command``."""
     url: str | None = None
     """The endpoint of a streamable HTTP server, e.g. ``http://127.0.0.1:8000/mcp``."""
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold a token
     """HTTP headers sent with every request to ``url`` (an ``Authorization`` bearer token, say)."""
     server: MCPServer[Any] | None = None
     """An ``mcp.server.mcpserver.MCPServer`` in this process (from Python only)."""
