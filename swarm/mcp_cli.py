@@ -26,6 +26,7 @@ __all__ = ["MCP_PATH", "serve_mcp"]
 
 #: Where the streamable HTTP endpoint is served.
 MCP_PATH = "/mcp"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 async def serve_mcp(
@@ -75,6 +76,10 @@ async def _serve_http(swarm: Swarm, console: Console, host: str, port: int) -> N
         if server.started:
             bound = server.servers[0].sockets[0].getsockname()[1]  # the real port when 0 was asked
             console.print(f"MCP over streamable HTTP at http://{host}:{bound}{MCP_PATH}")
+            if host not in _LOOPBACK:
+                console.print(
+                    f"[yellow]warning[/]: listening on {host} with no token: anyone who can reach it can ask"
+                )
         await serving
     finally:
         if not serving.done():

@@ -45,6 +45,9 @@ __all__ = ["MCPConnection", "MCPServerConfig", "MCPTool", "MCPToolbox", "add_too
 
 log = logging.getLogger(__name__)
 
+#: Seconds beyond a server's timeout that closing waits before cancelling its session outright.
+_CLOSE_GRACE_S = 10.0
+
 #: The keys an ``mcp`` table of an agents file may have.
 TABLE_KEYS = frozenset(
     {"name", "command", "args", "env", "cwd", "url", "headers", "tools", "prefix", "timeout_s"}
@@ -231,6 +234,13 @@ class MCPConnection:
         self._closing.set()
         task, self._task = self._task, None
         if task is not None:
+            if not self._ready.is_set():  # stuck connecting: it would never see the closing event
+                task.cancel()
+            # The SDK bounds its own shutdown (a stdio server is killed after a few seconds); the
+            # grace on top only guards against a transport that hangs anyway.
+            done, _ = await asyncio.wait({task}, timeout=self.config.timeout_s + _CLOSE_GRACE_S)
+            if not done:
+                task.cancel()
             with contextlib.suppress(BaseException):  # why it ended was reported while it ran
                 await task
         self._client = None
@@ -243,6 +253,8 @@ class MCPConnection:
                                          return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
             ready.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ready
         if self._ready.is_set():
             return
         reason = self._why_down() if self._task in done else f"no answer within {self.config.timeout_s:g} s"

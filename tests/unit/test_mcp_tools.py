@@ -6,7 +6,10 @@ stdio and HTTP transports are exercised in tests/integration/test_mcp.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 import typing
 from collections.abc import Awaitable
 from pathlib import Path
@@ -93,6 +96,42 @@ async def test_a_server_that_cannot_start_is_a_config_error_naming_it(tmp_path: 
     missing = MCPServerConfig(name="gone", command=str(tmp_path / "no-such-server"))
     with pytest.raises(ConfigError, match=r"mcp.gone: cannot connect to .*no-such-server: FileNotFoundError"):
         await MCPConnection.open(missing)
+
+
+async def test_a_server_that_never_answers_times_out_and_its_process_is_stopped() -> None:
+    # A program that reads nothing and writes nothing: the SDK's handshake would wait forever.
+    mute = MCPServerConfig(name="mute", command=sys.executable, args=("-c", "import time; time.sleep(60)"),
+                           timeout_s=1)  # fmt: skip
+    before = set(_children())
+    with pytest.raises(ConfigError, match=r"mcp.mute: cannot connect to .*: no answer within 1 s"):
+        await MCPConnection.open(mute)
+    assert set(_children()) <= before  # the process was stopped, not left behind
+
+
+def _children() -> list[int]:
+    """Processes whose parent is this one (Linux /proc; empty elsewhere)."""
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] == me:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def test_background_runs_mcp_sessions_across_the_tasks_that_start_and_stop_it() -> None:
+    model = ScriptedChat(
+        [ScriptedChat.tool_call("founding_year", {"observatory": "Veltmar"}), "1874"], default="unknown"
+    )
+    swarm = Swarm(chat=model, embedder=EMBEDDER, config=SwarmConfig(router="isolated"))
+    swarm.add_specialist(*BOTANY, mcp=[config()])
+    with swarm.background():  # start and stop run as two tasks on a loop in another thread
+        state = swarm.dispatcher.invoke(
+            {"messages": [("user", "When was Veltmar founded?")]}, {"configurable": {"thread_id": "bg"}}
+        )
+        assert state["answer"] == "1874"
+    assert not any(isinstance(t, MCPTool) for t in swarm.specialists[0].tools)
 
 
 def test_configs_need_exactly_one_way_to_reach_the_server() -> None:
