@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmq.asyncio
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -47,7 +47,10 @@ from swarm.routers.dht import DHTRouter
 from swarm.semantic import SemanticHasher
 from swarm.tasks import TaskSet
 from tools import Tool
-from tools.mcp import MCPServerConfig, MCPToolbox, add_tools, mcp_configs
+from tools.mcp_config import MCPServerConfig, mcp_configs
+
+if TYPE_CHECKING:
+    from tools.mcp import MCPToolbox
 
 __all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents"]
 
@@ -127,7 +130,7 @@ class Swarm:
         self._tasks = TaskSet("swarm")
         self._pending: dict[str, list[Document]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._mcp = MCPToolbox()
+        self._mcp: MCPToolbox | None = None
         self._mcp_servers: dict[str, tuple[MCPServerConfig, ...]] = {}
         if self.config.router != "dht" and self.config.bootstrap:
             raise ConfigError(
@@ -296,9 +299,11 @@ class Swarm:
         """Stop the agents' work, close every node, release the transport. Safe to call twice."""
         await self._tasks.close()
         await asyncio.gather(*(s.aclose() for s in self.specialists), return_exceptions=True)
-        for specialist in self.specialists:
-            specialist.tools[:] = [t for t in specialist.tools if not self._mcp.owns(t)]
-        await self._mcp.aclose()
+        if (toolbox := self._mcp) is not None:
+            for specialist in self.specialists:
+                specialist.tools[:] = [t for t in specialist.tools if not toolbox.owns(t)]
+            self._mcp = None
+            await toolbox.aclose()
         await asyncio.gather(*(n.close(handoff=False) for n in self.nodes), return_exceptions=True)
         self.nodes = []
         self.router = None
@@ -309,8 +314,13 @@ class Swarm:
 
     async def _open_mcp(self) -> None:
         """Connect each specialist's MCP servers (each server once) and give it their tools."""
+        if not any(self._mcp_servers.values()):
+            return
+        from tools.mcp import MCPToolbox, add_tools  # the SDK loads only for swarms that use it
+
+        self._mcp = toolbox = MCPToolbox()
         for s in self.specialists:
-            add_tools(s.tools, await self._mcp.tools(self._mcp_servers.get(s.name, ())), agent=s.name)
+            add_tools(s.tools, await toolbox.tools(self._mcp_servers.get(s.name, ())), agent=s.name)
 
     async def _retry_deliveries(self, router: DHTRouter) -> None:
         """Deliveries whose receivers were unreachable (dead, partitioned, busy) are retried now and
