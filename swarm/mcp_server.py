@@ -24,7 +24,7 @@ from swarm.errors import SynthswarmError
 from swarm.packet import OutcomePacket
 from swarm.runtime import Swarm
 
-__all__ = ["SERVER_NAME", "build_mcp_server"]
+__all__ = ["SERVER_NAME", "build_mcp_server", "find_packet"]
 
 SERVER_NAME = "synthswarm"
 _ID_HEX_DIGITS = 64
