@@ -330,6 +330,30 @@ def serve_command(
         )  # fmt: skip
 
 
+@cli.command("mcp")
+@_agents_option
+@click.option(
+    "--http", "http_port", type=click.IntRange(0, 65535),
+    help="Serve streamable HTTP at http://HOST:PORT/mcp (0: a free port) instead of stdio.",
+)  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --http: the address to bind.")
+@click.option("--keep", "keep_dir", type=click.Path(path_type=Path), help="Keep the swarm's memory here.")
+@click.pass_obj
+def mcp_command(
+    cfg: Config, agents_path: Path | None, http_port: int | None, host: str, keep_dir: Path | None
+) -> None:
+    """Serve the swarm as an MCP server, over stdio (default) or streamable HTTP.
+
+    Tools: ask_swarm(question, thread), list_agents(), get_packet(id). Progress goes to stderr.
+    """
+    from swarm.mcp_cli import serve_mcp
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is meant to stop
+        tasks.run(
+            serve_mcp(cfg, _err, agents_path=agents_path, http_port=http_port, host=host, data_dir=keep_dir)
+        )
+
+
 @cli.group("eval")
 def eval_group() -> None:
     """Measure collective intelligence against swarm size."""

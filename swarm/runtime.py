@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmq.asyncio
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -47,6 +47,10 @@ from swarm.routers.dht import DHTRouter
 from swarm.semantic import SemanticHasher
 from swarm.tasks import TaskSet
 from tools import AnyTool
+from tools.mcp_config import MCPServerConfig, mcp_configs
+
+if TYPE_CHECKING:
+    from tools.mcp import MCPToolbox
 
 __all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents"]
 
@@ -67,6 +71,8 @@ class AgentSpec:
     domain: str
     instructions: str = DEFAULT_INSTRUCTIONS
     documents: tuple[str, ...] = ()
+    mcp: tuple[MCPServerConfig, ...] = ()
+    """MCP servers whose tools the agent gets (an ``mcp`` list of tables, see :mod:`tools.mcp`)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,8 @@ class Swarm:
         self._tasks = TaskSet("swarm")
         self._pending: dict[str, list[Document]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._mcp: MCPToolbox | None = None
+        self._mcp_servers: dict[str, tuple[MCPServerConfig, ...]] = {}
         if self.config.router != "dht" and self.config.bootstrap:
             raise ConfigError(
                 "swarm.bootstrap", f"only the dht router spans processes, not {self.config.router}"
@@ -146,7 +154,7 @@ class Swarm:
         swarm = cls(chat=chat, embedder=embedder, config=config, data_dir=data_dir)
         for spec in load_agents(path):
             swarm.add_specialist(
-                spec.name, spec.domain, instructions=spec.instructions, documents=spec.documents
+                spec.name, spec.domain, instructions=spec.instructions, documents=spec.documents, mcp=spec.mcp
             )
         return swarm
 
@@ -162,8 +170,10 @@ class Swarm:
         tools: Sequence[AnyTool] = (),
         chat: ChatModel | None = None,
         settings: SpecialistSettings | None = None,
+        mcp: Sequence[MCPServerConfig] = (),
     ) -> Specialist:
-        """Make a specialist with this swarm's models and memory; ``documents`` are learnt on start."""
+        """Make a specialist with this swarm's models and memory; ``documents`` are learnt on start.
+        ``mcp``: servers whose tools it gets, connected on :meth:`start` and closed on :meth:`stop`."""
         check_agent_name(name)
         memory = (
             AgentMemory.open(self.data_dir, name, self.embedder, inbox_limit=self.config.inbox_limit)
@@ -182,6 +192,7 @@ class Swarm:
             settings=settings or self.settings,
         )
         self.add(specialist)
+        self._mcp_servers[name] = tuple(mcp)
         self._pending[name] = [
             d if isinstance(d, Document) else Document(d, f"{name}:{i}") for i, d in enumerate(documents)
         ]
@@ -241,6 +252,7 @@ class Swarm:
         self._loop = asyncio.get_running_loop()
         report = progress or (lambda stage, done, total: None)
         try:
+            await self._open_mcp()
             await self._start_nodes(report)
             c = self.config
             hasher = SemanticHasher(self.embedder.dims)
@@ -287,6 +299,11 @@ class Swarm:
         """Stop the agents' work, close every node, release the transport. Safe to call twice."""
         await self._tasks.close()
         await asyncio.gather(*(s.aclose() for s in self.specialists), return_exceptions=True)
+        if (toolbox := self._mcp) is not None:
+            for specialist in self.specialists:
+                specialist.tools[:] = [t for t in specialist.tools if not toolbox.owns(t)]
+            self._mcp = None
+            await toolbox.aclose()
         await asyncio.gather(*(n.close(handoff=False) for n in self.nodes), return_exceptions=True)
         self.nodes = []
         self.router = None
@@ -294,6 +311,16 @@ class Swarm:
         if self._context is not None:
             self._context.term()
             self._context = None
+
+    async def _open_mcp(self) -> None:
+        """Connect each specialist's MCP servers (each server once) and give it their tools."""
+        if not any(self._mcp_servers.values()):
+            return
+        from tools.mcp import MCPToolbox, add_tools  # the SDK loads only for swarms that use it
+
+        self._mcp = toolbox = MCPToolbox()
+        for s in self.specialists:
+            add_tools(s.tools, await toolbox.tools(self._mcp_servers.get(s.name, ())), agent=s.name)
 
     async def _retry_deliveries(self, router: DHTRouter) -> None:
         """Deliveries whose receivers were unreachable (dead, partitioned, busy) are retried now and
@@ -411,7 +438,7 @@ def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
             raise ConfigError(f"agents[{index}].{key}", "must be a non-empty string", source=where)
         return value
 
-    unknown = sorted(set(table) - {"name", "domain", "instructions", "documents", "files"})
+    unknown = sorted(set(table) - {"name", "domain", "instructions", "documents", "files", "mcp"})
     if unknown:
         raise ConfigError(f"agents[{index}].{unknown[0]}", "unknown setting", source=where)
     documents = table.get("documents", [])
@@ -434,4 +461,5 @@ def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
         domain=text("domain"),
         instructions=text("instructions", DEFAULT_INSTRUCTIONS),
         documents=tuple(documents),
+        mcp=mcp_configs(table.get("mcp", []), f"agents[{index}].mcp", source=where),
     )

@@ -12,8 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 APPLICATIONS = (
     "evals", "swarm.bench", "swarm.chat_cli", "swarm.cli", "swarm.demo", "swarm.demo_cli",
-    "swarm.diagnostics", "swarm.fuzz", "swarm.node_cli", "swarm.runtime", "swarm.serve_cli",
-    "swarm.server",
+    "swarm.diagnostics", "swarm.fuzz", "swarm.mcp_cli", "swarm.mcp_server", "swarm.node_cli",
+    "swarm.runtime", "swarm.serve_cli", "swarm.server",
 )  # fmt: skip
 
 
