@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLICATIONS = (
-    "evals", "swarm.bench", "swarm.chat_cli", "swarm.cli", "swarm.demo", "swarm.demo_cli",
+    "evals", "swarm.a2a_server", "swarm.bench", "swarm.chat_cli", "swarm.cli", "swarm.demo", "swarm.demo_cli",
     "swarm.diagnostics", "swarm.fuzz", "swarm.node_cli", "swarm.runtime", "swarm.serve_cli",
     "swarm.server",
 )  # fmt: skip
