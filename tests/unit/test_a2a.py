@@ -219,6 +219,17 @@ async def test_bad_requests_get_json_rpc_errors(body: bytes, code: int, message:
         assert message in error["message"]
 
 
+async def test_a_request_without_the_protocol_version_is_told_which_one_is_spoken(
+    web: tuple[Swarm, httpx.AsyncClient],
+) -> None:
+    _, client = web
+    del client.headers[VERSION_HEADER]
+    reply = await client.post(A2A_PATH, json=rpc("SendMessage", text_message(QUESTION)))
+    error = reply.json()["error"]
+    assert error["code"] == -32009
+    assert "1.0" in error["message"]
+
+
 async def test_bodies_over_the_limit_are_refused_declared_or_chunked(
     web: tuple[Swarm, httpx.AsyncClient],
 ) -> None:
