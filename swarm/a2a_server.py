@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from a2a.helpers import get_text_parts, new_data_part, new_task_from_user_message, new_text_part
+from a2a.helpers import get_text_parts, new_data_part, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext, SimpleRequestContextBuilder
 from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
@@ -44,12 +44,14 @@ from a2a.types import (
     AgentSkill,
     HTTPAuthSecurityScheme,
     Message,
+    Role,
     SecurityRequirement,
     SecurityScheme,
     SendMessageRequest,
     StringList,
     Task,
     TaskState,
+    TaskStatus,
 )
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH, PROTOCOL_VERSION_1_0, TransportProtocol
 from a2a.utils.errors import InvalidParamsError, InvalidRequestError
@@ -182,8 +184,11 @@ class SwarmExecutor(AgentExecutor):
         message, task_id, context_id = context.message, context.task_id, context.context_id
         if message is None or task_id is None or context_id is None:  # the handler always sets them
             raise InvalidParamsError(message="a message to send is required")
-        if context.current_task is None:
-            await event_queue.enqueue_event(new_task_from_user_message(message))
+        if context.current_task is None:  # a new task: clients see it submitted before any progress
+            submitted = TaskStatus(state=TaskState.TASK_STATE_SUBMITTED)
+            await event_queue.enqueue_event(
+                Task(id=task_id, context_id=context_id, status=submitted, history=[message])
+            )
         updater = TaskUpdater(event_queue, task_id, context_id)
         thread = thread_of(context_id)
         lock = self._locks.setdefault(thread, asyncio.Lock())
@@ -293,6 +298,8 @@ class _CheckedContextBuilder(SimpleRequestContextBuilder):
         return await super().build(context, params, task_id, context_id, task)
 
     def _check(self, message: Message) -> None:
+        if message.role != Role.ROLE_USER:
+            raise InvalidParamsError(message="message.role: a message to this agent comes from ROLE_USER")
         question = question_of(message)
         if not question:
             raise InvalidParamsError(message="message.parts: no text part with text (the swarm answers text)")

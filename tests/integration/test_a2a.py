@@ -4,6 +4,7 @@ embedder the hashing one, so the test loads no real model."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -17,8 +18,16 @@ import pytest
 from a2a.client import A2AClientError, Client, ClientConfig, create_client
 from a2a.helpers import get_data_parts, get_text_parts
 from a2a.types import Message, Part, Role, SendMessageRequest, StreamResponse, TaskState
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from agents.embeddings import HashingEmbedder
+from agents.llm import ScriptedChat
 from swarm.a2a_server import A2A_PATH, BEARER_SCHEME, CARD_PATH
+from swarm.config import SwarmConfig
+from swarm.runtime import Swarm
+from swarm.server import ServerSettings, create_app
 from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT, QUESTION
 
@@ -142,3 +151,61 @@ async def test_without_the_token_a2a_calls_get_401(served: str) -> None:
         )
     assert reply.status_code == 401
     assert reply.json()["error"]["message"] == "missing or wrong bearer token"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=10), kids, max_size=5),
+    max_leaves=20,
+)
+part = st.fixed_dictionaries({"text": st.text(max_size=30)}) | st.fixed_dictionaries(
+    {}, optional={"data": json_values}
+)
+message = st.fixed_dictionaries(
+    {
+        "role": st.just("ROLE_USER") | st.sampled_from(["ROLE_AGENT", "nobody"]) | json_values,
+        "messageId": st.text(min_size=1, max_size=10),
+        "parts": st.lists(part, max_size=3) | json_values,
+    },
+    optional={"contextId": st.text(max_size=200), "taskId": st.text(max_size=10), "metadata": json_values},
+)
+# Mostly well-formed calls, so the examples reach the agent and its checks, not only the envelope's.
+envelopes = st.fixed_dictionaries(
+    {
+        "jsonrpc": st.just("2.0"),
+        "id": st.integers(),
+        "method": st.sampled_from(
+            ["SendMessage", "SendStreamingMessage", "GetTask", "CancelTask", "ListTasks"]
+        ),
+        "params": st.fixed_dictionaries({}, optional={"message": message, "id": st.text(max_size=10)}),
+    }
+) | st.dictionaries(st.sampled_from(["jsonrpc", "id", "method", "params"]), json_values)
+
+
+@pytest.fixture(scope="module")
+def in_process() -> Iterator[TestClient]:
+    swarm = Swarm(chat=ScriptedChat(default="1874"), embedder=HashingEmbedder(), config=SwarmConfig())
+    swarm.add_specialist("astronomy", "Observatories.", documents=["Korrin founded it in 1874."])
+    app = create_app(swarm, ServerSettings(token=TOKEN), run_swarm=True)
+    with TestClient(app, raise_server_exceptions=True) as client:
+        yield client
+
+
+@given(envelopes)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_no_json_rpc_body_makes_the_a2a_endpoint_fail(
+    in_process: TestClient, body: dict[str, object]
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "A2A-Version": "1.0", "Content-Type": "application/json"}
+    reply = in_process.post(A2A_PATH, content=json.dumps(body), headers=headers)
+    assert reply.status_code == 200, reply.text  # JSON-RPC: every outcome in the body
+    if reply.headers["content-type"].startswith("text/event-stream"):
+        events = [json.loads(line[5:]) for line in reply.text.splitlines() if line.startswith("data:")]
+        assert events
+        assert all("result" in e or "error" in e for e in events)
+        return
+    answer = reply.json()
+    assert answer["jsonrpc"] == "2.0"
+    assert ("result" in answer) != ("error" in answer)
+    if "error" in answer:
+        assert answer["error"]["code"] != -32603, answer  # an internal error is a bug, not bad input

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -165,6 +166,19 @@ async def test_a_context_is_a_conversation_thread(web: tuple[Swarm, httpx.AsyncC
     assert other.context_id != first.context_id  # a message without a context starts a new one
 
 
+async def test_concurrent_messages_in_one_context_take_turns(web: tuple[Swarm, httpx.AsyncClient]) -> None:
+    swarm, client = web
+    a2a = await a2a_client(client, streaming=False)
+    questions = [f"{QUESTION} ({i})" for i in range(3)]
+    tasks = await asyncio.gather(*(events_of(a2a, ask(q, context_id="shared")) for q in questions))
+    assert all(final_task(t).status.state == TaskState.TASK_STATE_COMPLETED for t in tasks)
+    state = await swarm.dispatcher.aget_state({"configurable": {"thread_id": thread_of("shared")}})
+    turns = [(m.type, m.content) for m in state.values["messages"]]
+    # Whole turns, one after another: each question followed by its own answer, none lost.
+    assert [kind for kind, _ in turns] == ["human", "ai"] * 3
+    assert sorted(text for kind, text in turns if kind == "human") == questions
+
+
 async def test_without_the_token_a2a_calls_get_401(web: tuple[Swarm, httpx.AsyncClient]) -> None:
     _, client = web
     reply = await client.post(
@@ -198,6 +212,13 @@ async def test_without_the_token_a2a_calls_get_401(web: tuple[Swarm, httpx.Async
             -32602,
             "no text part with text",
         ),
+        (
+            json.dumps(
+                rpc("SendMessage", {"message": {**text_message("hi")["message"], "role": "ROLE_AGENT"}})
+            ).encode(),
+            -32602,
+            "message.role",
+        ),
         (json.dumps(rpc("SendMessage", text_message("x" * 2000))).encode(), -32602, "over 1000 characters"),
         (json.dumps(rpc("SendStreamingMessage", text_message("x" * 2000))).encode(), -32602, "over 1000"),
         (
@@ -217,6 +238,17 @@ async def test_bad_requests_get_json_rpc_errors(body: bytes, code: int, message:
         error = reply.json()["error"]
         assert error["code"] == code
         assert message in error["message"]
+
+
+async def test_an_empty_text_part_beside_the_question_is_no_reason_to_refuse(
+    web: tuple[Swarm, httpx.AsyncClient],
+) -> None:
+    _, client = web
+    message = {**text_message(QUESTION)["message"], "parts": [{"text": ""}, {"text": QUESTION}]}
+    reply = await client.post(A2A_PATH, json=rpc("SendMessage", {"message": message}))
+    task = reply.json()["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert task["status"]["message"]["parts"][0]["text"] == "1874"
 
 
 async def test_a_request_without_the_protocol_version_is_told_which_one_is_spoken(
