@@ -16,7 +16,9 @@ An A2A context is a conversation: its id maps to the dispatcher thread ``a2a:<co
 (:func:`thread_of`), so later messages in the same context are follow-ups. Messages are checked before
 any work starts (a text part, at most ``max_message_chars``, a context id of at most 128 characters);
 a bad one gets a JSON-RPC ``Invalid params`` error, and a refused request (no token, too large) gets
-a JSON-RPC error body with the HTTP status (:func:`a2a_refusal`).
+a JSON-RPC error body with the HTTP status (:func:`a2a_refusal`). Those errors are the SDK's own
+(``a2a.utils.errors``), not :class:`~swarm.errors.SynthswarmError`: the SDK maps only its exact error
+classes to JSON-RPC codes. The last ``max_tasks`` tasks are kept for ``GetTask``.
 """
 
 from __future__ import annotations
@@ -66,12 +68,15 @@ from swarm.runtime import Swarm
 __all__ = [
     "A2A_PATH",
     "BEARER_SCHEME",
+    "CANCELLED",
     "CARD_PATH",
     "A2ALimits",
     "SwarmExecutor",
     "a2a_refusal",
     "agent_card",
     "mount_a2a",
+    "progress_line",
+    "question_of",
     "thread_of",
 ]
 
@@ -83,6 +88,8 @@ BEARER_SCHEME = "bearer"
 """The name the card gives its HTTP bearer security scheme."""
 ANSWER_ARTIFACT = "answer"
 """The id of the one artifact a task produces: the answer's text, in chunks as it is written."""
+CANCELLED = "cancelled: the swarm stopped working on it"
+"""The text of a cancelled task's status."""
 _THREAD_PREFIX = "a2a:"
 _MAX_CONTEXT_ID = 128  # as the OpenAI API's ``user`` (thread) field
 _TEXT = "text/plain"
@@ -179,6 +186,8 @@ class SwarmExecutor(AgentExecutor):
         self.swarm = swarm
         # One turn at a time per conversation: two concurrent turns would race on the thread's history.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._turns: dict[str, asyncio.Task[None]] = {}
+        """The turn in flight of each task, by task id."""
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         message, task_id, context_id = context.message, context.task_id, context.context_id
@@ -194,16 +203,37 @@ class SwarmExecutor(AgentExecutor):
         lock = self._locks.setdefault(thread, asyncio.Lock())
         async with lock:
             await updater.start_work()
+            # The turn runs as a task of its own so that ``cancel`` can stop it and then write the
+            # final state while the queue is still open (the SDK calls ``cancel`` before it cancels
+            # ``execute``; a turn still running then could publish after the terminal state).
+            turn = asyncio.create_task(self._turn(question_of(message), thread, updater))
+            self._turns[task_id] = turn
             try:
-                await self._run(question_of(message), thread, updater)
-            except SynthswarmError as exc:
-                text = f"the swarm could not answer: {exc}"
-                await updater.failed(updater.new_agent_message([new_text_part(text)]))
+                await asyncio.wait([turn])  # a cancelled turn is an outcome here, not our cancellation
+            finally:
+                del self._turns[task_id]
+                if not turn.done():  # ``execute`` itself was cancelled (shutdown): the turn goes too
+                    turn.cancel()
+                    await asyncio.wait([turn])
+            if not turn.cancelled():
+                turn.result()  # a bug in the turn surfaces, and the SDK fails the task
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        # The SDK has already cancelled ``execute``; the task only needs its final state.
-        if context.task_id is not None and context.context_id is not None:
-            await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
+        if context.task_id is None or context.context_id is None:
+            return
+        turn = self._turns.get(context.task_id)
+        if turn is not None:
+            turn.cancel()
+            await asyncio.wait([turn])
+        updater = TaskUpdater(event_queue, context.task_id, context.context_id)
+        await updater.cancel(updater.new_agent_message([new_text_part(CANCELLED)]))
+
+    async def _turn(self, question: str, thread: str, updater: TaskUpdater) -> None:
+        try:
+            await self._run(question, thread, updater)
+        except SynthswarmError as exc:
+            text = f"the swarm could not answer: {exc}"
+            await updater.failed(updater.new_agent_message([new_text_part(text)]))
 
     async def _run(self, question: str, thread: str, updater: TaskUpdater) -> None:
         stream, chunks = AnswerStream(), 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -13,14 +14,25 @@ import httpx
 import pytest
 from a2a.client import A2AClientError, Client, ClientConfig, create_client
 from a2a.helpers import get_data_parts, get_text_parts
-from a2a.types import Message, Part, Role, SendMessageRequest, StreamResponse, Task, TaskState
+from a2a.types import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    StreamResponse,
+    Task,
+    TaskState,
+)
 from a2a.utils.constants import PROTOCOL_VERSION_1_0, VERSION_HEADER
 from fastapi import FastAPI
 
-from agents.llm import ChatMessage, ScriptedChat
+from agents.llm import ChatMessage, ChatResult, GenerationOptions, ScriptedChat
 from swarm.a2a_server import (
     A2A_PATH,
     BEARER_SCHEME,
+    CANCELLED,
     CARD_PATH,
     A2ALimits,
     mount_a2a,
@@ -323,3 +335,38 @@ async def test_old_tasks_are_forgotten_past_the_limit() -> None:
         found = [await client.post(A2A_PATH, json=rpc("GetTask", {"id": t.id})) for t in tasks]
         assert found[0].json()["error"]["code"] == -32001  # task not found
         assert [f.json()["result"]["id"] for f in found[1:]] == [t.id for t in tasks[1:]]
+
+
+class StallingChat(ScriptedChat):
+    """Answers only once released, so a test can act while a turn is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__(default="1874")
+        self.asked, self.release = asyncio.Event(), asyncio.Event()
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
+    ) -> ChatResult:
+        self.asked.set()
+        await self.release.wait()
+        return await super().complete(messages, options=options)
+
+
+async def test_a_task_in_flight_can_be_cancelled(caplog: pytest.LogCaptureFixture) -> None:
+    model = StallingChat()
+    swarm = two_agent_swarm(model)
+    async with swarm, http(swarm, ServerSettings(token=TOKEN)) as client:
+        request = ask(QUESTION)
+        request.configuration.return_immediately = True  # answer with the task, then keep working
+        [event] = await events_of(await a2a_client(client, streaming=False), request)
+        await asyncio.wait_for(model.asked.wait(), 30)
+        a2a = await a2a_client(client, streaming=False)
+        cancelled = await a2a.cancel_task(CancelTaskRequest(id=event.task.id))
+        assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+        model.release.set()
+        assert get_text_parts(cancelled.status.message.parts) == [CANCELLED]  # written by the executor
+        later = await a2a.get_task(GetTaskRequest(id=event.task.id))
+        assert later.status.state == TaskState.TASK_STATE_CANCELED
+        await asyncio.sleep(0.1)
+        assert model.calls == [], "the turn stopped: the model was never called past the gate"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
