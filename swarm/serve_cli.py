@@ -1,4 +1,4 @@
-"""``synthswarm serve``: the OpenAI-compatible API over a swarm, with uvicorn."""
+"""``synthswarm serve``: the OpenAI-compatible API and the A2A agent over a swarm, with uvicorn."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.console import Console
 
 from agents.embeddings import make_embedder
 from agents.llm import make_chat_model
+from swarm.a2a_server import A2A_PATH, CARD_PATH
 from swarm.config import Config
 from swarm.demo import swarm_of
 from swarm.server import MODEL_ID, ServerSettings, create_app
@@ -45,6 +46,7 @@ async def serve(
             f"OpenAI-compatible API at http://{host}:{port}/v1 (model {MODEL_ID!r})"
             + ("; bearer token required" if token else "; no token required")
         )
+        console.print(f"A2A agent card at http://{host}:{port}{CARD_PATH} (JSON-RPC at {A2A_PATH})")
         console.print(f"the web page: http://{host}:{port}/")
         if not token and host not in ("127.0.0.1", "localhost", "::1"):
             console.print(

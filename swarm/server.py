@@ -15,6 +15,9 @@ the finishing chunk.
 Requests larger than ``max_request_bytes`` are refused with 413; with a ``token``, requests without
 ``Authorization: Bearer <token>`` get 401. Errors have OpenAI's shape: ``{"error": {"message", "type",
 "param", "code"}}``.
+
+The same app speaks A2A (:mod:`swarm.a2a_server`): the agent card at ``/.well-known/agent-card.json``
+(public) and JSON-RPC at ``/a2a`` (behind the same token, its errors in JSON-RPC's shape).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from starlette.responses import Response
 
 from agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream, conversation, turns_of
 from agents.specialist import Turn
+from swarm.a2a_server import A2A_PATH, CARD_PATH, A2ALimits, a2a_refusal, mount_a2a
 from swarm.errors import ApiError, SynthswarmError
 from swarm.runtime import Swarm
 
@@ -46,8 +50,9 @@ __all__ = ["MODEL_ID", "ServerSettings", "create_app"]
 
 MODEL_ID = "synthswarm"
 """The one model the API serves: the swarm's dispatcher."""
-_OPEN_PATHS = frozenset({"/"})
-"""Served without the token: the page itself, which then sends the token the user gives it."""
+_OPEN_PATHS = frozenset({"/", CARD_PATH})
+"""Served without the token: the page itself, which then sends the token the user gives it, and the
+A2A agent card, which tells a client that it needs one."""
 _EVENT_BACKLOG = 256
 _KEEPALIVE_S = 15.0
 _PAGE = files("swarm").joinpath("data/web/index.html").read_text(encoding="utf-8")
@@ -189,6 +194,8 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
             }
         )
 
+    limits = A2ALimits(max_request_bytes=s.max_request_bytes, max_message_chars=s.max_message_chars)
+    mount_a2a(app, swarm, secured=bool(s.token), limits=limits)
     return app
 
 
@@ -236,7 +243,7 @@ class _Guard(BaseHTTPMiddleware):
             if length is not None and (not length.isdigit() or int(length) > self.settings.max_request_bytes):
                 raise _too_large(self.settings)
         except ApiError as exc:
-            return _response(exc)
+            return a2a_refusal(exc) if request.url.path == A2A_PATH else _response(exc)
         return await call_next(request)
 
 

@@ -11,9 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLICATIONS = (
-    "evals", "swarm.bench", "swarm.chat_cli", "swarm.cli", "swarm.demo", "swarm.demo_cli",
-    "swarm.diagnostics", "swarm.fuzz", "swarm.mcp_cli", "swarm.mcp_server", "swarm.node_cli",
-    "swarm.runtime", "swarm.serve_cli", "swarm.server",
+    "evals", "swarm.a2a_server", "swarm.bench", "swarm.chat_cli", "swarm.cli", "swarm.demo",
+    "swarm.demo_cli", "swarm.diagnostics", "swarm.fuzz", "swarm.mcp_cli", "swarm.mcp_server",
+    "swarm.node_cli", "swarm.runtime", "swarm.serve_cli", "swarm.server",
 )  # fmt: skip
 
 
