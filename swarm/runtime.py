@@ -13,6 +13,19 @@ with ``"tcp"`` they bind ephemeral ports, and a swarm started with ``bootstrap``
 each other through the ``dht`` router. The baselines keep their subscriber lists in this process, so
 they only span one process.
 
+A running swarm can change: :meth:`Swarm.add_specialist` gives a new specialist a node that joins the
+DHT, learns its documents, subscribes its interests and shares its knowledge, and the dispatcher routes
+to it once that is done (:meth:`Swarm.ask` waits for it). :meth:`Swarm.remove_specialist` takes one out:
+the dispatcher stops routing to it at once, its reactions stop, and its node leaves the DHT, handing
+the records it held (other agents' subscriptions, stored values) to the nodes now closest to them. Its
+own subscription rows are soft state: no longer re-announced, they expire at their rendezvous. The
+findings it published stay with the agents that received them (their inboxes), and its memory stays on
+disk under ``data_dir``, so adding it again brings its knowledge back. A question in flight when its
+specialist leaves gets that specialist's answer if it finishes, or reports it as failed.
+
+A step that needs approval stops :meth:`Swarm.ask` with :class:`~agents.approval.ApprovalRequired`;
+:meth:`Swarm.resume` goes on with a person's decision (see :mod:`agents.approval`).
+
 With a ``data_dir`` every agent keeps its knowledge and inbox in Chroma under ``data_dir/chroma`` and
 its key under ``data_dir/keys``, so a restarted swarm has the memories and identities it had.
 """
@@ -31,6 +44,14 @@ from typing import Any, TypeVar
 import zmq.asyncio
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from agents.approval import (
+    INTERRUPTS,
+    ApprovalRequired,
+    Decision,
+    PendingApproval,
+    pending_of,
+    resume_command,
+)
 from agents.dispatcher import build_dispatcher, conversation
 from agents.embeddings import Embedder
 from agents.llm import ChatModel
@@ -67,6 +88,8 @@ class AgentSpec:
     domain: str
     instructions: str = DEFAULT_INSTRUCTIONS
     documents: tuple[str, ...] = ()
+    approval: bool = False
+    """Whether a person must approve each time the dispatcher asks this agent."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,12 @@ class Swarm:
         self._context: zmq.asyncio.Context | None = None
         self._tasks = TaskSet("swarm")
         self._pending: dict[str, list[Document]] = {}
+        self._joining: dict[str, asyncio.Task[None]] = {}
+        """Specialists added to the running swarm, still joining (the dispatcher does not see them yet)."""
+        self._nodes_made = 0
+        self._departed: dict[bytes, str] = {}
+        """Names of specialists that left: their findings live on in others' inboxes, and provenance
+        should still name who wrote them (the dispatcher reads this as it changes)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         if self.config.router != "dht" and self.config.bootstrap:
             raise ConfigError(
@@ -146,7 +175,11 @@ class Swarm:
         swarm = cls(chat=chat, embedder=embedder, config=config, data_dir=data_dir)
         for spec in load_agents(path):
             swarm.add_specialist(
-                spec.name, spec.domain, instructions=spec.instructions, documents=spec.documents
+                spec.name,
+                spec.domain,
+                instructions=spec.instructions,
+                documents=spec.documents,
+                needs_approval=spec.approval,
             )
         return swarm
 
@@ -162,8 +195,11 @@ class Swarm:
         tools: Sequence[Tool] = (),
         chat: ChatModel | None = None,
         settings: SpecialistSettings | None = None,
+        needs_approval: bool = False,
     ) -> Specialist:
-        """Make a specialist with this swarm's models and memory; ``documents`` are learnt on start."""
+        """Make a specialist with this swarm's models and memory; ``documents`` are learnt on start
+        (see :meth:`add` for a running swarm). With ``needs_approval`` a person approves each time
+        the dispatcher asks it."""
         check_agent_name(name)
         memory = (
             AgentMemory.open(self.data_dir, name, self.embedder, inbox_limit=self.config.inbox_limit)
@@ -180,21 +216,99 @@ class Swarm:
             instructions=instructions,
             tools=tools,
             settings=settings or self.settings,
+            needs_approval=needs_approval,
         )
-        self.add(specialist)
-        self._pending[name] = [
+        learn = [
             d if isinstance(d, Document) else Document(d, f"{name}:{i}") for i, d in enumerate(documents)
         ]
-        return specialist
+        return self.add(specialist, documents=learn)
 
-    def add(self, specialist: Specialist) -> Specialist:
-        """Add a specialist built elsewhere (before :meth:`start`)."""
-        if self.router is not None:
-            raise SwarmError("add specialists before the swarm starts")
+    def add(self, specialist: Specialist, *, documents: Sequence[Document] = ()) -> Specialist:
+        """Add a specialist built elsewhere; ``documents`` are learnt when it joins.
+
+        On a running swarm it joins at once: from the swarm's own loop the joining runs as a task
+        (:meth:`joined` waits for it, and so does :meth:`ask`); from another thread (a swarm run
+        with :meth:`background`) this returns once it has joined."""
         if any(s.name == specialist.name for s in self.specialists):
             raise SwarmError(f"two specialists are named {specialist.name!r}")
-        self.specialists.append(specialist)
+        if self.router is None:
+            self.specialists.append(specialist)
+            self._pending[specialist.name] = list(documents)
+            return specialist
+        loop = self._loop
+        assert loop is not None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._admit(specialist, documents)
+        else:
+            asyncio.run_coroutine_threadsafe(self._admit_and_join(specialist, documents), loop).result()
         return specialist
+
+    async def remove_specialist(self, name: str) -> Specialist:
+        """Take a specialist out. On a running swarm the dispatcher stops routing to it at once, its
+        reactions stop, and its node leaves the DHT, handing on the records it held (see the module
+        docstring for what stays where). Returns the specialist, whose memory is left as it is."""
+        specialist = self.specialist(name)
+        if self.router is None:
+            self.specialists.remove(specialist)
+            self._pending.pop(name, None)
+            return specialist
+        if joining := self._joining.get(name):
+            await asyncio.gather(joining, return_exceptions=True)  # its failure was the joiner's to see
+        if specialist not in self.specialists:
+            return specialist  # it failed to join, and is gone already
+        if len(self.specialists) == 1:
+            raise SwarmError(f"{name!r} is the swarm's last specialist; stop the swarm instead")
+        self.specialists.remove(specialist)
+        self._departed[specialist.agent_id] = specialist.name
+        await specialist.aclose()
+        node = specialist.node
+        if node is not None:
+            await node.close(handoff=True)
+            self.nodes.remove(node)
+        return specialist
+
+    async def joined(self) -> None:
+        """Wait until every specialist added to the running swarm has joined; raises the first
+        failure to join (that specialist is then not in the swarm)."""
+        while self._joining:
+            name, task = next(iter(self._joining.items()))
+            try:
+                await asyncio.shield(task)
+            finally:
+                self._joining.pop(name, None)
+
+    def _admit(self, specialist: Specialist, documents: Sequence[Document]) -> None:
+        self.specialists.append(specialist)
+        self._joining[specialist.name] = self._tasks.spawn(
+            self._join_live(specialist, documents), name=f"join:{specialist.name}"
+        )
+
+    async def _admit_and_join(self, specialist: Specialist, documents: Sequence[Document]) -> None:
+        self._admit(specialist, documents)
+        await self.joined()
+
+    async def _join_live(self, specialist: Specialist, documents: Sequence[Document]) -> None:
+        """A specialist added to the running swarm: a node of its own, its documents, its interests
+        at the router, its knowledge shared, as :meth:`start` does for the first ones."""
+        assert self.router is not None
+        node = None
+        try:
+            node = await self._new_node()
+            self.nodes.append(node)
+            await specialist.learn(list(documents))
+            await specialist.join(self.router, node)
+            if self.config.share_knowledge:
+                await specialist.share_knowledge()
+        except BaseException:
+            self.specialists.remove(specialist)
+            if node is not None:
+                self.nodes.remove(node)
+                await node.close(handoff=False)
+            raise
 
     def specialist(self, name: str) -> Specialist:
         for s in self.specialists:
@@ -259,12 +373,13 @@ class Swarm:
             await self.stop()
             raise
         self._dispatcher = build_dispatcher(
-            self.specialists,
+            self._routable,
             embedder=self.embedder,
             chat=self.dispatcher_chat,
             fan_out=self.config.fan_out,
             checkpointer=self.checkpointer,
             portal=self._portal,
+            names=self._departed,
         )
         return self
 
@@ -283,9 +398,14 @@ class Swarm:
         while any(s.busy for s in self.specialists):  # a reaction may set off others elsewhere
             await asyncio.gather(*(s.drain() for s in self.specialists))
 
+    def _routable(self) -> list[Specialist]:
+        """The specialists the dispatcher may route to now: all but those still joining."""
+        return [s for s in self.specialists if s.name not in self._joining]
+
     async def stop(self) -> None:
         """Stop the agents' work, close every node, release the transport. Safe to call twice."""
         await self._tasks.close()
+        self._joining.clear()
         await asyncio.gather(*(s.aclose() for s in self.specialists), return_exceptions=True)
         await asyncio.gather(*(n.close(handoff=False) for n in self.nodes), return_exceptions=True)
         self.nodes = []
@@ -324,12 +444,30 @@ class Swarm:
         """Ask the dispatcher; the conversation continues on ``thread_id``. ``earlier`` are turns to
         put before the question (a client that keeps the conversation itself, as OpenAI clients do),
         added to the thread like the ones it holds. A follow-up ("and where was he born?") is
-        answered with the turns before it."""
+        answered with the turns before it.
+
+        Raises :class:`~agents.approval.ApprovalRequired` when a step needs a person's approval:
+        :meth:`resume` then goes on with the decision."""
+        await self.joined()
         state = await self.dispatcher.ainvoke(
-            {"messages": [*conversation(earlier), ("user", question)]},
-            config={"configurable": {"thread_id": thread_id}},
+            {"messages": [*conversation(earlier), ("user", question)]}, config=_thread(thread_id)
         )
-        return SwarmAnswer(question, state["answer"], state["provenance"])
+        return _answer_of(state, thread_id)
+
+    async def pending(self, thread_id: str = "default") -> list[PendingApproval]:
+        """The approvals ``thread_id`` waits for (none when it is not stopped)."""
+        snapshot = await self.dispatcher.aget_state(_thread(thread_id))
+        return pending_of(snapshot.interrupts)
+
+    async def resume(
+        self, thread_id: str, decision: Decision | bool | dict[str, Decision | bool]
+    ) -> SwarmAnswer:
+        """Go on with a turn stopped for approval: one decision for every pending approval, or one
+        per approval id (:attr:`PendingApproval.id`; one left out is denied). A denied step is named
+        in the answer and in its provenance's ``denied``. May raise ApprovalRequired again, for the
+        next step that needs approval."""
+        command = resume_command(await self.pending(thread_id), decision)
+        return _answer_of(await self.dispatcher.ainvoke(command, config=_thread(thread_id)), thread_id)
 
     async def forget(self, thread_id: str) -> None:
         """Drop a conversation thread (its checkpoints) from the dispatcher's memory."""
@@ -376,20 +514,27 @@ class Swarm:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def _start_nodes(self, report: Progress) -> None:
+        if self.config.transport == "inproc":
+            self._context = new_context()
+        for i in range(len(self.specialists)):
+            self.nodes.append(await self._new_node())
+            report("nodes", i + 1, len(self.specialists))
+
+    async def _new_node(self) -> DHTNode:
+        """A node joined to the bootstrap addresses, or else to this swarm's first node."""
         c = self.config
         bootstrap = [a.strip() for a in c.bootstrap.split(",") if a.strip()]
-        if c.transport == "inproc":
-            self._context = new_context()
-        settings = DHTSettings(secure=c.secure)
         advertise = f"tcp://{c.advertise}:*" if c.advertise else None
-        for i in range(len(self.specialists)):
-            listen = f"inproc://swarm-{id(self):x}-{i}" if c.transport == "inproc" else f"tcp://{c.host}:*"
-            join = bootstrap or [n.address for n in self.nodes[:1]]
-            node = await DHTNode.create(
-                listen=listen, advertise=advertise, bootstrap=join, context=self._context, settings=settings
-            )
-            self.nodes.append(node)
-            report("nodes", i + 1, len(self.specialists))
+        # inproc addresses are never reused: a node added later must not take a left one's address
+        n, self._nodes_made = self._nodes_made, self._nodes_made + 1
+        listen = f"inproc://swarm-{id(self):x}-{n}" if c.transport == "inproc" else f"tcp://{c.host}:*"
+        return await DHTNode.create(
+            listen=listen,
+            advertise=advertise,
+            bootstrap=bootstrap or [n.address for n in self.nodes[:1]],
+            context=self._context,
+            settings=DHTSettings(secure=c.secure),
+        )
 
     def _identity(self, name: str) -> Identity:
         if self.data_dir is None:
@@ -402,6 +547,17 @@ class Swarm:
         return identity
 
 
+def _thread(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _answer_of(state: dict[str, Any], thread_id: str) -> SwarmAnswer:
+    """The answer in a finished turn's state; ApprovalRequired for one stopped for approval."""
+    if state.get(INTERRUPTS):
+        raise ApprovalRequired(thread_id, pending_of(state[INTERRUPTS]))
+    return SwarmAnswer(state["question"], state["answer"], state["provenance"])
+
+
 def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
     where = f"file {path}"
 
@@ -411,7 +567,7 @@ def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
             raise ConfigError(f"agents[{index}].{key}", "must be a non-empty string", source=where)
         return value
 
-    unknown = sorted(set(table) - {"name", "domain", "instructions", "documents", "files"})
+    unknown = sorted(set(table) - {"name", "domain", "instructions", "documents", "files", "approval"})
     if unknown:
         raise ConfigError(f"agents[{index}].{unknown[0]}", "unknown setting", source=where)
     documents = table.get("documents", [])
@@ -434,4 +590,12 @@ def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
         domain=text("domain"),
         instructions=text("instructions", DEFAULT_INSTRUCTIONS),
         documents=tuple(documents),
+        approval=_flag(table, "approval", index, where),
     )
+
+
+def _flag(table: dict[str, Any], key: str, index: int, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"agents[{index}].{key}", "must be true or false", source=where)
+    return value

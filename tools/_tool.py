@@ -40,6 +40,9 @@ class Tool:
     parameters: dict[str, object]
     """JSON schema of the arguments object."""
     fn: Callable[..., object]
+    needs_approval: bool = False
+    """Whether a person must approve each call before it runs (the dispatcher asks, see
+    :mod:`agents.approval`)."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -78,11 +81,14 @@ class Tool:
 @overload
 def tool(fn: Callable[..., object], /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None) -> Callable[[Callable[..., object]], Tool]: ...
 def tool(
-    fn: Callable[..., object] | None = None, /, *, name: str | None = None
+    *, name: str | None = None, needs_approval: bool = False
+) -> Callable[[Callable[..., object]], Tool]: ...
+def tool(
+    fn: Callable[..., object] | None = None, /, *, name: str | None = None, needs_approval: bool = False
 ) -> Tool | Callable[[Callable[..., object]], Tool]:
     """Make a :class:`Tool` of a typed function (sync or async); usable as ``@tool`` or ``@tool(name=...)``.
+    With ``needs_approval``, each call waits for a person's decision (``@tool(needs_approval=True)``).
 
     Parameters may be ``str``, ``int``, ``float``, ``bool``, ``list[...]`` of those, a ``Literal`` of
     strings, or optional versions of these; anything else is refused here, not when a model calls it.
@@ -107,7 +113,7 @@ def tool(
         if not summary:
             raise ToolError(f"tool {function.__name__}: the docstring must say what the tool does")
         parameters: dict[str, object] = {"type": "object", "properties": properties, "required": required}
-        return Tool(name or function.__name__, summary, parameters, function)
+        return Tool(name or function.__name__, summary, parameters, function, needs_approval)
 
     return build(fn) if fn is not None else build
 
