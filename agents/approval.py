@@ -144,15 +144,13 @@ def pending_of(interrupts: Sequence[Interrupt]) -> list[PendingApproval]:
 def resume_command(
     pending: Sequence[PendingApproval], decision: Decision | bool | Mapping[str, Decision | bool]
 ) -> Command[Any]:
-    """The command that answers ``pending``: one decision for all, or one per interrupt id (an id
-    left out is denied, so nothing runs unapproved)."""
+    """The command that answers ``pending``: one decision for all, or decisions by interrupt id (an
+    approval left out stays pending: LangGraph stops the turn on it again)."""
     if isinstance(decision, Mapping):
         unknown = set(decision) - {p.id for p in pending}
         if unknown:
             raise SwarmError(f"no pending approval has id {sorted(unknown)[0]!r}")
-        chosen = {
-            p.id: Decision.of(decision.get(p.id, Decision(False, "no decision given"))) for p in pending
-        }
+        chosen = {i: Decision.of(d) for i, d in decision.items()}
     else:
         chosen = {p.id: Decision.of(decision) for p in pending}
     if not chosen:

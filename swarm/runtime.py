@@ -463,7 +463,7 @@ class Swarm:
         self, thread_id: str, decision: Decision | bool | dict[str, Decision | bool]
     ) -> SwarmAnswer:
         """Go on with a turn stopped for approval: one decision for every pending approval, or one
-        per approval id (:attr:`PendingApproval.id`; one left out is denied). A denied step is named
+        per approval id (:attr:`PendingApproval.id`; one left out stays pending). A denied step is named
         in the answer and in its provenance's ``denied``. May raise ApprovalRequired again, for the
         next step that needs approval."""
         command = resume_command(await self.pending(thread_id), decision)
