@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 import zmq.asyncio
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import RetryPolicy
 
 from agents.approval import (
     INTERRUPTS,
@@ -52,7 +53,7 @@ from agents.approval import (
     pending_of,
     resume_command,
 )
-from agents.dispatcher import build_dispatcher, conversation
+from agents.dispatcher import DEFAULT_RETRY, build_dispatcher, conversation
 from agents.embeddings import Embedder
 from agents.llm import ChatModel
 from agents.memory import AgentMemory, Document, check_agent_name
@@ -130,8 +131,12 @@ class Swarm:
         dispatcher_chat: ChatModel | None = None,
         settings: SpecialistSettings | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
     ) -> None:
+        """``retry``: how the dispatcher retries a specialist that failed (None: once only); its
+        last failure is reported in the answer's provenance (``failed``) and the others answer."""
         self.chat = chat
+        self.retry = retry
         self.embedder = embedder
         self.config = config or SwarmConfig()
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -380,6 +385,7 @@ class Swarm:
             checkpointer=self.checkpointer,
             portal=self._portal,
             names=self._departed,
+            retry=self.retry,
         )
         return self
 
