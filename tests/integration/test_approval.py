@@ -3,6 +3,7 @@ HTTP API of `synthswarm serve` (the model is the OpenAI stub; the embedder hashe
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -11,7 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
 
+from agents.embeddings import HashingEmbedder
+from agents.llm import ScriptedChat
+from swarm.config import SwarmConfig
+from swarm.runtime import Swarm
+from swarm.server import MODEL_ID, ServerSettings, create_app
 from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT
 
@@ -114,3 +121,26 @@ def test_the_http_api_shows_a_pending_approval_and_resumes_it(tmp_path: Path) ->
             output = process.communicate(timeout=60)[0]
         assert process.returncode == 0, output[-3000:]
         assert "Traceback" not in output
+
+
+def test_a_streamed_completion_ends_with_the_pending_approval() -> None:
+    swarm = Swarm(chat=ScriptedChat(default="1874"), embedder=HashingEmbedder(), config=SwarmConfig())
+    swarm.add_specialist("astronomy", "Observatories.", documents=[ASTRONOMY_FACT], needs_approval=True)
+    app = create_app(swarm, ServerSettings(token=TOKEN), run_swarm=True)
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    body = {"model": MODEL_ID, "stream": True, "messages": [{"role": "user", "content": ASTRONOMY_QUESTION}]}
+    with TestClient(app) as client:
+        stream = client.post("/v1/chat/completions", json=body, headers=auth).text
+        chunks = [json.loads(line[6:]) for line in stream.splitlines() if line.startswith("data: {")]
+        last = chunks[-1]
+        assert last["choices"][0]["finish_reason"] == "stop"
+        approval = last["synthswarm"]["approval"]
+        (pending,) = approval["pending"]
+        assert pending["agent"] == "astronomy"
+        thread = approval["thread"]
+        url = f"/v1/swarm/approvals/{thread}"
+        assert client.post(url, json={"approved": True, "id": "nope"}, headers=auth).status_code == 404
+        answer = client.post(url, json={"approved": True}, headers=auth).json()
+        assert answer["choices"][0]["message"]["content"] == "1874"
+        assert client.get(url, headers=auth).json()["pending"] == []  # nothing waits any more
+        assert client.get(url).status_code == 401
