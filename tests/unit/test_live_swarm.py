@@ -78,7 +78,7 @@ async def test_a_removed_specialist_leaves_and_what_it_shared_stays_with_the_oth
             await swarm.remove_specialist("botany")
 
 
-async def test_a_question_in_flight_survives_its_specialist_leaving() -> None:
+async def test_a_question_in_flight_survives_specialists_joining_and_leaving() -> None:
     async with swarm_of((BOTANY, BOTANY_FACT), (ASTRONOMY, ASTRONOMY_FACT)) as swarm:
         events = []
         async for event in swarm.dispatcher.astream(
@@ -86,13 +86,15 @@ async def test_a_question_in_flight_survives_its_specialist_leaving() -> None:
         ):
             events.append(event)
             if event["type"] == EVENT_ROUTE:  # astronomy was chosen and is about to be asked
+                swarm.add_specialist("music", "Symphonies.", documents=["It premiered in Caldmoor."])
                 await swarm.remove_specialist("astronomy")
         final = events[-1]
         assert final["provenance"]["specialists"] == ["astronomy"]
         # it either answered before it left, or is reported as failed: never a crash
         failed = [f["agent"] for f in final["provenance"]["failed"]]
         assert "Veltmar" in final["answer"] or failed == ["astronomy"]
-        assert swarm.names == ["botany"]
+        await swarm.joined()
+        assert swarm.names == ["botany", "music"]
 
 
 async def test_a_specialist_that_needs_approval_waits_and_is_asked_once_approved() -> None:
