@@ -37,7 +37,7 @@ import threading
 import tomllib
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,6 +104,14 @@ class SwarmAnswer:
     ``messages`` (routing requests) and ``llm_calls``."""
 
 
+@dataclass
+class _Watch:
+    """A listener of :meth:`Swarm.watch`, and the hooks it has on specialists (to remove on stop)."""
+
+    listener: Callable[[dict[str, Any]], None]
+    hooks: list[tuple[Specialist, Callable[[OutcomePacket], None]]] = field(default_factory=list)
+
+
 def load_agents(path: str | Path) -> list[AgentSpec]:
     """The ``[[agents]]`` tables of the TOML file at ``path``. ``documents`` is a list of texts;
     ``files`` a list of text files (relative to the config file), one document per blank-line paragraph."""
@@ -154,6 +162,7 @@ class Swarm:
         self._joining: dict[str, asyncio.Task[None]] = {}
         """Specialists added to the running swarm, still joining (the dispatcher does not see them yet)."""
         self._nodes_made = 0
+        self._watches: list[_Watch] = []
         self._departed: dict[bytes, str] = {}
         """Names of specialists that left: their findings live on in others' inboxes, and provenance
         should still name who wrote them (the dispatcher reads this as it changes)."""
@@ -304,6 +313,8 @@ class Swarm:
         try:
             node = await self._new_node()
             self.nodes.append(node)
+            for watch in self._watches:
+                self._hook(watch, specialist)
             await specialist.learn(list(documents))
             await specialist.join(self.router, node)
             if self.config.share_knowledge:
@@ -323,27 +334,33 @@ class Swarm:
 
     def watch(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
         """Call ``listener`` with a ``{"type": "packet", "id", "kind", "from", "to", "finding"}`` event
-        for every packet a specialist of this swarm keeps; returns a function that stops it."""
-        by_id = {s.agent_id: s.name for s in self.specialists}
-        hooks = []
+        for every packet a specialist of this swarm keeps, those added later included; returns a
+        function that stops it."""
+        watch = _Watch(listener)
+        self._watches.append(watch)
         for specialist in self.specialists:
-
-            def hook(packet: OutcomePacket, to: str = specialist.name) -> None:
-                sender = by_id.get(packet.origin, packet.origin.hex()[:12])
-                listener(
-                    {"type": "packet", "id": packet.id.hex(), "kind": str(packet.kind), "from": sender,
-                     "to": to, "finding": packet.finding}
-                )  # fmt: skip
-
-            specialist.listeners.append(hook)
-            hooks.append((specialist, hook))
+            self._hook(watch, specialist)
 
         def stop() -> None:
-            for specialist, hook in hooks:
+            if watch in self._watches:
+                self._watches.remove(watch)
+            for specialist, hook in watch.hooks:
                 if hook in specialist.listeners:
                     specialist.listeners.remove(hook)
 
         return stop
+
+    def _hook(self, watch: _Watch, specialist: Specialist) -> None:
+        def hook(packet: OutcomePacket) -> None:
+            by_id = {**self._departed, **{s.agent_id: s.name for s in self.specialists}}
+            sender = by_id.get(packet.origin, packet.origin.hex()[:12])
+            watch.listener(
+                {"type": "packet", "id": packet.id.hex(), "kind": str(packet.kind), "from": sender,
+                 "to": specialist.name, "finding": packet.finding}
+            )  # fmt: skip
+
+        specialist.listeners.append(hook)
+        watch.hooks.append((specialist, hook))
 
     @property
     def names(self) -> list[str]:

@@ -50,8 +50,11 @@ async def test_a_specialist_added_to_a_running_swarm_joins_and_answers_the_next_
         before = await swarm.ask(ASTRONOMY_QUESTION)
         assert before.provenance["specialists"] == ["botany"]
         assert "Veltmar" not in before.text
+        events: list[dict[str, Any]] = []
+        stop_watching = swarm.watch(events.append)
         astronomy = swarm.add_specialist(*ASTRONOMY, documents=[ASTRONOMY_FACT])
         after = await swarm.ask(ASTRONOMY_QUESTION)  # waits for the joining to finish
+        stop_watching()
         assert after.provenance["specialists"] == ["astronomy"]
         assert "Veltmar Observatory" in after.text
         assert astronomy.node in swarm.nodes
@@ -59,6 +62,7 @@ async def test_a_specialist_added_to_a_running_swarm_joins_and_answers_the_next_
         # it subscribed and shared its knowledge: botany received its finding over the DHT
         _, inbox = await swarm.specialist("botany").memory.counts()
         assert inbox >= 1
+        assert {"from": "astronomy", "to": "botany", "finding": ASTRONOMY_FACT}.items() <= events[0].items()
         with pytest.raises(SwarmError, match="two specialists"):
             swarm.add_specialist(*ASTRONOMY)
 
