@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from agents.approval import KIND_TOOL, ApprovalRequest, Approver, Decision
 from agents.asking import AskResult, AskSettings, Candidate, ask
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
@@ -247,10 +248,12 @@ class Specialist:
         settings: SpecialistSettings | None = None,
         synthesis: SynthesisSettings | None = None,
         synthesize_with_llm: bool | None = None,
+        needs_approval: bool = False,
     ) -> None:
         """``tools``: besides the built-ins, ours or langchain-core's (``@tool``, ``BaseTool``).
         ``synthesize_with_llm``: whether ``chat`` writes synthesis claims (None: when it supports
-        structured output; otherwise they are built deterministically, :mod:`agents.synthesis`)."""
+        structured output; otherwise they are built deterministically, :mod:`agents.synthesis`).
+        ``needs_approval``: the dispatcher asks a person before asking this agent (:mod:`agents.approval`)."""
         self.name = check_agent_name(name)
         self.domain = domain
         self.chat = chat
@@ -260,6 +263,7 @@ class Specialist:
         self.instructions = instructions
         self.settings = settings or SpecialistSettings()
         self.tools: list[Tool] = [*agent_tools(self), *as_tools(tools)]
+        self.needs_approval = needs_approval
         self.synthesizer = Synthesizer(
             self.identity,
             chat=None if synthesize_with_llm is False else chat,
@@ -641,18 +645,20 @@ class Specialist:
         ask_swarm: bool | None = None,
         on_token: Callable[[str], None] | None = None,
         history: Sequence[Turn] = (),
+        approve: Approver | None = None,
     ) -> Answer:
         """Answer ``task`` from own knowledge, the inbox and (if ``ask_swarm``) the swarm's offers.
         With ``on_token``, the answer is streamed to it as the model writes it: the pieces add up to
         exactly ``Answer.text``. ``history`` is the conversation so far: a follow-up that refers back
         to it ("and where was he born?") is searched for with the last turn in front of it, and the
-        model sees the earlier turns (see :func:`follow_up_query`)."""
+        model sees the earlier turns (see :func:`follow_up_query`). ``approve`` is asked before a tool
+        that needs approval runs; without it such a tool does not run."""
         search = follow_up_query(task, history)
         with _tracing() as trace:
             vector = await self._embed(search)
             context = await self._gather(search, vector, self._asks(ask_swarm))
             earlier = history[-_HISTORY_TURNS:] if search != task else ()
-            text, calls, tokens = await self._generate(task, context, on_token, earlier, search)
+            text, calls, tokens = await self._generate(task, context, on_token, earlier, search, approve)
         evidence = tuple(sorted(trace.evidence.values(), key=lambda e: -e.score))
         packets = tuple(dict.fromkeys(e.packet_id for e in evidence if e.packet_id))
         origins = tuple(dict.fromkeys(e.origin for e in evidence if e.origin and e.origin != self.agent_id))
@@ -709,6 +715,7 @@ class Specialist:
         on_token: Callable[[str], None] | None = None,
         history: Sequence[Turn] = (),
         search: str | None = None,
+        approve: Approver | None = None,
     ) -> tuple[str, int, int]:
         """The model's answer, with a tool loop where the backend supports tools: (text, calls, tokens).
         With ``on_token``, every round is streamed and the answer's text goes to it as it comes, cleaned
@@ -759,7 +766,8 @@ class Specialist:
                 return (_clean(result.text) if on_token is None else streamed), calls, tokens
             messages.append(ChatMessage.assistant(result.text, result.tool_calls))
             for call in result.tool_calls:
-                messages.append(ChatMessage.tool(call.id, await self._run_tool(call.name, call.arguments)))
+                result_text = await self._run_tool(call.name, call.arguments, task, approve)
+                messages.append(ChatMessage.tool(call.id, result_text))
         return streamed, calls, tokens
 
     async def _stream(
@@ -779,10 +787,17 @@ class Specialist:
             raise ModelError(f"{self.chat.name}: the stream ended without a result")
         return result, cleaner.text
 
-    async def _run_tool(self, name: str, arguments: str) -> str:
+    async def _run_tool(self, name: str, arguments: str, task: str, approve: Approver | None) -> str:
         tool = next((t for t in self.tools if t.name == name), None)
         if tool is None:
             return f"error: no tool named {name!r}; the tools are {', '.join(t.name for t in self.tools)}"
+        if tool.needs_approval:
+            request = ApprovalRequest(KIND_TOOL, self.name, task, tool=name, arguments=arguments)
+            decision = await approve(request) if approve is not None else Decision(False, "no one to ask")
+            if not decision.approved:
+                return f"error: a person denied running {name}" + (
+                    f" ({decision.reason})" if decision.reason else ""
+                )
         try:
             return await tool.call(arguments)
         except ToolError as exc:

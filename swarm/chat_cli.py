@@ -5,6 +5,10 @@ then the answer with the packets it used. Commands: ``/agents``, ``/packets`` (t
 last answer), ``/trace`` (every event of the last turn), ``/reset`` (forget this thread's history),
 ``/quit``. The conversation is kept per thread in SQLite under the data directory, so
 ``synthswarm chat --thread NAME`` picks a thread up again after a restart.
+
+When a step needs a person's approval (:mod:`agents.approval`), the chat says what waits and asks
+``approve? [y/N]``; the next line decides (``y`` or ``yes`` approves, anything else denies), and the
+turn goes on. A thread left waiting by an earlier session is asked about when the chat starts.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, EVENT_TOKEN, AnswerStream
+from agents.approval import Decision, PendingApproval, resume_command
+from agents.dispatcher import (
+    EVENT_ANSWER,
+    EVENT_DENIED,
+    EVENT_FAILED,
+    EVENT_FINAL,
+    EVENT_RETRY,
+    EVENT_ROUTE,
+    EVENT_TOKEN,
+    AnswerStream,
+)
 from agents.embeddings import make_embedder
 from agents.llm import make_chat_model
 from swarm.config import Config
@@ -29,7 +43,10 @@ from swarm.demo import swarm_of
 from swarm.errors import SynthswarmError
 from swarm.runtime import Swarm
 
-__all__ = ["COMMANDS", "ChatSession", "chat"]
+__all__ = ["APPROVE_PROMPT", "COMMANDS", "ChatSession", "chat"]
+
+APPROVE_PROMPT = "approve? [y/N] "
+_YES = frozenset({"y", "yes"})
 
 COMMANDS = {
     "/agents": "the specialists, their domains and what they hold",
@@ -44,8 +61,12 @@ COMMANDS = {
 class ChatSession:
     """One thread of conversation with a running swarm, printed to ``console``."""
 
-    def __init__(self, swarm: Swarm, console: Console, thread: str) -> None:
+    def __init__(
+        self, swarm: Swarm, console: Console, thread: str, read: Callable[[], str] | None = None
+    ) -> None:
+        """``read`` gives the next line of input, for approvals (without it, every approval is denied)."""
         self.swarm = swarm
+        self.read = read
         self.console = console
         self.thread = thread
         self.trace: list[dict[str, Any]] = []
@@ -74,10 +95,30 @@ class ChatSession:
 
     async def ask(self, question: str) -> None:
         self.trace, self.provenance = [], {}
+        await self.swarm.joined()
+        await self._run({"messages": [("user", question)]})
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Ask the user about each approval the thread waits for, and go on until it waits for none."""
+        while pending := await self.swarm.pending(self.thread):
+            decisions = {p.id: await self._decide(p) for p in pending}
+            await self._run(resume_command(pending, decisions))
+
+    async def _decide(self, pending: PendingApproval) -> Decision:
+        self._line(f"[yellow]approval needed[/]: {escape(pending.request.describe())}")
+        self.console.print(escape(APPROVE_PROMPT), end="")
+        try:
+            reply = await asyncio.to_thread(self.read) if self.read is not None else ""
+        except (EOFError, KeyboardInterrupt):
+            reply = ""
+        approved = reply.strip().lower() in _YES
+        self.console.print("approved" if approved else "denied")
+        return Decision(approved, "" if approved else "denied in chat")
+
+    async def _run(self, turn: Any) -> None:
         answer = AnswerStream()
-        async for event in self.swarm.dispatcher.astream(
-            {"messages": [("user", question)]}, config=self._config, stream_mode="custom"
-        ):
+        async for event in self.swarm.dispatcher.astream(turn, config=self._config, stream_mode="custom"):
             if event.get("type") != EVENT_TOKEN:
                 self.trace.append(event)
             if piece := answer.feed(event):
@@ -104,6 +145,13 @@ class ChatSession:
             origins = sorted({p["from"] for p in event["packets"]})
             via = f" using packets from {', '.join(origins)}" if origins else ""
             self._line(f"[dim]{escape(event['agent'])} answered{escape(via)}[/]")
+        elif kind == EVENT_RETRY:
+            self._line(f"[dim]{escape(event['agent'])} failed ({escape(event['error'])}); trying again[/]")
+        elif kind == EVENT_FAILED:
+            self._line(f"[red]{escape(event['agent'])} failed[/]: {escape(event['error'])}")
+        elif kind == EVENT_DENIED:
+            what = f"running {event['tool']}" if event["tool"] else "asking it"
+            self._line(f"[dim]{escape(event['agent'])}: {escape(what)} was denied[/]")
         elif kind == EVENT_FINAL:
             self.provenance = event["provenance"]
             self._line("")
@@ -189,7 +237,7 @@ async def chat(
         with console.status("starting the swarm"):
             await swarm.start()
         try:
-            session = ChatSession(swarm, console, thread)
+            session = ChatSession(swarm, console, thread, read)
             earlier = await session.history()
             console.print(
                 f"[bold]synthswarm chat[/]: {len(swarm.specialists)} specialists, thread {escape(thread)!r}"
@@ -199,6 +247,10 @@ async def chat(
             for message in earlier[-4:]:
                 who = "you" if message.type == "human" else "swarm"
                 console.print(f"[dim]{who}: {escape(str(message.content))}[/]")
+            try:
+                await session.settle()  # a turn an earlier session left waiting for approval
+            except SynthswarmError as exc:
+                console.print(f"[red]error[/]: {escape(str(exc))}")
             while True:
                 try:
                     line = await asyncio.to_thread(read)

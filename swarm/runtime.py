@@ -13,6 +13,19 @@ with ``"tcp"`` they bind ephemeral ports, and a swarm started with ``bootstrap``
 each other through the ``dht`` router. The baselines keep their subscriber lists in this process, so
 they only span one process.
 
+A running swarm can change: :meth:`Swarm.add_specialist` gives a new specialist a node that joins the
+DHT, learns its documents, subscribes its interests and shares its knowledge, and the dispatcher routes
+to it once that is done (:meth:`Swarm.ask` waits for it). :meth:`Swarm.remove_specialist` takes one out:
+the dispatcher stops routing to it at once, its reactions stop, and its node leaves the DHT, handing
+the records it held (other agents' subscriptions, stored values) to the nodes now closest to them. Its
+own subscription rows are soft state: no longer re-announced, they expire at their rendezvous. The
+findings it published stay with the agents that received them (their inboxes), and its memory stays on
+disk under ``data_dir``, so adding it again brings its knowledge back. A question in flight when its
+specialist leaves gets that specialist's answer if it finishes, or reports it as failed.
+
+A step that needs approval stops :meth:`Swarm.ask` with :class:`~agents.approval.ApprovalRequired`;
+:meth:`Swarm.resume` goes on with a person's decision (see :mod:`agents.approval`).
+
 With a ``data_dir`` every agent keeps its knowledge and inbox in Chroma under ``data_dir/chroma`` and
 its key under ``data_dir/keys``, so a restarted swarm has the memories and identities it had.
 """
@@ -24,14 +37,23 @@ import threading
 import tomllib
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import zmq.asyncio
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import RetryPolicy
 
-from agents.dispatcher import build_dispatcher, conversation
+from agents.approval import (
+    INTERRUPTS,
+    ApprovalRequired,
+    Decision,
+    PendingApproval,
+    pending_of,
+    resume_command,
+)
+from agents.dispatcher import DEFAULT_RETRY, build_dispatcher, conversation
 from agents.embeddings import Embedder
 from agents.llm import ChatModel
 from agents.memory import AgentMemory, Document, check_agent_name
@@ -73,6 +95,8 @@ class AgentSpec:
     documents: tuple[str, ...] = ()
     mcp: tuple[MCPServerConfig, ...] = ()
     """MCP servers whose tools the agent gets (an ``mcp`` list of tables, see :mod:`tools.mcp`)."""
+    approval: bool = False
+    """Whether a person must approve each time the dispatcher asks this agent."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +108,14 @@ class SwarmAnswer:
     provenance: dict[str, Any]
     """``specialists`` asked, ``packets`` used (id, from, finding), ``agents_used``, ``sources``,
     ``messages`` (routing requests) and ``llm_calls``."""
+
+
+@dataclass
+class _Watch:
+    """A listener of :meth:`Swarm.watch`, and the hooks it has on specialists (to remove on stop)."""
+
+    listener: Callable[[dict[str, Any]], None]
+    hooks: list[tuple[Specialist, Callable[[OutcomePacket], None]]] = field(default_factory=list)
 
 
 def load_agents(path: str | Path) -> list[AgentSpec]:
@@ -113,8 +145,12 @@ class Swarm:
         dispatcher_chat: ChatModel | None = None,
         settings: SpecialistSettings | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
     ) -> None:
+        """``retry``: how the dispatcher retries a specialist that failed (None: once only); its
+        last failure is reported in the answer's provenance (``failed``) and the others answer."""
         self.chat = chat
+        self.retry = retry
         self.embedder = embedder
         self.config = config or SwarmConfig()
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -129,6 +165,13 @@ class Swarm:
         self._context: zmq.asyncio.Context | None = None
         self._tasks = TaskSet("swarm")
         self._pending: dict[str, list[Document]] = {}
+        self._joining: dict[str, asyncio.Task[None]] = {}
+        """Specialists added to the running swarm, still joining (the dispatcher does not see them yet)."""
+        self._nodes_made = 0
+        self._watches: list[_Watch] = []
+        self._departed: dict[bytes, str] = {}
+        """Names of specialists that left: their findings live on in others' inboxes, and provenance
+        should still name who wrote them (the dispatcher reads this as it changes)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mcp: MCPToolbox | None = None
         self._mcp_servers: dict[str, tuple[MCPServerConfig, ...]] = {}
@@ -154,7 +197,12 @@ class Swarm:
         swarm = cls(chat=chat, embedder=embedder, config=config, data_dir=data_dir)
         for spec in load_agents(path):
             swarm.add_specialist(
-                spec.name, spec.domain, instructions=spec.instructions, documents=spec.documents, mcp=spec.mcp
+                spec.name,
+                spec.domain,
+                instructions=spec.instructions,
+                documents=spec.documents,
+                mcp=spec.mcp,
+                needs_approval=spec.approval,
             )
         return swarm
 
@@ -171,9 +219,12 @@ class Swarm:
         chat: ChatModel | None = None,
         settings: SpecialistSettings | None = None,
         mcp: Sequence[MCPServerConfig] = (),
+        needs_approval: bool = False,
     ) -> Specialist:
-        """Make a specialist with this swarm's models and memory; ``documents`` are learnt on start.
-        ``mcp``: servers whose tools it gets, connected on :meth:`start` and closed on :meth:`stop`."""
+        """Make a specialist with this swarm's models and memory; ``documents`` are learnt on start
+        (see :meth:`add` for a running swarm). ``mcp``: servers whose tools it gets, connected when
+        it starts or joins and closed on :meth:`stop`. With ``needs_approval`` a person approves each
+        time the dispatcher asks it."""
         check_agent_name(name)
         memory = (
             AgentMemory.open(self.data_dir, name, self.embedder, inbox_limit=self.config.inbox_limit)
@@ -190,22 +241,111 @@ class Swarm:
             instructions=instructions,
             tools=tools,
             settings=settings or self.settings,
+            needs_approval=needs_approval,
         )
-        self.add(specialist)
-        self._mcp_servers[name] = tuple(mcp)
-        self._pending[name] = [
+        learn = [
             d if isinstance(d, Document) else Document(d, f"{name}:{i}") for i, d in enumerate(documents)
         ]
-        return specialist
+        return self.add(specialist, documents=learn, mcp=mcp)
 
-    def add(self, specialist: Specialist) -> Specialist:
-        """Add a specialist built elsewhere (before :meth:`start`)."""
-        if self.router is not None:
-            raise SwarmError("add specialists before the swarm starts")
+    def add(
+        self,
+        specialist: Specialist,
+        *,
+        documents: Sequence[Document] = (),
+        mcp: Sequence[MCPServerConfig] = (),
+    ) -> Specialist:
+        """Add a specialist built elsewhere; ``documents`` are learnt when it joins, and the tools of
+        the ``mcp`` servers are added to its own then.
+
+        On a running swarm it joins at once: from the swarm's own loop the joining runs as a task
+        (:meth:`joined` waits for it, and so does :meth:`ask`); from another thread (a swarm run
+        with :meth:`background`) this returns once it has joined."""
         if any(s.name == specialist.name for s in self.specialists):
             raise SwarmError(f"two specialists are named {specialist.name!r}")
-        self.specialists.append(specialist)
+        self._mcp_servers[specialist.name] = tuple(mcp)
+        if self.router is None:
+            self.specialists.append(specialist)
+            self._pending[specialist.name] = list(documents)
+            return specialist
+        loop = self._loop
+        assert loop is not None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._admit(specialist, documents)
+        else:
+            asyncio.run_coroutine_threadsafe(self._admit_and_join(specialist, documents), loop).result()
         return specialist
+
+    async def remove_specialist(self, name: str) -> Specialist:
+        """Take a specialist out. On a running swarm the dispatcher stops routing to it at once, its
+        reactions stop, and its node leaves the DHT, handing on the records it held (see the module
+        docstring for what stays where). Returns the specialist, whose memory is left as it is."""
+        specialist = self.specialist(name)
+        self._mcp_servers.pop(name, None)
+        if self.router is None:
+            self.specialists.remove(specialist)
+            self._pending.pop(name, None)
+            return specialist
+        if joining := self._joining.get(name):
+            await asyncio.gather(joining, return_exceptions=True)  # its failure was the joiner's to see
+        if specialist not in self.specialists:
+            return specialist  # it failed to join, and is gone already
+        if len(self.specialists) == 1:
+            raise SwarmError(f"{name!r} is the swarm's last specialist; stop the swarm instead")
+        self.specialists.remove(specialist)
+        self._departed[specialist.agent_id] = specialist.name
+        await specialist.aclose()
+        node = specialist.node
+        if node is not None:
+            await node.close(handoff=True)
+            self.nodes.remove(node)
+        return specialist
+
+    async def joined(self) -> None:
+        """Wait until every specialist added to the running swarm has joined; raises the first
+        failure to join (that specialist is then not in the swarm)."""
+        while self._joining:
+            name, task = next(iter(self._joining.items()))
+            try:
+                await asyncio.shield(task)
+            finally:
+                self._joining.pop(name, None)
+
+    def _admit(self, specialist: Specialist, documents: Sequence[Document]) -> None:
+        self.specialists.append(specialist)
+        self._joining[specialist.name] = self._tasks.spawn(
+            self._join_live(specialist, documents), name=f"join:{specialist.name}"
+        )
+
+    async def _admit_and_join(self, specialist: Specialist, documents: Sequence[Document]) -> None:
+        self._admit(specialist, documents)
+        await self.joined()
+
+    async def _join_live(self, specialist: Specialist, documents: Sequence[Document]) -> None:
+        """A specialist added to the running swarm: a node of its own, its documents, its interests
+        at the router, its knowledge shared, as :meth:`start` does for the first ones."""
+        assert self.router is not None
+        node = None
+        try:
+            await self._open_mcp([specialist])
+            node = await self._new_node()
+            self.nodes.append(node)
+            for watch in self._watches:
+                self._hook(watch, specialist)
+            await specialist.learn(list(documents))
+            await specialist.join(self.router, node)
+            if self.config.share_knowledge:
+                await specialist.share_knowledge()
+        except BaseException:
+            self.specialists.remove(specialist)
+            if node is not None:
+                self.nodes.remove(node)
+                await node.close(handoff=False)
+            raise
 
     def specialist(self, name: str) -> Specialist:
         for s in self.specialists:
@@ -215,27 +355,33 @@ class Swarm:
 
     def watch(self, listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
         """Call ``listener`` with a ``{"type": "packet", "id", "kind", "from", "to", "finding"}`` event
-        for every packet a specialist of this swarm keeps; returns a function that stops it."""
-        by_id = {s.agent_id: s.name for s in self.specialists}
-        hooks = []
+        for every packet a specialist of this swarm keeps, those added later included; returns a
+        function that stops it."""
+        watch = _Watch(listener)
+        self._watches.append(watch)
         for specialist in self.specialists:
-
-            def hook(packet: OutcomePacket, to: str = specialist.name) -> None:
-                sender = by_id.get(packet.origin, packet.origin.hex()[:12])
-                listener(
-                    {"type": "packet", "id": packet.id.hex(), "kind": str(packet.kind), "from": sender,
-                     "to": to, "finding": packet.finding}
-                )  # fmt: skip
-
-            specialist.listeners.append(hook)
-            hooks.append((specialist, hook))
+            self._hook(watch, specialist)
 
         def stop() -> None:
-            for specialist, hook in hooks:
+            if watch in self._watches:
+                self._watches.remove(watch)
+            for specialist, hook in watch.hooks:
                 if hook in specialist.listeners:
                     specialist.listeners.remove(hook)
 
         return stop
+
+    def _hook(self, watch: _Watch, specialist: Specialist) -> None:
+        def hook(packet: OutcomePacket) -> None:
+            by_id = {**self._departed, **{s.agent_id: s.name for s in self.specialists}}
+            sender = by_id.get(packet.origin, packet.origin.hex()[:12])
+            watch.listener(
+                {"type": "packet", "id": packet.id.hex(), "kind": str(packet.kind), "from": sender,
+                 "to": specialist.name, "finding": packet.finding}
+            )  # fmt: skip
+
+        specialist.listeners.append(hook)
+        watch.hooks.append((specialist, hook))
 
     @property
     def names(self) -> list[str]:
@@ -252,7 +398,7 @@ class Swarm:
         self._loop = asyncio.get_running_loop()
         report = progress or (lambda stage, done, total: None)
         try:
-            await self._open_mcp()
+            await self._open_mcp(self.specialists)
             await self._start_nodes(report)
             c = self.config
             hasher = SemanticHasher(self.embedder.dims)
@@ -271,12 +417,14 @@ class Swarm:
             await self.stop()
             raise
         self._dispatcher = build_dispatcher(
-            self.specialists,
+            self._routable,
             embedder=self.embedder,
             chat=self.dispatcher_chat,
             fan_out=self.config.fan_out,
             checkpointer=self.checkpointer,
             portal=self._portal,
+            names=self._departed,
+            retry=self.retry,
         )
         return self
 
@@ -295,9 +443,14 @@ class Swarm:
         while any(s.busy for s in self.specialists):  # a reaction may set off others elsewhere
             await asyncio.gather(*(s.drain() for s in self.specialists))
 
+    def _routable(self) -> list[Specialist]:
+        """The specialists the dispatcher may route to now: all but those still joining."""
+        return [s for s in self.specialists if s.name not in self._joining]
+
     async def stop(self) -> None:
         """Stop the agents' work, close every node, release the transport. Safe to call twice."""
         await self._tasks.close()
+        self._joining.clear()
         await asyncio.gather(*(s.aclose() for s in self.specialists), return_exceptions=True)
         if (toolbox := self._mcp) is not None:
             for specialist in self.specialists:
@@ -312,15 +465,18 @@ class Swarm:
             self._context.term()
             self._context = None
 
-    async def _open_mcp(self) -> None:
-        """Connect each specialist's MCP servers (each server once) and give it their tools."""
-        if not any(self._mcp_servers.values()):
+    async def _open_mcp(self, specialists: Sequence[Specialist]) -> None:
+        """Connect these specialists' MCP servers (each server once for the whole swarm, those a
+        specialist added later shares included) and give each its servers' tools."""
+        using = [s for s in specialists if self._mcp_servers.get(s.name)]
+        if not using:
             return
         from tools.mcp import MCPToolbox, add_tools  # the SDK loads only for swarms that use it
 
-        self._mcp = toolbox = MCPToolbox()
-        for s in self.specialists:
-            add_tools(s.tools, await toolbox.tools(self._mcp_servers.get(s.name, ())), agent=s.name)
+        if self._mcp is None:
+            self._mcp = MCPToolbox()
+        for s in using:
+            add_tools(s.tools, await self._mcp.tools(self._mcp_servers[s.name]), agent=s.name)
 
     async def _retry_deliveries(self, router: DHTRouter) -> None:
         """Deliveries whose receivers were unreachable (dead, partitioned, busy) are retried now and
@@ -351,12 +507,30 @@ class Swarm:
         """Ask the dispatcher; the conversation continues on ``thread_id``. ``earlier`` are turns to
         put before the question (a client that keeps the conversation itself, as OpenAI clients do),
         added to the thread like the ones it holds. A follow-up ("and where was he born?") is
-        answered with the turns before it."""
+        answered with the turns before it.
+
+        Raises :class:`~agents.approval.ApprovalRequired` when a step needs a person's approval:
+        :meth:`resume` then goes on with the decision."""
+        await self.joined()
         state = await self.dispatcher.ainvoke(
-            {"messages": [*conversation(earlier), ("user", question)]},
-            config={"configurable": {"thread_id": thread_id}},
+            {"messages": [*conversation(earlier), ("user", question)]}, config=_thread(thread_id)
         )
-        return SwarmAnswer(question, state["answer"], state["provenance"])
+        return _answer_of(state, thread_id)
+
+    async def pending(self, thread_id: str = "default") -> list[PendingApproval]:
+        """The approvals ``thread_id`` waits for (none when it is not stopped)."""
+        snapshot = await self.dispatcher.aget_state(_thread(thread_id))
+        return pending_of(snapshot.interrupts)
+
+    async def resume(
+        self, thread_id: str, decision: Decision | bool | dict[str, Decision | bool]
+    ) -> SwarmAnswer:
+        """Go on with a turn stopped for approval: one decision for every pending approval, or one
+        per approval id (:attr:`PendingApproval.id`; one left out stays pending). A denied step is named
+        in the answer and in its provenance's ``denied``. May raise ApprovalRequired again, for the
+        next step that needs approval."""
+        command = resume_command(await self.pending(thread_id), decision)
+        return _answer_of(await self.dispatcher.ainvoke(command, config=_thread(thread_id)), thread_id)
 
     async def forget(self, thread_id: str) -> None:
         """Drop a conversation thread (its checkpoints) from the dispatcher's memory."""
@@ -403,20 +577,27 @@ class Swarm:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def _start_nodes(self, report: Progress) -> None:
+        if self.config.transport == "inproc":
+            self._context = new_context()
+        for i in range(len(self.specialists)):
+            self.nodes.append(await self._new_node())
+            report("nodes", i + 1, len(self.specialists))
+
+    async def _new_node(self) -> DHTNode:
+        """A node joined to the bootstrap addresses, or else to this swarm's first node."""
         c = self.config
         bootstrap = [a.strip() for a in c.bootstrap.split(",") if a.strip()]
-        if c.transport == "inproc":
-            self._context = new_context()
-        settings = DHTSettings(secure=c.secure)
         advertise = f"tcp://{c.advertise}:*" if c.advertise else None
-        for i in range(len(self.specialists)):
-            listen = f"inproc://swarm-{id(self):x}-{i}" if c.transport == "inproc" else f"tcp://{c.host}:*"
-            join = bootstrap or [n.address for n in self.nodes[:1]]
-            node = await DHTNode.create(
-                listen=listen, advertise=advertise, bootstrap=join, context=self._context, settings=settings
-            )
-            self.nodes.append(node)
-            report("nodes", i + 1, len(self.specialists))
+        # inproc addresses are never reused: a node added later must not take a left one's address
+        n, self._nodes_made = self._nodes_made, self._nodes_made + 1
+        listen = f"inproc://swarm-{id(self):x}-{n}" if c.transport == "inproc" else f"tcp://{c.host}:*"
+        return await DHTNode.create(
+            listen=listen,
+            advertise=advertise,
+            bootstrap=bootstrap or [n.address for n in self.nodes[:1]],
+            context=self._context,
+            settings=DHTSettings(secure=c.secure),
+        )
 
     def _identity(self, name: str) -> Identity:
         if self.data_dir is None:
@@ -429,6 +610,17 @@ class Swarm:
         return identity
 
 
+def _thread(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _answer_of(state: dict[str, Any], thread_id: str) -> SwarmAnswer:
+    """The answer in a finished turn's state; ApprovalRequired for one stopped for approval."""
+    if state.get(INTERRUPTS):
+        raise ApprovalRequired(thread_id, pending_of(state[INTERRUPTS]))
+    return SwarmAnswer(state["question"], state["answer"], state["provenance"])
+
+
 def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
     where = f"file {path}"
 
@@ -438,7 +630,7 @@ def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
             raise ConfigError(f"agents[{index}].{key}", "must be a non-empty string", source=where)
         return value
 
-    unknown = sorted(set(table) - {"name", "domain", "instructions", "documents", "files", "mcp"})
+    unknown = sorted(set(table) - {"name", "domain", "instructions", "documents", "files", "mcp", "approval"})
     if unknown:
         raise ConfigError(f"agents[{index}].{unknown[0]}", "unknown setting", source=where)
     documents = table.get("documents", [])
@@ -462,4 +654,12 @@ def _agent_spec(table: dict[str, Any], index: int, path: Path) -> AgentSpec:
         instructions=text("instructions", DEFAULT_INSTRUCTIONS),
         documents=tuple(documents),
         mcp=mcp_configs(table.get("mcp", []), f"agents[{index}].mcp", source=where),
+        approval=_flag(table, "approval", index, where),
     )
+
+
+def _flag(table: dict[str, Any], key: str, index: int, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"agents[{index}].{key}", "must be true or false", source=where)
+    return value

@@ -12,6 +12,19 @@ send the dispatcher's progress (which specialists it routed to, each specialist'
 an empty delta and a ``synthswarm`` event, the answer as the model writes it, then the provenance with
 the finishing chunk.
 
+**Approval.** When a step needs a person's approval (a specialist or tool marked ``needs_approval``,
+:mod:`agents.approval`), the turn stops and waits on its thread. The completion then carries the
+pending approvals instead of an answer: its message says what waits, and its ``synthswarm`` field has
+``{"thread": THREAD, "approval": {"thread": THREAD, "pending": [{"id", "kind", "agent", "question",
+"tool", "arguments"}]}}`` (a streamed completion sends this with its finishing chunk). A request with no
+``user`` gets a thread of its own for this, kept until the turn finishes. Then:
+
+- ``GET /v1/swarm/approvals/{thread}``: ``{"thread", "pending": [...]}`` (an empty list when nothing waits);
+- ``POST /v1/swarm/approvals/{thread}`` with ``{"approved": true|false, "reason": "...", "id": "..."}``
+  (``id`` picks one of several pending approvals, which are otherwise all decided alike; the others
+  stay pending) resumes the turn and answers with a chat completion, as above: the answer (a denied step
+  is named in it and in the provenance's ``denied``), or the next approval. 404 when nothing waits.
+
 Requests larger than ``max_request_bytes`` are refused with 413; with a ``token``, requests without
 ``Authorization: Bearer <token>`` get 401. Errors have OpenAI's shape: ``{"error": {"message", "type",
 "param", "code"}}``.
@@ -27,7 +40,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any, Literal
@@ -40,11 +53,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
+from agents.approval import ApprovalRequired, Decision, PendingApproval
 from agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream, conversation, turns_of
 from agents.specialist import Turn
 from swarm.a2a_server import A2A_PATH, CARD_PATH, A2ALimits, a2a_refusal, mount_a2a
 from swarm.errors import ApiError, SynthswarmError
-from swarm.runtime import Swarm
+from swarm.runtime import Swarm, SwarmAnswer
 
 __all__ = ["MODEL_ID", "ServerSettings", "create_app"]
 
@@ -53,6 +67,8 @@ MODEL_ID = "synthswarm"
 _OPEN_PATHS = frozenset({"/", CARD_PATH})
 """Served without the token: the page itself, which then sends the token the user gives it, and the
 A2A agent card, which tells a client that it needs one."""
+_REQUEST_THREAD = "request-"
+"""How a thread of a request without ``user`` begins: forgotten once its turn is answered."""
 _EVENT_BACKLOG = 256
 _KEEPALIVE_S = 15.0
 _PAGE = files("swarm").joinpath("data/web/index.html").read_text(encoding="utf-8")
@@ -77,6 +93,17 @@ class _Message(BaseModel):
         if isinstance(self.content, list):
             return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
         return self.content or ""
+
+
+class _DecisionRequest(BaseModel):
+    """The body of ``POST /v1/swarm/approvals/{thread}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool
+    reason: str = Field(default="", max_length=2000)
+    id: str | None = Field(default=None, max_length=128)
+    """The pending approval this decides (default: every one pending)."""
 
 
 class _ChatRequest(BaseModel):
@@ -159,44 +186,106 @@ def create_app(swarm: Swarm, settings: ServerSettings | None = None, *, run_swar
         # A named thread (``user``) continues the conversation the swarm keeps; without one, the
         # request's own messages are the conversation (as OpenAI clients send it), on a thread of
         # its own that is forgotten once answered, so no two clients share a history.
-        thread = body.user or f"request-{uuid.uuid4().hex}"
+        thread = body.user or f"{_REQUEST_THREAD}{uuid.uuid4().hex}"
         earlier = [] if body.user else turns_of([(m.role, m.text().strip()) for m in body.messages])
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return StreamingResponse(
-                _stream(swarm, question, thread, earlier, completion_id, keep=body.user is not None),
+                _stream(swarm, question, thread, earlier, keep=body.user is not None),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
+        return await _answer(swarm, swarm.ask(question, thread_id=thread, earlier=earlier), thread)
+
+    @app.get("/v1/swarm/approvals/{thread}")
+    async def pending(thread: str) -> dict[str, Any]:
+        """What ``thread`` waits for a person to approve."""
+        return {"thread": thread, "pending": [p.as_data() for p in await _pending(swarm, thread)]}
+
+    @app.post("/v1/swarm/approvals/{thread}", response_model=None)
+    async def decide(thread: str, request: Request) -> JSONResponse:
+        """Resume ``thread`` with a decision; answers as a chat completion does."""
         try:
-            answer = await swarm.ask(question, thread_id=thread, earlier=earlier)
-        except SynthswarmError as exc:
+            body = _DecisionRequest.model_validate_json(await _read(request, s))
+        except ValidationError as exc:
+            raise _invalid(exc.errors()) from exc
+        waiting = await _pending(swarm, thread)
+        if not waiting:
             raise ApiError(
-                503, f"the swarm could not answer: {exc}", kind="server_error", code="swarm_error"
-            ) from exc
-        finally:
-            if body.user is None:
-                await swarm.forget(thread)
-        return JSONResponse(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": MODEL_ID,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": answer.text},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "synthswarm": {"thread": body.user, "provenance": answer.provenance},
-            }
-        )
+                404,
+                f"thread {thread!r} waits for no approval",
+                kind="invalid_request_error",
+                code="not_found",
+            )
+        decision = Decision(body.approved, body.reason)
+        if body.id is None:
+            chosen: Decision | dict[str, Decision | bool] = decision
+        elif body.id in {p.id for p in waiting}:
+            # The others stay pending: the interrupt that is not answered is raised again.
+            chosen = {body.id: decision}
+        else:
+            raise ApiError(
+                404,
+                f"no pending approval {body.id!r} on thread {thread!r}",
+                kind="invalid_request_error",
+                code="not_found",
+                param="id",
+            )
+        return await _answer(swarm, swarm.resume(thread, chosen), thread)
 
     limits = A2ALimits(max_request_bytes=s.max_request_bytes, max_message_chars=s.max_message_chars)
     mount_a2a(app, swarm, secured=bool(s.token), limits=limits)
     return app
+
+
+async def _pending(swarm: Swarm, thread: str) -> list[PendingApproval]:
+    try:
+        return await swarm.pending(thread)
+    except SynthswarmError as exc:
+        raise ApiError(
+            503, f"the swarm is not ready: {exc}", kind="server_error", code="swarm_error"
+        ) from exc
+
+
+async def _answer(swarm: Swarm, turn: Coroutine[Any, Any, SwarmAnswer], thread: str) -> JSONResponse:
+    """A chat completion of a turn: its answer, or the approvals it stopped for. A request's own
+    thread is forgotten once its turn is answered, not while it waits."""
+    named = None if thread.startswith(_REQUEST_THREAD) else thread
+    waiting = False
+    try:
+        answer = await turn
+    except ApprovalRequired as stop:
+        waiting = True
+        return _completion(
+            f"Waiting for approval: {'; '.join(p.request.describe() for p in stop.pending)}.",
+            {"thread": named, "approval": _approval(thread, stop.pending)},
+        )
+    except SynthswarmError as exc:
+        raise ApiError(
+            503, f"the swarm could not answer: {exc}", kind="server_error", code="swarm_error"
+        ) from exc
+    finally:
+        if named is None and not waiting:
+            await swarm.forget(thread)
+    return _completion(answer.text, {"thread": named, "provenance": answer.provenance})
+
+
+def _approval(thread: str, pending: Sequence[PendingApproval]) -> dict[str, Any]:
+    return {"thread": thread, "pending": [p.as_data() for p in pending]}
+
+
+def _completion(text: str, synthswarm: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": MODEL_ID,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "synthswarm": synthswarm,
+        }
+    )
 
 
 async def _packet_events(swarm: Swarm) -> AsyncIterator[bytes]:
@@ -334,8 +423,9 @@ def _model() -> dict[str, Any]:
 
 
 async def _stream(
-    swarm: Swarm, question: str, thread: str, earlier: list[Turn], completion_id: str, *, keep: bool
+    swarm: Swarm, question: str, thread: str, earlier: list[Turn], *, keep: bool
 ) -> AsyncIterator[bytes]:
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -352,7 +442,9 @@ async def _stream(
     yield chunk({"role": "assistant", "content": ""})
     config = {"configurable": {"thread_id": thread}}
     answer = AnswerStream()
+    waiting: list[PendingApproval] = []
     try:
+        await swarm.joined()
         async for event in swarm.dispatcher.astream(
             {"messages": [*conversation(earlier), ("user", question)]}, config=config, stream_mode="custom"
         ):
@@ -363,6 +455,10 @@ async def _stream(
                 yield chunk({}, "stop", synthswarm={"thread": named, "provenance": event["provenance"]})
             elif event.get("type") != EVENT_TOKEN:
                 yield chunk({}, synthswarm={"event": event})
+        waiting = await swarm.pending(thread)
+        if waiting:
+            named = thread if keep else None
+            yield chunk({}, "stop", synthswarm={"thread": named, "approval": _approval(thread, waiting)})
     except SynthswarmError as exc:
         error = {
             "message": f"the swarm could not answer: {exc}",
@@ -371,6 +467,6 @@ async def _stream(
         }
         yield f"data: {json.dumps({'error': error})}\n\n".encode()
     finally:
-        if not keep:
+        if not keep and not waiting:
             await swarm.forget(thread)
     yield b"data: [DONE]\n\n"

@@ -43,6 +43,9 @@ class Tool:
     parameters: dict[str, object]
     """JSON schema of the arguments object."""
     fn: Callable[..., object]
+    needs_approval: bool = False
+    """Whether a person must approve each call before it runs (the dispatcher asks, see
+    :mod:`agents.approval`)."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -81,11 +84,14 @@ class Tool:
 @overload
 def tool(fn: Callable[..., object], /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None) -> Callable[[Callable[..., object]], Tool]: ...
 def tool(
-    fn: Callable[..., object] | None = None, /, *, name: str | None = None
+    *, name: str | None = None, needs_approval: bool = False
+) -> Callable[[Callable[..., object]], Tool]: ...
+def tool(
+    fn: Callable[..., object] | None = None, /, *, name: str | None = None, needs_approval: bool = False
 ) -> Tool | Callable[[Callable[..., object]], Tool]:
     """Make a :class:`Tool` of a typed function (sync or async); usable as ``@tool`` or ``@tool(name=...)``.
+    With ``needs_approval``, each call waits for a person's decision (``@tool(needs_approval=True)``).
 
     Parameters may be ``str``, ``int``, ``float``, ``bool``, ``list[...]`` of those, a ``Literal`` of
     strings or of integers, or optional versions of these; anything else is refused here, not when a
@@ -105,7 +111,9 @@ def tool(
                 raise ToolError(
                     f"tool {function.__name__}.{param}: cannot describe type {hints[param]!r} in JSON schema"
                 )
-        return Tool(name or function.__name__, str(described["description"]), parameters, function)
+        return Tool(
+            name or function.__name__, str(described["description"]), parameters, function, needs_approval
+        )
 
     return build(fn) if fn is not None else build
 

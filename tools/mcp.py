@@ -194,7 +194,14 @@ class MCPConnection:
         async def run(**arguments: object) -> str:
             return await self.call(remote.name, dict(arguments), as_name=self.config.prefix + remote.name)
 
-        return MCPTool(self.config.prefix + remote.name, description, parameters, run, self, remote.name)
+        return MCPTool(
+            self.config.prefix + remote.name,
+            description,
+            parameters,
+            run,
+            connection=self,
+            remote_name=remote.name,
+        )
 
     def _why_down(self) -> str:
         task = self._task

@@ -74,8 +74,8 @@ async def test_composition_mistakes_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match=r"swarm.router"):
         make_router("carrier-pigeon", [], hasher=SemanticHasher(8))
     async with swarm:
-        with pytest.raises(SwarmError, match="before the swarm starts"):
-            swarm.add_specialist("music", "music")
+        with pytest.raises(SwarmError, match="two specialists are named 'botany'"):
+            swarm.add_specialist(*BOTANY)  # a running swarm takes new specialists, not namesakes
         with pytest.raises(SwarmError, match="already running"):
             await swarm.start()
 
