@@ -10,7 +10,8 @@
 - ``consult`` asks one specialist (:meth:`~agents.specialist.Specialist.answer`, which may ask the swarm).
   Each branch has its own :class:`~langgraph.types.RetryPolicy` (``retry``): a failure the policy
   retries runs the branch again; the last failure (or one it does not retry) is reported as a
-  :data:`EVENT_FAILED` event and in the provenance's ``failed``, and the turn goes on with the others.
+  :data:`EVENT_FAILED` event and in the provenance's ``failed``, and the turn goes on with the others
+  (when every one asked failed, ``synthesize`` raises :class:`~swarm.errors.SpecialistsFailedError`).
   A specialist or tool that needs approval interrupts the turn here (:mod:`agents.approval`); a denied
   step is reported as :data:`EVENT_DENIED`, in the provenance's ``denied`` and in the answer's text.
 - ``synthesize`` composes one answer from the specialists' answers (a chat model when more than one
@@ -58,7 +59,7 @@ from agents.asking import best_holders
 from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
 from agents.specialist import Answer, Specialist, Turn, follow_up_query
-from swarm.errors import ConfigError, DHTError, ModelError, SwarmError
+from swarm.errors import ConfigError, DHTError, ModelError, SpecialistsFailedError, SwarmError
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -463,6 +464,10 @@ class _Nodes:
         order = {c["name"]: i for i, c in enumerate(state["chosen"])}
         answers = sorted((a for a in state.get("answers", []) if a["text"]), key=lambda a: order[a["agent"]])
         calls = state.get("dispatcher_llm_calls", 0)
+        failed = [a for a in state.get("answers", []) if "failed" in a]
+        if failed and len(failed) == len(state.get("answers", [])):
+            why = "; ".join(f"{a['agent']}: {a['failed']['error']}" for a in failed)
+            raise SpecialistsFailedError(f"every specialist asked failed ({why})")
         if not answers:
             text = "No specialist found an answer."
         elif len(answers) == 1:

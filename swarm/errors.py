@@ -29,6 +29,8 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     ├── MemoryStoreError            an agent's memory (Chroma) could not be opened, read or written
     ├── ToolError                   a tool was called with bad arguments or failed (the model sees why)
     ├── SwarmError                  a swarm was composed or used wrongly (names the agent or setting)
+    │   ├── SpecialistsFailedError  every specialist the dispatcher asked this turn failed
+    │   └── ApprovalRequired        a turn waits for a person's decision (in agents.approval)
     └── ApiError                    an HTTP API request was refused (OpenAI-shaped error, 4xx or 5xx)
 
 Decoding untrusted bytes raises only :class:`PacketError` (packets) or :class:`ProtocolError` (RPC frames).
@@ -58,6 +60,7 @@ __all__ = [
     "ProtocolError",
     "RPCTimeoutError",
     "ScriptedChatError",
+    "SpecialistsFailedError",
     "SubscriptionLostError",
     "SwarmError",
     "SynthswarmError",
@@ -174,6 +177,11 @@ class ToolError(SynthswarmError):
 
 class SwarmError(SynthswarmError):
     """A swarm was composed or used wrongly: a duplicate agent name, an unknown router, not started."""
+
+
+class SpecialistsFailedError(SwarmError):
+    """Every specialist the dispatcher asked this turn failed, after its retries: there is nothing to
+    answer with. (One that fails beside others that answer is reported in the provenance instead.)"""
 
 
 class ApiError(SynthswarmError):

@@ -3,6 +3,7 @@ person, and a failing specialist reported while the others answer."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from agents.dispatcher import (
 from agents.llm import ScriptedChat
 from agents.specialist import Specialist, SpecialistSettings
 from swarm.config import SwarmConfig
-from swarm.errors import ModelError, SwarmError
+from swarm.errors import ModelError, SpecialistsFailedError, SwarmError
 from swarm.runtime import Swarm
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, context_of
 from tools import tool
@@ -82,21 +83,45 @@ async def test_a_removed_specialist_leaves_and_what_it_shared_stays_with_the_oth
             await swarm.remove_specialist("botany")
 
 
+async def collect(
+    stream: AsyncIterator[Any],
+    events: list[dict[str, Any]],
+    react: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> None:
+    """Read a dispatcher's custom stream into ``events``, reacting to each as it comes."""
+    async for event in stream:
+        events.append(event)
+        if react is not None:
+            await react(event)
+
+
 async def test_a_question_in_flight_survives_specialists_joining_and_leaving() -> None:
     async with swarm_of((BOTANY, BOTANY_FACT), (ASTRONOMY, ASTRONOMY_FACT)) as swarm:
-        events = []
-        async for event in swarm.dispatcher.astream(
-            {"messages": [("user", ASTRONOMY_QUESTION)]}, CONFIG, stream_mode="custom"
-        ):
-            events.append(event)
+        events: list[dict[str, Any]] = []
+
+        async def react(event: dict[str, Any]) -> None:
             if event["type"] == EVENT_ROUTE:  # astronomy was chosen and is about to be asked
                 swarm.add_specialist("music", "Symphonies.", documents=["It premiered in Caldmoor."])
                 await swarm.remove_specialist("astronomy")
-        final = events[-1]
-        assert final["provenance"]["specialists"] == ["astronomy"]
-        # it either answered before it left, or is reported as failed: never a crash
-        failed = [f["agent"] for f in final["provenance"]["failed"]]
-        assert "Veltmar" in final["answer"] or failed == ["astronomy"]
+
+        failure: SpecialistsFailedError | None = None
+        try:
+            await collect(
+                swarm.dispatcher.astream(
+                    {"messages": [("user", ASTRONOMY_QUESTION)]}, CONFIG, stream_mode="custom"
+                ),
+                events,
+                react,
+            )
+        except SpecialistsFailedError as exc:
+            failure = exc
+        if failure is not None:
+            # it left before it was asked, and it was the only one chosen: the turn says so
+            assert str(failure).startswith("every specialist asked failed (astronomy: ")
+            assert [e["agent"] for e in events if e["type"] == EVENT_FAILED] == ["astronomy"]
+        else:  # or it answered before it left
+            assert events[-1]["provenance"]["specialists"] == ["astronomy"]
+            assert "Veltmar" in events[-1]["answer"]
         await swarm.joined()
         assert swarm.names == ["botany", "music"]
 
@@ -217,9 +242,13 @@ async def test_a_failure_the_policy_does_not_retry_is_reported_at_once() -> None
     agent = Specialist(*BOTANY, chat=broken, embedder=EMBEDDER, settings=SpecialistSettings(ask_swarm=False))
     await agent.learn([BOTANY_FACT])
     graph = build_dispatcher([agent], embedder=EMBEDDER, retry=None)
-    state = await graph.ainvoke({"messages": [("user", "Who described Halvia rubra?")]}, CONFIG)
-    assert state["answer"] == "No specialist found an answer."
-    assert state["provenance"]["failed"][0]["attempts"] == 1
+    events: list[dict[str, Any]] = []
+    stream = graph.astream(
+        {"messages": [("user", "Who described Halvia rubra?")]}, CONFIG, stream_mode="custom"
+    )
+    with pytest.raises(SpecialistsFailedError, match=r"\(botany: ScriptedChatError: "):
+        await collect(stream, events)
+    assert [(e["agent"], e["attempts"]) for e in events if e["type"] == EVENT_FAILED] == [("botany", 1)]
     assert len(broken.calls) == 1
 
 
