@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -184,8 +183,6 @@ class SwarmExecutor(AgentExecutor):
 
     def __init__(self, swarm: Swarm) -> None:
         self.swarm = swarm
-        # One turn at a time per conversation: two concurrent turns would race on the thread's history.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._turns: dict[str, asyncio.Task[None]] = {}
         """The turn in flight of each task, by task id."""
 
@@ -200,8 +197,7 @@ class SwarmExecutor(AgentExecutor):
             )
         updater = TaskUpdater(event_queue, task_id, context_id)
         thread = thread_of(context_id)
-        lock = self._locks.setdefault(thread, asyncio.Lock())
-        async with lock:
+        async with self.swarm.turn(thread):  # one turn at a time per conversation
             await updater.start_work()
             # The turn runs as a task of its own so that ``cancel`` can stop it and then write the
             # final state while the queue is still open (the SDK calls ``cancel`` before it cancels

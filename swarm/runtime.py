@@ -35,8 +35,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import tomllib
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -166,6 +167,8 @@ class Swarm:
         self._tasks = TaskSet("swarm")
         self._pending: dict[str, list[Document]] = {}
         self._joining: dict[str, asyncio.Task[None]] = {}
+        self._turns: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        """One lock per conversation thread in use (see :meth:`turn`); dropped once nobody waits."""
         """Specialists added to the running swarm, still joining (the dispatcher does not see them yet)."""
         self._nodes_made = 0
         self._watches: list[_Watch] = []
@@ -512,10 +515,21 @@ class Swarm:
         Raises :class:`~agents.approval.ApprovalRequired` when a step needs a person's approval:
         :meth:`resume` then goes on with the decision."""
         await self.joined()
-        state = await self.dispatcher.ainvoke(
-            {"messages": [*conversation(earlier), ("user", question)]}, config=_thread(thread_id)
-        )
+        async with self.turn(thread_id):
+            state = await self.dispatcher.ainvoke(
+                {"messages": [*conversation(earlier), ("user", question)]}, config=_thread(thread_id)
+            )
         return _answer_of(state, thread_id)
+
+    @asynccontextmanager
+    async def turn(self, thread_id: str) -> AsyncIterator[None]:
+        """Hold ``thread_id`` for one turn: concurrent turns on one thread (two HTTP requests with
+        the same ``user``, two A2A messages in one context) would each read the thread's history
+        before the other wrote to it, and one turn would be lost. :meth:`ask` and :meth:`resume`
+        take it; so should code that drives :attr:`dispatcher` on a shared thread itself."""
+        lock = self._turns.setdefault(thread_id, asyncio.Lock())
+        async with lock:
+            yield
 
     async def pending(self, thread_id: str = "default") -> list[PendingApproval]:
         """The approvals ``thread_id`` waits for (none when it is not stopped)."""
@@ -529,8 +543,10 @@ class Swarm:
         per approval id (:attr:`PendingApproval.id`; one left out stays pending). A denied step is named
         in the answer and in its provenance's ``denied``. May raise ApprovalRequired again, for the
         next step that needs approval."""
-        command = resume_command(await self.pending(thread_id), decision)
-        return _answer_of(await self.dispatcher.ainvoke(command, config=_thread(thread_id)), thread_id)
+        async with self.turn(thread_id):
+            command = resume_command(await self.pending(thread_id), decision)
+            state = await self.dispatcher.ainvoke(command, config=_thread(thread_id))
+        return _answer_of(state, thread_id)
 
     async def forget(self, thread_id: str) -> None:
         """Drop a conversation thread (its checkpoints) from the dispatcher's memory."""

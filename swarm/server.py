@@ -445,16 +445,16 @@ async def _stream(
     waiting: list[PendingApproval] = []
     try:
         await swarm.joined()
-        async for event in swarm.dispatcher.astream(
-            {"messages": [*conversation(earlier), ("user", question)]}, config=config, stream_mode="custom"
-        ):
-            if piece := answer.feed(event):
-                yield chunk({"content": piece})
-            if event.get("type") == EVENT_FINAL:
-                named = thread if keep else None
-                yield chunk({}, "stop", synthswarm={"thread": named, "provenance": event["provenance"]})
-            elif event.get("type") != EVENT_TOKEN:
-                yield chunk({}, synthswarm={"event": event})
+        async with swarm.turn(thread):
+            turn = {"messages": [*conversation(earlier), ("user", question)]}
+            async for event in swarm.dispatcher.astream(turn, config=config, stream_mode="custom"):
+                if piece := answer.feed(event):
+                    yield chunk({"content": piece})
+                if event.get("type") == EVENT_FINAL:
+                    named = thread if keep else None
+                    yield chunk({}, "stop", synthswarm={"thread": named, "provenance": event["provenance"]})
+                elif event.get("type") != EVENT_TOKEN:
+                    yield chunk({}, synthswarm={"event": event})
         waiting = await swarm.pending(thread)
         if waiting:
             named = thread if keep else None

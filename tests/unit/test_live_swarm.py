@@ -3,6 +3,7 @@ person, and a failing specialist reported while the others answer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -263,3 +264,15 @@ def test_from_synchronous_code_an_added_specialist_joins_and_its_approval_resume
         assert pending.request.agent == "astronomy"
         state = swarm.dispatcher.invoke(resume_command([pending], True), CONFIG)
         assert "Veltmar Observatory" in state["answer"]
+
+
+async def test_concurrent_turns_on_one_thread_take_turns_and_both_are_kept() -> None:
+    async with swarm_of((BOTANY, BOTANY_FACT), (ASTRONOMY, ASTRONOMY_FACT)) as swarm:
+        await asyncio.gather(
+            swarm.ask("Who described Halvia rubra?", thread_id="shared"),
+            swarm.ask(ASTRONOMY_QUESTION, thread_id="shared"),
+        )
+        state = await swarm.dispatcher.aget_state({"configurable": {"thread_id": "shared"}})
+        asked = [m.content for m in state.values["messages"] if m.type == "human"]
+        assert sorted(asked) == sorted(["Who described Halvia rubra?", ASTRONOMY_QUESTION])
+        assert len(state.values["messages"]) == 4  # each question with its answer
