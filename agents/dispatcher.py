@@ -44,6 +44,7 @@ from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
 from agents.specialist import Answer, Specialist, Turn, follow_up_query
 from swarm.errors import ConfigError, ModelError, SwarmError
+from swarm.telemetry import remote_parent, span, traceparent
 
 __all__ = [
     "EVENT_ANSWER",
@@ -64,6 +65,7 @@ EVENT_FINAL = "final"
 EVENT_TOKEN = "token"
 """A piece of a specialist's answer as its model writes it (``agent``, ``text``)."""
 NODE_ROUTE, NODE_CONSULT, NODE_SYNTHESIZE, NODE_RESPOND = "route", "consult", "synthesize", "respond"
+TRACE_KEY = "trace"
 
 _T = TypeVar("_T")
 #: Runs a coroutine to completion from synchronous code (on the loop the swarm lives on).
@@ -85,12 +87,15 @@ class DispatcherState(TypedDict, total=False):
     provenance: dict[str, Any]
     dispatcher_llm_calls: int
     """Model calls the dispatcher itself made this turn (re-rank, composition)."""
+    trace: str
+    """The W3C ``traceparent`` of this turn's route step ("" untraced): the parent of its other steps."""
 
 
 class _Consult(TypedDict):
     question: str
     specialist: str
     history: list[list[str]]
+    trace: str
 
 
 def build_dispatcher(
@@ -211,7 +216,12 @@ def _fan_out(state: DispatcherState) -> list[Send]:
     return [
         Send(
             NODE_CONSULT,
-            _Consult(question=state["question"], specialist=c["name"], history=state.get("history", [])),
+            _Consult(
+                question=state["question"],
+                specialist=c["name"],
+                history=state.get("history", []),
+                trace=state.get("trace", ""),
+            ),
         )
         for c in state["chosen"]
     ]
@@ -224,14 +234,25 @@ def _node(
     under ``invoke``/``stream``. The stream writer is taken here, where LangGraph's context lives."""
 
     async def afunc(state: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await fn(state, get_stream_writer())
+        result: dict[str, Any] = await _traced(fn, state, get_stream_writer())
         return result
 
     def func(state: Any) -> dict[str, Any]:
-        result: dict[str, Any] = _run_sync(fn(state, get_stream_writer()), portal)
+        result: dict[str, Any] = _run_sync(_traced(fn, state, get_stream_writer()), portal)
         return result
 
     return RunnableLambda(func, afunc=afunc, name=fn.__name__)
+
+
+async def _traced(
+    fn: Callable[[Any, Emit], Coroutine[Any, Any, dict[str, Any]]], state: Any, emit: Emit
+) -> dict[str, Any]:
+    """``fn`` in a ``dispatcher.<step>`` span. A caller's current span is its parent; without one
+    (and under ``invoke``, whose portal runs steps on another thread), the turn's route step is: its
+    ``traceparent`` rides in the state, so every step of a turn is one trace."""
+    parent = "" if traceparent() else state.get(TRACE_KEY, "")
+    with remote_parent(parent), span(f"dispatcher.{fn.__name__}"):
+        return await fn(state, emit)
 
 
 def _run_sync(coro: Coroutine[Any, Any, _T], portal: Portal | None) -> _T:
@@ -294,6 +315,7 @@ class _Nodes:
             "chosen": chosen,
             "answers": Overwrite([]),
             "dispatcher_llm_calls": calls,
+            TRACE_KEY: traceparent(),
         }
 
     async def consult(self, task: _Consult, emit: Emit) -> dict[str, Any]:
