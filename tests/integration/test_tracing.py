@@ -14,9 +14,15 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION
@@ -128,3 +134,76 @@ def test_a_turn_over_two_processes_is_one_trace(tmp_path: Path) -> None:
     received = [s for s in ours if s["name"] == "reply.receive"]
     assert {s["parent_id"] for s in received} == {s["context"]["span_id"] for s in sent}
     assert all(s["resource"]["attributes"]["service.name"] == "synthswarm chat" for s in theirs)
+
+
+class _Collector(ThreadingHTTPServer):
+    exports: list[ExportTraceServiceRequest]
+
+
+class _CollectorHandler(BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace endpoint: keeps each protobuf export it is sent."""
+
+    server: _Collector
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/traces":
+            self.server.exports.append(ExportTraceServiceRequest.FromString(body))
+        self.send_response(200 if self.path == "/v1/traces" else 404)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@contextmanager
+def otlp_collector() -> Iterator[_Collector]:
+    server = _Collector(("127.0.0.1", 0), _CollectorHandler)
+    server.exports = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_otlp_sends_the_spans_to_the_standard_endpoint(tmp_path: Path) -> None:
+    (tmp_path / "botany.toml").write_text(
+        f'[[agents]]\nname = "{BOTANY[0]}"\ndomain = "{BOTANY[1]}"\ndocuments = ["{BOTANY_FACT}"]\n'
+    )
+    with openai_stub() as server, otlp_collector() as collector:
+        host, port = collector.server_address[:2]
+        env = {
+            **ENV,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{host!s}:{port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_SERVICE_NAME": "tracing-test",
+        }
+        command = chat_command(tmp_path, "botany", base_url(server))
+        command[command.index("console")] = "otlp"
+        done = subprocess.run(
+            command, input=f"{QUESTION}\n/quit\n", capture_output=True, text=True, timeout=300, env=env,
+            check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert not spans_in(done.stderr)  # nothing on the console
+    spans = [
+        (resource.resource, span)
+        for export in collector.exports
+        for resource in export.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    names = {span.name for _, span in spans}
+    assert {"dispatcher.route", "invoke_agent botany", "chat stub"} <= names
+    [(resource, model)] = [(r, s) for r, s in spans if s.name == "chat stub"]
+    attributes = {a.key: a.value for a in model.attributes}
+    assert attributes["gen_ai.usage.input_tokens"].int_value == 3
+    assert attributes["gen_ai.usage.output_tokens"].int_value > 0
+    service = {a.key: a.value.string_value for a in resource.attributes}["service.name"]
+    assert service == "tracing-test"  # OTEL_SERVICE_NAME names the process, as everywhere

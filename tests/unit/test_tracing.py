@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 from opentelemetry.trace import SpanKind, StatusCode
 
+import swarm.cli
 from agents.llm import ChatMessage, GenerationOptions, OpenAIChat, ScriptedChat
 from swarm import telemetry
 from swarm.config import load_config
@@ -267,3 +268,62 @@ async def test_one_turn_is_one_trace_from_the_dispatcher_to_the_agent_on_another
     assert replies
     assert all(s.parent is not None and s.parent.is_remote for s in replies)
     assert all(trace_id(s) == turn for s in named(spans, "passage.fetch"))
+
+
+def test_a_synchronous_invoke_is_one_trace_too(spans: InMemorySpanExporter) -> None:
+    """invoke() runs each step through the portal on the swarm's loop, where no context follows: the
+    route step's traceparent in the graph state is what joins the steps."""
+    swarm = two_agent_swarm("dht")
+    with swarm.background():
+        spans.clear()
+        config = {"configurable": {"thread_id": "sync"}}
+        state = swarm.dispatcher.invoke(
+            {"messages": [("user", "Which observatory did Ilse Korrin found?")]}, config
+        )
+    assert state["answer"]
+    steps = [s for s in spans.get_finished_spans() if s.name.startswith("dispatcher.")]
+    assert sorted(s.name for s in steps) == [
+        "dispatcher.consult", "dispatcher.respond", "dispatcher.route", "dispatcher.synthesize",
+    ]  # fmt: skip
+    assert len({trace_id(s) for s in steps}) == 1
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+
+class _Provider:
+    """Stands in for the SDK provider the CLI would install (a real one is global for good)."""
+
+    def __init__(self) -> None:
+        self.shut = False
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+def test_the_trace_flag_installs_tracing_and_flushes_it_when_the_command_ends(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[str, str]] = []
+    provider = _Provider()
+
+    def configure(mode: str, *, service_name: str) -> _Provider | None:
+        asked.append((mode, service_name))
+        return provider if mode != "off" else None
+
+    monkeypatch.setattr(swarm.cli, "configure_tracing", configure)
+    swarm.cli.main(["--trace", "console", "config", "show"])
+    assert asked == [("console", "synthswarm config")]
+    assert provider.shut
+    assert "trace" in capsys.readouterr().out  # the key is listed with the others
+    swarm.cli.main(["config", "show"])
+    assert asked[-1] == ("off", "synthswarm config")
+
+
+def test_a_bad_trace_flag_exits_1_naming_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        swarm.cli.main(["--trace", "jaeger", "config", "show"])
+    assert exited.value.code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "trace" in err
+    assert "expected one of off, console, otlp" in err
