@@ -80,6 +80,9 @@ MAX_TRACEPARENT = 128
 fields); anything much longer is not parsed at all."""
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+# Reusable do-nothing blocks: with tracing off, a span or an absent header costs no allocation.
+_NO_SPAN: contextlib.AbstractContextManager[Span] = contextlib.nullcontext(INVALID_SPAN)
+_NOT_USED: contextlib.AbstractContextManager[bool] = contextlib.nullcontext(False)
 
 
 def tracing_enabled() -> bool:
@@ -87,18 +90,15 @@ def tracing_enabled() -> bool:
     return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
 
 
-@contextlib.contextmanager
 def span(
     name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, AttributeValue] | None = None
-) -> Iterator[Span]:
+) -> contextlib.AbstractContextManager[Span]:
     """A span of the ``synthswarm`` tracer, current inside the block; an exception leaving the block
     is recorded on it. With tracing off it is the invalid span, set on nothing."""
     if not tracing_enabled():
-        yield INVALID_SPAN
-        return
+        return _NO_SPAN
     tracer = trace.get_tracer(TRACER_NAME)
-    with tracer.start_as_current_span(name, kind=kind, attributes=attributes) as current:
-        yield current
+    return tracer.start_as_current_span(name, kind=kind, attributes=attributes)
 
 
 def traceparent() -> str:
@@ -110,15 +110,16 @@ def traceparent() -> str:
     return carrier.get(TRACEPARENT, "")
 
 
-@contextlib.contextmanager
-def remote_parent(header: str) -> Iterator[bool]:
+def remote_parent(header: str) -> contextlib.AbstractContextManager[bool]:
     """Inside the block, spans are children of the span ``header`` (a W3C ``traceparent`` from another
     process) names. An empty, overlong or malformed header changes nothing: it came off the network,
-    so it is ignored rather than trusted or raised. Yields whether the header was used."""
+    so it is ignored rather than trusted or raised. The block gets whether the header was used."""
     parent = _parse(header)
-    if parent is None:
-        yield False
-        return
+    return _NOT_USED if parent is None else _attached(parent)
+
+
+@contextlib.contextmanager
+def _attached(parent: otel_context.Context) -> Iterator[bool]:
     token = otel_context.attach(parent)
     try:
         yield True
