@@ -184,7 +184,10 @@ class AgentHost:
         deliver = self.agents.get(agent_id)
         if deliver is None:
             raise DHTError("no such agent here")
-        with span(SPAN_DELIVER, kind=SpanKind.CONSUMER, attributes={ATTR_AGENT: agent_id.hex()}) as current:
+        with span(SPAN_DELIVER, kind=SpanKind.CONSUMER) as current:
+            recording = current.is_recording()  # attributes are built only for a span that keeps them
+            if recording:
+                current.set_attribute(ATTR_AGENT, agent_id.hex())
             try:
                 packet = self.admission.admit(data, agent_id)
             except PacketReplayError:
@@ -196,7 +199,8 @@ class AgentHost:
                 self.stats.forged += isinstance(exc, PacketSignatureError)
                 raise DHTError(f"rejected packet: {exc}") from exc
             self.stats.deliveries += 1
-            current.set_attributes(packet_attributes(packet))
+            if recording:
+                current.set_attributes(packet_attributes(packet))
             outcome = Outcome.FOLLOW_UP if await deliver(packet) else Outcome.DELIVERED
             current.set_attribute(ATTR_OUTCOME, outcome.name.lower())
             return outcome
@@ -219,8 +223,9 @@ def traced_publish(publish: _Publish) -> _Publish:
 
     @functools.wraps(publish)
     async def traced(router: Router, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
-        attributes = {**packet_attributes(packet), ATTR_ROUTER: router.name}
-        with span(SPAN_PUBLISH, kind=SpanKind.PRODUCER, attributes=attributes) as current:
+        with span(SPAN_PUBLISH, kind=SpanKind.PRODUCER) as current:
+            if current.is_recording():
+                current.set_attributes({**packet_attributes(packet), ATTR_ROUTER: router.name})
             report = await publish(router, packet, publisher=publisher)
             current.set_attributes(
                 {
