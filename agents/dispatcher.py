@@ -249,8 +249,10 @@ async def _traced(
 ) -> dict[str, Any]:
     """``fn`` in a ``dispatcher.<step>`` span. A caller's current span is its parent; without one
     (and under ``invoke``, whose portal runs steps on another thread), the turn's route step is: its
-    ``traceparent`` rides in the state, so every step of a turn is one trace."""
-    parent = "" if traceparent() else state.get(TRACE_KEY, "")
+    ``traceparent`` rides in the state, so every step of a turn is one trace. Route itself starts the
+    turn: the state it gets still holds the previous turn's, which is not its parent."""
+    starts = fn.__name__ == NODE_ROUTE
+    parent = "" if starts or traceparent() else state.get(TRACE_KEY, "")
     with remote_parent(parent), span(f"dispatcher.{fn.__name__}"):
         return await fn(state, emit)
 

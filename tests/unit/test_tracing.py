@@ -4,6 +4,7 @@ in every DHT app request (and ignored when malformed). Spans go to the SDK's in-
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx2 as httpx
 import openai
@@ -16,7 +17,9 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 from opentelemetry.trace import SpanKind, StatusCode
 
 import swarm.cli
+from agents.dispatcher import build_dispatcher
 from agents.llm import ChatMessage, GenerationOptions, OpenAIChat, ScriptedChat
+from agents.specialist import Specialist, SpecialistSettings
 from swarm import telemetry
 from swarm.config import load_config
 from swarm.dht import Contact
@@ -24,6 +27,7 @@ from swarm.dht.messages import AppReply, AppRequest, Envelope, encode_frame
 from swarm.dht.testing import launch_swarm
 from swarm.errors import ConfigError, ScriptedChatError
 from swarm.runtime import Swarm
+from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER
 from tests.unit.test_runtime import two_agent_swarm
 
 VALID = "00-0af7651916cd43dd8421a7bb8ee47cab-b7ad6b7169203331-01"
@@ -286,6 +290,33 @@ def test_a_synchronous_invoke_is_one_trace_too(spans: InMemorySpanExporter) -> N
         "dispatcher.consult", "dispatcher.respond", "dispatcher.route", "dispatcher.synthesize",
     ]  # fmt: skip
     assert len({trace_id(s) for s in steps}) == 1
+
+
+async def test_each_turn_of_a_thread_is_a_trace_of_its_own(spans: InMemorySpanExporter) -> None:
+    """The checkpointed state still holds the last turn's traceparent when the next turn starts."""
+    graph = build_dispatcher(await two_specialists(), embedder=EMBEDDER, fan_out=1)
+    config: Any = {"configurable": {"thread_id": "t"}}
+    for question in ("Which observatory did Ilse Korrin found?", "And who described Halvia rubra?"):
+        await graph.ainvoke({"messages": [("user", question)]}, config)
+    routes = named(spans, "dispatcher.route")
+    assert len(routes) == 2
+    assert all(r.parent is None for r in routes)
+    turns = {trace_id(r) for r in routes}
+    assert len(turns) == 2
+    for name in ("dispatcher.consult", "dispatcher.respond"):
+        assert {trace_id(s) for s in named(spans, name)} == turns
+
+
+async def two_specialists() -> list[Specialist]:
+    out = []
+    for (name, domain), fact in ((BOTANY, BOTANY_FACT), (ASTRONOMY, ASTRONOMY_FACT)):
+        agent = Specialist(
+            name, domain, chat=ScriptedChat(default="1874"), embedder=EMBEDDER,
+            settings=SpecialistSettings(ask_swarm=False, share_answers=False),
+        )  # fmt: skip
+        await agent.learn([fact])
+        out.append(agent)
+    return out
 
 
 # --- the command line ------------------------------------------------------------------------------
