@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from swarm.dht import Contact
 from swarm.errors import ConfigError
+from swarm.telemetry import span
 
 __all__ = ["AskResult", "AskSettings", "Candidate", "Holder", "Sources", "ask", "best_holders"]
 
@@ -121,6 +122,10 @@ class AskResult:
 
 
 Embed = Callable[[str], Awaitable[npt.NDArray[np.float32]]]
+SPAN_ROUND = "ask.round"
+ATTR_ROUND, ATTR_FOUND = "synthswarm.ask.round", "synthswarm.ask.found"
+ATTR_NEW = "synthswarm.ask.new_in_context"
+"""Passages in the round's top ``budget`` that the previous round's top did not hold."""
 
 
 async def ask(
@@ -138,24 +143,28 @@ async def ask(
     rounds = 0
     while rounds < settings.rounds:
         rounds += 1
-        known = [c.score for c in _best(pool, settings.budget)]
-        for candidate in await sources.search(text, query, known):
-            _merge(pool, candidate)
-        top = _best(pool, settings.budget)
-        keys = {c.key for c in top}
-        if rounds > 1 and keys == previous:
-            break  # this round added nothing to what a context would hold
-        previous = keys
-        if rounds == settings.rounds:
-            break
-        new = [c for c in top if c.key not in bridged][: settings.bridges]
-        await _fill(pool, new, sources)
-        new = [pool[c.key] for c in new if c.key in pool and pool[c.key].text]
-        if not new:
-            break
-        bridged.update(c.key for c in new)
-        text = " ".join([question, *(c.text or "" for c in new)])
-        query = await embed(text)
+        # One span per round: the query packets, replies and fetches of the round are its children.
+        with span(SPAN_ROUND, attributes={ATTR_ROUND: rounds}) as current:
+            known = [c.score for c in _best(pool, settings.budget)]
+            found = await sources.search(text, query, known)
+            for candidate in found:
+                _merge(pool, candidate)
+            top = _best(pool, settings.budget)
+            keys = {c.key for c in top}
+            current.set_attributes({ATTR_FOUND: len(found), ATTR_NEW: len(keys - previous)})
+            if rounds > 1 and keys == previous:
+                break  # this round added nothing to what a context would hold
+            previous = keys
+            if rounds == settings.rounds:
+                break
+            new = [c for c in top if c.key not in bridged][: settings.bridges]
+            await _fill(pool, new, sources)
+            new = [pool[c.key] for c in new if c.key in pool and pool[c.key].text]
+            if not new:
+                break
+            bridged.update(c.key for c in new)
+            text = " ".join([question, *(c.text or "" for c in new)])
+            query = await embed(text)
     context = await _context(pool, settings.budget, sources)
     syntheses = sorted((c for c in pool.values() if c.synthesis), key=lambda c: (-c.score, c.key))
     return AskResult(tuple(context + syntheses[: settings.syntheses]), rounds)

@@ -60,6 +60,7 @@ from agents.embeddings import Embedder
 from agents.llm import ChatMessage, ChatModel, GenerationOptions
 from agents.specialist import Answer, Specialist, Turn, follow_up_query
 from swarm.errors import ConfigError, DHTError, ModelError, SpecialistsFailedError, SwarmError
+from swarm.telemetry import remote_parent, span, traceparent
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -90,6 +91,7 @@ EVENT_FAILED = "failed"
 EVENT_DENIED = "denied"
 """A person denied a step (``agent``, ``kind``, ``tool``, ``reason``)."""
 NODE_ROUTE, NODE_CONSULT, NODE_SYNTHESIZE, NODE_RESPOND = "route", "consult", "synthesize", "respond"
+TRACE_KEY = "trace"
 
 DEFAULT_RETRY = RetryPolicy(
     initial_interval=0.5, max_attempts=2, jitter=False, retry_on=(ModelError, DHTError, TimeoutError)
@@ -118,12 +120,15 @@ class DispatcherState(TypedDict, total=False):
     provenance: dict[str, Any]
     dispatcher_llm_calls: int
     """Model calls the dispatcher itself made this turn (re-rank, composition)."""
+    trace: str
+    """The W3C ``traceparent`` of this turn's route step ("" untraced): the parent of its other steps."""
 
 
 class _Consult(TypedDict):
     question: str
     specialist: str
     history: list[list[str]]
+    trace: str
 
 
 def build_dispatcher(
@@ -248,7 +253,12 @@ def _fan_out(state: DispatcherState) -> list[Send]:
     return [
         Send(
             NODE_CONSULT,
-            _Consult(question=state["question"], specialist=c["name"], history=state.get("history", [])),
+            _Consult(
+                question=state["question"],
+                specialist=c["name"],
+                history=state.get("history", []),
+                trace=state.get("trace", ""),
+            ),
         )
         for c in state["chosen"]
     ]
@@ -284,14 +294,27 @@ def _node(
     under ``invoke``/``stream``."""
 
     async def afunc(state: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await fn(state, _step())
+        result: dict[str, Any] = await _traced(fn, state, _step())
         return result
 
     def func(state: Any) -> dict[str, Any]:
-        result: dict[str, Any] = _run_sync(fn(state, _step()), portal)
+        result: dict[str, Any] = _run_sync(_traced(fn, state, _step()), portal)
         return result
 
     return RunnableLambda(func, afunc=afunc, name=fn.__name__)
+
+
+async def _traced(
+    fn: Callable[[Any, _Step], Coroutine[Any, Any, dict[str, Any]]], state: Any, step: _Step
+) -> dict[str, Any]:
+    """``fn`` in a ``dispatcher.<step>`` span. A caller's current span is its parent; without one
+    (and under ``invoke``, whose portal runs steps on another thread), the turn's route step is: its
+    ``traceparent`` rides in the state, so every step of a turn is one trace. Route itself starts the
+    turn: the state it gets still holds the previous turn's, which is not its parent."""
+    starts = fn.__name__ == NODE_ROUTE
+    parent = "" if starts or traceparent() else state.get(TRACE_KEY, "")
+    with remote_parent(parent), span(f"dispatcher.{fn.__name__}"):
+        return await fn(state, step)
 
 
 def _fixed(specialists: Sequence[Specialist]) -> Callable[[], Sequence[Specialist]]:
@@ -404,6 +427,7 @@ class _Nodes:
             "chosen": chosen,
             "answers": Overwrite([]),
             "dispatcher_llm_calls": calls,
+            TRACE_KEY: traceparent(),
         }
 
     async def consult(self, task: _Consult, step: _Step) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
 from swarm.identity import ID_BYTES, Identity
 from swarm.packet import OutcomePacket, PacketKind, make_packet
 from swarm.tasks import TaskSet
+from swarm.telemetry import GEN_AI_OPERATION_NAME, span
 from tools import AnyTool, Tool, agent_tools, as_tools
 
 if TYPE_CHECKING:
@@ -653,6 +654,31 @@ class Specialist:
         to it ("and where was he born?") is searched for with the last turn in front of it, and the
         model sees the earlier turns (see :func:`follow_up_query`). ``approve`` is asked before a tool
         that needs approval runs; without it such a tool does not run."""
+        # The agent span of the GenAI conventions: the asking rounds, the swarm's replies and the
+        # model calls of this answer are its children, in this process and in the ones it asks.
+        attributes = {
+            GEN_AI_OPERATION_NAME: "invoke_agent",
+            "gen_ai.agent.name": self.name,
+            "gen_ai.agent.id": self.agent_id.hex(),
+        }
+        with span(f"invoke_agent {self.name}", attributes=attributes) as current:
+            answer = await self._answer(
+                task, ask_swarm=ask_swarm, on_token=on_token, history=history, approve=approve
+            )
+            current.set_attributes(
+                {"synthswarm.llm_calls": answer.llm_calls, "synthswarm.tokens": answer.tokens}
+            )
+            return answer
+
+    async def _answer(
+        self,
+        task: str,
+        *,
+        ask_swarm: bool | None,
+        on_token: Callable[[str], None] | None,
+        history: Sequence[Turn],
+        approve: Approver | None,
+    ) -> Answer:
         search = follow_up_query(task, history)
         with _tracing() as trace:
             vector = await self._embed(search)

@@ -22,6 +22,7 @@ from swarm import tasks
 from swarm.bench import FAULT_SECTIONS
 from swarm.config import Config, RouterName, describe, load_config
 from swarm.errors import SynthswarmError
+from swarm.telemetry import configure_tracing
 
 __all__ = ["cli", "main"]
 
@@ -52,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 @click.option("--log-level", type=str, help="DEBUG, INFO, WARNING or ERROR.")
 @click.option("--llm", "llm_backend", type=str, help="LLM backend: local or openai (config key llm.backend).")
 @click.option(
+    "--trace",
+    "trace_mode",
+    type=str,
+    help="OpenTelemetry spans: off, console (JSON lines on stderr) or otlp (OTEL_EXPORTER_OTLP_*).",
+)
+@click.option(
     "--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any config key, e.g. llm.max_tokens=64."
 )
 @click.pass_context
@@ -61,6 +68,7 @@ def cli(
     data_dir: str | None,
     log_level: str | None,
     llm_backend: str | None,
+    trace_mode: str | None,
     settings: tuple[str, ...],
 ) -> None:
     """synthswarm: LLM agents that share findings through a ZeroMQ Kademlia DHT.
@@ -69,10 +77,17 @@ def cli(
     `synthswarm config show` lists them all.
     """
     overrides = dict(_key_value(item, "--set") for item in settings)
-    for key, flag_value in (("data_dir", data_dir), ("log_level", log_level), ("llm.backend", llm_backend)):
+    for key, flag_value in (
+        ("data_dir", data_dir), ("log_level", log_level), ("llm.backend", llm_backend), ("trace", trace_mode)
+    ):  # fmt: skip
         if flag_value is not None:
             overrides[key] = flag_value
     config = load_config(file=config_file, overrides=overrides)
+    provider = configure_tracing(
+        config.trace, service_name=f"synthswarm {ctx.invoked_subcommand or ''}".strip()
+    )
+    if provider is not None:
+        ctx.call_on_close(provider.shutdown)  # flush every span before the command returns
     logging.basicConfig(
         level=config.log_level, handlers=[RichHandler(console=_err, show_path=False)], format="%(message)s"
     )

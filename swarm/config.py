@@ -62,6 +62,7 @@ EmbedderBackend = Literal["local", "openai", "hashing"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 RouterName = Literal["dht", "isolated", "broadcast", "hub", "gossip"]
 TransportName = Literal["inproc", "tcp"]
+TraceMode = Literal["off", "console", "otlp"]
 
 #: The top-level TOML array of agent tables; read by :func:`swarm.runtime.load_agents`, not here.
 AGENTS_KEY = "agents"
@@ -199,6 +200,13 @@ class Config:
         metadata=_doc("Where agents keep memory, keys, DHT state and model caches."),
     )
     log_level: LogLevel = field(default="INFO", metadata=_doc("Logging threshold."))
+    trace: TraceMode = field(
+        default="off",
+        metadata=_doc(
+            "OpenTelemetry spans: `off`; `console`: one JSON line per span on stderr; `otlp`: to the "
+            "OTEL_EXPORTER_OTLP_* endpoint (swarm.telemetry)."
+        ),
+    )
     llm: LLMConfig = field(default_factory=LLMConfig, metadata=_doc("Chat model settings."))
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig, metadata=_doc("Embedder settings."))
     swarm: SwarmConfig = field(default_factory=SwarmConfig, metadata=_doc("Swarm wiring."))

@@ -38,6 +38,7 @@ from swarm.errors import (
     RPCTimeoutError,
 )
 from swarm.packet import OutcomePacket, PacketKind, encode_packet
+from swarm.telemetry import ERROR_TYPE, AttributeValue, SpanKind, span
 
 __all__ = [
     "FETCH",
@@ -79,6 +80,13 @@ _REF_PREFIX = "reply-to:"
 _FLOOR_PREFIX = "min-score:"
 _HOLDER_PREFIX = "holder:"
 _CONTROL_PREFIXES = (_REF_PREFIX, _FLOOR_PREFIX, _HOLDER_PREFIX)
+SPAN_REPLY_SEND, SPAN_REPLY_RECEIVE, SPAN_FETCH = "reply.send", "reply.receive", "passage.fetch"
+ATTR_QUERY, ATTR_RESPONDER, ATTR_OFFERS = "synthswarm.query.id", "synthswarm.responder", "synthswarm.offers"
+ATTR_EXPECTED, ATTR_ASKED, ATTR_FETCHED = (
+    "synthswarm.reply.expected",
+    "synthswarm.fetch.asked",
+    "synthswarm.fetch.got",
+)
 
 #: Serves a fetch for one local agent: the texts of the passage ids it holds (absent ids left out).
 FetchFn = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
@@ -240,6 +248,8 @@ class DirectHost:
     async def on_reply(self, sender: Contact, payload: bytes) -> bytes:
         reply = Reply.decode(payload, sender)
         queue = self.waiting.get(reply.query_id)
+        with span(SPAN_REPLY_RECEIVE, kind=SpanKind.CONSUMER, attributes=_reply_attributes(reply)) as current:
+            current.set_attribute(ATTR_EXPECTED, queue is not None)
         if queue is None:
             self.unexpected += 1
         else:
@@ -290,30 +300,44 @@ class DirectHost:
 
     async def send_reply(self, to: Contact, reply: Reply) -> bool:
         """Send ``reply`` to the asker's node; False when it could not be reached."""
-        if to.node_id == self.node.node_id:
-            await self.on_reply(self.node.contact, reply.encode())
+        with span(SPAN_REPLY_SEND, kind=SpanKind.PRODUCER, attributes=_reply_attributes(reply)) as current:
+            if to.node_id == self.node.node_id:
+                await self.on_reply(self.node.contact, reply.encode())
+                return True
+            try:
+                await self.node.app_request(to, REPLY_TOPIC, reply.encode(), category=REPLY)
+            except DHTError as exc:
+                current.set_attribute(ERROR_TYPE, type(exc).__qualname__)
+                return False
             return True
-        try:
-            await self.node.app_request(to, REPLY_TOPIC, reply.encode(), category=REPLY)
-        except DHTError:
-            return False
-        return True
 
     async def fetch(self, holder: Contact, agent_id: bytes, passage_ids: Sequence[str]) -> dict[str, str]:
         """Texts of ``passage_ids`` from the agent ``agent_id`` on ``holder``, in batches of
         :data:`MAX_FETCH`; passages it could not supply (dead peer, unknown id) are absent."""
         out: dict[str, str] = {}
-        for start in range(0, len(passage_ids), MAX_FETCH):
-            request = FetchRequest(agent_id, tuple(passage_ids[start : start + MAX_FETCH]))
-            try:
-                if holder.node_id == self.node.node_id:
-                    data = await self.on_fetch(holder, request.encode())
-                else:
-                    data = await self.node.app_request(holder, FETCH_TOPIC, request.encode(), category=FETCH)
-                out.update(decode_texts(data, set(request.passage_ids)))
-            except DHTError:
-                continue  # ProtocolError is a DHTError: a garbled answer supplies nothing
+        with span(SPAN_FETCH, kind=SpanKind.CLIENT, attributes={ATTR_ASKED: len(passage_ids)}) as current:
+            for start in range(0, len(passage_ids), MAX_FETCH):
+                request = FetchRequest(agent_id, tuple(passage_ids[start : start + MAX_FETCH]))
+                try:
+                    if holder.node_id == self.node.node_id:
+                        data = await self.on_fetch(holder, request.encode())
+                    else:
+                        data = await self.node.app_request(
+                            holder, FETCH_TOPIC, request.encode(), category=FETCH
+                        )
+                    out.update(decode_texts(data, set(request.passage_ids)))
+                except DHTError:
+                    continue  # ProtocolError is a DHTError: a garbled answer supplies nothing
+            current.set_attribute(ATTR_FETCHED, len(out))
         return out
+
+
+def _reply_attributes(reply: Reply) -> dict[str, AttributeValue]:
+    return {
+        ATTR_QUERY: reply.query_id.hex(),
+        ATTR_RESPONDER: reply.responder.hex(),
+        ATTR_OFFERS: len(reply.offers),
+    }
 
 
 @dataclass(frozen=True)

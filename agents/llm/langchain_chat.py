@@ -42,11 +42,15 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable
 
 from agents.llm._langchain_convert import UsageCounter, finish_of, model_error, to_langchain, tool_calls_of
+from agents.llm._tracing import traced_chat
 from agents.llm._types import ChatChunk, ChatMessage, ChatResult, GenerationOptions, Usage
 from swarm.errors import ConfigError, ModelError, ModelResponseError
 from swarm.tasks import TaskSet
 
 __all__ = ["LangChainChat"]
+
+PROVIDER = "langchain"
+"""``gen_ai.provider.name`` of its model-call spans (the wrapped model's own provider is not known)."""
 
 _STRUCTURED_TITLE = "reply"
 
@@ -105,8 +109,26 @@ class LangChainChat:
     async def complete(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> ChatResult:
-        started = time.perf_counter()
         opts = self._merge(options)
+        with traced_chat(self._name, provider=PROVIDER, options=opts, in_process=False) as finish:
+            result = await self._complete(messages, opts)
+            finish(result)
+        return result
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        opts = self._merge(options)
+        with traced_chat(
+            self._name, provider=PROVIDER, options=opts, in_process=False, stream=True
+        ) as finish:
+            async for chunk in self._stream(messages, opts):
+                if chunk.result is not None:
+                    finish(chunk.result)
+                yield chunk
+
+    async def _complete(self, messages: Sequence[ChatMessage], opts: GenerationOptions) -> ChatResult:
+        started = time.perf_counter()
         if opts.json_schema is not None:
             return await self._structured(messages, opts, started)
         runnable = self._runnable(opts)
@@ -122,11 +144,10 @@ class LangChainChat:
             raise model_error(self._name, exc) from exc
         return self._result(output, started)
 
-    async def stream(
-        self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
+    async def _stream(
+        self, messages: Sequence[ChatMessage], opts: GenerationOptions
     ) -> AsyncIterator[ChatChunk]:
         started = time.perf_counter()
-        opts = self._merge(options)
         if opts.json_schema is not None:
             # Structured output arrives as partial objects, not text: send the whole reply as one piece.
             result = await self._structured(messages, opts, started)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents._packaged import embedded_llm_gguf
+from agents.llm._tracing import traced_chat
 from agents.llm._types import (
     ChatChunk,
     ChatMessage,
@@ -43,6 +44,9 @@ __all__ = ["BatchStats", "LocalChat", "LocalEngine", "default_cache_dir"]
 log = logging.getLogger(__name__)
 
 _DEFAULT_MAX_TOKENS = 256
+PROVIDER = "transformers"
+"""``gen_ai.provider.name`` of its model-call spans: the conventions list hosted providers only, so the
+library that runs the model in this process names it."""
 _CHOICE_BATCH = 32
 
 
@@ -481,7 +485,11 @@ class LocalChat:
     async def complete(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> ChatResult:
-        return await asyncio.wrap_future(self.engine.submit(messages, self._merge(options)))
+        merged = self._merge(options)
+        with traced_chat(self.name, provider=PROVIDER, options=merged, in_process=True) as finish:
+            result = await asyncio.wrap_future(self.engine.submit(messages, merged))
+            finish(result)
+            return result
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
@@ -492,15 +500,21 @@ class LocalChat:
         def on_text(text: str) -> None:
             loop.call_soon_threadsafe(pieces.put_nowait, text)
 
-        future = self.engine.submit(messages, self._merge(options), on_text)
-        # The worker calls on_text before it resolves the future, so None arrives after the last text.
-        future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, None))
-        try:
-            while (piece := await pieces.get()) is not None:
-                yield ChatChunk(piece)
-            yield ChatChunk("", future.result())  # resolved: None came from its done-callback
-        finally:
-            future.cancel()  # a consumer that stops early frees the slot, if generation has not begun
+        merged = self._merge(options)
+        with traced_chat(
+            self.name, provider=PROVIDER, options=merged, in_process=True, stream=True
+        ) as finish:
+            future = self.engine.submit(messages, merged, on_text)
+            # The worker calls on_text before it resolves the future, so None arrives after the last text.
+            future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, None))
+            try:
+                while (piece := await pieces.get()) is not None:
+                    yield ChatChunk(piece)
+                result = future.result()  # resolved: None came from its done-callback
+                finish(result)
+                yield ChatChunk("", result)
+            finally:
+                future.cancel()  # a consumer that stops early frees the slot, if generation has not begun
 
     async def aclose(self) -> None:
         """Nothing to release per chat: the shared engine serves other agents until the process ends."""

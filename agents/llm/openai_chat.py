@@ -9,6 +9,7 @@ from typing import Any
 import openai
 
 from agents._openai import async_openai_client
+from agents.llm._tracing import traced_chat
 from agents.llm._types import (
     ChatChunk,
     ChatMessage,
@@ -28,6 +29,8 @@ from swarm.errors import (
 __all__ = ["DEFAULT_OPENAI_MODEL", "OpenAIChat"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+PROVIDER = "openai"
+"""``gen_ai.provider.name`` of its model-call spans (the API it speaks; the server may be any)."""
 
 
 class OpenAIChat:
@@ -82,29 +85,34 @@ class OpenAIChat:
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> ChatResult:
         started = time.perf_counter()
-        try:
-            response = await self._client.chat.completions.create(
-                **self._request(messages, options), stream=False
+        with traced_chat(
+            self._model, provider=PROVIDER, options=self._options(options), in_process=False
+        ) as finish:
+            try:
+                response = await self._client.chat.completions.create(
+                    **self._request(messages, options), stream=False
+                )
+            except openai.OpenAIError as exc:
+                raise self._translate(exc) from exc
+            if not response.choices:
+                raise ModelResponseError(f"{self.base_url} answered with no choices")
+            choice = response.choices[0]
+            usage = response.usage
+            calls = tuple(
+                ToolCall(c.id, c.function.name, c.function.arguments or "{}")
+                for c in choice.message.tool_calls or ()
+                if c.type == "function"
             )
-        except openai.OpenAIError as exc:
-            raise self._translate(exc) from exc
-        if not response.choices:
-            raise ModelResponseError(f"{self.base_url} answered with no choices")
-        choice = response.choices[0]
-        usage = response.usage
-        calls = tuple(
-            ToolCall(c.id, c.function.name, c.function.arguments or "{}")
-            for c in choice.message.tool_calls or ()
-            if c.type == "function"
-        )
-        return ChatResult(
-            text=choice.message.content or "",
-            finish_reason=_finish(choice.finish_reason),
-            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(0, 0),
-            model=response.model or self._model,
-            latency_s=time.perf_counter() - started,
-            tool_calls=calls,
-        )
+            result = ChatResult(
+                text=choice.message.content or "",
+                finish_reason=_finish(choice.finish_reason),
+                usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(0, 0),
+                model=response.model or self._model,
+                latency_s=time.perf_counter() - started,
+                tool_calls=calls,
+            )
+            finish(result)
+            return result
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
@@ -115,39 +123,55 @@ class OpenAIChat:
         usage = Usage(0, 0)
         model = self._model
         calls: dict[int, list[str]] = {}
-        try:
-            stream = await self._client.chat.completions.create(
-                **self._request(messages, options),
-                stream=True,
-                stream_options={"include_usage": True},
+        opts = self._options(options)
+        with traced_chat(
+            self._model, provider=PROVIDER, options=opts, in_process=False, stream=True
+        ) as traced:
+            try:
+                stream = await self._client.chat.completions.create(
+                    **self._request(messages, options),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                async for chunk in stream:
+                    model = chunk.model or model
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    for choice in chunk.choices:
+                        if choice.finish_reason:
+                            finish = _finish(choice.finish_reason)
+                        if choice.delta.content:
+                            parts.append(choice.delta.content)
+                            yield ChatChunk(choice.delta.content)
+                        for delta in choice.delta.tool_calls or ():
+                            # Streamed calls arrive in pieces keyed by index: id and name once, then JSON.
+                            call = calls.setdefault(delta.index, ["", "", ""])
+                            call[0] = delta.id or call[0]
+                            if delta.function is not None:
+                                call[1] += delta.function.name or ""
+                                call[2] += delta.function.arguments or ""
+            except openai.OpenAIError as exc:
+                raise self._translate(exc) from exc
+            tool_calls = tuple(ToolCall(i, n, a or "{}") for i, n, a in (calls[k] for k in sorted(calls)))
+            result = ChatResult(
+                "".join(parts), finish, usage, model, time.perf_counter() - started, tool_calls=tool_calls
             )
-            async for chunk in stream:
-                model = chunk.model or model
-                if chunk.usage is not None:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    if choice.finish_reason:
-                        finish = _finish(choice.finish_reason)
-                    if choice.delta.content:
-                        parts.append(choice.delta.content)
-                        yield ChatChunk(choice.delta.content)
-                    for delta in choice.delta.tool_calls or ():
-                        # Streamed calls arrive in pieces keyed by index: id and name once, then JSON.
-                        call = calls.setdefault(delta.index, ["", "", ""])
-                        call[0] = delta.id or call[0]
-                        if delta.function is not None:
-                            call[1] += delta.function.name or ""
-                            call[2] += delta.function.arguments or ""
-        except openai.OpenAIError as exc:
-            raise self._translate(exc) from exc
-        tool_calls = tuple(ToolCall(i, n, a or "{}") for i, n, a in (calls[k] for k in sorted(calls)))
-        result = ChatResult(
-            "".join(parts), finish, usage, model, time.perf_counter() - started, tool_calls=tool_calls
-        )
-        yield ChatChunk("", result)
+            traced(result)
+            yield ChatChunk("", result)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    def _options(self, options: GenerationOptions | None) -> GenerationOptions:
+        """The settings a request is sent with: ``options`` over the defaults (for its span)."""
+        o, d = options or GenerationOptions(), self.defaults
+        return GenerationOptions(
+            max_tokens=o.max_tokens or d.max_tokens,
+            temperature=o.temperature if o.temperature is not None else d.temperature,
+            top_p=o.top_p if o.top_p is not None else d.top_p,
+            stop=o.stop or d.stop,
+            seed=o.seed if o.seed is not None else d.seed,
+        )
 
     def _request(self, messages: Sequence[ChatMessage], options: GenerationOptions | None) -> dict[str, Any]:
         o, d = options or GenerationOptions(), self.defaults

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from agents.llm._tracing import traced_chat
 from agents.llm._types import (
     ChatChunk,
     ChatMessage,
@@ -101,19 +102,24 @@ class ScriptedChat:
         opts = options or GenerationOptions()
         call = ScriptedCall(tuple(messages), opts)
         self.calls.append(call)
-        if self._replies:
-            reply = self._replies.popleft()
-        elif self._default is not None:
-            reply = self._default
-        else:
-            raise ScriptedChatError(
-                f"ScriptedChat {self._name!r} has no reply left for call #{len(self.calls)} "
-                f"(last user message: {call.last_user_message[:80]!r})"
-            )
-        if isinstance(reply, ChatResult):
-            return reply
-        text = reply(messages) if callable(reply) else reply
-        return self._result(text, messages, opts)
+        # A span like a real backend's, so tests see what tracing records (swarm.telemetry).
+        with traced_chat(self._name, provider="scripted", options=opts, in_process=True) as finish:
+            if self._replies:
+                reply = self._replies.popleft()
+            elif self._default is not None:
+                reply = self._default
+            else:
+                raise ScriptedChatError(
+                    f"ScriptedChat {self._name!r} has no reply left for call #{len(self.calls)} "
+                    f"(last user message: {call.last_user_message[:80]!r})"
+                )
+            if isinstance(reply, ChatResult):
+                result = reply
+            else:
+                text = reply(messages) if callable(reply) else reply
+                result = self._result(text, messages, opts)
+            finish(result)
+            return result
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None

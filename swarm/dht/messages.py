@@ -249,15 +249,21 @@ class ErrorReply(Message):
 
 @dataclass(frozen=True, slots=True)
 class AppRequest(Message):
-    """An opaque request for a protocol layered on the DHT (semantic routing), dispatched by ``topic``."""
+    """An opaque request for a protocol layered on the DHT (semantic routing), dispatched by ``topic``.
+
+    ``trace`` is the W3C ``traceparent`` of the span that sent it ("" when untraced), so the handler's
+    spans join the sender's trace (:mod:`swarm.telemetry`). It rides in the envelope, never in a
+    signed packet, and is left off the wire when empty: an untraced request is byte for byte what it
+    was before the field existed, and a node that does not know the field ignores it."""
 
     type: ClassVar[MsgType] = MsgType.APP_REQUEST
     is_request: ClassVar[bool] = True
     topic: str
     payload: bytes
+    trace: str = ""
 
     def fields(self) -> list[Any]:
-        return [self.topic, self.payload]
+        return [self.topic, self.payload, self.trace] if self.trace else [self.topic, self.payload]
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,9 +458,10 @@ class _ErrorFrame(_Frame, tag=int(MsgType.ERROR)):
 class _AppRequestFrame(_Frame, tag=int(MsgType.APP_REQUEST)):
     topic: _Topic
     payload: bytes
+    trace: str = ""  # unchecked here: swarm.telemetry ignores a malformed one
 
     def as_message(self) -> AppRequest:
-        return AppRequest(self.topic, self.payload)
+        return AppRequest(self.topic, self.payload, self.trace)
 
 
 class _AppReplyFrame(_Frame, tag=int(MsgType.APP_REPLY)):

@@ -70,6 +70,7 @@ from swarm.errors import (
 )
 from swarm.identity import Identity
 from swarm.tasks import TaskSet
+from swarm.telemetry import remote_parent, traceparent
 
 __all__ = ["AppHandler", "DHTNode", "DHTSettings", "GetResult", "NodeStats", "PutResult"]
 
@@ -516,7 +517,7 @@ class DHTNode:
     async def app_request(
         self, contact: Contact, topic: str, payload: bytes, *, category: str = "app"
     ) -> bytes:
-        reply = await self.call(contact, AppRequest(topic, payload), category=category)
+        reply = await self.call(contact, AppRequest(topic, payload, traceparent()), category=category)
         if isinstance(reply, ErrorReply) and reply.code == "busy":
             raise PeerBusyError(f"{contact.short()} is busy: {reply.message}")
         if isinstance(reply, ErrorReply):
@@ -715,7 +716,8 @@ class DHTNode:
         if handler is None:
             return ErrorReply("unknown-topic", message.topic)
         try:
-            return AppReply(await handler(envelope.sender, message.payload))
+            with remote_parent(message.trace):  # the sender's trace, if it sent a valid one
+                return AppReply(await handler(envelope.sender, message.payload))
         except DHTError as exc:
             return ErrorReply("failed", str(exc)[:300])
         except Exception:  # a handler's bug must not cost the caller a timeout, nor the node its life

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -23,6 +25,7 @@ from swarm.errors import (
     RPCTimeoutError,
 )
 from swarm.packet import OutcomePacket, encode_packet
+from swarm.telemetry import AttributeValue, SpanKind, span
 
 __all__ = [
     "DELIVER_TOPIC",
@@ -33,9 +36,25 @@ __all__ = [
     "Router",
     "RouterStats",
     "Subscriber",
+    "packet_attributes",
+    "traced_publish",
 ]
 
 DELIVER_TOPIC = "swarm.deliver"
+SPAN_PUBLISH = "packet.publish"
+SPAN_DELIVER = "packet.deliver"
+ATTR_PACKET_ID, ATTR_PACKET_KIND, ATTR_ORIGIN = (
+    "synthswarm.packet.id",
+    "synthswarm.packet.kind",
+    "synthswarm.packet.origin",
+)
+ATTR_AGENT, ATTR_ROUTER, ATTR_OUTCOME = (
+    "synthswarm.agent.id",
+    "synthswarm.router",
+    "synthswarm.delivery.outcome",
+)
+ATTR_DELIVERED, ATTR_MESSAGES, ATTR_HOPS = "synthswarm.delivered", "synthswarm.messages", "synthswarm.hops"
+_Publish = typing.TypeVar("_Publish", bound=Callable[..., Awaitable["DeliveryReport"]])
 
 #: Called once per packet an agent receives (duplicates are filtered before it). Returning True
 #: promises a follow-up packet (a reply to a query), so the publisher knows whom to wait for.
@@ -165,17 +184,59 @@ class AgentHost:
         deliver = self.agents.get(agent_id)
         if deliver is None:
             raise DHTError("no such agent here")
-        try:
-            packet = self.admission.admit(data, agent_id)
-        except PacketReplayError:
-            self.stats.duplicates_dropped += 1
-            return Outcome.MISSED
-        except PacketError as exc:
-            self.stats.rejected += 1
-            self.stats.forged += isinstance(exc, PacketSignatureError)
-            raise DHTError(f"rejected packet: {exc}") from exc
-        self.stats.deliveries += 1
-        return Outcome.FOLLOW_UP if await deliver(packet) else Outcome.DELIVERED
+        with span(SPAN_DELIVER, kind=SpanKind.CONSUMER) as current:
+            recording = current.is_recording()  # attributes are built only for a span that keeps them
+            if recording:
+                current.set_attribute(ATTR_AGENT, agent_id.hex())
+            try:
+                packet = self.admission.admit(data, agent_id)
+            except PacketReplayError:
+                self.stats.duplicates_dropped += 1
+                current.set_attribute(ATTR_OUTCOME, Outcome.MISSED.name.lower())
+                return Outcome.MISSED
+            except PacketError as exc:
+                self.stats.rejected += 1
+                self.stats.forged += isinstance(exc, PacketSignatureError)
+                raise DHTError(f"rejected packet: {exc}") from exc
+            self.stats.deliveries += 1
+            if recording:
+                current.set_attributes(packet_attributes(packet))
+            outcome = Outcome.FOLLOW_UP if await deliver(packet) else Outcome.DELIVERED
+            current.set_attribute(ATTR_OUTCOME, outcome.name.lower())
+            return outcome
+
+
+def packet_attributes(packet: OutcomePacket) -> dict[str, AttributeValue]:
+    """What a span says about a packet: its id, kind and signer (never its text)."""
+    return {
+        ATTR_PACKET_ID: packet.id.hex(),
+        ATTR_PACKET_KIND: str(packet.kind),
+        ATTR_ORIGIN: packet.origin.hex(),
+    }
+
+
+def traced_publish(publish: _Publish) -> _Publish:
+    """A router's ``publish`` inside a :data:`SPAN_PUBLISH` span (kind PRODUCER) that names the packet
+    and the router, and, once it is sent, how many agents it reached at what cost. Every request the
+    router sends meanwhile carries the span's trace (:mod:`swarm.telemetry`), so the deliveries in
+    other processes are its children."""
+
+    @functools.wraps(publish)
+    async def traced(router: Router, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
+        with span(SPAN_PUBLISH, kind=SpanKind.PRODUCER) as current:
+            if current.is_recording():
+                current.set_attributes({**packet_attributes(packet), ATTR_ROUTER: router.name})
+            report = await publish(router, packet, publisher=publisher)
+            current.set_attributes(
+                {
+                    ATTR_DELIVERED: len(report.delivered_to),
+                    ATTR_MESSAGES: report.messages,
+                    ATTR_HOPS: report.hops,
+                }
+            )
+            return report
+
+    return typing.cast(_Publish, traced)
 
 
 def encode_delivery(agent_id: bytes, packet: OutcomePacket) -> bytes:

@@ -31,6 +31,7 @@ from swarm.routers._base import (
     RouterStats,
     Subscriber,
     deliver_to,
+    traced_publish,
 )
 
 __all__ = ["BroadcastRouter", "GossipRouter", "HubRouter", "IsolatedRouter"]
@@ -95,6 +96,7 @@ class IsolatedRouter(_Hosting):
 
     name = "isolated"
 
+    @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         self.publisher_node(publisher)
         self._stats.packets += 1
@@ -106,6 +108,7 @@ class BroadcastRouter(_Hosting):
 
     name = "broadcast"
 
+    @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self.publisher_node(publisher)
         targets = [s for a, s in self.subscribers.items() if a != publisher]
@@ -143,6 +146,7 @@ class HubRouter(_Hosting):
             await node.app_request(self.hub.contact, HUB_SUBSCRIBE, request, category="hub")
             self._stats.subscribe_messages += 1
 
+    @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self.publisher_node(publisher)
         request = pack([publisher, encode_packet(packet)])
@@ -243,6 +247,7 @@ class GossipRouter(_Hosting):
         if GOSSIP_TOPIC not in node.app_topics():
             node.register_app(GOSSIP_TOPIC, lambda sender, payload: self._on_forward(node, payload))
 
+    @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         """Spread ``packet``; each forward answers once its own subtree is done, so the report counts
         every forward of the packet and names every agent it reached."""

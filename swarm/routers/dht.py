@@ -38,7 +38,15 @@ from swarm.dht.messages import MAX_CONTACTS
 from swarm.dht.storage import KEY_FULL
 from swarm.errors import ConfigError, DHTError, ProtocolError, SubscriptionLostError
 from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
-from swarm.routers._base import AgentHost, DeliverFn, DeliveryReport, Outcome, RouterStats, try_deliver
+from swarm.routers._base import (
+    AgentHost,
+    DeliverFn,
+    DeliveryReport,
+    Outcome,
+    RouterStats,
+    traced_publish,
+    try_deliver,
+)
 from swarm.routers._outbox import Outbox, PendingDelivery
 from swarm.semantic import SemanticHasher, TopicKey
 
@@ -195,6 +203,7 @@ class DHTRouter:
                 break
         return result
 
+    @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         node = self._home.get(publisher)
         if node is None:

@@ -1,6 +1,7 @@
 """A minimal OpenAI-compatible HTTP server on an ephemeral loopback port, for client tests.
 
-It answers ``/v1/chat/completions`` (JSON or server-sent events) by echoing the last user message
+It answers ``/v1/chat/completions`` (JSON or server-sent events, with a usage chunk when
+``stream_options.include_usage`` asks for one) by echoing the last user message
 (or, when tools are offered and that message reads ``CALL name {json}``, with that function call),
 and ``/v1/embeddings`` with fixed-size vectors; every request body is kept in ``requests``.
 """
@@ -66,6 +67,11 @@ class _Handler(BaseHTTPRequestHandler):
                      "choices": [delta]}  # fmt: skip
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
+        if (body.get("stream_options") or {}).get("include_usage"):  # as OpenAI: a last chunk, no choices
+            usage = {"prompt_tokens": 3, "completion_tokens": len(reply.split()), "total_tokens": 9}
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                     "choices": [], "usage": usage}  # fmt: skip
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
         self.wfile.write(b"data: [DONE]\n\n")
 
     def _tool_call(self, body: dict[str, Any], name: str, arguments: str) -> None:
