@@ -25,7 +25,7 @@ from langchain_core.utils.function_calling import convert_to_openai_function
 from swarm.errors import ToolError
 from tools._spec import ToolSpec
 
-__all__ = ["MAX_RESULT_CHARS", "Tool", "tool"]
+__all__ = ["MAX_RESULT_CHARS", "Tool", "parse_arguments", "tool"]
 
 #: A tool's result is cut to this many characters before the model sees it.
 MAX_RESULT_CHARS = 4000
@@ -57,7 +57,7 @@ class Tool:
         Bad arguments and failures raise :class:`~swarm.errors.ToolError` with a message meant for the
         model, so an agent can hand it back and let the model try again.
         """
-        kwargs = self._check(_parse(arguments, self.name))
+        kwargs = self._check(parse_arguments(arguments, self.name))
         try:
             result = self.fn(**kwargs)
             if inspect.isawaitable(result):
@@ -192,7 +192,8 @@ def _nullable(schema: Mapping[str, object]) -> Mapping[str, object] | None:
     return others[0] if len(options) == 2 and len(others) == 1 else None
 
 
-def _parse(arguments: str | Mapping[str, object], name: str) -> dict[str, object]:
+def parse_arguments(arguments: str | Mapping[str, object], name: str) -> dict[str, object]:
+    """A model's arguments (JSON text or a mapping) as a dict; anything else is a :class:`ToolError`."""
     if isinstance(arguments, Mapping):
         return dict(arguments)
     try:

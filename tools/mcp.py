@@ -39,7 +39,7 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT, CallToolResult, Conten
 from mcp_types import Tool as RemoteTool
 
 from swarm.errors import ConfigError, ToolError
-from tools._tool import MAX_RESULT_CHARS, Tool
+from tools._tool import MAX_RESULT_CHARS, Tool, parse_arguments
 from tools.mcp_config import MCPServerConfig, mcp_configs
 
 __all__ = ["MCPConnection", "MCPServerConfig", "MCPTool", "MCPToolbox", "add_tools", "mcp_configs"]
@@ -63,7 +63,7 @@ class MCPTool(Tool):
         if self.connection is None:
             raise ToolError(f"{self.name}: not connected to an MCP server")
         return await self.connection.call(
-            self.remote_name, _arguments(arguments, self.name), as_name=self.name
+            self.remote_name, parse_arguments(arguments, self.name), as_name=self.name
         )
 
 
@@ -257,18 +257,6 @@ def add_tools(tools: list[Tool], new: Sequence[MCPTool], *, agent: str) -> None:
             )
         taken.add(t.name)
     tools.extend(new)
-
-
-def _arguments(arguments: str | Mapping[str, object], name: str) -> dict[str, object]:
-    if isinstance(arguments, Mapping):
-        return dict(arguments)
-    try:
-        value = json.loads(arguments or "{}")
-    except json.JSONDecodeError as exc:
-        raise ToolError(f"{name}: arguments are not valid JSON ({exc.msg})") from exc
-    if not isinstance(value, dict):
-        raise ToolError(f"{name}: arguments must be a JSON object")
-    return value
 
 
 def _text(result: CallToolResult) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -107,6 +108,19 @@ class GenerationOptions:
     extract: Extract | None = None
     """Restrict the reply to given text (backends with ``supports_extract`` only; others raise
     :class:`~swarm.errors.ModelError` rather than ignore it)."""
+
+    def over(self, defaults: GenerationOptions) -> GenerationOptions:
+        """These options, with ``defaults`` (a model's configured ones) where a sampling setting is
+        unset; what the call asks of the reply (tools, schema, extraction) stays the call's own."""
+        d = defaults
+        return dataclasses.replace(
+            self,
+            max_tokens=self.max_tokens or d.max_tokens,
+            temperature=self.temperature if self.temperature is not None else d.temperature,
+            top_p=self.top_p if self.top_p is not None else d.top_p,
+            stop=self.stop or d.stop,
+            seed=self.seed if self.seed is not None else d.seed,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,18 +177,10 @@ class LangChainChat:
         await self._tasks.close()
 
     def _merge(self, options: GenerationOptions | None) -> GenerationOptions:
-        o, d = options or GenerationOptions(), self.defaults
+        o = options or GenerationOptions()
         if o.extract is not None:
             raise ModelError(f"{self._name}: extractive decoding is not supported here (supports_extract)")
-        return GenerationOptions(
-            max_tokens=o.max_tokens or d.max_tokens,
-            temperature=o.temperature if o.temperature is not None else d.temperature,
-            top_p=o.top_p if o.top_p is not None else d.top_p,
-            stop=o.stop or d.stop,
-            seed=o.seed if o.seed is not None else d.seed,
-            tools=o.tools,
-            json_schema=o.json_schema,
-        )
+        return o.over(self.defaults)
 
     def _runnable(self, opts: GenerationOptions) -> Runnable[Any, Any]:
         """The model with the call's tools bound, then its keyword arguments (bound in this order

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
 import logging
 import os
@@ -520,17 +521,11 @@ class LocalChat:
         """Nothing to release per chat: the shared engine serves other agents until the process ends."""
 
     def _merge(self, options: GenerationOptions | None) -> GenerationOptions:
-        o, d = options or GenerationOptions(), self.defaults
+        o = options or GenerationOptions()
         if o.json_schema is not None:
             raise ModelError(f"{self.name}: structured output is not supported here (supports_structured)")
-        return GenerationOptions(
-            max_tokens=o.max_tokens or d.max_tokens or _DEFAULT_MAX_TOKENS,
-            temperature=o.temperature if o.temperature is not None else d.temperature,
-            top_p=o.top_p if o.top_p is not None else d.top_p,
-            stop=o.stop or d.stop,
-            seed=o.seed if o.seed is not None else d.seed,
-            extract=o.extract,
-        )
+        merged = dataclasses.replace(o.over(self.defaults), tools=())  # it calls no functions
+        return dataclasses.replace(merged, max_tokens=merged.max_tokens or _DEFAULT_MAX_TOKENS)
 
 
 def default_cache_dir() -> Path:

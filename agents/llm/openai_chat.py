@@ -164,14 +164,7 @@ class OpenAIChat:
 
     def _options(self, options: GenerationOptions | None) -> GenerationOptions:
         """The settings a request is sent with: ``options`` over the defaults (for its span)."""
-        o, d = options or GenerationOptions(), self.defaults
-        return GenerationOptions(
-            max_tokens=o.max_tokens or d.max_tokens,
-            temperature=o.temperature if o.temperature is not None else d.temperature,
-            top_p=o.top_p if o.top_p is not None else d.top_p,
-            stop=o.stop or d.stop,
-            seed=o.seed if o.seed is not None else d.seed,
-        )
+        return (options or GenerationOptions()).over(self.defaults)
 
     def _request(self, messages: Sequence[ChatMessage], options: GenerationOptions | None) -> dict[str, Any]:
         o, d = options or GenerationOptions(), self.defaults

@@ -9,10 +9,14 @@ and ``/v1/embeddings`` with fixed-size vectors; every request body is kept in ``
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -134,3 +138,19 @@ def openai_stub() -> Iterator[_StubServer]:
 def base_url(server: _StubServer) -> str:
     host, port = server.server_address[:2]
     return f"http://{host!s}:{port}/v1"
+
+
+def start_serve(where: Path, model: _StubServer, *, token: str) -> tuple[subprocess.Popen[str], int]:
+    """``synthswarm serve`` of the agents file ``where/swarm.toml`` on a free loopback port, its model
+    this stub and its embedder the hashing one: (the process, its port). Stop it with SIGINT."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    settings = ["embedder.backend=hashing", f"llm.base_url={base_url(model)}", "llm.api_key=k", "llm.model=m"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "swarm", "--llm", "openai", "--data-dir", str(where / "data"),
+         *[item for s in settings for item in ("--set", s)],
+         "serve", "--agents", str(where / "swarm.toml"), "--port", str(port), "--token", token],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    return process, port

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,7 +25,7 @@ from swarm.a2a_server import A2A_PATH, BEARER_SCHEME, CARD_PATH
 from swarm.config import SwarmConfig
 from swarm.runtime import Swarm
 from swarm.server import ServerSettings, create_app
-from tests.integration.openai_stub import base_url, openai_stub
+from tests.integration.openai_stub import openai_stub, start_serve
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT, QUESTION
 
 TOKEN = "s3cret-token"
@@ -42,22 +39,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f'[[agents]]\nname = "botany"\ndomain = "plants"\ndocuments = ["{BOTANY_FACT}"]\n\n'
         f'[[agents]]\nname = "astronomy"\ndomain = "stars"\ndocuments = ["{ASTRONOMY_FACT}"]\n'
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with openai_stub() as model:
-        settings = [
-            "embedder.backend=hashing",
-            f"llm.base_url={base_url(model)}",
-            "llm.api_key=k",
-            "llm.model=m",
-        ]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "swarm", "--llm", "openai", "--data-dir", str(where / "data"),
-             *[item for s in settings for item in ("--set", s)],
-             "serve", "--agents", str(where / "swarm.toml"), "--port", str(port), "--token", TOKEN],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        process, port = start_serve(where, model, token=TOKEN)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120

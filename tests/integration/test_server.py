@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -24,7 +21,7 @@ import uvicorn
 from swarm.config import SwarmConfig
 from swarm.runtime import Swarm
 from swarm.server import MODEL_ID, ServerSettings, create_app
-from tests.integration.openai_stub import base_url, openai_stub
+from tests.integration.openai_stub import openai_stub, start_serve
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
 
 TOKEN = "s3cret-token"
@@ -168,22 +165,8 @@ def test_the_serve_command_answers_and_stops_on_interrupt(tmp_path: Path) -> Non
         f'[[agents]]\nname = "botany"\ndomain = "plants"\ndocuments = ["{BOTANY_FACT}"]\n\n'
         f'[[agents]]\nname = "astronomy"\ndomain = "stars"\ndocuments = ["{ASTRONOMY_FACT}"]\n'
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with openai_stub() as model:
-        settings = [
-            "embedder.backend=hashing",
-            f"llm.base_url={base_url(model)}",
-            "llm.api_key=k",
-            "llm.model=m",
-        ]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "swarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
-             *[item for s in settings for item in ("--set", s)],
-             "serve", "--agents", str(tmp_path / "swarm.toml"), "--port", str(port), "--token", TOKEN],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        process, port = start_serve(tmp_path, model, token=TOKEN)
         try:
             url = f"http://127.0.0.1:{port}/v1"
             deadline = time.monotonic() + 120
