@@ -380,6 +380,10 @@ class Specialist:
         self.stats.published += 1
         return report
 
+    def own_packet(self, packet_id: bytes) -> OutcomePacket | None:
+        """The finding packet ``packet_id`` if this agent distilled it from its own knowledge."""
+        return next((p for p in self._findings.values() if p.id == packet_id), None)
+
     async def share_knowledge(self) -> list[DeliveryReport]:
         """Distill each document not shared before into a finding packet and publish it."""
         if self._router is None:

@@ -332,8 +332,9 @@ def serve_command(
     max_request_bytes: int,
     keep_dir: Path | None,
 ) -> None:
-    """Serve the swarm's dispatcher as an OpenAI-compatible API (/v1/chat/completions, /v1/models),
-    with a chat page and a live view of the swarm at /."""
+    """Serve the swarm's dispatcher as an OpenAI-compatible API (/v1/chat/completions, /v1/models)
+    and as an A2A agent (card at /.well-known/agent-card.json, JSON-RPC at /a2a), with a chat page
+    and a live view of the swarm at /. Pending approvals: /v1/swarm/approvals/THREAD."""
     from swarm.serve_cli import serve
 
     # On Ctrl-C uvicorn shuts down (stopping the swarm) and then re-raises the interrupt, which may or

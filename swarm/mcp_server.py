@@ -83,7 +83,8 @@ def build_mcp_server(swarm: Swarm, *, name: str = SERVER_NAME) -> MCPServer[Any]
 
 
 async def find_packet(swarm: Swarm, packet_id: str) -> dict[str, Any]:
-    """The packet ``packet_id`` from the agents' inboxes, as data; an MCP tool error when no agent has it."""
+    """The packet ``packet_id`` from the agents' own findings and inboxes, as data; an MCP tool error
+    when no agent has it."""
     text = packet_id.strip().lower()
     if text.startswith("passage:"):
         raise MCPToolError(
@@ -98,7 +99,7 @@ async def find_packet(swarm: Swarm, packet_id: str) -> dict[str, Any]:
     found: OutcomePacket | None = None
     holders = []
     for s in swarm.specialists:
-        for packet in await s.memory.packets([key]):
+        for packet in [*filter(None, [s.own_packet(key)]), *await s.memory.packets([key])]:
             found = packet
             holders.append(s.name)
     if found is None:

@@ -51,6 +51,16 @@ async def test_its_tools_ask_the_swarm_list_the_agents_and_read_packets() -> Non
         assert packet["finding"] == kept.finding
         assert packet["from"] == "astronomy"  # named, not a bare key hash
         assert "botany" in packet["held_by"]
+        assert "astronomy" in packet["held_by"]  # its own finding: the sender keeps it too
+
+
+async def test_an_agents_own_finding_is_found_with_the_isolated_router() -> None:
+    async with two_agent_swarm("isolated") as swarm, Client(build_mcp_server(swarm)) as client:
+        botany = swarm.specialists[0]
+        [own] = botany._findings.values()  # what it distilled from its one document, shared with no one
+        packet = payload(await client.call_tool("get_packet", {"id": own.id.hex()}))
+        assert packet["held_by"] == ["botany"]
+        assert packet["finding"] == own.finding
 
 
 async def test_unknown_packets_and_bad_questions_are_clear_tool_errors() -> None:
