@@ -191,3 +191,25 @@ async def test_a_server_that_dies_gives_tool_errors_not_hangs() -> None:
             await tools["crash"].call({})
         with pytest.raises(ToolError, match="founding_year: the MCP server 'obs' has stopped"):
             await tools["founding_year"].call({"observatory": "Veltmar"})
+
+
+async def test_a_specialist_uses_the_tools_of_an_mcp_server_over_streamable_http(tmp_path: Path) -> None:
+    """A swarm of swarms: a specialist here calls ``ask_swarm`` of another swarm's ``synthswarm mcp
+    --http``, over the network transport rather than stdio."""
+    with openai_stub() as stub, http_server(tmp_path, base_url(stub)) as (process, endpoint):
+        remote = MCPServerConfig(name="remote", url=endpoint, prefix="remote_", tools=("ask_swarm",))
+        model = ScriptedChat(
+            [ScriptedChat.tool_call("remote_ask_swarm", {"question": QUESTION}, call_id="c1"), "1874"],
+            default="unknown",
+        )
+        swarm = Swarm(chat=model, embedder=HashingEmbedder(), config=SwarmConfig(router="isolated"))
+        agent = swarm.add_specialist("liaison", "Asks the other swarm.", mcp=[remote])
+        async with swarm:
+            assert "remote_ask_swarm" in [t.name for t in agent.tools]
+            assert "remote_list_agents" not in [t.name for t in agent.tools]  # only the tools named
+            answer = await swarm.ask("When was the Veltmar Observatory founded?")
+        replies = [json.loads(m.content) for c in model.calls for m in c.messages if m.role == "tool"]
+        assert answer.text == "1874"
+        assert "1874" in replies[0]["answer"]  # the other swarm's answer, with its provenance
+        assert replies[0]["provenance"]["specialists"]
+        assert process.poll() is None  # the swarm's stop closed its session, not the server
