@@ -28,6 +28,8 @@ __all__ = ["cli", "main"]
 
 _out = Console()
 _err = Console(stderr=True, log_path=False)
+_SOURCES = "synthswarm.config_sources"
+"""Where the group keeps what built the config (file, flags), for commands that add an agents file."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -93,6 +95,16 @@ def cli(
     )
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG: a line per index built
     ctx.obj = config
+    ctx.meta[_SOURCES] = (config_file, overrides)
+
+
+def _with_agents_file(cfg: Config, agents_path: Path | None) -> Config:
+    """The settings with an agents file's own tables (``[swarm]``, ``[llm]``...) over the config
+    file's and under the environment and ``--set``: the order every other source keeps."""
+    if agents_path is None:
+        return cfg
+    config_file, overrides = click.get_current_context().meta[_SOURCES]
+    return load_config(file=config_file, overrides=overrides, more_files=(agents_path,))
 
 
 @cli.group()
@@ -300,6 +312,7 @@ def chat_command(cfg: Config, agents_path: Path | None, thread: str) -> None:
     def read() -> str:
         return _out.input("[bold]you[/]: ") if sys.stdin.isatty() else _read_line()
 
+    cfg = _with_agents_file(cfg, agents_path)
     tasks.run(chat(cfg, _out, agents_path=agents_path, thread=thread, data_dir=cfg.data_dir, read=read))
 
 
@@ -337,6 +350,7 @@ def serve_command(
     and a live view of the swarm at /. Pending approvals: /v1/swarm/approvals/THREAD."""
     from swarm.serve_cli import serve
 
+    cfg = _with_agents_file(cfg, agents_path)
     # On Ctrl-C uvicorn shuts down (stopping the swarm) and then re-raises the interrupt, which may or
     # may not surface here depending on timing. Ctrl-C is how a server is meant to stop: status 0.
     with contextlib.suppress(KeyboardInterrupt):
@@ -364,6 +378,7 @@ def mcp_command(
     """
     from swarm.mcp_cli import serve_mcp
 
+    cfg = _with_agents_file(cfg, agents_path)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is meant to stop
         tasks.run(
             serve_mcp(cfg, _err, agents_path=agents_path, http_port=http_port, host=host, data_dir=keep_dir)

@@ -16,6 +16,8 @@ Precedence, lowest first:
        domain = "plants and the people who found them"
        documents = ["The orchid Halvia rubra was discovered by Ilse Korrin."]
 
+   then the agents file a command is given (``chat``, ``serve`` or ``mcp`` with ``--agents``): its
+   own tables (``[swarm]``, ``[llm]``...) are settings too, over the config file's;
 3. ``SYNTHSWARM_<KEY>`` environment variables, sections joined by a double underscore:
    ``SYNTHSWARM_DATA_DIR``, ``SYNTHSWARM_LLM__MAX_TOKENS``;
 4. command-line flags (``--set llm.max_tokens=64`` and the named flags of ``synthswarm``).
@@ -32,7 +34,7 @@ import math
 import os
 import tomllib
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -217,15 +219,18 @@ def load_config(
     file: Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
+    more_files: Sequence[Path] = (),
 ) -> Config:
-    """Build a :class:`Config` from every source, in the order the module docstring gives."""
+    """Build a :class:`Config` from every source, in the order the module docstring gives.
+    ``more_files`` are read after the config file, each over the one before (an agents file's own
+    ``[swarm]`` table, say), and under the environment and ``overrides``."""
     environ = os.environ if env is None else env
     values: dict[str, tuple[object, str]] = {}
     path = file or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
     if path is None and DEFAULT_CONFIG_FILE.is_file():
         path = DEFAULT_CONFIG_FILE
-    if path is not None:
-        values.update(_read_toml(path))
+    for source in [*([path] if path is not None else []), *more_files]:
+        values.update(_read_toml(source))
     for name, raw in environ.items():
         if name.startswith(ENV_PREFIX) and name != CONFIG_ENV:
             key = name[len(ENV_PREFIX) :].lower().replace("__", ".")

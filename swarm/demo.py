@@ -216,10 +216,13 @@ def swarm_of(
     config: SwarmConfig,
     data_dir: Path,
 ) -> Swarm:
-    """The swarm of the ``[[agents]]`` in the TOML file ``agents_path`` (with its ``[swarm]``
-    settings), or without one the demo's eight specialists: what ``chat`` and ``serve`` talk to."""
+    """The swarm of the ``[[agents]]`` in the TOML file ``agents_path``, or without one the demo's
+    eight specialists: what ``chat``, ``serve`` and ``mcp`` talk to. ``config`` is the caller's (the
+    CLI reads the agents file's own ``[swarm]`` table into it, under the environment and flags)."""
     if agents_path is not None:
-        return Swarm.from_config_file(agents_path, chat=chat, embedder=embedder, data_dir=data_dir)
+        return Swarm.from_config_file(
+            agents_path, chat=chat, embedder=embedder, config=config, data_dir=data_dir
+        )
     swarm = Swarm(chat=chat, embedder=embedder, config=config, data_dir=data_dir)
     for spec in load_demo_corpus().agents:
         swarm.add_specialist(spec.name, spec.domain, documents=spec.documents)

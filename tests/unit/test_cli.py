@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from swarm.cli import main
+from swarm.config import Config
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -53,3 +56,20 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     code, _, err = run(capsys, "fly")
     assert code == 2
     assert "No such command" in err
+
+
+def test_an_agents_files_own_settings_apply_under_the_flags(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``chat --agents FILE``: the file's ``[swarm]`` table is read, and ``--set`` still wins."""
+    agents = tmp_path / "swarm.toml"
+    agents.write_text('[swarm]\nfan_out = 2\nm = 7\n\n[[agents]]\nname = "a"\ndomain = "d"\n')
+    seen: list[Config] = []
+
+    async def chat(cfg: Config, *args: object, **kwargs: object) -> None:
+        seen.append(cfg)
+
+    monkeypatch.setattr("swarm.chat_cli.chat", chat)
+    code, _, err = run(capsys, "--set", "swarm.fan_out=3", "chat", "--agents", str(agents))
+    assert code == 0, err
+    assert (seen[0].swarm.fan_out, seen[0].swarm.m) == (3, 7)

@@ -90,3 +90,14 @@ def test_describe_lists_every_key_and_masks_secrets() -> None:
     assert rows["llm.api_key"][0] == "***"
     assert "llm.max_tokens" in rows
     assert all(doc for _, doc in rows.values())
+
+
+def test_more_files_are_read_over_the_config_file_and_under_env_and_flags(tmp_path: Path) -> None:
+    base = tmp_path / "base.toml"
+    base.write_text("[swarm]\nfan_out = 2\nm = 5\ninbox_limit = 100\n")
+    agents = tmp_path / "agents.toml"
+    agents.write_text('[swarm]\nm = 7\ninbox_limit = 200\n\n[[agents]]\nname = "a"\ndomain = "d"\n')
+    config = load_config(
+        file=base, env={"SYNTHSWARM_SWARM__INBOX_LIMIT": "300"}, overrides={}, more_files=(agents,)
+    )
+    assert (config.swarm.fan_out, config.swarm.m, config.swarm.inbox_limit) == (2, 7, 300)
