@@ -847,22 +847,22 @@ class DHTNode:
         """Section 2.5: a node that learns of a new node stores on it the records it should now hold.
         Of the holders, only the one closest to a key sends it, so each record goes over once."""
         items = []
-        for key, record in self.store.items():
+        for key, records in self.store.by_key():  # a key's neighbourhood once, not once per record
             replicas = self.store.replicas_of(key)
             closest = self.table.closest(key, replicas or self.settings.k)
             if all(c.node_id != contact.node_id for c in closest):
                 continue
             others = [c for c in closest if c.node_id != contact.node_id]
             if not others or distance(self.node_id, key) < distance(others[0].node_id, key):
-                items.append(Store(key, record, replicas))
+                items += [Store(key, record, replicas) for record in records]
         await self._store_batches({contact: items}, category="welcome")
 
     async def _hand_off_records(self) -> None:
         batches: dict[Contact, list[Store]] = {}
-        for key, record in self.store.items():
+        for key, records in self.store.by_key():
             replicas = self.store.replicas_of(key)
             for contact in self.table.closest(key, replicas or self.settings.k):
-                batches.setdefault(contact, []).append(Store(key, record, replicas))
+                batches.setdefault(contact, []).extend(Store(key, record, replicas) for record in records)
         await self._store_batches(batches, category="handoff")
 
     async def _store_batches(self, batches: dict[Contact, list[Store]], *, category: str) -> int:

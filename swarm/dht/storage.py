@@ -137,6 +137,16 @@ class RecordStore:
                 if r.expires_at > t:
                     yield key, Record(r.subkey, r.value, r.ttl_left(t))
 
+    def by_key(self, now: float | None = None) -> Iterator[tuple[bytes, list[Record]]]:
+        """Every key with its live records: for work done once per key (its closest nodes), which
+        a rendezvous key holding a thousand subscriptions would otherwise repeat a thousand times."""
+        t = time.time() if now is None else now
+        for key in list(self._data):
+            held = self._data.get(key, {}).values()
+            records = [Record(r.subkey, r.value, r.ttl_left(t)) for r in held if r.expires_at > t]
+            if records:
+                yield key, records
+
     def expire(self, now: float | None = None) -> int:
         """Drop every expired record; returns how many. Scans the store only when one may be due."""
         t = time.time() if now is None else now
