@@ -846,15 +846,15 @@ class DHTNode:
     async def _welcome(self, contact: Contact) -> None:
         """Section 2.5: a node that learns of a new node stores on it the records it should now hold.
         Of the holders, only the one closest to a key sends it, so each record goes over once."""
-        items = []
-        for key, records in self.store.by_key():  # a key's neighbourhood once, not once per record
+        items, held = [], self.store.keys()
+        for key in held:  # a key's neighbourhood once, not once per record; its records only if sent
             replicas = self.store.replicas_of(key)
             closest = self.table.closest(key, replicas or self.settings.k)
             if all(c.node_id != contact.node_id for c in closest):
                 continue
             others = [c for c in closest if c.node_id != contact.node_id]
             if not others or distance(self.node_id, key) < distance(others[0].node_id, key):
-                items += [Store(key, record, replicas) for record in records]
+                items += [Store(key, record, replicas) for record in self.store.get(key)]
         await self._store_batches({contact: items}, category="welcome")
 
     async def _hand_off_records(self) -> None:

@@ -162,8 +162,10 @@ class RoutingTable:
     def stale_buckets(self, older_than_s: float) -> list[int]:
         """Indices of non-empty-range buckets not touched for ``older_than_s`` (section 2.3 refresh)."""
         now = self.clock()
-        # Buckets below the one holding our nearest contact cover ranges almost surely empty.
-        lowest = min((bucket_index(self.own_id, c.node_id) for c in self), default=0)
+        # Buckets below the one holding our nearest contact cover ranges almost surely empty. (The
+        # filled buckets' indices, not every contact: each of thousands of nodes in a process asks
+        # this every maintenance tick.)
+        lowest = min(self._filled, default=0)
         return [i for i in range(lowest, ID_BITS) if now - self.buckets[i].last_touched > older_than_s]
 
     def _bucket(self, node_id: bytes) -> KBucket:
