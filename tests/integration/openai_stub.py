@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -121,10 +121,12 @@ class _StubServer(ThreadingHTTPServer):
     requests: list[tuple[str, dict[str, Any]]]
 
 
+_Server = TypeVar("_Server", bound=ThreadingHTTPServer)
+
+
 @contextmanager
-def openai_stub() -> Iterator[_StubServer]:
-    server = _StubServer(("127.0.0.1", 0), _Handler)
-    server.requests = []
+def running(server: _Server) -> Iterator[_Server]:
+    """Serve ``server`` on a thread of its own until the block ends, then shut it and its socket."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -133,6 +135,14 @@ def openai_stub() -> Iterator[_StubServer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def openai_stub() -> Iterator[_StubServer]:
+    server = _StubServer(("127.0.0.1", 0), _Handler)
+    server.requests = []
+    with running(server):
+        yield server
 
 
 def base_url(server: _StubServer) -> str:

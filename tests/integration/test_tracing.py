@@ -14,7 +14,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.integration.openai_stub import base_url, openai_stub
+from tests.integration.openai_stub import base_url, openai_stub, running
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION
 
 SYNTHSWARM = [sys.executable, "-m", "swarm", "--trace", "console"]
@@ -171,14 +170,8 @@ class _CollectorHandler(BaseHTTPRequestHandler):
 def otlp_collector() -> Iterator[_Collector]:
     server = _Collector(("127.0.0.1", 0), _CollectorHandler)
     server.exports = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_otlp_sends_the_spans_to_the_standard_endpoint(tmp_path: Path) -> None:
