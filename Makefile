@@ -9,7 +9,7 @@ STAMP := $(VENV)/.synthswarm-installed
 TORCH := torch==2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck unit integration install clean
+.PHONY: demo test lint typecheck unit integration install namespace wheel-test clean
 
 demo: $(STAMP)
 	$(BIN)/synthswarm demo
@@ -21,8 +21,21 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) namespace
 	$(BIN)/mypy
+
+# mypy cannot follow the editable install's import hook, so it reads the package through a tree of
+# links that spells the installed names: build/namespace/synthswarm/{agents,swarm,tools,evals}.
+# `PYTHONPATH=build/namespace` also runs a second checkout (a git worktree) against its own files.
+NS := build/namespace/synthswarm
+namespace:
+	@mkdir -p $(NS)
+	@for d in agents swarm tools evals; do ln -sfn ../../../$$d $(NS)/$$d; done
+	@for f in __init__.py __main__.py; do ln -sfn ../../../swarm/app/surface/$$f $(NS)/$$f; done
+
+# The wheel as a user installs it, beside the packages whose top-level names ours used to take.
+wheel-test: $(STAMP)
+	bash .ci/wheel-test
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

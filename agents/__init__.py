@@ -1,1 +1,2 @@
-"""Who thinks: chat models (:mod:`agents.llm`) and embedders (:mod:`agents.embeddings`)."""
+"""Who thinks: chat models (:mod:`synthswarm.agents.llm`) and embedders
+(:mod:`synthswarm.agents.embeddings`)."""

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import openai
-
-from swarm.errors import ConfigError
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["async_openai_client"]
 

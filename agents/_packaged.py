@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from swarm.errors import ModelNotFoundError
+from synthswarm.swarm.errors import ModelNotFoundError
 
 __all__ = [
     "EMBEDDED_EMBEDDER_DIST",

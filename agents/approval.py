@@ -15,8 +15,9 @@ thread waits for a :class:`Decision`, given back with ``Command(resume=...)``
   then answers the same interrupt. Denied, the model is told so in the tool's result, and the answer's
   provenance lists the denial.
 
-Python callers get :class:`ApprovalRequired` from :meth:`swarm.runtime.Swarm.ask` and answer it with
-:meth:`~swarm.runtime.Swarm.resume`.
+Python callers get :class:`ApprovalRequired` from :meth:`synthswarm.swarm.app.runtime.Swarm.ask` and answer
+it with
+:meth:`~synthswarm.swarm.app.runtime.Swarm.resume`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from langgraph.types import Command, Interrupt
-
-from swarm.errors import SwarmError
+from synthswarm.swarm.errors import SwarmError
 
 __all__ = [
     "INTERRUPTS",

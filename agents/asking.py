@@ -11,12 +11,12 @@ the swarm, the offers other agents reply with):
    those texts first when they are remote.
 3. Everything found, in every round, goes into one pool keyed by source ref and ranked by score
    (each passage keeps its best score over the rounds' queries). Scores come from one formula at every
-   agent (:mod:`agents.retrieval`), so they merge.
+   agent (:mod:`synthswarm.agents.retrieval`), so they merge.
 4. It stops when a round leaves the top ``budget`` of the pool unchanged, or after ``rounds``.
 5. The context is the top ``budget``; texts are fetched for the remote ones among them. A passage
    whose text cannot be had is dropped and the next one takes its place; a text that arrived cut (a
    packet's finding shortened to fit) is used but its source is not counted as evidence. The best
-   received syntheses (:mod:`agents.synthesis`) follow, ``syntheses`` of them, beside the passages.
+   received syntheses (:mod:`synthswarm.agents.synthesis`) follow, ``syntheses`` of them, beside the passages.
 
 :func:`best_holders` is the rule that decides which agent answers a question: the one holding the
 best-matching passage. The dispatcher and the eval both use it.
@@ -30,10 +30,9 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm.dht import Contact
-from swarm.errors import ConfigError
-from swarm.telemetry import span
+from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.errors import ConfigError
+from synthswarm.swarm.telemetry import span
 
 __all__ = ["AskResult", "AskSettings", "Candidate", "Holder", "Sources", "ask", "best_holders"]
 

@@ -5,14 +5,18 @@
     START -> route --Send--> consult (one per chosen specialist, in parallel) -> synthesize -> respond -> END
 
 - ``route`` ranks the specialists by their best passage for the question
-  (:func:`agents.asking.best_holders`, the eval's rule too), optionally re-ranked by a chat model, and
+  (:func:`synthswarm.agents.asking.best_holders`, the eval's rule too), optionally re-ranked by a chat model,
+  and
   keeps the best ``fan_out``.
-- ``consult`` asks one specialist (:meth:`~agents.specialist.Specialist.answer`, which may ask the swarm).
+- ``consult`` asks one specialist (:meth:`~synthswarm.agents.specialist.Specialist.answer`, which may ask the
+  swarm).
   Each branch has its own :class:`~langgraph.types.RetryPolicy` (``retry``): a failure the policy
   retries runs the branch again; the last failure (or one it does not retry) is reported as a
   :data:`EVENT_FAILED` event and in the provenance's ``failed``, and the turn goes on with the others
-  (when every one asked failed, ``synthesize`` raises :class:`~swarm.errors.SpecialistsFailedError`).
-  A specialist or tool that needs approval interrupts the turn here (:mod:`agents.approval`); a denied
+  (when every one asked failed, ``synthesize`` raises
+  :class:`~synthswarm.swarm.errors.SpecialistsFailedError`).
+  A specialist or tool that needs approval interrupts the turn here (:mod:`synthswarm.agents.approval`); a
+  denied
   step is reported as :data:`EVENT_DENIED`, in the provenance's ``denied`` and in the answer's text.
 - ``synthesize`` composes one answer from the specialists' answers (a chat model when more than one
   answered, else the single answer as it is).
@@ -25,7 +29,8 @@ chosen specialist gone by the time it is asked is reported as failed). It is com
 checkpointer (an in-memory one unless given), so a conversation continues by
 ``config={"configurable": {"thread_id": ...}}``. ``ainvoke`` and ``astream`` work anywhere;
 ``invoke`` and ``stream`` work from synchronous code when the swarm runs on a background loop
-(:meth:`swarm.runtime.Swarm.background`), or when nothing the agents hold is bound to an event loop.
+(:meth:`synthswarm.swarm.app.runtime.Swarm.background`), or when nothing the agents hold is bound to an event
+loop.
 With ``stream_mode="custom"`` the graph streams :data:`EVENT_ROUTE`, :data:`EVENT_TOKEN`,
 :data:`EVENT_ANSWER`, :data:`EVENT_RETRY`, :data:`EVENT_FAILED`, :data:`EVENT_DENIED` and
 :data:`EVENT_FINAL` events as dicts;
@@ -53,14 +58,13 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import get_runtime
 from langgraph.types import Overwrite, RetryPolicy, Send, interrupt
-
-from agents.approval import KIND_SPECIALIST, ApprovalRequest, Decision
-from agents.asking import best_holders
-from agents.embeddings import Embedder
-from agents.llm import ChatMessage, ChatModel, GenerationOptions
-from agents.specialist import Answer, Specialist, Turn, follow_up_query
-from swarm.errors import ConfigError, DHTError, ModelError, SpecialistsFailedError, SwarmError
-from swarm.telemetry import remote_parent, span, traceparent
+from synthswarm.agents.approval import KIND_SPECIALIST, ApprovalRequest, Decision
+from synthswarm.agents.asking import best_holders
+from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.llm import ChatMessage, ChatModel, GenerationOptions
+from synthswarm.agents.specialist import Answer, Specialist, Turn, follow_up_query
+from synthswarm.swarm.errors import ConfigError, DHTError, ModelError, SpecialistsFailedError, SwarmError
+from synthswarm.swarm.telemetry import remote_parent, span, traceparent
 
 __all__ = [
     "DEFAULT_RETRY",

@@ -3,7 +3,8 @@
 Both live in a :class:`VectorCollection`, a small protocol with two implementations:
 :class:`ChromaCollection` (Chroma ``PersistentClient`` under the swarm's data directory, the default)
 and :class:`InMemoryCollection` (numpy, for tests and throw-away swarms). Vectors always come from the
-agent's own :class:`~agents.embeddings.Embedder`; Chroma is also given :class:`ChromaEmbedding`, our
+agent's own :class:`~synthswarm.agents.embeddings.Embedder`; Chroma is also given :class:`ChromaEmbedding`,
+our
 embedding function, because its default one downloads a model and fails offline.
 
 The inbox is bounded: past ``inbox_limit`` packets, expired packets are evicted first, then the packets
@@ -25,11 +26,10 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-
-from agents.embeddings import Embedder
-from agents.retrieval import titled
-from swarm.errors import ConfigError, MemoryStoreError, PacketError
-from swarm.packet import OutcomePacket, decode_packet, encode_packet
+from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.retrieval import titled
+from synthswarm.swarm.errors import ConfigError, MemoryStoreError, PacketError
+from synthswarm.swarm.packet import OutcomePacket, decode_packet, encode_packet
 
 __all__ = [
     "DEFAULT_INBOX_LIMIT",
@@ -116,7 +116,7 @@ class VectorCollection(Protocol):
 
 
 class ChromaEmbedding:
-    """A Chroma embedding function over our :class:`~agents.embeddings.Embedder`.
+    """A Chroma embedding function over our :class:`~synthswarm.agents.embeddings.Embedder`.
 
     Memory passes vectors itself; this is what Chroma uses if someone queries a collection by text.
     """

@@ -3,7 +3,7 @@ it the answer may be.
 
 A small model told to "answer with a short phrase" writes sentences, and the more evidence it is
 shown the further it strays (SmolLM2-135M: EM 0.02 on the HotpotQA sample with today's prompt). Models
-that can (:attr:`~agents.llm.ChatModel.supports_extract`) are instead shown the few sentences that
+that can (:attr:`~synthswarm.agents.llm.ChatModel.supports_extract`) are instead shown the few sentences that
 bear on the question (:func:`focus`) and made to choose their answer among phrases of them, the
 candidates set by the kind of answer the question wants (:func:`answer_kind`, :func:`extraction`):
 
@@ -28,8 +28,8 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from agents.llm import Extract
-from agents.text import NAME_JOINERS, STOPWORDS, capitalised, sentences, without_possessive
+from synthswarm.agents.llm import Extract
+from synthswarm.agents.text import NAME_JOINERS, STOPWORDS, capitalised, sentences, without_possessive
 
 __all__ = ["AnswerKind", "answer_kind", "choices_in_question", "context_for", "extraction", "text_spans"]
 

@@ -1,7 +1,7 @@
 """Hybrid passage retrieval: title-aware dense vectors fused with lexical BM25 (``bm25s``).
 
 Every agent scores its passages the same way, so scores from different agents can be merged into one
-ranking (:mod:`agents.asking`):
+ranking (:mod:`synthswarm.agents.asking`):
 
     score = cosine(query, passage) + lexical_weight * coverage(query, passage)
 
@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm.errors import ConfigError
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["LEXICAL_WEIGHT", "Passage", "PassageIndex", "ScoredPassage", "titled", "tokenize"]
 

@@ -1,4 +1,5 @@
-"""What an agent's asking searches (:class:`agents.asking.Sources`): its own passages, its inbox, and,
+"""What an agent's asking searches (:class:`synthswarm.agents.asking.Sources`): its own passages, its inbox,
+and,
 when it asks the swarm, the passages other agents offer in reply to its query packets.
 
 One :class:`AgentSources` serves one question. It counts what the asker's node spent on it: query
@@ -14,14 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-
-from agents.asking import Candidate, Holder
-from swarm.direct import DirectHost, Reply, floor_ref, reply_ref, source_refs
-from swarm.errors import DHTError, SwarmError
-from swarm.packet import OutcomePacket, PacketKind
+from synthswarm.agents.asking import Candidate, Holder
+from synthswarm.swarm.direct import DirectHost, Reply, floor_ref, reply_ref, source_refs
+from synthswarm.swarm.errors import DHTError, SwarmError
+from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
 if TYPE_CHECKING:
-    from agents.specialist import Specialist
+    from synthswarm.agents.specialist import Specialist
 
 __all__ = ["AgentSources", "inbox_candidate", "passage_source", "scored_inbox"]
 
@@ -143,7 +143,7 @@ async def scored_inbox(
     kind: PacketKind = PacketKind.FINDING,
 ) -> list[tuple[OutcomePacket, float]]:
     """The ``k`` received packets of ``kind`` nearest ``vector``, each with the score the agent's
-    passages get from the same query (:meth:`agents.retrieval.PassageIndex.score_texts`)."""
+    passages get from the same query (:meth:`synthswarm.agents.retrieval.PassageIndex.score_texts`)."""
     hits = await agent.memory.search_inbox(vector, k, where={"kind": str(kind)})
     if not hits:
         return []

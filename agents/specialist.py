@@ -1,14 +1,14 @@
 """Specialist: an agent that owns a slice of knowledge, answers tasks in it, and trades findings.
 
-- :meth:`Specialist.answer` gathers its context with :func:`agents.asking.ask` (its passages, its
-  inbox and, when it asks the swarm, other agents' offers; :mod:`agents.sources`), calls the model,
+- :meth:`Specialist.answer` gathers its context with :func:`synthswarm.agents.asking.ask` (its passages, its
+  inbox and, when it asks the swarm, other agents' offers; :mod:`synthswarm.agents.sources`), calls the model,
   and returns an :class:`Answer` carrying the evidence and packet ids it used.
-- :meth:`Specialist.distill` turns text into a signed :class:`~swarm.packet.OutcomePacket`;
+- :meth:`Specialist.distill` turns text into a signed :class:`~synthswarm.swarm.packet.OutcomePacket`;
   :meth:`Specialist.share_knowledge` distills and publishes every document it holds.
 - :meth:`Specialist.on_packet` is how the router hands it packets: each is kept in the inbox; a query
   it can help with is answered straight to the asker's node with the passages it offers
-  (:mod:`swarm.direct`); a finding that names an entity one of its own findings names is combined
-  with it into a synthesis packet that states the link and cites both (:mod:`agents.synthesis`).
+  (:mod:`synthswarm.swarm.direct`); a finding that names an entity one of its own findings names is combined
+  with it into a synthesis packet that states the link and cites both (:mod:`synthswarm.agents.synthesis`).
 
 Its interest profile (the domain's embedding, centroids of what it knows, then one row per open task)
 is what it subscribes to the router with. Answering opens no task: a task opened with
@@ -28,20 +28,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-
-from agents.approval import KIND_TOOL, ApprovalRequest, Approver, Decision
-from agents.asking import AskResult, AskSettings, Candidate, ask
-from agents.embeddings import Embedder
-from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
-from agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
-from agents.reading import context_for, extraction, focus
-from agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
-from agents.sources import AgentSources, passage_source, scored_inbox
-from agents.synthesis import SynthesisSettings, Synthesizer, link_of
-from agents.text import names
-from swarm.answers import contains_answer
-from swarm.dht import Contact
-from swarm.direct import (
+from synthswarm.agents.answers import contains_answer
+from synthswarm.agents.approval import KIND_TOOL, ApprovalRequest, Approver, Decision
+from synthswarm.agents.asking import AskResult, AskSettings, Candidate, ask
+from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions
+from synthswarm.agents.memory import TITLE, AgentMemory, Document, MemoryHit, check_agent_name
+from synthswarm.agents.reading import context_for, extraction, focus
+from synthswarm.agents.retrieval import LEXICAL_WEIGHT, Passage, PassageIndex
+from synthswarm.agents.sources import AgentSources, passage_source, scored_inbox
+from synthswarm.agents.synthesis import SynthesisSettings, Synthesizer, link_of
+from synthswarm.agents.text import names
+from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.direct import (
     DirectHost,
     Offer,
     Reply,
@@ -51,16 +50,16 @@ from swarm.direct import (
     parse_reply_ref,
     source_refs,
 )
-from swarm.errors import ConfigError, ModelError, SwarmError, ToolError
-from swarm.identity import ID_BYTES, Identity
-from swarm.packet import OutcomePacket, PacketKind, make_packet
-from swarm.tasks import TaskSet
-from swarm.telemetry import GEN_AI_OPERATION_NAME, span
-from tools import AnyTool, Tool, agent_tools, as_tools
+from synthswarm.swarm.errors import ConfigError, ModelError, SwarmError, ToolError
+from synthswarm.swarm.identity import ID_BYTES, Identity
+from synthswarm.swarm.packet import OutcomePacket, PacketKind, make_packet
+from synthswarm.swarm.tasks import TaskSet
+from synthswarm.swarm.telemetry import GEN_AI_OPERATION_NAME, span
+from synthswarm.tools import AnyTool, Tool, agent_tools, as_tools
 
 if TYPE_CHECKING:
-    from swarm.dht import DHTNode
-    from swarm.routers import DeliveryReport, Router
+    from synthswarm.swarm.dht import DHTNode
+    from synthswarm.swarm.routers import DeliveryReport, Router
 
 __all__ = [
     "Answer",
@@ -85,9 +84,10 @@ DEFAULT_INSTRUCTIONS = "Answer with a short phrase taken from the text."
 @dataclass(frozen=True)
 class SpecialistSettings:
     asking: AskSettings = field(default_factory=AskSettings)
-    """Rounds, context budget and bridging of :func:`agents.asking.ask`."""
+    """Rounds, context budget and bridging of :func:`synthswarm.agents.asking.ask`."""
     relevance: float = 0.3
-    """Least score (:mod:`agents.retrieval`) for a passage to be offered in reply to a query, and least
+    """Least score (:mod:`synthswarm.agents.retrieval`) for a passage to be offered in reply to a query, and
+    least
     cosine for a packet to bear on an open task."""
     ask_swarm: bool = True
     """Whether :meth:`Specialist.answer` sends query packets and waits for replies."""
@@ -104,13 +104,14 @@ class SpecialistSettings:
     """Publish each answer as a finding packet."""
     synthesize: bool = True
     """Combine each received finding or synthesis that names what one of its own findings names with
-    that finding (:mod:`agents.synthesis`), and publish the synthesis."""
+    that finding (:mod:`synthswarm.agents.synthesis`), and publish the synthesis."""
     knowledge_rows: int = 3
     """Centroids of the agent's knowledge added to its interest profile (0: the description only)."""
     max_tool_rounds: int = 3
     max_tokens: int = 32
     extractive: bool = True
-    """Short answers are chosen among phrases of the evidence (:mod:`agents.reading`) when the model
+    """Short answers are chosen among phrases of the evidence (:mod:`synthswarm.agents.reading`) when the
+    model
     supports it (``ChatModel.supports_extract``); a question that asks for explanation is still
     written freely."""
     focus_sentences: int = 3
@@ -179,7 +180,7 @@ class Context:
     hops: int
     """Longest rendezvous path of its queries."""
     rounds: int = 0
-    """Search rounds it took (:func:`agents.asking.ask`)."""
+    """Search rounds it took (:func:`synthswarm.agents.asking.ask`)."""
 
 
 @dataclass
@@ -253,8 +254,9 @@ class Specialist:
     ) -> None:
         """``tools``: besides the built-ins, ours or langchain-core's (``@tool``, ``BaseTool``).
         ``synthesize_with_llm``: whether ``chat`` writes synthesis claims (None: when it supports
-        structured output; otherwise they are built deterministically, :mod:`agents.synthesis`).
-        ``needs_approval``: the dispatcher asks a person before asking this agent (:mod:`agents.approval`)."""
+        structured output; otherwise they are built deterministically, :mod:`synthswarm.agents.synthesis`).
+        ``needs_approval``: the dispatcher asks a person before asking this agent
+        (:mod:`synthswarm.agents.approval`)."""
         self.name = check_agent_name(name)
         self.domain = domain
         self.chat = chat
@@ -320,7 +322,8 @@ class Specialist:
         return added
 
     async def passages(self) -> PassageIndex:
-        """The agent's knowledge as a hybrid index (:mod:`agents.retrieval`), built on first use."""
+        """The agent's knowledge as a hybrid index (:mod:`synthswarm.agents.retrieval`), built on first
+        use."""
         if self._index is None:
             hits, vectors = await self.memory.knowledge_items()
             passages = [
@@ -562,7 +565,7 @@ class Specialist:
 
     async def synthesize_received(self) -> int:
         """Combine every finding and synthesis received so far with this agent's own findings, where
-        they connect (:func:`agents.synthesis.link_of`), strongest links first, within the budget:
+        they connect (:func:`synthswarm.agents.synthesis.link_of`), strongest links first, within the budget:
         what a swarm does after publishing to settle. Returns the syntheses made."""
         received = [p for kind in _SYNTHESIZABLE for p in await self.memory.received(str(kind))]
         return await self._synthesize(received)
@@ -637,7 +640,8 @@ class Specialist:
 
     async def gather(self, task: str, *, ask_swarm: bool | None = None) -> Context:
         """What an answer to ``task`` would be built on, without calling the model: the best passages
-        of its own, its inbox and (if ``ask_swarm``) the swarm, found by :func:`agents.asking.ask`. The
+        of its own, its inbox and (if ``ask_swarm``) the swarm, found by
+        :func:`synthswarm.agents.asking.ask`. The
         eval harness scores evidence recall on this with no LLM at all."""
         with _tracing() as trace:
             context = await self._gather(task, await self._embed(task), self._asks(ask_swarm))
@@ -754,7 +758,8 @@ class Specialist:
         The evidence is shown best first. A model that supports extraction answers a question that
         wants a short answer by choosing among phrases of the ``focus_sentences`` sentences that bear
         most on it (``search``: the question as searched, a follow-up with its referent), found in
-        the best ``context_words`` of the evidence, and reads only those (:mod:`agents.reading`)."""
+        the best ``context_words`` of the evidence, and reads only those
+        (:mod:`synthswarm.agents.reading`)."""
         passages = [e.text for e in sorted(context, key=lambda e: -e.score)]
         extract = None
         if self.settings.extractive and self.chat.supports_extract and passages:

@@ -33,13 +33,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from agents.llm._types import ChatMessage, ChatModel, GenerationOptions
-from agents.text import names, sentences
-from swarm.direct import source_refs
-from swarm.errors import ConfigError, ModelError, ModelResponseError
-from swarm.identity import Identity
-from swarm.packet import MAX_DEPTH, MAX_EVIDENCE, MAX_TOPIC_BYTES, OutcomePacket, PacketKind, make_packet
+from synthswarm.agents.llm._types import ChatMessage, ChatModel, GenerationOptions
+from synthswarm.agents.text import names, sentences
+from synthswarm.swarm.direct import source_refs
+from synthswarm.swarm.errors import ConfigError, ModelError, ModelResponseError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import (
+    MAX_DEPTH,
+    MAX_EVIDENCE,
+    MAX_TOPIC_BYTES,
+    OutcomePacket,
+    PacketKind,
+    make_packet,
+)
 
 __all__ = [
     "CLAIM_SCHEMA",
@@ -116,7 +122,8 @@ class Claim:
 
     @classmethod
     def parse(cls, text: str) -> Claim:
-        """The claim in a model's JSON reply; :class:`~swarm.errors.ModelResponseError` if it is not one."""
+        """The claim in a model's JSON reply; :class:`~synthswarm.swarm.errors.ModelResponseError` if it is
+        not one."""
         try:
             data = json.loads(text)
             claim = cls(
@@ -309,7 +316,7 @@ def link_of(
     """The own finding ``packet`` connects to best, and how: the one sharing the most specific name
     (see :func:`find_link`); an own finding about the same passage, or already a parent of
     ``packet``, is skipped. ``names_of`` gives a
-    packet's names (a cache; default :func:`agents.text.names` of its finding)."""
+    packet's names (a cache; default :func:`synthswarm.agents.text.names` of its finding)."""
 
     def default(p: OutcomePacket) -> Collection[str]:
         return names(p.finding)

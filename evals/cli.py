@@ -8,13 +8,12 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
-from agents.embeddings import make_embedder
-from evals.datasets import load_dataset
-from evals.harness import CachedEmbedder, Row, RunSettings
-from evals.sweep import ModelSpec, SweepSettings, run_sweep
-from swarm.config import Config
-from swarm.errors import ConfigError
+from synthswarm.agents.embeddings import make_embedder
+from synthswarm.evals.datasets import load_dataset
+from synthswarm.evals.harness import CachedEmbedder, Row, RunSettings
+from synthswarm.evals.sweep import ModelSpec, SweepSettings, run_sweep
+from synthswarm.swarm.config import Config
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["ABLATIONS", "run_settings", "scaling"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarm.errors import ConfigError
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = [
     "HOTPOTQA_SAMPLE",

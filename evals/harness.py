@@ -1,13 +1,15 @@
 """One run of the scaling protocol (GUIDE section 5): N specialists over a dataset, one strategy.
 
-1. The corpus is split among N agents by topic (:func:`evals.partition.partition`). Each paragraph is
+1. The corpus is split among N agents by topic (:func:`synthswarm.evals.partition.partition`). Each paragraph
+is
    learnt with its title (embedded as ``"title: text"`` and searched lexically).
 2. Publish: every agent distills each of its paragraphs into a finding packet and publishes it
    through the strategy's router. With ``kill``, that fraction of the nodes then dies (for hub, the
    hub's node among them).
 3. Ask: each question goes to the live agent holding the best-matching passage
-   (:func:`agents.asking.best_holders`, the dispatcher's rule too), which gathers its context with
-   :func:`agents.asking.ask`: rounds of queries (the question, then the question bridged by the best
+   (:func:`synthswarm.agents.asking.best_holders`, the dispatcher's rule too), which gathers its context with
+   :func:`synthswarm.agents.asking.ask`: rounds of queries (the question, then the question bridged by the
+   best
    new passages), every passage it holds, received or was offered ranked in one list, texts fetched
    for the final ``budget``.
 4. Scored per question: evidence recall (the share of the question's supporting paragraphs whose
@@ -19,7 +21,8 @@
    (EM, F1, contains).
 
 With ``synthesis``, a settle phase runs between 2 and 3: every agent combines the findings it received
-with its own where they name the same entity (:meth:`agents.specialist.Specialist.synthesize_received`),
+with its own where they name the same entity
+(:meth:`synthswarm.agents.specialist.Specialist.synthesize_received`),
 publishes the syntheses, and reacts to the others' until the swarm is quiet; what that costs is
 counted at the socket (``synthesis_messages``), and ``synthesis_used`` is the share of questions whose
 final context held a synthesis built from a gold paragraph.
@@ -44,24 +47,23 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from agents.asking import best_holders
-from agents.embeddings import Embedder, Vectors
-from agents.llm import ChatModel, ScriptedChat
-from agents.memory import TITLE, AgentMemory, Document
-from agents.retrieval import titled
-from agents.specialist import Context, Specialist, SpecialistSettings
-from evals.datasets import Dataset, Question
-from evals.partition import partition
-from swarm.answers import contains_answer, exact_match, f1_score
-from swarm.dht import DHTNode, bytes_sent, requests_by_category, requests_sent
-from swarm.dht.testing import launch_swarm
-from swarm.direct import source_refs
-from swarm.errors import ConfigError
-from swarm.identity import Identity
-from swarm.packet import PacketKind
-from swarm.routers import STRATEGIES, Router, make_router
-from swarm.semantic import SemanticHasher
+from synthswarm.agents.answers import contains_answer, exact_match, f1_score
+from synthswarm.agents.asking import best_holders
+from synthswarm.agents.embeddings import Embedder, Vectors
+from synthswarm.agents.llm import ChatModel, ScriptedChat
+from synthswarm.agents.memory import TITLE, AgentMemory, Document
+from synthswarm.agents.retrieval import titled
+from synthswarm.agents.specialist import Context, Specialist, SpecialistSettings
+from synthswarm.evals.datasets import Dataset, Question
+from synthswarm.evals.partition import partition
+from synthswarm.swarm.dht import DHTNode, bytes_sent, requests_by_category, requests_sent
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.direct import source_refs
+from synthswarm.swarm.errors import ConfigError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import PacketKind
+from synthswarm.swarm.routers import STRATEGIES, Router, make_router
+from synthswarm.swarm.semantic import SemanticHasher
 
 __all__ = [
     "ALL_STRATEGIES",
@@ -82,7 +84,7 @@ ALL_STRATEGIES = (*STRATEGIES, ORACLE)
 _CONCURRENT_ANSWERS = 32
 #: Called as a run advances: (stage, done, total).
 Progress = Callable[[str, int, int], None]
-#: Request categories (:class:`swarm.dht.node.NodeStats`) by what they did for a question.
+#: Request categories (:class:`synthswarm.swarm.dht.node.NodeStats`) by what they did for a question.
 ROUTE = frozenset({"semantic", "deliver", "hub", "gossip"})
 SUBSCRIBE = frozenset({"store"})
 REPLY, FETCH, RELAY = frozenset({"reply"}), frozenset({"fetch"}), frozenset({"relay"})
@@ -124,7 +126,7 @@ class RunSettings:
     """``split`` (one corpus split among N) or ``growing`` (the corpus grows with N); rows say which."""
     synthesis: bool = False
     """Settle after publishing: every agent combines what it received with what it knows
-    (:meth:`~agents.specialist.Specialist.synthesize_received`) before the questions are asked."""
+    (:meth:`~synthswarm.agents.specialist.Specialist.synthesize_received`) before the questions are asked."""
 
 
 @dataclass
@@ -216,7 +218,8 @@ class RunResult:
 
 
 class CachedEmbedder:
-    """An :class:`~agents.embeddings.Embedder` that remembers every text it embedded (or was given)."""
+    """An :class:`~synthswarm.agents.embeddings.Embedder` that remembers every text it embedded (or was
+    given)."""
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner

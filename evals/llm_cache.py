@@ -2,7 +2,7 @@
 
 Strategies often put the same context in front of the model (isolated and oracle agree on easy
 questions; dht and broadcast often gather the same passages), and an interrupted sweep should not pay
-for answers it already has. :class:`CachedChat` wraps any :class:`~agents.llm.ChatModel` and keeps
+for answers it already has. :class:`CachedChat` wraps any :class:`~synthswarm.agents.llm.ChatModel` and keeps
 each completion in a SQLite file keyed by the model's name, the messages and the generation options,
 so worker processes of one sweep share it. Only plain completions are cached; streams pass through.
 """
@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from agents.llm import ChatChunk, ChatMessage, ChatModel, ChatResult, GenerationOptions, Usage
+from synthswarm.agents.llm import ChatChunk, ChatMessage, ChatModel, ChatResult, GenerationOptions, Usage
 
 __all__ = ["CachedChat"]
 
 
 class CachedChat:
-    """A :class:`~agents.llm.ChatModel` that answers repeated prompts from ``path`` (SQLite)."""
+    """A :class:`~synthswarm.agents.llm.ChatModel` that answers repeated prompts from ``path`` (SQLite)."""
 
     def __init__(self, inner: ChatModel, path: Path) -> None:
         self.inner = inner

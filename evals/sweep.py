@@ -1,4 +1,4 @@
-"""The scaling sweep: every (size, strategy) run of :mod:`evals.harness`, cached, and its report.
+"""The scaling sweep: every (size, strategy) run of :mod:`synthswarm.evals.harness`, cached, and its report.
 
 Each run's row is cached in ``OUT/runs/`` under a key of everything that decides it (dataset, its
 questions, seed, model, size, strategy, gossip budget, harness version), so an interrupted sweep
@@ -6,7 +6,7 @@ resumes where it stopped and a finished one is re-reported for free. ``dht`` run
 each size, so gossip gets the message budget dht measured there. Runs are independent processes'
 work when ``jobs`` > 1 (each worker builds its own models from a :class:`ModelSpec`); the results do
 not depend on ``jobs``, only the wall times do. ``OUT/results.json`` and ``OUT/results.md`` are
-rewritten after every run; the plots and the synthesis graph (:mod:`evals.plots`) at the end.
+rewritten after every run; the plots and the synthesis graph (:mod:`synthswarm.evals.plots`) at the end.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-from agents.embeddings import make_embedder
-from agents.llm import ChatModel, make_chat_model
-from evals.datasets import Dataset
-from evals.harness import (
+from synthswarm.agents.embeddings import make_embedder
+from synthswarm.agents.llm import ChatModel, make_chat_model
+from synthswarm.evals.datasets import Dataset
+from synthswarm.evals.harness import (
     ALL_STRATEGIES,
     CachedEmbedder,
     Row,
@@ -40,10 +39,10 @@ from evals.harness import (
     paragraph_texts,
     run_once,
 )
-from evals.llm_cache import CachedChat
-from evals.plots import draw_synthesis_graph, plot_results
-from swarm.config import EmbedderConfig, LLMConfig
-from swarm.errors import ConfigError
+from synthswarm.evals.llm_cache import CachedChat
+from synthswarm.evals.plots import draw_synthesis_graph, plot_results
+from synthswarm.swarm.config import EmbedderConfig, LLMConfig
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["LLM_CHOICES", "ModelSpec", "SweepObserver", "SweepSettings", "markdown", "run_sweep"]
 
@@ -63,12 +62,12 @@ class SweepSettings:
     """Runs at once, each in its own process (one per core is the most that helps)."""
     protocol: str = "split"
     """``split``: the whole corpus split among N agents. ``growing``: N agents of ``share`` paragraphs
-    each, the corpus and its questions growing with N (:meth:`evals.datasets.Dataset.growing`)."""
+    each, the corpus and its questions growing with N (:meth:`synthswarm.evals.datasets.Dataset.growing`)."""
     share: int = 30
     """Paragraphs per agent in the growing protocol."""
     ray: str | None = None
     """Run each run as a Ray task on this cluster (``auto``, ``local`` or a cluster's address, as
-    :func:`swarm.cluster.ray_shards.connect` takes it), ``jobs`` at once, instead of in a pool of
+    :func:`synthswarm.swarm.cluster.ray_shards.connect` takes it), ``jobs`` at once, instead of in a pool of
     this machine's processes. Results come back to this process, which writes ``OUT``; with a model,
     each worker machine keeps its own response cache under the same ``OUT`` path."""
 
@@ -312,7 +311,7 @@ class _Workers:
 
     def __enter__(self) -> _Workers:
         if self.ray is not None:
-            from swarm.cluster.ray_shards import connect
+            from synthswarm.swarm.cluster.ray_shards import connect
 
             ray = self._cluster.enter_context(connect(self.ray, cpus=self.jobs))
             from ray.util.queue import Queue

@@ -11,10 +11,10 @@ import asyncio
 import json
 import os
 
-from agents.embeddings import LocalEmbedder
-from agents.llm import ChatModel, OpenAIChat, ScriptedChat
-from agents.specialist import Specialist
-from tools import tool
+from synthswarm.agents.embeddings import LocalEmbedder
+from synthswarm.agents.llm import ChatModel, OpenAIChat, ScriptedChat
+from synthswarm.agents.specialist import Specialist
+from synthswarm.tools import tool
 
 RATES = {"EUR": 11.5, "USD": 10.2}
 

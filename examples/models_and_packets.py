@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-from agents.embeddings import LocalEmbedder
-from agents.llm import ChatMessage, GenerationOptions, LocalChat
-from swarm.identity import Identity
-from swarm.packet import decode_packet, encode_packet, make_packet
+from synthswarm.agents.embeddings import LocalEmbedder
+from synthswarm.agents.llm import ChatMessage, GenerationOptions, LocalChat
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import decode_packet, encode_packet, make_packet
 
 
 async def main() -> None:

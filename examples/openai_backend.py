@@ -10,9 +10,9 @@ import asyncio
 import os
 import sys
 
-from agents.embeddings import LocalEmbedder
-from agents.llm import OpenAIChat
-from swarm.runtime import Swarm
+from synthswarm.agents.embeddings import LocalEmbedder
+from synthswarm.agents.llm import OpenAIChat
+from synthswarm.swarm.app.runtime import Swarm
 
 
 async def main() -> None:

@@ -10,10 +10,10 @@ import json
 import subprocess
 import sys
 
-from agents.embeddings import LocalEmbedder
-from agents.llm import LocalChat
-from swarm.config import SwarmConfig
-from swarm.runtime import Swarm
+from synthswarm.agents.embeddings import LocalEmbedder
+from synthswarm.agents.llm import LocalChat
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import SwarmConfig
 
 AGENTS = {
     "maritime": ("Ships, captains and voyages.", ["Captain Mirela Dusk commanded the schooner Grey Heron."]),
@@ -50,7 +50,7 @@ def main() -> None:
     if len(sys.argv) == 3:  # started by the parent below as: swarm_processes.py AGENT ADDRESS
         asyncio.run(serve(sys.argv[1], sys.argv[2]))
         return
-    command = [sys.executable, "-m", "swarm", "node", "--listen", "tcp://127.0.0.1:*"]
+    command = [sys.executable, "-m", "synthswarm", "node", "--listen", "tcp://127.0.0.1:*"]
     node = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert node.stdout is not None
     address = json.loads(node.stdout.readline())["address"]

@@ -1,9 +1,9 @@
 """Admission of packets from the network: verify the signature, then refuse replays and stale copies.
 
 Every packet an agent receives goes through :meth:`PacketAdmission.admit` first. It decodes and
-verifies the bytes (:func:`~swarm.packet.decode_packet`), refuses packets past their ttl or dated
+verifies the bytes (:func:`~synthswarm.swarm.packet.decode_packet`), refuses packets past their ttl or dated
 beyond the allowed clock skew, and refuses a second copy of a packet it already admitted for the
-same receiver. Each refusal raises a :class:`~swarm.errors.PacketError` subclass and is counted.
+same receiver. Each refusal raises a :class:`~synthswarm.swarm.errors.PacketError` subclass and is counted.
 
 The replay memory is bounded. It remembers each admitted packet until the packet expires; when it is
 full it forgets the packet that expires first and raises its *floor* to that expiry. A packet that
@@ -18,14 +18,14 @@ import heapq
 import time
 from dataclasses import dataclass
 
-from swarm.errors import (
+from synthswarm.swarm.errors import (
     ConfigError,
     PacketError,
     PacketExpiredError,
     PacketReplayError,
     PacketSignatureError,
 )
-from swarm.packet import OutcomePacket, decode_packet
+from synthswarm.swarm.packet import OutcomePacket, decode_packet
 
 __all__ = ["AdmissionSettings", "AdmissionStats", "PacketAdmission"]
 

@@ -11,7 +11,7 @@ Precedence, lowest first:
        model = "gpt-4o-mini"
        [swarm]
        router = "dht"
-       [[agents]]          # read by swarm.runtime.load_agents
+       [[agents]]          # read by synthswarm.swarm.app.runtime.load_agents
        name = "botany"
        domain = "plants and the people who found them"
        documents = ["The orchid Halvia rubra was discovered by Ilse Korrin."]
@@ -22,7 +22,8 @@ Precedence, lowest first:
    ``SYNTHSWARM_DATA_DIR``, ``SYNTHSWARM_LLM__MAX_TOKENS``;
 4. command-line flags (``--set llm.max_tokens=64`` and the named flags of ``synthswarm``).
 
-Every value is checked as it is read; a bad one raises :class:`~swarm.errors.ConfigError` naming the
+Every value is checked as it is read; a bad one raises :class:`~synthswarm.swarm.errors.ConfigError` naming
+the
 dotted key and where the value came from. Finally, settings of an ``openai`` backend left empty are
 taken from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and (for the LLM) ``OPENAI_MODEL``.
 """
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from swarm.errors import ConfigError
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = [
     "CONFIG_ENV",
@@ -66,7 +67,8 @@ RouterName = Literal["dht", "isolated", "broadcast", "hub", "gossip"]
 TransportName = Literal["inproc", "tcp"]
 TraceMode = Literal["off", "console", "otlp"]
 
-#: The top-level TOML array of agent tables; read by :func:`swarm.runtime.load_agents`, not here.
+#: The top-level TOML array of agent tables; read by :func:`synthswarm.swarm.app.runtime.load_agents`, not
+# here.
 AGENTS_KEY = "agents"
 
 
@@ -147,7 +149,7 @@ class EmbedderConfig:
 
 @dataclass(frozen=True)
 class SwarmConfig:
-    """How a :class:`~swarm.runtime.Swarm` is wired: its router, transport and dispatcher."""
+    """How a :class:`~synthswarm.swarm.app.runtime.Swarm` is wired: its router, transport and dispatcher."""
 
     router: RouterName = field(
         default="dht",
@@ -206,7 +208,7 @@ class Config:
         default="off",
         metadata=_doc(
             "OpenTelemetry spans: `off`; `console`: one JSON line per span on stderr; `otlp`: to the "
-            "OTEL_EXPORTER_OTLP_* endpoint (swarm.telemetry)."
+            "OTEL_EXPORTER_OTLP_* endpoint (synthswarm.swarm.telemetry)."
         ),
     )
     llm: LLMConfig = field(default_factory=LLMConfig, metadata=_doc("Chat model settings."))

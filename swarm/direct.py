@@ -16,7 +16,7 @@ own whole copies of the author's matching findings instead. Relays are counted u
 One :class:`DirectHost` per node serves the three topics for every agent living there. A reply's holder is
 the node that sent it (the request's proven sender), never a field of the message, so a node can offer
 only passages it will itself be asked to serve. Every decoder reads untrusted bytes and raises nothing
-but :class:`~swarm.errors.ProtocolError`; a message over a cap is refused whole, never cut.
+but :class:`~synthswarm.swarm.errors.ProtocolError`; a message over a cap is refused whole, never cut.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
-from swarm.admission import PacketAdmission
-from swarm.dht import Contact, DHTNode
-from swarm.errors import (
+from synthswarm.swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
+from synthswarm.swarm.admission import PacketAdmission
+from synthswarm.swarm.dht import Contact, DHTNode
+from synthswarm.swarm.errors import (
     DHTError,
     PacketError,
     PacketReplayError,
@@ -37,8 +37,8 @@ from swarm.errors import (
     ProtocolError,
     RPCTimeoutError,
 )
-from swarm.packet import OutcomePacket, PacketKind, encode_packet
-from swarm.telemetry import ERROR_TYPE, AttributeValue, SpanKind, span
+from synthswarm.swarm.packet import OutcomePacket, PacketKind, encode_packet
+from synthswarm.swarm.telemetry import ERROR_TYPE, AttributeValue, SpanKind, span
 
 __all__ = [
     "FETCH",
@@ -67,7 +67,7 @@ __all__ = [
 REPLY_TOPIC = "swarm.reply"
 FETCH_TOPIC = "swarm.fetch"
 RELAY_TOPIC = "swarm.relay"
-#: Request categories in :class:`~swarm.dht.node.NodeStats` (what ``rpcs_sent`` counts them under).
+#: Request categories in :class:`~synthswarm.swarm.dht.node.NodeStats` (what ``rpcs_sent`` counts them under).
 REPLY, FETCH, RELAY = "reply", "fetch", "relay"
 MAX_OFFERS = 64
 """Most passages one reply may offer (a reply offering more is refused whole)."""
@@ -207,7 +207,8 @@ def _parse_contact(refs: Sequence[str], prefix: str) -> Contact | None:
 @dataclass
 class DirectHost:
     """The reply, fetch and relay handlers of one node, for every agent living on it. Get it with
-    :meth:`on`. Relayed queries pass their own :class:`~swarm.admission.PacketAdmission`, so a relay
+    :meth:`on`. Relayed queries pass their own :class:`~synthswarm.swarm.admission.PacketAdmission`, so a
+    relay
     is refused when it repeats one (an agent reached both by the router and by a relay dedupes
     itself)."""
 

@@ -30,7 +30,7 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     ├── ToolError                   a tool was called with bad arguments or failed (the model sees why)
     ├── SwarmError                  a swarm was composed or used wrongly (names the agent or setting)
     │   ├── SpecialistsFailedError  every specialist the dispatcher asked this turn failed
-    │   └── ApprovalRequired        a turn waits for a person's decision (in agents.approval)
+    │   └── ApprovalRequired        a turn waits for a person's decision (in synthswarm.agents.approval)
     └── ApiError                    an HTTP API request was refused (OpenAI-shaped error, 4xx or 5xx)
 
 Decoding untrusted bytes raises only :class:`PacketError` (packets) or :class:`ProtocolError` (RPC frames).
@@ -107,7 +107,8 @@ class PromptTooLongError(ModelError):
 
 
 class ScriptedChatError(ModelError):
-    """A :class:`~agents.llm.ScriptedChat` ran out of replies, or was closed with replies left unused."""
+    """A :class:`~synthswarm.agents.llm.ScriptedChat` ran out of replies, or was closed with replies left
+    unused."""
 
 
 class PacketError(SynthswarmError):

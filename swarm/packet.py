@@ -11,7 +11,7 @@ SHA-256 is the packet's ``origin``. A receiver re-encodes the body it decoded an
 unless the bytes match, so every packet has exactly one encoding and one id.
 
 :func:`decode_packet` is the only way bytes become a packet. It raises nothing but
-:class:`~swarm.errors.PacketError` subclasses, whatever the input.
+:class:`~synthswarm.swarm.errors.PacketError` subclasses, whatever the input.
 """
 
 from __future__ import annotations
@@ -27,15 +27,21 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm._wire import expect_type, pack, unpack_untrusted
-from swarm.errors import (
+from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
+from synthswarm.swarm.errors import (
     PacketMalformedError,
     PacketSignatureError,
     PacketTooLargeError,
     PacketVersionError,
 )
-from swarm.identity import ID_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, Identity, id_of, verify_signature
+from synthswarm.swarm.identity import (
+    ID_BYTES,
+    PUBLIC_KEY_BYTES,
+    SIGNATURE_BYTES,
+    Identity,
+    id_of,
+    verify_signature,
+)
 
 __all__ = [
     "MAX_DEPTH",

@@ -8,7 +8,7 @@ set of span helpers and one way of carrying a trace between processes:
   (``chat {model}``, ``gen_ai.*`` attributes, token counts once the reply is in).
 - :func:`traceparent` is the W3C ``traceparent`` header of the current span ("" when there is none);
   :func:`remote_parent` makes such a header the parent of the spans opened inside it. Every DHT app
-  request carries the header in its envelope (:class:`swarm.dht.messages.AppRequest`), so a query
+  request carries the header in its envelope (:class:`synthswarm.swarm.dht.messages.AppRequest`), so a query
   delivered to another process, the replies and the fetches all join the asker's trace. The header
   comes from the network: anything malformed is ignored, never raised.
 - :func:`configure_tracing` installs the SDK's tracer provider with a console or OTLP exporter. Only
@@ -30,8 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, ProxyTracerProvider, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
-
-from swarm.errors import ConfigError
+from synthswarm.swarm.errors import ConfigError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

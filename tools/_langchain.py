@@ -4,7 +4,7 @@ The schema is the one LangChain gives the model for that tool (its ``tool_call_s
 same converter our own tools use), and a call goes through ``BaseTool.ainvoke``, so the tool's own
 argument validation, callbacks and error handling run as they would under a LangChain agent. Its
 failures, ``ToolException`` and pydantic's validation errors included, reach the model as
-:class:`~swarm.errors.ToolError` like any other tool's.
+:class:`~synthswarm.swarm.errors.ToolError` like any other tool's.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from collections.abc import Iterable
 
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_function
-
-from swarm.errors import ToolError
-from tools._tool import Tool
+from synthswarm.swarm.errors import ToolError
+from synthswarm.tools._tool import Tool
 
 __all__ = ["AnyTool", "as_tools", "from_langchain"]
 

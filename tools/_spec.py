@@ -1,6 +1,6 @@
 """ToolSpec: what a model is told about a tool, as OpenAI function calling describes it.
 
-It lives in ``tools/`` because tool schemas are built here; ``agents.llm`` re-exports it so chat
+It lives in ``tools/`` because tool schemas are built here; ``synthswarm.agents.llm`` re-exports it so chat
 backends and their callers keep one name for it, and ``tools`` imports nothing from ``agents``.
 """
 

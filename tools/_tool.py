@@ -5,7 +5,7 @@ so a tool here is described exactly as LangChain describes it: annotations give 
 make a parameter optional, the docstring's text before ``Args:`` describes the tool and its ``Args:``
 section each parameter. On top of that we refuse, when the tool is made, any parameter whose schema
 :meth:`Tool.call` could not check, so a model's bad arguments come back as a readable
-:class:`~swarm.errors.ToolError` rather than as a crash inside the function.
+:class:`~synthswarm.swarm.errors.ToolError` rather than as a crash inside the function.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from langchain_core.utils.function_calling import convert_to_openai_function
-
-from swarm.errors import ToolError
-from tools._spec import ToolSpec
+from synthswarm.swarm.errors import ToolError
+from synthswarm.tools._spec import ToolSpec
 
 __all__ = ["MAX_RESULT_CHARS", "Tool", "parse_arguments", "tool"]
 
@@ -45,7 +44,7 @@ class Tool:
     fn: Callable[..., object]
     needs_approval: bool = False
     """Whether a person must approve each call before it runs (the dispatcher asks, see
-    :mod:`agents.approval`)."""
+    :mod:`synthswarm.agents.approval`)."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -54,7 +53,8 @@ class Tool:
     async def call(self, arguments: str | Mapping[str, object]) -> str:
         """Run the tool on the model's arguments (JSON text or a mapping) and return its result as text.
 
-        Bad arguments and failures raise :class:`~swarm.errors.ToolError` with a message meant for the
+        Bad arguments and failures raise :class:`~synthswarm.swarm.errors.ToolError` with a message meant for
+        the
         model, so an agent can hand it back and let the model try again.
         """
         kwargs = self._check(parse_arguments(arguments, self.name))

@@ -8,8 +8,8 @@ import operator
 from collections.abc import Callable
 from typing import Protocol
 
-from swarm.errors import ToolError
-from tools._tool import Tool, tool
+from synthswarm.swarm.errors import ToolError
+from synthswarm.tools._tool import Tool, tool
 
 __all__ = ["KnowledgeAgent", "agent_tools", "calculator"]
 
@@ -37,7 +37,8 @@ _FUNCTIONS: dict[str, Callable[..., float]] = {
 
 
 class KnowledgeAgent(Protocol):
-    """What the agent tools need from an agent (a :class:`~agents.specialist.Specialist` is one)."""
+    """What the agent tools need from an agent (a :class:`~synthswarm.agents.specialist.Specialist` is
+    one)."""
 
     async def search_knowledge(self, query: str, k: int) -> list[str]: ...
 

@@ -8,7 +8,7 @@
         tools = await toolbox.tools([calc, docs])       # each server opened once, its tools listed
         print(await tools[0].call({"a": 1, "b": 2}))
 
-- :class:`MCPServerConfig` (from :mod:`tools.mcp_config`) says how to reach one server (a command
+- :class:`MCPServerConfig` (from :mod:`synthswarm.tools.mcp_config`) says how to reach one server (a command
   over stdio, a URL over streamable HTTP, or an in-process ``MCPServer``), which of its tools to
   take, and a name prefix.
 - :class:`MCPConnection` is one open client session. The SDK's session lives in anyio task groups,
@@ -17,8 +17,9 @@
 - :class:`MCPToolbox` opens each distinct server once, and closes them all (subprocesses included).
 
 Failures are the project's errors: a server that cannot be started or reached, or that lacks a tool
-named in ``tools``, raises :class:`~swarm.errors.ConfigError` naming it; a call that fails, times out
-or finds the server dead raises :class:`~swarm.errors.ToolError`, whose message the agent hands to
+named in ``tools``, raises :class:`~synthswarm.swarm.errors.ConfigError` naming it; a call that fails, times
+out
+or finds the server dead raises :class:`~synthswarm.swarm.errors.ToolError`, whose message the agent hands to
 its model.
 """
 
@@ -37,10 +38,9 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT, CallToolResult, ContentBlock
 from mcp_types import Tool as RemoteTool
-
-from swarm.errors import ConfigError, ToolError
-from tools._tool import MAX_RESULT_CHARS, Tool, parse_arguments
-from tools.mcp_config import MCPServerConfig, mcp_configs
+from synthswarm.swarm.errors import ConfigError, ToolError
+from synthswarm.tools._tool import MAX_RESULT_CHARS, Tool, parse_arguments
+from synthswarm.tools.mcp_config import MCPServerConfig, mcp_configs
 
 __all__ = ["MCPConnection", "MCPServerConfig", "MCPTool", "MCPToolbox", "add_tools", "mcp_configs"]
 

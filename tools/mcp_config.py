@@ -1,4 +1,5 @@
-"""How to reach an MCP server, from Python or an agents file's ``mcp`` tables (see :mod:`tools.mcp`).
+"""How to reach an MCP server, from Python or an agents file's ``mcp`` tables (see
+:mod:`synthswarm.tools.mcp`).
 
 Kept apart from the client so that reading a config (and importing the runtime) does not load the
 MCP SDK: a swarm imports it only when one of its agents has a server to connect.
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from swarm.errors import ConfigError
+from synthswarm.swarm.errors import ConfigError
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer

@@ -5,16 +5,16 @@
 - :class:`OpenAIEmbedder`: an OpenAI-compatible embeddings endpoint.
 - :class:`HashingEmbedder`: deterministic feature hashing, for tests.
 
-:func:`make_embedder` builds the one an :class:`~swarm.config.EmbedderConfig` describes.
+:func:`make_embedder` builds the one an :class:`~synthswarm.swarm.config.EmbedderConfig` describes.
 """
 
 from __future__ import annotations
 
-from agents.embeddings._types import Embedder, Vectors, normalize_rows
-from agents.embeddings.hashing import HashingEmbedder
-from agents.embeddings.local import LocalEmbedder
-from agents.embeddings.openai_embedder import DEFAULT_OPENAI_EMBEDDING_MODEL, OpenAIEmbedder
-from swarm.config import EmbedderConfig
+from synthswarm.agents.embeddings._types import Embedder, Vectors, normalize_rows
+from synthswarm.agents.embeddings.hashing import HashingEmbedder
+from synthswarm.agents.embeddings.local import LocalEmbedder
+from synthswarm.agents.embeddings.openai_embedder import DEFAULT_OPENAI_EMBEDDING_MODEL, OpenAIEmbedder
+from synthswarm.swarm.config import EmbedderConfig
 
 __all__ = [
     "DEFAULT_OPENAI_EMBEDDING_MODEL",

@@ -14,8 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-
-from agents.embeddings._types import Vectors, normalize_rows
+from synthswarm.agents.embeddings._types import Vectors, normalize_rows
 
 __all__ = ["HashingEmbedder"]
 
@@ -23,7 +22,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class HashingEmbedder:
-    """A deterministic :class:`~agents.embeddings.Embedder` that needs no model."""
+    """A deterministic :class:`~synthswarm.agents.embeddings.Embedder` that needs no model."""
 
     def __init__(self, dims: int = 384) -> None:
         if dims < 8:

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from agents._packaged import embedded_embedder_dir
-from agents.embeddings._types import Vectors, normalize_rows
-from swarm.errors import ModelError, ModelNotFoundError
+from synthswarm.agents._packaged import embedded_embedder_dir
+from synthswarm.agents.embeddings._types import Vectors, normalize_rows
+from synthswarm.swarm.errors import ModelError, ModelNotFoundError
 
 __all__ = ["LocalEmbedder"]
 
@@ -21,7 +20,7 @@ _EMBEDDED_NAME = "all-MiniLM-L6-v2"
 
 
 class LocalEmbedder:
-    """A :class:`~agents.embeddings.Embedder` over sentence-transformers, batched and normalised.
+    """A :class:`~synthswarm.agents.embeddings.Embedder` over sentence-transformers, batched and normalised.
 
     The model is loaded on first use (or by :meth:`load`) and shared by every ``LocalEmbedder`` of the
     same folder in the process. Encoding runs in a worker thread so the event loop stays responsive;

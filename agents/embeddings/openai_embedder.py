@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import openai
-
-from agents._openai import async_openai_client
-from agents.embeddings._types import Vectors, normalize_rows
-from swarm.errors import ModelError, ModelResponseError, ModelUnavailableError
+from synthswarm.agents._openai import async_openai_client
+from synthswarm.agents.embeddings._types import Vectors, normalize_rows
+from synthswarm.swarm.errors import ModelError, ModelResponseError, ModelUnavailableError
 
 __all__ = ["DEFAULT_OPENAI_EMBEDDING_MODEL", "OpenAIEmbedder"]
 
@@ -17,7 +16,8 @@ DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
 
 
 class OpenAIEmbedder:
-    """An :class:`~agents.embeddings.Embedder` over the ``openai`` package; vectors are re-normalised."""
+    """An :class:`~synthswarm.agents.embeddings.Embedder` over the ``openai`` package; vectors are
+    re-normalised."""
 
     def __init__(
         self,

@@ -8,7 +8,7 @@
   into one ``abatch`` where the model implements it.
 - :class:`ScriptedChat`: a fake for tests.
 
-:func:`make_chat_model` builds the one a :class:`~swarm.config.LLMConfig` describes.
+:func:`make_chat_model` builds the one a :class:`~synthswarm.swarm.config.LLMConfig` describes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from agents.llm._types import (
+from synthswarm.agents.llm._types import (
     ChatChunk,
     ChatMessage,
     ChatModel,
@@ -29,11 +29,11 @@ from agents.llm._types import (
     ToolSpec,
     Usage,
 )
-from agents.llm.langchain_chat import LangChainChat
-from agents.llm.local import BatchStats, LocalChat, LocalEngine, default_cache_dir
-from agents.llm.openai_chat import DEFAULT_OPENAI_MODEL, OpenAIChat
-from agents.llm.scripted import Reply, ScriptedCall, ScriptedChat
-from swarm.config import LLMConfig
+from synthswarm.agents.llm.langchain_chat import LangChainChat
+from synthswarm.agents.llm.local import BatchStats, LocalChat, LocalEngine, default_cache_dir
+from synthswarm.agents.llm.openai_chat import DEFAULT_OPENAI_MODEL, OpenAIChat
+from synthswarm.agents.llm.scripted import Reply, ScriptedCall, ScriptedChat
+from synthswarm.swarm.config import LLMConfig
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",

@@ -1,5 +1,5 @@
 """How our messages, tool calls, token counts and errors map to langchain-core's and back, for
-:class:`~agents.llm.LangChainChat`."""
+:class:`~synthswarm.agents.llm.LangChainChat`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 from langchain_core.outputs import ChatGeneration, LLMResult
-
-from agents.llm._types import ChatMessage, FinishReason, ToolCall
-from swarm.errors import ModelError, ModelNotFoundError, ModelResponseError, ModelUnavailableError
+from synthswarm.agents.llm._types import ChatMessage, FinishReason, ToolCall
+from synthswarm.swarm.errors import ModelError, ModelNotFoundError, ModelResponseError, ModelUnavailableError
 
 __all__ = ["UsageCounter", "finish_of", "model_error", "to_langchain", "tool_calls_of"]
 

@@ -1,4 +1,5 @@
-"""The model-call span every chat backend opens around a completion (:func:`swarm.telemetry.model_call`),
+"""The model-call span every chat backend opens around a completion
+(:func:`synthswarm.swarm.telemetry.model_call`),
 with the request's settings and the reply's token counts as the GenAI semantic conventions name them."""
 
 from __future__ import annotations
@@ -6,8 +7,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from agents.llm._types import ChatResult, GenerationOptions
-from swarm.telemetry import model_call
+from synthswarm.agents.llm._types import ChatResult, GenerationOptions
+from synthswarm.swarm.telemetry import model_call
 
 __all__ = ["traced_chat"]
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from swarm.errors import ModelError
-from tools._spec import ToolSpec  # the schema types live with the tools; re-exported here
+from synthswarm.swarm.errors import ModelError
+from synthswarm.tools._spec import ToolSpec  # the schema types live with the tools; re-exported here
 
 __all__ = [
     "ChatChunk",
@@ -73,7 +73,8 @@ class Extract:
     writes sentences instead, so models that support it (``ChatModel.supports_extract``) are made to
     copy. The reply is one of ``choices`` exactly, or a run of whole words from one of ``spans_of``,
     ending where the model ends it. A local model given only ``choices`` scores each whole (the
-    likeliest reply wins); with ``spans_of`` it decodes under a mask (:mod:`agents.llm.extract`)."""
+    likeliest reply wins); with ``spans_of`` it decodes under a mask
+    (:mod:`synthswarm.agents.llm.extract`)."""
 
     choices: tuple[str, ...] = ()
     spans_of: tuple[str, ...] = ()
@@ -104,10 +105,10 @@ class GenerationOptions:
     """Functions the model may call instead of answering (backends with ``supports_tools`` only)."""
     json_schema: Mapping[str, Any] | None = None
     """Make the reply one JSON object of this schema (backends with ``supports_structured`` only;
-    others raise :class:`~swarm.errors.ModelError`)."""
+    others raise :class:`~synthswarm.swarm.errors.ModelError`)."""
     extract: Extract | None = None
     """Restrict the reply to given text (backends with ``supports_extract`` only; others raise
-    :class:`~swarm.errors.ModelError` rather than ignore it)."""
+    :class:`~synthswarm.swarm.errors.ModelError` rather than ignore it)."""
 
     def over(self, defaults: GenerationOptions) -> GenerationOptions:
         """These options, with ``defaults`` (a model's configured ones) where a sampling setting is

@@ -1,5 +1,5 @@
 """Extractive decoding for local models: a transformers ``LogitsProcessor`` that lets each row of a
-batch write only what its :class:`~agents.llm.Extract` allows.
+batch write only what its :class:`~synthswarm.agents.llm.Extract` allows.
 
 Every step, a constrained row's scores are masked to the tokens that keep its reply a prefix of an
 allowed text, and the end-of-turn token is allowed once the reply is a whole allowed text. The model
@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from agents.llm._types import Extract
+from synthswarm.agents.llm._types import Extract
 
 __all__ = ["REPLY_PREFIX", "ExtractRule", "ExtractiveDecoding"]
 

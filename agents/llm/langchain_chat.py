@@ -1,6 +1,7 @@
-"""LangChainChat: any langchain-core chat model (``BaseChatModel``) as a :class:`~agents.llm.ChatModel`.
+"""LangChainChat: any langchain-core chat model (``BaseChatModel``) as a
+:class:`~synthswarm.agents.llm.ChatModel`.
 
-What maps to what (the conversions are in :mod:`agents.llm._langchain_convert`):
+What maps to what (the conversions are in :mod:`synthswarm.agents.llm._langchain_convert`):
 
 - messages: ours become ``SystemMessage``/``HumanMessage``/``AIMessage``/``ToolMessage``, tool calls
   included both ways (an assistant turn's calls as ``AIMessage.tool_calls``, the model's calls back
@@ -9,14 +10,14 @@ What maps to what (the conversions are in :mod:`agents.llm._langchain_convert`):
   ``with_structured_output``; ``max_tokens``, ``temperature``, ``top_p``, ``seed`` and ``stop`` are
   passed as call keyword arguments, which chat models hand to their provider;
 - ``usage_metadata`` becomes :class:`Usage` (0 and 0 when the model reports none);
-- every failure of the model is a :class:`~swarm.errors.ModelError`, and options the model cannot
+- every failure of the model is a :class:`~synthswarm.swarm.errors.ModelError`, and options the model cannot
   honour (tools without ``bind_tools``, extraction) are refused with one rather than ignored.
 
 Batching. A ``BaseChatModel`` batches only if its class implements ``abatch`` itself: the default
 (``Runnable.abatch``, which ``ChatOpenAI`` and most providers keep) runs one ``ainvoke`` per input
 concurrently, which is what concurrent ``complete`` calls already do, so collecting them for it
 would only add the wait. A class that does implement it (a local pipeline that generates many
-prompts at once, a provider's batch endpoint) gets the collection :class:`~agents.llm.LocalEngine`
+prompts at once, a provider's batch endpoint) gets the collection :class:`~synthswarm.agents.llm.LocalEngine`
 does for the embedded model: the first ``complete`` waits ``batch_wait_ms`` for others made with the
 same options, and all of them (up to ``max_batch``) go in one ``abatch`` call. ``batch=True`` or
 ``False`` overrides the detection. Streams and structured calls are never collected: a stream is
@@ -40,12 +41,17 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable
-
-from agents.llm._langchain_convert import UsageCounter, finish_of, model_error, to_langchain, tool_calls_of
-from agents.llm._tracing import traced_chat
-from agents.llm._types import ChatChunk, ChatMessage, ChatResult, GenerationOptions, Usage
-from swarm.errors import ConfigError, ModelError, ModelResponseError
-from swarm.tasks import TaskSet
+from synthswarm.agents.llm._langchain_convert import (
+    UsageCounter,
+    finish_of,
+    model_error,
+    to_langchain,
+    tool_calls_of,
+)
+from synthswarm.agents.llm._tracing import traced_chat
+from synthswarm.agents.llm._types import ChatChunk, ChatMessage, ChatResult, GenerationOptions, Usage
+from synthswarm.swarm.errors import ConfigError, ModelError, ModelResponseError
+from synthswarm.swarm.tasks import TaskSet
 
 __all__ = ["LangChainChat"]
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agents._packaged import embedded_llm_gguf
-from agents.llm._tracing import traced_chat
-from agents.llm._types import (
+from synthswarm.agents._packaged import embedded_llm_gguf
+from synthswarm.agents.llm._tracing import traced_chat
+from synthswarm.agents.llm._types import (
     ChatChunk,
     ChatMessage,
     ChatResult,
@@ -37,8 +37,8 @@ from agents.llm._types import (
     GenerationOptions,
     Usage,
 )
-from agents.llm.extract import REPLY_PREFIX, ExtractiveDecoding, ExtractRule
-from swarm.errors import ModelError, ModelNotFoundError, PromptTooLongError
+from synthswarm.agents.llm.extract import REPLY_PREFIX, ExtractiveDecoding, ExtractRule
+from synthswarm.swarm.errors import ModelError, ModelNotFoundError, PromptTooLongError
 
 __all__ = ["BatchStats", "LocalChat", "LocalEngine", "default_cache_dir"]
 
@@ -436,7 +436,7 @@ class _RowWatcher:
 
 @dataclass
 class LocalChat:
-    """A :class:`~agents.llm.ChatModel` backed by a (shared) :class:`LocalEngine`.
+    """A :class:`~synthswarm.agents.llm.ChatModel` backed by a (shared) :class:`LocalEngine`.
 
     ``LocalChat()`` uses the embedded SmolLM2-135M-Instruct; every ``LocalChat`` for the same model
     file shares one engine, so their concurrent requests are generated together.
@@ -480,7 +480,8 @@ class LocalChat:
 
     @property
     def supports_extract(self) -> bool:
-        """True: ``GenerationOptions.extract`` is decoded under a mask (:mod:`agents.llm.extract`)."""
+        """True: ``GenerationOptions.extract`` is decoded under a mask
+        (:mod:`synthswarm.agents.llm.extract`)."""
         return True
 
     async def complete(

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import openai
-
-from agents._openai import async_openai_client
-from agents.llm._tracing import traced_chat
-from agents.llm._types import (
+from synthswarm.agents._openai import async_openai_client
+from synthswarm.agents.llm._tracing import traced_chat
+from synthswarm.agents.llm._types import (
     ChatChunk,
     ChatMessage,
     ChatResult,
@@ -19,7 +18,7 @@ from agents.llm._types import (
     ToolCall,
     Usage,
 )
-from swarm.errors import (
+from synthswarm.swarm.errors import (
     ModelError,
     ModelNotFoundError,
     ModelResponseError,
@@ -34,10 +33,11 @@ PROVIDER = "openai"
 
 
 class OpenAIChat:
-    """A :class:`~agents.llm.ChatModel` over the ``openai`` package.
+    """A :class:`~synthswarm.agents.llm.ChatModel` over the ``openai`` package.
 
     Connection failures, timeouts, 429 and 5xx answers are retried ``max_retries`` times with the
-    client's exponential back-off; after that a :class:`~swarm.errors.ModelUnavailableError` names the
+    client's exponential back-off; after that a :class:`~synthswarm.swarm.errors.ModelUnavailableError` names
+    the
     server and the number of attempts.
     """
 

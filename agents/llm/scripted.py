@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from agents.llm._tracing import traced_chat
-from agents.llm._types import (
+from synthswarm.agents.llm._tracing import traced_chat
+from synthswarm.agents.llm._types import (
     ChatChunk,
     ChatMessage,
     ChatResult,
@@ -17,7 +17,7 @@ from agents.llm._types import (
     ToolCall,
     Usage,
 )
-from swarm.errors import ScriptedChatError
+from synthswarm.swarm.errors import ScriptedChatError
 
 __all__ = ["Reply", "ScriptedCall", "ScriptedChat"]
 
@@ -42,7 +42,7 @@ class ScriptedChat:
 
     Token counts are whitespace-separated words. ``stop`` and ``max_tokens`` are applied to the scripted
     text as a real model would apply them. Running out of replies raises
-    :class:`~swarm.errors.ScriptedChatError`; so does :meth:`aclose` (or :meth:`assert_used`) when
+    :class:`~synthswarm.swarm.errors.ScriptedChatError`; so does :meth:`aclose` (or :meth:`assert_used`) when
     replies are left over, because an unused reply usually means the code under test skipped a call.
     ``default`` answers every call once the script is used up, for tests that do not count calls.
     """
@@ -102,7 +102,7 @@ class ScriptedChat:
         opts = options or GenerationOptions()
         call = ScriptedCall(tuple(messages), opts)
         self.calls.append(call)
-        # A span like a real backend's, so tests see what tracing records (swarm.telemetry).
+        # A span like a real backend's, so tests see what tracing records (synthswarm.swarm.telemetry).
         with traced_chat(self._name, provider="scripted", options=opts, in_process=True) as finish:
             if self._replies:
                 reply = self._replies.popleft()

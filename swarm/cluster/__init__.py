@@ -1,8 +1,8 @@
 """One swarm over several processes: shards of DHT nodes (and the agents subscribed on them) in child
-processes over TCP loopback, for tests and benchmarks. It sits above :mod:`swarm.dht` and
-:mod:`swarm.routers`, in the network layer: it knows nothing of agents' models or applications.
+processes over TCP loopback, for tests and benchmarks. It sits above :mod:`synthswarm.swarm.dht` and
+:mod:`synthswarm.swarm.routers`, in the network layer: it knows nothing of agents' models or applications.
 """
 
-from swarm.cluster.shards import Shards, launch_shards
+from synthswarm.swarm.cluster.shards import Shards, launch_shards
 
 __all__ = ["Shards", "launch_shards"]

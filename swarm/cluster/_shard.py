@@ -1,12 +1,13 @@
-"""A shard of :func:`swarm.cluster.shards.launch_shards`: nodes on one transport host.
+"""A shard of :func:`synthswarm.swarm.cluster.shards.launch_shards`: nodes on one transport host.
 
 :class:`Shard` is the shard itself, whatever process hosts it: it joins its nodes through the given
 addresses, then answers commands (plain dicts): ``{"cmd": "stats"}``, ``{"cmd": "kill", "fraction":
 F, "seed": S}``, and for routing benchmarks ``{"cmd": "subscribe", ...}`` (agents on its nodes,
-through a :class:`~swarm.routers.dht.DHTRouter`) and ``{"cmd": "received"}`` (which packets reached
-which agents). Two hosts run it: a child process (``python -m swarm.cluster._shard ARGS_JSON``, which
+through a :class:`~synthswarm.swarm.routers.dht.DHTRouter`) and ``{"cmd": "received"}`` (which packets reached
+which agents). Two hosts run it: a child process (``python -m synthswarm.swarm.cluster._shard ARGS_JSON``,
+which
 prints ``{"event": "ready", "ids": [...]}`` and then answers one JSON command a line on stdin, ending
-at ``{"cmd": "quit"}``), and a Ray actor (:mod:`swarm.cluster.ray_shards`).
+at ``{"cmd": "quit"}``), and a Ray actor (:mod:`synthswarm.swarm.cluster.ray_shards`).
 
 The semantic router sits in the network layer with the DHT, so the shard may use it.
 """
@@ -23,15 +24,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
-
-from swarm import tasks
-from swarm.cluster.shards import join
-from swarm.dht.node import DHTNode, DHTSettings, requests_by_category
-from swarm.dht.testing import SHARED_HOST_SETTINGS
-from swarm.dht.transport import TransportHost, new_context
-from swarm.packet import OutcomePacket
-from swarm.routers.dht import DHTRouter, DHTRouterSettings
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm import tasks
+from synthswarm.swarm.cluster.shards import join
+from synthswarm.swarm.dht.node import DHTNode, DHTSettings, requests_by_category
+from synthswarm.swarm.dht.testing import SHARED_HOST_SETTINGS
+from synthswarm.swarm.dht.transport import TransportHost, new_context
+from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.routers.dht import DHTRouter, DHTRouterSettings
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 
 class Shard:

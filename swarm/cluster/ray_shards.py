@@ -1,4 +1,5 @@
-"""Shards placed by Ray: each shard of :func:`swarm.cluster.shards.launch_shards` runs as a Ray actor.
+"""Shards placed by Ray: each shard of :func:`synthswarm.swarm.cluster.shards.launch_shards` runs as a Ray
+actor.
 
 Ray is an optional extra (``pip install 'synthswarm[ray]'``). :func:`connect` attaches this process
 to a cluster by the address Ray's own ``ray.init`` takes: ``auto`` (the cluster ``ray start`` runs on
@@ -17,8 +18,8 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from swarm.cluster._shard import Shard
-from swarm.errors import ConfigError, DHTError
+from synthswarm.swarm.cluster._shard import Shard
+from synthswarm.swarm.errors import ConfigError, DHTError
 
 __all__ = ["RayShard", "connect", "node_address"]
 

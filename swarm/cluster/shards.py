@@ -4,10 +4,10 @@ One asyncio loop caps a process at a few thousand RPCs a second, so a swarm of t
 in one process measures that loop, not the DHT. :func:`launch_shards` runs ``n`` nodes as
 ``processes`` shards: this process hosts the first shard (its nodes are real :class:`DHTNode`
 objects the caller drives), and each other shard hosts its nodes on one
-:class:`~swarm.dht.transport.TransportHost` somewhere else: a child process on this machine, over
-TCP loopback (``python -m swarm.cluster._shard``), or with ``ray=`` a Ray actor wherever Ray places
-it (:mod:`swarm.cluster.ray_shards`). Every node joins the one DHT through nodes already in it. The
-shards answer a few commands (:class:`swarm.cluster._shard.Shard`): their request counts, an abrupt
+:class:`~synthswarm.swarm.dht.transport.TransportHost` somewhere else: a child process on this machine, over
+TCP loopback (``python -m synthswarm.swarm.cluster._shard``), or with ``ray=`` a Ray actor wherever Ray places
+it (:mod:`synthswarm.swarm.cluster.ray_shards`). Every node joins the one DHT through nodes already in it. The
+shards answer a few commands (:class:`synthswarm.swarm.cluster._shard.Shard`): their request counts, an abrupt
 kill of a fraction of their nodes, quit.
 
 Requests are counted where they are sent, in whichever process sent them, and summed on request.
@@ -32,12 +32,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm.dht.node import DHTNode, DHTSettings, requests_by_category
-from swarm.dht.testing import SHARED_HOST_SETTINGS
-from swarm.dht.transport import TransportHost, new_context
-from swarm.errors import BootstrapError, DHTError
-from swarm.semantic import LSHSettings
+from synthswarm.swarm.dht.node import DHTNode, DHTSettings, requests_by_category
+from synthswarm.swarm.dht.testing import SHARED_HOST_SETTINGS
+from synthswarm.swarm.dht.transport import TransportHost, new_context
+from synthswarm.swarm.errors import BootstrapError, DHTError
+from synthswarm.swarm.semantic import LSHSettings
 
 __all__ = ["ShardStats", "Shards", "join", "launch_shards"]
 
@@ -191,7 +190,8 @@ async def launch_shards(
 ) -> AsyncIterator[Shards]:
     """``n`` nodes in ``processes`` shards (see the module docstring): child processes over TCP
     loopback, or with ``ray`` (``auto``, ``local`` or a cluster's address, as
-    :func:`swarm.cluster.ray_shards.connect` takes it) Ray actors. Every shard is stopped on exit."""
+    :func:`synthswarm.swarm.cluster.ray_shards.connect` takes it) Ray actors. Every shard is stopped on
+    exit."""
     if processes < 1 or n < processes:
         raise ValueError(f"need 1 <= processes <= n, got {processes} processes for {n} nodes")
     s = settings or DHTSettings()
@@ -202,7 +202,7 @@ async def launch_shards(
     with contextlib.ExitStack() as placement:
         listen, advertise = "tcp://127.0.0.1:*", None
         if ray is not None:
-            from swarm.cluster import ray_shards
+            from synthswarm.swarm.cluster import ray_shards
 
             report(f"connecting to Ray ({ray})")
             placement.enter_context(ray_shards.connect(ray, cpus=processes))
@@ -274,7 +274,7 @@ def _shard_args(
 
 async def _spawn(args: dict[str, Any]) -> _Child:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "swarm.cluster._shard", json.dumps(args),
+        sys.executable, "-m", "synthswarm.swarm.cluster._shard", json.dumps(args),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024,
     )  # fmt: skip

@@ -2,21 +2,21 @@
 
 Map of the package, one module per concept of the paper:
 
-- :mod:`~swarm.dht.ids`: 256-bit ids, the XOR metric, :class:`Contact` (section 2.1)
-- :mod:`~swarm.dht.routing`: k-buckets, least-recently-seen eviction, replacement cache (2.2, 4.1)
-- :mod:`~swarm.dht.lookup`: the iterative parallel node lookup (2.3)
-- :mod:`~swarm.dht.storage`: records with expiry under keys and subkeys (2.5)
-- :mod:`~swarm.dht.messages`: typed RPC messages and their checked wire codec
-- :mod:`~swarm.dht.rtt`: measured round trips, timeouts, failure back-off
-- :mod:`~swarm.dht.transport`: the ZeroMQ sockets of a node
-- :mod:`~swarm.dht.node`: :class:`DHTNode`, which puts them together
-- :mod:`~swarm.dht.testing`: :func:`launch_swarm`, n nodes on ephemeral ports, cleaned up after
+- :mod:`~synthswarm.swarm.dht.ids`: 256-bit ids, the XOR metric, :class:`Contact` (section 2.1)
+- :mod:`~synthswarm.swarm.dht.routing`: k-buckets, least-recently-seen eviction, replacement cache (2.2, 4.1)
+- :mod:`~synthswarm.swarm.dht.lookup`: the iterative parallel node lookup (2.3)
+- :mod:`~synthswarm.swarm.dht.storage`: records with expiry under keys and subkeys (2.5)
+- :mod:`~synthswarm.swarm.dht.messages`: typed RPC messages and their checked wire codec
+- :mod:`~synthswarm.swarm.dht.rtt`: measured round trips, timeouts, failure back-off
+- :mod:`~synthswarm.swarm.dht.transport`: the ZeroMQ sockets of a node
+- :mod:`~synthswarm.swarm.dht.node`: :class:`DHTNode`, which puts them together
+- :mod:`~synthswarm.swarm.dht.testing`: :func:`launch_swarm`, n nodes on ephemeral ports, cleaned up after
 """
 
-from swarm.dht.ids import Contact, distance, key_for
-from swarm.dht.lookup import LookupResult
-from swarm.dht.messages import Record
-from swarm.dht.node import (
+from synthswarm.swarm.dht.ids import Contact, distance, key_for
+from synthswarm.swarm.dht.lookup import LookupResult
+from synthswarm.swarm.dht.messages import Record
+from synthswarm.swarm.dht.node import (
     DHTNode,
     DHTSettings,
     GetResult,
@@ -26,7 +26,7 @@ from swarm.dht.node import (
     requests_by_category,
     requests_sent,
 )
-from swarm.dht.transport import new_context
+from synthswarm.swarm.dht.transport import new_context
 
 __all__ = [
     "Contact",

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from swarm._wire import pack, unpack_untrusted
-from swarm.errors import DHTError
+from synthswarm.swarm._wire import pack, unpack_untrusted
+from synthswarm.swarm.errors import DHTError
 
 __all__ = ["StateJournal"]
 

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from swarm.errors import ConfigError
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["PeerLimits", "RateLimiter", "SlotLimiter"]
 

@@ -22,9 +22,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from swarm.dht.ids import Contact, distance
-from swarm.dht.messages import MAX_CONTACTS, Record
-from swarm.errors import DHTError
+from synthswarm.swarm.dht.ids import Contact, distance
+from synthswarm.swarm.dht.messages import MAX_CONTACTS, Record
+from synthswarm.swarm.errors import DHTError
 
 __all__ = ["LookupResult", "QueryAnswer", "iterative_lookup"]
 

@@ -27,11 +27,12 @@ APP_REPLY       payload: bin
 Addresses are ZeroMQ endpoints (``scheme://...``) of at most MAX_ADDRESS_CHARS characters. Integers
 and booleans are strict (``true`` is not an int, ``1`` is not a bool) and a message has exactly its
 fields. Version 1 frames (``[1, type, rpc_id, ...]``, one flat array) are refused with a
-:class:`~swarm.errors.ProtocolError` naming the version.
+:class:`~synthswarm.swarm.errors.ProtocolError` naming the version.
 
 The sender's node id is not sent: the receiver derives it as SHA-256 of ``sender_key``, so a frame
 cannot claim an id that does not belong to its key. (Proving possession of the key is the job of the
-secured transport, CurveZMQ.) :func:`decode_frame` raises only :class:`~swarm.errors.ProtocolError`.
+secured transport, CurveZMQ.) :func:`decode_frame` raises only
+:class:`~synthswarm.swarm.errors.ProtocolError`.
 """
 
 from __future__ import annotations
@@ -45,10 +46,9 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta
-
-from swarm.dht.ids import ID_BYTES, Contact
-from swarm.errors import ProtocolError
-from swarm.identity import PUBLIC_KEY_BYTES, id_of
+from synthswarm.swarm.dht.ids import ID_BYTES, Contact
+from synthswarm.swarm.errors import ProtocolError
+from synthswarm.swarm.identity import PUBLIC_KEY_BYTES, id_of
 
 __all__ = [
     "MAX_ADDRESS_CHARS",
@@ -252,7 +252,7 @@ class AppRequest(Message):
     """An opaque request for a protocol layered on the DHT (semantic routing), dispatched by ``topic``.
 
     ``trace`` is the W3C ``traceparent`` of the span that sent it ("" when untraced), so the handler's
-    spans join the sender's trace (:mod:`swarm.telemetry`). It rides in the envelope, never in a
+    spans join the sender's trace (:mod:`synthswarm.swarm.telemetry`). It rides in the envelope, never in a
     signed packet, and is left off the wire when empty: an untraced request is byte for byte what it
     was before the field existed, and a node that does not know the field ignores it."""
 
@@ -292,7 +292,8 @@ class Envelope:
 
 @functools.lru_cache(maxsize=8192)
 def _node_id_of(key: bytes) -> bytes:
-    """:func:`~swarm.identity.id_of`, remembered: every frame names its sender's key, and hashing it
+    """:func:`~synthswarm.swarm.identity.id_of`, remembered: every frame names its sender's key, and hashing
+    it
     again for every frame from the same few peers was a measurable share of an RPC's CPU."""
     return id_of(key)
 
@@ -458,7 +459,7 @@ class _ErrorFrame(_Frame, tag=int(MsgType.ERROR)):
 class _AppRequestFrame(_Frame, tag=int(MsgType.APP_REQUEST)):
     topic: _Topic
     payload: bytes
-    trace: str = ""  # unchecked here: swarm.telemetry ignores a malformed one
+    trace: str = ""  # unchecked here: synthswarm.swarm.telemetry ignores a malformed one
 
     def as_message(self) -> AppRequest:
         return AppRequest(self.topic, self.payload, self.trace)

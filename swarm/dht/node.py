@@ -18,13 +18,12 @@ from pathlib import Path
 from types import TracebackType
 
 import zmq.asyncio
-
-from swarm.dht.curve import CurveKeys, ZapHandler, curve_public_of, secured_address, split_address
-from swarm.dht.ids import ID_BYTES, Contact, distance, random_id_in_bucket
-from swarm.dht.journal import StateJournal
-from swarm.dht.limits import PeerLimits, RateLimiter, SlotLimiter
-from swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
-from swarm.dht.messages import (
+from synthswarm.swarm.dht.curve import CurveKeys, ZapHandler, curve_public_of, secured_address, split_address
+from synthswarm.swarm.dht.ids import ID_BYTES, Contact, distance, random_id_in_bucket
+from synthswarm.swarm.dht.journal import StateJournal
+from synthswarm.swarm.dht.limits import PeerLimits, RateLimiter, SlotLimiter
+from synthswarm.swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
+from synthswarm.swarm.dht.messages import (
     MAX_CONTACTS,
     MAX_FRAME_BYTES,
     MAX_RECORDS,
@@ -48,10 +47,10 @@ from swarm.dht.messages import (
     decode_frame,
     encode_frame,
 )
-from swarm.dht.routing import RoutingTable
-from swarm.dht.rtt import PeerHealth, RttEstimator
-from swarm.dht.storage import KEY_FULL, RecordStore, StoreLimits
-from swarm.dht.transport import (
+from synthswarm.swarm.dht.routing import RoutingTable
+from synthswarm.swarm.dht.rtt import PeerHealth, RttEstimator
+from synthswarm.swarm.dht.storage import KEY_FULL, RecordStore, StoreLimits
+from synthswarm.swarm.dht.transport import (
     SendError,
     TransportHost,
     TransportSettings,
@@ -60,7 +59,7 @@ from swarm.dht.transport import (
     advertised_address,
     new_context,
 )
-from swarm.errors import (
+from synthswarm.swarm.errors import (
     BootstrapError,
     ConfigError,
     DHTError,
@@ -68,9 +67,9 @@ from swarm.errors import (
     ProtocolError,
     RPCTimeoutError,
 )
-from swarm.identity import Identity
-from swarm.tasks import TaskSet
-from swarm.telemetry import remote_parent, traceparent
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.tasks import TaskSet
+from synthswarm.swarm.telemetry import remote_parent, traceparent
 
 __all__ = ["AppHandler", "DHTNode", "DHTSettings", "GetResult", "NodeStats", "PutResult"]
 
@@ -269,7 +268,7 @@ class DHTNode:
         With a ``state_dir`` the node keeps its identity, records and contacts across restarts, and
         rejoins through its saved contacts when no bootstrap address is given. With a ``host`` the
         node binds nothing: it sends and receives through that shared host's sockets (``listen`` and
-        ``context`` are the host's business then; see :mod:`swarm.dht.transport`).
+        ``context`` are the host's business then; see :mod:`synthswarm.swarm.dht.transport`).
         """
         s = settings or DHTSettings()
         ctx = context or (host.context if host is not None else new_context())
@@ -396,7 +395,7 @@ class DHTNode:
     ) -> LookupResult:
         """The ``count`` (default k) live nodes closest to ``target``. ``category`` labels its RPCs
         in :attr:`stats`. A smaller ``count`` ends sooner: fewer of the closest must answer.
-        ``confirm``: stop once that many of the closest have answered (see :mod:`swarm.dht.lookup`;
+        ``confirm``: stop once that many of the closest have answered (see :mod:`synthswarm.swarm.dht.lookup`;
         the rest of the result may not have been asked)."""
         self.stats.lookups += 1
 
@@ -435,7 +434,7 @@ class DHTNode:
         closest have answered, and let the STOREs' answers confirm the rest (fewer requests; a dead
         holder it picked shows as ``stored`` below ``replicas``). ``full_first``: STORE on the
         nearest holder first, and when it refuses for having too many records under the key
-        (:data:`~swarm.dht.storage.KEY_FULL`: the others, holding the same records, would too),
+        (:data:`~synthswarm.swarm.dht.storage.KEY_FULL`: the others, holding the same records, would too),
         send no more: a caller that moves on to another key then pays one STORE, not one a holder,
         and the record is not re-announced there."""
         record = Record(subkey, value, ttl_s or self.settings.record_ttl_s)

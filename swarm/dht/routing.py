@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from swarm.dht.ids import ID_BITS, Contact, bucket_index
+from synthswarm.swarm.dht.ids import ID_BITS, Contact, bucket_index
 
 __all__ = ["AddResult", "KBucket", "RoutingTable"]
 

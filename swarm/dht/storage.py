@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from swarm._wire import expect_type, pack, unpack_untrusted
-from swarm.dht.messages import Record
-from swarm.errors import DHTError
+from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
+from synthswarm.swarm.dht.messages import Record
+from synthswarm.swarm.errors import DHTError
 
 __all__ = ["KEY_FULL", "RecordStore", "StoreLimits", "StoredRecord"]
 

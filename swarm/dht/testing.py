@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import zmq.asyncio
-
-from swarm.dht.curve import ZapHandler
-from swarm.dht.node import DHTNode, DHTSettings
-from swarm.dht.transport import TransportHost, TransportSettings, new_context
-from swarm.identity import Identity
+from synthswarm.swarm.dht.curve import ZapHandler
+from synthswarm.swarm.dht.node import DHTNode, DHTSettings
+from synthswarm.swarm.dht.transport import TransportHost, TransportSettings, new_context
+from synthswarm.swarm.identity import Identity
 
 __all__ = ["SHARED_HOST_SETTINGS", "heal", "launch_swarm", "partition"]
 
@@ -37,7 +36,8 @@ async def launch_swarm(
     ephemeral ports. Each node joins through a random node already in the swarm. All are closed on
     exit, killed ones included. With ``seeded_ids`` node keys (so ids) derive from ``seed``, so the
     same seed places every record on the same nodes. With ``shared`` every node sends and receives
-    through one :class:`~swarm.dht.transport.TransportHost` (two sockets in all, rather than two per
+    through one :class:`~synthswarm.swarm.dht.transport.TransportHost` (two sockets in all, rather than two
+    per
     node: how thousands of nodes fit in one process's file descriptors)."""
     ctx: zmq.asyncio.Context = new_context()
     rng = random.Random(seed)

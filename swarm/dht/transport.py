@@ -29,7 +29,8 @@ reschedules poller events for every message, which profiling showed to be most o
 cost. ``ZMQ_FD`` is edge-triggered and a send can consume its edge, so every send re-checks
 ``ZMQ_EVENTS`` on the next loop turn.
 
-Given :class:`~swarm.dht.curve.CurveKeys`, both sockets speak CurveZMQ: the server authenticates and
+Given :class:`~synthswarm.swarm.dht.curve.CurveKeys`, both sockets speak CurveZMQ: the server authenticates
+and
 encrypts every connection (its ZAP handler names the connection by the client's Curve key, which
 requests are handed along with), and each outgoing connection pins the server key carried in the
 peer's address. A connection proves one key, so a secured host carries one node.
@@ -48,9 +49,8 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
-
-from swarm.dht.curve import ZAP_DOMAIN, CurveKeys, split_address
-from swarm.dht.messages import MAX_FRAME_BYTES
+from synthswarm.swarm.dht.curve import ZAP_DOMAIN, CurveKeys, split_address
+from synthswarm.swarm.dht.messages import MAX_FRAME_BYTES
 
 __all__ = [
     "SendError",

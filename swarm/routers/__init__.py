@@ -8,10 +8,10 @@ Every router hosts agents on DHT nodes and delivers through the ``swarm.deliver`
 verifies each packet's signature and drops duplicates before an agent sees it.
 """
 
-from swarm.routers._base import DeliverFn, DeliveryReport, Outcome, Router, RouterStats, Subscriber
-from swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
-from swarm.routers.dht import DHTRouter, DHTRouterSettings, serve_rendezvous
-from swarm.routers.factory import STRATEGIES, make_router
+from synthswarm.swarm.routers._base import DeliverFn, DeliveryReport, Outcome, Router, RouterStats, Subscriber
+from synthswarm.swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
+from synthswarm.swarm.routers.dht import DHTRouter, DHTRouterSettings, serve_rendezvous
+from synthswarm.swarm.routers.factory import STRATEGIES, make_router
 
 __all__ = [
     "STRATEGIES",

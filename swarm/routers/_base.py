@@ -11,11 +11,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm._wire import expect_type, pack, unpack_untrusted
-from swarm.admission import PacketAdmission
-from swarm.dht import Contact, DHTNode
-from swarm.errors import (
+from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
+from synthswarm.swarm.admission import PacketAdmission
+from synthswarm.swarm.dht import Contact, DHTNode
+from synthswarm.swarm.errors import (
     DHTError,
     PacketError,
     PacketReplayError,
@@ -24,8 +23,8 @@ from swarm.errors import (
     ProtocolError,
     RPCTimeoutError,
 )
-from swarm.packet import OutcomePacket, encode_packet
-from swarm.telemetry import AttributeValue, SpanKind, span
+from synthswarm.swarm.packet import OutcomePacket, encode_packet
+from synthswarm.swarm.telemetry import AttributeValue, SpanKind, span
 
 __all__ = [
     "DELIVER_TOPIC",
@@ -154,7 +153,7 @@ class Router(Protocol):
 class AgentHost:
     """The agents living on one node, and the ``swarm.deliver`` handler that hands them packets.
 
-    Every packet passes :class:`~swarm.admission.PacketAdmission` before an agent sees it: decoded,
+    Every packet passes :class:`~synthswarm.swarm.admission.PacketAdmission` before an agent sees it: decoded,
     its signature verified, not expired, and not a copy of one the agent already received.
     """
 
@@ -218,7 +217,7 @@ def packet_attributes(packet: OutcomePacket) -> dict[str, AttributeValue]:
 def traced_publish(publish: _Publish) -> _Publish:
     """A router's ``publish`` inside a :data:`SPAN_PUBLISH` span (kind PRODUCER) that names the packet
     and the router, and, once it is sent, how many agents it reached at what cost. Every request the
-    router sends meanwhile carries the span's trace (:mod:`swarm.telemetry`), so the deliveries in
+    router sends meanwhile carries the span's trace (:mod:`synthswarm.swarm.telemetry`), so the deliveries in
     other processes are its children."""
 
     @functools.wraps(publish)

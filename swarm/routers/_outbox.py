@@ -11,9 +11,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from swarm.dht import Contact
-from swarm.packet import OutcomePacket
-from swarm.routers._base import Outcome
+from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.routers._base import Outcome
 
 __all__ = ["Outbox", "OutboxStats", "PendingDelivery"]
 

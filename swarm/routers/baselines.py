@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm._wire import expect_type, pack, unpack_untrusted
-from swarm.dht import Contact, DHTNode
-from swarm.errors import DHTError, PacketError, ProtocolError
-from swarm.packet import OutcomePacket, decode_packet, encode_packet
-from swarm.routers._base import (
+from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
+from synthswarm.swarm.dht import Contact, DHTNode
+from synthswarm.swarm.errors import DHTError, PacketError, ProtocolError
+from synthswarm.swarm.packet import OutcomePacket, decode_packet, encode_packet
+from synthswarm.swarm.routers._base import (
     AgentHost,
     DeliverFn,
     DeliveryReport,

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
-from swarm.dht import Contact, DHTNode, PutResult, distance
-from swarm.dht.messages import MAX_CONTACTS
-from swarm.dht.storage import KEY_FULL
-from swarm.errors import ConfigError, DHTError, ProtocolError, SubscriptionLostError
-from swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
-from swarm.routers._base import (
+from synthswarm.swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
+from synthswarm.swarm.dht import Contact, DHTNode, PutResult, distance
+from synthswarm.swarm.dht.messages import MAX_CONTACTS
+from synthswarm.swarm.dht.storage import KEY_FULL
+from synthswarm.swarm.errors import ConfigError, DHTError, ProtocolError, SubscriptionLostError
+from synthswarm.swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
+from synthswarm.swarm.routers._base import (
     AgentHost,
     DeliverFn,
     DeliveryReport,
@@ -47,8 +46,8 @@ from swarm.routers._base import (
     traced_publish,
     try_deliver,
 )
-from swarm.routers._outbox import Outbox, PendingDelivery
-from swarm.semantic import SemanticHasher, TopicKey
+from synthswarm.swarm.routers._outbox import Outbox, PendingDelivery
+from synthswarm.swarm.semantic import SemanticHasher, TopicKey
 
 __all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvous"]
 

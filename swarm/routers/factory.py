@@ -5,13 +5,13 @@ from __future__ import annotations
 import typing
 from collections.abc import Sequence
 
-from swarm.config import RouterName
-from swarm.dht import DHTNode
-from swarm.errors import ConfigError
-from swarm.routers._base import Router
-from swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
-from swarm.routers.dht import DHTRouter, DHTRouterSettings
-from swarm.semantic import SemanticHasher
+from synthswarm.swarm.config import RouterName
+from synthswarm.swarm.dht import DHTNode
+from synthswarm.swarm.errors import ConfigError
+from synthswarm.swarm.routers._base import Router
+from synthswarm.swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
+from synthswarm.swarm.routers.dht import DHTRouter, DHTRouterSettings
+from synthswarm.swarm.semantic import SemanticHasher
 
 __all__ = ["STRATEGIES", "make_router"]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from agents.embeddings import LocalEmbedder
-from agents.llm import LocalChat
+from synthswarm.agents.embeddings import LocalEmbedder
+from synthswarm.agents.llm import LocalChat
 
 
 @pytest.fixture(scope="session")

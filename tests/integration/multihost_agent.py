@@ -12,12 +12,11 @@ import json
 import sys
 
 import numpy as np
-
-from swarm.dht import DHTNode, DHTSettings, key_for
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, make_packet
-from swarm.routers.dht import DHTRouter, DHTRouterSettings
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm.dht import DHTNode, DHTSettings, key_for
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, make_packet
+from synthswarm.swarm.routers.dht import DHTRouter, DHTRouterSettings
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 DIMS = 64
 INTERESTS = np.random.default_rng(42).standard_normal((8, DIMS)).astype(np.float32)

@@ -158,7 +158,7 @@ def start_serve(where: Path, model: _StubServer, *, token: str) -> tuple[subproc
         port: int = probe.getsockname()[1]
     settings = ["embedder.backend=hashing", f"llm.base_url={base_url(model)}", "llm.api_key=k", "llm.model=m"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "swarm", "--llm", "openai", "--data-dir", str(where / "data"),
+        [sys.executable, "-m", "synthswarm", "--llm", "openai", "--data-dir", str(where / "data"),
          *[item for s in settings for item in ("--set", s)],
          "serve", "--agents", str(where / "swarm.toml"), "--port", str(port), "--token", token],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.app.server import MODEL_ID, ServerSettings, create_app
+from synthswarm.swarm.config import SwarmConfig
 
-from agents.embeddings import HashingEmbedder
-from agents.llm import ScriptedChat
-from swarm.config import SwarmConfig
-from swarm.runtime import Swarm
-from swarm.server import MODEL_ID, ServerSettings, create_app
 from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT
 
@@ -39,7 +39,7 @@ def agents_toml(tmp_path: Path) -> Path:
 def swarm_command(tmp_path: Path, url: str, *command: str) -> list[str]:
     settings = ["embedder.backend=hashing", f"llm.base_url={url}", "llm.api_key=test", "llm.model=stub"]
     return [
-        sys.executable, "-m", "swarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
+        sys.executable, "-m", "synthswarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
         *[item for s in settings for item in ("--set", s)],
         *command, "--agents", str(agents_toml(tmp_path)),
     ]  # fmt: skip

@@ -13,7 +13,7 @@ from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT, QUESTION
 def chat(tmp_path: Path, url: str, *lines: str) -> subprocess.CompletedProcess[str]:
     settings = ["embedder.backend=hashing", f"llm.base_url={url}", "llm.api_key=test", "llm.model=stub"]
     return subprocess.run(
-        [sys.executable, "-m", "swarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
+        [sys.executable, "-m", "synthswarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
          *[item for s in settings for item in ("--set", s)],
          "chat", "--agents", str(tmp_path / "swarm.toml"), "--thread", "t1"],
         input="".join(f"{line}\n" for line in lines),

@@ -11,7 +11,7 @@ from pathlib import Path
 def test_demo_command_shows_the_loop_and_writes_figures(tmp_path: Path) -> None:
     figures = tmp_path / "demo.json"
     done = subprocess.run(
-        [sys.executable, "-m", "swarm", "demo", "--questions", "2", "--json", str(figures)],
+        [sys.executable, "-m", "synthswarm", "demo", "--questions", "2", "--json", str(figures)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -27,7 +27,7 @@ def test_demo_command_shows_the_loop_and_writes_figures(tmp_path: Path) -> None:
 
 def test_demo_errors_are_one_clear_line(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "swarm", "demo", "--corpus", str(tmp_path / "missing.json")],
+        [sys.executable, "-m", "synthswarm", "demo", "--corpus", str(tmp_path / "missing.json")],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 1

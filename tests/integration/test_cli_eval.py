@@ -15,7 +15,7 @@ from tests.integration.openai_stub import base_url, openai_stub
 def run(*args: str, cwd: Path, settings: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     options = [item for s in ("embedder.backend=hashing", *settings) for item in ("--set", s)]
     return subprocess.run(
-        [sys.executable, "-m", "swarm", *options, "eval", "scaling", *args],
+        [sys.executable, "-m", "synthswarm", *options, "eval", "scaling", *args],
         cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 

@@ -21,7 +21,7 @@ def test_bench_faults_reports_every_figure(tmp_path: Path) -> None:
         "--soak-packets", "400", "--soak-nodes", "8", "--json", str(out),
     ]  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "swarm", "bench", "faults", *args],
+        [sys.executable, "-m", "synthswarm", "bench", "faults", *args],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -50,7 +50,7 @@ def test_bench_faults_reports_every_figure(tmp_path: Path) -> None:
 def test_the_soak_on_one_shared_transport_host(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     done = subprocess.run(
-        [sys.executable, "-m", "swarm", "bench", "faults", "--only", "soak", "--soak-packets", "300",
+        [sys.executable, "-m", "synthswarm", "bench", "faults", "--only", "soak", "--soak-packets", "300",
          "--soak-nodes", "8", "--soak-hosts", "shared", "--json", str(out)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
@@ -63,7 +63,7 @@ def test_the_soak_on_one_shared_transport_host(tmp_path: Path) -> None:
 
 def test_bench_faults_refuses_an_unknown_section() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "swarm", "bench", "faults", "--only", "chaos"],
+        [sys.executable, "-m", "synthswarm", "bench", "faults", "--only", "chaos"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 2

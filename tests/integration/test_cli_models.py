@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SYNTHSWARM = [sys.executable, "-m", "swarm"]
+SYNTHSWARM = [sys.executable, "-m", "synthswarm"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

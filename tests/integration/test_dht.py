@@ -13,14 +13,13 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
-
-from swarm.dht import DHTNode, DHTSettings, key_for, new_context
-from swarm.dht.ids import Contact, distance
-from swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, Record, Store, Stored, encode_frame
-from swarm.dht.storage import StoreLimits
-from swarm.dht.testing import launch_swarm
-from swarm.dht.transport import request_parts
-from swarm.errors import BootstrapError, DHTError
+from synthswarm.swarm.dht import DHTNode, DHTSettings, key_for, new_context
+from synthswarm.swarm.dht.ids import Contact, distance
+from synthswarm.swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, Record, Store, Stored, encode_frame
+from synthswarm.swarm.dht.storage import StoreLimits
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.dht.transport import request_parts
+from synthswarm.swarm.errors import BootstrapError, DHTError
 
 FAST = DHTSettings(initial_timeout_s=0.5, bootstrap_timeout_s=2.0)
 
@@ -269,7 +268,7 @@ async def test_a_store_refused_at_its_cap_is_reported_not_dropped() -> None:
 
 def test_a_wildcard_bind_advertises_a_concrete_host_with_the_bound_port() -> None:
     """The default route's interface (a UDP probe that sends nothing), never the wildcard."""
-    from swarm.dht.transport import advertised_address
+    from synthswarm.swarm.dht.transport import advertised_address
 
     for bound in ("tcp://0.0.0.0:6001", "tcp://*:6001"):
         address = advertised_address(bound)
@@ -308,7 +307,7 @@ async def test_nodes_sharing_one_transport_host(transport: str) -> None:
 async def test_one_dht_over_three_processes() -> None:
     """Shards in child processes join the same DHT: records stored from this process land on nodes
     everywhere, lookups find the true closest across processes, and requests are counted in all."""
-    from swarm.cluster.shards import launch_shards
+    from synthswarm.swarm.cluster.shards import launch_shards
 
     async with launch_shards(90, processes=3, settings=FAST, seed=4) as shards:
         assert shards.processes == 3
@@ -339,7 +338,7 @@ async def test_one_dht_over_three_processes() -> None:
 def test_the_dht_benchmark_runs_an_hour_of_upkeep_at_the_default_periods() -> None:
     """Upkeep in simulated time: each record is re-announced as often as its interval says, each
     on time to within a tick, and each kind of maintenance request is counted."""
-    from swarm.bench.dht import DHTBenchSettings, run_dht_bench
+    from synthswarm.swarm.app.bench.dht import DHTBenchSettings, run_dht_bench
 
     figures = run_dht_bench(DHTBenchSettings(nodes=24, lookups=20, upkeep_hours=1.0, seed=3))
     assert figures["success_rate"] == 1.0

@@ -9,13 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from agents.embeddings import HashingEmbedder
-from agents.llm import ScriptedChat
-from swarm.config import SwarmConfig
-from swarm.fuzz import fuzz_http
-from swarm.runtime import Swarm
-from swarm.server import MODEL_ID, ServerSettings, create_app
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.swarm.app.fuzz import fuzz_http
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.app.server import MODEL_ID, ServerSettings, create_app
+from synthswarm.swarm.config import SwarmConfig
 
 TOKEN = "hypothesis-token"
 json_values = st.recursive(

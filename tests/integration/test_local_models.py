@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from agents.embeddings import LocalEmbedder
-from agents.llm import ChatMessage, Extract, GenerationOptions, LocalChat
-from swarm.errors import PromptTooLongError
+from synthswarm.agents.embeddings import LocalEmbedder
+from synthswarm.agents.llm import ChatMessage, Extract, GenerationOptions, LocalChat
+from synthswarm.swarm.errors import PromptTooLongError
 
 CAPITAL = [ChatMessage.user("What is the capital of France? Answer in one word.")]
 
@@ -106,7 +105,7 @@ async def test_real_embeddings_are_normalised_and_meaningful(local_embedder: Loc
 
 
 def test_converted_gguf_cache_gives_the_same_model(tmp_path: Path) -> None:
-    from agents.llm import LocalEngine
+    from synthswarm.agents.llm import LocalEngine
 
     prompt = [ChatMessage.user("Name three colours.")]
     options = GenerationOptions(max_tokens=12)

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult, TextContent
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import SwarmConfig
+from synthswarm.swarm.errors import ToolError
+from synthswarm.tools.mcp import MCPServerConfig, MCPTool
 
-from agents.embeddings import HashingEmbedder
-from agents.llm import ScriptedChat
-from swarm.config import SwarmConfig
-from swarm.errors import ToolError
-from swarm.runtime import Swarm
 from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT, QUESTION
-from tools.mcp import MCPServerConfig, MCPTool
 
 ROOT = Path(__file__).resolve().parents[2]
 OBSERVATORY = Path(__file__).with_name("mcp_observatory.py")
@@ -35,9 +35,9 @@ CHILD_ENV = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get
 
 
 def swarm_args(tmp_path: Path, url: str) -> list[str]:
-    """``python -m swarm`` with the hashing embedder and the stub model (no local model to load)."""
+    """``python -m synthswarm`` with the hashing embedder and the stub model (no local model to load)."""
     settings = ["embedder.backend=hashing", f"llm.base_url={url}", "llm.api_key=test", "llm.model=stub"]
-    return ["-m", "swarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
+    return ["-m", "synthswarm", "--llm", "openai", "--data-dir", str(tmp_path / "data"),
             *[item for s in settings for item in ("--set", s)]]  # fmt: skip
 
 

@@ -10,19 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
-
-from agents.embeddings import HashingEmbedder
-from agents.memory import AgentMemory, ChromaCollection, Document, chroma_client
-from swarm.errors import MemoryStoreError
-from swarm.identity import Identity
-from swarm.packet import make_packet
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.memory import AgentMemory, ChromaCollection, Document, chroma_client
+from synthswarm.swarm.errors import MemoryStoreError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import make_packet
 
 EMBEDDER = HashingEmbedder()
 
 READ_BACK = """
 import asyncio, json, sys
-from agents.embeddings import HashingEmbedder
-from agents.memory import AgentMemory
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.memory import AgentMemory
 async def main():
     memory = AgentMemory.open(sys.argv[1], "reader", HashingEmbedder())
     hits = await memory.search_inbox("Veltmar Observatory", 1)

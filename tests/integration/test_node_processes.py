@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from swarm.dht import DHTNode, key_for
-from swarm.dht.curve import CurveKeys
-from swarm.dht.messages import Record, Store, Stored
-from swarm.identity import Identity
+from synthswarm.swarm.dht import DHTNode, key_for
+from synthswarm.swarm.dht.curve import CurveKeys
+from synthswarm.swarm.dht.messages import Record, Store, Stored
+from synthswarm.swarm.identity import Identity
 
-SYNTHSWARM = [sys.executable, "-m", "swarm"]
+SYNTHSWARM = [sys.executable, "-m", "synthswarm"]
 
 
 class NodeProcess:

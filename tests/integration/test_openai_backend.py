@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 
 import pytest
+from synthswarm.agents.embeddings import OpenAIEmbedder
+from synthswarm.agents.llm import ChatMessage, GenerationOptions, OpenAIChat, ToolCall
+from synthswarm.swarm.errors import ModelUnavailableError
+from synthswarm.tools import calculator
 
-from agents.embeddings import OpenAIEmbedder
-from agents.llm import ChatMessage, GenerationOptions, OpenAIChat, ToolCall
-from swarm.errors import ModelUnavailableError
 from tests.integration.openai_stub import base_url, openai_stub
-from tools import calculator
 
 
 async def test_complete_and_stream_over_http() -> None:

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from synthswarm.swarm.dht import DHTSettings, key_for
+from synthswarm.swarm.dht.ids import distance
+from synthswarm.swarm.dht.node import requests_sent
 
-from swarm.dht import DHTSettings, key_for
-from swarm.dht.ids import distance
-from swarm.dht.node import requests_sent
 from tests.integration.test_cli_eval import measured
 from tests.integration.test_cli_eval import run as run_eval
 
@@ -49,7 +49,7 @@ def ray_cluster() -> Iterator[None]:
 async def test_shards_placed_by_ray_form_one_dht(ray_cluster: None) -> None:
     """Two shards run as Ray actors: records stored from this process land in them, lookups find
     the true closest over all three, every shard's requests are counted, and a kill reaches them."""
-    from swarm.cluster import launch_shards
+    from synthswarm.swarm.cluster import launch_shards
 
     async with launch_shards(60, processes=3, settings=FAST, seed=2, ray="auto") as shards:
         assert shards.sizes == [20, 20, 20]
@@ -81,7 +81,7 @@ async def test_shards_placed_by_ray_form_one_dht(ray_cluster: None) -> None:
 def test_bench_routing_with_shards_on_ray(ray_cluster: None, tmp_path: Path) -> None:
     out = tmp_path / "routing.json"
     done = subprocess.run(
-        [sys.executable, "-m", "swarm", "bench", "routing", "--agents", "64", "--packets", "20",
+        [sys.executable, "-m", "synthswarm", "bench", "routing", "--agents", "64", "--packets", "20",
          "--strategies", "dht", "--processes", "2", "--ray", "auto", "--json", str(out)],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
@@ -109,7 +109,7 @@ def test_the_eval_sweep_runs_its_jobs_on_ray(ray_cluster: None, tmp_path: Path) 
 
 def test_an_unreachable_cluster_is_one_clear_error(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "swarm", "bench", "dht", "--nodes", "8", "--lookups", "2",
+        [sys.executable, "-m", "synthswarm", "bench", "dht", "--nodes", "8", "--lookups", "2",
          "--processes", "2", "--ray", "127.0.0.1:1"],
         capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
     )  # fmt: skip

@@ -6,16 +6,21 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from swarm.bench.routing import RoutingBenchSettings, run_routing_bench
-from swarm.dht import DHTSettings
-from swarm.dht.testing import launch_swarm
-from swarm.errors import DHTError
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, encode_packet, make_packet
-from swarm.routers import BroadcastRouter, DHTRouter, DHTRouterSettings, GossipRouter, IsolatedRouter
-from swarm.routers._base import DELIVER_TOPIC, encode_delivery
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm.app.bench.routing import RoutingBenchSettings, run_routing_bench
+from synthswarm.swarm.dht import DHTSettings
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.errors import DHTError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, encode_packet, make_packet
+from synthswarm.swarm.routers import (
+    BroadcastRouter,
+    DHTRouter,
+    DHTRouterSettings,
+    GossipRouter,
+    IsolatedRouter,
+)
+from synthswarm.swarm.routers._base import DELIVER_TOPIC, encode_delivery
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +170,8 @@ async def test_rendezvous_requests_are_batched_and_a_dead_rendezvous_is_walked_a
 
 
 async def test_interest_rows_live_on_replicas_nodes_and_a_full_store_is_an_error() -> None:
-    from swarm.dht.storage import StoreLimits
-    from swarm.errors import SubscriptionLostError
+    from synthswarm.swarm.dht.storage import StoreLimits
+    from synthswarm.swarm.errors import SubscriptionLostError
 
     hasher = SemanticHasher(32, LSHSettings(tables=1, bits=2, probes=0))
     # Room for two subscription records a node, whatever their keys: a full store, which no
@@ -220,7 +225,7 @@ def test_the_routing_benchmark_over_two_processes() -> None:
 async def test_a_full_rendezvous_spills_subscribers_one_level_down_and_publishers_follow() -> None:
     """With room for three records a key, twelve agents with nearby interests still all subscribe
     (the rest spill down the LSH levels), and a packet near them reaches its true nearest."""
-    from swarm.dht.storage import StoreLimits
+    from synthswarm.swarm.dht.storage import StoreLimits
 
     rng = np.random.default_rng(8)
     hasher = SemanticHasher(32, LSHSettings(tables=2, bits=2, probes=0))

@@ -15,19 +15,18 @@ import numpy as np
 import pytest
 import zmq
 import zmq.asyncio
-
-from swarm.dht import DHTNode, DHTSettings, key_for
-from swarm.dht.curve import CurveKeys, split_address
-from swarm.dht.limits import PeerLimits
-from swarm.dht.messages import AppRequest, Envelope, Ping, decode_frame, encode_frame
-from swarm.dht.testing import launch_swarm
-from swarm.dht.transport import request_parts
-from swarm.errors import BootstrapError, ConfigError, DHTError
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, make_packet
-from swarm.routers import make_router
-from swarm.routers._base import DELIVER_TOPIC, encode_delivery
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm.dht import DHTNode, DHTSettings, key_for
+from synthswarm.swarm.dht.curve import CurveKeys, split_address
+from synthswarm.swarm.dht.limits import PeerLimits
+from synthswarm.swarm.dht.messages import AppRequest, Envelope, Ping, decode_frame, encode_frame
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.dht.transport import request_parts
+from synthswarm.swarm.errors import BootstrapError, ConfigError, DHTError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, make_packet
+from synthswarm.swarm.routers import make_router
+from synthswarm.swarm.routers._base import DELIVER_TOPIC, encode_delivery
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 SECURE = DHTSettings(secure=True, initial_timeout_s=0.5, bootstrap_timeout_s=2.0)
 
@@ -194,7 +193,7 @@ async def test_forged_tampered_and_replayed_packets_never_reach_an_agent() -> No
 
 def test_keys_create_writes_an_owner_only_file(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "node.key"
-    run = [sys.executable, "-m", "swarm", "keys"]
+    run = [sys.executable, "-m", "synthswarm", "keys"]
     made = subprocess.run([*run, "create", str(path)], capture_output=True, text=True, timeout=60, check=True)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     identity = Identity.load(path)

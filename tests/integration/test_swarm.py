@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthswarm.agents.embeddings import LocalEmbedder
+from synthswarm.agents.llm import LocalChat
+from synthswarm.swarm.app.demo import load_demo_corpus, run_demo
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import SwarmConfig
+from synthswarm.swarm.errors import ConfigError
 
-from agents.embeddings import LocalEmbedder
-from agents.llm import LocalChat
-from swarm.config import SwarmConfig
-from swarm.demo import load_demo_corpus, run_demo
-from swarm.errors import ConfigError
-from swarm.runtime import Swarm
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION, chat
 
 DISTRACTORS = {
@@ -62,9 +62,9 @@ async def test_the_local_model_on_the_demo_corpus(
 
 RESTART = """
 import asyncio, json, sys
-from agents.embeddings import HashingEmbedder
-from agents.llm import ScriptedChat
-from swarm.runtime import Swarm
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.swarm.app.runtime import Swarm
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION
 from tests.unit.agents_world import year_if_both_facts
 

@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tests.integration.openai_stub import base_url, openai_stub, running
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION
 
-SYNTHSWARM = [sys.executable, "-m", "swarm", "--trace", "console"]
+SYNTHSWARM = [sys.executable, "-m", "synthswarm", "--trace", "console"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agents.embeddings import HashingEmbedder
-from agents.llm import ChatMessage, ScriptedChat
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.llm import ChatMessage, ScriptedChat
 
 EMBEDDER = HashingEmbedder()
 

@@ -6,9 +6,8 @@ import socket
 from typing import Any
 
 import pytest
-
-import agents.embeddings.local
-import agents.llm.local
+import synthswarm.agents.embeddings.local
+import synthswarm.agents.llm.local
 
 
 class RealResourceInUnitTestError(AssertionError):
@@ -25,11 +24,11 @@ def _forbid(what: str) -> Any:
 @pytest.fixture(autouse=True)
 def _no_network_no_models(monkeypatch: pytest.MonkeyPatch) -> None:
     # Models an integration test loaded earlier in the same process must not leak in either.
-    monkeypatch.setattr(agents.llm.local.LocalEngine, "_shared", {})
-    monkeypatch.setattr(agents.embeddings.local.LocalEmbedder, "_models", {})
-    monkeypatch.setattr(agents.llm.local, "_load_model_files", _forbid("load a real LLM"))
+    monkeypatch.setattr(synthswarm.agents.llm.local.LocalEngine, "_shared", {})
+    monkeypatch.setattr(synthswarm.agents.embeddings.local.LocalEmbedder, "_models", {})
+    monkeypatch.setattr(synthswarm.agents.llm.local, "_load_model_files", _forbid("load a real LLM"))
     monkeypatch.setattr(
-        agents.embeddings.local, "_load_sentence_transformer", _forbid("load a real embedder")
+        synthswarm.agents.embeddings.local, "_load_sentence_transformer", _forbid("load a real embedder")
     )
     real_connect = socket.socket.connect
 

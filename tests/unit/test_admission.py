@@ -6,17 +6,16 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from swarm.admission import AdmissionSettings, PacketAdmission
-from swarm.errors import (
+from synthswarm.swarm.admission import AdmissionSettings, PacketAdmission
+from synthswarm.swarm.errors import (
     ConfigError,
     PacketExpiredError,
     PacketMalformedError,
     PacketReplayError,
     PacketSignatureError,
 )
-from swarm.identity import Identity
-from swarm.packet import encode_packet, make_packet
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import encode_packet, make_packet
 
 ALICE, MALLORY = Identity.from_seed(b"\x01" * 32), Identity.from_seed(b"\x02" * 32)
 NOW = 1_800_000_000_000

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from swarm.answers import contains_answer, exact_match, f1_score, normalize_answer
+from synthswarm.agents.answers import contains_answer, exact_match, f1_score, normalize_answer
 
 
 def test_normalisation_drops_case_punctuation_articles_and_spaces() -> None:

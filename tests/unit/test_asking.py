@@ -7,13 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pytest
-
-from agents.asking import AskSettings, Candidate, Holder, ask
-from agents.retrieval import Passage, PassageIndex
-from swarm._wire import pack
-from swarm.dht import Contact
-from swarm.dht.testing import launch_swarm
-from swarm.direct import (
+from synthswarm.agents.asking import AskSettings, Candidate, Holder, ask
+from synthswarm.agents.retrieval import Passage, PassageIndex
+from synthswarm.swarm._wire import pack
+from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.direct import (
     MAX_OFFERS,
     DirectHost,
     Offer,
@@ -26,9 +25,9 @@ from swarm.direct import (
     reply_ref,
     source_refs,
 )
-from swarm.errors import ConfigError, ProtocolError
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, PacketKind, encode_packet, make_packet
+from synthswarm.swarm.errors import ConfigError, ProtocolError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, PacketKind, encode_packet, make_packet
 
 PASSAGES = [
     Passage("a", "Orrin Bridge", "The Orrin Bridge was designed by Tomas Heller.", "bridge"),

@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from swarm.cli import main
-from swarm.config import Config
+from synthswarm.swarm.app.cli import main
+from synthswarm.swarm.config import Config
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -69,7 +68,7 @@ def test_an_agents_files_own_settings_apply_under_the_flags(
     async def chat(cfg: Config, *args: object, **kwargs: object) -> None:
         seen.append(cfg)
 
-    monkeypatch.setattr("swarm.chat_cli.chat", chat)
+    monkeypatch.setattr("synthswarm.swarm.app.chat_cli.chat", chat)
     code, _, err = run(capsys, "--set", "swarm.fan_out=3", "chat", "--agents", str(agents))
     assert code == 0, err
     assert (seen[0].swarm.fan_out, seen[0].swarm.m) == (3, 7)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-
-from swarm.cluster import ray_shards
-from swarm.errors import ConfigError
+from synthswarm.swarm.cluster import ray_shards
+from synthswarm.swarm.errors import ConfigError
 
 
 def test_ray_not_installed_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

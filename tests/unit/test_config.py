@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from swarm.config import Config, describe, load_config
-from swarm.errors import ConfigError
+from synthswarm.swarm.config import Config, describe, load_config
+from synthswarm.swarm.errors import ConfigError
 
 
 def test_defaults_without_any_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swarm.dht.transport import advertised_address
+from synthswarm.swarm.dht.transport import advertised_address
 
 
 def test_a_given_address_wins_and_takes_the_bound_port_for_a_star() -> None:

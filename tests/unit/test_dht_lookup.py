@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from swarm.dht.ids import Contact, distance
-from swarm.dht.lookup import QueryAnswer, iterative_lookup
-from swarm.dht.messages import Record
-from swarm.dht.routing import RoutingTable
-from swarm.errors import RPCTimeoutError
+from synthswarm.swarm.dht.ids import Contact, distance
+from synthswarm.swarm.dht.lookup import QueryAnswer, iterative_lookup
+from synthswarm.swarm.dht.messages import Record
+from synthswarm.swarm.dht.routing import RoutingTable
+from synthswarm.swarm.errors import RPCTimeoutError
 
 
 def network(n: int, seed: int, bucket: int = 8) -> dict[bytes, RoutingTable]:

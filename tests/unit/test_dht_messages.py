@@ -7,9 +7,8 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from swarm.dht.ids import Contact
-from swarm.dht.messages import (
+from synthswarm.swarm.dht.ids import Contact
+from synthswarm.swarm.dht.messages import (
     MAX_ADDRESS_CHARS,
     MAX_CONTACTS,
     MAX_FRAME_BYTES,
@@ -34,8 +33,9 @@ from swarm.dht.messages import (
     decode_frame,
     encode_frame,
 )
-from swarm.errors import ProtocolError
-from swarm.identity import Identity
+from synthswarm.swarm.errors import ProtocolError
+from synthswarm.swarm.identity import Identity
+
 from tests.unit.strategies import msgpack_values
 
 ME = Identity.from_seed(b"\x05" * 32)

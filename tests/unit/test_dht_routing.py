@@ -4,9 +4,8 @@ import os
 import random
 
 import pytest
-
-from swarm.dht.ids import Contact, bucket_index, distance, key_for, random_id_in_bucket
-from swarm.dht.routing import RoutingTable
+from synthswarm.swarm.dht.ids import Contact, bucket_index, distance, key_for, random_id_in_bucket
+from synthswarm.swarm.dht.routing import RoutingTable
 
 
 def contact(node_id: bytes) -> Contact:

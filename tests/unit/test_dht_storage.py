@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import pytest
-
-from swarm.dht.messages import Record
-from swarm.dht.rtt import PeerHealth, RttEstimator
-from swarm.dht.storage import KEY_FULL, RecordStore, StoreLimits
-from swarm.dht.testing import launch_swarm
-from swarm.errors import DHTError
+from synthswarm.swarm.dht.messages import Record
+from synthswarm.swarm.dht.rtt import PeerHealth, RttEstimator
+from synthswarm.swarm.dht.storage import KEY_FULL, RecordStore, StoreLimits
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.errors import DHTError
 
 KEY = b"\x01" * 32
 
@@ -81,8 +80,8 @@ def test_failures_back_off_exponentially_and_success_resets() -> None:
     ("field", "value"), [("k", 0), ("k", 65), ("alpha", 0), ("rpc_retries", -1), ("record_ttl_s", 0)]
 )
 def test_bad_dht_settings_name_the_key(field: str, value: int) -> None:
-    from swarm.dht import DHTSettings
-    from swarm.errors import ConfigError
+    from synthswarm.swarm.dht import DHTSettings
+    from synthswarm.swarm.errors import ConfigError
 
     with pytest.raises(ConfigError, match=f"dht.{field}"):
         DHTSettings(**{field: value})  # type: ignore[arg-type]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from swarm.dht import DHTNode, key_for
-from swarm.dht.ids import Contact
-from swarm.dht.messages import Record
-from swarm.dht.testing import launch_swarm
+from synthswarm.swarm.dht import DHTNode, key_for
+from synthswarm.swarm.dht.ids import Contact
+from synthswarm.swarm.dht.messages import Record
+from synthswarm.swarm.dht.testing import launch_swarm
 
 
 def count_closest(node: DHTNode) -> list[bytes]:

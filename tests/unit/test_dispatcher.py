@@ -8,11 +8,18 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from synthswarm.agents.dispatcher import (
+    EVENT_ANSWER,
+    EVENT_FINAL,
+    EVENT_ROUTE,
+    build_dispatcher,
+    conversation,
+    turns_of,
+)
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.agents.specialist import Specialist, SpecialistSettings, Turn, follow_up_query
+from synthswarm.swarm.errors import ConfigError, SwarmError
 
-from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, build_dispatcher, conversation, turns_of
-from agents.llm import ScriptedChat
-from agents.specialist import Specialist, SpecialistSettings, Turn, follow_up_query
-from swarm.errors import ConfigError, SwarmError
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, context_of
 
 CONFIG: Any = {"configurable": {"thread_id": "t1"}}

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from agents.embeddings import Embedder, HashingEmbedder, LocalEmbedder, make_embedder
-from swarm.config import EmbedderConfig
-from swarm.errors import ModelNotFoundError
+from synthswarm.agents.embeddings import Embedder, HashingEmbedder, LocalEmbedder, make_embedder
+from synthswarm.swarm.config import EmbedderConfig
+from synthswarm.swarm.errors import ModelNotFoundError
 
 
 async def test_hashing_embedder_is_deterministic_and_normalised() -> None:

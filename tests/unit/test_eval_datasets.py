@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from evals.datasets import HOTPOTQA_SAMPLE, load_dataset, load_hotpotqa, synthetic_dataset
-from evals.partition import partition
-from swarm.errors import ConfigError
+from synthswarm.evals.datasets import HOTPOTQA_SAMPLE, load_dataset, load_hotpotqa, synthetic_dataset
+from synthswarm.evals.partition import partition
+from synthswarm.swarm.errors import ConfigError
 
 
 def test_the_shipped_hotpotqa_sample_loads_with_its_paragraphs_shared() -> None:

@@ -7,12 +7,11 @@ import dataclasses
 from collections.abc import Sequence
 
 import pytest
-
-from agents.embeddings import HashingEmbedder, Vectors
-from evals.cli import run_settings
-from evals.datasets import synthetic_dataset
-from evals.harness import ALL_STRATEGIES, CachedEmbedder, Row, RunSettings, run_once
-from swarm.errors import ConfigError
+from synthswarm.agents.embeddings import HashingEmbedder, Vectors
+from synthswarm.evals.cli import run_settings
+from synthswarm.evals.datasets import synthetic_dataset
+from synthswarm.evals.harness import ALL_STRATEGIES, CachedEmbedder, Row, RunSettings, run_once
+from synthswarm.swarm.errors import ConfigError
 
 
 async def test_every_strategy_runs_and_reports_a_row() -> None:

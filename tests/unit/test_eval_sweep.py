@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-import evals.sweep
-from agents.embeddings import HashingEmbedder
-from evals.datasets import synthetic_dataset
-from evals.harness import CachedEmbedder
-from evals.sweep import SweepSettings, run_sweep
-from swarm.errors import ConfigError
+import synthswarm.evals.sweep
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.evals.datasets import synthetic_dataset
+from synthswarm.evals.harness import CachedEmbedder
+from synthswarm.evals.sweep import SweepSettings, run_sweep
+from synthswarm.swarm.errors import ConfigError
 
 KEYS = {
     "n", "strategy", "evidence_recall", "em", "f1", "messages_per_question", "bytes_per_question",
@@ -74,7 +73,7 @@ async def test_a_small_sweep_holds_its_invariants_and_resumes_from_its_cache(
     async def no_runs(*args: object, **kwargs: object) -> object:
         raise AssertionError("a cached configuration ran again")
 
-    monkeypatch.setattr(evals.sweep, "run_once", no_runs)
+    monkeypatch.setattr(synthswarm.evals.sweep, "run_once", no_runs)
     again = await run_sweep(world, sweep, tmp_path, embedder=CachedEmbedder(HashingEmbedder()))
     assert again == results
 

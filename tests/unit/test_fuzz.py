@@ -8,11 +8,18 @@ from pathlib import Path
 
 import msgpack
 from hypothesis import given, settings
+from synthswarm.swarm.app.fuzz import (
+    FuzzReport,
+    _try,
+    byte_targets,
+    fuzz_journal,
+    fuzz_live_node,
+    run_byte_fuzz,
+)
+from synthswarm.swarm.errors import ProtocolError
+from synthswarm.swarm.routers._base import decode_delivery
+from synthswarm.swarm.routers.dht import _decode_candidates, _decode_replies, _decode_request
 
-from swarm.errors import ProtocolError
-from swarm.fuzz import FuzzReport, _try, byte_targets, fuzz_journal, fuzz_live_node, run_byte_fuzz
-from swarm.routers._base import decode_delivery
-from swarm.routers.dht import _decode_candidates, _decode_replies, _decode_request
 from tests.unit.strategies import msgpack_values
 
 

@@ -5,9 +5,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from swarm.errors import ConfigError
-from swarm.identity import Identity, verify_signature
+from synthswarm.swarm.errors import ConfigError
+from synthswarm.swarm.identity import Identity, verify_signature
 
 
 def test_id_is_sha256_of_public_key() -> None:

@@ -19,8 +19,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_core.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
-
-from agents.llm import (
+from synthswarm.agents.llm import (
     ChatMessage,
     ChatModel,
     Extract,
@@ -30,11 +29,12 @@ from agents.llm import (
     ToolCall,
     ToolSpec,
 )
-from agents.specialist import Specialist
-from swarm.errors import ModelError, ToolError
-from swarm.runtime import Swarm
+from synthswarm.agents.specialist import Specialist
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.errors import ModelError, ToolError
+from synthswarm.tools import as_tools, from_langchain
+
 from tests.unit.agents_world import BOTANY, BOTANY_FACT, EMBEDDER
-from tools import as_tools, from_langchain
 
 
 class RecordingFake(GenericFakeChatModel):
@@ -336,7 +336,7 @@ async def test_a_langchain_tools_own_errors_reach_the_model_as_tool_errors() -> 
 
 
 def test_ours_and_langchains_are_accepted_together_and_nothing_else() -> None:
-    from tools import calculator
+    from synthswarm.tools import calculator
 
     mixed = as_tools([calculator, exchange_rate])
     assert [t.name for t in mixed] == ["calculator", "exchange_rate"]

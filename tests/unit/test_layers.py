@@ -1,37 +1,54 @@
-"""Imports point one way: the network layer knows nothing of agents, agents know nothing of the
-applications built on them, and tools (the schemas agents hand models) know nothing of agents (every
-import is read from the source, those inside functions too)."""
+"""Three floors, imports pointing down only, each floor read from its folder (GUIDE section 2):
+
+- the network floor, ``swarm/`` except ``swarm/app/``: the DHT, routers, packets, identity,
+  admission, semantic keys, direct messages, telemetry, config and errors;
+- the agents floor, ``agents/`` and ``tools/``: who thinks, and what they may call (``tools/`` knows
+  nothing of ``agents/`` either);
+- the applications, ``swarm/app/`` and ``evals/``.
+
+Every import is read from the source, those inside functions and under ``TYPE_CHECKING`` too. Every
+import of ours is spelled with the installed name, ``synthswarm.``, and the wheel's package list
+names every folder of the tree.
+"""
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPLICATIONS = (
-    "evals", "swarm.a2a_server", "swarm.bench", "swarm.chat_cli", "swarm.cli", "swarm.demo",
-    "swarm.demo_cli", "swarm.diagnostics", "swarm.fuzz", "swarm.mcp_cli", "swarm.mcp_server",
-    "swarm.node_cli", "swarm.runtime", "swarm.serve_cli", "swarm.server",
-)  # fmt: skip
+NAMESPACE = "synthswarm"
+OURS = ("agents", "swarm", "tools", "evals")
+NETWORK, AGENTS, APPLICATIONS = 0, 1, 2
+FLOOR_NAMES = {NETWORK: "network", AGENTS: "agents", APPLICATIONS: "applications"}
 
 
-def module_name(path: Path) -> str:
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+def floor_of_path(path: Path) -> int:
+    parts = path.relative_to(ROOT).parts
+    if parts[0] == "evals" or parts[:2] == ("swarm", "app"):
+        return APPLICATIONS
+    return AGENTS if parts[0] in ("agents", "tools") else NETWORK
 
 
-def network_layer() -> list[Path]:
-    """Every module of ``swarm/`` that is not an application: the DHT, routers, packets, identity,
-    admission, semantic keys, direct messages, config and errors."""
-    return [
-        p for p in modules("swarm")
-        if not reaches(module_name(p), (*APPLICATIONS, "swarm.__main__"))
-    ]  # fmt: skip
+def floor_of_module(module: str) -> int | None:
+    """The floor of one of our modules by its installed name; ``None`` for anything not ours."""
+    parts = module.split(".")
+    if parts[0] != NAMESPACE:
+        return None
+    if len(parts) == 1:
+        return APPLICATIONS  # the curated surface imports from every floor
+    return floor_of_path(ROOT.joinpath(*parts[1:3]))
+
+
+def sources() -> list[Path]:
+    return sorted(f for top in OURS for f in (ROOT / top).rglob("*.py"))
 
 
 def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, at any depth of its code."""
+    """Every absolute module ``path`` imports, at any depth of its code."""
     out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -41,28 +58,51 @@ def imports(path: Path) -> set[str]:
     return out
 
 
-def modules(*places: str) -> list[Path]:
-    paths = [ROOT / p for p in places]
-    return sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*.py")))
+def label(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
-def reaches(module: str, prefixes: tuple[str, ...]) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in prefixes)
+@pytest.mark.parametrize("path", sources(), ids=label)
+def test_imports_point_down_only(path: Path) -> None:
+    here = floor_of_path(path)
+    up = sorted(m for m in imports(path) if (f := floor_of_module(m)) is not None and f > here)
+    assert up == [], f"{label(path)} ({FLOOR_NAMES[here]} floor) imports {up}, from a floor above it"
 
 
-@pytest.mark.parametrize("path", network_layer(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_network_layer_imports_neither_agents_nor_applications(path: Path) -> None:
-    wrong = sorted(m for m in imports(path) if reaches(m, ("agents", "tools", *APPLICATIONS)))
-    assert wrong == [], f"{path.relative_to(ROOT)} imports {wrong}"
-
-
-@pytest.mark.parametrize("path", modules("agents", "tools"), ids=lambda p: str(p.relative_to(ROOT)))
-def test_agents_do_not_import_the_applications(path: Path) -> None:
-    wrong = sorted(m for m in imports(path) if reaches(m, APPLICATIONS))
-    assert wrong == [], f"{path.relative_to(ROOT)} imports {wrong}"
-
-
-@pytest.mark.parametrize("path", modules("tools"), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", sorted((ROOT / "tools").rglob("*.py")), ids=label)
 def test_tools_do_not_import_agents(path: Path) -> None:
-    wrong = sorted(m for m in imports(path) if reaches(m, ("agents",)))
-    assert wrong == [], f"{path.relative_to(ROOT)} imports {wrong}"
+    wrong = sorted(m for m in imports(path) if m.startswith(f"{NAMESPACE}.agents"))
+    assert wrong == [], f"{label(path)} imports {wrong}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sources(), *sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "examples").rglob("*.py"))],
+    ids=label,
+)
+def test_our_modules_are_imported_by_their_installed_names(path: Path) -> None:
+    bare = sorted(m for m in imports(path) if m.split(".")[0] in OURS)
+    assert bare == [], f"{label(path)} imports {bare}: spell them synthswarm.<name>"
+
+
+def test_the_wheel_lists_every_package_folder() -> None:
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    mapped = {name: ROOT / folder for name, folder in settings["package-dir"].items()}
+    surface = mapped.pop(NAMESPACE)
+    folders = {
+        f"{NAMESPACE}." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in OURS
+        for init in (ROOT / top).rglob("__init__.py")
+        if init.parent != surface
+    }
+    assert mapped == {f"{NAMESPACE}.{top}": ROOT / top for top in OURS}
+    assert sorted(settings["packages"]) == sorted({NAMESPACE, *folders})
+
+
+def test_a_floor_is_a_folder_not_a_list() -> None:
+    assert floor_of_path(ROOT / "swarm" / "dht" / "node.py") == NETWORK
+    assert floor_of_path(ROOT / "swarm" / "app" / "runtime.py") == APPLICATIONS
+    assert floor_of_path(ROOT / "agents" / "answers.py") == AGENTS
+    assert floor_of_module("synthswarm.swarm.app.bench.routing") == APPLICATIONS
+    assert floor_of_module("synthswarm.swarm.routers") == NETWORK
+    assert floor_of_module("agents") is None

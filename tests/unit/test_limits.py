@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from swarm.dht.limits import PeerLimits, RateLimiter, SlotLimiter
-from swarm.errors import ConfigError
+from synthswarm.swarm.dht.limits import PeerLimits, RateLimiter, SlotLimiter
+from synthswarm.swarm.errors import ConfigError
 
 
 def test_a_peer_gets_its_burst_then_its_rate() -> None:

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 from langgraph.types import RetryPolicy
-
-from agents.approval import (
+from synthswarm.agents.approval import (
     INTERRUPTS,
     KIND_SPECIALIST,
     KIND_TOOL,
@@ -19,7 +18,7 @@ from agents.approval import (
     pending_of,
     resume_command,
 )
-from agents.dispatcher import (
+from synthswarm.agents.dispatcher import (
     EVENT_ANSWER,
     EVENT_DENIED,
     EVENT_FAILED,
@@ -27,13 +26,14 @@ from agents.dispatcher import (
     EVENT_ROUTE,
     build_dispatcher,
 )
-from agents.llm import ScriptedChat
-from agents.specialist import Specialist, SpecialistSettings
-from swarm.config import SwarmConfig
-from swarm.errors import ModelError, SpecialistsFailedError, SwarmError
-from swarm.runtime import Swarm
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.agents.specialist import Specialist, SpecialistSettings
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import SwarmConfig
+from synthswarm.swarm.errors import ModelError, SpecialistsFailedError, SwarmError
+from synthswarm.tools import tool
+
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, context_of
-from tools import tool
 
 ASTRONOMY_QUESTION = "Which observatory did Ilse Korrin found?"
 CONFIG: Any = {"configurable": {"thread_id": "t1"}}

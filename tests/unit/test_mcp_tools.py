@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as ServerToolError
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.swarm.app.runtime import Swarm, load_agents
+from synthswarm.swarm.config import SwarmConfig
+from synthswarm.swarm.errors import ConfigError, ToolError
+from synthswarm.tools import tool
+from synthswarm.tools.mcp import MCPConnection, MCPServerConfig, MCPTool, MCPToolbox, add_tools
 
-from agents.llm import ScriptedChat
-from swarm.config import SwarmConfig
-from swarm.errors import ConfigError, ToolError
-from swarm.runtime import Swarm, load_agents
 from tests.unit.agents_world import BOTANY, BOTANY_FACT, EMBEDDER
-from tools import tool
-from tools.mcp import MCPConnection, MCPServerConfig, MCPTool, MCPToolbox, add_tools
 
 
 def observatory_server() -> MCPServer[Any]:

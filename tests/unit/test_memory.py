@@ -6,12 +6,11 @@ import time
 
 import numpy as np
 import pytest
-
-from agents.embeddings import HashingEmbedder
-from agents.memory import AgentMemory, ChromaEmbedding, Document, check_agent_name
-from swarm.errors import ConfigError, MemoryStoreError
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, make_packet
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.memory import AgentMemory, ChromaEmbedding, Document, check_agent_name
+from synthswarm.swarm.errors import ConfigError, MemoryStoreError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, make_packet
 
 EMBEDDER = HashingEmbedder()
 ME = Identity.from_seed(b"m" * 32)

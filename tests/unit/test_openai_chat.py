@@ -8,11 +8,10 @@ from collections.abc import Callable
 import httpx2 as httpx
 import openai
 import pytest
-
-from agents.llm import ChatMessage, Extract, GenerationOptions, OpenAIChat, make_chat_model
-from agents.synthesis import CLAIM_SCHEMA, Claim
-from swarm.config import LLMConfig
-from swarm.errors import (
+from synthswarm.agents.llm import ChatMessage, Extract, GenerationOptions, OpenAIChat, make_chat_model
+from synthswarm.agents.synthesis import CLAIM_SCHEMA, Claim
+from synthswarm.swarm.config import LLMConfig
+from synthswarm.swarm.errors import (
     ConfigError,
     ModelError,
     ModelNotFoundError,

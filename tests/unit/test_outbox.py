@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from swarm.dht import Contact
-from swarm.identity import Identity
-from swarm.packet import make_packet
-from swarm.routers._base import Outcome
-from swarm.routers._outbox import Outbox, PendingDelivery
+from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import make_packet
+from synthswarm.swarm.routers._base import Outcome
+from synthswarm.swarm.routers._outbox import Outbox, PendingDelivery
 
 ME = Identity.from_seed(b"\x03" * 32)
 PEER = Contact(b"\x09" * 32, "inproc://peer")

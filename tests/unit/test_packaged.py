@@ -3,10 +3,9 @@ from __future__ import annotations
 import importlib.metadata
 
 import pytest
-
-from agents._packaged import embedded_embedder_dir, embedded_llm_gguf, packaged_file
-from agents.llm import LocalChat
-from swarm.errors import ModelNotFoundError
+from synthswarm.agents._packaged import embedded_embedder_dir, embedded_llm_gguf, packaged_file
+from synthswarm.agents.llm import LocalChat
+from synthswarm.swarm.errors import ModelNotFoundError
 
 
 def test_missing_llm_package_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from swarm.errors import (
+from synthswarm.swarm.errors import (
     PacketError,
     PacketMalformedError,
     PacketSignatureError,
     PacketTooLargeError,
     PacketVersionError,
 )
-from swarm.identity import Identity, id_of
-from swarm.packet import (
+from synthswarm.swarm.identity import Identity, id_of
+from synthswarm.swarm.packet import (
     MAX_PACKET_BYTES,
     CompactEmbedding,
     EmbeddingDType,
@@ -27,6 +26,7 @@ from swarm.packet import (
     encode_packet,
     make_packet,
 )
+
 from tests.unit.strategies import msgpack_values
 
 IDENTITY = Identity.from_seed(bytes(range(32)))

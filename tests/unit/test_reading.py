@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from agents.llm import Extract
-from agents.llm.extract import ExtractRule
-from agents.reading import answer_kind, choices_in_question, context_for, extraction, focus, text_spans
-from swarm.errors import ModelError
+from synthswarm.agents.llm import Extract
+from synthswarm.agents.llm.extract import ExtractRule
+from synthswarm.agents.reading import (
+    answer_kind,
+    choices_in_question,
+    context_for,
+    extraction,
+    focus,
+    text_spans,
+)
+from synthswarm.swarm.errors import ModelError
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,15 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from swarm.dht import DHTNode, PutResult
-from swarm.dht.lookup import LookupResult
-from swarm.dht.testing import launch_swarm
-from swarm.errors import ConfigError, SubscriptionLostError
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket
-from swarm.routers import DHTRouter
-from swarm.routers.dht import DHTRouterSettings
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm.dht import DHTNode, PutResult
+from synthswarm.swarm.dht.lookup import LookupResult
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.errors import ConfigError, SubscriptionLostError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.routers import DHTRouter
+from synthswarm.swarm.routers.dht import DHTRouterSettings
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 
 async def _ignore(packet: OutcomePacket) -> None:

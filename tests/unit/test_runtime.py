@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synthswarm.agents.specialist import Turn
+from synthswarm.swarm.app.runtime import Swarm, load_agents
+from synthswarm.swarm.config import SwarmConfig
+from synthswarm.swarm.errors import ConfigError, SwarmError
+from synthswarm.swarm.routers import make_router
+from synthswarm.swarm.semantic import SemanticHasher
 
-from agents.specialist import Turn
-from swarm.config import SwarmConfig
-from swarm.errors import ConfigError, SwarmError
-from swarm.routers import make_router
-from swarm.runtime import Swarm, load_agents
-from swarm.semantic import SemanticHasher
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
 
 
@@ -137,7 +137,7 @@ def test_tasks_run_uses_uvloop_when_it_is_installed() -> None:
     import asyncio
     import importlib.util
 
-    from swarm import tasks
+    from synthswarm.swarm import tasks
 
     async def loop_module() -> str:
         return type(asyncio.get_running_loop()).__module__

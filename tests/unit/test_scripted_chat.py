@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
-from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions, ScriptedChat, Usage
-from swarm.errors import ScriptedChatError
+from synthswarm.agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions, ScriptedChat, Usage
+from synthswarm.swarm.errors import ScriptedChatError
 
 
 async def test_replies_in_order_and_calls_recorded() -> None:

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -70,7 +69,7 @@ def test_bad_settings_and_shapes_are_refused() -> None:
 
 
 def test_spilling_splits_a_bucket_by_one_more_hyperplane_a_level() -> None:
-    from swarm.semantic import MAX_SPILL
+    from synthswarm.swarm.semantic import MAX_SPILL
 
     hasher = SemanticHasher(16, LSHSettings(tables=2, bits=3, probes=0))
     rng = np.random.default_rng(1)

@@ -7,17 +7,18 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from synthswarm.agents.asking import AskSettings
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.agents.specialist import Specialist, SpecialistSettings
+from synthswarm.swarm.dht import DHTNode, DHTSettings
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.direct import DirectHost, reply_ref
+from synthswarm.swarm.errors import ConfigError, SwarmError
+from synthswarm.swarm.packet import OutcomePacket, PacketKind
+from synthswarm.swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter, Router
+from synthswarm.swarm.semantic import SemanticHasher
+from synthswarm.tools import tool
 
-from agents.asking import AskSettings
-from agents.llm import ScriptedChat
-from agents.specialist import Specialist, SpecialistSettings
-from swarm.dht import DHTNode, DHTSettings
-from swarm.dht.testing import launch_swarm
-from swarm.direct import DirectHost, reply_ref
-from swarm.errors import ConfigError, SwarmError
-from swarm.packet import OutcomePacket, PacketKind
-from swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter, Router
-from swarm.semantic import SemanticHasher
 from tests.unit.agents_world import (
     ASTRONOMY,
     ASTRONOMY_FACT,
@@ -28,7 +29,6 @@ from tests.unit.agents_world import (
     chat,
     context_of,
 )
-from tools import tool
 
 
 def specialist(

@@ -6,12 +6,18 @@ import time
 
 import numpy as np
 import pytest
-
-from agents.llm import ScriptedChat
-from agents.synthesis import Link, SynthesisSettings, Synthesizer, find_conflicts, find_link, link_of
-from swarm.errors import ConfigError, ModelUnavailableError
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, PacketKind, make_packet
+from synthswarm.agents.llm import ScriptedChat
+from synthswarm.agents.synthesis import (
+    Link,
+    SynthesisSettings,
+    Synthesizer,
+    find_conflicts,
+    find_link,
+    link_of,
+)
+from synthswarm.swarm.errors import ConfigError, ModelUnavailableError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, PacketKind, make_packet
 
 ALICE, BOB, CAROL, DAVE = (Identity.from_seed(bytes([i]) * 32) for i in (1, 2, 3, 4))
 NOW = int(time.time() * 1000)

@@ -9,24 +9,24 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
+import synthswarm.swarm.app.cli
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 from opentelemetry.trace import SpanKind, StatusCode
+from synthswarm.agents.dispatcher import build_dispatcher
+from synthswarm.agents.llm import ChatMessage, GenerationOptions, LangChainChat, OpenAIChat, ScriptedChat
+from synthswarm.agents.specialist import Specialist, SpecialistSettings
+from synthswarm.swarm import telemetry
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import load_config
+from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.dht.messages import AppReply, AppRequest, Envelope, encode_frame
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.errors import ConfigError, ScriptedChatError
 
-import swarm.cli
-from agents.dispatcher import build_dispatcher
-from agents.llm import ChatMessage, GenerationOptions, LangChainChat, OpenAIChat, ScriptedChat
-from agents.specialist import Specialist, SpecialistSettings
-from swarm import telemetry
-from swarm.config import load_config
-from swarm.dht import Contact
-from swarm.dht.messages import AppReply, AppRequest, Envelope, encode_frame
-from swarm.dht.testing import launch_swarm
-from swarm.errors import ConfigError, ScriptedChatError
-from swarm.runtime import Swarm
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER
 from tests.unit.test_runtime import two_agent_swarm
 
@@ -361,18 +361,18 @@ def test_the_trace_flag_installs_tracing_and_flushes_it_when_the_command_ends(
         asked.append((mode, service_name))
         return provider if mode != "off" else None
 
-    monkeypatch.setattr(swarm.cli, "configure_tracing", configure)
-    swarm.cli.main(["--trace", "console", "config", "show"])
+    monkeypatch.setattr(synthswarm.swarm.app.cli, "configure_tracing", configure)
+    synthswarm.swarm.app.cli.main(["--trace", "console", "config", "show"])
     assert asked == [("console", "synthswarm config")]
     assert provider.shut
     assert "trace" in capsys.readouterr().out  # the key is listed with the others
-    swarm.cli.main(["config", "show"])
+    synthswarm.swarm.app.cli.main(["config", "show"])
     assert asked[-1] == ("off", "synthswarm config")
 
 
 def test_a_bad_trace_flag_exits_1_naming_the_key(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        swarm.cli.main(["--trace", "jaeger", "config", "show"])
+        synthswarm.swarm.app.cli.main(["--trace", "jaeger", "config", "show"])
     assert exited.value.code == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "trace" in err

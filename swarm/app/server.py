@@ -13,7 +13,7 @@ an empty delta and a ``synthswarm`` event, the answer as the model writes it, th
 the finishing chunk.
 
 **Approval.** When a step needs a person's approval (a specialist or tool marked ``needs_approval``,
-:mod:`agents.approval`), the turn stops and waits on its thread. The completion then carries the
+:mod:`synthswarm.agents.approval`), the turn stops and waits on its thread. The completion then carries the
 pending approvals instead of an answer: its message says what waits, and its ``synthswarm`` field has
 ``{"thread": THREAD, "approval": {"thread": THREAD, "pending": [{"id", "kind", "agent", "question",
 "tool", "arguments"}]}}`` (a streamed completion sends this with its finishing chunk). A request with no
@@ -29,7 +29,8 @@ Requests larger than ``max_request_bytes`` are refused with 413; with a ``token`
 ``Authorization: Bearer <token>`` get 401. Errors have OpenAI's shape: ``{"error": {"message", "type",
 "param", "code"}}``.
 
-The same app speaks A2A (:mod:`swarm.a2a_server`): the agent card at ``/.well-known/agent-card.json``
+The same app speaks A2A (:mod:`synthswarm.swarm.app.a2a_server`): the agent card at
+``/.well-known/agent-card.json``
 (public) and JSON-RPC at ``/a2a`` (behind the same token, its errors in JSON-RPC's shape).
 """
 
@@ -52,13 +53,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
-
-from agents.approval import ApprovalRequired, Decision, PendingApproval
-from agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream, conversation, turns_of
-from agents.specialist import Turn
-from swarm.a2a_server import A2A_PATH, CARD_PATH, A2ALimits, a2a_refusal, mount_a2a
-from swarm.errors import ApiError, SynthswarmError
-from swarm.runtime import Swarm, SwarmAnswer
+from synthswarm.agents.approval import ApprovalRequired, Decision, PendingApproval
+from synthswarm.agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream, conversation, turns_of
+from synthswarm.agents.specialist import Turn
+from synthswarm.swarm.app.a2a_server import A2A_PATH, CARD_PATH, A2ALimits, a2a_refusal, mount_a2a
+from synthswarm.swarm.app.runtime import Swarm, SwarmAnswer
+from synthswarm.swarm.errors import ApiError, SynthswarmError
 
 __all__ = ["MODEL_ID", "ServerSettings", "create_app"]
 
@@ -71,7 +71,7 @@ _REQUEST_THREAD = "request-"
 """How a thread of a request without ``user`` begins: forgotten once its turn is answered."""
 _EVENT_BACKLOG = 256
 _KEEPALIVE_S = 15.0
-_PAGE = files("swarm").joinpath("data/web/index.html").read_text(encoding="utf-8")
+_PAGE = files("synthswarm.swarm.app").joinpath("data/web/index.html").read_text(encoding="utf-8")
 
 
 class ServerSettings(BaseModel):

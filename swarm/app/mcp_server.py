@@ -19,10 +19,9 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
-
-from swarm.errors import SynthswarmError
-from swarm.packet import OutcomePacket
-from swarm.runtime import Swarm
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.errors import SynthswarmError
+from synthswarm.swarm.packet import OutcomePacket
 
 __all__ = ["SERVER_NAME", "build_mcp_server", "find_packet"]
 

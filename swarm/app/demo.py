@@ -17,14 +17,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE
-from agents.embeddings import Embedder
-from agents.llm import ChatModel
-from swarm.answers import contains_answer
-from swarm.config import SwarmConfig
-from swarm.dht import requests_sent
-from swarm.errors import ConfigError
-from swarm.runtime import AgentSpec, Swarm
+from synthswarm.agents.answers import contains_answer
+from synthswarm.agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE
+from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.llm import ChatModel
+from synthswarm.swarm.app.runtime import AgentSpec, Swarm
+from synthswarm.swarm.config import SwarmConfig
+from synthswarm.swarm.dht import requests_sent
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["DemoCorpus", "DemoQuestion", "DemoResult", "DemoSummary", "load_demo_corpus", "run_demo"]
 
@@ -101,7 +101,9 @@ def load_demo_corpus(path: str | Path | None = None) -> DemoCorpus:
         text = (
             Path(path).read_text(encoding="utf-8")
             if path is not None
-            else resources.files("swarm").joinpath("data/demo_corpus.json").read_text(encoding="utf-8")
+            else resources.files("synthswarm.swarm.app")
+            .joinpath("data/demo_corpus.json")
+            .read_text(encoding="utf-8")
         )
         data = json.loads(text)
         agents = tuple(

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from swarm._wire import pack
-from swarm.admission import PacketAdmission
-from swarm.dht.ids import Contact
-from swarm.dht.journal import StateJournal
-from swarm.dht.messages import (
+from synthswarm.swarm._wire import pack
+from synthswarm.swarm.admission import PacketAdmission
+from synthswarm.swarm.dht.ids import Contact
+from synthswarm.swarm.dht.journal import StateJournal
+from synthswarm.swarm.dht.messages import (
     AppReply,
     AppRequest,
     Envelope,
@@ -46,7 +45,7 @@ from swarm.dht.messages import (
     decode_frame,
     encode_frame,
 )
-from swarm.direct import (
+from synthswarm.swarm.direct import (
     FETCH_TOPIC,
     RELAY_TOPIC,
     REPLY_TOPIC,
@@ -56,11 +55,11 @@ from swarm.direct import (
     Reply,
     decode_texts,
 )
-from swarm.errors import PacketError, ProtocolError
-from swarm.identity import Identity
-from swarm.packet import PacketKind, decode_packet, encode_packet, make_packet
-from swarm.routers._base import DELIVER_TOPIC, decode_delivery
-from swarm.routers.dht import (
+from synthswarm.swarm.errors import PacketError, ProtocolError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import PacketKind, decode_packet, encode_packet, make_packet
+from synthswarm.swarm.routers._base import DELIVER_TOPIC, decode_delivery
+from synthswarm.swarm.routers.dht import (
     RENDEZVOUS_TOPIC,
     _decode_candidates,
     _decode_query,
@@ -280,10 +279,10 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
     """Feed mutated frames to a live node's request and reply handlers (as its sockets would), with
     the ``swarm.deliver``, rendezvous, reply and fetch handlers installed. A crash is an exception out of a
     handler, a handler failure the node had to catch, or a node that stops answering."""
-    from swarm.dht import DHTNode, DHTSettings
-    from swarm.dht.limits import PeerLimits
-    from swarm.routers import make_router
-    from swarm.semantic import LSHSettings, SemanticHasher
+    from synthswarm.swarm.dht import DHTNode, DHTSettings
+    from synthswarm.swarm.dht.limits import PeerLimits
+    from synthswarm.swarm.routers import make_router
+    from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
     rng = random.Random(seed)
     report = FuzzReport()
@@ -349,7 +348,8 @@ def fuzz_journal(inputs: int, *, seed: int = 0, directory: Any) -> FuzzReport:
 
 
 def atheris_main() -> None:  # pragma: no cover - runs under atheris in its own process
-    """Coverage-guided fuzzing of packet and frame decoding: ``python -m swarm.fuzz -atheris_runs=N``."""
+    """Coverage-guided fuzzing of packet and frame decoding: ``python -m synthswarm.swarm.app.fuzz
+    -atheris_runs=N``."""
     import contextlib
     import sys
 
@@ -409,12 +409,11 @@ async def fuzz_http(inputs: int, *, seed: int = 0) -> FuzzReport:
     """Broken requests to the HTTP API of a small scripted swarm (in process, through ASGI). A crash
     is a 5xx answer or an exception out of the app."""
     import httpx
-
-    from agents.embeddings import HashingEmbedder
-    from agents.llm import ScriptedChat
-    from swarm.config import SwarmConfig
-    from swarm.runtime import Swarm
-    from swarm.server import MODEL_ID, ServerSettings, create_app
+    from synthswarm.agents.embeddings import HashingEmbedder
+    from synthswarm.agents.llm import ScriptedChat
+    from synthswarm.swarm.app.runtime import Swarm
+    from synthswarm.swarm.app.server import MODEL_ID, ServerSettings, create_app
+    from synthswarm.swarm.config import SwarmConfig
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     rng = random.Random(seed)

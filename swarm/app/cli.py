@@ -17,12 +17,11 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
-
-from swarm import tasks
-from swarm.bench import FAULT_SECTIONS
-from swarm.config import Config, RouterName, describe, load_config
-from swarm.errors import SynthswarmError
-from swarm.telemetry import configure_tracing
+from synthswarm.swarm import tasks
+from synthswarm.swarm.app.bench import FAULT_SECTIONS
+from synthswarm.swarm.config import Config, RouterName, describe, load_config
+from synthswarm.swarm.errors import SynthswarmError
+from synthswarm.swarm.telemetry import configure_tracing
 
 __all__ = ["cli", "main"]
 
@@ -131,9 +130,9 @@ def models() -> None:
 @click.pass_obj
 def models_check(cfg: Config) -> None:
     """Load the configured LLM and embedder, generate, embed, and print what happened with timings."""
-    from agents.embeddings import make_embedder
-    from agents.llm import make_chat_model
-    from swarm.diagnostics import check_models
+    from synthswarm.agents.embeddings import make_embedder
+    from synthswarm.agents.llm import make_chat_model
+    from synthswarm.swarm.app.diagnostics import check_models
 
     chat, embedder = make_chat_model(cfg.llm), make_embedder(cfg.embedder)
     with _err.status("starting") as status:
@@ -190,8 +189,8 @@ def node(
     secure: bool, key_path: Path | None, status_every: float,
 ) -> None:  # fmt: skip
     """Run a standalone DHT node that nodes on other hosts can join. Prints JSON lines; stops on Ctrl-C."""
-    from swarm.identity import Identity
-    from swarm.node_cli import run_node
+    from synthswarm.swarm.app.node_cli import run_node
+    from synthswarm.swarm.identity import Identity
 
     pairs = [_key_value(p, "--put") for p in puts]
     identity = Identity.load(key_path) if key_path else None
@@ -219,7 +218,7 @@ def keys() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing key file.")
 def keys_create(path: Path, force: bool) -> None:
     """Create a node key at PATH, readable by its owner only (mode 0600)."""
-    from swarm.identity import Identity
+    from synthswarm.swarm.identity import Identity
 
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists; pass --force to replace it (the old identity is lost)")
@@ -232,13 +231,13 @@ def keys_create(path: Path, force: bool) -> None:
 @click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def keys_show(path: Path) -> None:
     """Print the node id and public keys of the key at PATH (never the secret)."""
-    from swarm.identity import Identity
+    from synthswarm.swarm.identity import Identity
 
     _print_key(path, Identity.load(path))
 
 
 def _print_key(path: Path, identity: Any) -> None:
-    from swarm.dht.curve import CurveKeys
+    from synthswarm.swarm.dht.curve import CurveKeys
 
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
@@ -281,7 +280,7 @@ def demo_command(
     Shows packets being distilled, routed and synthesized, each answer with its provenance, and what
     the routing cost. Uses the configured models (the embedded ones by default).
     """
-    from swarm.demo_cli import demo
+    from synthswarm.swarm.app.demo_cli import demo
 
     command = "synthswarm demo" + ("" if router == "dht" else f" --router {router}")
     tasks.run(
@@ -307,7 +306,7 @@ def chat_command(cfg: Config, agents_path: Path | None, thread: str) -> None:
 
     Commands: /agents, /packets, /trace, /reset, /quit, /help.
     """
-    from swarm.chat_cli import chat
+    from synthswarm.swarm.app.chat_cli import chat
 
     def read() -> str:
         return _out.input("[bold]you[/]: ") if sys.stdin.isatty() else _read_line()
@@ -348,7 +347,7 @@ def serve_command(
     """Serve the swarm's dispatcher as an OpenAI-compatible API (/v1/chat/completions, /v1/models)
     and as an A2A agent (card at /.well-known/agent-card.json, JSON-RPC at /a2a), with a chat page
     and a live view of the swarm at /. Pending approvals: /v1/swarm/approvals/THREAD."""
-    from swarm.serve_cli import serve
+    from synthswarm.swarm.app.serve_cli import serve
 
     cfg = _with_agents_file(cfg, agents_path)
     # On Ctrl-C uvicorn shuts down (stopping the swarm) and then re-raises the interrupt, which may or
@@ -376,7 +375,7 @@ def mcp_command(
 
     Tools: ask_swarm(question, thread), list_agents(), get_packet(id). Progress goes to stderr.
     """
-    from swarm.mcp_cli import serve_mcp
+    from synthswarm.swarm.app.mcp_cli import serve_mcp
 
     cfg = _with_agents_file(cfg, agents_path)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is meant to stop
@@ -492,7 +491,7 @@ def eval_scaling(
 
     Runs are cached in OUT/runs, so an interrupted sweep resumes where it stopped.
     """
-    from evals.cli import scaling
+    from synthswarm.evals.cli import scaling
 
     if questions is None and llm_mode != "none":
         questions = 50
@@ -528,7 +527,7 @@ def dht() -> None:
 @click.option("--join", "join", multiple=True, required=True, metavar="ADDRESS", help="Bootstrap address.")
 def dht_get_command(key: str, join: tuple[str, ...]) -> None:
     """Print the values stored under KEY (exit status 1 when there are none)."""
-    from swarm.node_cli import dht_get
+    from synthswarm.swarm.app.node_cli import dht_get
 
     sys.exit(tasks.run(dht_get(key, join)))
 
@@ -540,7 +539,7 @@ def dht_get_command(key: str, join: tuple[str, ...]) -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Seconds the record lives.")
 def dht_put_command(key: str, value: str, join: tuple[str, ...], ttl: int) -> None:
     """Store VALUE under KEY on the nodes closest to it."""
-    from swarm.node_cli import dht_put
+    from synthswarm.swarm.app.node_cli import dht_put
 
     sys.exit(tasks.run(dht_put(key, value, join, ttl)))
 
@@ -567,9 +566,9 @@ def bench_models(
     cfg: Config, json_path: Path | None, max_tokens: int, embed_texts: int, packets: int
 ) -> None:
     """LLM tokens/s at batch 1 and 8, embeddings/s, packet size, encode and verify rates."""
-    from agents.embeddings import make_embedder
-    from agents.llm import make_chat_model
-    from swarm.bench.models import ModelBenchSettings, run_models_bench
+    from synthswarm.agents.embeddings import make_embedder
+    from synthswarm.agents.llm import make_chat_model
+    from synthswarm.swarm.app.bench.models import ModelBenchSettings, run_models_bench
 
     settings = ModelBenchSettings(max_tokens=max_tokens, embed_texts=embed_texts, packets=packets)
     chat, embedder = make_chat_model(cfg.llm), make_embedder(cfg.embedder)
@@ -607,7 +606,7 @@ def bench_dht(
     json_path: Path | None,
 ) -> None:
     """Success, hops, k-closest overlap, latency, load skew, maintenance and churn of an n-node DHT."""
-    from swarm.bench.dht import DHTBenchSettings, run_dht_bench
+    from synthswarm.swarm.app.bench.dht import DHTBenchSettings, run_dht_bench
 
     if nodes < 2 or lookups < 1 or not 0 <= churn < 1:
         raise click.BadParameter("need --nodes >= 2, --lookups >= 1 and 0 <= --churn < 1")
@@ -663,9 +662,9 @@ def bench_routing(
     processes: int, ray_address: str | None, seed: int, json_path: Path | None,
 ) -> None:  # fmt: skip
     """Recall at m, messages, bytes and hops per packet for dht, gossip, broadcast and hub."""
-    from swarm.bench.routing import RoutingBenchSettings, run_routing_bench
-    from swarm.routers import STRATEGIES
-    from swarm.semantic import LSHSettings
+    from synthswarm.swarm.app.bench.routing import RoutingBenchSettings, run_routing_bench
+    from synthswarm.swarm.routers import STRATEGIES
+    from synthswarm.swarm.semantic import LSHSettings
 
     chosen = tuple(x.strip() for x in strategies.split(",") if x.strip())
     unknown = [x for x in chosen if x not in STRATEGIES]
@@ -745,7 +744,7 @@ def bench_faults(
     soak_nodes: int, soak_hosts: str, only: str, seed: int, json_path: Path | None,
 ) -> None:  # fmt: skip
     """Forged and replayed packets, fuzzing, churn (20% and 50%), kill -9 and restart, partition, soak."""
-    from swarm.bench.faults import FaultBenchSettings, run_faults_bench
+    from synthswarm.swarm.app.bench.faults import FaultBenchSettings, run_faults_bench
 
     sections = tuple(x.strip() for x in only.split(",") if x.strip())
     unknown = [x for x in sections if x not in FAULT_SECTIONS]

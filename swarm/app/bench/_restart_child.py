@@ -1,5 +1,5 @@
 """The node the restart benchmark kills with SIGKILL: a DHT node with a state directory, hosting one
-agent whose inbox is a Chroma store. ``python -m swarm.bench._restart_child STATE [JOIN]``.
+agent whose inbox is a Chroma store. ``python -m synthswarm.swarm.app.bench._restart_child STATE [JOIN]``.
 
 It prints one JSON line, ``ready``, with its address, its agent's id and what it holds (records,
 inbox packets, contacts), then serves until killed. ``bench.state`` requests answer the same counts.
@@ -12,14 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-from agents.embeddings import HashingEmbedder
-from agents.memory import AgentMemory
-from swarm import tasks
-from swarm._wire import pack
-from swarm.dht import Contact, DHTNode, DHTSettings
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket
-from swarm.routers._base import AgentHost, RouterStats
+from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.memory import AgentMemory
+from synthswarm.swarm import tasks
+from synthswarm.swarm._wire import pack
+from synthswarm.swarm.dht import Contact, DHTNode, DHTSettings
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.routers._base import AgentHost, RouterStats
 
 STATE_TOPIC = "bench.state"
 

@@ -6,7 +6,7 @@ last answer), ``/trace`` (every event of the last turn), ``/reset`` (forget this
 ``/quit``. The conversation is kept per thread in SQLite under the data directory, so
 ``synthswarm chat --thread NAME`` picks a thread up again after a restart.
 
-When a step needs a person's approval (:mod:`agents.approval`), the chat says what waits and asks
+When a step needs a person's approval (:mod:`synthswarm.agents.approval`), the chat says what waits and asks
 ``approve? [y/N]``; the next line decides (``y`` or ``yes`` approves, anything else denies), and the
 turn goes on. A thread left waiting by an earlier session is asked about when the chat starts.
 """
@@ -24,9 +24,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from agents.approval import Decision, PendingApproval, resume_command
-from agents.dispatcher import (
+from synthswarm.agents.approval import Decision, PendingApproval, resume_command
+from synthswarm.agents.dispatcher import (
     EVENT_ANSWER,
     EVENT_DENIED,
     EVENT_FAILED,
@@ -36,12 +35,12 @@ from agents.dispatcher import (
     EVENT_TOKEN,
     AnswerStream,
 )
-from agents.embeddings import make_embedder
-from agents.llm import make_chat_model
-from swarm.config import Config
-from swarm.demo import swarm_of
-from swarm.errors import SynthswarmError
-from swarm.runtime import Swarm
+from synthswarm.agents.embeddings import make_embedder
+from synthswarm.agents.llm import make_chat_model
+from synthswarm.swarm.app.demo import swarm_of
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import Config
+from synthswarm.swarm.errors import SynthswarmError
 
 __all__ = ["APPROVE_PROMPT", "COMMANDS", "ChatSession", "chat"]
 

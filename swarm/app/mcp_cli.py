@@ -14,13 +14,12 @@ from pathlib import Path
 
 import uvicorn
 from rich.console import Console
-
-from agents.embeddings import make_embedder
-from agents.llm import make_chat_model
-from swarm.config import Config
-from swarm.demo import swarm_of
-from swarm.mcp_server import build_mcp_server
-from swarm.runtime import Swarm
+from synthswarm.agents.embeddings import make_embedder
+from synthswarm.agents.llm import make_chat_model
+from synthswarm.swarm.app.demo import swarm_of
+from synthswarm.swarm.app.mcp_server import build_mcp_server
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import Config
 
 __all__ = ["MCP_PATH", "serve_mcp"]
 

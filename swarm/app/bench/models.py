@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from agents.embeddings import Embedder
-from agents.llm import ChatMessage, ChatModel, GenerationOptions
-from swarm import tasks
-from swarm.bench._report import Target, judge_targets
-from swarm.identity import Identity
-from swarm.packet import decode_packet, encode_packet, make_packet
+from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.llm import ChatMessage, ChatModel, GenerationOptions
+from synthswarm.swarm import tasks
+from synthswarm.swarm.app.bench._report import Target, judge_targets
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import decode_packet, encode_packet, make_packet
 
 __all__ = ["TARGETS", "ModelBenchSettings", "run_models_bench"]
 

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import zmq
-
-from swarm import tasks
-from swarm.bench._report import Target, judge_targets, percentile
-from swarm.cluster.shards import launch_shards
-from swarm.dht import DHTNode, DHTSettings, distance, key_for, requests_sent
-from swarm.dht.testing import launch_swarm
+from synthswarm.swarm import tasks
+from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile
+from synthswarm.swarm.cluster.shards import launch_shards
+from synthswarm.swarm.dht import DHTNode, DHTSettings, distance, key_for, requests_sent
+from synthswarm.swarm.dht.testing import launch_swarm
 
 __all__ = ["DHTBenchSettings", "run_dht_bench", "targets", "zmq_round_trip_us"]
 
@@ -56,7 +55,8 @@ class DHTBenchSettings:
     upkeep_hours: float = 1.0
     """Simulated hours of maintenance at the default periods (0: skip)."""
     processes: int = 1
-    """Shards of nodes in this many processes over TCP loopback (:func:`swarm.cluster.shards.launch_shards`);
+    """Shards of nodes in this many processes over TCP loopback
+    (:func:`synthswarm.swarm.cluster.shards.launch_shards`);
     gets and lookups start from this process's shard, and every process's requests and CPU count."""
     ray: str | None = None
     """Place the other processes' shards with Ray (``auto``, ``local`` or a cluster's address)
@@ -243,7 +243,7 @@ def _sent(nodes: list[DHTNode], category: str) -> int:
 
 
 async def _run_sharded(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
-    """The same phases over :func:`~swarm.cluster.shards.launch_shards`, but for maintenance (the
+    """The same phases over :func:`~synthswarm.swarm.cluster.shards.launch_shards`, but for maintenance (the
     children run at the default periods) and the load per node (counted over this shard only)."""
     started = time.perf_counter()
     rng = random.Random(s.seed)

@@ -39,16 +39,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from swarm import tasks
-from swarm.bench._report import Target, judge_targets
-from swarm.cluster import Shards, launch_shards
-from swarm.dht import DHTNode, DHTSettings, bytes_sent, requests_sent
-from swarm.dht.testing import launch_swarm
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, make_packet
-from swarm.routers import DHTRouter, DHTRouterSettings, Router, RouterStats, make_router
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm import tasks
+from synthswarm.swarm.app.bench._report import Target, judge_targets
+from synthswarm.swarm.cluster import Shards, launch_shards
+from synthswarm.swarm.dht import DHTNode, DHTSettings, bytes_sent, requests_sent
+from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, make_packet
+from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings, Router, RouterStats, make_router
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 __all__ = ["RoutingBenchSettings", "run_routing_bench", "synthetic_interests"]
 
@@ -68,7 +67,7 @@ class RoutingBenchSettings:
     seed: int = 0
     strategies: tuple[str, ...] = ("dht", "gossip", "broadcast", "hub", "isolated")
     processes: int = 1
-    """Agents and their nodes in this many processes (:func:`swarm.cluster.launch_shards`); the
+    """Agents and their nodes in this many processes (:func:`synthswarm.swarm.cluster.launch_shards`); the
     dht strategy only, as the baselines keep their subscriber tables in one process. Packets are
     published by this process's agents; every process's requests count."""
     ray: str | None = None

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import uvicorn
 from rich.console import Console
-
-from agents.embeddings import make_embedder
-from agents.llm import make_chat_model
-from swarm.a2a_server import A2A_PATH, CARD_PATH
-from swarm.config import Config
-from swarm.demo import swarm_of
-from swarm.server import MODEL_ID, ServerSettings, create_app
+from synthswarm.agents.embeddings import make_embedder
+from synthswarm.agents.llm import make_chat_model
+from synthswarm.swarm.app.a2a_server import A2A_PATH, CARD_PATH
+from synthswarm.swarm.app.demo import swarm_of
+from synthswarm.swarm.app.server import MODEL_ID, ServerSettings, create_app
+from synthswarm.swarm.config import Config
 
 __all__ = ["serve"]
 

@@ -8,10 +8,10 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from swarm.dht import DHTNode, DHTSettings, key_for
-from swarm.dht.curve import split_address
-from swarm.identity import Identity
-from swarm.routers.dht import serve_rendezvous
+from synthswarm.swarm.dht import DHTNode, DHTSettings, key_for
+from synthswarm.swarm.dht.curve import split_address
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.routers.dht import serve_rendezvous
 
 __all__ = ["dht_get", "dht_put", "run_node"]
 

@@ -20,12 +20,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-
-from agents.embeddings import make_embedder
-from agents.llm import make_chat_model
-from swarm.config import Config, RouterName
-from swarm.demo import DemoResult, DemoSummary, load_demo_corpus, run_demo
-from swarm.runtime import Swarm
+from synthswarm.agents.embeddings import make_embedder
+from synthswarm.agents.llm import make_chat_model
+from synthswarm.swarm.app.demo import DemoResult, DemoSummary, load_demo_corpus, run_demo
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import Config, RouterName
 
 __all__ = ["demo"]
 

@@ -23,8 +23,8 @@ findings it published stay with the agents that received them (their inboxes), a
 disk under ``data_dir``, so adding it again brings its knowledge back. A question in flight when its
 specialist leaves gets that specialist's answer if it finishes, or reports it as failed.
 
-A step that needs approval stops :meth:`Swarm.ask` with :class:`~agents.approval.ApprovalRequired`;
-:meth:`Swarm.resume` goes on with a person's decision (see :mod:`agents.approval`).
+A step that needs approval stops :meth:`Swarm.ask` with :class:`~synthswarm.agents.approval.ApprovalRequired`;
+:meth:`Swarm.resume` goes on with a person's decision (see :mod:`synthswarm.agents.approval`).
 
 With a ``data_dir`` every agent keeps its knowledge and inbox in Chroma under ``data_dir/chroma`` and
 its key under ``data_dir/keys``, so a restarted swarm has the memories and identities it had.
@@ -45,8 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import zmq.asyncio
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import RetryPolicy
-
-from agents.approval import (
+from synthswarm.agents.approval import (
     INTERRUPTS,
     ApprovalRequired,
     Decision,
@@ -54,26 +53,26 @@ from agents.approval import (
     pending_of,
     resume_command,
 )
-from agents.dispatcher import DEFAULT_RETRY, build_dispatcher, conversation
-from agents.embeddings import Embedder
-from agents.llm import ChatModel
-from agents.memory import AgentMemory, Document, check_agent_name
-from agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings, Turn
-from swarm.config import AGENTS_KEY, SwarmConfig, load_config
-from swarm.dht import DHTNode, DHTSettings
-from swarm.dht.transport import new_context
-from swarm.errors import ConfigError, SwarmError
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket
-from swarm.routers import Router, RouterStats, make_router
-from swarm.routers.dht import DHTRouter
-from swarm.semantic import SemanticHasher
-from swarm.tasks import TaskSet
-from tools import AnyTool
-from tools.mcp_config import MCPServerConfig, mcp_configs
+from synthswarm.agents.dispatcher import DEFAULT_RETRY, build_dispatcher, conversation
+from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.llm import ChatModel
+from synthswarm.agents.memory import AgentMemory, Document, check_agent_name
+from synthswarm.agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings, Turn
+from synthswarm.swarm.config import AGENTS_KEY, SwarmConfig, load_config
+from synthswarm.swarm.dht import DHTNode, DHTSettings
+from synthswarm.swarm.dht.transport import new_context
+from synthswarm.swarm.errors import ConfigError, SwarmError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.routers import Router, RouterStats, make_router
+from synthswarm.swarm.routers.dht import DHTRouter
+from synthswarm.swarm.semantic import SemanticHasher
+from synthswarm.swarm.tasks import TaskSet
+from synthswarm.tools import AnyTool
+from synthswarm.tools.mcp_config import MCPServerConfig, mcp_configs
 
 if TYPE_CHECKING:
-    from tools.mcp import MCPToolbox
+    from synthswarm.tools.mcp import MCPToolbox
 
 __all__ = ["AgentSpec", "Progress", "Swarm", "SwarmAnswer", "load_agents"]
 
@@ -95,7 +94,7 @@ class AgentSpec:
     instructions: str = DEFAULT_INSTRUCTIONS
     documents: tuple[str, ...] = ()
     mcp: tuple[MCPServerConfig, ...] = ()
-    """MCP servers whose tools the agent gets (an ``mcp`` list of tables, see :mod:`tools.mcp`)."""
+    """MCP servers whose tools the agent gets (an ``mcp`` list of tables, see :mod:`synthswarm.tools.mcp`)."""
     approval: bool = False
     """Whether a person must approve each time the dispatcher asks this agent."""
 
@@ -474,7 +473,7 @@ class Swarm:
         using = [s for s in specialists if self._mcp_servers.get(s.name)]
         if not using:
             return
-        from tools.mcp import MCPToolbox, add_tools  # the SDK loads only for swarms that use it
+        from synthswarm.tools.mcp import MCPToolbox, add_tools  # the SDK loads only for swarms that use it
 
         if self._mcp is None:
             self._mcp = MCPToolbox()
@@ -512,7 +511,7 @@ class Swarm:
         added to the thread like the ones it holds. A follow-up ("and where was he born?") is
         answered with the turns before it.
 
-        Raises :class:`~agents.approval.ApprovalRequired` when a step needs a person's approval:
+        Raises :class:`~synthswarm.agents.approval.ApprovalRequired` when a step needs a person's approval:
         :meth:`resume` then goes on with the decision."""
         await self.joined()
         async with self.turn(thread_id):

@@ -5,7 +5,8 @@ Sections (each can be run alone with ``--only``):
 - **authenticity**: forged, tampered and replayed packets sent straight to an agent's host, and RPC
   frames under someone else's key sent to a secured (CurveZMQ) node; the share refused.
 - **fuzz**: mutated inputs to every decoder of untrusted bytes, a live node's handlers, the node's
-  journal and the HTTP API (:mod:`swarm.fuzz`), plus atheris when it is installed; crashes counted.
+  journal and the HTTP API (:mod:`synthswarm.swarm.app.fuzz`), plus atheris when it is installed; crashes
+  counted.
 - **churn**: an N-node swarm, one agent per node, publishing; 20% (then, on a fresh swarm, 50%) of the
   nodes are killed abruptly a third of the way in. After the survivors re-announce their records (the
   repair their maintenance does every ``republish_interval_s``), fresh packets are published, each
@@ -44,19 +45,12 @@ import numpy as np
 import numpy.typing as npt
 import zmq
 import zmq.asyncio
-
-from swarm import tasks
-from swarm._wire import unpack_untrusted
-from swarm.bench import FAULT_SECTIONS
-from swarm.bench._report import Target, judge_targets
-from swarm.bench.routing import DIMS, synthetic_interests
-from swarm.dht import Contact, DHTNode, DHTSettings, key_for
-from swarm.dht.curve import CurveKeys, split_address
-from swarm.dht.messages import Envelope, Ping, Record, Store, Stored, encode_frame
-from swarm.dht.testing import heal, launch_swarm, partition
-from swarm.dht.transport import request_parts
-from swarm.errors import DHTError
-from swarm.fuzz import (
+from synthswarm.swarm import tasks
+from synthswarm.swarm._wire import unpack_untrusted
+from synthswarm.swarm.app.bench import FAULT_SECTIONS
+from synthswarm.swarm.app.bench._report import Target, judge_targets
+from synthswarm.swarm.app.bench.routing import DIMS, synthetic_interests
+from synthswarm.swarm.app.fuzz import (
     Crash,
     FuzzReport,
     fuzz_http,
@@ -66,11 +60,17 @@ from swarm.fuzz import (
     seed_frames,
     seed_packets,
 )
-from swarm.identity import Identity
-from swarm.packet import OutcomePacket, make_packet
-from swarm.routers._base import DELIVER_TOPIC, Outcome, deliver_to, encode_delivery
-from swarm.routers.dht import DHTRouter, DHTRouterSettings
-from swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm.dht import Contact, DHTNode, DHTSettings, key_for
+from synthswarm.swarm.dht.curve import CurveKeys, split_address
+from synthswarm.swarm.dht.messages import Envelope, Ping, Record, Store, Stored, encode_frame
+from synthswarm.swarm.dht.testing import heal, launch_swarm, partition
+from synthswarm.swarm.dht.transport import request_parts
+from synthswarm.swarm.errors import DHTError
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, make_packet
+from synthswarm.swarm.routers._base import DELIVER_TOPIC, Outcome, deliver_to, encode_delivery
+from synthswarm.swarm.routers.dht import DHTRouter, DHTRouterSettings
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 __all__ = ["SECTIONS", "FaultBenchSettings", "run_faults_bench", "targets"]
 
@@ -93,7 +93,7 @@ class FaultBenchSettings:
     soak_nodes: int = 64
     soak_hosts: str = "separate"
     """``separate``: each soak node binds its own sockets; ``shared``: they share one transport host,
-    as nodes in one process can (:func:`~swarm.dht.testing.launch_swarm` ``shared=True``). Separate
+    as nodes in one process can (:func:`~synthswarm.swarm.dht.testing.launch_swarm` ``shared=True``). Separate
     hosts in one process cost libzmq a pipe pair per connected pair of nodes, whose buffers grow
     the resident memory as more pairs exchange messages."""
     seed: int = 0
@@ -266,7 +266,8 @@ def _atheris(s: FaultBenchSettings, progress: Progress) -> FuzzReport | None:
             Path(corpus, f"seed-{i}").write_bytes(data)
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "swarm.fuzz", corpus, f"-atheris_runs={runs}", f"-seed={s.seed + 1}"],
+            [sys.executable, "-m", "synthswarm.swarm.app.fuzz", corpus, f"-atheris_runs={runs}",
+            f"-seed={s.seed + 1}"],
             capture_output=True, text=True, check=False, timeout=3600,
         )  # fmt: skip
     report = FuzzReport(inputs=runs, per_target={"atheris": runs}, seconds=time.perf_counter() - started)
@@ -415,7 +416,7 @@ def _restart(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
 class _Child:
     def __init__(self, state: Path, join: list[str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "swarm.bench._restart_child", str(state), *join],
+            [sys.executable, "-m", "synthswarm.swarm.app.bench._restart_child", str(state), *join],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip

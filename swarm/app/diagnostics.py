@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from agents.embeddings import Embedder
-from agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions, LocalChat
-from swarm import tasks
-from swarm.identity import Identity
-from swarm.packet import decode_packet, encode_packet, make_packet
+from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions, LocalChat
+from synthswarm.swarm import tasks
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import decode_packet, encode_packet, make_packet
 
 __all__ = ["CHECK_PROMPT", "ModelCheck", "check_models"]
 

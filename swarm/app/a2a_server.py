@@ -1,6 +1,6 @@
 """The swarm as an A2A agent (Agent2Agent protocol 1.0, through the official ``a2a-sdk``).
 
-:func:`mount_a2a` adds two routes to the API app of :mod:`swarm.server`:
+:func:`mount_a2a` adds two routes to the API app of :mod:`synthswarm.swarm.app.server`:
 
 - ``GET /.well-known/agent-card.json`` (:data:`CARD_PATH`): the agent card, built per request so it
   names the specialists the swarm has now (one skill each: name, domain) and the URL the client
@@ -17,7 +17,8 @@ An A2A context is a conversation: its id maps to the dispatcher thread ``a2a:<co
 any work starts (a text part, at most ``max_message_chars``, a context id of at most 128 characters);
 a bad one gets a JSON-RPC ``Invalid params`` error, and a refused request (no token, too large) gets
 a JSON-RPC error body with the HTTP status (:func:`a2a_refusal`). Those errors are the SDK's own
-(``a2a.utils.errors``), not :class:`~swarm.errors.SynthswarmError`: the SDK maps only its exact error
+(``a2a.utils.errors``), not :class:`~synthswarm.swarm.errors.SynthswarmError`: the SDK maps only its exact
+error
 classes to JSON-RPC codes. The last ``max_tasks`` tasks are kept for ``GetTask``.
 """
 
@@ -59,10 +60,9 @@ from a2a.utils.errors import InvalidParamsError, InvalidRequestError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
-
-from agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, EVENT_TOKEN, AnswerStream
-from swarm.errors import ApiError, SynthswarmError
-from swarm.runtime import Swarm
+from synthswarm.agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, EVENT_TOKEN, AnswerStream
+from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.errors import ApiError, SynthswarmError
 
 __all__ = [
     "A2A_PATH",

@@ -1,0 +1,5 @@
+"""``python -m synthswarm`` is the ``synthswarm`` command."""
+
+from synthswarm.swarm.app.cli import main
+
+main()
