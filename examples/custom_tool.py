@@ -11,10 +11,7 @@ import asyncio
 import json
 import os
 
-from synthswarm.agents.embeddings import LocalEmbedder
-from synthswarm.agents.llm import ChatModel, OpenAIChat, ScriptedChat
-from synthswarm.agents.specialist import Specialist
-from synthswarm.tools import tool
+from synthswarm import ChatModel, LocalEmbedder, OpenAIChat, ScriptedChat, Specialist, tool
 
 RATES = {"EUR": 11.5, "USD": 10.2}
 

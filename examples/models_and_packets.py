@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from synthswarm.agents.embeddings import LocalEmbedder
-from synthswarm.agents.llm import ChatMessage, GenerationOptions, LocalChat
-from synthswarm.swarm.identity import Identity
-from synthswarm.swarm.packet import decode_packet, encode_packet, make_packet
+from synthswarm import Identity, LocalChat, LocalEmbedder, make_packet
+from synthswarm.agents.llm import ChatMessage, GenerationOptions
+from synthswarm.swarm.packet import decode_packet, encode_packet
 
 
 async def main() -> None:

@@ -10,9 +10,7 @@ import asyncio
 import os
 import sys
 
-from synthswarm.agents.embeddings import LocalEmbedder
-from synthswarm.agents.llm import OpenAIChat
-from synthswarm.swarm.app.runtime import Swarm
+from synthswarm import LocalEmbedder, OpenAIChat, Swarm
 
 
 async def main() -> None:

@@ -5,9 +5,7 @@ Run: python examples/quickstart.py
 
 import asyncio
 
-from synthswarm.agents.embeddings import LocalEmbedder
-from synthswarm.agents.llm import LocalChat
-from synthswarm.swarm.app.runtime import Swarm
+from synthswarm import LocalChat, LocalEmbedder, Swarm
 
 AGENTS = {  # name: (what it knows about, its documents)
     "botany": ("Plants, orchids and their naturalists.", ["Halvia rubra was described by Ilse Korrin."]),

@@ -10,10 +10,7 @@ import json
 import subprocess
 import sys
 
-from synthswarm.agents.embeddings import LocalEmbedder
-from synthswarm.agents.llm import LocalChat
-from synthswarm.swarm.app.runtime import Swarm
-from synthswarm.swarm.config import SwarmConfig
+from synthswarm import LocalChat, LocalEmbedder, Swarm, SwarmConfig
 
 AGENTS = {
     "maritime": ("Ships, captains and voyages.", ["Captain Mirela Dusk commanded the schooner Grey Heron."]),
