@@ -3,8 +3,8 @@ of the paper (join, lookup, put, get) and the maintenance schedule.
 
 Create one with ``await DHTNode.create(...)`` and close it with ``await node.close()`` (or use it as an
 async context manager). Every task a node starts is owned by it and cancelled on close. The parts,
-each a private module of :mod:`synthswarm.swarm.dht._node`: settings, stats, the RPC client and server,
-placing records, replication, persistence.
+each a private module of :mod:`synthswarm.swarm.dht._node`: settings, stats, the wire, the RPC client
+and server, placing records, replication, persistence.
 """
 
 from __future__ import annotations

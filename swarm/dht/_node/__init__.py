@@ -3,6 +3,7 @@
 
 - :mod:`~synthswarm.swarm.dht._node.settings`: :class:`DHTSettings`, the protocol parameters
 - :mod:`~synthswarm.swarm.dht._node.stats`: :class:`NodeStats`, and request and byte sums over nodes
+- :mod:`~synthswarm.swarm.dht._node.wire`: what client and server share (identity, address, sockets, frames)
 - :mod:`~synthswarm.swarm.dht._node.client`: the RPC client (retries, timeouts, back-off), and the one
   place a node's requests to itself are answered locally
 - :mod:`~synthswarm.swarm.dht._node.server`: the RPC server (checks, handlers, application requests)

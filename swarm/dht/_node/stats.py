@@ -55,8 +55,8 @@ class Counted(Protocol):
 
 
 def requests_by_category(nodes: Iterable[Counted]) -> Counter[str]:
-    """Requests the ``nodes`` have sent so far, counted at the socket, by category. Killed nodes keep
-    their counts."""
+    """Requests the ``nodes`` have sent so far, counted where they are sent, by category (a node's
+    requests to itself among them, though answered without the socket). Killed nodes keep their counts."""
     total: Counter[str] = Counter()
     for node in nodes:
         total.update(node.stats.rpcs_sent)
