@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from synthswarm.swarm import tasks
-from synthswarm.swarm.cluster.shards import join
+from synthswarm.swarm.cluster._join import join
 from synthswarm.swarm.dht.node import DHTNode, DHTSettings, requests_by_category
 from synthswarm.swarm.dht.testing import SHARED_HOST_SETTINGS
 from synthswarm.swarm.dht.transport import TransportHost, new_context

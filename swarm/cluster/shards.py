@@ -32,10 +32,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from synthswarm.swarm.cluster._join import join
 from synthswarm.swarm.dht.node import DHTNode, DHTSettings, requests_by_category
 from synthswarm.swarm.dht.testing import SHARED_HOST_SETTINGS
 from synthswarm.swarm.dht.transport import TransportHost, new_context
-from synthswarm.swarm.errors import BootstrapError, DHTError
+from synthswarm.swarm.errors import DHTError
 from synthswarm.swarm.semantic import LSHSettings
 
 __all__ = ["ShardStats", "Shards", "join", "launch_shards"]
@@ -236,20 +237,6 @@ async def launch_shards(
             await asyncio.gather(*(node.close(handoff=False) for node in local), return_exceptions=True)
             host.close()
             ctx.term()
-
-
-async def join(
-    settings: DHTSettings, host: TransportHost, known: list[str], rng: random.Random, attempts: int = 4
-) -> DHTNode:
-    """A node on ``host`` joined through a random one of ``known``; a bootstrap that does not answer
-    (a process too busy to reply in time) is retried through another, ``attempts`` times in all."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await DHTNode.create(settings=settings, host=host, bootstrap=[rng.choice(known)])
-        except BootstrapError:
-            if attempt == attempts:
-                raise
-    raise ValueError("attempts must be at least 1")
 
 
 def _prefixed(report: Callable[[str], None], prefix: str, text: str) -> None:

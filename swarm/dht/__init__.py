@@ -9,7 +9,15 @@ Map of the package, one module per concept of the paper:
 - :mod:`~synthswarm.swarm.dht.messages`: typed RPC messages and their checked wire codec
 - :mod:`~synthswarm.swarm.dht.rtt`: measured round trips, timeouts, failure back-off
 - :mod:`~synthswarm.swarm.dht.transport`: the ZeroMQ sockets of a node
-- :mod:`~synthswarm.swarm.dht.node`: :class:`DHTNode`, which puts them together
+- :mod:`~synthswarm.swarm.dht.curve`: CurveZMQ keys from a node's identity, secured addresses, ZAP
+- :mod:`~synthswarm.swarm.dht.limits`: per-peer request rates and application request slots
+- :mod:`~synthswarm.swarm.dht.journal`: the write-ahead journal of a node's state
+- :mod:`~synthswarm.swarm.dht.node`: :class:`DHTNode`, which puts them together, over its private parts
+  in :mod:`~synthswarm.swarm.dht._node`: ``settings`` (:class:`DHTSettings`), ``stats``
+  (:class:`NodeStats` and the sums over nodes), ``wire``, ``client`` and ``server`` (the RPC protocol;
+  a node's requests to itself are answered in the client, without the socket), ``storing`` (STOREs on a key's
+  closest nodes), ``replication`` (republish, replicate, welcome, hand-off: 2.5) and ``persistence``
+  (key, snapshot and journal)
 - :mod:`~synthswarm.swarm.dht.testing`: :func:`launch_swarm`, n nodes on ephemeral ports, cleaned up after
 """
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from synthswarm.swarm.identity import PUBLIC_KEY_BYTES, Identity
 
-__all__ = ["CurveKeys", "ZapHandler", "curve_public_of", "secured_address", "split_address"]
+__all__ = ["CurveKeys", "CurveProofs", "ZapHandler", "curve_public_of", "secured_address", "split_address"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,25 @@ def split_address(address: str) -> tuple[str, bytes | None]:
         except ValueError:
             pass
     return address, None
+
+
+class CurveProofs:
+    """Whether a frame's Ed25519 key is the key behind the Curve key its connection proved, with the
+    conversions remembered: every frame names its sender's key, mostly the same few peers'."""
+
+    def __init__(self, remembered: int = 4096) -> None:
+        self._remembered = remembered
+        self._curve_of: dict[bytes, bytes | None] = {}
+
+    def proves(self, sender_key: bytes, curve_key: bytes | None) -> bool:
+        if curve_key is None:
+            return False
+        derived = self._curve_of.get(sender_key)
+        if derived is None:
+            if len(self._curve_of) >= self._remembered:
+                self._curve_of.clear()
+            derived = self._curve_of[sender_key] = curve_public_of(sender_key)
+        return derived == curve_key
 
 
 class ZapHandler:

@@ -193,7 +193,7 @@ async def test_a_node_that_joins_late_receives_the_records_it_should_hold() -> N
 async def test_a_request_from_a_backed_off_peer_ends_its_back_off() -> None:
     async with launch_swarm(2, settings=FAST) as (a, b):
         await a.ping(b.contact)
-        a._health[b.address].failed(base_s=60)  # as if b had timed out under load
+        a._client.health_of(b.address).failed(base_s=60)  # as if b had timed out under load
         with pytest.raises(DHTError, match="backed off"):
             await a.ping(b.contact)
         await b.ping(a.contact)  # b asks a something: it is alive

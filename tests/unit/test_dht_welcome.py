@@ -38,7 +38,7 @@ async def test_a_welcome_finds_each_keys_neighbourhood_once_and_sends_every_reco
         keys = [key_for("rendezvous", str(i)) for i in range(4)]
         expected = fill(holder, keys, 400)
         asked = count_closest(holder)
-        await holder._welcome(newcomer.contact)
+        await holder._replication.welcome(newcomer.contact)
         assert sorted(asked) == sorted(keys)  # 4 lookups in the table, not 400
         assert {(key, r.subkey) for key, r in newcomer.store.items()} >= expected
 

@@ -1,0 +1,164 @@
+"""The RPC client of a node: a request out, its reply matched back by RPC id, with retries,
+timeouts measured per peer, and back-off from peers that fail. A request to the node itself is
+answered here, the one place, by its own handlers without the socket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+
+from synthswarm.swarm.dht._node.settings import DHTSettings
+from synthswarm.swarm.dht._node.wire import Wire
+from synthswarm.swarm.dht.curve import split_address
+from synthswarm.swarm.dht.ids import Contact
+from synthswarm.swarm.dht.messages import (
+    RPC_ID_BYTES,
+    AppReply,
+    AppRequest,
+    Envelope,
+    ErrorReply,
+    Message,
+    Ping,
+)
+from synthswarm.swarm.dht.rtt import PeerHealth, RttEstimator
+from synthswarm.swarm.dht.transport import SendError
+from synthswarm.swarm.errors import DHTError, PeerBusyError, ProtocolError, RPCTimeoutError
+from synthswarm.swarm.telemetry import traceparent
+
+__all__ = ["LocalAnswer", "RpcClient"]
+
+#: Answers a request the node sent itself (its server's handlers, without the socket).
+LocalAnswer = Callable[[Message], Awaitable[Message]]
+
+
+class RpcClient:
+    """Requests from the node on ``wire``. It tells its node of each peer that answered (``saw``) and
+    each that did not (``lost``: the address, and the id expected there)."""
+
+    def __init__(
+        self,
+        wire: Wire,
+        settings: DHTSettings,
+        *,
+        saw: Callable[[Contact], None],
+        lost: Callable[[str, bytes | None], None],
+        local: LocalAnswer,
+    ) -> None:
+        self._wire = wire
+        self._stats = wire.stats
+        self._settings = settings
+        self._saw = saw
+        self._lost = lost
+        self._local = local
+        self._pending: dict[bytes, asyncio.Future[Envelope]] = {}
+        self._health: dict[str, PeerHealth] = {}
+        self.closed = False
+        """Set when the node closes: no request goes out after."""
+
+    async def call(self, contact: Contact, message: Message, *, category: str) -> Message:
+        """Send one request and wait for its reply, with retries; raises :class:`RPCTimeoutError`."""
+        reply = await self._call_address(contact.address, message, category, expect_id=contact.node_id)
+        return reply.message
+
+    async def ping_address(self, address: str) -> Contact:
+        """Who answers at ``address`` (for bootstrap, which knows addresses, not ids)."""
+        reply = await self._call_address(address, Ping(), "bootstrap", expect_id=None)
+        return reply.sender
+
+    async def app_request(self, contact: Contact, topic: str, payload: bytes, *, category: str) -> bytes:
+        """The reply payload of ``contact``'s ``topic`` handler; a refusal raises (busy:
+        :class:`PeerBusyError`)."""
+        reply = await self.call(contact, AppRequest(topic, payload, traceparent()), category=category)
+        if isinstance(reply, ErrorReply) and reply.code == "busy":
+            raise PeerBusyError(f"{contact.short()} is busy: {reply.message}")
+        if isinstance(reply, ErrorReply):
+            raise DHTError(f"{contact.short()} refused {topic}: {reply.code}: {reply.message}")
+        if not isinstance(reply, AppReply):
+            raise ProtocolError(f"expected APP_REPLY, got {type(reply).__name__}")
+        return reply.payload
+
+    def on_reply(self, _: bytes | None, frame: bytes, __: bytes | None) -> None:
+        """A reply frame from the transport: it completes the request it answers, if still waiting."""
+        envelope = self._wire.read(frame, "reply")
+        if envelope is None:
+            return
+        future = self._pending.get(envelope.rpc_id)
+        if future is None or future.done() or envelope.message.is_request:
+            self._stats.unmatched_replies += 1
+            return
+        future.set_result(envelope)
+
+    def heard_from(self, address: str) -> None:
+        # A peer that timed out under load and was backed off is plainly alive again: without
+        # this, our replies to what it just asked would fail fast until the back-off ran out.
+        health = self._health.get(address)
+        if health is not None:
+            health.heard_from()
+
+    def health_of(self, address: str) -> PeerHealth:
+        """Round trips and failures of ``address`` (kept for the last ``max_peer_health`` called)."""
+        health = self._health.get(address)
+        if health is None:
+            # Addresses come from peers' answers, so the map is bounded: the oldest entry goes.
+            if len(self._health) >= self._settings.max_peer_health:
+                del self._health[next(iter(self._health))]
+            health = self._health[address] = PeerHealth(self._new_rtt())
+        return health
+
+    def cancel_pending(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+
+    async def _call_address(
+        self, address: str, message: Message, category: str, *, expect_id: bytes | None
+    ) -> Envelope:
+        if self.closed:
+            raise DHTError("node is closed")
+        if expect_id == self._wire.identity.id or (expect_id is None and address == self._wire.address):
+            return await self._answer_own(message, category)
+        health = self.health_of(address)
+        if health.backed_off():
+            raise RPCTimeoutError(f"{address} is backed off after {health.failures} failure(s)")
+        loop = asyncio.get_running_loop()
+        for _ in range(1 + self._settings.rpc_retries):
+            rpc_id = os.urandom(RPC_ID_BYTES)
+            future: asyncio.Future[Envelope] = loop.create_future()
+            self._pending[rpc_id] = future
+            frame = self._wire.frame(rpc_id, message)
+            started = loop.time()
+            try:
+                self._stats.sent(category)
+                await self._wire.transport.send_request(address, frame)
+                reply = await asyncio.wait_for(future, health.rtt.timeout())
+            except SendError:
+                break  # unroutable: a retry would fail the same way
+            except TimeoutError:
+                continue
+            finally:
+                self._pending.pop(rpc_id, None)
+            if expect_id is not None and reply.sender.node_id != expect_id:
+                break  # another node now answers at that address: the contact we knew is gone
+            if self._wire.secured and not self._wire.proofs.proves(
+                reply.sender_key, split_address(address)[1]
+            ):
+                self._stats.impostors += 1
+                break  # answered by a key other than the one the handshake pinned
+            health.succeeded(loop.time() - started)
+            self._saw(reply.sender)
+            return reply
+        self._stats.rpc_failures += 1
+        health.failed()
+        self._lost(address, expect_id)
+        raise RPCTimeoutError(f"{type(message).__name__} to {address} got no answer")
+
+    async def _answer_own(self, message: Message, category: str) -> Envelope:
+        """A request to this very node: its handlers answer it in this task, with no frame, no
+        timeout and no back-off. Counted as sent, as it was when it went through the socket."""
+        self._stats.sent(category)
+        answer = await self._local(message)
+        return self._wire.envelope(bytes(RPC_ID_BYTES), answer)
+
+    def _new_rtt(self) -> RttEstimator:
+        s = self._settings
+        return RttEstimator(s.initial_timeout_s, s.min_timeout_s, s.max_timeout_s)
