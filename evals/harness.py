@@ -1,17 +1,15 @@
 """One run of the scaling protocol (GUIDE section 5): N specialists over a dataset, one strategy.
 
-1. The corpus is split among N agents by topic (:func:`synthswarm.evals.partition.partition`). Each paragraph
-is
-   learnt with its title (embedded as ``"title: text"`` and searched lexically).
+1. The corpus is split among N agents by topic (:func:`synthswarm.evals.partition.partition`). Each
+   paragraph is learnt with its title (embedded as ``"title: text"`` and searched lexically).
 2. Publish: every agent distills each of its paragraphs into a finding packet and publishes it
    through the strategy's router. With ``kill``, that fraction of the nodes then dies (for hub, the
    hub's node among them).
 3. Ask: each question goes to the live agent holding the best-matching passage
-   (:func:`synthswarm.agents.asking.best_holders`, the dispatcher's rule too), which gathers its context with
-   :func:`synthswarm.agents.asking.ask`: rounds of queries (the question, then the question bridged by the
-   best
-   new passages), every passage it holds, received or was offered ranked in one list, texts fetched
-   for the final ``budget``.
+   (:func:`synthswarm.agents.asking.best_holders`, the dispatcher's rule too), which gathers its context
+   with :func:`synthswarm.agents.asking.ask`: rounds of queries (the question, then the question bridged
+   by the best new passages), every passage it holds, received or was offered ranked in one list, texts
+   fetched for the final ``budget``.
 4. Scored per question: evidence recall (the share of the question's supporting paragraphs whose
    whole text is in the answering agent's context), rounds, and every request the nodes sent while
    it was asked, counted at the socket by category (routing the queries, replies, text fetches,
@@ -22,10 +20,10 @@ is
 
 With ``synthesis``, a settle phase runs between 2 and 3: every agent combines the findings it received
 with its own where they name the same entity
-(:meth:`synthswarm.agents.specialist.Specialist.synthesize_received`),
-publishes the syntheses, and reacts to the others' until the swarm is quiet; what that costs is
-counted at the socket (``synthesis_messages``), and ``synthesis_used`` is the share of questions whose
-final context held a synthesis built from a gold paragraph.
+(:meth:`synthswarm.agents.specialist.Specialist.synthesize_received`), publishes the syntheses, and
+reacts to the others' until the swarm is quiet; what that costs is counted at the socket
+(``synthesis_messages``), and ``synthesis_used`` is the share of questions whose final context held a
+synthesis built from a gold paragraph.
 
 ``oracle`` is one agent holding every paragraph and asking the same way (same retrieval, rounds and
 budget), so oracle minus dht is what routing loses; ``isolated`` asks the same way with nothing
