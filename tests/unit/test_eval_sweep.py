@@ -76,6 +76,8 @@ async def test_a_small_sweep_holds_its_invariants_and_resumes_from_its_cache(
     monkeypatch.setattr(synthswarm.evals.sweep, "run_once", no_runs)
     again = await run_sweep(world, sweep, tmp_path, embedder=CachedEmbedder(HashingEmbedder()))
     assert again == results
+    with pytest.raises(AssertionError, match="ran again"):  # the patch reaches the sweep's runs
+        await run_sweep(world, sweep, tmp_path / "fresh", embedder=CachedEmbedder(HashingEmbedder()))
 
 
 @pytest.mark.parametrize(

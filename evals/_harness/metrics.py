@@ -1,0 +1,161 @@
+"""What a run measures: the request categories, the record of each question asked, the message and byte
+counts while they were asked, the answers' scores, and the :class:`~.rows.Row` all of them make.
+
+Every figure is rounded where it is made, as the rows have always been, so a row is the same for the
+same seed whichever way it is read back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+from synthswarm.agents.answers import contains_answer, exact_match, f1_score
+from synthswarm.agents.specialist import Context, Specialist
+from synthswarm.evals._harness.rows import Row
+from synthswarm.evals.datasets import Dataset, Question
+
+__all__ = [
+    "FETCH",
+    "QUESTION",
+    "RELAY",
+    "REPLY",
+    "ROUTE",
+    "SUBSCRIBE",
+    "Asked",
+    "Scores",
+    "Traffic",
+    "ceiling",
+    "edges",
+    "evidence_row",
+    "scores",
+]
+
+#: Request categories (:class:`synthswarm.swarm.dht.node.NodeStats`) by what they did for a question.
+ROUTE = frozenset({"semantic", "deliver", "hub", "gossip"})
+SUBSCRIBE = frozenset({"store"})
+REPLY, FETCH, RELAY = frozenset({"reply"}), frozenset({"fetch"}), frozenset({"relay"})
+#: Everything a question causes; any other request sent meanwhile is the DHT's upkeep (bucket
+#: refreshes, replication, liveness pings), reported apart as ``upkeep_messages_per_question``.
+QUESTION = ROUTE | SUBSCRIBE | REPLY | FETCH | RELAY
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question as it was asked: who answered, the context it gathered, and what that held."""
+
+    agent: Specialist
+    context: Context
+    recall: float
+    """The share of the question's gold paragraphs whose whole text is in the context."""
+    used: list[tuple[int, int]]
+    """``(i, j)`` for each passage or packet of agent i in the context of agent j, the answerer."""
+    joined: list[frozenset[int]]
+    """For each synthesis in the context, the agents (two or more) holding the passages it combined."""
+    synthesis_used: bool
+    """Whether the context held a synthesis built from one of the question's gold paragraphs."""
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The requests the nodes sent by category, before and after the questions, and the bytes."""
+
+    before: Counter[str]
+    after: Counter[str]
+    bytes: int
+    questions: int
+
+    def per_question(self, categories: frozenset[str] | None) -> float:
+        """Requests of ``categories`` (None: all) per question."""
+        sent = self.after.items()
+        total = sum(v - self.before.get(c, 0) for c, v in sent if categories is None or c in categories)
+        return round(total / self._count, 2)
+
+    @property
+    def bytes_per_question(self) -> float:
+        return round(self.bytes / self._count, 1)
+
+    @property
+    def _count(self) -> int:
+        return max(1, self.questions)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The answers' scores, and what the models answering them cost."""
+
+    em: float
+    f1: float
+    contains: float
+    llm_calls: int
+    tokens: int
+
+
+def scores(answers: Sequence[str], questions: Sequence[Question], agents: Sequence[Specialist]) -> Scores:
+    """EM, F1 and contains of ``answers`` to ``questions``; the calls and tokens of every agent."""
+    scored = list(zip(answers, questions, strict=True))
+    return Scores(
+        em=round(float(np.mean([exact_match(a, q.answer) for a, q in scored])), 4),
+        f1=round(float(np.mean([f1_score(a, q.answer) for a, q in scored])), 4),
+        contains=round(float(np.mean([contains_answer(a, q.answer) for a, q in scored])), 4),
+        llm_calls=sum(a.stats.llm_calls for a in agents),
+        tokens=sum(a.stats.tokens for a in agents),
+    )
+
+
+def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Scores | None) -> Row:
+    """The row of ``n`` agents' records: evidence, messages, pairs and (with ``answered``) scores. The
+    run fills in what the ask phase does not know (strategy, publishing, wall time)."""
+    recalls = [a.recall for a in asked]
+    hops = [a.context.hops for a in asked]
+    rounds = [a.context.rounds for a in asked]
+    joined = {group for a in asked for group in a.joined}
+    used = _used(asked)
+    return Row(
+        n=n,
+        strategy="",
+        evidence_recall=round(float(np.mean(recalls)), 4) if recalls else 0.0,
+        em=answered.em if answered is not None and asked else None,
+        f1=answered.f1 if answered is not None and asked else None,
+        contains=answered.contains if answered is not None and asked else None,
+        messages_per_question=traffic.per_question(QUESTION),
+        bytes_per_question=traffic.bytes_per_question,
+        subscribe_messages_per_question=traffic.per_question(SUBSCRIBE),
+        hops_mean=round(float(np.mean(hops)), 2) if hops else 0.0,
+        llm_calls=answered.llm_calls if answered is not None else 0,
+        tokens=answered.tokens if answered is not None else 0,
+        synthesis_pairs=len({frozenset(pair) for group in joined for pair in combinations(sorted(group), 2)}),
+        possible_pairs=0,
+        publish_messages=0,
+        inbox_evicted=0,
+        wall_s=0.0,
+        route_messages_per_question=traffic.per_question(ROUTE),
+        reply_messages_per_question=traffic.per_question(REPLY),
+        fetch_messages_per_question=traffic.per_question(FETCH),
+        relay_messages_per_question=traffic.per_question(RELAY),
+        rounds_mean=round(float(np.mean(rounds)), 2) if rounds else 0.0,
+        complete_share=round(float(np.mean([r == 1.0 for r in recalls])), 4) if recalls else 0.0,
+        upkeep_messages_per_question=max(
+            0.0, round(traffic.per_question(None) - traffic.per_question(QUESTION), 2)
+        ),
+        provenance_pairs=len({frozenset(pair) for pair in used}),
+        synthesis_used=round(sum(a.synthesis_used for a in asked) / max(1, len(asked)), 4),
+    )
+
+
+def edges(asked: Sequence[Asked]) -> list[tuple[int, int, int]]:
+    """The synthesis graph: ``(i, j, count)`` when agent j's context used a finding of agent i."""
+    return [(i, j, times) for (i, j), times in sorted(_used(asked).items())]
+
+
+def _used(asked: Sequence[Asked]) -> Counter[tuple[int, int]]:
+    return Counter(pair for a in asked for pair in a.used)
+
+
+def ceiling(dataset: Dataset) -> float:
+    """The share of the questions' gold paragraphs present in the corpus at all."""
+    ids = dataset.index()
+    gold = [p for q in dataset.questions for p in q.supporting]
+    return round(sum(p in ids for p in gold) / max(1, len(gold)), 4)

@@ -1,0 +1,106 @@
+"""What one run reports: its :class:`Row` (as ``results.json`` and the run cache hold it, older
+harness versions' rows read too) and its synthesis graph (:class:`RunResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["Row", "RunResult"]
+
+#: The parts of ``messages_per_question``, which rows of harness 4 did not split from the upkeep.
+_PARTS = (
+    "route_messages_per_question",
+    "subscribe_messages_per_question",
+    "reply_messages_per_question",
+    "fetch_messages_per_question",
+    "relay_messages_per_question",
+)
+
+
+@dataclass
+class Row:
+    """One (size, strategy) result, as ``results.json`` holds it."""
+
+    n: int
+    strategy: str
+    evidence_recall: float
+    em: float | None
+    f1: float | None
+    contains: float | None
+    """The lenient check: the share of answers that contain the normalised gold answer."""
+    messages_per_question: float
+    """Every request the questions caused, counted at the socket: routing the queries, replies, text
+    fetches, relays and subscriptions (the parts below)."""
+    bytes_per_question: float
+    """Every byte the nodes sent while the questions were asked."""
+    subscribe_messages_per_question: float
+    """Of ``messages_per_question``: requests that stored subscriptions (DHT puts)."""
+    hops_mean: float
+    llm_calls: int
+    tokens: int
+    synthesis_pairs: int
+    """Agent pairs joined by a synthesized packet that an answer used: the two agents holding the
+    passages the synthesis combined, where a final context held it."""
+    possible_pairs: int
+    publish_messages: int
+    inbox_evicted: int
+    wall_s: float
+    route_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: routing the query packets (rendezvous walks and deliveries,
+    hub and gossip requests)."""
+    reply_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: replies sent straight to the askers."""
+    fetch_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: requests fetching passage texts."""
+    relay_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: queries relayed by agents that had nothing good."""
+    rounds_mean: float = 0.0
+    ceiling: float = 1.0
+    """The share of the questions' gold paragraphs present in the corpus at all."""
+    killed_fraction: float = 0.0
+    protocol: str = "split"
+    complete_share: float = 0.0
+    """The share of questions whose every gold paragraph is in the context (evidence-complete)."""
+    questions: int = 0
+    paragraphs: int = 0
+    upkeep_messages_per_question: float = 0.0
+    """Every other request the nodes sent while the questions were asked (the DHT's own upkeep:
+    bucket refreshes, replication, liveness pings), per question. Not caused by the questions, but
+    paid while they were asked, so it is reported rather than left out."""
+    provenance_pairs: int = 0
+    """Agent pairs where one agent's passage or packet was in the other's final context (retrieval
+    provenance; harness 4 called this ``synthesis_pairs``)."""
+    synthesis: str = "off"
+    """``on`` when the run settled with synthesis (:attr:`RunSettings.synthesis`)."""
+    syntheses: int = 0
+    """Synthesis packets the agents made while settling (and after, reacting to each other's)."""
+    synthesis_messages: int = 0
+    """Requests routing them, counted at the socket while settling."""
+    synthesis_used: float = 0.0
+    """The share of questions whose final context held a synthesized packet built from one of the
+    question's gold paragraphs."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Row:
+        """A row as ``results.json`` and the run cache hold it. Rows of harness 4 written before the
+        upkeep was split out counted it in ``messages_per_question``; the same counts are split here."""
+        data = dict(data)
+        if "provenance_pairs" not in data:  # harness 4: synthesis_pairs counted provenance
+            data["provenance_pairs"], data["synthesis_pairs"] = data.get("synthesis_pairs", 0), 0
+        if "upkeep_messages_per_question" not in data:
+            parts = round(sum(float(data.get(k, 0.0)) for k in _PARTS), 2)
+            total = float(data["messages_per_question"])
+            data["upkeep_messages_per_question"] = max(0.0, round(total - parts, 2))
+            data["messages_per_question"] = parts
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    row: Row
+    edges: list[tuple[int, int, int]]
+    """The synthesis graph: ``(i, j, count)`` when agent j's context used a finding of agent i."""

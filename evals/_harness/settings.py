@@ -1,0 +1,49 @@
+"""What one run is told: its settings, the strategies it may run, and the answering agents' prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from synthswarm.agents.specialist import SpecialistSettings
+from synthswarm.swarm.routers import STRATEGIES
+
+__all__ = ["ALL_STRATEGIES", "ANSWER_INSTRUCTIONS", "ORACLE", "Progress", "RunSettings"]
+
+ORACLE = "oracle"
+#: HotpotQA answers are short spans; a small model left to itself answers in sentences, which EM
+#: and F1 punish (on 20 sample questions with the oracle's context, SmolLM2-135M scored F1 0.063 with
+#: this prompt against 0.043 with the agents' default one).
+ANSWER_INSTRUCTIONS = "Answer with only the answer (a name, a number, a date, or yes or no), not a sentence."
+ALL_STRATEGIES = (*STRATEGIES, ORACLE)
+#: Called as a run advances: (stage, done, total).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    m: int = 4
+    """Agents each packet is delivered to (dht, hub)."""
+    gossip_budget: int = 12
+    """Forwards per gossip packet; the sweep sets it to the messages dht measured at the same N."""
+    agent: SpecialistSettings = field(
+        default_factory=lambda: SpecialistSettings(
+            share_answers=False, synthesize=False, ask_timeout_s=0.5, reply_quiet_s=0.1
+        )
+    )
+    """How each specialist retrieves, asks and answers. Replies in one process take milliseconds, so
+    the wait is short: it only runs out when a promised reply never reaches the asker (gossip)."""
+    instructions: str = ANSWER_INSTRUCTIONS
+    """The answering agents' system prompt when a model answers."""
+    titles: bool = True
+    """Learn paragraphs with their titles (embedded and searched); False is the ablation."""
+    answerer: str = "passage"
+    """Who answers: ``passage`` (the agent holding the best-matching passage) or ``profile`` (the agent
+    whose interest profile is closest, the ablation)."""
+    kill: float = 0.0
+    """Fraction of the nodes killed after publishing and before asking."""
+    protocol: str = "split"
+    """``split`` (one corpus split among N) or ``growing`` (the corpus grows with N); rows say which."""
+    synthesis: bool = False
+    """Settle after publishing: every agent combines what it received with what it knows
+    (:meth:`~synthswarm.agents.specialist.Specialist.synthesize_received`) before the questions are asked."""

@@ -1,0 +1,99 @@
+"""The sweep's results as markdown (``results.md``): one row per run, and the synthesis gain and
+closure per size on each metric."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["markdown"]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as a markdown table, with synthesis gain and closure per size."""
+    rows = results["rows"]
+    lines = [
+        f"# Scaling sweep: {results['dataset']} (seed {results['seed']}, llm {results['model']})",
+        "",
+        f"{results['questions']} questions over {results['paragraphs']} paragraphs. Evidence recall is the",
+        "share of the gold paragraphs whose whole text is in the answering agent's context; complete, the",
+        "share of questions with every gold paragraph there (evidence-complete); ceiling, the",
+        "share present in the corpus at all. Messages are every request the questions caused, counted",
+        "at the socket: routing the queries, replies, text fetches, relays and subscriptions (the",
+        "parts). Upkeep: the DHT's other requests meanwhile (refreshes, replication, pings), per",
+        "question. Bytes: everything the nodes sent meanwhile. Publish messages route the corpus",
+        "before. Synthesis: whether agents settled with synthesis before the questions; syntheses, the",
+        "packets they made; synth msgs, the requests routing them (at the socket); used, the share of",
+        "questions whose context held a synthesis built from a gold paragraph. Synthesis pairs: agent",
+        "pairs joined by a synthesis a context held; provenance pairs: pairs where one's passage was in",
+        "the other's context; both of N(N-1)/2.",
+        "",
+        f"Asking: {_asking(results.get('asking', {}))}.",
+        "",
+        "| N | strategy | evidence recall | complete | ceiling | EM | F1 | contains | messages/q | route "
+        "| reply | fetch | relay | subscribe | upkeep | rounds | bytes/q | hops | publish msgs | synthesis "
+        "| syntheses | synth msgs | used | synthesis pairs | provenance pairs | killed | wall s |",
+        "|" + " --- |" * 27,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']} | {r['strategy']} | {r['evidence_recall']:.3f} | {r.get('complete_share', 0.0):.3f} "
+            f"| {r['ceiling']:.3f} "
+            f"| {_opt(r['em'])} | {_opt(r['f1'])} | {_opt(r['contains'])} "
+            f"| {r['messages_per_question']:.1f} | {r['route_messages_per_question']:.1f} "
+            f"| {r['reply_messages_per_question']:.1f} | {r['fetch_messages_per_question']:.1f} "
+            f"| {r['relay_messages_per_question']:.1f} | {r['subscribe_messages_per_question']:.1f} "
+            f"| {r.get('upkeep_messages_per_question', 0.0):.1f} "
+            f"| {r['rounds_mean']:.2f} | {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} "
+            f"| {r['publish_messages']:,} | {r.get('synthesis', 'off')} | {r.get('syntheses', 0):,} "
+            f"| {r.get('synthesis_messages', 0):,} | {r.get('synthesis_used', 0.0):.3f} "
+            f"| {r['synthesis_pairs']}/{r['possible_pairs']} "
+            f"| {r.get('provenance_pairs', 0)}/{r['possible_pairs']} "
+            f"| {r['killed_fraction']:.2f} | {r['wall_s']:.1f} |"
+        )
+    evicted = sum(r["inbox_evicted"] for r in rows)
+    if evicted:
+        lines += ["", f"Inboxes evicted {evicted:,} packets in all; recall may be lower for it."]
+    lines += ["", _gain_table(rows, "evidence_recall")]
+    if all("complete_share" in r for r in rows):
+        lines += ["", _gain_table(rows, "complete_share")]
+    if any(r["em"] is not None for r in rows):
+        lines += ["", _gain_table(rows, "f1"), "", _gain_table(rows, "contains")]
+    return "\n".join(lines) + "\n"
+
+
+def _gain_table(rows: Sequence[dict[str, Any]], metric: str) -> str:
+    """G(N) = dht - isolated and closure = G / (oracle - isolated), on ``metric``."""
+    by = {(r["n"], r["strategy"]): r[metric] for r in rows}
+    sizes = sorted({r["n"] for r in rows})
+    out = [
+        f"Synthesis gain and closure on {metric.replace('_', ' ')}:",
+        "",
+        "| N | dht | isolated | oracle | gain G(N) | closure |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for n in sizes:
+        dht, iso, ora = by.get((n, "dht")), by.get((n, "isolated")), by.get((n, "oracle"))
+        if dht is None or iso is None:
+            continue
+        gain = dht - iso
+        # Closure is a share of the oracle's lead; where the oracle does not lead, there is none.
+        closure = f"{gain / (ora - iso):.2f}" if ora is not None and ora > iso else "n/a"
+        out.append(f"| {n} | {dht:.3f} | {iso:.3f} | {_opt(ora)} | {gain:+.3f} | {closure} |")
+    return "\n".join(out)
+
+
+def _asking(asking: dict[str, Any]) -> str:
+    """The asking settings of a sweep, as one line of the report."""
+    if not asking:
+        return "not recorded"
+    return (
+        f"{asking['rounds']} rounds, a budget of {asking['budget']} passages, "
+        f"{asking['bridges']} bridge(s), {asking.get('relays', 0)} relay(s), "
+        f"lexical weight {asking['lexical_weight']}, titles {'on' if asking['titles'] else 'off'}, "
+        f"answerer by {asking['answerer']}, {asking['kill']:.0%} of nodes killed"
+    )
+
+
+def _opt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
