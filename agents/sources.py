@@ -95,30 +95,28 @@ class AgentSources:
     async def search(
         self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
     ) -> list[Candidate]:
+        found = await self._local(text, vector)
+        if self.swarm:
+            budget = self.agent.settings.asking.budget
+            scores = sorted([*known, *(c.score for c in found)], reverse=True)
+            floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
+            found += [c for reply in await self.query(text, vector, floor) for c in _offered(reply)]
+        return found
+
+    async def _local(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
+        """The asker's own passages, the received findings and the best received syntheses."""
         memory, index, asking = self.agent.memory, self.index, self.agent.settings.asking
-        budget = asking.budget
         found = [
             Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
-            for f in index.search(text, vector, budget)
+            for f in index.search(text, vector, asking.budget)
         ]
-        found += [
-            inbox_candidate(p, score) for p, score in await scored_inbox(memory, index, text, vector, budget)
-        ]
+        findings = await scored_inbox(memory, index, text, vector, asking.budget)
+        found += [inbox_candidate(p, score) for p, score in findings]
         if asking.syntheses:
             syntheses = await scored_inbox(
                 memory, index, text, vector, asking.syntheses, PacketKind.SYNTHESIS
             )
             found += [inbox_candidate(p, score) for p, score in syntheses]
-        if self.swarm:
-            scores = sorted([*known, *(c.score for c in found)], reverse=True)
-            floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
-            for reply in await self.query(text, vector, floor):
-                holder = Holder(reply.responder, reply.holder) if reply.holder else None
-                found += [
-                    Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
-                              origin=reply.responder)
-                    for o in reply.offers
-                ]  # fmt: skip
         return found
 
     async def query(self, text: str, vector: npt.NDArray[np.float32], floor: float) -> list[Reply]:
@@ -131,41 +129,52 @@ class AgentSources:
         refs = [reply_ref(node.contact)] + ([floor_ref(floor)] if floor > float("-inf") else [])
         query = await agent.distill(text, kind=PacketKind.QUERY, embedding=vector, evidence=refs)
         inbox = host.expect(query.id)
-        replies: list[Reply] = []
         try:
-            try:
-                report = await agent.publish(query)
-            except DHTError as exc:
-                self.failed += 1
-                _log.warning(
-                    "agent %s: a query could not be sent (%s); answering from what it has", agent.name, exc
-                )
-                return []
-            if report is not None:
-                self.messages += report.messages
-                self.hops = max(self.hops, report.hops)
-            if report is None or not (report.delivered_to or report.messages):
-                return []  # it reached no one
-            if report.delivered_to and not report.follow_ups:
-                return []  # it reached agents, and none of them can help
-            # Wait for every agent that promised a reply; when the router cannot say who got the
-            # query, wait until replies stop coming.
-            expected = len(report.follow_ups) or None
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + agent.settings.ask_timeout_s
-            while expected is None or len(replies) < expected:
-                wait = deadline - loop.time()
-                if replies and not report.follow_ups:
-                    wait = min(wait, agent.settings.reply_quiet_s)
-                if wait <= 0:
-                    break
-                try:
-                    replies.append(await asyncio.wait_for(inbox.get(), wait))
-                except TimeoutError:
-                    break
+            report = await self._send(query)
+            replies = await self._collect(inbox, report) if report is not None else []
         finally:
             host.forget(query.id)
         self.messages += sum(1 for r in replies if r.holder is not None and r.holder != node.contact)
+        return replies
+
+    async def _send(self, query: OutcomePacket) -> DeliveryReport | None:
+        """Publish ``query``, counting what routing it cost; the router's report, or None when no
+        reply can come (it could not be sent, it reached no one, or none it reached can help)."""
+        try:
+            report = await self.agent.publish(query)
+        except DHTError as exc:
+            self.failed += 1
+            _log.warning(
+                "agent %s: a query could not be sent (%s); answering from what it has", self.agent.name, exc
+            )
+            return None
+        if report is not None:
+            self.messages += report.messages
+            self.hops = max(self.hops, report.hops)
+        if report is None or not (report.delivered_to or report.messages):
+            return None  # it reached no one
+        if report.delivered_to and not report.follow_ups:
+            return None  # it reached agents, and none of them can help
+        return report
+
+    async def _collect(self, inbox: asyncio.Queue[Reply], report: DeliveryReport) -> list[Reply]:
+        """Wait for every agent that promised a reply; when the router cannot say who got the query,
+        wait until replies stop coming."""
+        settings = self.agent.settings
+        expected = len(report.follow_ups) or None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.ask_timeout_s
+        replies: list[Reply] = []
+        while expected is None or len(replies) < expected:
+            wait = deadline - loop.time()
+            if replies and not report.follow_ups:
+                wait = min(wait, settings.reply_quiet_s)
+            if wait <= 0:
+                break
+            try:
+                replies.append(await asyncio.wait_for(inbox.get(), wait))
+            except TimeoutError:
+                break
         return replies
 
     async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
@@ -231,3 +240,13 @@ def passage_source(packet: OutcomePacket) -> str | None:
     """The source ref of the one passage a finding stands for; None for any other packet."""
     sources = source_refs(packet.evidence)
     return sources[0] if packet.kind is PacketKind.FINDING and len(sources) == 1 else None
+
+
+def _offered(reply: Reply) -> list[Candidate]:
+    """The passages a reply offers, as candidates to fetch from its holder."""
+    holder = Holder(reply.responder, reply.holder) if reply.holder else None
+    return [
+        Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
+                  origin=reply.responder)
+        for o in reply.offers
+    ]  # fmt: skip

@@ -16,24 +16,28 @@ is what it subscribes to the router with. Answering opens no task: a task opened
 :meth:`Specialist.open_task` is for long-lived questions that want later findings, and its
 subscription is counted by the router.
 
-:class:`Specialist` composes its jobs, each a private module of ``synthswarm.agents._specialist``:
+:class:`Specialist` is a thin composition: it is an :class:`~synthswarm.agents._specialist.core.AgentCore`
+(who it is, what it runs on, its one :meth:`~Specialist.distill` and :meth:`~Specialist.publish`),
+and each of its methods hands the work to a job, a private module of ``synthswarm.agents._specialist``:
 
-=============  ===============================================================================
-``core``       who it is, what it runs on, and its one voice: :meth:`~Specialist.distill`, publish
-``knowledge``  its documents as a passage index, and the search tools over them
-``interests``  the rows it subscribes with, and its open tasks
-``sharing``    its documents as the findings it publishes, each once
-``queries``    replying to another agent's query with its passages, serving their texts
-``relays``     relaying a query it cannot help with to the author of a matching finding
-``linking``    combining received findings with its own into syntheses
-``answering``  gathering an answer's context and writing the answer (``generation``,
-               ``follow_ups``, ``evidence``)
-=============  ===============================================================================
+==============  ==============================================================================
+``knowledge``   its documents as a passage index, and the search tools over them
+``interests``   the rows it subscribes with, and its open tasks
+``sharing``     its documents as the findings it publishes, each once
+``queries``     another agent's query: the passages it offers, and their texts when fetched
+``relays``      a query it has nothing for, relayed to the author of a matching finding
+``linking``     received findings combined with its own into syntheses
+``answering``   an answer: its context gathered, then written by the model (``generation``),
+                a follow-up searched with what it refers to (``follow_ups``), what it drew on
+                collected (``evidence``)
+==============  ==============================================================================
 
-A query packet goes from the asker's :meth:`~Specialist.answer` through ``answering``,
-:mod:`synthswarm.agents.asking` and :mod:`synthswarm.agents.sources` (which sends it with the core's
-publish), through the router to the other agent's :meth:`~Specialist.on_packet`, and from there to
-``queries``, whose reply comes back to ``sources``.
+A query packet's way, from the asker to the answer: :meth:`~Specialist.answer` (or
+:meth:`~Specialist.gather`) -> ``answering`` -> :mod:`synthswarm.agents.asking` (the rounds) ->
+:mod:`synthswarm.agents.sources` (signs the query and publishes it with the core) -> the router ->
+the other agent's :meth:`~Specialist.on_packet` (kept, counted) -> ``queries`` (offers; ``relays``
+when it has none) -> its direct reply -> back in ``sources``, which fetches the texts ``asking``
+keeps (served by ``queries``) -> ``answering``, where the model writes the answer.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from synthswarm.agents._specialist import answering, queries
+from synthswarm.agents._specialist import answering
 from synthswarm.agents._specialist.answering import Answer, Context
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.evidence import Evidence, evidence_of
@@ -52,6 +56,7 @@ from synthswarm.agents._specialist.generation import StreamCleaner, clean, gener
 from synthswarm.agents._specialist.interests import Interests, centroids
 from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents._specialist.linking import Linking
+from synthswarm.agents._specialist.queries import Queries
 from synthswarm.agents._specialist.settings import DEFAULT_INSTRUCTIONS, SpecialistSettings, SpecialistStats
 from synthswarm.agents._specialist.sharing import Sharing
 from synthswarm.agents.approval import Approver
@@ -114,12 +119,12 @@ class Specialist(AgentCore):
         super().__init__(
             name,
             domain,
+            memory=memory or AgentMemory.in_memory(embedder),
+            identity=identity or Identity.generate(),
+            settings=settings or SpecialistSettings(),
             chat=chat,
             embedder=embedder,
-            memory=memory,
-            identity=identity,
             instructions=instructions,
-            settings=settings,
         )
         self.tools = [*agent_tools(self), *as_tools(tools)]
         self.needs_approval = needs_approval
@@ -134,6 +139,7 @@ class Specialist(AgentCore):
         self._knowledge = Knowledge(self)
         self._interests = Interests(self)
         self._sharing = Sharing(self)
+        self._queries = Queries(self, self._knowledge)
         self._linking = Linking(self, self.synthesizer, self._sharing)
 
     def __repr__(self) -> str:
@@ -171,8 +177,8 @@ class Specialist(AgentCore):
 
     async def join(self, router: Router, node: DHTNode) -> None:
         """Subscribe to ``router`` from ``node``; packets then arrive through :meth:`on_packet`."""
-        self.joined(router, node)
-        DirectHost.on(node).serve(self.agent_id, self._texts, self._on_relayed)
+        self._router, self._node = router, node
+        DirectHost.on(node).serve(self.agent_id, self._queries.texts, self._on_relayed)
         await router.subscribe(self.agent_id, await self.interests(), self.on_packet, node=node)
 
     async def open_task(self, task: str, vector: npt.NDArray[np.float32] | None = None) -> bool:
@@ -223,13 +229,9 @@ class Specialist(AgentCore):
         for listener in self.listeners:
             listener(packet)
         if packet.kind is PacketKind.QUERY:
-            return await queries.on_query(self, self._knowledge, packet, may_relay=not relayed)
+            return await self._queries.on_query(packet, may_relay=not relayed)
         self._linking.received(packet)
         return False
-
-    async def _texts(self, passage_ids: Sequence[str]) -> dict[str, str]:
-        """Texts of the passages another agent fetches (see :mod:`synthswarm.agents._specialist.queries`)."""
-        return await queries.texts(self, self._knowledge, passage_ids)
 
     async def synthesize_received(self) -> int:
         """Combine every finding and synthesis received so far with this agent's own findings, where

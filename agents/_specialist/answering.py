@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from synthswarm.agents._specialist.core import AgentCore
-from synthswarm.agents._specialist.evidence import Evidence, current_trace, evidence_of, tracing
+from synthswarm.agents._specialist.evidence import Evidence, Trace, current_trace, evidence_of, tracing
 from synthswarm.agents._specialist.follow_ups import HISTORY_TURNS, Turn, follow_up_query
 from synthswarm.agents._specialist.generation import generate
 from synthswarm.agents._specialist.knowledge import Knowledge
@@ -83,26 +83,27 @@ async def answer(
         "gen_ai.agent.id": agent.agent_id.hex(),
     }
     with span(f"invoke_agent {agent.name}", attributes=attributes) as current:
-        made = await _answer(agent, knowledge, task, ask_swarm, on_token, history, approve)
+        search = follow_up_query(task, history)
+        with tracing() as trace:
+            vector = await agent.embed(search)
+            context = await _gather(agent, knowledge, search, vector, _asks(agent, ask_swarm))
+            earlier = history[-HISTORY_TURNS:] if search != task else ()
+            written = await generate(agent, task, context, on_token, earlier, search, approve)
+        made = await _finish(agent, task, written, trace, vector)
         current.set_attributes({"synthswarm.llm_calls": made.llm_calls, "synthswarm.tokens": made.tokens})
         return made
 
 
-async def _answer(
+async def _finish(
     agent: AgentCore,
-    knowledge: Knowledge,
     task: str,
-    ask_swarm: bool | None,
-    on_token: Callable[[str], None] | None,
-    history: Sequence[Turn],
-    approve: Approver | None,
+    written: tuple[str, int, int],
+    trace: Trace,
+    vector: npt.NDArray[np.float32],
 ) -> Answer:
-    search = follow_up_query(task, history)
-    with tracing() as trace:
-        vector = await agent.embed(search)
-        context = await _gather(agent, knowledge, search, vector, _asks(agent, ask_swarm))
-        earlier = history[-HISTORY_TURNS:] if search != task else ()
-        text, calls, tokens = await generate(agent, task, context, on_token, earlier, search, approve)
+    """The answer the model ``written`` (text, calls, tokens) with what it drew on, shared as a finding
+    when the settings say so, its model calls counted."""
+    text, calls, tokens = written
     evidence = tuple(sorted(trace.evidence.values(), key=lambda e: -e.score))
     packets = tuple(dict.fromkeys(e.packet_id for e in evidence if e.packet_id))
     origins = tuple(dict.fromkeys(e.origin for e in evidence if e.origin and e.origin != agent.agent_id))

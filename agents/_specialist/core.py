@@ -3,8 +3,8 @@
 :class:`AgentCore` holds the agent's name, domain and identity, its models, memory, settings and
 counters, the tasks it owns, and the router and node it joined. Every packet the agent sends is signed
 by :meth:`AgentCore.distill` and sent by :meth:`AgentCore.publish`, so what sending costs is counted in
-one place. The jobs (the modules beside this one) are handed the core, never the whole agent, so a
-setting changed on the agent holds for all of them at once.
+one place. The specialist is a core; its jobs (the modules beside this one) see it only as one, and
+read its settings when they act, so a setting changed on the agent holds for all of them at once.
 """
 
 from __future__ import annotations
@@ -38,27 +38,30 @@ class AgentCore:
         self,
         name: str,
         domain: str,
-        *,
+        identity: Identity,
+        memory: AgentMemory,
+        settings: SpecialistSettings,
         chat: ChatModel,
         embedder: Embedder,
-        memory: AgentMemory | None,
-        identity: Identity | None,
         instructions: str,
-        settings: SpecialistSettings | None,
     ) -> None:
+        """The core of an agent named ``name`` (checked), given all it runs on: the public constructor
+        (:class:`~synthswarm.agents.specialist.Specialist`) chooses the defaults."""
         self.name = check_agent_name(name)
         self.domain = domain
+        self.identity = identity
+        self.memory = memory
+        self.settings = settings
         self.chat = chat
         self.embedder = embedder
-        self.memory = memory or AgentMemory.in_memory(embedder)
-        self.identity = identity or Identity.generate()
         self.instructions = instructions
-        self.settings = settings or SpecialistSettings()
         self.tools: list[Tool] = []
         """What the model may call while it answers (the specialist binds its built-ins here)."""
         self.stats = SpecialistStats()
         self._router: Router | None = None
+        """Where packets go out (set when the agent joins)."""
         self._node: DHTNode | None = None
+        """Where replies to its queries come in (set when the agent joins)."""
         self._tasks = TaskSet(f"agent:{name}")
 
     @property
@@ -73,10 +76,6 @@ class AgentCore:
     def node(self) -> DHTNode | None:
         """The DHT node the agent joined from (None before it joins)."""
         return self._node
-
-    def joined(self, router: Router, node: DHTNode) -> None:
-        """Remember where the agent joined: packets go out through ``router``, replies to ``node``."""
-        self._router, self._node = router, node
 
     async def embed(self, text: str) -> npt.NDArray[np.float32]:
         vectors = await self.embedder.embed([text])
