@@ -34,10 +34,9 @@ async def relay(
     """Relay ``query`` to the authors of the received findings that match it above ``floor``, until
     one promises the asker a reply: (whether one did, and the copies the agent may offer for the
     authors it could not reach, when none did)."""
-    tries = agent.settings.asking.relays
-    if tries == 0 or agent.node is None:
+    tries, node = agent.settings.asking.relays, agent.node
+    if tries == 0 or node is None:
         return False, ()
-    node = agent.node
     authors, copies = await _authors(agent, knowledge, query, vector, floor, node.contact)
     host = DirectHost.on(node)
     stranded: list[Offer] = []
