@@ -1,9 +1,10 @@
-"""What an agent's asking searches (:class:`synthswarm.agents.asking.Sources`): its own passages, its inbox,
-and,
-when it asks the swarm, the passages other agents offer in reply to its query packets.
+"""What an agent's asking searches (:class:`synthswarm.agents.asking.Sources`): its own passages, its
+inbox, and, when it asks the swarm, the passages other agents offer in reply to its query packets.
 
 One :class:`AgentSources` serves one question. It counts what the asker's node spent on it: query
 routing as the router reports it, each reply that reached it from another node, and each text fetch.
+What it needs of the agent asking is an :class:`Asker`, so it imports no agent: a
+:class:`~synthswarm.agents.specialist.Specialist` is one.
 """
 
 from __future__ import annotations
@@ -11,106 +12,169 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from synthswarm.agents.asking import Candidate, Holder
+from synthswarm.agents.asking import AskSettings, Candidate, Holder
+from synthswarm.agents.memory import AgentMemory
+from synthswarm.agents.retrieval import PassageIndex
 from synthswarm.swarm.direct import DirectHost, Reply, floor_ref, reply_ref, source_refs
 from synthswarm.swarm.errors import DHTError, SwarmError
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
 if TYPE_CHECKING:
-    from synthswarm.agents.specialist import Specialist
+    from synthswarm.swarm.dht import DHTNode
+    from synthswarm.swarm.routers import DeliveryReport
 
-__all__ = ["AgentSources", "inbox_candidate", "passage_source", "scored_inbox"]
+__all__ = ["AgentSources", "Asker", "AskerSettings", "inbox_candidate", "passage_source", "scored_inbox"]
 
 _log = logging.getLogger(__name__)
 
 
-class AgentSources:
-    """The sources of one question asked by ``agent``; ``swarm`` says whether to query other agents."""
+class AskerSettings(Protocol):
+    """The settings of the asker that its sources read."""
 
-    def __init__(self, agent: Specialist, *, swarm: bool) -> None:
-        self.agent, self.swarm = agent, swarm
+    @property
+    def asking(self) -> AskSettings: ...
+    @property
+    def ask_timeout_s(self) -> float:
+        """Longest wait for the replies agents promised when the query reached them."""
+        ...
+
+    @property
+    def reply_quiet_s(self) -> float:
+        """Where the router cannot say who got a query: how long after a reply to wait for another."""
+        ...
+
+
+class Asker(Protocol):
+    """What the sources of a question need of the agent asking it: its inbox, its settings, where it
+    joined, and how it sends a query packet."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def memory(self) -> AgentMemory: ...
+    @property
+    def settings(self) -> AskerSettings: ...
+    @property
+    def node(self) -> DHTNode | None:
+        """The node replies come to; None before the agent joins a router."""
+        ...
+
+    async def distill(
+        self,
+        text: str,
+        *,
+        kind: PacketKind,
+        evidence: Sequence[str],
+        embedding: npt.ArrayLike | None,
+    ) -> OutcomePacket:
+        """The signed packet of ``text``."""
+        ...
+
+    async def publish(self, packet: OutcomePacket) -> DeliveryReport | None:
+        """Send ``packet`` through the router the agent joined."""
+        ...
+
+
+class AgentSources:
+    """The sources of one question asked by ``agent`` with its passages ``index``; ``swarm`` says
+    whether to query other agents."""
+
+    def __init__(self, agent: Asker, index: PassageIndex, *, swarm: bool) -> None:
+        self.agent, self.index, self.swarm = agent, index, swarm
         self.messages = 0
         """Requests the asker's node sent (query routing, fetches) and replies it got from other nodes."""
         self.hops = 0
         """Longest rendezvous path of its queries."""
+        self.failed = 0
+        """Query packets the router could not send (a dead hub, say): that round used what was at hand."""
 
     async def search(
         self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
     ) -> list[Candidate]:
-        agent = self.agent
-        budget = agent.settings.asking.budget
-        index = await agent.passages()
-        found = [
-            Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
-            for f in index.search(text, vector, budget)
-        ]
-        found += [inbox_candidate(p, score) for p, score in await scored_inbox(agent, text, vector, budget)]
-        if agent.settings.asking.syntheses:
-            syntheses = await scored_inbox(
-                agent, text, vector, agent.settings.asking.syntheses, PacketKind.SYNTHESIS
-            )
-            found += [inbox_candidate(p, score) for p, score in syntheses]
+        found = await self._local(text, vector)
         if self.swarm:
+            budget = self.agent.settings.asking.budget
             scores = sorted([*known, *(c.score for c in found)], reverse=True)
             floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
-            for reply in await self.query(text, vector, floor):
-                holder = Holder(reply.responder, reply.holder) if reply.holder else None
-                found += [
-                    Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
-                              origin=reply.responder)
-                    for o in reply.offers
-                ]  # fmt: skip
+            found += [c for reply in await self.query(text, vector, floor) for c in _offered(reply)]
+        return found
+
+    async def _local(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
+        """The asker's own passages, the received findings and the best received syntheses."""
+        memory, index, asking = self.agent.memory, self.index, self.agent.settings.asking
+        found = [
+            Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
+            for f in index.search(text, vector, asking.budget)
+        ]
+        findings = await scored_inbox(memory, index, text, vector, asking.budget)
+        found += [inbox_candidate(p, score) for p, score in findings]
+        if asking.syntheses:
+            syntheses = await scored_inbox(
+                memory, index, text, vector, asking.syntheses, PacketKind.SYNTHESIS
+            )
+            found += [inbox_candidate(p, score) for p, score in syntheses]
         return found
 
     async def query(self, text: str, vector: npt.NDArray[np.float32], floor: float) -> list[Reply]:
         """Publish a query packet naming the asker's node (and the least score worth offering, when
         the asker has a full context already), and collect the replies promised."""
         agent, node = self.agent, self.agent.node
-        if agent.router is None or node is None:
+        if node is None:
             raise SwarmError(f"agent {agent.name!r} has not joined a router, so it cannot ask the swarm")
         host = DirectHost.on(node)
         refs = [reply_ref(node.contact)] + ([floor_ref(floor)] if floor > float("-inf") else [])
         query = await agent.distill(text, kind=PacketKind.QUERY, embedding=vector, evidence=refs)
         inbox = host.expect(query.id)
-        replies: list[Reply] = []
         try:
-            try:
-                report = await agent.publish(query)
-            except DHTError as exc:
-                agent.stats.failed_queries += 1
-                _log.warning(
-                    "agent %s: a query could not be sent (%s); answering from what it has", agent.name, exc
-                )
-                return []
-            if report is not None:
-                self.messages += report.messages
-                self.hops = max(self.hops, report.hops)
-            if report is None or not (report.delivered_to or report.messages):
-                return []  # it reached no one
-            if report.delivered_to and not report.follow_ups:
-                return []  # it reached agents, and none of them can help
-            # Wait for every agent that promised a reply; when the router cannot say who got the
-            # query, wait until replies stop coming.
-            expected = len(report.follow_ups) or None
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + agent.settings.ask_timeout_s
-            while expected is None or len(replies) < expected:
-                wait = deadline - loop.time()
-                if replies and not report.follow_ups:
-                    wait = min(wait, agent.settings.reply_quiet_s)
-                if wait <= 0:
-                    break
-                try:
-                    replies.append(await asyncio.wait_for(inbox.get(), wait))
-                except TimeoutError:
-                    break
+            report = await self._send(query)
+            replies = await self._collect(inbox, report) if report is not None else []
         finally:
             host.forget(query.id)
         self.messages += sum(1 for r in replies if r.holder is not None and r.holder != node.contact)
+        return replies
+
+    async def _send(self, query: OutcomePacket) -> DeliveryReport | None:
+        """Publish ``query``, counting what routing it cost; the router's report, or None when no
+        reply can come (it could not be sent, it reached no one, or none it reached can help)."""
+        try:
+            report = await self.agent.publish(query)
+        except DHTError as exc:
+            self.failed += 1
+            _log.warning(
+                "agent %s: a query could not be sent (%s); answering from what it has", self.agent.name, exc
+            )
+            return None
+        if report is not None:
+            self.messages += report.messages
+            self.hops = max(self.hops, report.hops)
+        if report is None or not (report.delivered_to or report.messages):
+            return None  # it reached no one
+        if report.delivered_to and not report.follow_ups:
+            return None  # it reached agents, and none of them can help
+        return report
+
+    async def _collect(self, inbox: asyncio.Queue[Reply], report: DeliveryReport) -> list[Reply]:
+        """Wait for every agent that promised a reply; when the router cannot say who got the query,
+        wait until replies stop coming."""
+        settings = self.agent.settings
+        expected = len(report.follow_ups) or None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.ask_timeout_s
+        replies: list[Reply] = []
+        while expected is None or len(replies) < expected:
+            wait = deadline - loop.time()
+            if replies and not report.follow_ups:
+                wait = min(wait, settings.reply_quiet_s)
+            if wait <= 0:
+                break
+            try:
+                replies.append(await asyncio.wait_for(inbox.get(), wait))
+            except TimeoutError:
+                break
         return replies
 
     async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
@@ -136,18 +200,19 @@ class AgentSources:
 
 
 async def scored_inbox(
-    agent: Specialist,
+    memory: AgentMemory,
+    index: PassageIndex,
     text: str,
     vector: npt.NDArray[np.float32],
     k: int,
     kind: PacketKind = PacketKind.FINDING,
 ) -> list[tuple[OutcomePacket, float]]:
-    """The ``k`` received packets of ``kind`` nearest ``vector``, each with the score the agent's
-    passages get from the same query (:meth:`synthswarm.agents.retrieval.PassageIndex.score_texts`)."""
-    hits = await agent.memory.search_inbox(vector, k, where={"kind": str(kind)})
+    """The ``k`` packets of ``kind`` in ``memory``'s inbox nearest ``vector``, each with the score the
+    passages of ``index`` get from the same query
+    (:meth:`synthswarm.agents.retrieval.PassageIndex.score_texts`)."""
+    hits = await memory.search_inbox(vector, k, where={"kind": str(kind)})
     if not hits:
         return []
-    index = await agent.passages()
     vectors = np.vstack([h.packet.embedding.to_array() for h in hits])
     scores = index.score_texts(text, vector, [h.packet.finding for h in hits], vectors)
     return [(h.packet, float(score)) for h, score in zip(hits, scores, strict=True)]
@@ -175,3 +240,13 @@ def passage_source(packet: OutcomePacket) -> str | None:
     """The source ref of the one passage a finding stands for; None for any other packet."""
     sources = source_refs(packet.evidence)
     return sources[0] if packet.kind is PacketKind.FINDING and len(sources) == 1 else None
+
+
+def _offered(reply: Reply) -> list[Candidate]:
+    """The passages a reply offers, as candidates to fetch from its holder."""
+    holder = Holder(reply.responder, reply.holder) if reply.holder else None
+    return [
+        Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
+                  origin=reply.responder)
+        for o in reply.offers
+    ]  # fmt: skip

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from synthswarm.agents.asking import AskSettings, Candidate, Holder, ask
+from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import Passage, PassageIndex
+from synthswarm.agents.sources import AgentSources
+from synthswarm.agents.specialist import SpecialistSettings
 from synthswarm.swarm._wire import pack
-from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.direct import (
     MAX_OFFERS,
@@ -25,9 +29,12 @@ from synthswarm.swarm.direct import (
     reply_ref,
     source_refs,
 )
-from synthswarm.swarm.errors import ConfigError, ProtocolError
+from synthswarm.swarm.errors import ConfigError, ProtocolError, SwarmError
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, PacketKind, encode_packet, make_packet
+from synthswarm.swarm.routers import DeliveryReport
+
+from tests.unit.agents_world import EMBEDDER
 
 PASSAGES = [
     Passage("a", "Orrin Bridge", "The Orrin Bridge was designed by Tomas Heller.", "bridge"),
@@ -172,3 +179,45 @@ async def test_rounds_bridge_to_the_second_passage_and_fetch_only_what_the_conte
     one = await ask(question, await embed(question), _World(), embed, AskSettings(rounds=1, budget=3))
     assert "heller" not in [c.key for c in one.context]  # without a second round, no bridge
     assert one.rounds == 1
+
+
+@dataclass
+class BareAsker:
+    """An :class:`~synthswarm.agents.sources.Asker` that is no specialist: a memory and settings, no node."""
+
+    memory: AgentMemory
+    name: str = "bare"
+    settings: SpecialistSettings = field(default_factory=SpecialistSettings)
+    node: DHTNode | None = None
+
+    async def distill(
+        self, text: str, *, kind: PacketKind, evidence: Sequence[str], embedding: npt.ArrayLike | None
+    ) -> OutcomePacket:
+        raise AssertionError("an asker with no node sends no query")
+
+    async def publish(self, packet: OutcomePacket) -> DeliveryReport | None:
+        raise AssertionError("an asker with no node publishes nothing")
+
+
+async def test_the_sources_of_a_question_need_an_asker_not_a_specialist() -> None:
+    memory = AgentMemory.in_memory(EMBEDDER)
+    await memory.add_knowledge([Document(PASSAGES[0].text, "bridge")])
+    [theirs] = await EMBEDDER.embed([PASSAGES[1].text])
+    finding = make_packet(
+        Identity.generate(),
+        kind=PacketKind.FINDING,
+        topic="music",
+        finding=PASSAGES[1].text,
+        embedding=theirs,
+        evidence=["heller"],
+    )
+    assert await memory.store_packet(finding)
+    hits, vectors = await memory.knowledge_items()
+    index = PassageIndex([Passage(h.id, "", h.text, "bridge") for h in hits], vectors)
+    question = "Who designed the Orrin Bridge, and what did Tomas Heller write?"
+    [vector] = await EMBEDDER.embed([question])
+    asker = BareAsker(memory)
+    found = await AgentSources(asker, index, swarm=False).search(question, vector, [])
+    assert {c.key for c in found} == {"bridge", "heller"}  # its own passage, and the received finding
+    with pytest.raises(SwarmError, match="has not joined a router"):
+        await AgentSources(asker, index, swarm=True).search(question, vector, [])

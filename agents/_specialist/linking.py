@@ -1,0 +1,118 @@
+"""Linking: received findings combined with an agent's own where they name the same entity.
+
+A finding or synthesis that arrives and names what one of the agent's own findings names is combined
+with it into a synthesis packet that states the link and cites both
+(:mod:`synthswarm.agents.synthesis`), and published. Names too common to link by are left out: the
+agent counts, over every finding it has seen, how many name each.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from synthswarm.agents._specialist.core import AgentCore
+from synthswarm.agents._specialist.sharing import Sharing
+from synthswarm.agents.synthesis import Link, Synthesizer, link_of
+from synthswarm.agents.text import names
+from synthswarm.swarm.packet import OutcomePacket, PacketKind
+
+__all__ = ["SYNTHESIZABLE", "Linking"]
+
+#: Packets an agent combines with what it knows.
+SYNTHESIZABLE = (PacketKind.FINDING, PacketKind.SYNTHESIS)
+
+
+class Linking:
+    """The syntheses ``agent`` makes of what it receives and what it shared, with ``synthesizer``."""
+
+    def __init__(self, agent: AgentCore, synthesizer: Synthesizer, sharing: Sharing) -> None:
+        self._agent, self._synthesizer, self._sharing = agent, synthesizer, sharing
+        self._names: dict[bytes, frozenset[str]] = {}
+        self._name_counts: Counter[str] = Counter()
+        """In how many of the findings this agent has seen (its own and received) each name occurs."""
+        self._counted: set[bytes] = set()
+
+    def received(self, packet: OutcomePacket) -> None:
+        """A packet other than a query arrived: note it, and link it (as an owned task) if it may be."""
+        self._synthesizer.seen(packet)
+        if self._agent.settings.synthesize and packet.kind in SYNTHESIZABLE:
+            self._agent.spawn(self.synthesize([packet]), name="synthesize")
+
+    async def synthesize_received(self) -> int:
+        """Link every finding and synthesis received so far; the syntheses made."""
+        memory = self._agent.memory
+        received = [p for kind in SYNTHESIZABLE for p in await memory.received(str(kind))]
+        return await self.synthesize(received)
+
+    async def synthesize(self, packets: Sequence[OutcomePacket]) -> int:
+        """Link syntheses of ``packets`` with own findings, strongest links first, published; the
+        number made."""
+        made = 0
+        for (mine, link), packet in self._links(packets):
+            made += await self._publish(mine, packet, link)
+        return made
+
+    def _links(
+        self, packets: Sequence[OutcomePacket]
+    ) -> list[tuple[tuple[OutcomePacket, Link], OutcomePacket]]:
+        """Each of ``packets`` that connects to an own finding, with that finding and the link, those
+        through the longest entity first. A finding with parents (an answer, distilled from what it
+        used) is not linked: it restates its sources."""
+        own = list(self._sharing.findings.values())
+        received: dict[bytes, frozenset[str]] = {}  # each received packet's names, found once
+
+        def names_of(packet: OutcomePacket) -> frozenset[str]:
+            if packet.id not in received:
+                received[packet.id] = self._names_of(packet)
+            return received[packet.id]
+
+        for packet in [*own, *packets]:
+            self._count_names(packet, names_of)
+        if not own:
+            return []
+        common = self._common_names()
+        links = [
+            (found, packet)
+            for packet in packets
+            if packet.origin != self._agent.agent_id
+            and not (packet.kind is PacketKind.FINDING and packet.parents)
+            and (found := link_of(packet, own, common=common, names_of=names_of))
+        ]
+        links.sort(key=lambda pair: (-len(pair[0][1].entity.split()), -len(pair[0][1].entity)))
+        return links
+
+    async def _publish(self, mine: OutcomePacket, theirs: OutcomePacket, link: Link) -> int:
+        """Make and publish the synthesis of ``mine`` and ``theirs``; 1 if made, 0 if refused."""
+        agent, synthesizer = self._agent, self._synthesizer
+        refused = synthesizer.refused
+        synthesis = await synthesizer.link(mine, theirs, link)
+        agent.stats.syntheses_refused += synthesizer.refused - refused
+        if synthesis is None:
+            return 0
+        agent.stats.syntheses += 1
+        await agent.memory.store_packet(synthesis)
+        report = await agent.publish(synthesis)
+        agent.stats.synthesis_messages += report.messages if report else 0
+        return 1
+
+    def _names_of(self, packet: OutcomePacket) -> frozenset[str]:
+        found = self._names.get(packet.id)
+        if found is None:
+            found = frozenset(names(packet.finding))
+            if packet.origin == self._agent.agent_id:  # own findings are asked about again and again
+                self._names[packet.id] = found
+        return found
+
+    def _count_names(
+        self, packet: OutcomePacket, names_of: Callable[[OutcomePacket], frozenset[str]]
+    ) -> None:
+        if packet.kind is PacketKind.FINDING and not packet.parents and packet.id not in self._counted:
+            self._counted.add(packet.id)
+            self._name_counts.update(names_of(packet))
+
+    def _common_names(self) -> frozenset[str]:
+        """Names in more than a twentieth (and at least 3) of the findings this agent has seen: too
+        common to link by ("England", a city every other finding mentions)."""
+        floor = max(3, len(self._counted) // 20)
+        return frozenset(n for n, c in self._name_counts.items() if c > floor)

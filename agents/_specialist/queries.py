@@ -1,0 +1,74 @@
+"""Queries: how an agent answers another agent's query packet, and serves the texts it offered.
+
+A query names the asker's node (a reply ref) and, when the asker's context is full already, the
+score an offer must beat (a floor ref). The agent offers the passages that match above both that floor
+and its ``relevance``, straight to the asker's node (:mod:`synthswarm.swarm.direct`); with none, it
+relays the query to the author of a matching finding, or offers its copies of that author's findings
+(:mod:`synthswarm.agents._specialist.relays`). The asker then fetches the texts it wants by passage id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from synthswarm.agents._specialist.core import AgentCore
+from synthswarm.agents._specialist.knowledge import Knowledge
+from synthswarm.agents._specialist.relays import parse_copy_id, relay
+from synthswarm.swarm.direct import DirectHost, Offer, Reply, parse_floor_ref, parse_reply_ref
+from synthswarm.swarm.packet import OutcomePacket
+
+__all__ = ["Queries"]
+
+
+class Queries:
+    """How ``agent``, holding ``knowledge``, answers the queries that reach it."""
+
+    def __init__(self, agent: AgentCore, knowledge: Knowledge) -> None:
+        self._agent, self._knowledge = agent, knowledge
+
+    async def on_query(self, query: OutcomePacket, *, may_relay: bool) -> bool:
+        """Reply to ``query`` with what the agent can offer; True if it will (the asker then waits for
+        this reply). With nothing of its own to offer it relays the query, unless ``may_relay`` is
+        False (a query relayed to it is not relayed on: ttl 1)."""
+        agent = self._agent
+        to = parse_reply_ref(query.evidence)
+        if to is None or agent.node is None:
+            return False
+        vector = query.embedding.to_array()
+        floor = parse_floor_ref(query.evidence)
+        offers = await self._offers(query, vector, floor)
+        if not offers and may_relay:
+            promised, offers = await relay(agent, self._knowledge, query, vector, floor)
+            if promised:
+                return True  # an author will reply to the asker itself
+            agent.stats.copies_offered += len(offers)
+        if not offers:
+            return False
+        reply = DirectHost.on(agent.node).send_reply(to, Reply(query.id, agent.agent_id, offers))
+        agent.spawn(reply, name="reply")
+        agent.stats.replies_sent += 1
+        return True
+
+    async def _offers(
+        self, query: OutcomePacket, vector: npt.NDArray[np.float32], floor: float
+    ) -> tuple[Offer, ...]:
+        """The agent's passages that match ``query`` above its ``relevance`` and the asker's ``floor``."""
+        settings = self._agent.settings
+        found = (await self._knowledge.passages()).search(query.finding, vector, settings.asking.budget)
+        return tuple(
+            Offer(f.passage.id, f.passage.source, f.passage.title, f.score)
+            for f in found
+            if f.score >= settings.relevance and f.score > floor
+        )
+
+    async def texts(self, passage_ids: Sequence[str]) -> dict[str, str]:
+        """Texts of the passages asked for by id (what a fetch from another agent is served with): the
+        agent's own passages, and the findings it offered copies of."""
+        index = await self._knowledge.passages()
+        out = {i: p.text for i in passage_ids if (p := index.get(i)) is not None}
+        wanted = {packet_id: i for i in passage_ids if i not in out and (packet_id := parse_copy_id(i))}
+        for packet in await self._agent.memory.packets(list(wanted)) if wanted else []:
+            out[wanted[packet.id]] = packet.finding
+        return out
