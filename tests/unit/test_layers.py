@@ -106,3 +106,55 @@ def test_a_floor_is_a_folder_not_a_list() -> None:
     assert floor_of_module("synthswarm.swarm.app.bench.routing") == APPLICATIONS
     assert floor_of_module("synthswarm.swarm.routers") == NETWORK
     assert floor_of_module("agents") is None
+
+
+def _module_names() -> dict[str, Path]:
+    """Every module of ours by its installed name."""
+    found: dict[str, Path] = {}
+    for path in sources():
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join((NAMESPACE, *parts)).removesuffix(".__init__")
+        found[NAMESPACE if path.parent.name == "surface" and parts[:2] == ("swarm", "app") else name] = path
+    return found
+
+
+def _edges(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The modules importing ``name`` runs: each target, and the packages above it that are not
+    already running (the importer's own packages are, since Python imports them first)."""
+    mine = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        for target in targets:
+            parts = target.split(".")
+            out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {m for m in out - mine if m in known and m != name}
+
+
+def test_there_are_no_import_cycles() -> None:
+    """No cycle among our modules, through imports inside functions and under TYPE_CHECKING too."""
+    known = _module_names()
+    graph = {name: _edges(name, path, known) for name, path in known.items()}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                cycles.append([*stack[stack.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
