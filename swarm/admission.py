@@ -4,6 +4,9 @@ Every packet an agent receives goes through :meth:`PacketAdmission.admit` first.
 verifies the bytes (:func:`~synthswarm.swarm.packet.decode_packet`), refuses packets past their ttl or dated
 beyond the allowed clock skew, and refuses a second copy of a packet it already admitted for the
 same receiver. Each refusal raises a :class:`~synthswarm.swarm.errors.PacketError` subclass and is counted.
+A packet object whose signature is already known good (its ``verified``: signed in this process, or
+verified when its bytes were decoded) skips the decoding and the signature, not the other checks; any
+other object is checked from its wire bytes, like bytes from the network.
 
 The replay memory is bounded. It remembers each admitted packet until the packet expires; when it is
 full it forgets the packet that expires first and raises its *floor* to that expiry. A packet that
@@ -76,17 +79,12 @@ class PacketAdmission:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def admit(self, data: bytes, scope: bytes = b"", *, now_ms: int | None = None) -> OutcomePacket:
+    def admit(
+        self, data: bytes | OutcomePacket, scope: bytes = b"", *, now_ms: int | None = None
+    ) -> OutcomePacket:
         """The verified packet in ``data``, or a :class:`PacketError` saying why it was refused."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        try:
-            packet = decode_packet(data)
-        except PacketSignatureError:
-            self.stats.forged += 1
-            raise
-        except PacketError:
-            self.stats.malformed += 1
-            raise
+        packet = self._verified(data)
         self._forget_expired(now)
         expires = packet.expires_at_ms()
         key = scope + packet.id
@@ -102,6 +100,20 @@ class PacketAdmission:
         self._remember(key, expires)
         self.stats.admitted += 1
         return packet
+
+    def _verified(self, data: bytes | OutcomePacket) -> OutcomePacket:
+        if isinstance(data, OutcomePacket):
+            if data.verified:
+                return data
+            data = data.wire
+        try:
+            return decode_packet(data)
+        except PacketSignatureError:
+            self.stats.forged += 1
+            raise
+        except PacketError:
+            self.stats.malformed += 1
+            raise
 
     def _remember(self, key: bytes, expires: int) -> None:
         self._seen[key] = expires

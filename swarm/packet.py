@@ -12,6 +12,11 @@ unless the bytes match, so every packet has exactly one encoding and one id.
 
 :func:`decode_packet` is the only way bytes become a packet. It raises nothing but
 :class:`~synthswarm.swarm.errors.PacketError` subclasses, whatever the input.
+
+A packet keeps its wire bytes (:attr:`OutcomePacket.wire`): the bytes it was decoded from, or those
+:func:`make_packet` encoded, so sending it to many receivers encodes it once. It also knows whether
+its signature is known good (:attr:`OutcomePacket.verified`: signed here, or verified on decode), so
+admission need not decode and verify again a packet made in this process.
 """
 
 from __future__ import annotations
@@ -21,13 +26,13 @@ import hashlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
-from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
+from synthswarm.swarm._codec import WireStruct, decode, encode
 from synthswarm.swarm.errors import (
     PacketMalformedError,
     PacketSignatureError,
@@ -75,7 +80,6 @@ MAX_DEPTH = 64
 MAX_TTL_S = 30 * 24 * 3600
 DEFAULT_TTL_S = 24 * 3600
 _ID_DOMAIN = b"synthswarm/packet/1"
-_BODY_FIELDS = 13
 
 
 class PacketKind(StrEnum):
@@ -149,38 +153,11 @@ class PacketContent:
         return OutcomePacket(**content, id=packet_id, signature=signature)
 
     def encode_body(self) -> bytes:
-        e = self.embedding
-        return pack(
-            [
-                self.kind.value, self.topic, self.finding, int(e.dtype), e.scale, e.data,
-                self.confidence, list(self.parents), list(self.evidence), self.created_at_ms,
-                self.ttl_s, self.depth, self.public_key,
-            ]
-        )  # fmt: skip
+        return encode(_Body.of(self))
 
     @classmethod
     def decode_body(cls, body: bytes) -> PacketContent:
-        items = _unpack(body)
-        if not isinstance(items, list) or len(items) != _BODY_FIELDS:
-            raise PacketMalformedError(f"packet body must be a list of {_BODY_FIELDS} fields")
-        kind, topic, finding, dtype, scale, data, conf, parents, evidence, created, ttl, depth, pub = items
-        fields = cls(
-            kind=_enum(PacketKind, kind, "kind"),
-            topic=_typed(topic, str, "topic"),
-            finding=_typed(finding, str, "finding"),
-            embedding=CompactEmbedding(
-                _enum(EmbeddingDType, dtype, "embedding dtype"),
-                _typed(scale, float, "embedding scale"),
-                _typed(data, bytes, "embedding data"),
-            ),
-            confidence=_typed(conf, float, "confidence"),
-            parents=tuple(_typed(p, bytes, "parent id") for p in _typed(parents, list, "parents")),
-            evidence=tuple(_typed(e, str, "evidence ref") for e in _typed(evidence, list, "evidence")),
-            created_at_ms=_typed(created, int, "created_at"),
-            ttl_s=_typed(ttl, int, "ttl"),
-            depth=_typed(depth, int, "depth"),
-            public_key=_typed(pub, bytes, "public key"),
-        )
+        fields = decode(_BODY, body, PacketMalformedError, "packet body").content()
         fields.validate()
         return fields
 
@@ -218,6 +195,25 @@ class OutcomePacket(PacketContent):
 
     id: bytes
     signature: bytes
+    # Set once, by make_packet or decode_packet; left out of equality, and not carried by
+    # dataclasses.replace, so a changed copy encodes its own bytes and is verified like a stranger.
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _verified: bool = field(default=False, init=False, repr=False, compare=False)
+
+    @property
+    def wire(self) -> bytes:
+        """The canonical wire bytes: those it was decoded from or made with, else encoded on first use."""
+        wire = self._wire
+        if wire is None:
+            wire = encode(_Wire(self.encode_body(), self.signature))
+            object.__setattr__(self, "_wire", wire)
+        return wire
+
+    @property
+    def verified(self) -> bool:
+        """Whether the signature is known good: the packet was signed in this process, or its bytes
+        were verified when they were decoded."""
+        return self._verified
 
     @property
     def origin(self) -> bytes:
@@ -295,8 +291,9 @@ def make_packet(
     fields.validate()
     body = fields.encode_body()
     packet_id = _packet_id(body)
-    packet = fields.to_packet(packet_id, identity.sign(packet_id))
-    size = len(encode_packet(packet))
+    signature = identity.sign(packet_id)
+    packet = _sealed(fields.to_packet(packet_id, signature), encode(_Wire(body, signature)))
+    size = len(packet.wire)
     if size > MAX_PACKET_BYTES:
         raise PacketTooLargeError(
             f"packet would be {size} bytes, over the {MAX_PACKET_BYTES}-byte cap: "
@@ -316,9 +313,8 @@ def fit_text(text: str, max_bytes: int) -> str:
 
 
 def encode_packet(packet: OutcomePacket) -> bytes:
-    """The canonical wire bytes of ``packet``."""
-    body = packet.encode_body()
-    return pack([PACKET_VERSION, body, packet.signature])
+    """The canonical wire bytes of ``packet`` (encoded at most once per packet)."""
+    return packet.wire
 
 
 def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACKET_BYTES) -> OutcomePacket:
@@ -327,31 +323,40 @@ def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACK
         raise PacketMalformedError(f"expected bytes, got {type(data).__name__}")
     if len(data) > max_bytes:
         raise PacketTooLargeError(f"packet is {len(data)} bytes, cap is {max_bytes}")
-    outer = _unpack(bytes(data))
-    if not isinstance(outer, list) or not outer or type(outer[0]) is not int:
-        raise PacketMalformedError("not a packet: expected [version, body, signature]")
-    if outer[0] != PACKET_VERSION:
-        raise PacketVersionError(f"packet version {outer[0]} is not supported (this build: {PACKET_VERSION})")
-    if len(outer) != 3 or not isinstance(outer[1], bytes) or not isinstance(outer[2], bytes):
-        raise PacketMalformedError("version-1 packet must be [1, body: bin, signature: bin]")
-    body, signature = outer[1], outer[2]
-    fields = PacketContent.decode_body(body)
-    if body != fields.encode_body() or pack([PACKET_VERSION, body, signature]) != bytes(data):
+    raw = bytes(data)
+    wire = _decode_wire(raw)
+    fields = PacketContent.decode_body(wire.body)
+    if wire.body != fields.encode_body() or encode(wire) != raw:
         raise PacketMalformedError("packet is not canonically encoded")
-    if len(signature) != SIGNATURE_BYTES:
+    if len(wire.signature) != SIGNATURE_BYTES:
         raise PacketMalformedError(f"signature must be {SIGNATURE_BYTES} bytes")
-    packet_id = _packet_id(body)
-    if verify and not verify_signature(fields.public_key, signature, packet_id):
+    packet_id = _packet_id(wire.body)
+    if verify and not verify_signature(fields.public_key, wire.signature, packet_id):
         raise PacketSignatureError(f"signature of packet {packet_id.hex()[:16]} does not verify")
-    return fields.to_packet(packet_id, signature)
+    return _sealed(fields.to_packet(packet_id, wire.signature), raw, verified=verify)
+
+
+def _sealed(packet: OutcomePacket, wire: bytes, *, verified: bool = True) -> OutcomePacket:
+    """``packet`` with its wire bytes kept, and marked verified when its signature is known good."""
+    object.__setattr__(packet, "_wire", wire)
+    object.__setattr__(packet, "_verified", verified)
+    return packet
+
+
+def _decode_wire(data: bytes) -> _Wire:
+    try:
+        return _WIRE.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        head = decode(_HEAD, data, PacketMalformedError, "not a packet: expected [version, body, signature]")
+        if head.version != PACKET_VERSION:
+            raise PacketVersionError(
+                f"packet version {head.version} is not supported (this build: {PACKET_VERSION})"
+            ) from exc
+        raise PacketMalformedError(f"version-1 packet must be [1, body: bin, signature: bin]: {exc}") from exc
 
 
 def _packet_id(body: bytes) -> bytes:
     return hashlib.sha256(_ID_DOMAIN + body).digest()
-
-
-def _unpack(data: bytes) -> Any:
-    return unpack_untrusted(data, PacketMalformedError)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -359,16 +364,53 @@ def _check(ok: bool, message: str) -> None:
         raise PacketMalformedError(message)
 
 
-_T = TypeVar("_T")
-_E = TypeVar("_E", PacketKind, EmbeddingDType)
+class _Wire(WireStruct, frozen=True, tag=PACKET_VERSION):
+    """``[version, body, signature]``: the version is the tag, so another version fails to decode."""
+
+    body: bytes
+    signature: bytes
 
 
-def _typed(value: object, kind: type[_T], name: str) -> _T:
-    return expect_type(value, kind, name, PacketMalformedError)
+class _Head(msgspec.Struct, array_like=True):
+    """The first item of a packet, whatever follows: to tell another version from garbage."""
+
+    version: int
 
 
-def _enum(enum: type[_E], value: object, name: str) -> _E:
-    try:
-        return enum(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError) as exc:
-        raise PacketMalformedError(f"{name}: unknown value {value!r}") from exc
+class _Body(WireStruct, frozen=True):
+    """The signed body: the fields of :class:`PacketContent`, the embedding's three spelled out."""
+
+    kind: PacketKind
+    topic: str
+    finding: str
+    emb_dtype: EmbeddingDType
+    emb_scale: float
+    emb_data: bytes
+    confidence: float
+    parents: tuple[bytes, ...]
+    evidence: tuple[str, ...]
+    created_at_ms: int
+    ttl_s: int
+    depth: int
+    public_key: bytes
+
+    @classmethod
+    def of(cls, c: PacketContent) -> _Body:
+        e = c.embedding
+        return cls(
+            c.kind, c.topic, c.finding, e.dtype, e.scale, e.data, c.confidence, c.parents, c.evidence,
+            c.created_at_ms, c.ttl_s, c.depth, c.public_key,
+        )  # fmt: skip
+
+    def content(self) -> PacketContent:
+        return PacketContent(
+            kind=self.kind, topic=self.topic, finding=self.finding,
+            embedding=CompactEmbedding(self.emb_dtype, self.emb_scale, self.emb_data),
+            confidence=self.confidence, parents=self.parents, evidence=self.evidence,
+            created_at_ms=self.created_at_ms, ttl_s=self.ttl_s, depth=self.depth, public_key=self.public_key,
+        )  # fmt: skip
+
+
+_WIRE = msgspec.msgpack.Decoder(_Wire)
+_HEAD = msgspec.msgpack.Decoder(_Head)
+_BODY = msgspec.msgpack.Decoder(_Body)

@@ -5,7 +5,8 @@ Each target starts from valid seed inputs and feeds their mutations (bit flips, 
 repeated and random bytes, and msgpack type bytes swapped) to one decoder. A *crash* is any
 exception other than the decoder's documented error type, or, for a live node, any application
 handler failure; for the HTTP API, any 5xx answer. ``synthswarm bench faults`` runs 100,000 inputs;
-the tests run a few thousand, beside hypothesis' own strategies. With ``atheris`` installed
+the tests run a few thousand, beside hypothesis' own strategies. The seeds and the decoders of the
+byte targets are in :mod:`synthswarm.swarm.app._fuzz_targets`. With ``atheris`` installed
 (``pip install atheris``), :func:`atheris_main` fuzzes packet and frame decoding with coverage guidance.
 """
 
@@ -24,50 +25,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from synthswarm.swarm._wire import pack
-from synthswarm.swarm.admission import PacketAdmission
-from synthswarm.swarm.dht.ids import Contact
+from synthswarm.swarm.app._fuzz_targets import Target, byte_targets, seed_frames, seed_packets
 from synthswarm.swarm.dht.journal import StateJournal
-from synthswarm.swarm.dht.messages import (
-    AppReply,
-    AppRequest,
-    Envelope,
-    ErrorReply,
-    FindNode,
-    FindValue,
-    FoundNodes,
-    FoundValue,
-    Ping,
-    Pong,
-    Record,
-    Store,
-    Stored,
-    decode_frame,
-    encode_frame,
-)
-from synthswarm.swarm.direct import (
-    FETCH_TOPIC,
-    RELAY_TOPIC,
-    REPLY_TOPIC,
-    DirectHost,
-    FetchRequest,
-    Offer,
-    Reply,
-    decode_texts,
-)
+from synthswarm.swarm.dht.messages import decode_frame
 from synthswarm.swarm.errors import PacketError, ProtocolError
-from synthswarm.swarm.identity import Identity
-from synthswarm.swarm.packet import PacketKind, decode_packet, encode_packet, make_packet
-from synthswarm.swarm.routers._base import DELIVER_TOPIC, decode_delivery
-from synthswarm.swarm.routers.dht import (
-    RENDEZVOUS_TOPIC,
-    _decode_candidates,
-    _decode_query,
-    _decode_replies,
-    _decode_request,
-)
+from synthswarm.swarm.host import NodeHost
+from synthswarm.swarm.packet import decode_packet
 
-__all__ = ["Crash", "FuzzReport", "mutate", "run_byte_fuzz", "seed_frames", "seed_packets"]
+__all__ = [
+    "Crash",
+    "FuzzReport",
+    "Target",
+    "byte_targets",
+    "mutate",
+    "run_byte_fuzz",
+    "seed_frames",
+    "seed_packets",
+]
 
 
 @dataclass(frozen=True)
@@ -95,54 +69,6 @@ class FuzzReport:
         for name, n in other.per_target.items():
             self.per_target[name] = self.per_target.get(name, 0) + n
         self.seconds += other.seconds
-
-
-def seed_packets(seed: int = 0) -> list[bytes]:
-    """Valid packets of every kind, with and without parents and evidence."""
-    rng = np.random.default_rng(seed)
-    who = Identity.from_seed(bytes(range(32)))
-    out = []
-    for i, kind in enumerate(PacketKind):
-        parents = [bytes([i]) * 32] if kind is PacketKind.SYNTHESIS else []
-        packet = make_packet(
-            who,
-            kind=kind,
-            topic=f"topic {i}",
-            finding="Ilse Korrin founded the observatory in 1874. " * (i + 1),
-            embedding=rng.standard_normal(384),
-            parents=parents,
-            evidence=[f"doc-{i}#p{j}" for j in range(i)],
-        )
-        out.append(encode_packet(packet))
-    return out
-
-
-def seed_frames(seed: int = 0) -> list[bytes]:
-    """A valid frame of every message type, application requests carrying real payloads."""
-    who = Identity.from_seed(bytes(range(1, 33)))
-    packet = seed_packets(seed)[0]
-    contacts = tuple(Contact(bytes([i]) * 32, f"tcp://10.0.0.{i}:7400") for i in range(3))
-    rendezvous = pack([[bytes(32), bytes(range(32))], pack([bytes(range(48)), 0.01, 10, 0.0, 8])])
-    messages = [
-        Ping(),
-        Pong(),
-        FindNode(bytes(32), 20),
-        FoundNodes(contacts),
-        Store(bytes(32), Record(b"s", b"v", 60)),
-        Stored(True),
-        FindValue(bytes(32)),
-        FoundValue((Record(b"s", b"value", 60),), contacts),
-        ErrorReply("busy", "x"),
-        AppRequest(DELIVER_TOPIC, pack([bytes(32), packet])),
-        AppRequest(RENDEZVOUS_TOPIC, rendezvous),
-        AppReply(pack([["candidates", []]])),
-        AppRequest(REPLY_TOPIC, _seed_reply().encode()),
-        AppRequest(FETCH_TOPIC, FetchRequest(bytes(32), ("p1", "p2")).encode()),
-        AppRequest(
-            RELAY_TOPIC, pack([bytes(32), seed_packets(seed)[list(PacketKind).index(PacketKind.QUERY)]])
-        ),
-    ]
-    return [encode_frame(Envelope(bytes(8), who.public_key, "tcp://127.0.0.1:7400", m)) for m in messages]
 
 
 _MSGPACK_TYPE_BYTES = bytes([0xC0, 0xC2, 0xC3, 0xC4, 0xC5, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF, 0xD0, 0xD9,
@@ -179,59 +105,6 @@ def mutate(rng: random.Random, data: bytes, corpus: list[bytes]) -> bytes:
         else:
             buf = bytearray(rng.randbytes(rng.randint(0, 256)))
     return bytes(buf)
-
-
-#: name -> (decoder, the errors it may raise, seed inputs)
-Target = tuple[Callable[[bytes], Any], tuple[type[BaseException], ...], list[bytes]]
-
-
-def byte_targets(seed: int = 0) -> dict[str, Target]:
-    packets, frames = seed_packets(seed), seed_frames(seed)
-    deliveries = [pack([bytes(32), p]) for p in packets]
-    rendezvous = [
-        pack([[bytes(32)], pack([bytes(range(48)), 0.01, 10, 0.0, 8])]),
-        pack(
-            [
-                ["candidates", [[bytes(32), bytes(32), "tcp://h:1", 0.5]]],
-                ["closer", [[bytes(32), "tcp://h:1"]]],
-            ]
-        ),
-    ]
-    admission = PacketAdmission()
-    direct = [_seed_reply().encode(), FetchRequest(bytes(32), ("p1",)).encode(), pack([["p1", "text"]])]
-    return {
-        "packet": (decode_packet, (PacketError,), packets),
-        "admission": (lambda d: admission.admit(d, b"agent"), (PacketError,), packets),
-        "frame": (decode_frame, (ProtocolError,), frames),
-        "delivery": (decode_delivery, (ProtocolError,), deliveries),
-        "rendezvous": (_decode_rendezvous, (ProtocolError,), rendezvous),
-        "direct": (_decode_direct, (ProtocolError,), direct),
-    }
-
-
-def _seed_reply() -> Reply:
-    return Reply(bytes(32), bytes(range(32)), (Offer("p1", "Some Title", "Some Title", 1.25),))
-
-
-def _decode_direct(data: bytes) -> None:
-    """Every decoder of the direct messages, as an asker and a holder run them."""
-    holder = Contact(bytes(32), "inproc://x")
-    for decode in (lambda d: Reply.decode(d, holder), FetchRequest.decode):
-        with contextlib.suppress(ProtocolError):
-            decode(data)
-    decode_texts(data, {"p1"})
-
-
-def _decode_rendezvous(data: bytes) -> None:
-    """Every decoder of the rendezvous protocol, as a node and as a publisher run them."""
-    try:
-        _, request = _decode_request(data)
-        _decode_query(request)
-    except ProtocolError:
-        pass
-    for kind, body, _ in _decode_replies(data, 2):
-        if kind == "candidates":
-            _decode_candidates(body)
 
 
 def run_byte_fuzz(inputs: int, *, seed: int = 0, progress: Callable[[int], None] | None = None) -> FuzzReport:
@@ -277,11 +150,12 @@ def _describe(exc: BaseException) -> str:
 
 async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
     """Feed mutated frames to a live node's request and reply handlers (as its sockets would), with
-    the ``swarm.deliver``, rendezvous, reply and fetch handlers installed. A crash is an exception out of a
-    handler, a handler failure the node had to catch, or a node that stops answering."""
+    every application handler installed: the host's (deliver, reply, fetch, relay), rendezvous, hub and
+    gossip. A crash is an exception out of a handler, a handler failure the node had to catch, or a node
+    that stops answering."""
     from synthswarm.swarm.dht import DHTNode, DHTSettings
     from synthswarm.swarm.dht.limits import PeerLimits
-    from synthswarm.swarm.routers import make_router
+    from synthswarm.swarm.routers import GossipRouter, HubRouter, make_router
     from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
     rng = random.Random(seed)
@@ -297,8 +171,10 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
             return None
 
         await router.subscribe(bytes(32), np.ones(48, np.float32), deliver, node=node)
-        direct = DirectHost.on(node)
-        direct.expect(bytes(32))  # the seed reply's query is waiting
+        await HubRouter(node).subscribe(bytes([1]) * 32, np.ones(48, np.float32), deliver, node=node)
+        await GossipRouter(budget=4).subscribe(bytes([2]) * 32, np.ones(48, np.float32), deliver, node=node)
+        host = NodeHost.on(node)
+        host.expect(bytes(32))  # the seed reply's query is waiting
 
         async def texts(ids: Sequence[str]) -> dict[str, str]:
             return {i: "text" for i in ids}
@@ -306,7 +182,7 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
         async def relayed(_: object) -> bool:
             return False
 
-        direct.serve(bytes(32), texts, relayed)
+        host.serve(bytes(32), texts, relayed)
         for i in range(inputs):
             data = mutate(rng, rng.choice(frames), frames)
             report.count("node")
@@ -350,7 +226,6 @@ def fuzz_journal(inputs: int, *, seed: int = 0, directory: Any) -> FuzzReport:
 def atheris_main() -> None:  # pragma: no cover - runs under atheris in its own process
     """Coverage-guided fuzzing of packet and frame decoding: ``python -m synthswarm.swarm.app.fuzz
     -atheris_runs=N``."""
-    import contextlib
     import sys
 
     import atheris

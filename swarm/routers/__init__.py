@@ -4,8 +4,9 @@
 - :class:`IsolatedRouter`, :class:`BroadcastRouter`, :class:`HubRouter`, :class:`GossipRouter`:
   the baselines it is measured against
 
-Every router hosts agents on DHT nodes and delivers through the ``swarm.deliver`` request, which
-verifies each packet's signature and drops duplicates before an agent sees it.
+Every router hosts agents on DHT nodes and delivers through each node's one host
+(:class:`~synthswarm.swarm.host.NodeHost`, its ``swarm.deliver`` request), whose admission verifies each
+packet's signature and drops duplicates before an agent sees it.
 """
 
 from synthswarm.swarm.routers._base import DeliverFn, DeliveryReport, Outcome, Router, RouterStats, Subscriber

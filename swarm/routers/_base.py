@@ -1,30 +1,25 @@
-"""The Router protocol every strategy implements, its report, and delivery to agents hosted on nodes."""
+"""The Router protocol every strategy implements, its report and its stats.
+
+Routers host agents on DHT nodes and deliver to them through each node's one
+:class:`~synthswarm.swarm.host.NodeHost` (its ``swarm.deliver`` request, admission first); the names of that
+path are re-exported here, where routers always found them.
+"""
 
 from __future__ import annotations
 
 import functools
 import typing
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from enum import IntEnum
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
-from synthswarm.swarm.admission import PacketAdmission
+from synthswarm.swarm._host_messages import DELIVER_TOPIC, Outcome, decode_delivery, encode_delivery
 from synthswarm.swarm.dht import Contact, DHTNode
-from synthswarm.swarm.errors import (
-    DHTError,
-    PacketError,
-    PacketReplayError,
-    PacketSignatureError,
-    PeerBusyError,
-    ProtocolError,
-    RPCTimeoutError,
-)
-from synthswarm.swarm.packet import OutcomePacket, encode_packet
-from synthswarm.swarm.telemetry import AttributeValue, SpanKind, span
+from synthswarm.swarm.host import DeliverFn, NodeHost, packet_attributes
+from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.telemetry import SpanKind, span
 
 __all__ = [
     "DELIVER_TOPIC",
@@ -35,38 +30,17 @@ __all__ = [
     "Router",
     "RouterStats",
     "Subscriber",
+    "decode_delivery",
+    "deliver_to",
+    "encode_delivery",
     "packet_attributes",
     "traced_publish",
 ]
 
-DELIVER_TOPIC = "swarm.deliver"
 SPAN_PUBLISH = "packet.publish"
-SPAN_DELIVER = "packet.deliver"
-ATTR_PACKET_ID, ATTR_PACKET_KIND, ATTR_ORIGIN = (
-    "synthswarm.packet.id",
-    "synthswarm.packet.kind",
-    "synthswarm.packet.origin",
-)
-ATTR_AGENT, ATTR_ROUTER, ATTR_OUTCOME = (
-    "synthswarm.agent.id",
-    "synthswarm.router",
-    "synthswarm.delivery.outcome",
-)
+ATTR_ROUTER = "synthswarm.router"
 ATTR_DELIVERED, ATTR_MESSAGES, ATTR_HOPS = "synthswarm.delivered", "synthswarm.messages", "synthswarm.hops"
 _Publish = typing.TypeVar("_Publish", bound=Callable[..., Awaitable["DeliveryReport"]])
-
-#: Called once per packet an agent receives (duplicates are filtered before it). Returning True
-#: promises a follow-up packet (a reply to a query), so the publisher knows whom to wait for.
-DeliverFn = Callable[[OutcomePacket], Awaitable[bool | None]]
-
-
-class Outcome(IntEnum):
-    """What one delivery did; false only when the agent was not reached (or already had the packet)."""
-
-    MISSED = 0
-    DELIVERED = 1
-    FOLLOW_UP = 2
-    """Delivered, and the agent promised a follow-up packet."""
 
 
 @dataclass(frozen=True)
@@ -149,69 +123,25 @@ class Router(Protocol):
     def stats(self) -> RouterStats: ...
 
 
-@dataclass
 class AgentHost:
-    """The agents living on one node, and the ``swarm.deliver`` handler that hands them packets.
+    """The agents one router placed on a node, as the node's one :class:`NodeHost` keeps them:
+    ``AgentHost.on(node, stats, registry).add(agent_id, deliver)`` is the older spelling of
+    ``NodeHost.on(node).add(agent_id, deliver, stats)``, kept for the callers written against it."""
 
-    Every packet passes :class:`~synthswarm.swarm.admission.PacketAdmission` before an agent sees it: decoded,
-    its signature verified, not expired, and not a copy of one the agent already received.
-    """
-
-    node: DHTNode
-    stats: RouterStats
-    agents: dict[bytes, DeliverFn] = field(default_factory=dict)
-    admission: PacketAdmission = field(default_factory=PacketAdmission)
+    def __init__(self, host: NodeHost, stats: RouterStats) -> None:
+        self.host = host
+        self.stats = stats
 
     @classmethod
     def on(cls, node: DHTNode, stats: RouterStats, registry: dict[bytes, AgentHost]) -> AgentHost:
-        """The host of ``node`` in ``registry``, installing its handler the first time."""
-        host = registry.get(node.node_id)
-        if host is None:
-            host = registry[node.node_id] = cls(node, stats)
-            node.register_app(DELIVER_TOPIC, host.handle)
-        return host
+        """The agents of ``node`` counted in ``stats``, remembered in ``registry``."""
+        found = registry.get(node.node_id)
+        if found is None:
+            found = registry[node.node_id] = cls(NodeHost.on(node), stats)
+        return found
 
     def add(self, agent_id: bytes, deliver: DeliverFn) -> None:
-        self.agents[agent_id] = deliver
-
-    async def handle(self, sender: Contact, payload: bytes) -> bytes:
-        agent_id, data = decode_delivery(payload)
-        return pack(int(await self.deliver_local(agent_id, data)))
-
-    async def deliver_local(self, agent_id: bytes, data: bytes) -> Outcome:
-        """Hand packet bytes to a local agent; MISSED when it already had the packet."""
-        deliver = self.agents.get(agent_id)
-        if deliver is None:
-            raise DHTError("no such agent here")
-        with span(SPAN_DELIVER, kind=SpanKind.CONSUMER) as current:
-            recording = current.is_recording()  # attributes are built only for a span that keeps them
-            if recording:
-                current.set_attribute(ATTR_AGENT, agent_id.hex())
-            try:
-                packet = self.admission.admit(data, agent_id)
-            except PacketReplayError:
-                self.stats.duplicates_dropped += 1
-                current.set_attribute(ATTR_OUTCOME, Outcome.MISSED.name.lower())
-                return Outcome.MISSED
-            except PacketError as exc:
-                self.stats.rejected += 1
-                self.stats.forged += isinstance(exc, PacketSignatureError)
-                raise DHTError(f"rejected packet: {exc}") from exc
-            self.stats.deliveries += 1
-            if recording:
-                current.set_attributes(packet_attributes(packet))
-            outcome = Outcome.FOLLOW_UP if await deliver(packet) else Outcome.DELIVERED
-            current.set_attribute(ATTR_OUTCOME, outcome.name.lower())
-            return outcome
-
-
-def packet_attributes(packet: OutcomePacket) -> dict[str, AttributeValue]:
-    """What a span says about a packet: its id, kind and signer (never its text)."""
-    return {
-        ATTR_PACKET_ID: packet.id.hex(),
-        ATTR_PACKET_KIND: str(packet.kind),
-        ATTR_ORIGIN: packet.origin.hex(),
-    }
+        self.host.add(agent_id, deliver, self.stats)
 
 
 def traced_publish(publish: _Publish) -> _Publish:
@@ -238,61 +168,15 @@ def traced_publish(publish: _Publish) -> _Publish:
     return typing.cast(_Publish, traced)
 
 
-def encode_delivery(agent_id: bytes, packet: OutcomePacket) -> bytes:
-    return pack([agent_id, encode_packet(packet)])
-
-
-def decode_delivery(payload: bytes) -> tuple[bytes, bytes]:
-    items = expect_type(unpack_untrusted(payload, ProtocolError), list, "delivery", ProtocolError)
-    if len(items) != 2:
-        raise ProtocolError("delivery: expected [agent_id, packet]")
-    return (
-        expect_type(items[0], bytes, "agent id", ProtocolError),
-        expect_type(items[1], bytes, "packet", ProtocolError),
-    )
-
-
 async def deliver_to(
     node: DHTNode,
-    hosts: dict[bytes, AgentHost],
+    registry: object,
     agent_id: bytes,
     contact: Contact,
     packet: OutcomePacket,
     category: str,
 ) -> Outcome:
-    """Hand ``packet`` from ``node`` to the agent ``agent_id`` living at ``contact``: directly when it
-    lives on ``node`` itself, else by a ``swarm.deliver`` request."""
-    outcome = await try_deliver(node, hosts, agent_id, contact, packet, category)
+    """Hand ``packet`` from ``node`` to the agent ``agent_id`` living at ``contact``; MISSED when it
+    was not reached. (``registry`` is not needed any more: every node has one host.)"""
+    outcome = await NodeHost.on(node).deliver(contact, agent_id, packet, category=category)
     return Outcome.MISSED if outcome is None else outcome
-
-
-async def try_deliver(
-    node: DHTNode,
-    hosts: dict[bytes, AgentHost],
-    agent_id: bytes,
-    contact: Contact,
-    packet: OutcomePacket,
-    category: str,
-) -> Outcome | None:
-    """As :func:`deliver_to`, but None when the receiver could not be reached (no answer, or too busy
-    to serve), so the delivery is worth retrying; a refusal is MISSED."""
-    if contact.node_id == node.node_id:
-        return await hosts[node.node_id].deliver_local(agent_id, encode_packet(packet))
-    try:
-        reply = await node.app_request(
-            contact, DELIVER_TOPIC, encode_delivery(agent_id, packet), category=category
-        )
-    except (RPCTimeoutError, PeerBusyError):
-        return None
-    except DHTError:
-        return Outcome.MISSED
-    return _outcome(reply)
-
-
-def _outcome(reply: bytes) -> Outcome:
-    """A remote host's answer; anything unreadable still means the request was served."""
-    try:
-        value = expect_type(unpack_untrusted(reply, ProtocolError), int, "outcome", ProtocolError)
-        return Outcome(value)
-    except (ProtocolError, ValueError):
-        return Outcome.DELIVERED

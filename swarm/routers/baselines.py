@@ -18,19 +18,31 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
+from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.errors import DHTError, PacketError, ProtocolError
-from synthswarm.swarm.packet import OutcomePacket, decode_packet, encode_packet
+from synthswarm.swarm.host import NodeHost
+from synthswarm.swarm.packet import OutcomePacket, decode_packet
 from synthswarm.swarm.routers._base import (
-    AgentHost,
     DeliverFn,
     DeliveryReport,
     Outcome,
     RouterStats,
     Subscriber,
-    deliver_to,
     traced_publish,
+)
+from synthswarm.swarm.routers._messages import (
+    GossipForward,
+    GossipSpread,
+    HubDelivered,
+    HubPublish,
+    HubSubscribe,
+    Reached,
+    decode_gossip_forward,
+    decode_gossip_spread,
+    decode_hub_delivered,
+    decode_hub_publish,
+    decode_hub_subscribe,
 )
 
 __all__ = ["BroadcastRouter", "GossipRouter", "HubRouter", "IsolatedRouter"]
@@ -39,18 +51,17 @@ HUB_SUBSCRIBE = "hub.subscribe"
 HUB_PUBLISH = "hub.publish"
 GOSSIP_TOPIC = "gossip.forward"
 _CONCURRENCY = 64
-_MAX_REACHED = 4096
-"""Most agents one gossip forward may claim to have reached (a bound on untrusted replies)."""
 
 
 class _Hosting:
-    """Agents by id, the node each lives on, and the delivery handlers of those nodes."""
+    """Agents by id, the node each lives on, and which of them live on each node."""
 
     def __init__(self) -> None:
         self._stats = RouterStats()
-        self.hosts: dict[bytes, AgentHost] = {}
         self.subscribers: dict[bytes, Subscriber] = {}
         self.home: dict[bytes, DHTNode] = {}
+        self.local: dict[bytes, dict[bytes, None]] = {}
+        """By node id: this router's agents living there, in the order they came (a set with order)."""
 
     def stats(self) -> RouterStats:
         return self._stats
@@ -58,8 +69,9 @@ class _Hosting:
     def host(
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, node: DHTNode
     ) -> Subscriber:
-        AgentHost.on(node, self._stats, self.hosts).add(agent_id, deliver)
+        NodeHost.on(node).add(agent_id, deliver, self._stats)
         self.home[agent_id] = node
+        self.local.setdefault(node.node_id, {})[agent_id] = None
         vectors = np.atleast_2d(np.asarray(interests, np.float32))
         subscriber = Subscriber(agent_id, node.contact, vectors)
         self.subscribers[agent_id] = subscriber
@@ -78,7 +90,9 @@ class _Hosting:
         return node
 
     async def deliver(self, node: DHTNode, subscriber: Subscriber, packet: OutcomePacket) -> Outcome:
-        return await deliver_to(node, self.hosts, subscriber.agent_id, subscriber.contact, packet, "deliver")
+        host = NodeHost.on(node)
+        outcome = await host.deliver(subscriber.contact, subscriber.agent_id, packet, category="deliver")
+        return Outcome.MISSED if outcome is None else outcome
 
     async def deliver_many(
         self, node: DHTNode, targets: list[Subscriber], packet: OutcomePacket
@@ -112,7 +126,8 @@ class BroadcastRouter(_Hosting):
         node = self.publisher_node(publisher)
         targets = [s for a, s in self.subscribers.items() if a != publisher]
         ok = await self.deliver_many(node, targets, packet)
-        messages = sum(1 for s in targets if s.contact.node_id != node.node_id)
+        host = NodeHost.on(node)
+        messages = sum(1 for s in targets if not host.is_self(s.contact))
         self._stats.packets += 1
         self._stats.messages += messages
         return DeliveryReport.of(packet.id, [s.agent_id for s in targets], ok, messages, 1)
@@ -136,61 +151,50 @@ class HubRouter(_Hosting):
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
     ) -> None:
         subscriber = self.host(agent_id, interests, deliver, node)
-        request = pack(
-            [agent_id, subscriber.interests.astype("<f4").tobytes(), subscriber.interests.shape[0]]
-        )
-        if node.node_id == self.hub.node_id:
-            await self._on_subscribe(node.contact, request)
-        else:
-            await node.app_request(self.hub.contact, HUB_SUBSCRIBE, request, category="hub")
-            self._stats.subscribe_messages += 1
+        rows = subscriber.interests
+        request = HubSubscribe(agent_id, rows.astype("<f4").tobytes(), rows.shape[0])
+        host = NodeHost.on(node)
+        await host.request(self.hub.contact, HUB_SUBSCRIBE, request, _nothing, category="hub")
+        self._stats.subscribe_messages += not host.is_self(self.hub.contact)
 
     @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
-        node = self.publisher_node(publisher)
-        request = pack([publisher, encode_packet(packet)])
-        if node.node_id == self.hub.node_id:
-            reply = await self._on_publish(node.contact, request)
-            messages = 0
-        else:
-            reply = await node.app_request(self.hub.contact, HUB_PUBLISH, request, category="hub")
-            messages = 1
-        agents, outcomes = expect_type(
-            unpack_untrusted(reply, ProtocolError), list, "delivered", ProtocolError
-        )
-        pairs = [
-            (a, Outcome(o))
-            for a, o in zip(
-                expect_type(agents, list, "agents", ProtocolError),
-                expect_type(outcomes, list, "outcomes", ProtocolError),
-                strict=False,
-            )
-            if isinstance(a, bytes) and o in (1, 2)
-        ]
+        host = NodeHost.on(self.publisher_node(publisher))
+        pairs = await host.request(
+            self.hub.contact, HUB_PUBLISH, HubPublish(publisher, packet.wire), decode_hub_delivered,
+            category="hub", here=lambda: self._deliver_best(publisher, packet),
+        )  # fmt: skip
+        messages = 0 if host.is_self(self.hub.contact) else 1
         self._stats.packets += 1
         self._stats.messages += messages
         return DeliveryReport.of(packet.id, [a for a, _ in pairs], [o for _, o in pairs], messages, 1)
 
     async def _on_subscribe(self, sender: Contact, payload: bytes) -> bytes:
-        agent_id, data, rows = expect_type(
-            unpack_untrusted(payload, ProtocolError), list, "hub.subscribe", ProtocolError
-        )
-        vectors = np.frombuffer(expect_type(data, bytes, "vectors", ProtocolError), dtype="<f4")
-        rows_n = expect_type(rows, int, "rows", ProtocolError)
-        if rows_n < 1 or vectors.size % rows_n:
+        request = decode_hub_subscribe(payload)
+        if request.rows < 1 or len(request.vectors) % (4 * request.rows):
             raise ProtocolError("hub.subscribe: vectors do not split into rows")
-        agent = expect_type(agent_id, bytes, "agent id", ProtocolError)
-        self._index[agent] = Subscriber(agent, sender, vectors.reshape(rows_n, -1))
+        vectors = np.frombuffer(request.vectors, dtype="<f4").reshape(request.rows, -1)
+        self._index[request.agent_id] = Subscriber(request.agent_id, sender, vectors)
         return b""
 
     async def _on_publish(self, sender: Contact, payload: bytes) -> bytes:
-        publisher, data = expect_type(
-            unpack_untrusted(payload, ProtocolError), list, "hub.publish", ProtocolError
-        )
+        request = decode_hub_publish(payload)
         try:
-            packet = decode_packet(expect_type(data, bytes, "packet", ProtocolError))
+            packet = decode_packet(request.packet)
         except PacketError as exc:
             raise ProtocolError(f"hub.publish: {exc}") from exc
+        chosen = self._best(request.publisher, packet)
+        ok = await self.deliver_many(self.hub, chosen, packet)
+        return encode(HubDelivered(tuple(s.agent_id for s in chosen), tuple(ok)))
+
+    async def _deliver_best(self, publisher: bytes, packet: OutcomePacket) -> list[tuple[bytes, Outcome]]:
+        """What :meth:`_on_publish` does for a publisher on the hub's own node, on the packet itself."""
+        chosen = self._best(publisher, packet)
+        ok = await self.deliver_many(self.hub, chosen, packet)
+        return [(s.agent_id, o) for s, o in zip(chosen, ok, strict=True) if o]
+
+    def _best(self, publisher: bytes, packet: OutcomePacket) -> list[Subscriber]:
+        """The ``m`` subscribers nearest the packet, above the threshold, publisher aside."""
         query = packet.embedding.to_array()
         scored = []
         for agent, sub in self._index.items():
@@ -200,9 +204,7 @@ class HubRouter(_Hosting):
             score = float(np.max(sub.interests @ query / np.where(norms == 0, 1, norms)))
             if score >= self.threshold:
                 scored.append((score, sub))
-        chosen = [s for _, s in sorted(scored, key=lambda x: -x[0])[: self.m]]
-        ok = await self.deliver_many(self.hub, chosen, packet)
-        return pack([[s.agent_id for s in chosen], [int(o) for o in ok]])
+        return [s for _, s in sorted(scored, key=lambda x: -x[0])[: self.m]]
 
 
 @dataclass
@@ -211,18 +213,16 @@ class _Spread:
     reached: dict[bytes, Outcome]
 
 
-def _decode_spread(reply: bytes) -> tuple[int, dict[bytes, Outcome]]:
-    """A forward's answer: (forwards sent below it, {agent: outcome} for agents reached there)."""
-    below, agents = expect_type(unpack_untrusted(reply, ProtocolError), list, "gossip reply", ProtocolError)
-    count = expect_type(below, int, "gossip count", ProtocolError)
-    reached: dict[bytes, Outcome] = {}
-    for item in expect_type(agents, list, "gossip agents", ProtocolError)[:_MAX_REACHED]:
-        agent, outcome = expect_type(item, list, "gossip agent", ProtocolError)
-        try:
-            reached[expect_type(agent, bytes, "agent id", ProtocolError)] = Outcome(outcome)
-        except ValueError as exc:
-            raise ProtocolError("gossip reply: unknown outcome") from exc
-    return max(0, count), reached
+def _nothing(_: bytes) -> None:
+    """A subscription is answered with nothing."""
+
+
+async def _forward(
+    host: NodeHost, to: Contact, packet: bytes, budget: int
+) -> tuple[int, dict[bytes, Outcome]]:
+    """One gossip forward of ``packet`` with ``budget``: (forwards sent below it, agents reached)."""
+    forward = GossipForward(packet, budget)
+    return await host.request(to, GOSSIP_TOPIC, forward, decode_gossip_spread, category="gossip")
 
 
 class GossipRouter(_Hosting):
@@ -252,32 +252,29 @@ class GossipRouter(_Hosting):
         every forward of the packet and names every agent it reached."""
         node = self.publisher_node(publisher)
         self._seen.setdefault(node.node_id, set()).add(packet.id)
-        spread = await self._spread(node, encode_packet(packet), self.budget)
+        spread = await self._spread(node, packet.wire, self.budget)
         self._stats.packets += 1
         self._stats.messages += spread.messages
         agents = list(spread.reached)
         return DeliveryReport.of(packet.id, agents, [spread.reached[a] for a in agents], spread.messages, 1)
 
     async def _on_forward(self, node: DHTNode, payload: bytes) -> bytes:
-        data, budget = expect_type(unpack_untrusted(payload, ProtocolError), list, "gossip", ProtocolError)
-        packet_bytes = expect_type(data, bytes, "packet", ProtocolError)
-        remaining = expect_type(budget, int, "budget", ProtocolError)
+        forward = decode_gossip_forward(payload)
         seen = self._seen.setdefault(node.node_id, set())
         try:
-            packet_id = decode_packet(packet_bytes).id
+            packet = decode_packet(forward.packet)
         except PacketError as exc:
             raise ProtocolError(f"gossip: {exc}") from exc
-        if packet_id in seen:
-            return pack([0, []])  # a duplicate spends its message but goes no further
-        seen.add(packet_id)
+        if packet.id in seen:
+            return encode(GossipSpread(0, ()))  # a duplicate spends its message but goes no further
+        seen.add(packet.id)
         reached: dict[bytes, Outcome] = {}
-        host = self.hosts.get(node.node_id)
-        if host is not None:
-            for agent in list(host.agents):
-                reached[agent] = await host.deliver_local(agent, packet_bytes)
-        spread = await self._spread(node, packet_bytes, min(max(0, remaining), self.budget))
+        host = NodeHost.on(node)
+        for agent in list(self.local.get(node.node_id, ())):
+            reached[agent] = await host.deliver_local(agent, packet)  # verified above: not again
+        spread = await self._spread(node, forward.packet, min(max(0, forward.budget), self.budget))
         reached.update(spread.reached)
-        return pack([spread.messages, [[a, int(o)] for a, o in reached.items() if o]])
+        return encode(GossipSpread(spread.messages, tuple(Reached(a, o) for a, o in reached.items() if o)))
 
     async def _spread(self, node: DHTNode, packet_bytes: bytes, budget: int) -> _Spread:
         """Forward to up to ``fanout`` random contacts, splitting ``budget``: the forwards sent here
@@ -288,20 +285,14 @@ class GossipRouter(_Hosting):
             return out
         targets = self._rng.sample(contacts, min(self.fanout, budget, len(contacts)))
         share, extra = divmod(budget - len(targets), len(targets))
-        sends = [
-            node.app_request(
-                c, GOSSIP_TOPIC, pack([packet_bytes, share + (1 if i < extra else 0)]), category="gossip"
-            )
-            for i, c in enumerate(targets)
-        ]
+        host = NodeHost.on(node)
+        budgets = [share + (1 if i < extra else 0) for i in range(len(targets))]
+        sends = [_forward(host, c, packet_bytes, b) for c, b in zip(targets, budgets, strict=True)]
         out.messages = len(targets)
-        for reply in await asyncio.gather(*sends, return_exceptions=True):
-            if isinstance(reply, BaseException):
-                continue  # a dead or refusing peer: its subtree is lost, as gossip loses it
-            try:
-                below, agents = _decode_spread(reply)
-            except ProtocolError:
-                continue
+        for answer in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(answer, BaseException):
+                continue  # a dead, refusing or garbled peer: its subtree is lost, as gossip loses it
+            below, agents = answer
             out.messages += below
             out.reached.update(agents)
         return out

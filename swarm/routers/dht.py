@@ -20,6 +20,9 @@ publisher walks on towards it one request at a time. Each rendezvous re-ranks it
 subscribers by exact cosine against the packet's embedding and answers with its best ``m`` above the
 threshold. The publisher merges the answers and delivers the packet to the global best ``m``.
 
+The rendezvous side, which answers those requests on every node, is
+:mod:`synthswarm.swarm.routers._rendezvous`; the messages are :mod:`synthswarm.swarm.routers._messages`.
+
 GUIDE section 4 had each rendezvous forward to its own best m; merging at the publisher instead sends
 each packet to m agents rather than up to (keys x m) with duplicates, and ranks across tables.
 """
@@ -31,33 +34,35 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from synthswarm.swarm._wire import expect_fields, expect_type, pack, unpack_untrusted
+from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode, PutResult, distance
 from synthswarm.swarm.dht.messages import MAX_CONTACTS
 from synthswarm.swarm.dht.storage import KEY_FULL
-from synthswarm.swarm.errors import ConfigError, DHTError, ProtocolError, SubscriptionLostError
+from synthswarm.swarm.errors import ConfigError, DHTError, SubscriptionLostError
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.packet import CompactEmbedding, EmbeddingDType, OutcomePacket, PacketKind
 from synthswarm.swarm.routers._base import (
-    AgentHost,
     DeliverFn,
     DeliveryReport,
     Outcome,
     RouterStats,
     traced_publish,
-    try_deliver,
+)
+from synthswarm.swarm.routers._messages import (
+    MAX_KEYS,
+    Candidate,
+    Candidates,
+    Closer,
+    RendezvousQuery,
+    RendezvousRequest,
+    Subscription,
+    decode_rendezvous_replies,
 )
 from synthswarm.swarm.routers._outbox import Outbox, PendingDelivery
+from synthswarm.swarm.routers._rendezvous import RENDEZVOUS_TOPIC, holds, serve_rendezvous
 from synthswarm.swarm.semantic import SemanticHasher, TopicKey
 
 __all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvous"]
-
-RENDEZVOUS_TOPIC = "semantic.rendezvous"
-_MAX_CANDIDATES = 64
-_MAX_KEYS = 64
-"""Most keys one rendezvous request may name (a request naming more is refused whole)."""
-_OVERFLOW_MEMORY_S = 3600.0
-"""How long a rendezvous that refused a subscriber for being full keeps telling publishers to look
-one level down: as long as the spilled subscription lives (the default subscription ttl)."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +103,6 @@ class DHTRouterSettings:
             raise ConfigError("router.subscribe_retry_backoff_s", f"must be at least 0, got {backoff}")
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    agent_id: bytes
-    contact: Contact
-    score: float
-
-
 class DHTRouter:
     """The ``dht`` strategy. ``hasher`` (its LSH settings and centre) must be the same on every node."""
 
@@ -114,7 +112,6 @@ class DHTRouter:
         self.hasher = hasher
         self.settings = settings or DHTRouterSettings()
         self._stats = RouterStats()
-        self._hosts: dict[bytes, AgentHost] = {}
         self._home: dict[bytes, DHTNode] = {}
         self._rows: dict[bytes, list[bytes]] = {}
         self.outbox = Outbox(self.settings.outbox_capacity)
@@ -136,11 +133,11 @@ class DHTRouter:
         one refused, at a cap, or none answered); the other rows stay stored, and both the refusals
         and the loss are counted in :meth:`stats`."""
         self.serve(node)
-        AgentHost.on(node, self._stats, self._hosts).add(agent_id, deliver)
+        NodeHost.on(node).add(agent_id, deliver, self._stats)
         self._home[agent_id] = node
         vectors = np.atleast_2d(np.asarray(interests, np.float32))
         before = self._rows.get(agent_id, [])
-        rows = [_encode_subscription(agent_id, node.contact, vector) for vector in vectors]
+        rows = [encode(Subscription.of(agent_id, node.contact, vector)) for vector in vectors]
         self._rows[agent_id] = rows
         puts = []
         for index, (vector, record) in enumerate(zip(vectors, rows, strict=True)):
@@ -211,9 +208,8 @@ class DHTRouter:
         emb = packet.embedding
         if emb.dtype is not EmbeddingDType.INT8:
             emb = CompactEmbedding.from_vector(emb.to_array())
-        request = pack(
-            [emb.data, emb.scale, self.settings.m, float(self.settings.threshold), self.settings.replicas]
-        )
+        s = self.settings
+        request = encode(RendezvousQuery(emb.data, emb.scale, s.m, float(s.threshold), s.replicas))
         probes = self.settings.query_probes if packet.kind is PacketKind.QUERY else None
         topics = {t.key: t for t in self.hasher.keys(query, probes=probes)}
         answers = await self._ask_all(node, list(topics), request)
@@ -224,23 +220,24 @@ class DHTRouter:
             topics.update(fresh)
             level = await self._ask_all(node, list(fresh), request) if fresh else []
             answers += level
-        best: dict[bytes, _Candidate] = {}
+        best: dict[bytes, Candidate] = {}
         for answer in answers:
             for c in answer.candidates:
                 if c.agent_id != publisher and (c.agent_id not in best or c.score > best[c.agent_id].score):
                     best[c.agent_id] = c
         chosen = sorted(best.values(), key=lambda c: -c.score)[: self.settings.m]
-        delivered = await asyncio.gather(*(self._deliver(node, c, packet) for c in chosen))
-        messages = sum(a.sent for a in answers) + sum(1 for c in chosen if c.contact.node_id != node.node_id)
+        host = NodeHost.on(node)
+        delivered = await asyncio.gather(*(self._deliver(host, c, packet) for c in chosen))
+        messages = sum(a.sent for a in answers) + sum(1 for c in chosen if not host.is_self(c.contact))
         self._stats.packets += 1
         self._stats.messages += messages
         hops = max((a.hops for a in answers), default=0)
         return DeliveryReport.of(packet.id, [c.agent_id for c in chosen], delivered, messages, hops)
 
-    async def _deliver(self, node: DHTNode, c: _Candidate, packet: OutcomePacket) -> Outcome:
-        outcome = await try_deliver(node, self._hosts, c.agent_id, c.contact, packet, "semantic")
+    async def _deliver(self, host: NodeHost, c: Candidate, packet: OutcomePacket) -> Outcome:
+        outcome = await host.deliver(c.contact, c.agent_id, packet, category="semantic")
         if outcome is None:
-            self.outbox.add(PendingDelivery(packet, c.agent_id, c.contact, node.node_id))
+            self.outbox.add(PendingDelivery(packet, c.agent_id, c.contact, host.node.node_id))
             return Outcome.MISSED
         return outcome
 
@@ -253,68 +250,53 @@ class DHTRouter:
             node = nodes.get(d.publisher_node)
             if node is None:
                 return Outcome.MISSED  # the publisher's node has left: nothing to send from
-            return await try_deliver(node, self._hosts, d.agent_id, d.contact, d.packet, "semantic")
+            return await NodeHost.on(node).deliver(d.contact, d.agent_id, d.packet, category="semantic")
 
         return await self.outbox.retry(send)
 
-    async def _ask_all(self, node: DHTNode, keys: list[bytes], request: bytes) -> list[_Answer]:
-        """Ask the rendezvous of every key, in as few requests as the routing table allows."""
+    async def _ask_all(self, node: DHTNode, keys: list[bytes], query: bytes) -> list[_Answer]:
+        """Ask the rendezvous of every key, in as few requests as the routing table allows: this node
+        answers the keys it holds itself, at no cost."""
         replicas = self.settings.replicas
-        local = [k for k in keys if _holds(node, k, replicas)]
+        local = [k for k in keys if holds(node, k, replicas)]
         out: list[_Answer] = []
         if local:
             serve_rendezvous(node)
-            own = node.app_handler(RENDEZVOUS_TOPIC)  # this node's own handler, with its index
-            if own is None:
-                raise DHTError("another protocol took the rendezvous topic on this node")
-            replies = _decode_replies(await own(node.contact, pack([local, request])), len(local))
-            out += [
-                _Answer(k, _decode_candidates(body), 0, 0, full)
-                for k, (_, body, full) in zip(local, replies, strict=True)
-            ]
+            replies = await _ask_rendezvous(NodeHost.on(node), node.contact, local, query)
+            out += [_Answer.of(k, answer, 0, 0) for k, answer in zip(local, replies, strict=True)]
         plan = _cover(node, [k for k in keys if k not in set(local)], replicas)
         out += [
             a
-            for batch in await asyncio.gather(*(self._batch(node, c, ks, request) for c, ks in plan))
+            for batch in await asyncio.gather(*(self._batch(node, c, ks, query) for c, ks in plan))
             for a in batch
         ]
         return out
 
-    async def _batch(
-        self, node: DHTNode, contact: Contact, keys: list[bytes], request: bytes
-    ) -> list[_Answer]:
+    async def _batch(self, node: DHTNode, contact: Contact, keys: list[bytes], query: bytes) -> list[_Answer]:
         """One request naming ``keys`` to ``contact``; keys it does not hold are walked on from the
         closer contacts it names."""
+        host = NodeHost.on(node)
         try:
-            reply = await node.app_request(
-                contact, RENDEZVOUS_TOPIC, pack([keys, request]), category="semantic"
-            )
-            answers = _decode_replies(reply, len(keys))
+            answers = await _ask_rendezvous(host, contact, keys, query)
         except DHTError:
-            answers = [("closer", [], False) for _ in keys]  # dead or refusing: walk each key from scratch
+            answers = [Closer(()) for _ in keys]  # dead or refusing: walk each key from scratch
         out: list[_Answer] = []
-        for i, (key, (kind, body, full)) in enumerate(zip(keys, answers, strict=True)):
+        for i, (key, answer) in enumerate(zip(keys, answers, strict=True)):
             sent = 1 if i == 0 else 0  # the batch request is counted once, with its first key
-            if kind == "candidates":
-                out.append(_Answer(key, _decode_candidates(body), sent, 1, full))
+            if isinstance(answer, Candidates):
+                out.append(_Answer.of(key, answer, sent, 1))
                 continue
-            closer = [c for c in _decode_contacts(body) if c.node_id not in (node.node_id, contact.node_id)]
-            walked = await self._ask(node, key, request, closer, {contact.node_id})
+            closer = [c for c in answer.contacts if not host.is_self(c) and c.node_id != contact.node_id]
+            walked = await self._ask(host, key, query, closer, {contact.node_id})
             out.append(_Answer(key, walked.candidates, sent + walked.sent, 1 + walked.hops, walked.overflow))
         return out
 
     async def _ask(
-        self,
-        node: DHTNode,
-        key: bytes,
-        request: bytes,
-        start: list[Contact] | None = None,
-        tried: set[bytes] | None = None,
+        self, host: NodeHost, key: bytes, query: bytes, start: list[Contact], tried: set[bytes]
     ) -> _Answer:
         """Walk towards ``key`` until a rendezvous answers."""
-        payload = pack([[key], request])
-        queue = sorted(start or node.table.closest(key, 3), key=lambda c: distance(c.node_id, key))
-        tried = set(tried or ())
+        queue = sorted(start or host.node.table.closest(key, 3), key=lambda c: distance(c.node_id, key))
+        tried = set(tried)
         sent = 0
         while queue and sent < self.settings.max_hops:
             contact = queue.pop(0)
@@ -323,17 +305,24 @@ class DHTRouter:
             tried.add(contact.node_id)
             sent += 1
             try:
-                reply = await node.app_request(contact, RENDEZVOUS_TOPIC, payload, category="semantic")
-                [(kind, body, full)] = _decode_replies(reply, 1)
+                [answer] = await _ask_rendezvous(host, contact, [key], query)
             except DHTError:
                 continue  # dead, refusing or garbled: try the next closest
-            if kind == "candidates":
-                return _Answer(key, _decode_candidates(body), sent, sent, full)
-            closer = [
-                c for c in _decode_contacts(body) if c.node_id not in tried and c.node_id != node.node_id
-            ]
+            if isinstance(answer, Candidates):
+                return _Answer.of(key, answer, sent, sent)
+            closer = [c for c in answer.contacts if c.node_id not in tried and not host.is_self(c)]
             queue = sorted(closer + queue, key=lambda c: distance(c.node_id, key))
         return _Answer(key, [], sent, sent, False)
+
+
+async def _ask_rendezvous(
+    host: NodeHost, to: Contact, keys: list[bytes], query: bytes
+) -> list[Candidates | Closer]:
+    """One ``semantic.rendezvous`` request from ``host``'s node for ``keys``: an answer per key."""
+    return await host.request(
+        to, RENDEZVOUS_TOPIC, RendezvousRequest(tuple(keys), query),
+        lambda reply: decode_rendezvous_replies(reply, len(keys)), category="semantic",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -342,112 +331,17 @@ class _Answer:
     longest walk, and whether the key overflowed (so its spill level must be asked too)."""
 
     key: bytes
-    candidates: list[_Candidate]
+    candidates: list[Candidate]
     sent: int
     hops: int
     overflow: bool
 
-
-def serve_rendezvous(node: DHTNode) -> None:
-    """Make ``node`` answer ``semantic.rendezvous`` requests; it needs no hasher, so bare nodes
-    (``synthswarm node``) serve too."""
-    if RENDEZVOUS_TOPIC not in node.app_topics():
-        index = _SubscriptionIndex(node)
-        node.register_app(RENDEZVOUS_TOPIC, lambda sender, payload: _rendezvous(node, index, payload))
-
-
-async def _rendezvous(node: DHTNode, index: _SubscriptionIndex, payload: bytes) -> bytes:
-    """Answer one rendezvous request: for each key it names, the best subscribers held for the key,
-    or closer contacts."""
-    keys, request = _decode_request(payload)
-    data, scale, m, threshold, replicas = _decode_query(request)
-    query = CompactEmbedding(EmbeddingDType.INT8, scale, data).to_array()
-    return pack([_answer_key(node, index, key, query, m, threshold, replicas) for key in keys])
-
-
-def _answer_key(
-    node: DHTNode,
-    index: _SubscriptionIndex,
-    key: bytes,
-    query: npt.NDArray[np.float32],
-    m: int,
-    threshold: float,
-    replicas: int,
-) -> list[object]:
-    if not _holds(node, key, replicas):
-        closer = node.table.closest(key, 3)
-        return ["closer", [[c.node_id, c.address] for c in closer]]
-    top = index.best(key, query, min(m, _MAX_CANDIDATES), threshold)
-    full = node.store.overflowed(key, within_s=_OVERFLOW_MEMORY_S)
-    return ["candidates", [[a, c.node_id, c.address, s] for a, c, s in top], full]
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """The subscriptions held under one key, decoded once: unit rows of one dimension."""
-
-    version: int
-    agents: list[bytes]
-    contacts: list[Contact]
-    matrix: npt.NDArray[np.float32]
-
-
-class _SubscriptionIndex:
-    """Per node: the subscription records under each key as a matrix of unit rows, rebuilt only when
-    the key's records change (:meth:`RecordStore.version`), so a request costs one matrix-vector
-    product rather than decoding and scoring every record in Python."""
-
-    def __init__(self, node: DHTNode, max_keys: int = 4096) -> None:
-        self._node = node
-        self._max_keys = max_keys
-        self._rows: dict[tuple[bytes, int], _Rows] = {}
-
-    def best(
-        self, key: bytes, query: npt.NDArray[np.float32], m: int, threshold: float
-    ) -> list[tuple[bytes, Contact, float]]:
-        """The ``m`` best agents (each once, by its best row) at cosine at least ``threshold``."""
-        rows = self._rows_of(key, query.shape[0])
-        if rows is None or m <= 0:
-            return []
-        q = query / (float(np.linalg.norm(query)) or 1.0)
-        scores = rows.matrix @ q
-        order = np.argsort(-scores, kind="stable")
-        out: list[tuple[bytes, Contact, float]] = []
-        seen: set[bytes] = set()
-        for i in order.tolist():
-            score = float(scores[i])
-            if score < threshold or len(out) >= m:
-                break
-            if rows.agents[i] not in seen:
-                seen.add(rows.agents[i])
-                out.append((rows.agents[i], rows.contacts[i], score))
-        return out
-
-    def _rows_of(self, key: bytes, dims: int) -> _Rows | None:
-        version = self._node.store.version(key)
-        if version == 0:
-            return None
-        cached = self._rows.get((key, dims))
-        if cached is not None and cached.version == version:
-            return cached
-        agents, contacts, vectors = [], [], []
-        for record in self._node.store.get(key):
-            try:
-                agent_id, contact, vector = _decode_subscription(record.value)
-            except ProtocolError:
-                continue
-            if vector.shape == (dims,):
-                agents.append(agent_id)
-                contacts.append(contact)
-                vectors.append(vector)
-        matrix = np.zeros((len(vectors), dims), np.float32)
-        if vectors:
-            matrix = np.asarray(vectors, np.float32)
-            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        if len(self._rows) >= self._max_keys:
-            self._rows.pop(next(iter(self._rows)))  # the oldest-built entry
-        rows = self._rows[(key, dims)] = _Rows(version, agents, contacts, matrix)
-        return rows
+    @classmethod
+    def of(cls, key: bytes, answer: Candidates | Closer, sent: int, hops: int) -> _Answer:
+        """The answer of a rendezvous that holds ``key`` (one that says closer offers no one)."""
+        if isinstance(answer, Closer):
+            return cls(key, [], sent, hops, False)
+        return cls(key, list(answer.candidates), sent, hops, answer.overflowed)
 
 
 def _cover(node: DHTNode, keys: list[bytes], replicas: int) -> list[tuple[Contact, list[bytes]]]:
@@ -465,93 +359,6 @@ def _cover(node: DHTNode, keys: list[bytes], replicas: int) -> list[tuple[Contac
         if not counts:
             break  # an empty routing table: nothing to ask
         contact, covered = max(counts.items(), key=lambda item: (len(item[1]), -keys.index(item[1][0])))
-        plan.append((contact, covered[:_MAX_KEYS]))
-        left -= set(covered[:_MAX_KEYS])
+        plan.append((contact, covered[:MAX_KEYS]))
+        left -= set(covered[:MAX_KEYS])
     return plan
-
-
-def _holds(node: DHTNode, key: bytes, replicas: int) -> bool:
-    """Whether ``node`` should answer for ``key``: it holds records there or is among the
-    ``replicas`` closest to it."""
-    return node.store.holds(key) or node.is_among_closest(key, node.table.closest(key, replicas), replicas)
-
-
-def _encode_subscription(agent_id: bytes, contact: Contact, vector: npt.NDArray[np.float32]) -> bytes:
-    emb = CompactEmbedding.from_vector(vector)
-    return pack([agent_id, contact.node_id, contact.address, emb.data, emb.scale])
-
-
-def _decode_subscription(data: bytes) -> tuple[bytes, Contact, npt.NDArray[np.float32]]:
-    items = _list(unpack_untrusted(data, ProtocolError), 5, "subscription")
-    agent_id, node_id, address, vec, scale = items
-    contact = Contact(_bytes(node_id, "node id"), expect_type(address, str, "address", ProtocolError))
-    vector = CompactEmbedding(EmbeddingDType.INT8, _float(scale), _bytes(vec, "vector")).to_array()
-    return _bytes(agent_id, "agent id"), contact, vector
-
-
-def _decode_request(payload: bytes) -> tuple[list[bytes], bytes]:
-    keys, request = _list(unpack_untrusted(payload, ProtocolError), 2, "rendezvous request")
-    items = expect_type(keys, list, "keys", ProtocolError)
-    if not 1 <= len(items) <= _MAX_KEYS:
-        raise ProtocolError(f"rendezvous request: {len(items)} keys, need 1 to {_MAX_KEYS}")
-    return [_bytes(k, "key") for k in items], _bytes(request, "query")
-
-
-def _decode_query(request: bytes) -> tuple[bytes, float, int, float, int]:
-    data, scale, m, threshold, replicas = _list(unpack_untrusted(request, ProtocolError), 5, "query")
-    count = expect_type(replicas, int, "replicas", ProtocolError)
-    if not 1 <= count <= MAX_CONTACTS:
-        raise ProtocolError(f"replicas: not in 1..{MAX_CONTACTS}")
-    vector = _bytes(data, "vector")
-    return vector, _float(scale), expect_type(m, int, "m", ProtocolError), _float(threshold), count
-
-
-def _decode_replies(reply: bytes, n: int) -> list[tuple[str, object, bool]]:
-    """A rendezvous reply: one ``(kind, body, overflowed)`` per key asked, in order."""
-    return [
-        _decode_answer(item) for item in _list(unpack_untrusted(reply, ProtocolError), n, "rendezvous reply")
-    ]
-
-
-def _decode_answer(item: object) -> tuple[str, object, bool]:
-    """``["candidates", [...], overflowed]`` or ``["closer", [...]]``."""
-    fields = expect_type(item, list, "rendezvous answer", ProtocolError)
-    if len(fields) not in (2, 3):
-        raise ProtocolError(f"rendezvous answer: expected 2 or 3 fields, got {len(fields)}")
-    kind, body, *rest = fields
-    if kind not in ("candidates", "closer"):
-        raise ProtocolError("rendezvous answer: unknown kind")
-    full = expect_type(rest[0], bool, "overflowed", ProtocolError) if rest else False
-    return str(kind), body, full
-
-
-def _decode_candidates(body: object) -> list[_Candidate]:
-    out = []
-    for item in expect_type(body, list, "candidates", ProtocolError)[:_MAX_CANDIDATES]:
-        agent_id, node_id, address, score = _list(item, 4, "candidate")
-        contact = Contact(_bytes(node_id, "node id"), expect_type(address, str, "address", ProtocolError))
-        out.append(_Candidate(_bytes(agent_id, "agent id"), contact, _float(score)))
-    return out
-
-
-def _decode_contacts(body: object) -> list[Contact]:
-    out = []
-    for item in expect_type(body, list, "contacts", ProtocolError)[:8]:
-        node_id, address = _list(item, 2, "contact")
-        out.append(Contact(_bytes(node_id, "node id"), expect_type(address, str, "address", ProtocolError)))
-    return out
-
-
-def _list(value: object, n: int, name: str) -> list[object]:
-    return expect_fields(value, n, name, ProtocolError)
-
-
-def _bytes(value: object, name: str) -> bytes:
-    return expect_type(value, bytes, name, ProtocolError)
-
-
-def _float(value: object) -> float:
-    number = expect_type(value, float, "number", ProtocolError)
-    if not np.isfinite(number):
-        raise ProtocolError("number: not finite")
-    return number

@@ -4,10 +4,12 @@ and hypothesis on the application payload decoders."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 from pathlib import Path
 
 import msgpack
 from hypothesis import given, settings
+from synthswarm.swarm.app._fuzz_targets import PAYLOAD_DECODERS
 from synthswarm.swarm.app.fuzz import (
     FuzzReport,
     _try,
@@ -17,8 +19,6 @@ from synthswarm.swarm.app.fuzz import (
     run_byte_fuzz,
 )
 from synthswarm.swarm.errors import ProtocolError
-from synthswarm.swarm.routers._base import decode_delivery
-from synthswarm.swarm.routers.dht import _decode_candidates, _decode_replies, _decode_request
 
 from tests.unit.strategies import msgpack_values
 
@@ -57,8 +57,6 @@ def test_a_torn_or_garbled_journal_never_raises(tmp_path: Path) -> None:
 @settings(max_examples=600, deadline=None)
 def test_application_payload_decoders_raise_only_protocol_errors(value: object) -> None:
     data = msgpack.packb(value, use_bin_type=True)
-    for decode in (decode_delivery, _decode_request, lambda d: _decode_replies(d, 1)):
+    for decode in itertools.chain(*PAYLOAD_DECODERS.values()):
         with contextlib.suppress(ProtocolError):
             decode(data)
-    with contextlib.suppress(ProtocolError):
-        _decode_candidates(value)

@@ -98,6 +98,20 @@ def test_signature_by_another_key_is_rejected() -> None:
         decode_packet(encode_packet(forged))
 
 
+def test_a_packet_keeps_its_wire_bytes_and_knows_whether_it_was_verified() -> None:
+    packet = sample_packet()
+    assert packet.verified  # signed here
+    assert encode_packet(packet) is encode_packet(packet)  # encoded once
+    data = encode_packet(packet)
+    again = decode_packet(data)
+    assert again.verified
+    assert again.wire == data
+    assert not decode_packet(data, verify=False).verified
+    changed = dataclasses.replace(packet, finding="changed")  # a copy keeps neither
+    assert not changed.verified
+    assert decode_packet(changed.wire, verify=False).finding == "changed"
+
+
 def test_verification_can_be_skipped_explicitly() -> None:
     packet = sample_packet()
     forged = dataclasses.replace(packet, signature=b"\x00" * 64)
