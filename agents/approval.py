@@ -15,9 +15,8 @@ thread waits for a :class:`Decision`, given back with ``Command(resume=...)``
   then answers the same interrupt. Denied, the model is told so in the tool's result, and the answer's
   provenance lists the denial.
 
-Python callers get :class:`ApprovalRequired` from :meth:`synthswarm.swarm.app.runtime.Swarm.ask` and answer
-it with
-:meth:`~synthswarm.swarm.app.runtime.Swarm.resume`.
+Python callers get :class:`ApprovalRequired` from :meth:`synthswarm.swarm.app.runtime.Swarm.ask` and answer it
+with :meth:`~synthswarm.swarm.app.runtime.Swarm.resume`.
 """
 
 from __future__ import annotations

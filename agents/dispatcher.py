@@ -10,11 +10,10 @@
 - ``consult`` asks one specialist (:meth:`~synthswarm.agents.specialist.Specialist.answer`, which may
   ask the swarm). Each branch has its own :class:`~langgraph.types.RetryPolicy` (``retry``): a failure
   the policy retries runs the branch again; the last failure (or one it does not retry) is reported as
-  a :data:`EVENT_FAILED` event and in the provenance's ``failed``, and the turn goes on with the others
-  (when every one asked failed, ``synthesize`` raises
-  :class:`~synthswarm.swarm.errors.SpecialistsFailedError`). A specialist or tool that needs approval
-  interrupts the turn here (:mod:`synthswarm.agents.approval`); a denied step is reported as
-  :data:`EVENT_DENIED`, in the provenance's ``denied`` and in the answer's text.
+  a :data:`EVENT_FAILED` event and in the provenance's ``failed``, and the turn goes on with the others (when
+  every one asked failed, ``synthesize`` raises :class:`~synthswarm.swarm.errors.SpecialistsFailedError`). A
+  specialist or tool that needs approval interrupts the turn here (:mod:`synthswarm.agents.approval`); a
+  denied step is reported as :data:`EVENT_DENIED`, in the provenance's ``denied`` and in the answer's text.
 - ``synthesize`` composes one answer from the specialists' answers (a chat model when more than one
   answered, else the single answer as it is).
 - ``respond`` appends the answer as an AI message whose ``response_metadata["provenance"]`` names the

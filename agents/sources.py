@@ -19,8 +19,9 @@ import numpy.typing as npt
 from synthswarm.agents.asking import AskSettings, Candidate, Holder
 from synthswarm.agents.memory import AgentMemory
 from synthswarm.agents.retrieval import PassageIndex
-from synthswarm.swarm.direct import DirectHost, Reply, floor_ref, reply_ref, source_refs
+from synthswarm.swarm.direct import Reply, floor_ref, reply_ref, source_refs
 from synthswarm.swarm.errors import DHTError, SwarmError
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class AgentSources:
         agent, node = self.agent, self.agent.node
         if node is None:
             raise SwarmError(f"agent {agent.name!r} has not joined a router, so it cannot ask the swarm")
-        host = DirectHost.on(node)
+        host = NodeHost.on(node)
         refs = [reply_ref(node.contact)] + ([floor_ref(floor)] if floor > float("-inf") else [])
         query = await agent.distill(text, kind=PacketKind.QUERY, embedding=vector, evidence=refs)
         inbox = host.expect(query.id)
@@ -182,7 +183,7 @@ class AgentSources:
         node = self.agent.node
         if node is None:
             return {}
-        host = DirectHost.on(node)
+        host = NodeHost.on(node)
         by_holder: dict[Holder, list[Candidate]] = {}
         for c in candidates:
             if c.holder is not None:

@@ -65,7 +65,7 @@ from synthswarm.agents.llm import ChatModel
 from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import PassageIndex
 from synthswarm.agents.synthesis import SynthesisSettings, Synthesizer
-from synthswarm.swarm.direct import DirectHost
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 from synthswarm.tools import AnyTool, agent_tools, as_tools
@@ -178,7 +178,7 @@ class Specialist(AgentCore):
     async def join(self, router: Router, node: DHTNode) -> None:
         """Subscribe to ``router`` from ``node``; packets then arrive through :meth:`on_packet`."""
         self._router, self._node = router, node
-        DirectHost.on(node).serve(self.agent_id, self._queries.texts, self._on_relayed)
+        NodeHost.on(node).serve(self.agent_id, self._queries.texts, self._on_relayed)
         await router.subscribe(self.agent_id, await self.interests(), self.on_packet, node=node)
 
     async def open_task(self, task: str, vector: npt.NDArray[np.float32] | None = None) -> bool:

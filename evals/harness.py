@@ -18,11 +18,10 @@
    against N(N-1)/2. With a model, the answering agents then answer every question from its context
    (EM, F1, contains).
 
-With ``synthesis``, a settle phase runs between 2 and 3: every agent combines the findings it received
-with its own where they name the same entity
-(:meth:`synthswarm.agents.specialist.Specialist.synthesize_received`), publishes the syntheses, and
-reacts to the others' until the swarm is quiet; what that costs is counted at the socket
-(``synthesis_messages``), and ``synthesis_used`` is the share of questions whose final context held a
+With ``synthesis``, a settle phase runs between 2 and 3: every agent combines the findings it received with
+its own where they name the same entity (:meth:`synthswarm.agents.specialist.Specialist.synthesize_received`),
+publishes the syntheses, and reacts to the others' until the swarm is quiet; what that costs is counted at the
+socket (``synthesis_messages``), and ``synthesis_used`` is the share of questions whose final context held a
 synthesis built from a gold paragraph.
 
 ``oracle`` is one agent holding every paragraph and asking the same way (same retrieval, rounds and

@@ -23,9 +23,8 @@ Precedence, lowest first:
 4. command-line flags (``--set llm.max_tokens=64`` and the named flags of ``synthswarm``).
 
 Every value is checked as it is read; a bad one raises :class:`~synthswarm.swarm.errors.ConfigError` naming
-the
-dotted key and where the value came from. Finally, settings of an ``openai`` backend left empty are
-taken from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and (for the LLM) ``OPENAI_MODEL``.
+the dotted key and where the value came from. Finally, settings of an ``openai`` backend left empty are taken
+from ``OPENAI_BASE_URL``, ``OPENAI_API_KEY`` and (for the LLM) ``OPENAI_MODEL``.
 """
 
 from __future__ import annotations

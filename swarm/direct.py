@@ -13,9 +13,9 @@ where its author answers. An agent reached by a query with nothing to offer may 
 then replies to the asker like any other. When the author cannot be reached, the relayer offers its
 own whole copies of the author's matching findings instead. Relays are counted under :data:`RELAY`.
 
-The node's :class:`~synthswarm.swarm.host.NodeHost` (``DirectHost`` here, its name from when it served only
-these three topics) serves them for every agent living there, beside the router's deliveries; a node
-that replies, fetches or relays to itself is served there without a message. The messages themselves,
+The node's one :class:`~synthswarm.swarm.host.NodeHost` serves them for every agent living there,
+beside the router's deliveries; a node that replies, fetches or relays to itself is served there
+without a message. The messages themselves,
 and what their decoders refuse, are in :mod:`synthswarm.swarm._host_messages`.
 """
 
@@ -40,7 +40,7 @@ from synthswarm.swarm._host_messages import (
     decode_texts,
 )
 from synthswarm.swarm.dht import Contact
-from synthswarm.swarm.host import FetchFn, NodeHost, RelayFn
+from synthswarm.swarm.host import FetchFn, RelayFn
 
 __all__ = [
     "FETCH",
@@ -52,7 +52,6 @@ __all__ = [
     "RELAY_TOPIC",
     "REPLY",
     "REPLY_TOPIC",
-    "DirectHost",
     "FetchFn",
     "FetchRequest",
     "Offer",
@@ -68,8 +67,6 @@ __all__ = [
     "source_refs",
 ]
 
-DirectHost = NodeHost
-"""The node's one host, under the name the agents know it by."""
 _REF_PREFIX = "reply-to:"
 _FLOOR_PREFIX = "min-score:"
 _HOLDER_PREFIX = "holder:"

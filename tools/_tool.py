@@ -54,8 +54,7 @@ class Tool:
         """Run the tool on the model's arguments (JSON text or a mapping) and return its result as text.
 
         Bad arguments and failures raise :class:`~synthswarm.swarm.errors.ToolError` with a message meant for
-        the
-        model, so an agent can hand it back and let the model try again.
+        the model, so an agent can hand it back and let the model try again.
         """
         kwargs = self._check(parse_arguments(arguments, self.name))
         try:

@@ -18,9 +18,8 @@
 
 Failures are the project's errors: a server that cannot be started or reached, or that lacks a tool
 named in ``tools``, raises :class:`~synthswarm.swarm.errors.ConfigError` naming it; a call that fails, times
-out
-or finds the server dead raises :class:`~synthswarm.swarm.errors.ToolError`, whose message the agent hands to
-its model.
+out or finds the server dead raises :class:`~synthswarm.swarm.errors.ToolError`, whose message the agent hands
+to its model.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ import numpy.typing as npt
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents._specialist.relays import parse_copy_id, relay
-from synthswarm.swarm.direct import DirectHost, Offer, Reply, parse_floor_ref, parse_reply_ref
+from synthswarm.swarm.direct import Offer, Reply, parse_floor_ref, parse_reply_ref
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.packet import OutcomePacket
 
 __all__ = ["Queries"]
@@ -46,7 +47,7 @@ class Queries:
             agent.stats.copies_offered += len(offers)
         if not offers:
             return False
-        reply = DirectHost.on(agent.node).send_reply(to, Reply(query.id, agent.agent_id, offers))
+        reply = NodeHost.on(agent.node).send_reply(to, Reply(query.id, agent.agent_id, offers))
         agent.spawn(reply, name="reply")
         agent.stats.replies_sent += 1
         return True

@@ -15,7 +15,8 @@ from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents.sources import passage_source, scored_inbox
 from synthswarm.swarm.dht import Contact
-from synthswarm.swarm.direct import DirectHost, Offer, parse_holder_ref
+from synthswarm.swarm.direct import Offer, parse_holder_ref
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import ID_BYTES
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
@@ -38,7 +39,7 @@ async def relay(
     if tries == 0 or node is None:
         return False, ()
     authors, copies = await _authors(agent, knowledge, query, vector, floor, node.contact)
-    host = DirectHost.on(node)
+    host = NodeHost.on(node)
     stranded: list[Offer] = []
     for author, where in list(authors.items())[:tries]:
         agent.stats.relays_sent += 1

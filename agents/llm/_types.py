@@ -72,9 +72,8 @@ class Extract:
     A short factual answer is usually a span of the evidence; a small model told to answer with one
     writes sentences instead, so models that support it (``ChatModel.supports_extract``) are made to
     copy. The reply is one of ``choices`` exactly, or a run of whole words from one of ``spans_of``,
-    ending where the model ends it. A local model given only ``choices`` scores each whole (the
-    likeliest reply wins); with ``spans_of`` it decodes under a mask
-    (:mod:`synthswarm.agents.llm.extract`)."""
+    ending where the model ends it. A local model given only ``choices`` scores each whole (the likeliest
+    reply wins); with ``spans_of`` it decodes under a mask (:mod:`synthswarm.agents.llm.extract`)."""
 
     choices: tuple[str, ...] = ()
     spans_of: tuple[str, ...] = ()

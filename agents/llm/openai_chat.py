@@ -37,8 +37,7 @@ class OpenAIChat:
 
     Connection failures, timeouts, 429 and 5xx answers are retried ``max_retries`` times with the
     client's exponential back-off; after that a :class:`~synthswarm.swarm.errors.ModelUnavailableError` names
-    the
-    server and the number of attempts.
+    the server and the number of attempts.
     """
 
     def __init__(

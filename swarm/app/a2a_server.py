@@ -18,8 +18,7 @@ any work starts (a text part, at most ``max_message_chars``, a context id of at 
 a bad one gets a JSON-RPC ``Invalid params`` error, and a refused request (no token, too large) gets
 a JSON-RPC error body with the HTTP status (:func:`a2a_refusal`). Those errors are the SDK's own
 (``a2a.utils.errors``), not :class:`~synthswarm.swarm.errors.SynthswarmError`: the SDK maps only its exact
-error
-classes to JSON-RPC codes. The last ``max_tasks`` tasks are kept for ``GetTask``.
+error classes to JSON-RPC codes. The last ``max_tasks`` tasks are kept for ``GetTask``.
 """
 
 from __future__ import annotations

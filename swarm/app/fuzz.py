@@ -153,7 +153,7 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
     every application handler installed: the host's (deliver, reply, fetch, relay), rendezvous, hub and
     gossip. A crash is an exception out of a handler, a handler failure the node had to catch, or a node
     that stops answering."""
-    from synthswarm.swarm.dht import DHTNode, DHTSettings
+    from synthswarm.swarm.dht import DHTNode, DHTSettings, new_context
     from synthswarm.swarm.dht.limits import PeerLimits
     from synthswarm.swarm.routers import GossipRouter, HubRouter, make_router
     from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
@@ -164,42 +164,51 @@ async def fuzz_live_node(inputs: int, *, seed: int = 0) -> FuzzReport:
     started = time.perf_counter()
     # Limits high enough that every input reaches the handlers instead of being rate-limited.
     settings = DHTSettings(limits=PeerLimits(requests_per_s=1e9, burst=10**9))
-    async with await DHTNode.create(listen="inproc://fuzz-target", settings=settings) as node:
-        router = make_router("dht", [node], hasher=SemanticHasher(48, LSHSettings()), m=4)
+    context = new_context()
+    try:
+        async with (
+            await DHTNode.create(listen="inproc://fuzz-target", settings=settings, context=context) as node,
+            await DHTNode.create(listen="inproc://fuzz-probe", context=context) as probe,
+        ):
+            router = make_router("dht", [node], hasher=SemanticHasher(48, LSHSettings()), m=4)
 
-        async def deliver(_: object) -> None:
-            return None
+            async def deliver(_: object) -> None:
+                return None
 
-        await router.subscribe(bytes(32), np.ones(48, np.float32), deliver, node=node)
-        await HubRouter(node).subscribe(bytes([1]) * 32, np.ones(48, np.float32), deliver, node=node)
-        await GossipRouter(budget=4).subscribe(bytes([2]) * 32, np.ones(48, np.float32), deliver, node=node)
-        host = NodeHost.on(node)
-        host.expect(bytes(32))  # the seed reply's query is waiting
+            await router.subscribe(bytes(32), np.ones(48, np.float32), deliver, node=node)
+            await HubRouter(node).subscribe(bytes([1]) * 32, np.ones(48, np.float32), deliver, node=node)
+            await GossipRouter(budget=4).subscribe(
+                bytes([2]) * 32, np.ones(48, np.float32), deliver, node=node
+            )
+            host = NodeHost.on(node)
+            host.expect(bytes(32))  # the seed reply's query is waiting
 
-        async def texts(ids: Sequence[str]) -> dict[str, str]:
-            return {i: "text" for i in ids}
+            async def texts(ids: Sequence[str]) -> dict[str, str]:
+                return {i: "text" for i in ids}
 
-        async def relayed(_: object) -> bool:
-            return False
+            async def relayed(_: object) -> bool:
+                return False
 
-        host.serve(bytes(32), texts, relayed)
-        for i in range(inputs):
-            data = mutate(rng, rng.choice(frames), frames)
-            report.count("node")
-            try:
-                node._on_request(b"fuzzer", data, None)
-                node._on_reply(None, data, None)
+            host.serve(bytes(32), texts, relayed)
+            for i in range(inputs):
+                data = mutate(rng, rng.choice(frames), frames)
+                report.count("node")
+                try:
+                    node._on_request(b"fuzzer", data, None)
+                    node._on_reply(None, data, None)
+                except Exception as exc:
+                    report.crashes.append(Crash("node", _describe(exc), data.hex()))
+                if i % 64 == 63:
+                    await asyncio.sleep(0.001)  # let spawned application requests run
+            await asyncio.sleep(0.05)
+            for _ in range(node.stats.handler_failures):
+                report.crashes.append(Crash("node", "an application handler raised (see the log)", ""))
+            try:  # from another node, so the answer crosses the target's socket (its own ping would not)
+                await probe.ping(node.contact)
             except Exception as exc:
-                report.crashes.append(Crash("node", _describe(exc), data.hex()))
-            if i % 64 == 63:
-                await asyncio.sleep(0.001)  # let spawned application requests run
-        await asyncio.sleep(0.05)
-        for _ in range(node.stats.handler_failures):
-            report.crashes.append(Crash("node", "an application handler raised (see the log)", ""))
-        try:
-            await node.ping(node.contact)
-        except Exception as exc:
-            report.crashes.append(Crash("node", f"stopped answering: {_describe(exc)}", ""))
+                report.crashes.append(Crash("node", f"stopped answering: {_describe(exc)}", ""))
+    finally:
+        context.term()
     report.seconds = time.perf_counter() - started
     return report
 

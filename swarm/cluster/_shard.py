@@ -5,9 +5,8 @@ addresses, then answers commands (plain dicts): ``{"cmd": "stats"}``, ``{"cmd": 
 F, "seed": S}``, and for routing benchmarks ``{"cmd": "subscribe", ...}`` (agents on its nodes,
 through a :class:`~synthswarm.swarm.routers.dht.DHTRouter`) and ``{"cmd": "received"}`` (which packets reached
 which agents). Two hosts run it: a child process (``python -m synthswarm.swarm.cluster._shard ARGS_JSON``,
-which
-prints ``{"event": "ready", "ids": [...]}`` and then answers one JSON command a line on stdin, ending
-at ``{"cmd": "quit"}``), and a Ray actor (:mod:`synthswarm.swarm.cluster.ray_shards`).
+which prints ``{"event": "ready", "ids": [...]}`` and then answers one JSON command a line on stdin, ending at
+``{"cmd": "quit"}``), and a Ray actor (:mod:`synthswarm.swarm.cluster.ray_shards`).
 
 The semantic router sits in the network layer with the DHT, so the shard may use it.
 """

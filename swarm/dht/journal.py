@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from synthswarm.swarm._wire import pack, unpack_untrusted
+import msgspec
+from synthswarm.swarm._codec import decode, encode
 from synthswarm.swarm.errors import DHTError
 
 __all__ = ["StateJournal"]
 
 _LENGTH = struct.Struct(">I")
+_ENTRY = msgspec.msgpack.Decoder(list[Any])
 
 
 class StateJournal:
@@ -34,7 +36,7 @@ class StateJournal:
         self.entries = 0
 
     def append(self, entry: list[Any]) -> None:
-        data = pack(entry)
+        data = encode(entry)
         os.write(self._fd, _LENGTH.pack(len(data)) + data)
         self.entries += 1
 
@@ -60,10 +62,8 @@ class StateJournal:
             if len(body) < size:
                 return  # torn tail: the process died mid-write
             try:
-                entry = unpack_untrusted(body, DHTError)
+                entry = decode(_ENTRY, body, DHTError, "journal entry")
             except DHTError:
-                return
-            if not isinstance(entry, list):
                 return
             yield entry
             offset += _LENGTH.size + size

@@ -30,9 +30,8 @@ fields. Version 1 frames (``[1, type, rpc_id, ...]``, one flat array) are refuse
 :class:`~synthswarm.swarm.errors.ProtocolError` naming the version.
 
 The sender's node id is not sent: the receiver derives it as SHA-256 of ``sender_key``, so a frame
-cannot claim an id that does not belong to its key. (Proving possession of the key is the job of the
-secured transport, CurveZMQ.) :func:`decode_frame` raises only
-:class:`~synthswarm.swarm.errors.ProtocolError`.
+cannot claim an id that does not belong to its key. (Proving possession of the key is the job of the secured
+transport, CurveZMQ.) :func:`decode_frame` raises only :class:`~synthswarm.swarm.errors.ProtocolError`.
 """
 
 from __future__ import annotations
@@ -293,8 +292,7 @@ class Envelope:
 @functools.lru_cache(maxsize=8192)
 def _node_id_of(key: bytes) -> bytes:
     """:func:`~synthswarm.swarm.identity.id_of`, remembered: every frame names its sender's key, and hashing
-    it
-    again for every frame from the same few peers was a measurable share of an RPC's CPU."""
+    it again for every frame from the same few peers was a measurable share of an RPC's CPU."""
     return id_of(key)
 
 

@@ -11,13 +11,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from synthswarm.swarm._wire import expect_type, pack, unpack_untrusted
+import msgspec
+from synthswarm.swarm._codec import decode, encode
 from synthswarm.swarm.dht.messages import Record
 from synthswarm.swarm.errors import DHTError
 
 __all__ = ["KEY_FULL", "RecordStore", "StoreLimits", "StoredRecord"]
 
 KEY_FULL = "too many records under this key"
+#: What :meth:`RecordStore.dump` writes: key, subkey, value, absolute expiry, a row per record.
+_DUMP = msgspec.msgpack.Decoder(list[tuple[bytes, bytes, bytes, float]])
 """The reason a store refused a new record because its key holds ``max_records_per_key``."""
 
 
@@ -179,7 +182,7 @@ class RecordStore:
 
     def dump(self) -> bytes:
         """msgpack of every record with its absolute expiry, for persistence across restarts."""
-        return pack(
+        return encode(
             [[k, r.subkey, r.value, r.expires_at] for k, rs in self._data.items() for r in rs.values()]
         )
 
@@ -187,8 +190,7 @@ class RecordStore:
         """Add records from :meth:`dump`, skipping expired ones; returns how many were loaded."""
         t = time.time() if now is None else now
         loaded = 0
-        for item in expect_type(unpack_untrusted(data, DHTError), list, "records", DHTError):
-            key, subkey, value, expires_at = expect_type(item, list, "record", DHTError)
+        for key, subkey, value, expires_at in decode(_DUMP, data, DHTError, "records"):
             ttl = int(float(expires_at) - t)
             if ttl > 0 and self.put(key, Record(subkey, value, ttl), now=t)[0]:
                 loaded += 1

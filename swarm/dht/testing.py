@@ -37,8 +37,7 @@ async def launch_swarm(
     exit, killed ones included. With ``seeded_ids`` node keys (so ids) derive from ``seed``, so the
     same seed places every record on the same nodes. With ``shared`` every node sends and receives
     through one :class:`~synthswarm.swarm.dht.transport.TransportHost` (two sockets in all, rather than two
-    per
-    node: how thousands of nodes fit in one process's file descriptors)."""
+    per node: how thousands of nodes fit in one process's file descriptors)."""
     ctx: zmq.asyncio.Context = new_context()
     rng = random.Random(seed)
     counter = iter(range(10**9))

@@ -30,10 +30,9 @@ cost. ``ZMQ_FD`` is edge-triggered and a send can consume its edge, so every sen
 ``ZMQ_EVENTS`` on the next loop turn.
 
 Given :class:`~synthswarm.swarm.dht.curve.CurveKeys`, both sockets speak CurveZMQ: the server authenticates
-and
-encrypts every connection (its ZAP handler names the connection by the client's Curve key, which
-requests are handed along with), and each outgoing connection pins the server key carried in the
-peer's address. A connection proves one key, so a secured host carries one node.
+and encrypts every connection (its ZAP handler names the connection by the client's Curve key, which requests
+are handed along with), and each outgoing connection pins the server key carried in the peer's address. A
+connection proves one key, so a secured host carries one node.
 """
 
 from __future__ import annotations

@@ -17,13 +17,12 @@ import numpy as np
 import numpy.typing as npt
 from synthswarm.swarm._host_messages import DELIVER_TOPIC, Outcome, decode_delivery, encode_delivery
 from synthswarm.swarm.dht import Contact, DHTNode
-from synthswarm.swarm.host import DeliverFn, NodeHost, packet_attributes
+from synthswarm.swarm.host import DeliverFn, packet_attributes
 from synthswarm.swarm.packet import OutcomePacket
 from synthswarm.swarm.telemetry import SpanKind, span
 
 __all__ = [
     "DELIVER_TOPIC",
-    "AgentHost",
     "DeliverFn",
     "DeliveryReport",
     "Outcome",
@@ -31,7 +30,6 @@ __all__ = [
     "RouterStats",
     "Subscriber",
     "decode_delivery",
-    "deliver_to",
     "encode_delivery",
     "packet_attributes",
     "traced_publish",
@@ -123,27 +121,6 @@ class Router(Protocol):
     def stats(self) -> RouterStats: ...
 
 
-class AgentHost:
-    """The agents one router placed on a node, as the node's one :class:`NodeHost` keeps them:
-    ``AgentHost.on(node, stats, registry).add(agent_id, deliver)`` is the older spelling of
-    ``NodeHost.on(node).add(agent_id, deliver, stats)``, kept for the callers written against it."""
-
-    def __init__(self, host: NodeHost, stats: RouterStats) -> None:
-        self.host = host
-        self.stats = stats
-
-    @classmethod
-    def on(cls, node: DHTNode, stats: RouterStats, registry: dict[bytes, AgentHost]) -> AgentHost:
-        """The agents of ``node`` counted in ``stats``, remembered in ``registry``."""
-        found = registry.get(node.node_id)
-        if found is None:
-            found = registry[node.node_id] = cls(NodeHost.on(node), stats)
-        return found
-
-    def add(self, agent_id: bytes, deliver: DeliverFn) -> None:
-        self.host.add(agent_id, deliver, self.stats)
-
-
 def traced_publish(publish: _Publish) -> _Publish:
     """A router's ``publish`` inside a :data:`SPAN_PUBLISH` span (kind PRODUCER) that names the packet
     and the router, and, once it is sent, how many agents it reached at what cost. Every request the
@@ -166,17 +143,3 @@ def traced_publish(publish: _Publish) -> _Publish:
             return report
 
     return typing.cast(_Publish, traced)
-
-
-async def deliver_to(
-    node: DHTNode,
-    registry: object,
-    agent_id: bytes,
-    contact: Contact,
-    packet: OutcomePacket,
-    category: str,
-) -> Outcome:
-    """Hand ``packet`` from ``node`` to the agent ``agent_id`` living at ``contact``; MISSED when it
-    was not reached. (``registry`` is not needed any more: every node has one host.)"""
-    outcome = await NodeHost.on(node).deliver(contact, agent_id, packet, category=category)
-    return Outcome.MISSED if outcome is None else outcome

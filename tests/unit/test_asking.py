@@ -13,12 +13,11 @@ from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import Passage, PassageIndex
 from synthswarm.agents.sources import AgentSources
 from synthswarm.agents.specialist import SpecialistSettings
-from synthswarm.swarm._wire import pack
+from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.direct import (
     MAX_OFFERS,
-    DirectHost,
     Offer,
     Reply,
     floor_ref,
@@ -30,6 +29,7 @@ from synthswarm.swarm.direct import (
     source_refs,
 )
 from synthswarm.swarm.errors import ConfigError, ProtocolError, SwarmError
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, PacketKind, encode_packet, make_packet
 from synthswarm.swarm.routers import DeliveryReport
@@ -90,8 +90,8 @@ def test_replies_and_refs_decode_only_what_they_should() -> None:
 
 async def test_a_reply_reaches_the_asker_and_texts_are_fetched_from_the_holder() -> None:
     async with launch_swarm(2) as nodes:
-        asker, holder = DirectHost.on(nodes[0]), DirectHost.on(nodes[1])
-        assert DirectHost.on(nodes[0]) is asker  # one host per node
+        asker, holder = NodeHost.on(nodes[0]), NodeHost.on(nodes[1])
+        assert NodeHost.on(nodes[0]) is asker  # one host per node
 
         async def texts(ids: Sequence[str]) -> dict[str, str]:
             return {i: f"text of {i}" for i in ids if i != "gone"}
@@ -115,7 +115,7 @@ async def test_a_relayed_query_is_admitted_once_and_only_queries_are_relayed() -
     query = make_packet(who, kind=PacketKind.QUERY, topic="t", finding="q?", embedding=np.ones(8))
     finding = make_packet(who, kind=PacketKind.FINDING, topic="t", finding="f.", embedding=np.ones(8))
     async with launch_swarm(2) as nodes:
-        relayer, author = DirectHost.on(nodes[0]), DirectHost.on(nodes[1])
+        relayer, author = NodeHost.on(nodes[0]), NodeHost.on(nodes[1])
         got: list[bytes] = []
 
         async def on_relay(packet: OutcomePacket) -> bool:
@@ -133,7 +133,7 @@ async def test_a_relayed_query_is_admitted_once_and_only_queries_are_relayed() -
         assert got == [query.id]
         other = make_packet(who, kind=PacketKind.FINDING, topic="t", finding="g.", embedding=np.ones(8))
         with pytest.raises(ProtocolError, match="only queries"):
-            await author.on_relay(nodes[0].contact, pack([b"author", encode_packet(other)]))
+            await author.on_relay(nodes[0].contact, encode([b"author", encode_packet(other)]))
         with pytest.raises(ProtocolError):
             await author.on_relay(nodes[0].contact, b"\x93")
 

@@ -21,13 +21,12 @@ from synthswarm.swarm._host_messages import (
     decode_outcome,
 )
 from synthswarm.swarm.dht.testing import launch_swarm
-from synthswarm.swarm.direct import DirectHost
 from synthswarm.swarm.errors import DHTError
 from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, PacketKind, decode_packet, make_packet
 from synthswarm.swarm.routers import BroadcastRouter
-from synthswarm.swarm.routers._base import AgentHost, RouterStats
+from synthswarm.swarm.routers._base import RouterStats
 from synthswarm.swarm.routers._messages import (
     Candidate,
     Candidates,
@@ -58,11 +57,10 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return seen
 
 
-async def test_one_host_per_node_under_every_name() -> None:
+async def test_one_host_per_node() -> None:
     async with launch_swarm(1) as [node]:
         host = NodeHost.on(node)
-        assert DirectHost.on(node) is host
-        assert AgentHost.on(node, RouterStats(), {}).host is host
+        assert NodeHost.on(node) is host
         assert node.app_handler(DELIVER_TOPIC) == host.on_deliver
 
 

@@ -12,8 +12,9 @@ from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.specialist import Specialist, SpecialistSettings
 from synthswarm.swarm.dht import DHTNode, DHTSettings
 from synthswarm.swarm.dht.testing import launch_swarm
-from synthswarm.swarm.direct import DirectHost, reply_ref
+from synthswarm.swarm.direct import reply_ref
 from synthswarm.swarm.errors import ConfigError, SwarmError
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 from synthswarm.swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter, Router
 from synthswarm.swarm.semantic import SemanticHasher
@@ -242,7 +243,7 @@ async def test_an_agent_with_nothing_to_offer_relays_the_query_to_the_author_of_
         await astronomy.share_knowledge()  # its findings name its node, so music knows where it answers
         for agent in (botany, astronomy, music):
             await agent.drain()
-        asker = DirectHost.on(nodes[0])
+        asker = NodeHost.on(nodes[0])
 
         async def query(text: str) -> OutcomePacket:
             return await botany.distill(text, kind=PacketKind.QUERY, evidence=[reply_ref(nodes[0].contact)])
@@ -277,7 +278,7 @@ async def test_a_relayer_speaks_for_an_author_it_cannot_reach_with_its_copies() 
         query = await botany.distill(
             ASTRONOMY_FACT, kind=PacketKind.QUERY, evidence=[reply_ref(nodes[0].contact)]
         )
-        asker = DirectHost.on(nodes[0])
+        asker = NodeHost.on(nodes[0])
         replies = asker.expect(query.id)
         assert await music.on_packet(query)
         reply = await asyncio.wait_for(replies.get(), 5)

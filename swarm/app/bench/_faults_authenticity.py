@@ -11,7 +11,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 from synthswarm.swarm import tasks
-from synthswarm.swarm._wire import unpack_untrusted
+from synthswarm.swarm._host_messages import DELIVER_TOPIC, Outcome, decode_outcome, encode_delivery
 from synthswarm.swarm.app.bench._faults_settings import FaultBenchSettings, Progress
 from synthswarm.swarm.app.bench.routing import DIMS
 from synthswarm.swarm.dht import DHTSettings
@@ -22,7 +22,6 @@ from synthswarm.swarm.dht.transport import request_parts
 from synthswarm.swarm.errors import DHTError
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, make_packet
-from synthswarm.swarm.routers._base import DELIVER_TOPIC, encode_delivery
 from synthswarm.swarm.routers.dht import DHTRouter
 from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
@@ -53,7 +52,7 @@ async def _authenticity_async(s: FaultBenchSettings, progress: Progress) -> dict
                 reply = await sender.app_request(host, DELIVER_TOPIC, payload, category="attack")
             except DHTError:
                 return False
-            return bool(unpack_untrusted(reply, DHTError))
+            return decode_outcome(reply) is not Outcome.MISSED
 
         def valid(i: int, **kw: Any) -> OutcomePacket:
             return make_packet(alice, kind="finding", topic="t", finding=f"finding {i}",

@@ -14,20 +14,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 from synthswarm.swarm import tasks
-from synthswarm.swarm._wire import unpack_untrusted
+from synthswarm.swarm._codec import decode
 from synthswarm.swarm.app.bench._faults_settings import FaultBenchSettings, Progress
 from synthswarm.swarm.app.bench.routing import DIMS
 from synthswarm.swarm.dht import Contact, DHTSettings, key_for
 from synthswarm.swarm.dht.messages import Record, Store, Stored
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.errors import DHTError
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import make_packet
-from synthswarm.swarm.routers._base import Outcome, deliver_to
+from synthswarm.swarm.routers._base import Outcome
 
 __all__ = ["run"]
+
+
+#: The child's answer to ``bench.state``: records, memories and contacts it holds.
+_HELD = msgspec.msgpack.Decoder(list[int])
 
 
 def run(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
@@ -86,9 +92,10 @@ async def _restart_async(s: FaultBenchSettings, progress: Progress) -> dict[str,
                 for i in range(n):
                     packet = make_packet(sender, kind="finding", topic="restart", finding=f"finding {i}",
                                          embedding=rng.standard_normal(DIMS))  # fmt: skip
-                    outcome = await deliver_to(nodes[1], {}, agent, contact, packet, "bench")
+                    outcome = await NodeHost.on(nodes[1]).deliver(contact, agent, packet, category="bench")
                     acked_packets += outcome is Outcome.DELIVERED
-                held = unpack_untrusted(await nodes[0].app_request(contact, "bench.state", b""), DHTError)
+                answer = await nodes[0].app_request(contact, "bench.state", b"")
+                held = decode(_HELD, answer, DHTError, "bench.state")
                 child.kill9()  # at once: anything not yet on disk is lost
                 progress("restart: killed with SIGKILL; restarting")
             finally:

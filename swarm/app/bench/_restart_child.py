@@ -15,11 +15,12 @@ from pathlib import Path
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.memory import AgentMemory
 from synthswarm.swarm import tasks
-from synthswarm.swarm._wire import pack
+from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode, DHTSettings
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket
-from synthswarm.swarm.routers._base import AgentHost, RouterStats
+from synthswarm.swarm.routers._base import RouterStats
 
 STATE_TOPIC = "bench.state"
 
@@ -35,13 +36,13 @@ async def main(state: Path, join: list[str]) -> None:
     async def deliver(packet: OutcomePacket) -> None:
         await memory.store_packet(packet)  # acknowledged only once Chroma has it
 
-    AgentHost.on(node, RouterStats(), {}).add(agent.id, deliver)
+    NodeHost.on(node).add(agent.id, deliver, RouterStats())
 
     async def counts() -> list[int]:
         return [len(node.store), (await memory.counts())[1], len(node.table)]
 
     async def serve_state(_: Contact, __: bytes) -> bytes:
-        return pack(await counts())
+        return encode(await counts())
 
     node.register_app(STATE_TOPIC, serve_state)
     records, memories, contacts = await counts()

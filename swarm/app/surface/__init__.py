@@ -1,17 +1,17 @@
 """synthswarm: LLM agents that form a synthesis swarm.
 
-The curated public surface. Everything else lives one floor down, under three folders of the
-repository that install inside this namespace (GUIDE section 2):
+The curated public surface. Everything else lives one floor down, under three folders of the repository that
+install inside this namespace (GUIDE section 2):
 
-- ``synthswarm.swarm``: the network floor (the ZeroMQ Kademlia DHT, routers, packets, identities,
-  admission, config, errors); it knows nothing of agents or LLMs;
+- ``synthswarm.swarm``: the network floor (the ZeroMQ Kademlia DHT, routers, packets, identities, admission,
+  config, errors); it knows nothing of agents or LLMs;
 - ``synthswarm.agents`` and ``synthswarm.tools``: who thinks (chat models, embedders, memory,
   specialists, asking, synthesis, the dispatcher) and what they may call;
-- ``synthswarm.swarm.app`` and ``synthswarm.evals``: the applications (the runtime, the CLI, the
-  servers, the demo, the benchmarks, the eval harness).
+- ``synthswarm.swarm.app`` and ``synthswarm.evals``: the applications (the runtime, the CLI, the servers, the
+  demo, the benchmarks, the eval harness).
 
-Names are imported on first use, so ``import synthswarm.swarm.dht`` in a DHT-only process does not
-load the models, LangGraph or Chroma::
+Names are imported on first use, so ``import synthswarm.swarm.dht`` in a DHT-only process does not load the
+models, LangGraph or Chroma::
 
     from synthswarm import HashingEmbedder, ScriptedChat, Swarm, tool
 """
