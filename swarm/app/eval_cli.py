@@ -1,0 +1,146 @@
+"""``synthswarm eval``: the scaling protocol, from the command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from synthswarm.swarm import tasks
+from synthswarm.swarm.app._options import out as console
+from synthswarm.swarm.config import Config
+
+__all__ = ["eval_group"]
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Measure collective intelligence against swarm size."""
+
+
+@eval_group.command("scaling")
+@click.option(
+    "--dataset", default="synthetic", show_default=True, help="synthetic, hotpotqa, or a HotpotQA file."
+)
+@click.option(
+    "--sizes", default="2,4,8,16,32,64,128", show_default=True, help="Swarm sizes, comma-separated."
+)
+@click.option(
+    "--strategies",
+    default="isolated,gossip,hub,broadcast,dht,oracle",
+    show_default=True,
+    help="Comma-separated.",
+)
+@click.option(
+    "--llm",
+    "llm_mode",
+    default="none",
+    show_default=True,
+    help="none: evidence metrics only; local: the embedded model answers; openai: the [llm] server answers.",
+)
+@click.option(
+    "--questions",
+    type=click.IntRange(min=1),
+    help="Use the first K questions (default: all with --llm none, 50 with a model).",
+)
+@click.option(
+    "--complete",
+    is_flag=True,
+    help="Only questions whose every gold paragraph is in the corpus (97 of the HotpotQA sample's 300).",
+)
+@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Runs at once, one process each.",
+)
+@click.option(
+    "--ray", "ray_address", metavar="ADDRESS",
+    help="Run each run as a Ray task: auto (the cluster `ray start` runs here), local (a new "
+    "instance), or a cluster's address; --jobs runs at once. Needs the [ray] extra.",
+)  # fmt: skip
+@click.option(
+    "--kill",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Fraction of the nodes killed after publishing, before asking (hub's node among them).",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["split", "growing"]),
+    default="split",
+    show_default=True,
+    help="split: the corpus split among N agents; growing: N agents of --share paragraphs each, the "
+    "corpus and its questions growing with N.",
+)
+@click.option(
+    "--share",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Paragraphs per agent (growing).",
+)
+@click.option(
+    "--ablate",
+    default="",
+    metavar="NAMES",
+    help="Turn mechanisms off, comma-separated: rounds, hybrid, titles, answerer, relays.",
+)
+@click.option(
+    "--synthesis",
+    type=click.Choice(["on", "off"]),
+    default="off",
+    show_default=True,
+    help="Settle after publishing: agents combine what they received with what they know.",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
+@click.pass_obj
+def eval_scaling(
+    cfg: Config,
+    dataset: str,
+    sizes: str,
+    strategies: str,
+    llm_mode: str,
+    questions: int | None,
+    complete: bool,
+    seed: int,
+    jobs: int,
+    ray_address: str | None,
+    kill: float,
+    protocol: str,
+    share: int,
+    ablate: str,
+    synthesis: str,
+    out: Path,
+) -> None:
+    """Run every (size, strategy) of the scaling protocol; results, table and plots go to OUT.
+
+    Runs are cached in OUT/runs, so an interrupted sweep resumes where it stopped.
+    """
+    from synthswarm.evals.cli import scaling
+
+    if questions is None and llm_mode != "none":
+        questions = 50
+    command = (
+        f"synthswarm eval scaling --dataset {dataset} --sizes {sizes} --strategies {strategies}"
+        f" --llm {llm_mode}"
+        + (f" --questions {questions}" if questions else "")
+        + (" --complete" if complete else "")
+        + (f" --protocol growing --share {share}" if protocol == "growing" else "")
+        + (f" --kill {kill}" if kill else "")
+        + (f" --ablate {ablate}" if ablate else "")
+        + (" --synthesis on" if synthesis == "on" else "")
+        + f" --seed {seed} --jobs {jobs}"
+        + (f" --ray {ray_address}" if ray_address else "")
+        + f" --out {out}"
+    )
+    tasks.run(
+        scaling(cfg, console, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
+                questions=questions, complete=complete, seed=seed, jobs=jobs, ray=ray_address, kill=kill,
+                ablate=ablate,
+                protocol=protocol, share=share, synthesis=synthesis == "on",
+                out=out, command=command)
+    )  # fmt: skip
