@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from synthswarm.agents._memory_store import MemoryHit, Metadata, Vector
 from synthswarm.agents.embeddings import Embedder
 from synthswarm.swarm.errors import MemoryStoreError

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from synthswarm.agents._memory_store import MemoryHit, Metadata, Vector
 
 __all__ = ["InMemoryCollection"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import openai
+
 from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["async_openai_client"]

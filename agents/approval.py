@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from langgraph.types import Command, Interrupt
+
 from synthswarm.swarm.errors import SwarmError
 
 __all__ = [

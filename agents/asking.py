@@ -30,6 +30,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.errors import ConfigError
 from synthswarm.swarm.telemetry import span

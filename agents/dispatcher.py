@@ -45,6 +45,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
+
 from synthswarm.agents._dispatcher.answer import Synthesize, respond
 from synthswarm.agents._dispatcher.consult import Consult
 from synthswarm.agents._dispatcher.events import (

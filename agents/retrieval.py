@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["LEXICAL_WEIGHT", "Passage", "PassageIndex", "ScoredPassage", "titled", "tokenize"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents.asking import AskSettings, Candidate, Holder
 from synthswarm.agents.memory import AgentMemory
 from synthswarm.agents.retrieval import PassageIndex

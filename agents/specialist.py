@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents._specialist import answering
 from synthswarm.agents._specialist.answering import Answer, Context
 from synthswarm.agents._specialist.core import AgentCore

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents.llm._types import ChatMessage, ChatModel, GenerationOptions
 from synthswarm.agents.text import names, sentences
 from synthswarm.swarm.direct import source_refs

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
 from synthswarm.agents.embeddings import make_embedder
 from synthswarm.evals.datasets import load_dataset
 from synthswarm.evals.harness import CachedEmbedder, Row, RunSettings

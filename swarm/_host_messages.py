@@ -22,6 +22,7 @@ from enum import IntEnum
 from typing import Annotated
 
 import msgspec
+
 from synthswarm.swarm._codec import Finite, WireStruct, decode, encode
 from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.errors import ProtocolError

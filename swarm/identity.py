@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["ID_BYTES", "PUBLIC_KEY_BYTES", "SIGNATURE_BYTES", "Identity", "id_of", "verify_signature"]

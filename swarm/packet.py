@@ -32,6 +32,7 @@ from enum import IntEnum, StrEnum
 import msgspec
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm._codec import WireStruct, decode, encode
 from synthswarm.swarm.errors import (
     PacketMalformedError,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm.dht.ids import key_for
 
 __all__ = ["MAX_SPILL", "LSHSettings", "SemanticHasher", "TopicKey"]

@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, ProxyTracerProvider, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
+
 from synthswarm.swarm.errors import ConfigError
 
 if TYPE_CHECKING:

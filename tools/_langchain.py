@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_function
+
 from synthswarm.swarm.errors import ToolError
 from synthswarm.tools._tool import Tool
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from langchain_core.utils.function_calling import convert_to_openai_function
+
 from synthswarm.swarm.errors import ToolError
 from synthswarm.tools._spec import ToolSpec
 

@@ -37,6 +37,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT, CallToolResult, ContentBlock
 from mcp_types import Tool as RemoteTool
+
 from synthswarm.swarm.errors import ConfigError, ToolError
 from synthswarm.tools._tool import MAX_RESULT_CHARS, Tool, parse_arguments
 from synthswarm.tools.mcp_config import MCPServerConfig, mcp_configs

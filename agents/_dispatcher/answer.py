@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage
+
 from synthswarm.agents._dispatcher.events import EVENT_FINAL
 from synthswarm.agents._dispatcher.state import DispatcherState
 from synthswarm.agents._dispatcher.step import Step

@@ -12,6 +12,7 @@ from typing import Any
 
 from langgraph.errors import GraphBubbleUp
 from langgraph.types import RetryPolicy
+
 from synthswarm.agents._dispatcher.events import (
     EVENT_ANSWER,
     EVENT_DENIED,

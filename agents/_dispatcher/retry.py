@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from langgraph.types import RetryPolicy
+
 from synthswarm.swarm.errors import DHTError, ModelError
 
 __all__ = ["DEFAULT_RETRY", "retries"]

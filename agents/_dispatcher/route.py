@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.types import Overwrite, Send
+
 from synthswarm.agents._dispatcher.events import EVENT_ROUTE
 from synthswarm.agents._dispatcher.state import NODE_CONSULT, TRACE_KEY, ConsultTask, DispatcherState
 from synthswarm.agents._dispatcher.step import Step

@@ -7,6 +7,7 @@ from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+
 from synthswarm.agents.specialist import Answer
 
 __all__ = [

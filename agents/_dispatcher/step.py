@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.config import get_stream_writer
 from langgraph.runtime import get_runtime
 from langgraph.types import interrupt
+
 from synthswarm.agents._dispatcher.state import NODE_ROUTE, TRACE_KEY
 from synthswarm.swarm.errors import SwarmError
 from synthswarm.swarm.telemetry import remote_parent, span, traceparent

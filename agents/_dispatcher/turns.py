@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from langchain_core.messages import AnyMessage
+
 from synthswarm.agents.specialist import Turn
 
 __all__ = ["conversation", "turns_in", "turns_of"]

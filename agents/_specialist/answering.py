@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.evidence import Evidence, Trace, current_trace, evidence_of, tracing
 from synthswarm.agents._specialist.follow_ups import HISTORY_TURNS, Turn, follow_up_query

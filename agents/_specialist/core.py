@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents._specialist.settings import SpecialistSettings, SpecialistStats
 from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.llm import ChatModel

@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents._specialist.core import AgentCore
 
 __all__ = ["Interests", "centroids"]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.evidence import current_trace, own_evidence, packet_evidence
 from synthswarm.agents.memory import TITLE, Document

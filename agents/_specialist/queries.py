@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents._specialist.relays import parse_copy_id, relay

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents.sources import passage_source, scored_inbox

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+
 from synthswarm.agents.embeddings._types import Vectors, normalize_rows
 
 __all__ = ["HashingEmbedder"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from synthswarm.agents._packaged import embedded_embedder_dir
 from synthswarm.agents.embeddings._types import Vectors, normalize_rows
 from synthswarm.swarm.errors import ModelError, ModelNotFoundError

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import openai
+
 from synthswarm.agents._openai import async_openai_client
 from synthswarm.agents.embeddings._types import Vectors, normalize_rows
 from synthswarm.swarm.errors import ModelError, ModelResponseError, ModelUnavailableError

@@ -13,6 +13,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 from langchain_core.outputs import ChatGeneration, LLMResult
+
 from synthswarm.agents.llm._types import ChatMessage, FinishReason, ToolCall
 from synthswarm.swarm.errors import ModelError, ModelNotFoundError, ModelResponseError, ModelUnavailableError
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents.llm._types import Extract
 
 __all__ = ["REPLY_PREFIX", "ExtractRule", "ExtractiveDecoding"]

@@ -41,6 +41,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable
+
 from synthswarm.agents.llm._langchain_convert import (
     UsageCounter,
     finish_of,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import openai
+
 from synthswarm.agents._openai import async_openai_client
 from synthswarm.agents.llm._tracing import traced_chat
 from synthswarm.agents.llm._types import (

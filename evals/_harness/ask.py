@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents.asking import best_holders
 from synthswarm.agents.specialist import Specialist
 from synthswarm.evals._harness.answer import answer_all

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents.embeddings import Embedder, Vectors
 from synthswarm.agents.retrieval import titled
 from synthswarm.evals.datasets import Dataset

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+
 from synthswarm.agents.answers import contains_answer, exact_match, f1_score
 from synthswarm.agents.specialist import Context, Specialist
 from synthswarm.evals._harness.rows import Row

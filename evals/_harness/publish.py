@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+
 from synthswarm.agents.specialist import Specialist
 from synthswarm.evals._harness.metrics import ROUTE
 from synthswarm.evals._harness.settings import Progress

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from synthswarm.evals._sweep.jobs import Outcome
 from synthswarm.evals._sweep.settings import ModelSpec, SweepSettings
 from synthswarm.evals.datasets import Dataset

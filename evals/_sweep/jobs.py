@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents.llm import ChatModel
 from synthswarm.evals._sweep.observer import SweepObserver
 from synthswarm.evals.datasets import Dataset

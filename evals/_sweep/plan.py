@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.agents.llm import ChatModel
 from synthswarm.evals._sweep.cache import read_run, run_path, write_run
 from synthswarm.evals._sweep.jobs import Job, Outcome, Runner, run_here

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from synthswarm.swarm._codec import encode
 from synthswarm.swarm._host_messages import (
     DELIVER_TOPIC,

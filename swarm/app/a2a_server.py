@@ -59,6 +59,7 @@ from a2a.utils.errors import InvalidParamsError, InvalidRequestError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
+
 from synthswarm.agents.dispatcher import EVENT_ANSWER, EVENT_FINAL, EVENT_ROUTE, EVENT_TOKEN, AnswerStream
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.errors import ApiError, SynthswarmError

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+
 from synthswarm.swarm.app._options import err, out, status_updater
 from synthswarm.swarm.app.bench import FAULT_SECTIONS
 from synthswarm.swarm.config import Config

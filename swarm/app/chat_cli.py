@@ -24,6 +24,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
 from synthswarm.agents.approval import Decision, PendingApproval, resume_command
 from synthswarm.agents.dispatcher import (
     EVENT_ANSWER,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from rich.logging import RichHandler
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app._options import err, out
 from synthswarm.swarm.app.bench_cli import bench

@@ -20,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
 from synthswarm.agents.embeddings import make_embedder
 from synthswarm.agents.llm import make_chat_model
 from synthswarm.swarm.app.demo import DemoResult, DemoSummary, load_demo_corpus, run_demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+
 from synthswarm.swarm import tasks
 
 __all__ = ["dht"]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions, LocalChat
 from synthswarm.swarm import tasks

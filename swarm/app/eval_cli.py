@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import click
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app._options import out as console
 from synthswarm.swarm.config import Config

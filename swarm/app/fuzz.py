@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from synthswarm.swarm.app._fuzz_targets import Target, byte_targets, seed_frames, seed_packets
 from synthswarm.swarm.dht.journal import StateJournal
 from synthswarm.swarm.dht.messages import decode_frame
@@ -293,6 +294,7 @@ async def fuzz_http(inputs: int, *, seed: int = 0) -> FuzzReport:
     """Broken requests to the HTTP API of a small scripted swarm (in process, through ASGI). A crash
     is a 5xx answer or an exception out of the app."""
     import httpx
+
     from synthswarm.agents.embeddings import HashingEmbedder
     from synthswarm.agents.llm import ScriptedChat
     from synthswarm.swarm.app.runtime import Swarm

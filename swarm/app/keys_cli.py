@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from synthswarm.swarm.app._options import err, out
 
 __all__ = ["keys"]

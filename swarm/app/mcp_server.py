@@ -19,6 +19,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as MCPToolError
+
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.errors import SynthswarmError
 from synthswarm.swarm.packet import OutcomePacket

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+
 from synthswarm.swarm.app._options import err, out, status_updater
 from synthswarm.swarm.config import Config
 

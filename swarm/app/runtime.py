@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import RetryPolicy
+
 from synthswarm.agents.approval import Decision, PendingApproval
 from synthswarm.agents.dispatcher import DEFAULT_RETRY
 from synthswarm.agents.embeddings import Embedder

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import uvicorn
 from rich.console import Console
+
 from synthswarm.agents.embeddings import make_embedder
 from synthswarm.agents.llm import make_chat_model
 from synthswarm.swarm.app.a2a_server import A2A_PATH, CARD_PATH

@@ -53,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+
 from synthswarm.agents.approval import ApprovalRequired, Decision, PendingApproval
 from synthswarm.agents.dispatcher import EVENT_FINAL, EVENT_TOKEN, AnswerStream, conversation, turns_of
 from synthswarm.agents.specialist import Turn

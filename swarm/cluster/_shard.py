@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm.cluster._join import join
 from synthswarm.swarm.dht.node import DHTNode, DHTSettings, requests_by_category

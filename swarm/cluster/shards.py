@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm.cluster._join import join
 from synthswarm.swarm.dht.node import DHTNode, DHTSettings, requests_by_category
 from synthswarm.swarm.dht.testing import SHARED_HOST_SETTINGS

@@ -25,6 +25,7 @@ import zmq
 import zmq.asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from synthswarm.swarm.identity import PUBLIC_KEY_BYTES, Identity
 
 __all__ = ["CurveKeys", "CurveProofs", "ZapHandler", "curve_public_of", "secured_address", "split_address"]

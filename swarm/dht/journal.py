@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
 from synthswarm.swarm._codec import decode, encode
 from synthswarm.swarm.errors import DHTError
 

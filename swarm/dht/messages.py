@@ -45,6 +45,7 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta
+
 from synthswarm.swarm.dht.ids import ID_BYTES, Contact
 from synthswarm.swarm.errors import ProtocolError
 from synthswarm.swarm.identity import PUBLIC_KEY_BYTES, id_of

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 import zmq.asyncio
+
 from synthswarm.swarm.dht._node.client import RpcClient
 from synthswarm.swarm.dht._node.persistence import StateFiles, load_or_create_identity
 from synthswarm.swarm.dht._node.replication import Replication

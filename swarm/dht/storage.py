@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
+
 from synthswarm.swarm._codec import decode, encode
 from synthswarm.swarm.dht.messages import Record
 from synthswarm.swarm.errors import DHTError

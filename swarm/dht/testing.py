@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import zmq.asyncio
+
 from synthswarm.swarm.dht.curve import ZapHandler
 from synthswarm.swarm.dht.node import DHTNode, DHTSettings
 from synthswarm.swarm.dht.transport import TransportHost, TransportSettings, new_context

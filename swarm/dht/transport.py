@@ -48,6 +48,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+
 from synthswarm.swarm.dht.curve import ZAP_DOMAIN, CurveKeys, split_address
 from synthswarm.swarm.dht.messages import MAX_FRAME_BYTES
 

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm._host_messages import DELIVER_TOPIC, Outcome, decode_delivery, encode_delivery
 from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.host import DeliverFn, packet_attributes

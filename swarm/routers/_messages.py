@@ -24,6 +24,7 @@ from typing import Annotated
 import msgspec
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm._codec import Finite, WireStruct, decode
 from synthswarm.swarm._host_messages import Outcome
 from synthswarm.swarm.dht import Contact

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.errors import ProtocolError

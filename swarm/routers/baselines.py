@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.errors import DHTError, PacketError, ProtocolError

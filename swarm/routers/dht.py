@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode, PutResult, distance
 from synthswarm.swarm.dht.messages import MAX_CONTACTS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthswarm.agents.embeddings import LocalEmbedder
 from synthswarm.agents.llm import LocalChat
 

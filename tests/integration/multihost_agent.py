@@ -12,6 +12,7 @@ import json
 import sys
 
 import numpy as np
+
 from synthswarm.swarm.dht import DHTNode, DHTSettings, key_for
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, make_packet

@@ -18,13 +18,13 @@ from a2a.types import Message, Part, Role, SendMessageRequest, StreamResponse, T
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.swarm.app.a2a_server import A2A_PATH, BEARER_SCHEME, CARD_PATH
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.app.server import ServerSettings, create_app
 from synthswarm.swarm.config import SwarmConfig
-
 from tests.integration.openai_stub import openai_stub, start_serve
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT, QUESTION
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
+
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.app.server import MODEL_ID, ServerSettings, create_app
 from synthswarm.swarm.config import SwarmConfig
-
 from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT
 

@@ -13,6 +13,7 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
+
 from synthswarm.swarm.dht import DHTNode, DHTSettings, key_for, new_context
 from synthswarm.swarm.dht.ids import Contact, distance
 from synthswarm.swarm.dht.messages import MAX_FRAME_BYTES, Envelope, Pong, Record, Store, Stored, encode_frame

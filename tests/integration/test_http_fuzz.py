@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.swarm.app.fuzz import fuzz_http

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from langchain_openai import ChatOpenAI
+
 from synthswarm.agents.llm import LangChainChat
 from synthswarm.agents.specialist import Specialist
 from synthswarm.swarm.app.server import MODEL_ID, ServerSettings
-
 from tests.integration.test_server import TOKEN, serving
 from tests.unit.agents_world import EMBEDDER, QUESTION
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from synthswarm.agents.embeddings import LocalEmbedder
 from synthswarm.agents.llm import ChatMessage, Extract, GenerationOptions, LocalChat
 from synthswarm.swarm.errors import PromptTooLongError

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult, TextContent
+
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.errors import ToolError
 from synthswarm.tools.mcp import MCPServerConfig, MCPTool
-
 from tests.integration.openai_stub import base_url, openai_stub
 from tests.unit.agents_world import ASTRONOMY_FACT, BOTANY_FACT, QUESTION
 

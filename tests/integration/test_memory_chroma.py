@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.memory import AgentMemory, ChromaCollection, Document, chroma_client
 from synthswarm.swarm.errors import MemoryStoreError

@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+
 from synthswarm.agents.embeddings import OpenAIEmbedder
 from synthswarm.agents.llm import ChatMessage, GenerationOptions, OpenAIChat, ToolCall
 from synthswarm.swarm.errors import ModelUnavailableError
 from synthswarm.tools import calculator
-
 from tests.integration.openai_stub import base_url, openai_stub
 
 

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from synthswarm.swarm.dht import DHTSettings, key_for
 from synthswarm.swarm.dht.ids import distance
 from synthswarm.swarm.dht.node import requests_sent
-
 from tests.integration.test_cli_eval import measured
 from tests.integration.test_cli_eval import run as run_eval
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from synthswarm.swarm.app.bench.routing import RoutingBenchSettings, run_routing_bench
 from synthswarm.swarm.dht import DHTSettings
 from synthswarm.swarm.dht.testing import launch_swarm

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import zmq
 import zmq.asyncio
+
 from synthswarm.swarm.dht import DHTNode, DHTSettings, key_for
 from synthswarm.swarm.dht.curve import CurveKeys, split_address
 from synthswarm.swarm.dht.limits import PeerLimits

@@ -17,10 +17,10 @@ import httpx
 import openai
 import pytest
 import uvicorn
+
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.app.server import MODEL_ID, ServerSettings, create_app
 from synthswarm.swarm.config import SwarmConfig
-
 from tests.integration.openai_stub import openai_stub, start_serve
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
 

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from synthswarm.agents.embeddings import LocalEmbedder
 from synthswarm.agents.llm import LocalChat
 from synthswarm.swarm.app.demo import load_demo_corpus, run_demo
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.errors import ConfigError
-
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION, chat
 
 DISTRACTORS = {

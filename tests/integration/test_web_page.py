@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from synthswarm.swarm.app.server import ServerSettings
 
+from synthswarm.swarm.app.server import ServerSettings
 from tests.integration.test_server import TOKEN, serving
 from tests.unit.agents_world import QUESTION
 

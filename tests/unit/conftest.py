@@ -6,6 +6,7 @@ import socket
 from typing import Any
 
 import pytest
+
 import synthswarm.agents.embeddings.local
 import synthswarm.agents.llm.local
 

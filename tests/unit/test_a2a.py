@@ -27,6 +27,7 @@ from a2a.types import (
 )
 from a2a.utils.constants import PROTOCOL_VERSION_1_0, VERSION_HEADER
 from fastapi import FastAPI
+
 from synthswarm.agents.llm import ChatMessage, ChatResult, GenerationOptions, ScriptedChat
 from synthswarm.swarm.app.a2a_server import (
     A2A_PATH,
@@ -42,7 +43,6 @@ from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.app.server import ServerSettings, create_app
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.errors import ModelResponseError
-
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
 
 TOKEN = "s3cret-token"

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from synthswarm.swarm.admission import AdmissionSettings, PacketAdmission
 from synthswarm.swarm.errors import (
     ConfigError,

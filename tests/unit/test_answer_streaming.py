@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from synthswarm.agents.dispatcher import EVENT_FINAL, EVENT_ROUTE, EVENT_TOKEN, AnswerStream
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.memory import AgentMemory
 from synthswarm.agents.specialist import Specialist, StreamCleaner, _clean
-
 from tests.unit.agents_world import EMBEDDER
 
 

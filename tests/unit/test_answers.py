@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthswarm.agents.answers import contains_answer, exact_match, f1_score, normalize_answer
 
 

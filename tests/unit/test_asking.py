@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import pytest
+
 from synthswarm.agents.asking import AskSettings, Candidate, Holder, ask
 from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import Passage, PassageIndex
@@ -33,7 +34,6 @@ from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, PacketKind, encode_packet, make_packet
 from synthswarm.swarm.routers import DeliveryReport
-
 from tests.unit.agents_world import EMBEDDER
 
 PASSAGES = [

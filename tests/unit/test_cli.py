@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from synthswarm.swarm.app.cli import main
 from synthswarm.swarm.config import Config
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from synthswarm.swarm.cluster import ray_shards
 from synthswarm.swarm.errors import ConfigError
 

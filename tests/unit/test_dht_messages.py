@@ -7,6 +7,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from synthswarm.swarm.dht.ids import Contact
 from synthswarm.swarm.dht.messages import (
     MAX_ADDRESS_CHARS,
@@ -35,7 +36,6 @@ from synthswarm.swarm.dht.messages import (
 )
 from synthswarm.swarm.errors import ProtocolError
 from synthswarm.swarm.identity import Identity
-
 from tests.unit.strategies import msgpack_values
 
 ME = Identity.from_seed(b"\x05" * 32)

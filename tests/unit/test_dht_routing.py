@@ -4,6 +4,7 @@ import os
 import random
 
 import pytest
+
 from synthswarm.swarm.dht.ids import Contact, bucket_index, distance, key_for, random_id_in_bucket
 from synthswarm.swarm.dht.routing import RoutingTable
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthswarm.swarm.dht import Contact, DHTNode, key_for
 from synthswarm.swarm.dht.messages import FindNode, FoundNodes, Record, Store, Stored
 from synthswarm.swarm.dht.testing import launch_swarm

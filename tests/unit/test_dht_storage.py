@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthswarm.swarm.dht.messages import Record
 from synthswarm.swarm.dht.rtt import PeerHealth, RttEstimator
 from synthswarm.swarm.dht.storage import KEY_FULL, RecordStore, StoreLimits

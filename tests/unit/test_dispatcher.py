@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
 from synthswarm.agents.dispatcher import (
     EVENT_ANSWER,
     EVENT_FINAL,
@@ -19,7 +20,6 @@ from synthswarm.agents.dispatcher import (
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.specialist import Specialist, SpecialistSettings, Turn, follow_up_query
 from synthswarm.swarm.errors import ConfigError, SwarmError
-
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, context_of
 
 CONFIG: Any = {"configurable": {"thread_id": "t1"}}

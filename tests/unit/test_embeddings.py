@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from synthswarm.agents.embeddings import Embedder, HashingEmbedder, LocalEmbedder, make_embedder
 from synthswarm.swarm.config import EmbedderConfig
 from synthswarm.swarm.errors import ModelNotFoundError

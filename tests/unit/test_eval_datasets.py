@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from synthswarm.evals.datasets import HOTPOTQA_SAMPLE, load_dataset, load_hotpotqa, synthetic_dataset
 from synthswarm.evals.partition import partition
 from synthswarm.swarm.errors import ConfigError

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import pytest
+
 from synthswarm.agents.embeddings import HashingEmbedder, Vectors
 from synthswarm.evals.cli import run_settings
 from synthswarm.evals.datasets import synthetic_dataset

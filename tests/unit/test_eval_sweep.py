@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 import synthswarm.evals.sweep
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.evals.datasets import synthetic_dataset

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgpack
 from hypothesis import given, settings
+
 from synthswarm.swarm.app._fuzz_targets import PAYLOAD_DECODERS
 from synthswarm.swarm.app.fuzz import (
     FuzzReport,
@@ -19,7 +20,6 @@ from synthswarm.swarm.app.fuzz import (
     run_byte_fuzz,
 )
 from synthswarm.swarm.errors import ProtocolError
-
 from tests.unit.strategies import msgpack_values
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 
 import pytest
+
 from synthswarm.agents.embeddings import LocalEmbedder
 from synthswarm.agents.llm import ChatMessage, LocalChat, LocalEngine
 from synthswarm.swarm.errors import ModelError
-
 from tests.unit.conftest import RealResourceInUnitTestError
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import msgpack
 import numpy as np
 import pytest
+
 from synthswarm.swarm import admission as admission_module
 from synthswarm.swarm._codec import encode
 from synthswarm.swarm._host_messages import (

@@ -5,6 +5,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from synthswarm.swarm.errors import ConfigError
 from synthswarm.swarm.identity import Identity, verify_signature
 

@@ -19,6 +19,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_core.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
+
 from synthswarm.agents.llm import (
     ChatMessage,
     ChatModel,
@@ -33,7 +34,6 @@ from synthswarm.agents.specialist import Specialist
 from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.errors import ModelError, ToolError
 from synthswarm.tools import as_tools, from_langchain
-
 from tests.unit.agents_world import BOTANY, BOTANY_FACT, EMBEDDER
 
 

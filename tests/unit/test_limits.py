@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthswarm.swarm.dht.limits import PeerLimits, RateLimiter, SlotLimiter
 from synthswarm.swarm.errors import ConfigError
 

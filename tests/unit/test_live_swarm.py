@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from langgraph.types import RetryPolicy
+
 from synthswarm.agents.approval import (
     INTERRUPTS,
     KIND_SPECIALIST,
@@ -32,7 +33,6 @@ from synthswarm.swarm.app.runtime import Swarm
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.errors import ModelError, SpecialistsFailedError, SwarmError
 from synthswarm.tools import tool
-
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, context_of
 
 ASTRONOMY_QUESTION = "Which observatory did Ilse Korrin found?"

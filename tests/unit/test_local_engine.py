@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from synthswarm.agents.llm import ChatMessage, GenerationOptions, LocalChat, LocalEngine
 from synthswarm.swarm.errors import ModelError, PromptTooLongError
-
 from tests.unit.fakes import CharTokenizer, ScriptedCausalLM
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from mcp import Client
 from mcp_types import CallToolResult, TextContent
+
 from synthswarm.swarm.app.mcp_server import build_mcp_server
 from synthswarm.swarm.app.runtime import Swarm
-
 from tests.unit.agents_world import QUESTION
 from tests.unit.test_runtime import two_agent_swarm
 

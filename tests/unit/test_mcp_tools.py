@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError as ServerToolError
+
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.swarm.app.runtime import Swarm, load_agents
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.errors import ConfigError, ToolError
 from synthswarm.tools import tool
 from synthswarm.tools.mcp import MCPConnection, MCPServerConfig, MCPTool, MCPToolbox, add_tools
-
 from tests.unit.agents_world import BOTANY, BOTANY_FACT, EMBEDDER
 
 

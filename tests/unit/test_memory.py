@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.memory import AgentMemory, ChromaEmbedding, Document, check_agent_name
 from synthswarm.swarm.errors import ConfigError, MemoryStoreError

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx2 as httpx
 import openai
 import pytest
+
 from synthswarm.agents.llm import ChatMessage, Extract, GenerationOptions, OpenAIChat, make_chat_model
 from synthswarm.agents.synthesis import CLAIM_SCHEMA, Claim
 from synthswarm.swarm.config import LLMConfig

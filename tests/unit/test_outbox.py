@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import make_packet

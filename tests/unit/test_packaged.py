@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.metadata
 
 import pytest
+
 from synthswarm.agents._packaged import embedded_embedder_dir, embedded_llm_gguf, packaged_file
 from synthswarm.agents.llm import LocalChat
 from synthswarm.swarm.errors import ModelNotFoundError

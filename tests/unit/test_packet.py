@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from synthswarm.swarm.errors import (
     PacketError,
     PacketMalformedError,
@@ -26,7 +27,6 @@ from synthswarm.swarm.packet import (
     encode_packet,
     make_packet,
 )
-
 from tests.unit.strategies import msgpack_values
 
 IDENTITY = Identity.from_seed(bytes(range(32)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from synthswarm.agents.llm import Extract
 from synthswarm.agents.llm.extract import ExtractRule
 from synthswarm.agents.reading import (

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from synthswarm.swarm.dht import DHTNode, PutResult
 from synthswarm.swarm.dht.lookup import LookupResult
 from synthswarm.swarm.dht.testing import launch_swarm

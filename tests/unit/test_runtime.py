@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from synthswarm.agents.specialist import Turn
 from synthswarm.swarm.app.runtime import Swarm, load_agents
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.errors import ConfigError, SwarmError
 from synthswarm.swarm.routers import make_router
 from synthswarm.swarm.semantic import SemanticHasher
-
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER, QUESTION, chat
 
 

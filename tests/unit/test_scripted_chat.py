@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from synthswarm.agents.llm import ChatMessage, ChatModel, ChatResult, GenerationOptions, ScriptedChat, Usage
 from synthswarm.swarm.errors import ScriptedChatError
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+
 from synthswarm.agents.asking import AskSettings
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.specialist import Specialist, SpecialistSettings
@@ -19,7 +20,6 @@ from synthswarm.swarm.packet import OutcomePacket, PacketKind
 from synthswarm.swarm.routers import BroadcastRouter, DHTRouter, IsolatedRouter, Router
 from synthswarm.swarm.semantic import SemanticHasher
 from synthswarm.tools import tool
-
 from tests.unit.agents_world import (
     ASTRONOMY,
     ASTRONOMY_FACT,

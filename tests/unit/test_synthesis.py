@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.synthesis import (
     Link,

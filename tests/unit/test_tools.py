@@ -8,6 +8,7 @@ from typing import Literal
 
 import pytest
 from langchain_core.utils.function_calling import convert_to_openai_function
+
 from synthswarm.swarm.errors import ToolError
 from synthswarm.tools import MAX_RESULT_CHARS, Tool, agent_tools, calculator, tool
 

@@ -9,13 +9,14 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
-import synthswarm.swarm.app.cli
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
 from opentelemetry.trace import SpanKind, StatusCode
+
+import synthswarm.swarm.app.cli
 from synthswarm.agents.dispatcher import build_dispatcher
 from synthswarm.agents.llm import ChatMessage, GenerationOptions, LangChainChat, OpenAIChat, ScriptedChat
 from synthswarm.agents.specialist import Specialist, SpecialistSettings
@@ -26,7 +27,6 @@ from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.dht.messages import AppReply, AppRequest, Envelope, encode_frame
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.errors import ConfigError, ScriptedChatError
-
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, EMBEDDER
 from tests.unit.test_runtime import two_agent_swarm
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import RetryPolicy
+
 from synthswarm.agents.approval import (
     INTERRUPTS,
     ApprovalRequired,

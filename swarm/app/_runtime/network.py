@@ -4,6 +4,7 @@ and the router that joins them."""
 from __future__ import annotations
 
 import zmq.asyncio
+
 from synthswarm.agents.embeddings import Embedder
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.dht import DHTNode, DHTSettings

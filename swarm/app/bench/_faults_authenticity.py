@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import zmq
 import zmq.asyncio
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm._host_messages import DELIVER_TOPIC, Outcome, decode_outcome, encode_delivery
 from synthswarm.swarm.app.bench._faults_settings import FaultBenchSettings, Progress

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm._codec import decode
 from synthswarm.swarm.app.bench._faults_settings import FaultBenchSettings, Progress

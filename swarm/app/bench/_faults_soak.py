@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._faults_settings import FaultBenchSettings, Progress
 from synthswarm.swarm.app.bench._faults_world import World

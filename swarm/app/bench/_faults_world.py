@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm.app.bench.routing import DIMS, synthetic_interests
 from synthswarm.swarm.dht import DHTNode
 from synthswarm.swarm.identity import Identity

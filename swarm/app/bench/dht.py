@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import zmq
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile
 from synthswarm.swarm.cluster.shards import launch_shards

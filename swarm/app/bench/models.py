@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.llm import ChatMessage, ChatModel, GenerationOptions
 from synthswarm.swarm import tasks

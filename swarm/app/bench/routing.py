@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._report import Target, judge_targets
 from synthswarm.swarm.cluster import Shards, launch_shards
