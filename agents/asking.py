@@ -91,6 +91,9 @@ class Candidate:
     """The agent whose passage or packet it is, when not the asker's own."""
     synthesis: bool = False
     """A synthesis packet: it restates passages, so it rides beside the passages, not in their place."""
+    via: bytes | None = None
+    """The id of the synthesis packet whose parents led the asker to this passage (it was fetched from
+    the parent's holder because that synthesis matched); None when found any other way."""
 
     @property
     def ready(self) -> bool:

@@ -33,6 +33,8 @@ class Evidence:
     """For packets: the agent that signed it."""
     refs: tuple[str, ...] = ()
     """The source refs it stands on: the document's own, or the packet's evidence refs."""
+    via: bytes | None = None
+    """The synthesis packet whose parents led to this passage (:attr:`~synthswarm.agents.asking.Candidate.via`)."""
 
 
 @dataclass
@@ -72,7 +74,8 @@ def current_trace() -> Trace | None:
 def evidence_of(c: Candidate) -> Evidence:
     """A context passage as answers cite it; only a whole text counts its source."""
     source = c.key if c.packet_id is None else f"packet:{c.packet_id.hex()}"
-    return Evidence(c.text or "", source, c.score, c.packet_id, c.origin, (c.key,) if c.whole else ())
+    refs = (c.key,) if c.whole else ()
+    return Evidence(c.text or "", source, c.score, c.packet_id, c.origin, refs, c.via)
 
 
 def packet_evidence(packet: OutcomePacket, score: float) -> Evidence:
