@@ -34,7 +34,8 @@ class Evidence:
     refs: tuple[str, ...] = ()
     """The source refs it stands on: the document's own, or the packet's evidence refs."""
     via: bytes | None = None
-    """The synthesis packet whose parents led to this passage (:attr:`~synthswarm.agents.asking.Candidate.via`)."""
+    """The synthesis packet whose parents led to this passage
+    (:attr:`~synthswarm.agents.asking.Candidate.via`)."""
 
 
 @dataclass
