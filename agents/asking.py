@@ -24,7 +24,7 @@ best-matching passage. The dispatcher and the eval both use it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -105,11 +105,12 @@ class Sources(Protocol):
     """What :func:`ask` searches. An agent implements it over its passages, inbox and the swarm."""
 
     async def search(
-        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+        self, text: str, vector: npt.NDArray[np.float32], known: Mapping[str, float]
     ) -> list[Candidate]:
-        """Candidates for one round's query (its text and embedding). ``known`` are the scores of the
-        best passages found so far (at most the budget's worth): a passage that cannot beat the
-        budget-th of them cannot enter the context, so remote agents need not offer it."""
+        """Candidates for one round's query (its text and embedding). ``known`` are the best passages
+        found so far (at most the budget's worth), their scores by key: a passage that cannot beat
+        the budget-th of the distinct passages held cannot enter the context, so remote agents need
+        not offer it."""
         ...
 
     async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
@@ -148,7 +149,7 @@ async def ask(
         rounds += 1
         # One span per round: the query packets, replies and fetches of the round are its children.
         with span(SPAN_ROUND, attributes={ATTR_ROUND: rounds}) as current:
-            known = [c.score for c in _best(pool, settings.budget)]
+            known = {c.key: c.score for c in _best(pool, settings.budget)}
             found = await sources.search(text, query, known)
             for candidate in found:
                 _merge(pool, candidate)

@@ -5,13 +5,28 @@ One :class:`AgentSources` serves one question. It counts what the asker's node s
 routing as the router reports it, each reply that reached it from another node, and each text fetch.
 What it needs of the agent asking is an :class:`Asker`, so it imports no agent: a
 :class:`~synthswarm.agents.specialist.Specialist` is one.
+
+Three rules keep what asking finds correct and independent of the machine's speed:
+
+- Every agent scores the same query. A query packet carries at most ``MAX_FINDING_BYTES`` of text and
+  an int8 embedding, so the asker scores its own passages with the text and vector as the packet
+  carries them (:func:`as_sent`), and a passage scores the same wherever it is held.
+- The floor sent with a query is the ``budget``-th best score over the distinct passages held
+  (by key, each at its best score), syntheses excluded (:func:`context_floor`): a passage found twice,
+  or a synthesis, would raise it and make remote agents hold back passages that would enter the
+  context.
+- The wait for replies ends when every agent that promised one has replied (the router reports who
+  promised, :attr:`~synthswarm.swarm.routers.DeliveryReport.follow_ups`), or on ``ask_timeout_s``,
+  which is counted (``reply_timeouts``, ``replies_missing`` in the agent's stats) so that a run
+  says when it fired. There is no quiet period: a query no agent promised to answer is not waited on.
+  Replies are taken once per responder and in the order of their ids, not of their arrival.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -23,13 +38,23 @@ from synthswarm.agents.retrieval import PassageIndex
 from synthswarm.swarm.direct import Reply, floor_ref, reply_ref, source_refs
 from synthswarm.swarm.errors import DHTError, SwarmError
 from synthswarm.swarm.host import NodeHost
-from synthswarm.swarm.packet import OutcomePacket, PacketKind
+from synthswarm.swarm.packet import MAX_FINDING_BYTES, CompactEmbedding, OutcomePacket, PacketKind, fit_text
 
 if TYPE_CHECKING:
     from synthswarm.swarm.dht import DHTNode
     from synthswarm.swarm.routers import DeliveryReport
 
-__all__ = ["AgentSources", "Asker", "AskerSettings", "inbox_candidate", "passage_source", "scored_inbox"]
+__all__ = [
+    "AgentSources",
+    "Asker",
+    "AskerSettings",
+    "AskerStats",
+    "as_sent",
+    "context_floor",
+    "inbox_candidate",
+    "passage_source",
+    "scored_inbox",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -44,10 +69,14 @@ class AskerSettings(Protocol):
         """Longest wait for the replies agents promised when the query reached them."""
         ...
 
-    @property
-    def reply_quiet_s(self) -> float:
-        """Where the router cannot say who got a query: how long after a reply to wait for another."""
-        ...
+
+class AskerStats(Protocol):
+    """The asker's counters its sources add to."""
+
+    reply_timeouts: int
+    """Queries whose wait for promised replies ran out (``ask_timeout_s``) before all came."""
+    replies_missing: int
+    """Promised replies that had not come when those waits ran out."""
 
 
 class Asker(Protocol):
@@ -60,6 +89,8 @@ class Asker(Protocol):
     def memory(self) -> AgentMemory: ...
     @property
     def settings(self) -> AskerSettings: ...
+    @property
+    def stats(self) -> AskerStats: ...
     @property
     def node(self) -> DHTNode | None:
         """The node replies come to; None before the agent joins a router."""
@@ -95,14 +126,13 @@ class AgentSources:
         """Query packets the router could not send (a dead hub, say): that round used what was at hand."""
 
     async def search(
-        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+        self, text: str, vector: npt.NDArray[np.float32], known: Mapping[str, float]
     ) -> list[Candidate]:
-        found = await self._local(text, vector)
+        sent, scored = as_sent(text, vector)
+        found = await self._local(sent, scored)
         if self.swarm:
-            budget = self.agent.settings.asking.budget
-            scores = sorted([*known, *(c.score for c in found)], reverse=True)
-            floor = scores[budget - 1] if len(scores) >= budget else float("-inf")
-            found += [c for reply in await self.query(text, vector, floor) for c in _offered(reply)]
+            floor = context_floor(known, found, self.agent.settings.asking.budget)
+            found += [c for reply in await self.query(sent, vector, floor) for c in _offered(reply)]
         return found
 
     async def _local(self, text: str, vector: npt.NDArray[np.float32]) -> list[Candidate]:
@@ -130,6 +160,11 @@ class AgentSources:
         host = NodeHost.on(node)
         refs = [reply_ref(node.contact)] + ([floor_ref(floor)] if floor > float("-inf") else [])
         query = await agent.distill(text, kind=PacketKind.QUERY, embedding=vector, evidence=refs)
+        if query.finding != text:
+            _log.warning(
+                "agent %s: a query packet cut its text further than %d bytes; remote agents score less",
+                agent.name, MAX_FINDING_BYTES,
+            )  # fmt: skip
         inbox = host.expect(query.id)
         try:
             report = await self._send(query)
@@ -153,31 +188,30 @@ class AgentSources:
         if report is not None:
             self.messages += report.messages
             self.hops = max(self.hops, report.hops)
-        if report is None or not (report.delivered_to or report.messages):
-            return None  # it reached no one
-        if report.delivered_to and not report.follow_ups:
-            return None  # it reached agents, and none of them can help
+        if report is None or not report.follow_ups:
+            return None  # it reached no one, or none it reached promised to help
         return report
 
     async def _collect(self, inbox: asyncio.Queue[Reply], report: DeliveryReport) -> list[Reply]:
-        """Wait for every agent that promised a reply; when the router cannot say who got the query,
-        wait until replies stop coming."""
-        settings = self.agent.settings
-        expected = len(report.follow_ups) or None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.ask_timeout_s
-        replies: list[Reply] = []
-        while expected is None or len(replies) < expected:
-            wait = deadline - loop.time()
-            if replies and not report.follow_ups:
-                wait = min(wait, settings.reply_quiet_s)
-            if wait <= 0:
-                break
-            try:
-                replies.append(await asyncio.wait_for(inbox.get(), wait))
-            except TimeoutError:
-                break
-        return replies
+        """The replies of the agents that promised one (an agent that relayed the query promised its
+        author's), once each, in the order of the responders' ids. The wait ends when all have come,
+        or after ``ask_timeout_s``, counted in the asker's stats."""
+        expected = len(report.follow_ups)
+        by: dict[bytes, Reply] = {}
+        try:
+            async with asyncio.timeout(self.agent.settings.ask_timeout_s):
+                while len(by) < expected:
+                    reply = await inbox.get()
+                    by.setdefault(reply.responder, reply)  # a reply sent twice counts once
+        except TimeoutError:
+            stats = self.agent.stats
+            stats.reply_timeouts += 1
+            stats.replies_missing += expected - len(by)
+            _log.warning(
+                "agent %s: %d of %d promised replies had not come after %.1f s",
+                self.agent.name, expected - len(by), expected, self.agent.settings.ask_timeout_s,
+            )  # fmt: skip
+        return [by[r] for r in sorted(by)]
 
     async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
         """Whole texts of remote candidates, one request per holder, the holders asked at once."""
@@ -199,6 +233,29 @@ class AgentSources:
             for c in wanted
             if c.passage_id in got
         }
+
+
+def as_sent(text: str, vector: npt.NDArray[np.float32]) -> tuple[str, npt.NDArray[np.float32]]:
+    """``text`` and ``vector`` as a query packet carries them (the text cut to the finding cap, the
+    embedding in int8), so that the asker scores what every agent the query reaches will score.
+
+    The other way, carrying the whole text, does not fit: a bridged query (the question and a whole
+    passage) often runs past the 2 KiB packet cap, and sending it some other signed way costs a
+    request per agent reached."""
+    compact = CompactEmbedding.from_vector(vector).to_array()
+    return fit_text(text, MAX_FINDING_BYTES), np.asarray(compact, np.float32)
+
+
+def context_floor(known: Mapping[str, float], found: Sequence[Candidate], budget: int) -> float:
+    """The score a passage must beat to enter a context of ``budget`` passages: the ``budget``-th best
+    over the distinct passages held, ``known`` (by key) and ``found``, each at its best score,
+    syntheses excluded (they ride beside the passages); -inf while fewer are held."""
+    best = dict(known)
+    for c in found:
+        if not c.synthesis and c.score > best.get(c.key, float("-inf")):
+            best[c.key] = c.score
+    scores = sorted(best.values(), reverse=True)
+    return scores[budget - 1] if len(scores) >= budget else float("-inf")
 
 
 async def scored_inbox(

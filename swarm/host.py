@@ -13,7 +13,10 @@ agents: signed, fresh, and not seen before by that agent on that path, as before
 the relays had an admission of their own. A path is the router that placed the agent here, or the
 relays: a query the router delivered and the same query relayed are both let through (the agent dedupes
 itself, and whether it promises a reply must not depend on which of the two arrived first), and so is
-a packet that a second router over the same nodes delivers again (as the benchmarks do).
+a packet that a second router over the same nodes delivers again (as the benchmarks do). A copy from
+the node that sent the first is that request sent again (its answer was slow, so the sender's RPC
+client retried): it is answered with the first copy's outcome, not refused, so a promise to reply
+survives a resend (:meth:`PacketAdmission.admit_request`).
 
 :meth:`NodeHost.request` is the one place a node addressing itself is told apart from one addressing
 another: it serves the request here, with no socket (so nothing is counted). A packet reaches a local
@@ -51,7 +54,7 @@ from synthswarm.swarm._host_messages import (
     decode_promise,
     decode_texts,
 )
-from synthswarm.swarm.admission import PacketAdmission
+from synthswarm.swarm.admission import Answer, PacketAdmission
 from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.errors import (
     DHTError,
@@ -208,7 +211,7 @@ class NodeHost:
         (no answer, or too busy to serve), so the delivery is worth retrying; a refusal is MISSED."""
         delivered = self.request(
             to, DELIVER_TOPIC, Delivery(agent_id, packet.wire), decode_outcome, category=category,
-            here=lambda: self.deliver_local(agent_id, packet),
+            here=lambda: self.deliver_local(agent_id, packet, sender=self.node.node_id),
         )  # fmt: skip
         return await _reached(delivered, Outcome.MISSED)
 
@@ -255,7 +258,7 @@ class NodeHost:
         reached (no answer, or too busy to serve)."""
         relayed = self.request(
             to, RELAY_TOPIC, Delivery(agent_id, query.wire), decode_promise, category=RELAY,
-            here=lambda: self.relay_local(agent_id, query),
+            here=lambda: self.relay_local(agent_id, query, sender=self.node.node_id),
         )  # fmt: skip
         return await _reached(relayed, False)
 
@@ -263,7 +266,7 @@ class NodeHost:
 
     async def on_deliver(self, sender: Contact, payload: bytes) -> bytes:
         agent_id, packet = decode_delivery(payload)
-        return encode(await self.deliver_local(agent_id, packet))
+        return encode(await self.deliver_local(agent_id, packet, sender=sender.node_id))
 
     async def on_reply(self, sender: Contact, payload: bytes) -> bytes:
         await self._take(Reply.decode(payload, sender))
@@ -274,11 +277,14 @@ class NodeHost:
 
     async def on_relay(self, sender: Contact, payload: bytes) -> bytes:
         agent_id, packet = decode_delivery(payload)
-        return encode(await self.relay_local(agent_id, packet))
+        return encode(await self.relay_local(agent_id, packet, sender=sender.node_id))
 
-    async def deliver_local(self, agent_id: bytes, packet: bytes | OutcomePacket) -> Outcome:
-        """Hand a packet (bytes from the network, or a packet object) to a local agent, once it is
-        admitted; MISSED when the agent already had it."""
+    async def deliver_local(
+        self, agent_id: bytes, packet: bytes | OutcomePacket, *, sender: bytes | None = None
+    ) -> Outcome:
+        """Hand a packet (bytes from the network, or a packet object) from the node ``sender`` (None:
+        this one) to a local agent, once it is admitted; MISSED when the agent already had it from
+        another sender, and the first copy's outcome when ``sender`` sends it again."""
         resident = self.agents.get(agent_id)
         if resident is None:
             raise DHTError("no such agent here")
@@ -288,7 +294,7 @@ class NodeHost:
             if recording:
                 current.set_attribute(ATTR_AGENT, agent_id.hex())
             try:
-                admitted = self.admission.admit(packet, resident.scope)
+                admitted = self.admission.admit_request(packet, resident.scope, sender=self._sender(sender))
             except PacketReplayError:
                 counts.duplicates_dropped += 1
                 current.set_attribute(ATTR_OUTCOME, Outcome.MISSED.name.lower())
@@ -297,27 +303,52 @@ class NodeHost:
                 counts.rejected += 1
                 counts.forged += isinstance(exc, PacketSignatureError)
                 raise DHTError(f"rejected packet: {exc}") from exc
+            if isinstance(admitted, Answer):  # a resend: not the agent's again, but the same answer
+                counts.duplicates_dropped += 1
+                outcome = Outcome(await admitted.wait())
+                current.set_attribute(ATTR_OUTCOME, outcome.name.lower())
+                return outcome
             counts.deliveries += 1
             if recording:
-                current.set_attributes(packet_attributes(admitted))
-            outcome = Outcome.FOLLOW_UP if await resident.deliver(admitted) else Outcome.DELIVERED
+                current.set_attributes(packet_attributes(admitted.packet))
+            outcome = Outcome.MISSED  # what a resend is told if the agent fails on the first copy
+            try:
+                outcome = Outcome.FOLLOW_UP if await resident.deliver(admitted.packet) else Outcome.DELIVERED
+            finally:
+                admitted.answer.give(outcome)
             current.set_attribute(ATTR_OUTCOME, outcome.name.lower())
             return outcome
 
-    async def relay_local(self, agent_id: bytes, packet: bytes | OutcomePacket) -> bool:
-        """Hand a relayed query to a local agent, once it is admitted; False when the agent had it."""
+    async def relay_local(
+        self, agent_id: bytes, packet: bytes | OutcomePacket, *, sender: bytes | None = None
+    ) -> bool:
+        """Hand a relayed query from the node ``sender`` (None: this one) to a local agent, once it is
+        admitted; False when the agent had it from another sender, the first answer when ``sender``
+        sends it again."""
         handle = self.relayers.get(agent_id)
         if handle is None:
             raise DHTError("no such agent here")
         try:
-            query = self.admission.admit(packet, _scope(_RELAYED, agent_id))
+            admitted = self.admission.admit_request(
+                packet, _scope(_RELAYED, agent_id), sender=self._sender(sender)
+            )
         except PacketReplayError:
             return False
         except PacketError as exc:
             raise ProtocolError(f"relayed packet refused: {exc}") from exc
-        if query.kind is not PacketKind.QUERY:
-            raise ProtocolError("relay: only queries are relayed")
-        return bool(await handle(query))
+        if isinstance(admitted, Answer):
+            return bool(await admitted.wait())
+        promised = False
+        try:
+            if admitted.packet.kind is not PacketKind.QUERY:
+                raise ProtocolError("relay: only queries are relayed")
+            promised = bool(await handle(admitted.packet))
+        finally:
+            admitted.answer.give(promised)
+        return promised
+
+    def _sender(self, sender: bytes | None) -> bytes:
+        return self.node.node_id if sender is None else sender
 
     async def _take(self, reply: Reply) -> None:
         queue = self.waiting.get(reply.query_id)

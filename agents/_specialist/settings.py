@@ -24,10 +24,9 @@ class SpecialistSettings:
     ask_swarm: bool = True
     """Whether :meth:`Specialist.answer` sends query packets and waits for replies."""
     ask_timeout_s: float = 5.0
-    """Longest wait for the replies agents promised when the query reached them."""
-    reply_quiet_s: float = 0.5
-    """Where the router cannot say who got a query (gossip): stop waiting once this long passes
-    after a reply with no further one."""
+    """Longest wait for the replies agents promised when the query reached them. The wait ends as
+    soon as every promised reply has come; this only bounds a broken promise, and each time it runs
+    out is counted (:attr:`SpecialistStats.reply_timeouts`)."""
     lexical_weight: float = LEXICAL_WEIGHT
     """Weight of lexical (BM25) coverage beside the cosine in passage scores (0: dense only)."""
     max_open_tasks: int = 4
@@ -61,6 +60,8 @@ class SpecialistSettings:
             raise ConfigError(
                 "agent.relevance", f"must be a score in [-1, 1 + lexical_weight], got {self.relevance}"
             )
+        if not self.ask_timeout_s > 0:
+            raise ConfigError("agent.ask_timeout_s", f"must be positive, got {self.ask_timeout_s}")
         if self.lexical_weight < 0:
             raise ConfigError("agent.lexical_weight", f"must be 0 or more, got {self.lexical_weight}")
 
@@ -84,3 +85,7 @@ class SpecialistStats:
     tokens: int = 0
     failed_queries: int = 0
     """Query packets the router could not send (a dead hub, say): that round used what was at hand."""
+    reply_timeouts: int = 0
+    """Queries whose wait for promised replies ran out (``ask_timeout_s``) before all of them came."""
+    replies_missing: int = 0
+    """Promised replies that had not come when those waits ran out."""

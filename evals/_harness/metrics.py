@@ -143,7 +143,13 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
         ),
         provenance_pairs=len({frozenset(pair) for pair in used}),
         synthesis_used=round(sum(a.synthesis_used for a in asked) / max(1, len(asked)), 4),
+        reply_timeouts=_reply_timeouts(asked),
     )
+
+
+def _reply_timeouts(asked: Sequence[Asked]) -> int:
+    """Waits for promised replies that ran out, over the agents that asked (each counted once)."""
+    return sum(agent.stats.reply_timeouts for agent in {id(a.agent): a.agent for a in asked}.values())
 
 
 def edges(asked: Sequence[Asked]) -> list[tuple[int, int, int]]:

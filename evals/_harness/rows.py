@@ -80,6 +80,10 @@ class Row:
     synthesis_used: float = 0.0
     """The share of questions whose final context held a synthesized packet built from one of the
     question's gold paragraphs."""
+    reply_timeouts: int = 0
+    """Queries whose wait for promised replies ran out (the agents' ``ask_timeout_s``) before every
+    reply came. 0 in a sound run: the waits end on events, so the figures do not depend on the
+    machine's speed; any other value says a run's figures may."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:

@@ -27,12 +27,11 @@ class RunSettings:
     gossip_budget: int = 12
     """Forwards per gossip packet; the sweep sets it to the messages dht measured at the same N."""
     agent: SpecialistSettings = field(
-        default_factory=lambda: SpecialistSettings(
-            share_answers=False, synthesize=False, ask_timeout_s=0.5, reply_quiet_s=0.1
-        )
+        default_factory=lambda: SpecialistSettings(share_answers=False, synthesize=False)
     )
-    """How each specialist retrieves, asks and answers. Replies in one process take milliseconds, so
-    the wait is short: it only runs out when a promised reply never reaches the asker (gossip)."""
+    """How each specialist retrieves, asks and answers. An asker waits until every promised reply has
+    come, so no figure depends on how fast the machine is; ``ask_timeout_s`` (the default, 5 s) only
+    bounds a broken promise, and each time it runs out is reported (the row's ``reply_timeouts``)."""
     instructions: str = ANSWER_INSTRUCTIONS
     """The answering agents' system prompt when a model answers."""
     titles: bool = True

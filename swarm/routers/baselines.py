@@ -7,7 +7,10 @@
 - ``gossip``: each node that receives a packet hands it to its agents and forwards it to ``fanout``
   random contacts, splitting a message budget that is set to match another router's cost. Each
   forward answers when its subtree is done, with the forwards sent below it and the agents reached,
-  so the publisher's report counts every message the packet cost.
+  so the publisher's report counts every message the packet cost. A forward sent again by the same
+  node (its answer was slow, so the RPC was retried) gets the first forward's answer, not the empty
+  answer of a duplicate: the agents its subtree reached, and the replies they promised, stay in the
+  report.
 """
 
 from __future__ import annotations
@@ -239,13 +242,15 @@ class GossipRouter(_Hosting):
         self.fanout = fanout
         self._rng = random.Random(seed)
         self._seen: dict[bytes, set[bytes]] = {}
+        self._answered: dict[tuple[bytes, bytes], tuple[bytes, asyncio.Future[bytes]]] = {}
+        """By (node id, packet id): the node that sent the first forward there, and its answer."""
 
     async def subscribe(
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
     ) -> None:
         self.host(agent_id, interests, deliver, node)
         if GOSSIP_TOPIC not in node.app_topics():
-            node.register_app(GOSSIP_TOPIC, lambda sender, payload: self._on_forward(node, payload))
+            node.register_app(GOSSIP_TOPIC, lambda sender, payload: self._on_forward(node, sender, payload))
 
     @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
@@ -259,7 +264,7 @@ class GossipRouter(_Hosting):
         agents = list(spread.reached)
         return DeliveryReport.of(packet.id, agents, [spread.reached[a] for a in agents], spread.messages, 1)
 
-    async def _on_forward(self, node: DHTNode, payload: bytes) -> bytes:
+    async def _on_forward(self, node: DHTNode, sender: Contact, payload: bytes) -> bytes:
         forward = decode_gossip_forward(payload)
         seen = self._seen.setdefault(node.node_id, set())
         try:
@@ -267,8 +272,22 @@ class GossipRouter(_Hosting):
         except PacketError as exc:
             raise ProtocolError(f"gossip: {exc}") from exc
         if packet.id in seen:
+            first = self._answered.get((node.node_id, packet.id))
+            if first is not None and first[0] == sender.node_id:
+                return await asyncio.shield(first[1])  # the same forward, sent again: the same answer
             return encode(GossipSpread(0, ()))  # a duplicate spends its message but goes no further
         seen.add(packet.id)
+        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._answered[(node.node_id, packet.id)] = (sender.node_id, answer)
+        try:
+            answer.set_result(await self._reach(node, packet, forward))
+        finally:
+            if not answer.done():
+                answer.set_result(encode(GossipSpread(0, ())))
+        return answer.result()
+
+    async def _reach(self, node: DHTNode, packet: OutcomePacket, forward: GossipForward) -> bytes:
+        """Hand ``packet`` to the node's agents and spread it on: the encoded answer of the forward."""
         reached: dict[bytes, Outcome] = {}
         host = NodeHost.on(node)
         for agent in list(self.local.get(node.node_id, ())):

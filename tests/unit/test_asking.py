@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +13,7 @@ from synthswarm.agents.asking import AskSettings, Candidate, Holder, ask
 from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import Passage, PassageIndex
 from synthswarm.agents.sources import AgentSources
-from synthswarm.agents.specialist import SpecialistSettings
+from synthswarm.agents.specialist import SpecialistSettings, SpecialistStats
 from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import Contact, DHTNode
 from synthswarm.swarm.dht.testing import launch_swarm
@@ -127,7 +127,8 @@ async def test_a_relayed_query_is_admitted_once_and_only_queries_are_relayed() -
 
         author.serve(b"author", texts, on_relay)
         assert await relayer.relay(nodes[1].contact, b"author", query)  # it promised a reply
-        assert not await relayer.relay(nodes[1].contact, b"author", query)  # a repeat is refused
+        assert await relayer.relay(nodes[1].contact, b"author", query)  # sent again: the same answer
+        assert not await author.relay_local(b"author", query, sender=b"\x09" * 32)  # another's repeat
         assert not await relayer.relay(nodes[1].contact, b"author", finding)  # not a query
         assert not await relayer.relay(nodes[1].contact, b"nobody", query)  # no such agent
         assert got == [query.id]
@@ -143,13 +144,13 @@ class _World:
 
     def __init__(self) -> None:
         self.fetched: list[str] = []
-        self.known: list[list[float]] = []
+        self.known: list[dict[str, float]] = []
         self.holder = Holder(b"h", Contact(b"\x02" * 32, "inproc://h"))
 
     async def search(
-        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+        self, text: str, vector: npt.NDArray[np.float32], known: Mapping[str, float]
     ) -> list[Candidate]:
-        self.known.append(list(known))
+        self.known.append(dict(known))
         found = [Candidate("bridge", 0.9, text="The Orrin Bridge was designed by Tomas Heller.")]
         found.append(Candidate("moss", 0.5, text="Moss grows… ", whole=False))
         if "Heller" in text:
@@ -174,8 +175,9 @@ async def test_rounds_bridge_to_the_second_passage_and_fetch_only_what_the_conte
     assert keys == ["bridge", "heller", "moss"]  # "lost" could not be fetched, so the next one came in
     assert [c.whole for c in result.context] == [True, True, False]  # the cut text is not evidence
     assert set(world.fetched) == {"heller", "lost"}
-    assert world.known[0] == []  # nothing known before the first round
-    assert world.known[1] == [0.9, 0.5]  # then the best so far, so remote agents offer only better
+    assert world.known[0] == {}  # nothing known before the first round
+    # then the best so far, by key, so remote agents offer only better
+    assert world.known[1] == {"bridge": 0.9, "moss": 0.5}
     one = await ask(question, await embed(question), _World(), embed, AskSettings(rounds=1, budget=3))
     assert "heller" not in [c.key for c in one.context]  # without a second round, no bridge
     assert one.rounds == 1
@@ -188,6 +190,7 @@ class BareAsker:
     memory: AgentMemory
     name: str = "bare"
     settings: SpecialistSettings = field(default_factory=SpecialistSettings)
+    stats: SpecialistStats = field(default_factory=SpecialistStats)
     node: DHTNode | None = None
 
     async def distill(
@@ -217,7 +220,7 @@ async def test_the_sources_of_a_question_need_an_asker_not_a_specialist() -> Non
     question = "Who designed the Orrin Bridge, and what did Tomas Heller write?"
     [vector] = await EMBEDDER.embed([question])
     asker = BareAsker(memory)
-    found = await AgentSources(asker, index, swarm=False).search(question, vector, [])
+    found = await AgentSources(asker, index, swarm=False).search(question, vector, {})
     assert {c.key for c in found} == {"bridge", "heller"}  # its own passage, and the received finding
     with pytest.raises(SwarmError, match="has not joined a router"):
-        await AgentSources(asker, index, swarm=True).search(question, vector, [])
+        await AgentSources(asker, index, swarm=True).search(question, vector, {})
