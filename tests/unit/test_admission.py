@@ -1,13 +1,18 @@
-"""Admission of received packets: forged, tampered, replayed, expired and future-dated ones refused."""
+"""Admission of received packets: forged, tampered, replayed, expired and future-dated ones refused;
+a request sent again by its sender answered as the first copy was."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import numpy as np
 import pytest
 
-from synthswarm.swarm.admission import AdmissionSettings, PacketAdmission
+from synthswarm.swarm._host_messages import Outcome
+from synthswarm.swarm.admission import AdmissionSettings, Admitted, Answer, PacketAdmission
+from synthswarm.swarm.dht import DHTSettings
+from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.errors import (
     ConfigError,
     PacketExpiredError,
@@ -15,8 +20,10 @@ from synthswarm.swarm.errors import (
     PacketReplayError,
     PacketSignatureError,
 )
+from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.identity import Identity
-from synthswarm.swarm.packet import encode_packet, make_packet
+from synthswarm.swarm.packet import OutcomePacket, encode_packet, make_packet
+from synthswarm.swarm.routers import RouterStats
 
 ALICE, MALLORY = Identity.from_seed(b"\x01" * 32), Identity.from_seed(b"\x02" * 32)
 NOW = 1_800_000_000_000
@@ -84,3 +91,56 @@ def test_replay_memory_is_bounded_and_never_readmits_a_forgotten_packet() -> Non
 def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="replay_capacity"):
         AdmissionSettings(replay_capacity=0)
+
+
+async def test_a_resend_from_the_first_sender_gets_the_first_answer_and_another_sender_a_refusal() -> None:
+    gate, data = PacketAdmission(), packet_bytes()
+    first = gate.admit_request(data, b"bob", sender=b"node-1", now_ms=NOW)
+    assert isinstance(first, Admitted)
+    resend = gate.admit_request(data, b"bob", sender=b"node-1", now_ms=NOW + 1)
+    assert resend is first.answer  # the same request again: it will be answered as the first was
+    waiting = asyncio.ensure_future(resend.wait())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the first copy is still being handled: the resend waits for it
+    first.answer.give(2)
+    first.answer.give(0)  # only the first answer counts
+    assert await waiting == 2
+    with pytest.raises(PacketReplayError):
+        gate.admit_request(data, b"bob", sender=b"node-2", now_ms=NOW + 1)  # anyone else: a replay
+    with pytest.raises(PacketReplayError):
+        gate.admit(data, b"bob", now_ms=NOW + 1)
+    assert (gate.stats.admitted, gate.stats.resent, gate.stats.replayed, gate.stats.rejected) == (1, 1, 2, 2)
+
+
+async def test_a_delivery_whose_answer_was_slow_keeps_its_promise_when_it_is_resent() -> None:
+    """The deliver RPC times out while the agent decides; the client sends it again. The resend must
+    be answered with the agent's promise (FOLLOW_UP), not refused as a replay (MISSED), and the agent
+    must see the packet once."""
+    resent = asyncio.Event()
+
+    class Watching(PacketAdmission):
+        def admit_request(
+            self, data: bytes | OutcomePacket, scope: bytes, *, sender: bytes, now_ms: int | None = None
+        ) -> Admitted | Answer:
+            got = super().admit_request(data, scope, sender=sender, now_ms=now_ms)
+            if isinstance(got, Answer):
+                resent.set()
+            return got
+
+    seen: list[bytes] = []
+
+    async def slow_agent(packet: OutcomePacket) -> bool:
+        seen.append(packet.id)
+        await resent.wait()  # slower than the first attempt's timeout, whatever the machine
+        return True  # it will reply
+
+    settings = DHTSettings(initial_timeout_s=0.5, min_timeout_s=0.5, rpc_retries=1)
+    async with launch_swarm(2, settings=settings) as nodes:
+        host = NodeHost.on(nodes[1])
+        host.admission = Watching()
+        host.add(b"bob", slow_agent, RouterStats())
+        packet = make_packet(ALICE, kind="query", topic="t", finding="q?", embedding=np.ones(8))
+        outcome = await NodeHost.on(nodes[0]).deliver(nodes[1].contact, b"bob", packet, category="test")
+        assert outcome is Outcome.FOLLOW_UP
+        assert seen == [packet.id]
+        assert host.admission.stats.resent == 1
