@@ -55,6 +55,8 @@ def _sweep(out: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
         "--sizes", args.sizes, "--strategies", args.strategies, "--synthesis", args.synthesis,
         "--seed", str(args.seed), "--jobs", "1", "--out", str(out),
     ]  # fmt: skip
+    if args.questions:
+        command += ["--questions", str(args.questions)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     rows: list[dict[str, Any]] = json.loads((out / "results.json").read_text())["rows"]
     return rows
@@ -82,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strategies", default="dht")
     parser.add_argument("--synthesis", default="off", choices=("on", "off"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--questions", type=int, default=0, help="the first K questions (0: all)")
     parser.add_argument("--hogs", type=int, default=os.cpu_count() or 2, help="spinning processes")
     parser.add_argument("--out", type=Path, default=Path("build/load-check"))
     args = parser.parse_args(argv)
