@@ -21,7 +21,7 @@ from synthswarm.agents.asking import AskSettings, Candidate, Holder
 from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.memory import AgentMemory
 from synthswarm.agents.retrieval import PassageIndex
-from synthswarm.swarm.direct import Reply, floor_ref, passage_paths, reply_ref, source_refs
+from synthswarm.swarm.direct import CLAIM_REF, Reply, floor_ref, passage_paths, reply_ref, source_refs
 from synthswarm.swarm.errors import DHTError, SwarmError
 from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
@@ -265,16 +265,22 @@ def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
 
 def is_claim(packet: OutcomePacket) -> bool:
     """Whether ``packet`` states something other agents' passages must bear out: a synthesis, or a
-    finding with parents (an answer shared). It is followed to its evidence, never used as evidence."""
-    return packet.kind is PacketKind.SYNTHESIS or (packet.kind is PacketKind.FINDING and bool(packet.parents))
+    finding with parents or marked a claim (an answer shared, :data:`~synthswarm.swarm.direct.CLAIM_REF`).
+    It is followed to its evidence, never used as evidence."""
+    if packet.kind is PacketKind.SYNTHESIS:
+        return True
+    return packet.kind is PacketKind.FINDING and (bool(packet.parents) or CLAIM_REF in packet.evidence)
 
 
 def passage_source(packet: OutcomePacket) -> str | None:
     """The source ref of the one passage a finding stands for; None for any other packet (a shared
     answer, a finding with parents, stands for no passage even when it cites one)."""
     sources = source_refs(packet.evidence)
-    passage = packet.kind is PacketKind.FINDING and not packet.parents
-    return sources[0] if passage and len(sources) == 1 else None
+    return (
+        sources[0]
+        if packet.kind is PacketKind.FINDING and not is_claim(packet) and len(sources) == 1
+        else None
+    )
 
 
 def _offered(reply: Reply) -> list[Candidate]:

@@ -53,6 +53,7 @@ from synthswarm.swarm.host import FetchFn, RelayFn
 from synthswarm.swarm.packet import MAX_EVIDENCE, MAX_EVIDENCE_REF_BYTES
 
 __all__ = [
+    "CLAIM_REF",
     "FETCH",
     "FETCH_TOPIC",
     "MAX_FETCH",
@@ -85,7 +86,9 @@ _REF_PREFIX = "reply-to:"
 _FLOOR_PREFIX = "min-score:"
 _HOLDER_PREFIX = "holder:"
 _PATH_PREFIX = "path:"
-_CONTROL_PREFIXES = (_REF_PREFIX, _FLOOR_PREFIX, _HOLDER_PREFIX, _PATH_PREFIX)
+#: The evidence ref that marks a finding as a claim (an agent's answer shared), not a passage.
+CLAIM_REF = "claim:answer"
+_CONTROL_PREFIXES = (_REF_PREFIX, _FLOOR_PREFIX, _HOLDER_PREFIX, _PATH_PREFIX, "claim:")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from synthswarm.agents.answers import contains_answer
 from synthswarm.agents.approval import Approver
 from synthswarm.agents.asking import Holder, ask
 from synthswarm.agents.sources import AgentSources
-from synthswarm.swarm.direct import path_evidence, path_ref
+from synthswarm.swarm.direct import CLAIM_REF, path_evidence, path_ref
 from synthswarm.swarm.errors import SwarmError
 from synthswarm.swarm.packet import MAX_EVIDENCE
 from synthswarm.swarm.telemetry import GEN_AI_OPERATION_NAME, span
@@ -141,14 +141,15 @@ async def _share(
 
 
 def answer_refs(evidence: Sequence[Evidence]) -> list[str]:
-    """The evidence refs of a shared answer: each whole passage's source ref followed by its path ref,
-    best first, as many pairs as a packet holds. Packets it drew on are named as parents, not refs."""
+    """The evidence refs of a shared answer: marked a claim (:data:`~synthswarm.swarm.direct.CLAIM_REF`),
+    then each whole passage's source ref followed by its path ref, best first, as many pairs as a packet
+    holds. Packets it drew on are named as parents, not refs."""
     located = [
         [e.source] + ([ref] if (ref := path_ref(e.path.agent_id, e.path.contact, e.path.passage_id)) else [])
         for e in evidence
         if e.refs and e.path is not None
     ]
-    return path_evidence(located, MAX_EVIDENCE)
+    return [CLAIM_REF, *path_evidence(located, MAX_EVIDENCE - 1)]
 
 
 async def gather(agent: AgentCore, knowledge: Knowledge, task: str, *, ask_swarm: bool | None) -> Context:
