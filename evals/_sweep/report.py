@@ -35,7 +35,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| N | strategy | evidence recall | complete | ceiling | EM | F1 | contains | messages/q | route "
         "| reply | fetch | relay | subscribe | upkeep | rounds | bytes/q | hops | publish msgs | synthesis "
-        "| syntheses | synth msgs | used / own | useful | synthesis pairs | provenance pairs | killed | wall s |",
+        "| syntheses | synth msgs | used / own | useful | synthesis pairs | provenance pairs | killed "
+        "| wall s |",
         "|" + " --- |" * 28,
     ]
     for r in rows:
