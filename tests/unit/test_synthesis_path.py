@@ -12,6 +12,7 @@ import pytest
 from synthswarm.agents.asking import AskSettings, Candidate, Holder, ask
 from synthswarm.agents.specialist import Specialist, SpecialistSettings
 from synthswarm.agents.synthesis import find_link
+from synthswarm.evals._harness.synthesis_metrics import Made, Parent, ledger
 from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.direct import (
@@ -104,6 +105,11 @@ async def test_a_two_hop_question_is_answered_in_one_round_through_a_synthesis()
         vectors = await EMBEDDER.embed([BOTANY_FACT])
         [expected] = index.score_texts(QUESTION, vector, [BOTANY_FACT], vectors)
         assert followed[("botany:0",)].score == pytest.approx(expected)
+        # The eval's ledger reads who made it and from what direct parents.
+        assert await astronomy.memory.store_packet(synthesis)
+        assert await astronomy.memory.store_packet(theirs)
+        made = await ledger([botany, astronomy, bystander])
+        assert made == {synthesis.id: Made(1, (Parent(1, "astronomy:0"), Parent(0, "botany:0")))}
         # Without the synthesis, the bystander has neither fact.
         alone = agent(("music", "Music: composers."), ask_swarm=False, asking=AskSettings(rounds=1))
         await alone.learn(["The Harbour Symphony premiered in Caldmoor."])
