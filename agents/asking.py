@@ -15,8 +15,16 @@ the swarm, the offers other agents reply with):
 4. It stops when a round leaves the top ``budget`` of the pool unchanged, or after ``rounds``.
 5. The context is the top ``budget``; texts are fetched for the remote ones among them. A passage
    whose text cannot be had is dropped and the next one takes its place; a text that arrived cut (a
-   packet's finding shortened to fit) is used but its source is not counted as evidence. The best
-   received syntheses (:mod:`synthswarm.agents.synthesis`) follow, ``syntheses`` of them, beside the passages.
+   packet's finding shortened to fit) is used but its source is not counted as evidence.
+
+A received claim (a synthesis, :mod:`synthswarm.agents.synthesis`, or another agent's shared answer)
+is never a passage and never enters the context: it is a path. In every round the best matching
+``syntheses`` claims not yet followed are followed to the passages they cite (their path refs,
+:func:`synthswarm.swarm.direct.passage_paths`): the texts are fetched straight from their holders
+(:meth:`Sources.fetch`, counted like every fetch), scored against the round's query by the formula
+every passage gets (:meth:`Sources.score`), and enter the pool with ``via`` set to the claim's packet
+id. A passage already in the pool is not fetched again and keeps how it was found. So a two-hop
+question can be answered in one round when a synthesis links its two passages.
 
 :func:`best_holders` is the rule that decides which agent answers a question: the one holding the
 best-matching passage. The dispatcher and the eval both use it.
@@ -32,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthswarm.swarm.dht import Contact
+from synthswarm.swarm.direct import PassagePath
 from synthswarm.swarm.errors import ConfigError
 from synthswarm.swarm.telemetry import span
 
@@ -50,8 +59,8 @@ class AskSettings:
     """Authors an agent with nothing to offer may relay a query to (tried in turn until one can help;
     ttl 1). 0 turns relaying off."""
     syntheses: int = 1
-    """Received synthesis packets added to the context beside its ``budget`` passages (the best
-    matching ones). A synthesis restates what passages say, so it never takes a passage's place."""
+    """Received claims (syntheses, shared answers) followed to their cited passages each round: the
+    best matching ones not followed yet. A claim itself never enters the context (0: none followed)."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "budget", "bridges"):
@@ -90,7 +99,11 @@ class Candidate:
     origin: bytes | None = None
     """The agent whose passage or packet it is, when not the asker's own."""
     synthesis: bool = False
-    """A synthesis packet: it restates passages, so it rides beside the passages, not in their place."""
+    """A claim another agent made, not a passage: a synthesis packet, or a shared answer. It never
+    enters a context; :func:`ask` follows its :attr:`paths` to the passages it cites."""
+    paths: tuple[PassagePath, ...] = ()
+    """For a received packet: where the passages it stands on can be fetched (its path refs): for a
+    claim, the passages it cites; for a finding, its own passage."""
     via: bytes | None = None
     """The id of the synthesis packet whose parents led the asker to this passage (it was fetched from
     the parent's holder because that synthesis matched); None when found any other way."""
@@ -117,6 +130,11 @@ class Sources(Protocol):
         """Whole texts of remote candidates, by key; those that cannot be had are absent."""
         ...
 
+    async def score(self, text: str, vector: npt.NDArray[np.float32], texts: Sequence[str]) -> list[float]:
+        """The scores ``texts`` (passages fetched by following a claim) get for the query, by the formula
+        every passage gets, so they rank with the rest."""
+        ...
+
 
 @dataclass(frozen=True)
 class AskResult:
@@ -141,6 +159,7 @@ async def ask(
 ) -> AskResult:
     """The context for ``question`` (embedded as ``vector``): see the module docstring."""
     pool: dict[str, Candidate] = {}
+    followed: set[str] = set()
     bridged: set[str] = set()
     previous: set[str] = set()
     text, query = question, vector
@@ -153,6 +172,7 @@ async def ask(
             found = await sources.search(text, query, known)
             for candidate in found:
                 _merge(pool, candidate)
+            await _follow(pool, followed, settings.syntheses, sources, text, query)
             top = _best(pool, settings.budget)
             keys = {c.key for c in top}
             current.set_attributes({ATTR_FOUND: len(found), ATTR_NEW: len(keys - previous)})
@@ -169,9 +189,7 @@ async def ask(
             bridged.update(c.key for c in new)
             text = " ".join([question, *(c.text or "" for c in new)])
             query = await embed(text)
-    context = await _context(pool, settings.budget, sources)
-    syntheses = sorted((c for c in pool.values() if c.synthesis), key=lambda c: (-c.score, c.key))
-    return AskResult(tuple(context + syntheses[: settings.syntheses]), rounds)
+    return AskResult(tuple(await _context(pool, settings.budget, sources)), rounds)
 
 
 async def best_holders(
@@ -207,7 +225,41 @@ def _worth(c: Candidate) -> int:
 
 def _best(pool: dict[str, Candidate], k: int) -> list[Candidate]:
     """The best ``k`` passages (syntheses are not passages: see :attr:`AskSettings.syntheses`)."""
-    return sorted((c for c in pool.values() if not c.synthesis), key=lambda c: (-c.score, c.key))[:k]
+    return sorted((c for c in pool.values() if not c.synthesis), key=_rank)[:k]
+
+
+async def _follow(
+    pool: dict[str, Candidate],
+    followed: set[str],
+    k: int,
+    sources: Sources,
+    text: str,
+    vector: npt.NDArray[np.float32],
+) -> None:
+    """Follow the best ``k`` claims in the pool not ``followed`` yet to the passages they cite that the
+    pool lacks: fetched from their holders, scored for the query, pooled with ``via`` set."""
+    claims = sorted((c for c in pool.values() if c.synthesis and c.key not in followed), key=_rank)[:k]
+    followed.update(c.key for c in claims)
+    wanted: dict[str, Candidate] = {}
+    for claim in claims:
+        for path in claim.paths:
+            if path.source not in pool and path.source not in wanted:
+                holder = Holder(path.agent_id, path.contact)
+                wanted[path.source] = Candidate(
+                    path.source, float("-inf"), passage_id=path.passage_id, holder=holder,
+                    origin=path.agent_id, via=claim.packet_id,
+                )  # fmt: skip
+    if not wanted:
+        return
+    texts = await sources.fetch(list(wanted.values()))
+    got = [c for c in wanted.values() if c.key in texts]
+    scores = await sources.score(text, vector, [texts[c.key] for c in got]) if got else []
+    for c, score in zip(got, scores, strict=True):
+        _merge(pool, replace(c, score=score, text=texts[c.key], whole=True))
+
+
+def _rank(c: Candidate) -> tuple[float, str]:
+    return -c.score, c.key
 
 
 async def _fill(pool: dict[str, Candidate], wanted: Sequence[Candidate], sources: Sources) -> None:

@@ -33,9 +33,10 @@ import numpy as np
 import numpy.typing as npt
 
 from synthswarm.agents.asking import AskSettings, Candidate, Holder
+from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.memory import AgentMemory
 from synthswarm.agents.retrieval import PassageIndex
-from synthswarm.swarm.direct import Reply, floor_ref, reply_ref, source_refs
+from synthswarm.swarm.direct import CLAIM_REF, Reply, floor_ref, passage_paths, reply_ref, source_refs
 from synthswarm.swarm.errors import DHTError, SwarmError
 from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.packet import MAX_FINDING_BYTES, CompactEmbedding, OutcomePacket, PacketKind, fit_text
@@ -52,6 +53,7 @@ __all__ = [
     "as_sent",
     "context_floor",
     "inbox_candidate",
+    "is_claim",
     "passage_source",
     "scored_inbox",
 ]
@@ -94,6 +96,11 @@ class Asker(Protocol):
     @property
     def node(self) -> DHTNode | None:
         """The node replies come to; None before the agent joins a router."""
+        ...
+
+    @property
+    def embedder(self) -> Embedder:
+        """What embeds the texts it fetches by following a claim, to score them."""
         ...
 
     async def distill(
@@ -139,9 +146,10 @@ class AgentSources:
         """The asker's own passages, the received findings and the best received syntheses."""
         memory, index, asking = self.agent.memory, self.index, self.agent.settings.asking
         found = [
-            Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text)
+            Candidate(f.passage.source or f.passage.id, f.score, f.passage.title, f.passage.text,
+                      passage_id=f.passage.id)
             for f in index.search(text, vector, asking.budget)
-        ]
+        ]  # fmt: skip
         findings = await scored_inbox(memory, index, text, vector, asking.budget)
         found += [inbox_candidate(p, score) for p, score in findings]
         if asking.syntheses:
@@ -213,6 +221,14 @@ class AgentSources:
             )  # fmt: skip
         return [by[r] for r in sorted(by)]
 
+    async def score(self, text: str, vector: npt.NDArray[np.float32], texts: Sequence[str]) -> list[float]:
+        """Scores of fetched texts on this asker's scale: embedded here, then scored as received
+        findings are (:meth:`~synthswarm.agents.retrieval.PassageIndex.score_texts`)."""
+        if not texts:
+            return []
+        vectors = await self.agent.embedder.embed(list(texts))
+        return self.index.score_texts(text, vector, texts, vectors)
+
     async def fetch(self, candidates: Sequence[Candidate]) -> dict[str, str]:
         """Whole texts of remote candidates, one request per holder, the holders asked at once."""
         node = self.agent.node
@@ -283,6 +299,7 @@ def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
     source = passage_source(packet)
     key = source if source is not None else f"packet:{packet.id.hex()}"
     whole = source is not None and not packet.finding.endswith("…")
+    claim = is_claim(packet)
     return Candidate(
         key,
         score,
@@ -291,14 +308,29 @@ def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
         whole,
         packet_id=packet.id,
         origin=packet.origin,
-        synthesis=packet.kind is PacketKind.SYNTHESIS,
+        synthesis=claim,
+        paths=tuple(passage_paths(packet.evidence)),
     )
 
 
+def is_claim(packet: OutcomePacket) -> bool:
+    """Whether ``packet`` states something other agents' passages must bear out: a synthesis, or a
+    finding with parents or marked a claim (an answer shared, :data:`~synthswarm.swarm.direct.CLAIM_REF`).
+    It is followed to its evidence, never used as evidence."""
+    if packet.kind is PacketKind.SYNTHESIS:
+        return True
+    return packet.kind is PacketKind.FINDING and (bool(packet.parents) or CLAIM_REF in packet.evidence)
+
+
 def passage_source(packet: OutcomePacket) -> str | None:
-    """The source ref of the one passage a finding stands for; None for any other packet."""
+    """The source ref of the one passage a finding stands for; None for any other packet (a shared
+    answer, a finding with parents, stands for no passage even when it cites one)."""
     sources = source_refs(packet.evidence)
-    return sources[0] if packet.kind is PacketKind.FINDING and len(sources) == 1 else None
+    return (
+        sources[0]
+        if packet.kind is PacketKind.FINDING and not is_claim(packet) and len(sources) == 1
+        else None
+    )
 
 
 def _offered(reply: Reply) -> list[Candidate]:

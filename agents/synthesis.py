@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from synthswarm.agents.llm._types import ChatMessage, ChatModel, GenerationOptions
 from synthswarm.agents.text import names, sentences
-from synthswarm.swarm.direct import source_refs
+from synthswarm.swarm.direct import path_evidence, source_refs
 from synthswarm.swarm.errors import ConfigError, ModelError, ModelResponseError
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import (
@@ -237,7 +237,8 @@ class Synthesizer:
             vector = await self.embed(text)
         else:
             vector = np.mean([p.embedding.to_array() for p in parents], axis=0)
-        evidence = list(dict.fromkeys(e for p in parents for e in source_refs(p.evidence)))[:MAX_EVIDENCE]
+        # The parents' passages and where each is held (path refs), so an asker can follow it to them.
+        evidence = path_evidence([p.evidence for p in parents], MAX_EVIDENCE)
         remaining_s = min((p.expires_at_ms() - now) // 1000 for p in parents)
         return make_packet(
             self.identity,

@@ -14,15 +14,17 @@
    whole text is in the answering agent's context), rounds, and every request the nodes sent while
    it was asked, counted at the socket by category (routing the queries, replies, text fetches,
    subscriptions). Per run: provenance pairs (distinct unordered agent pairs {i, j} where j's context
-   used a passage of i) and synthesis pairs (pairs joined by a synthesized packet in a final context),
+   used a passage of i) and synthesis pairs (pairs joined by the direct parents of a synthesis that
+   brought a passage into a final context),
    against N(N-1)/2. With a model, the answering agents then answer every question from its context
    (EM, F1, contains).
 
 With ``synthesis``, a settle phase runs between 2 and 3: every agent combines the findings it received with
 its own where they name the same entity (:meth:`synthswarm.agents.specialist.Specialist.synthesize_received`),
 publishes the syntheses, and reacts to the others' until the swarm is quiet; what that costs is counted at the
-socket (``synthesis_messages``), and ``synthesis_used`` is the share of questions whose final context held a
-synthesis built from a gold paragraph.
+socket (``synthesis_messages``). The synthesis figures (``synthesis_useful`` against its ceiling,
+``synthesis_used`` and ``synthesis_used_own``, ``synthesis_pairs`` from direct parents) are
+:mod:`synthswarm.evals._harness.synthesis_metrics`'s.
 
 ``oracle`` is one agent holding every paragraph and asking the same way (same retrieval, rounds and
 budget), so oracle minus dht is what routing loses; ``isolated`` asks the same way with nothing

@@ -13,6 +13,12 @@ where its author answers. An agent reached by a query with nothing to offer may 
 then replies to the asker like any other. When the author cannot be reached, the relayer offers its
 own whole copies of the author's matching findings instead. Relays are counted under :data:`RELAY`.
 
+A packet may name where the passages it stands on can be fetched (:func:`path_ref`, placed after the
+source ref it locates): the holder agent, its node and the passage's id there. A finding names its own
+passage's path; a synthesis or a shared answer names the paths of the passages it cites, so whoever
+receives it can fetch those passages straight from their holders (:func:`passage_paths`) instead of
+taking the claim on trust.
+
 The node's one :class:`~synthswarm.swarm.host.NodeHost` serves them for every agent living there,
 beside the router's deliveries; a node that replies, fetches or relays to itself is served there
 without a message. The messages themselves,
@@ -21,8 +27,11 @@ and what their decoders refuse, are in :mod:`synthswarm.swarm._host_messages`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from synthswarm.swarm._host_messages import (
     FETCH,
@@ -41,8 +50,10 @@ from synthswarm.swarm._host_messages import (
 )
 from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.host import FetchFn, RelayFn
+from synthswarm.swarm.packet import MAX_EVIDENCE, MAX_EVIDENCE_REF_BYTES
 
 __all__ = [
+    "CLAIM_REF",
     "FETCH",
     "FETCH_TOPIC",
     "MAX_FETCH",
@@ -55,6 +66,7 @@ __all__ = [
     "FetchFn",
     "FetchRequest",
     "Offer",
+    "PassagePath",
     "RelayFn",
     "Reply",
     "decode_texts",
@@ -63,6 +75,9 @@ __all__ = [
     "parse_floor_ref",
     "parse_holder_ref",
     "parse_reply_ref",
+    "passage_paths",
+    "path_evidence",
+    "path_ref",
     "reply_ref",
     "source_refs",
 ]
@@ -70,7 +85,21 @@ __all__ = [
 _REF_PREFIX = "reply-to:"
 _FLOOR_PREFIX = "min-score:"
 _HOLDER_PREFIX = "holder:"
-_CONTROL_PREFIXES = (_REF_PREFIX, _FLOOR_PREFIX, _HOLDER_PREFIX)
+_PATH_PREFIX = "path:"
+#: The evidence ref that marks a finding as a claim (an agent's answer shared), not a passage.
+CLAIM_REF = "claim:answer"
+_CONTROL_PREFIXES = (_REF_PREFIX, _FLOOR_PREFIX, _HOLDER_PREFIX, _PATH_PREFIX, "claim:")
+
+
+@dataclass(frozen=True)
+class PassagePath:
+    """Where one passage a packet stands on can be fetched: its source ref, the agent holding it, that
+    agent's node, and the passage's id there (what a :class:`FetchRequest` asks for)."""
+
+    source: str
+    agent_id: bytes
+    contact: Contact
+    passage_id: str
 
 
 def reply_ref(contact: Contact) -> str:
@@ -112,9 +141,82 @@ def parse_holder_ref(refs: Sequence[str]) -> Contact | None:
     return _parse_contact(refs, _HOLDER_PREFIX)
 
 
+def path_ref(agent_id: bytes, contact: Contact, passage_id: str) -> str | None:
+    """The evidence ref that says where the passage of the source ref before it can be fetched; None
+    when it would not fit an evidence ref (:data:`MAX_EVIDENCE_REF_BYTES`: a very long address or
+    passage id), as a cut ref would point nowhere."""
+    ref = f"{_PATH_PREFIX}{_b64(agent_id)}.{_b64(contact.node_id)}.{passage_id}@{contact.address}"
+    return ref if len(ref.encode()) <= MAX_EVIDENCE_REF_BYTES and "@" not in passage_id else None
+
+
+def passage_paths(refs: Sequence[str]) -> list[PassagePath]:
+    """The paths a packet's evidence refs name, each with the nearest source ref before it; malformed
+    path refs, and path refs with no source before them, are skipped."""
+    paths, source = [], None
+    for ref in refs:
+        if not ref.startswith(_CONTROL_PREFIXES):
+            source = ref
+        elif ref.startswith(_PATH_PREFIX) and source is not None:
+            path = _parse_path(ref, source)
+            if path is not None:
+                paths.append(path)
+    return paths
+
+
+def path_evidence(parents: Sequence[Sequence[str]], cap: int = MAX_EVIDENCE) -> list[str]:
+    """The evidence refs of a packet standing on packets with the evidence refs ``parents``: each
+    source ref they cite once, followed by its path ref where one is known, in order, at most ``cap``
+    refs (a source is never separated from its path: a pair that does not fit whole is left out)."""
+    pairs: dict[str, str | None] = {}
+    for refs in parents:
+        for source, ref in _located(refs):
+            if pairs.get(source) is None:
+                pairs[source] = ref
+    out: list[str] = []
+    for source, ref in pairs.items():
+        pair = [source] if ref is None else [source, ref]
+        if len(out) + len(pair) > cap:
+            break
+        out += pair
+    return out
+
+
 def source_refs(refs: Sequence[str]) -> list[str]:
     """A packet's evidence refs less the ones that address nodes or carry a floor: its sources."""
     return [r for r in refs if not r.startswith(_CONTROL_PREFIXES)]
+
+
+def _located(refs: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each source ref of ``refs`` with the path ref that locates it (the first after it, before the
+    next source ref), or None."""
+    out: list[tuple[str, str | None]] = []
+    for ref in refs:
+        if not ref.startswith(_CONTROL_PREFIXES):
+            out.append((ref, None))
+        elif ref.startswith(_PATH_PREFIX) and out and out[-1][1] is None:
+            out[-1] = (out[-1][0], ref)
+    return out
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _parse_path(ref: str, source: str) -> PassagePath | None:
+    head, _, address = ref[len(_PATH_PREFIX) :].partition("@")
+    agent, _, rest = head.partition(".")
+    node, _, passage_id = rest.partition(".")
+    try:
+        agent_id, node_id = _unb64(agent), _unb64(node)
+    except (ValueError, binascii.Error):
+        return None
+    if len(node_id) != 32 or not agent_id or not passage_id or not address:
+        return None
+    return PassagePath(source, agent_id, Contact(node_id, address), passage_id)
 
 
 def _parse_contact(refs: Sequence[str], prefix: str) -> Contact | None:

@@ -3,7 +3,10 @@
 :func:`gather` finds the context with :func:`synthswarm.agents.asking.ask` over the agent's
 :class:`~synthswarm.agents.sources.AgentSources` (its passages, its inbox and, when it asks the swarm,
 other agents' offers); :func:`answer` then has the model write the answer from it
-(:mod:`synthswarm.agents._specialist.generation`) and publishes it as a finding. Everything the answer
+(:mod:`synthswarm.agents._specialist.generation`) and publishes it as a finding that cites the
+passages it stands on and where each is held (source and path refs), never other packets: whoever
+receives it follows it to those passages (:func:`synthswarm.agents.asking.ask`) and never uses the
+answer itself as evidence. Everything the answer
 drew on, tool calls included, is collected in one trace
 (:mod:`synthswarm.agents._specialist.evidence`) and carried by the :class:`Answer`.
 """
@@ -23,12 +26,14 @@ from synthswarm.agents._specialist.generation import generate
 from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents.answers import contains_answer
 from synthswarm.agents.approval import Approver
-from synthswarm.agents.asking import ask
+from synthswarm.agents.asking import Holder, ask
 from synthswarm.agents.sources import AgentSources
+from synthswarm.swarm.direct import CLAIM_REF, path_evidence, path_ref
 from synthswarm.swarm.errors import SwarmError
+from synthswarm.swarm.packet import MAX_EVIDENCE
 from synthswarm.swarm.telemetry import GEN_AI_OPERATION_NAME, span
 
-__all__ = ["Answer", "Context", "answer", "ask_swarm", "gather"]
+__all__ = ["Answer", "Context", "answer", "answer_refs", "ask_swarm", "gather"]
 
 
 @dataclass(frozen=True)
@@ -125,13 +130,26 @@ async def _share(
     vector: npt.NDArray[np.float32],
 ) -> tuple[bytes | None, int]:
     """Publish the answer ``text`` to ``task`` as a finding (not an empty answer, nor when the
-    settings say not to): the finding's id, and the routing requests it cost."""
+    settings say not to): the finding's id, and the routing requests it cost. It cites the whole
+    passages it drew on, best first, each with where it is held (:func:`answer_refs`)."""
     if not (agent.settings.share_answers and text and agent.router is not None):
         return None, 0
-    refs = [e.source for e in evidence[:4]]
+    refs = answer_refs(evidence)
     packet = await agent.distill(f"{task} {text}", parents=parents[:8], evidence=refs, embedding=vector)
     report = await agent.publish(packet)
     return packet.id, report.messages if report else 0
+
+
+def answer_refs(evidence: Sequence[Evidence]) -> list[str]:
+    """The evidence refs of a shared answer: marked a claim (:data:`~synthswarm.swarm.direct.CLAIM_REF`),
+    then each whole passage's source ref followed by its path ref, best first, as many pairs as a packet
+    holds. Packets it drew on are named as parents, not refs."""
+    located = [
+        [e.source] + ([ref] if (ref := path_ref(e.path.agent_id, e.path.contact, e.path.passage_id)) else [])
+        for e in evidence
+        if e.refs and e.path is not None
+    ]
+    return [CLAIM_REF, *path_evidence(located, MAX_EVIDENCE - 1)]
 
 
 async def gather(agent: AgentCore, knowledge: Knowledge, task: str, *, ask_swarm: bool | None) -> Context:
@@ -167,7 +185,8 @@ async def _gather(
     trace.messages += sources.messages
     trace.hops = max(trace.hops, sources.hops)
     trace.rounds = max(trace.rounds, result.rounds)
-    context = [evidence_of(c) for c in result.context]
+    here = Holder(agent.agent_id, agent.node.contact) if agent.node is not None else None
+    context = [evidence_of(c, here) for c in result.context]
     for item in context:
         trace.add(item)
     return context

@@ -12,9 +12,9 @@ import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from synthswarm.agents.asking import Candidate
+from synthswarm.agents.asking import Candidate, Holder
 from synthswarm.agents.memory import MemoryHit
-from synthswarm.swarm.direct import source_refs
+from synthswarm.swarm.direct import PassagePath, source_refs
 from synthswarm.swarm.packet import OutcomePacket
 
 __all__ = ["Evidence", "Trace", "current_trace", "evidence_of", "own_evidence", "packet_evidence", "tracing"]
@@ -36,6 +36,9 @@ class Evidence:
     via: bytes | None = None
     """The synthesis packet whose parents led to this passage
     (:attr:`~synthswarm.agents.asking.Candidate.via`)."""
+    path: PassagePath | None = None
+    """Where this passage can be fetched (its holder, node and id there): what a shared answer cites,
+    so others can check it against the passage rather than take it on trust."""
 
 
 @dataclass
@@ -72,11 +75,23 @@ def current_trace() -> Trace | None:
     return _trace.get()
 
 
-def evidence_of(c: Candidate) -> Evidence:
-    """A context passage as answers cite it; only a whole text counts its source."""
+def evidence_of(c: Candidate, here: Holder | None = None) -> Evidence:
+    """A context passage as answers cite it; only a whole text counts its source. ``here``: the asker
+    itself, where its own passages can be fetched."""
     source = c.key if c.packet_id is None else f"packet:{c.packet_id.hex()}"
     refs = (c.key,) if c.whole else ()
-    return Evidence(c.text or "", source, c.score, c.packet_id, c.origin, refs, c.via)
+    return Evidence(c.text or "", source, c.score, c.packet_id, c.origin, refs, c.via, _path(c, here))
+
+
+def _path(c: Candidate, here: Holder | None) -> PassagePath | None:
+    """Where the whole passage of ``c`` is held: the agent that offered it, the asker's own store, or
+    the path a received finding names; None for a cut text or a packet that names none."""
+    if not c.whole:
+        return None
+    holder = c.holder or (here if c.packet_id is None and c.origin is None else None)
+    if holder is not None and c.passage_id:
+        return PassagePath(c.key, holder.agent_id, holder.contact, c.passage_id)
+    return c.paths[0] if c.paths and c.paths[0].source == c.key else None
 
 
 def packet_evidence(packet: OutcomePacket, score: float) -> Evidence:

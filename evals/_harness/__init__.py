@@ -9,4 +9,5 @@ in order).
 - :mod:`.ask`: the ask phase: each question to its answerer, gathered, recorded, then answered.
 - :mod:`.answer`: every question answered from its context by a model, many at once.
 - :mod:`.metrics`: request categories, the per-question record, and the row a run's records make.
+- :mod:`.synthesis_metrics`: the synthesis figures (useful against its ceiling, used, own, pairs).
 """

@@ -16,10 +16,9 @@ from synthswarm.evals._harness.answer import answer_all
 from synthswarm.evals._harness.metrics import Asked, Traffic, edges, evidence_row, scores
 from synthswarm.evals._harness.rows import Row
 from synthswarm.evals._harness.settings import Progress, RunSettings
+from synthswarm.evals._harness.synthesis_metrics import Brought, figures, ledger
 from synthswarm.evals.datasets import Dataset, Question
 from synthswarm.swarm.dht import DHTNode, bytes_sent, requests_by_category
-from synthswarm.swarm.direct import source_refs
-from synthswarm.swarm.packet import PacketKind
 
 __all__ = ["ask_all"]
 
@@ -35,7 +34,8 @@ async def ask_all(
     *,
     answer: bool,
 ) -> tuple[Row, list[tuple[int, int, int]]]:
-    """Ask every question. ``holders``: the agent holding each paragraph, by id (for synthesis pairs)."""
+    """Ask every question. ``holders``: the agent holding each paragraph, by id (for the synthesis
+    figures, :mod:`.synthesis_metrics`)."""
     sent0, bytes0 = requests_by_category(nodes), bytes_sent(nodes)
     index = {a.agent_id: i for i, a in enumerate(agents)}
     questions = dataset.questions
@@ -46,13 +46,20 @@ async def ask_all(
     for agent in live:
         await agent.drain()
     sent = requests_by_category(nodes)
-    answered = None
+    answered, texts = None, None
     if answer:
         texts = await answer_all(questions, [(a.agent, a.context) for a in asked], report)
         answered = scores(texts, questions, agents)
     # Bytes are read after the answers, requests before them, as the harness always has.
     traffic = Traffic(sent0, sent, bytes_sent(nodes) - bytes0, len(questions))
-    return evidence_row(asked, len(agents), traffic, answered), edges(asked)
+    row = evidence_row(asked, len(agents), traffic, answered)
+    made = await ledger(agents)
+    gold = [q.supporting for q in questions]
+    brought = [a.brought for a in asked]
+    found = figures(made, gold, brought, [a.answerer for a in asked], holders, texts)
+    row.synthesis_useful, row.synthesis_ceiling = found.useful, found.ceiling
+    row.synthesis_pairs, row.synthesis_used, row.synthesis_used_own = found.pairs, found.used, found.used_own
+    return row, edges(asked)
 
 
 async def _ask_one(
@@ -70,20 +77,14 @@ async def _ask_one(
     context = await agent.gather(question.question)
     found = {ref for e in context.evidence for ref in e.refs}
     used = [(index[e.origin], best) for e in context.evidence if e.origin in index and e.origin != me]
-    synthesized = [
-        p
-        for p in await agent.memory.packets([e.packet_id for e in context.evidence if e.packet_id])
-        if p.kind is PacketKind.SYNTHESIS
-    ]
-    joined = [frozenset(holders[r] for r in source_refs(p.evidence) if r in holders) for p in synthesized]
-    gold = set(question.supporting)
+    brought = tuple(Brought(e.via, e.refs, e.text) for e in context.evidence if e.via is not None)
     return Asked(
         agent,
         context,
         recall=sum(p in found for p in question.supporting) / len(question.supporting),
         used=used,
-        joined=[group for group in joined if len(group) >= 2],
-        synthesis_used=any(gold.intersection(source_refs(p.evidence)) for p in synthesized),
+        answerer=best,
+        brought=brought,
     )
 
 

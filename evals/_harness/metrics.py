@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 
 from synthswarm.agents.answers import contains_answer, exact_match, f1_score
 from synthswarm.agents.specialist import Context, Specialist
 from synthswarm.evals._harness.rows import Row
+from synthswarm.evals._harness.synthesis_metrics import Brought
 from synthswarm.evals.datasets import Dataset, Question
 
 __all__ = [
@@ -53,10 +53,10 @@ class Asked:
     """The share of the question's gold paragraphs whose whole text is in the context."""
     used: list[tuple[int, int]]
     """``(i, j)`` for each passage or packet of agent i in the context of agent j, the answerer."""
-    joined: list[frozenset[int]]
-    """For each synthesis in the context, the agents (two or more) holding the passages it combined."""
-    synthesis_used: bool
-    """Whether the context held a synthesis built from one of the question's gold paragraphs."""
+    answerer: int = -1
+    """The answering agent's index."""
+    brought: tuple[Brought, ...] = ()
+    """The context's passages a claim (a synthesis) led the asker to (:mod:`.synthesis_metrics`)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,6 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
     recalls = [a.recall for a in asked]
     hops = [a.context.hops for a in asked]
     rounds = [a.context.rounds for a in asked]
-    joined = {group for a in asked for group in a.joined}
     used = _used(asked)
     return Row(
         n=n,
@@ -127,7 +126,7 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
         hops_mean=round(float(np.mean(hops)), 2) if hops else 0.0,
         llm_calls=answered.llm_calls if answered is not None else 0,
         tokens=answered.tokens if answered is not None else 0,
-        synthesis_pairs=len({frozenset(pair) for group in joined for pair in combinations(sorted(group), 2)}),
+        synthesis_pairs=0,  # the synthesis figures are the ask phase's (.synthesis_metrics)
         possible_pairs=0,
         publish_messages=0,
         inbox_evicted=0,
@@ -142,7 +141,6 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
             0.0, round(traffic.per_question(None) - traffic.per_question(QUESTION), 2)
         ),
         provenance_pairs=len({frozenset(pair) for pair in used}),
-        synthesis_used=round(sum(a.synthesis_used for a in asked) / max(1, len(asked)), 4),
         reply_timeouts=_reply_timeouts(asked),
     )
 

@@ -40,8 +40,8 @@ class Row:
     llm_calls: int
     tokens: int
     synthesis_pairs: int
-    """Agent pairs joined by a synthesized packet that an answer used: the two agents holding the
-    passages the synthesis combined, where a final context held it."""
+    """Agent pairs joined by the two direct parents of a synthesis that brought a passage into a
+    final context (the agents that published each parent; :mod:`.synthesis_metrics`)."""
     possible_pairs: int
     publish_messages: int
     inbox_evicted: int
@@ -78,8 +78,15 @@ class Row:
     synthesis_messages: int = 0
     """Requests routing them, counted at the socket while settling."""
     synthesis_used: float = 0.0
-    """The share of questions whose final context held a synthesized packet built from one of the
-    question's gold paragraphs."""
+    """The share of questions where another agent's synthesis brought a gold paragraph into the final
+    context (followed to it: the passage's ``via``), or brought the passage the chosen answer is in."""
+    synthesis_used_own: float = 0.0
+    """The same for the answering agent's own syntheses, counted apart."""
+    synthesis_useful: int = 0
+    """Distinct gold pairs (one question's two supporting paragraphs, held by different agents) that
+    a synthesis made in the run has as its two direct parents."""
+    synthesis_ceiling: int = 0
+    """How many such cross-agent gold pairs the split holds: the most ``synthesis_useful`` can be."""
     reply_timeouts: int = 0
     """Queries whose wait for promised replies ran out (the agents' ``ask_timeout_s``) before every
     reply came. 0 in a sound run: the waits end on events, so the figures do not depend on the

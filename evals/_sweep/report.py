@@ -24,16 +24,20 @@ def markdown(results: dict[str, Any]) -> str:
         "question. Bytes: everything the nodes sent meanwhile. Publish messages route the corpus",
         "before. Synthesis: whether agents settled with synthesis before the questions; syntheses, the",
         "packets they made; synth msgs, the requests routing them (at the socket); used, the share of",
-        "questions whose context held a synthesis built from a gold paragraph. Synthesis pairs: agent",
-        "pairs joined by a synthesis a context held; provenance pairs: pairs where one's passage was in",
-        "the other's context; both of N(N-1)/2.",
+        "questions where another agent's synthesis brought a gold paragraph (or the chosen answer's",
+        "passage) into the context, own the same for the answerer's own syntheses; useful, the gold",
+        "pairs held by different agents that a synthesis has as its two direct parents, of how many the",
+        "split holds. Synthesis pairs: agent pairs joined by the direct parents of a synthesis that",
+        "brought a passage into a context; provenance pairs: pairs where one's passage was in the",
+        "other's context; both of N(N-1)/2.",
         "",
         f"Asking: {_asking(results.get('asking', {}))}.",
         "",
         "| N | strategy | evidence recall | complete | ceiling | EM | F1 | contains | messages/q | route "
         "| reply | fetch | relay | subscribe | upkeep | rounds | bytes/q | hops | publish msgs | synthesis "
-        "| syntheses | synth msgs | used | synthesis pairs | provenance pairs | killed | wall s |",
-        "|" + " --- |" * 27,
+        "| syntheses | synth msgs | used / own | useful | synthesis pairs | provenance pairs | killed "
+        "| wall s |",
+        "|" + " --- |" * 28,
     ]
     for r in rows:
         lines.append(
@@ -46,7 +50,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r.get('upkeep_messages_per_question', 0.0):.1f} "
             f"| {r['rounds_mean']:.2f} | {r['bytes_per_question']:,.0f} | {r['hops_mean']:.2f} "
             f"| {r['publish_messages']:,} | {r.get('synthesis', 'off')} | {r.get('syntheses', 0):,} "
-            f"| {r.get('synthesis_messages', 0):,} | {r.get('synthesis_used', 0.0):.3f} "
+            f"| {r.get('synthesis_messages', 0):,} "
+            f"| {r.get('synthesis_used', 0.0):.3f} / {r.get('synthesis_used_own', 0.0):.3f} "
+            f"| {r.get('synthesis_useful', 0)}/{r.get('synthesis_ceiling', 0)} "
             f"| {r['synthesis_pairs']}/{r['possible_pairs']} "
             f"| {r.get('provenance_pairs', 0)}/{r['possible_pairs']} "
             f"| {r['killed_fraction']:.2f} | {r['wall_s']:.1f} |"

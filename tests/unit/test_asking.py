@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from synthswarm.agents.asking import AskSettings, Candidate, Holder, ask
+from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import Passage, PassageIndex
 from synthswarm.agents.sources import AgentSources
@@ -162,6 +163,9 @@ class _World:
         self.fetched += [c.key for c in candidates]
         return {c.key: "Tomas Heller wrote the Harbour Symphony." for c in candidates if c.key == "heller"}
 
+    async def score(self, text: str, vector: npt.NDArray[np.float32], texts: Sequence[str]) -> list[float]:
+        raise AssertionError("nothing here is followed from a claim")
+
 
 async def embed(text: str) -> npt.NDArray[np.float32]:
     return np.ones(8, np.float32)
@@ -192,6 +196,7 @@ class BareAsker:
     settings: SpecialistSettings = field(default_factory=SpecialistSettings)
     stats: SpecialistStats = field(default_factory=SpecialistStats)
     node: DHTNode | None = None
+    embedder: Embedder = EMBEDDER
 
     async def distill(
         self, text: str, *, kind: PacketKind, evidence: Sequence[str], embedding: npt.ArrayLike | None
