@@ -2,8 +2,10 @@
 
 A finding or synthesis that arrives and names what one of the agent's own findings names is combined
 with it into a synthesis packet that states the link and cites both
-(:mod:`synthswarm.agents.synthesis`), and published. Names too common to link by are left out: the
-agent counts, over every finding it has seen, how many name each.
+(:mod:`synthswarm.agents.synthesis`), and published. Entities come from the synthesizer's entity cache
+(:mod:`synthswarm.agents.entities`: spaCy's NER, or capitalised runs where it is absent), extracted
+once per packet. Entities too common to link by are left out: the agent counts, over every finding it
+has seen, how many name each (a document frequency).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Callable, Sequence
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.sharing import Sharing
 from synthswarm.agents.synthesis import Link, Synthesizer, link_of
-from synthswarm.agents.text import names
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
 __all__ = ["SYNTHESIZABLE", "Linking"]
@@ -28,7 +29,6 @@ class Linking:
 
     def __init__(self, agent: AgentCore, synthesizer: Synthesizer, sharing: Sharing) -> None:
         self._agent, self._synthesizer, self._sharing = agent, synthesizer, sharing
-        self._names: dict[bytes, frozenset[str]] = {}
         self._name_counts: Counter[str] = Counter()
         """In how many of the findings this agent has seen (its own and received) each name occurs."""
         self._counted: set[bytes] = set()
@@ -60,13 +60,9 @@ class Linking:
         through the longest entity first. A finding with parents (an answer, distilled from what it
         used) is not linked: it restates its sources."""
         own = list(self._sharing.findings.values())
-        received: dict[bytes, frozenset[str]] = {}  # each received packet's names, found once
-
-        def names_of(packet: OutcomePacket) -> frozenset[str]:
-            if packet.id not in received:
-                received[packet.id] = self._names_of(packet)
-            return received[packet.id]
-
+        entities = self._synthesizer.entities
+        entities.prime([*own, *packets])  # one batch: a model runs batches faster
+        names_of = entities.of
         for packet in [*own, *packets]:
             self._count_names(packet, names_of)
         if not own:
@@ -95,14 +91,6 @@ class Linking:
         report = await agent.publish(synthesis)
         agent.stats.synthesis_messages += report.messages if report else 0
         return 1
-
-    def _names_of(self, packet: OutcomePacket) -> frozenset[str]:
-        found = self._names.get(packet.id)
-        if found is None:
-            found = frozenset(names(packet.finding))
-            if packet.origin == self._agent.agent_id:  # own findings are asked about again and again
-                self._names[packet.id] = found
-        return found
 
     def _count_names(
         self, packet: OutcomePacket, names_of: Callable[[OutcomePacket], frozenset[str]]
