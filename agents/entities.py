@@ -21,6 +21,7 @@ the model once and run it once per packet, however many agents receive that pack
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import re
@@ -101,12 +102,18 @@ class SpacyEntities:
     :class:`~synthswarm.swarm.errors.ModelUnavailableError`."""
 
     def __init__(
-        self, model: str = SPACY_MODEL, *, labels: frozenset[str] = LINK_LABELS, batch_size: int = 64
+        self,
+        model: str = SPACY_MODEL,
+        *,
+        labels: frozenset[str] = LINK_LABELS,
+        batch_size: int = 64,
+        pipeline: Any = None,
     ) -> None:
+        """``pipeline``: one already loaded (anything with spaCy's ``pipe``), instead of ``model``."""
         self.model = model
         self.labels = labels
         self.batch_size = batch_size
-        self._nlp: Any = None
+        self._nlp: Any = pipeline
 
     @property
     def name(self) -> str:
@@ -164,9 +171,10 @@ def entity_extractor(source: str, *, model: str = SPACY_MODEL) -> EntityExtracto
 
 class PacketEntities:
     """Each packet's entity texts, extracted once (by packet id; the last ``keep`` packets kept).
-    ``make`` builds the extractor on first use, so settings that hold one cost nothing until a finding
-    is linked. :attr:`extracted` and :attr:`seconds` count the texts run through it and the time
-    taken, for reports."""
+
+    ``make`` (picklable, to reach eval worker processes) builds the extractor on first use, so settings
+    that hold one cost nothing until a finding is linked. :attr:`extracted` and :attr:`seconds` count
+    the texts run through it and the time taken, for reports."""
 
     def __init__(
         self, make: Callable[[], EntityExtractor], *, keep: int = 1 << 16, source: str | None = None
@@ -185,7 +193,14 @@ class PacketEntities:
         """A cache over :func:`entity_extractor` (``source``, ``model``), made on first use."""
         if source not in ENTITY_SOURCES:
             raise ConfigError("synthesis.entities", f"unknown {source!r}: use {', '.join(ENTITY_SOURCES)}")
-        return cls(lambda: entity_extractor(source, model=model), source=source)
+        return cls(functools.partial(entity_extractor, source, model=model), source=source)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (settings sent to an eval worker process) without the loaded model or the cache:
+        the other process makes its own on first use."""
+        state = dict(self.__dict__)
+        state.update(_extractor=None, _cache=OrderedDict(), extracted=0, seconds=0.0)
+        return state
 
     @property
     def extractor(self) -> EntityExtractor:

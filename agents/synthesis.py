@@ -101,8 +101,8 @@ class SynthesisSettings:
     (:mod:`synthswarm.agents.entities`)."""
     packet_entities: PacketEntities | None = field(default=None, compare=False, repr=False)
     """The entity cache (by packet id) of the agents given this settings object: made from ``entities``
-    when not given (or made from another source), so agents built with one settings object load the model once and extract each
-    packet's entities once."""
+    when not given (or made from another source), so agents built with one settings object load the
+    model once and extract each packet's entities once."""
 
     def __post_init__(self) -> None:
         if self.budget < 0 or self.budget_window_s <= 0:
