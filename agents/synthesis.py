@@ -95,10 +95,11 @@ class SynthesisSettings:
     budget_window_packets: int | None = None
     """The window in packets this agent received (findings, syntheses, answers: every packet but a
     query), instead of seconds: an event clock, the same on a fast or a slow machine (the eval's)."""
-    entities: str = "spacy"
+    entities: str = "capitalised"
     """Where linking's entities come from: ``spacy`` (its small English pipeline's NER; capitalised runs,
     with a warning in the log, where spaCy or the model is absent) or ``capitalised``
-    (:mod:`synthswarm.agents.entities`)."""
+    (:mod:`synthswarm.agents.entities`). The eval chooses ``spacy``; the default stays the rule that
+    needs no model, so that an agent built without settings (a unit test, a script) loads none."""
     packet_entities: PacketEntities | None = field(default=None, compare=False, repr=False)
     """The entity cache (by packet id) of the agents given this settings object: made from ``entities``
     when not given (or made from another source), so agents built with one settings object load the

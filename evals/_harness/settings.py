@@ -58,9 +58,9 @@ class RunSettings:
     """Settle after publishing: every agent combines what it received with what it knows
     (:meth:`~synthswarm.agents.specialist.Specialist.synthesize_received`) before the questions are asked."""
     synthesis_bounds: SynthesisSettings = field(
-        default_factory=lambda: SynthesisSettings(budget_window_packets=EVAL_BUDGET_PACKETS)
+        default_factory=lambda: SynthesisSettings(entities="spacy", budget_window_packets=EVAL_BUDGET_PACKETS)
     )
-    """Each agent's synthesis bounds and entity source. The budget counts packets received (an event
-    clock), never seconds, so the same seed makes the same syntheses on a fast or a slow machine; the
-    agents of a run share this one object, so spaCy loads once and each packet's entities are found
-    once."""
+    """Each agent's synthesis bounds and entity source (spaCy's NER). The budget counts packets
+    received (an event clock), never seconds, so no machine's speed decides how many syntheses an agent
+    may make; the agents of a run share this one object, so spaCy loads once and each packet's
+    entities are found once."""
