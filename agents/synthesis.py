@@ -13,7 +13,12 @@ Loops are bounded four ways: an expired parent is never used (``ttl``), a synthe
 ``max_depth`` generations is never made, the same pair of parents is never synthesized twice by one
 :class:`Synthesizer`, nor after another agent's synthesis of it arrived (de-duplication by packet ids,
 remembered for the last ``remember`` pairs), and one agent makes at most ``budget`` syntheses per
-``budget_window_s`` (refusals are counted).
+window (refusals are counted). The window is measured on one of two clocks: ``budget_window_s`` seconds
+(the default, for live swarms), or, when ``budget_window_packets`` is set, that many packets received
+(an event clock: the eval uses it, so that a slower machine makes the same syntheses for the same seed).
+
+Entities come from :mod:`synthswarm.agents.entities` (spaCy's NER, or capitalised runs where it is
+absent: ``entities``), through a cache by packet id that the agents sharing a settings object share.
 
 Findings that contradict each other are flagged, not merged: the new finding names each conflict and
 its confidence is halved. The check is a heuristic: two findings about the same thing (embeddings at
@@ -28,12 +33,13 @@ import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from synthswarm.agents.entities import ENTITY_SOURCES, PacketEntities
 from synthswarm.agents.llm._types import ChatMessage, ChatModel, GenerationOptions
 from synthswarm.agents.text import names, sentences
 from synthswarm.swarm.direct import path_evidence, source_refs
@@ -83,8 +89,21 @@ class SynthesisSettings:
     max_tokens: int = 96
     """Budget for a model-written synthesis."""
     budget: int = 32
-    """Most syntheses one agent makes per ``budget_window_s`` (more are refused and counted)."""
+    """Most syntheses one agent makes per window (more are refused and counted)."""
     budget_window_s: float = 60.0
+    """The window in seconds of wall-clock time, unless ``budget_window_packets`` is set."""
+    budget_window_packets: int | None = None
+    """The window in packets this agent received (findings, syntheses, answers: every packet but a
+    query), instead of seconds: an event clock, the same on a fast or a slow machine (the eval's)."""
+    entities: str = "capitalised"
+    """Where linking's entities come from: ``spacy`` (its small English pipeline's NER; capitalised runs,
+    with a warning in the log, where spaCy or the model is absent) or ``capitalised``
+    (:mod:`synthswarm.agents.entities`). The eval chooses ``spacy``; the default stays the rule that
+    needs no model, so that an agent built without settings (a unit test, a script) loads none."""
+    packet_entities: PacketEntities | None = field(default=None, compare=False, repr=False)
+    """The entity cache (by packet id) of the agents given this settings object: made from ``entities``
+    when not given (or made from another source), so agents built with one settings object load the
+    model once and extract each packet's entities once."""
 
     def __post_init__(self) -> None:
         if self.budget < 0 or self.budget_window_s <= 0:
@@ -92,8 +111,25 @@ class SynthesisSettings:
                 "synthesis.budget",
                 f"needs budget >= 0 and window > 0, got {self.budget}/{self.budget_window_s}s",
             )
+        if self.budget_window_packets is not None and self.budget_window_packets < 1:
+            raise ConfigError(
+                "synthesis.budget_window_packets", f"must be at least 1, got {self.budget_window_packets}"
+            )
+        if self.entities not in ENTITY_SOURCES:
+            raise ConfigError(
+                "synthesis.entities", f"unknown {self.entities!r}: use {', '.join(ENTITY_SOURCES)}"
+            )
+        cache = self.packet_entities
+        if cache is None or cache.source not in (None, self.entities):  # replace(entities=...) too
+            object.__setattr__(self, "packet_entities", PacketEntities.of_source(self.entities))
         if not 0 < self.max_depth <= MAX_DEPTH:
             raise ConfigError("synthesis.max_depth", f"must be 1..{MAX_DEPTH}, got {self.max_depth}")
+
+    @property
+    def entity_cache(self) -> PacketEntities:
+        """:attr:`packet_entities`, made in ``__post_init__`` when not given."""
+        assert self.packet_entities is not None
+        return self.packet_entities
 
 
 @dataclass(frozen=True)
@@ -186,19 +222,37 @@ class Synthesizer:
         self.embed = embed
         self._done: OrderedDict[frozenset[bytes], None] = OrderedDict()
         self._made: deque[float] = deque()
+        """When each synthesis still in the budget's window was made, on the budget's clock."""
         self.llm_calls = 0
         self.refused = 0
         """Syntheses refused because the budget was spent."""
+        self.packets_seen = 0
+        """Packets this agent received (every one passed to :meth:`seen`): the event clock."""
 
-    def seen(self, synthesis: OutcomePacket) -> None:
-        """Note a synthesis another agent made, so its parents are not combined again here."""
-        if synthesis.kind is PacketKind.SYNTHESIS and len(synthesis.parents) >= 2:
-            self._remember(frozenset(synthesis.parents))
+    @property
+    def entities(self) -> PacketEntities:
+        """The entity cache linking reads packets' entities from (shared through the settings)."""
+        return self.settings.entity_cache
 
-    def has_budget(self, now_s: float | None = None) -> bool:
-        """Whether one more synthesis fits the budget now."""
-        now = time.monotonic() if now_s is None else now_s
-        while self._made and self._made[0] <= now - self.settings.budget_window_s:
+    def seen(self, packet: OutcomePacket) -> None:
+        """Note a packet that arrived: the event clock ticks, and a synthesis another agent made is
+        remembered, so its parents are not combined again here."""
+        self.packets_seen += 1
+        if packet.kind is PacketKind.SYNTHESIS and len(packet.parents) >= 2:
+            self._remember(frozenset(packet.parents))
+
+    def _clock(self) -> tuple[float, float]:
+        """The budget's clock now, and its window."""
+        if self.settings.budget_window_packets is not None:
+            return float(self.packets_seen), float(self.settings.budget_window_packets)
+        return time.monotonic(), self.settings.budget_window_s
+
+    def has_budget(self, now: float | None = None) -> bool:
+        """Whether one more synthesis fits the budget now (``now``: on the budget's clock, seconds or
+        packets seen)."""
+        clock, window = self._clock()
+        now = clock if now is None else now
+        while self._made and self._made[0] <= now - window:
             self._made.popleft()
         return len(self._made) < self.settings.budget
 
@@ -220,7 +274,7 @@ class Synthesizer:
             self.refused += 1
             return None
         self._remember(key)
-        self._made.append(time.monotonic())
+        self._made.append(self._clock()[0])
         conflicts = find_conflicts(parents, self.settings.conflict_similarity)
         confidence = min(p.confidence for p in parents)
         text, entity = link.claim, link.entity
@@ -295,11 +349,14 @@ def find_link(
     common: Collection[str] = (),
     names_in: tuple[Collection[str], Collection[str]] | None = None,
 ) -> Link | None:
-    """How two texts connect: the most specific name both mention (most words, then longest), not one
-    of ``common`` (names too frequent to mean anything, a corpus's "England"), with the first sentence
-    of each that names it; None when they share no name, or the two sentences are the same.
-    ``names_in``: the names of each text, when already known."""
-    mine, theirs = names_in if names_in is not None else (names(first), names(second))
+    """How two texts connect: the most specific entity both mention (most words, then longest), not one
+    of ``common`` (entities too frequent to mean anything, a corpus's "England"), with the first sentence
+    of each that names it; None when they share none, or the two sentences are the same.
+    ``names_in``: the entities of each text, when already known (default: their capitalised runs, no lone
+    sentence-opening word among them)."""
+    if names_in is None:
+        names_in = (names(first, lone_openers=False), names(second, lone_openers=False))
+    mine, theirs = names_in
     shared = [n for n in set(mine) & set(theirs) if n not in common]
     for entity in sorted(shared, key=lambda n: (-len(n.split()), -len(n), n)):
         a, b = _naming(first, entity), _naming(second, entity)
@@ -317,11 +374,12 @@ def link_of(
 ) -> tuple[OutcomePacket, Link] | None:
     """The own finding ``packet`` connects to best, and how: the one sharing the most specific name
     (see :func:`find_link`); an own finding about the same passage, or already a parent of
-    ``packet``, is skipped. ``names_of`` gives a
-    packet's names (a cache; default :func:`synthswarm.agents.text.names` of its finding)."""
+    ``packet``, is skipped. ``names_of`` gives a packet's entities (a cache,
+    :class:`~synthswarm.agents.entities.PacketEntities`; default its finding's capitalised runs, no lone
+    sentence-opening word among them)."""
 
     def default(p: OutcomePacket) -> Collection[str]:
-        return names(p.finding)
+        return names(p.finding, lone_openers=False)
 
     name = names_of or default
     sources = set(source_refs(packet.evidence))

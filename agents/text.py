@@ -2,7 +2,8 @@
 
 Deliberately simple (no tagger, no model): a name is a run of capitalised words, joined by "of",
 "the", "de"... when those sit between capitalised words ("University of Oxford"), not at the start of
-a sentence on its own ("The", "In").
+a sentence on its own ("The", "In"). Linking takes its entities from a model where it can
+(:mod:`synthswarm.agents.entities`); these runs are its fallback.
 """
 
 from __future__ import annotations
@@ -41,38 +42,53 @@ def capitalised(word: str) -> bool:
     return bool(word) and (word[0].isupper() or word[0].isdigit())
 
 
-def names(text: str) -> list[str]:
+def names(text: str, *, lone_openers: bool = True) -> list[str]:
     """The names in ``text``, in order, each once: runs of capitalised words (with joiners inside),
     without a possessive ending; a lone capitalised stopword ("The", "He") is not a name, nor is a
-    number."""
+    number. ``lone_openers=False``: nor is one word that only ever stands first in a sentence
+    ("However, ...", "Born in ...": capitalised because they open it), while "Paris" stays a name if
+    it also stands inside some sentence of ``text``."""
     out: dict[str, None] = {}
+    openers: set[str] = set()
+    inside: set[str] = set()
     for sentence in sentences(text):
-        words = [w.strip(_TRIM) for w in _TOKEN.findall(sentence)]
-        run: list[str] = []
-        for i, word in enumerate(words):
-            joins = (
-                word.lower() in NAME_JOINERS
-                and bool(run)
-                and i + 1 < len(words)
-                and words[i + 1][:1].isupper()
-            )
-            if word[:1].isupper() and not (not run and word.lower() in STOPWORDS):
-                bare = without_possessive(word)
-                run.append(bare)
-                if bare != word:
-                    _add(run, out)
-                    run = []
-            elif joins:
-                run.append(word)
-            else:
-                _add(run, out)
+        found = _sentence_names(sentence)
+        for name, first in found:
+            out[name] = None
+            (openers if first and " " not in name else inside).add(name)
+    if lone_openers:
+        return list(out)
+    return [n for n in out if n in inside or n not in openers]
+
+
+def _sentence_names(sentence: str) -> list[tuple[str, bool]]:
+    """The runs of capitalised words in ``sentence``, each with whether it is its first word."""
+    out: list[tuple[str, bool]] = []
+    words = [w.strip(_TRIM) for w in _TOKEN.findall(sentence)]
+    run: list[str] = []
+    start = 0
+    for i, word in enumerate(words):
+        inner = bool(run) and i + 1 < len(words) and words[i + 1][:1].isupper()
+        joins = word.lower() in NAME_JOINERS and inner
+        if word[:1].isupper() and not (not run and word.lower() in STOPWORDS):
+            if not run:
+                start = i
+            bare = without_possessive(word)
+            run.append(bare)
+            if bare != word:
+                _add(run, start == 0, out)
                 run = []
-        _add(run, out)
-    return list(out)
+        elif joins:
+            run.append(word)
+        else:
+            _add(run, start == 0, out)
+            run = []
+    _add(run, start == 0, out)
+    return out
 
 
-def _add(run: list[str], out: dict[str, None]) -> None:
+def _add(run: list[str], first: bool, out: list[tuple[str, bool]]) -> None:
     while run and run[-1].lower() in NAME_JOINERS:
         run.pop()
     if run:
-        out[" ".join(run)] = None
+        out.append((" ".join(run), first))

@@ -50,6 +50,7 @@ async def build_agents(
             memory=AgentMemory.in_memory(embedder, inbox_limit=inbox_limit),
             identity=Identity.from_seed(seed.to_bytes(8, "big") + i.to_bytes(24, "big")),
             settings=settings.agent,
+            synthesis=settings.synthesis_bounds,
             instructions=settings.instructions,
         )
         await agent.learn(

@@ -6,9 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from synthswarm.agents.specialist import SpecialistSettings
+from synthswarm.agents.synthesis import SynthesisSettings
 from synthswarm.swarm.routers import STRATEGIES
 
-__all__ = ["ALL_STRATEGIES", "ANSWER_INSTRUCTIONS", "ORACLE", "Progress", "RunSettings"]
+__all__ = [
+    "ALL_STRATEGIES",
+    "ANSWER_INSTRUCTIONS",
+    "EVAL_BUDGET_PACKETS",
+    "ORACLE",
+    "Progress",
+    "RunSettings",
+]
 
 ORACLE = "oracle"
 #: HotpotQA answers are short spans; a small model left to itself answers in sentences, which EM
@@ -18,6 +26,8 @@ ANSWER_INSTRUCTIONS = "Answer with only the answer (a name, a number, a date, or
 ALL_STRATEGIES = (*STRATEGIES, ORACLE)
 #: Called as a run advances: (stage, done, total).
 Progress = Callable[[str, int, int], None]
+#: The eval's synthesis budget window, in packets an agent received: ``budget`` (32) syntheses per 256.
+EVAL_BUDGET_PACKETS = 256
 
 
 @dataclass(frozen=True)
@@ -46,3 +56,10 @@ class RunSettings:
     synthesis: bool = False
     """Settle after publishing: every agent combines what it received with what it knows
     (:meth:`~synthswarm.agents.specialist.Specialist.synthesize_received`) before the questions are asked."""
+    synthesis_bounds: SynthesisSettings = field(
+        default_factory=lambda: SynthesisSettings(entities="spacy", budget_window_packets=EVAL_BUDGET_PACKETS)
+    )
+    """Each agent's synthesis bounds and entity source (spaCy's NER). The budget counts packets
+    received (an event clock), never seconds, so no machine's speed decides how many syntheses an agent
+    may make; the agents of a run share this one object, so spaCy loads once and each packet's
+    entities are found once."""

@@ -15,6 +15,12 @@ from synthswarm.evals.harness import ALL_STRATEGIES, CachedEmbedder, Row, RunSet
 from synthswarm.swarm.errors import ConfigError
 
 
+def without_ner(s: RunSettings) -> RunSettings:
+    """``s`` linking on capitalised runs: a unit test loads no real NER model."""
+    bounds = dataclasses.replace(s.synthesis_bounds, entities="capitalised")
+    return dataclasses.replace(s, synthesis_bounds=bounds)
+
+
 async def test_every_strategy_runs_and_reports_a_row() -> None:
     world = synthetic_dataset(seed=2, domains=4, entities_per_domain=6, questions=6)
     embedder = CachedEmbedder(HashingEmbedder())
@@ -50,7 +56,13 @@ async def test_synthesis_settles_before_asking_and_is_counted() -> None:
     off = (await run_once(world, vectors, 3, "dht", embedder=embedder, seed=1)).row
     on = (
         await run_once(
-            world, vectors, 3, "dht", embedder=embedder, seed=1, settings=run_settings(synthesis=True)
+            world,
+            vectors,
+            3,
+            "dht",
+            embedder=embedder,
+            seed=1,
+            settings=without_ner(run_settings(synthesis=True)),
         )
     ).row
     assert (off.synthesis, off.syntheses, off.synthesis_messages, off.synthesis_used) == ("off", 0, 0, 0.0)

@@ -197,3 +197,37 @@ async def test_a_capable_model_writes_the_claim_as_structured_output() -> None:
     assert packet is not None
     assert packet.finding.startswith("CONFLICT: ")
     assert packet.confidence == pytest.approx(0.4)
+
+
+async def test_an_event_budget_counts_packets_received_not_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    synth = Synthesizer(CAROL, settings=SynthesisSettings(budget=1, budget_window_packets=3))
+    a = finding(ALICE, "Ilse Korrin described Halvia rubra.", [1, 0], evidence=("botany:0",))
+    b = finding(BOB, "Ilse Korrin founded the Veltmar Observatory.", [0, 1], evidence=("astro:0",))
+    c = finding(BOB, "Ilse Korrin was born in Selby.", [0, 1], evidence=("astro:1",))
+    d = finding(DAVE, "Ilse Korrin died in Selby.", [0, 1], evidence=("astro:2",))
+    assert await combine(synth, a, b) is not None
+    clock = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: clock + 1e6)  # hours pass: no matter
+    assert await combine(synth, a, c) is None
+    assert synth.refused == 1
+    for packet in (b, c):
+        synth.seen(packet)
+    assert not synth.has_budget()  # two packets since: the window is three
+    synth.seen(d)
+    assert synth.has_budget()
+    assert await combine(synth, a, c) is not None
+    assert synth.packets_seen == 3
+    with pytest.raises(ConfigError, match=r"synthesis.budget_window_packets"):
+        SynthesisSettings(budget_window_packets=0)
+
+
+async def test_a_wall_clock_budget_refills_with_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    synth = Synthesizer(CAROL, settings=SynthesisSettings(budget=1, budget_window_s=60))
+    a = finding(ALICE, "Ilse Korrin described Halvia rubra.", [1, 0], evidence=("botany:0",))
+    b = finding(BOB, "Ilse Korrin founded the Veltmar Observatory.", [0, 1], evidence=("astro:0",))
+    c = finding(BOB, "Ilse Korrin was born in Selby.", [0, 1], evidence=("astro:1",))
+    assert await combine(synth, a, b) is not None
+    assert await combine(synth, a, c) is None
+    clock = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: clock + 61)
+    assert await combine(synth, a, c) is not None  # the live default: a minute later, room again
