@@ -9,4 +9,5 @@ in order).
 - :mod:`.ask`: the ask phase: each question to its answerer, gathered, recorded, then answered.
 - :mod:`.answer`: every question answered from its context by a model, many at once.
 - :mod:`.metrics`: request categories, the per-question record, and the row a run's records make.
+- :mod:`.kinds`: answers by the kind of answer each question wants, beside each kind's chance baseline.
 """

@@ -3,7 +3,7 @@ harness versions' rows read too) and its synthesis graph (:class:`RunResult`).""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["Row", "RunResult"]
@@ -80,6 +80,13 @@ class Row:
     synthesis_used: float = 0.0
     """The share of questions whose final context held a synthesized packet built from one of the
     question's gold paragraphs."""
+    part: str = "all"
+    """Which part of the dataset's questions were asked: ``tune`` (settings were chosen on it),
+    ``report`` (held out) or ``all`` (:meth:`synthswarm.evals.datasets.Dataset.split`)."""
+    em_by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    """With a model: per kind of answer wanted, ``{"n": questions, "em": ..., "chance": ...}``, the
+    chance being a uniform pick among the candidates the reading rules offered
+    (:mod:`synthswarm.evals._harness.kinds`)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:
