@@ -50,7 +50,9 @@ async def ask_all(
     answered = None
     if answer:
         texts = await answer_all(questions, [(a.agent, a.context) for a in asked], report)
-        candidates = [offered(q.question, a.context, a.agent) for q, a in zip(questions, asked, strict=True)]
+        candidates = [
+            offered(q.question, a.context, a.agent.settings) for q, a in zip(questions, asked, strict=True)
+        ]
         answered = scores(texts, questions, agents, candidates)
     # Bytes are read after the answers, requests before them, as the harness always has.
     traffic = Traffic(sent0, sent, bytes_sent(nodes) - bytes0, len(questions))

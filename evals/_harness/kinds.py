@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from synthswarm.agents.answers import exact_match
 from synthswarm.agents.reading import answer_kind, read, wants_name
-from synthswarm.agents.specialist import Context, Specialist
+from synthswarm.agents.specialist import Context, SpecialistSettings
 from synthswarm.evals.datasets import Question
 
 __all__ = ["KINDS", "Judged", "by_kind", "chance", "judge", "offered", "question_kind"]
@@ -49,14 +49,14 @@ def question_kind(question: str) -> str:
     return kind
 
 
-def offered(question: str, context: Context, agent: Specialist) -> tuple[str, ...]:
-    """The candidates the reading rules offer ``agent`` for ``question`` over ``context``, as its
-    answer would read them (its settings' word and sentence budgets); () when it would write freely."""
+def offered(question: str, context: Context, settings: SpecialistSettings) -> tuple[str, ...]:
+    """The candidates the reading rules offer an agent of ``settings`` (its word and sentence budgets)
+    for ``question`` over ``context``, as its answer would read them; () when it would write freely."""
     evidence = [(e.text, e.score) for e in context.evidence]
     if not evidence:
         return ()
-    s = agent.settings
-    reading = read(question, evidence, words=s.context_words, sentences=s.focus_sentences)
+    words, sentences = settings.context_words, settings.focus_sentences
+    reading = read(question, evidence, words=words, sentences=sentences)
     return reading.extract.choices if reading.extract is not None else ()
 
 
