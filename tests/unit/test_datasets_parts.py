@@ -31,7 +31,8 @@ def test_the_sample_splits_into_two_disjoint_parts_over_the_same_corpus() -> Non
 
 def test_the_part_survives_taking_and_growing() -> None:
     data = synthetic_dataset(questions=40).split(REPORT)
-    assert data.take(3).part == REPORT and len(data.take(3).questions) == 3
+    assert data.take(3).part == REPORT
+    assert len(data.take(3).questions) == 3
     assert all(part_of(q.id) == REPORT for q in data.take(3).questions)
     grown, _ = data.growing(2, 10)
     assert grown.part == REPORT

@@ -50,7 +50,8 @@ def test_offered_is_what_the_reading_rules_give_the_model() -> None:
     years = offered("In what year was the Grey Heron built?", context, settings)
     assert set(years) == {"1871", "1902"}
     names = offered("Who built the Grey Heron?", context, settings)
-    assert "Anna Varn" in names and all(n[0].isupper() for n in names)
+    assert "Anna Varn" in names
+    assert all(n[0].isupper() for n in names)
     assert offered("Who built it?", _context(), settings) == ()
 
 
@@ -80,7 +81,8 @@ def test_by_kind_counts_and_averages_each_kind_on_the_world() -> None:
         "choice": 1.0,
     }
     assert table["date"]["chance"] == 0.5  # 1871 or 1902
-    assert table["yes/no"]["chance"] == 0.5 and table["choice"]["chance"] == 0.5
+    assert table["yes/no"]["chance"] == 0.5
+    assert table["choice"]["chance"] == 0.5
     assert 0.0 < table["name"]["chance"] < 0.5  # Anna Varn among several capitalised phrases
     assert all(v["n"] == 1 for v in table.values())
 
@@ -112,7 +114,9 @@ def test_the_report_shows_each_kind_beside_its_chance() -> None:
         "relay_messages_per_question": 0.0, "subscribe_messages_per_question": 0.0, "rounds_mean": 1.0,
         "bytes_per_question": 1.0, "hops_mean": 1.0, "publish_messages": 1, "synthesis_pairs": 0,
         "possible_pairs": 120, "killed_fraction": 0.0, "wall_s": 1.0, "inbox_evicted": 0,
-        "em_by_kind": {"span": {"n": 3, "em": 0.333, "chance": 0.05}, "yes/no": {"n": 2, "em": 1.0, "chance": 0.5}},
+        "em_by_kind": {
+            "span": {"n": 3, "em": 0.333, "chance": 0.05}, "yes/no": {"n": 2, "em": 1.0, "chance": 0.5}
+        },
     }  # fmt: skip
     text = markdown({"rows": [row], "dataset": "d", "seed": 0, "model": "m", "questions": 5, "paragraphs": 9})
     assert "part report" in text.splitlines()[0]

@@ -37,7 +37,8 @@ def test_read_focuses_the_best_evidence_and_offers_its_candidates() -> None:
     evidence = [("Unrelated text about bakeries in Selby.", 0.1), (PASSAGE, 0.9)]
     reading = read("Who built the Grey Heron?", evidence, words=400, sentences=1)
     assert reading.passages == ("The Grey Heron is a schooner built by Anna Varn in 1871.",)
-    assert reading.extract is not None and "Anna Varn" in reading.extract.choices
+    assert reading.extract is not None
+    assert "Anna Varn" in reading.extract.choices
     assert all(c[0].isupper() for c in reading.extract.choices)  # who: names only
 
 
