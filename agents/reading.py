@@ -201,7 +201,9 @@ def text_spans(question: str, passages: Sequence[str]) -> list[str]:
     punctuation, at a possessive, at function words ("was", "in", "by"...) except those inside a
     name ("University of Oxford", "Guardians of the Galaxy"), where a name begins or ends (the
     parts and the whole are kept: "Varn", "pie", "Varn pie"), and at the question's own content
-    words. Two names either side of a comma ("Jeffersontown, Kentucky") are also kept together."""
+    words. Two names either side of a comma ("Jeffersontown, Kentucky") are also kept together, and
+    every whole name of two words or more, even one holding the question's words, unless the question
+    says it whole (:func:`_whole_names`)."""
     asked = {_stem(w) for w in _WORD.findall(question.lower()) if w not in STOPWORDS}
     out: dict[str, None] = {}
     for passage in passages:
@@ -242,7 +244,35 @@ def text_spans(question: str, passages: Sequence[str]) -> list[str]:
                 _keep([*whole, *run], out)
         for first, second in _PLACE.findall(passage):
             out[f"{first}, {second}"] = None
+        out.update(dict.fromkeys(n for n in _whole_names(passage) if n.lower() not in question.lower()))
     return list(out)
+
+
+def _whole_names(passage: str) -> list[str]:
+    """Every whole name of ``passage`` (a run of capitalised words, joiners inside, no possessive),
+    even one holding a word of the question: the question's words cut the other phrases, which would
+    lose the answer "World War II" to "what war" or "Loughborough University" to "Loughborough
+    Students' Union" (the name whole is kept unless the question says it whole)."""
+    found: list[str] = []
+    for piece in _BREAK.split(passage):
+        run: list[str] = []
+        for raw in [*piece.split(), ""]:
+            word = raw.strip("'\"\u2019\u2018")
+            bare = without_possessive(word)
+            if capitalised(bare) and (run or word.lower() not in STOPWORDS):
+                run.append(bare)
+                if bare != word:
+                    found.append(" ".join(run))
+                    run = []
+            elif run and word.lower() in NAME_JOINERS:
+                run.append(word)
+            else:
+                while run and run[-1].lower() in NAME_JOINERS:
+                    run.pop()
+                if len(run) > 1:
+                    found.append(" ".join(run))
+                run = []
+    return found
 
 
 def focus(question: str, passages: Sequence[str], k: int) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 
 from synthswarm.agents.llm import Extract
 from synthswarm.agents.llm._local_decode import best_choice
-from synthswarm.agents.reading import read, wants_name
+from synthswarm.agents.reading import read, text_spans, wants_name
 
 PASSAGE = "The Grey Heron is a schooner built by Anna Varn in 1871. It sailed from Caldmoor."
 
@@ -60,3 +60,13 @@ def test_read_without_candidates_gives_the_evidence_whole_best_first() -> None:
 )
 def test_wants_name(question: str, name: bool) -> None:
     assert wants_name(question) is name
+
+
+def test_a_whole_name_is_a_candidate_even_when_it_holds_a_word_of_the_question() -> None:
+    spans = text_spans(
+        "During what war was the Azad Hind Dal formed, at which Loughborough college?",
+        ["The Azad Hind Dal was formed during World War II by students of Loughborough University."],
+    )
+    assert "World War II" in spans  # "war" is the question's, but the name is not
+    assert "Loughborough University" in spans
+    assert "Azad Hind Dal" not in spans  # the question says it whole
