@@ -1,5 +1,5 @@
 """Reading as the answering agent and the eval both take it (:func:`read`), and how choices are scored
-(:func:`best_choice`): by the mean log probability of their tokens, so length does not decide."""
+(:func:`best_choice`): by the sum or the mean of their tokens' log probabilities."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_the_mean_does_not_prefer_a_short_fragment_the_sum_does() -> None:
     fragment, name = [-1.0, -1.0], [-1.0, -0.1, -1.6]
     assert best_choice([fragment, name], "sum") == 0
     assert best_choice([fragment, name], "mean") == 1
-    assert best_choice([fragment, name]) == 1  # the mean is the default
+    assert best_choice([fragment, name]) == 0  # the sum is the default (measured better)
 
 
 def test_ties_go_to_the_earlier_choice_and_unknown_rules_fail() -> None:
@@ -28,9 +28,9 @@ def test_ties_go_to_the_earlier_choice_and_unknown_rules_fail() -> None:
         best_choice([[-1.0]], "max")
 
 
-def test_extracts_are_scored_by_the_mean_unless_asked_otherwise() -> None:
-    assert Extract(choices=("a",)).score == "mean"
-    assert Extract(choices=("a",), score="sum") != Extract(choices=("a",))  # so caches key on it
+def test_extracts_are_scored_by_the_sum_unless_asked_otherwise() -> None:
+    assert Extract(choices=("a",)).score == "sum"
+    assert Extract(choices=("a",), score="mean") != Extract(choices=("a",))  # so caches key on it
 
 
 def test_read_focuses_the_best_evidence_and_offers_its_candidates() -> None:
