@@ -18,7 +18,9 @@ candidates set by the kind of answer the question wants (:func:`answer_kind`, :f
 - ``long`` ("Explain ...", "Why ...", "Describe ..."): no constraint; the model writes.
 
 A date or number question whose text holds none falls back to ``span``. :func:`context_for` orders
-the evidence best-first and trims it to a word budget; a free answer reads that.
+the evidence best-first and trims it to a word budget; a free answer reads that. :func:`read` is the
+whole path from evidence to what the model reads and may answer, as the answering agent takes it and
+as the eval recomputes it to know which candidates the rules offered (its chance baselines).
 """
 
 from __future__ import annotations
@@ -26,12 +28,23 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from synthswarm.agents.llm import Extract
 from synthswarm.agents.text import NAME_JOINERS, STOPWORDS, capitalised, sentences, without_possessive
 
-__all__ = ["AnswerKind", "answer_kind", "choices_in_question", "context_for", "extraction", "text_spans"]
+__all__ = [
+    "AnswerKind",
+    "Reading",
+    "answer_kind",
+    "choices_in_question",
+    "context_for",
+    "extraction",
+    "read",
+    "text_spans",
+    "wants_name",
+]
 
 AnswerKind = Literal["yes/no", "choice", "date", "number", "span", "long"]
 
@@ -92,6 +105,40 @@ def answer_kind(question: str) -> AnswerKind:
     return "span"
 
 
+def wants_name(question: str) -> bool:
+    """Whether ``question`` asks who or where ("Who ...", "In which city ..."): its answer, a phrase,
+    should be a name."""
+    return bool(_NAME_Q.search(question))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a model answering ``question`` reads (``passages``) and may answer (``extract``; None:
+    it writes freely)."""
+
+    passages: tuple[str, ...]
+    extract: Extract | None
+
+
+def read(
+    question: str,
+    evidence: Sequence[tuple[str, float]],
+    *,
+    words: int,
+    sentences: int,
+    search: str | None = None,
+) -> Reading:
+    """The best ``words`` of ``evidence`` ((text, score) pairs), their ``sentences`` that bear most on
+    ``search`` (the question as searched; ``question`` when None), and the answers those allow
+    (:func:`extraction`). Without an extract the model reads the evidence whole, best first."""
+    best = context_for(evidence, words)
+    focused = focus(search or question, best, sentences)
+    extract = extraction(question, focused)
+    if extract is None:
+        return Reading(tuple(t for t, _ in sorted(evidence, key=lambda e: -e[1])), None)
+    return Reading(tuple(focused), extract)
+
+
 def choices_in_question(question: str) -> tuple[str, ...]:
     """The two options of an "X or Y?" question ("Who was born first, Pablo Trapero or Aleksander
     Ford?", "Which town is larger, Minden, Nevada or Gardnerville, Nevada?"), else ()."""
@@ -144,7 +191,7 @@ def extraction(question: str, passages: Sequence[str]) -> Extract | None:
     # Not a date or number question: an answer that is only a number is not what it wants; one
     # that asks who or where wants a name.
     phrases = [p for p in text_spans(question, passages) if not _NUMERIC.fullmatch(p)]
-    if _NAME_Q.search(question):
+    if wants_name(question):
         phrases = [p for p in phrases if capitalised(p)] or phrases
     return Extract(choices=tuple(phrases)) if phrases else None
 
@@ -154,7 +201,9 @@ def text_spans(question: str, passages: Sequence[str]) -> list[str]:
     punctuation, at a possessive, at function words ("was", "in", "by"...) except those inside a
     name ("University of Oxford", "Guardians of the Galaxy"), where a name begins or ends (the
     parts and the whole are kept: "Varn", "pie", "Varn pie"), and at the question's own content
-    words. Two names either side of a comma ("Jeffersontown, Kentucky") are also kept together."""
+    words. Two names either side of a comma ("Jeffersontown, Kentucky") are also kept together, and
+    every whole name of two words or more, even one holding the question's words, unless the question
+    says it whole (:func:`_whole_names`)."""
     asked = {_stem(w) for w in _WORD.findall(question.lower()) if w not in STOPWORDS}
     out: dict[str, None] = {}
     for passage in passages:
@@ -195,7 +244,35 @@ def text_spans(question: str, passages: Sequence[str]) -> list[str]:
                 _keep([*whole, *run], out)
         for first, second in _PLACE.findall(passage):
             out[f"{first}, {second}"] = None
+        out.update(dict.fromkeys(n for n in _whole_names(passage) if n.lower() not in question.lower()))
     return list(out)
+
+
+def _whole_names(passage: str) -> list[str]:
+    """Every whole name of ``passage`` (a run of capitalised words, joiners inside, no possessive),
+    even one holding a word of the question: the question's words cut the other phrases, which would
+    lose the answer "World War II" to "what war" or "Loughborough University" to "Loughborough
+    Students' Union" (the name whole is kept unless the question says it whole)."""
+    found: list[str] = []
+    for piece in _BREAK.split(passage):
+        run: list[str] = []
+        for raw in [*piece.split(), ""]:
+            word = raw.strip("'\"\u2019\u2018")
+            bare = without_possessive(word)
+            if capitalised(bare) and (run or word.lower() not in STOPWORDS):
+                run.append(bare)
+                if bare != word:
+                    found.append(" ".join(run))
+                    run = []
+            elif run and word.lower() in NAME_JOINERS:
+                run.append(word)
+            else:
+                while run and run[-1].lower() in NAME_JOINERS:
+                    run.pop()
+                if len(run) > 1:
+                    found.append(" ".join(run))
+                run = []
+    return found
 
 
 def focus(question: str, passages: Sequence[str], k: int) -> list[str]:

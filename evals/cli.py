@@ -89,6 +89,7 @@ async def scaling(
     llm: str,
     questions: int | None,
     complete: bool,
+    part: str = "all",
     seed: int,
     jobs: int,
     out: Path,
@@ -114,7 +115,7 @@ async def scaling(
     data = load_dataset(dataset, seed=seed)
     if complete:
         data = data.complete()
-    data = data.take(questions)
+    data = data.split(part).take(questions)
     if protocol == "split" and max(sweep.sizes) > len(data.paragraphs):
         raise ConfigError(
             "eval.sizes", f"{max(sweep.sizes)} agents but only {len(data.paragraphs)} paragraphs"
@@ -126,7 +127,8 @@ async def scaling(
     embedder = CachedEmbedder(make_embedder(config.embedder))
     console.print(
         f"[bold]eval scaling[/]: {data.name}, {len(data.questions)} questions, "
-        f"{len(data.paragraphs)} paragraphs, sizes {list(sweep.sizes)}, strategies {list(sweep.strategies)}, "
+        f"{len(data.paragraphs)} paragraphs, part {data.part}, sizes {list(sweep.sizes)}, "
+        f"strategies {list(sweep.strategies)}, "
         f"llm {models.describe()}, seed {seed}, {jobs} job(s)"
         + (f" on Ray ({ray})" if ray else "")
         + f" -> {out}"

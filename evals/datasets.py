@@ -9,10 +9,15 @@ Both sources give the same shape. A :class:`Question` names the paragraphs its a
 - :func:`synthetic_dataset`: a seeded world of invented entities in several domains, with bridge
   questions (an entity reached through a person named in another domain) and comparison questions
   (two entities of different domains), so the two facts always sit in different domains.
+
+Settings are chosen on one part of a dataset and reported on the other (:meth:`Dataset.split`):
+:data:`TUNE` holds the questions whose id's SHA-256 starts with an even byte, :data:`REPORT` the rest.
+The split is by id, so a question stays in its part whatever file or order it comes in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Iterator
@@ -23,16 +28,35 @@ from typing import Any
 from synthswarm.swarm.errors import ConfigError
 
 __all__ = [
+    "ALL",
     "HOTPOTQA_SAMPLE",
+    "PARTS",
+    "REPORT",
+    "TUNE",
     "Dataset",
     "Paragraph",
     "Question",
     "load_dataset",
     "load_hotpotqa",
+    "part_of",
     "synthetic_dataset",
 ]
 
 HOTPOTQA_SAMPLE = Path(__file__).resolve().parent / "data" / "hotpot_dev300.jsonl"
+
+#: The part of a dataset the project's settings were chosen on.
+TUNE = "tune"
+#: The part its figures are reported on: never measured while choosing settings.
+REPORT = "report"
+#: Every question, both parts.
+ALL = "all"
+PARTS = (TUNE, REPORT, ALL)
+
+
+def part_of(question_id: str) -> str:
+    """:data:`TUNE` when the first byte of SHA-256 of ``question_id`` (UTF-8) is even, else
+    :data:`REPORT`: a fixed, order-free coin per question."""
+    return TUNE if hashlib.sha256(question_id.encode()).digest()[0] % 2 == 0 else REPORT
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,8 @@ class Dataset:
     name: str
     paragraphs: tuple[Paragraph, ...]
     questions: tuple[Question, ...]
+    part: str = ALL
+    """Which part of the questions this is (:data:`TUNE`, :data:`REPORT` or :data:`ALL`)."""
 
     def index(self) -> dict[str, int]:
         """Paragraph id -> position in :attr:`paragraphs`."""
@@ -75,7 +101,17 @@ class Dataset:
         """Only the questions whose every supporting paragraph is in the corpus."""
         ids = self.index()
         kept = tuple(q for q in self.questions if all(p in ids for p in q.supporting))
-        return Dataset(f"{self.name}-complete", self.paragraphs, kept)
+        return Dataset(f"{self.name}-complete", self.paragraphs, kept, self.part)
+
+    def split(self, part: str) -> Dataset:
+        """Only the questions of ``part`` (:func:`part_of`; :data:`ALL`: every one), with every
+        paragraph kept, so both parts are asked of the same corpus split the same way."""
+        if part not in PARTS:
+            raise ConfigError("eval.part", f"unknown part {part!r}: use {', '.join(PARTS)}")
+        if part == ALL:
+            return self
+        kept = tuple(q for q in self.questions if part_of(q.id) == part)
+        return Dataset(f"{self.name}-{part}", self.paragraphs, kept, part)
 
     def growing(self, n: int, share: int) -> tuple[Dataset, list[int]]:
         """The corpus of ``n`` agents holding about ``share`` paragraphs each, and its questions: the
@@ -98,11 +134,13 @@ class Dataset:
             )
         positions = sorted(ids[p] for p in chosen)
         paragraphs = tuple(self.paragraphs[i] for i in positions)
-        return Dataset(f"{self.name}-growing{share}", paragraphs, tuple(questions)), positions
+        return Dataset(f"{self.name}-growing{share}", paragraphs, tuple(questions), self.part), positions
 
     def take(self, questions: int | None) -> Dataset:
         """The first ``questions`` questions, with every paragraph kept (distractors are the point)."""
-        return self if questions is None else Dataset(self.name, self.paragraphs, self.questions[:questions])
+        if questions is None:
+            return self
+        return Dataset(self.name, self.paragraphs, self.questions[:questions], self.part)
 
 
 def load_dataset(name_or_path: str, *, seed: int = 0) -> Dataset:

@@ -124,6 +124,7 @@ async def run_once(
     row.killed_fraction = 0.0 if strategy == ORACLE else s.kill
     row.ceiling = ceiling(dataset)
     row.protocol, row.questions, row.paragraphs = s.protocol, len(dataset.questions), len(dataset.paragraphs)
+    row.part = dataset.part
     row.possible_pairs = n * (n - 1) // 2
     row.wall_s = round(time.perf_counter() - began, 2)
     return RunResult(row, edges)

@@ -17,7 +17,7 @@ from synthswarm.agents._specialist.evidence import Evidence
 from synthswarm.agents._specialist.follow_ups import Turn
 from synthswarm.agents.approval import KIND_TOOL, ApprovalRequest, Approver, Decision
 from synthswarm.agents.llm import ChatMessage, ChatResult, GenerationOptions
-from synthswarm.agents.reading import context_for, extraction, focus
+from synthswarm.agents.reading import read
 from synthswarm.swarm.errors import ModelError, ToolError
 
 __all__ = ["StreamCleaner", "clean", "generate"]
@@ -73,11 +73,11 @@ def _prompt(
     passages = [e.text for e in sorted(context, key=lambda e: -e.score)]
     extract = None
     if settings.extractive and agent.chat.supports_extract and passages:
-        best = context_for([(e.text, e.score) for e in context], settings.context_words)
-        focused = focus(search or task, best, settings.focus_sentences)
-        extract = extraction(task, focused)
-        if extract is not None:
-            passages = focused
+        evidence = [(e.text, e.score) for e in context]
+        reading = read(
+            task, evidence, words=settings.context_words, sentences=settings.focus_sentences, search=search
+        )
+        extract, passages = reading.extract, list(reading.passages)
     text = " ".join(passages) or "(nothing found)"
     messages = [
         ChatMessage.system(agent.instructions),

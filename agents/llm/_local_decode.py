@@ -1,5 +1,11 @@
 """Running a loaded model over one group of requests that share their sampling: a left-padded batch
-generated together, or, for a request that only chooses among fixed replies, each choice scored."""
+generated together, or, for a request that only chooses among fixed replies, each choice scored.
+
+A choice's score is the sum of the log probabilities of its tokens and of ending after them
+(``Extract.score`` ``"sum"``, the default), or their mean (``"mean"``). The sum prefers short choices;
+the mean removes that, yet on the answers measured (evals/README.md, "Answers after issue 26") it
+chose worse: SmolLM2-135M's mean favours long phrases that merely continue the text.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from synthswarm.agents.llm._types import ChatMessage, ChatResult, GenerationOpti
 from synthswarm.agents.llm.extract import REPLY_PREFIX, ExtractiveDecoding, ExtractRule
 from synthswarm.swarm.errors import PromptTooLongError
 
-__all__ = ["BatchStats", "Decoder", "chat_prompt"]
+__all__ = ["BatchStats", "Decoder", "best_choice", "chat_prompt"]
 
 _CHOICE_BATCH = 32
 
@@ -118,9 +124,9 @@ class Decoder:
         return [r for r in group if r not in too_long]
 
     def _choose(self, request: Request) -> None:
-        """Answer with the choice the model finds likeliest as its whole reply: the sum of the log
-        probabilities of its tokens and of ending after them, each choice scored on one shared pass
-        over the prompt (its cache copied per batch of choices)."""
+        """Answer with the choice the model finds likeliest as its whole reply (:func:`best_choice`
+        over the log probabilities of its tokens and of ending after them), each choice scored on one
+        shared pass over the prompt (its cache copied per batch of choices)."""
         tok = self.tokenizer
         started = time.perf_counter()
         extract = request.options.extract
@@ -140,8 +146,7 @@ class Decoder:
             return
         eos_id = tok.eos_token_id
         end = int(eos_id[0] if isinstance(eos_id, list) else eos_id)
-        totals = self._likelihoods(ids, [[*s, end] for s in seqs])
-        best = max(range(len(choices)), key=lambda i: (totals[i], -i))
+        best = best_choice(self._likelihoods(ids, [[*s, end] for s in seqs]), extract.score)
         request.text, request.finish = choices[best], "stop"
         request.completion_tokens = len(seqs[best])
         if request.on_text is not None:
@@ -151,15 +156,16 @@ class Decoder:
         usage = Usage(request.prompt_tokens, request.completion_tokens)
         request.future.set_result(ChatResult(request.text, "stop", usage, self.name, elapsed))
 
-    def _likelihoods(self, prompt: Any, replies: list[list[int]]) -> list[float]:
-        """The log probability of each reply (token ids) right after ``prompt`` (1 x P ids)."""
+    def _likelihoods(self, prompt: Any, replies: list[list[int]]) -> list[list[float]]:
+        """The log probability of each token of each reply (token ids) right after ``prompt`` (1 x P
+        ids), in order."""
         import copy
 
         import torch
 
         model = self.model
         width_prompt = int(prompt.shape[1])
-        totals: list[float] = []
+        totals: list[list[float]] = []
         with torch.inference_mode():
             out = model(input_ids=prompt, use_cache=True)
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
@@ -179,7 +185,7 @@ class Decoder:
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 for j, s in enumerate(chunk):
                     totals.append(
-                        float(first[s[0]]) + sum(float(logp[j, t - 1, s[t]]) for t in range(1, len(s)))
+                        [float(first[s[0]]), *(float(logp[j, t - 1, s[t]]) for t in range(1, len(s)))]
                     )
         return totals
 
@@ -191,6 +197,19 @@ class Decoder:
         s.prompt_tokens += sum(r.prompt_tokens for r in group)
         s.completion_tokens += sum(r.completion_tokens for r in group)
         s.generate_s += elapsed
+
+
+def best_choice(logprobs: Sequence[Sequence[float]], score: str = "sum") -> int:
+    """The index of the likeliest reply, given each reply's per-token log probabilities: by their
+    mean (``"mean"``) or their sum (``"sum"``); ties go to the earlier reply."""
+    if score not in ("mean", "sum"):
+        raise ValueError(f"unknown choice score {score!r}: use mean or sum")
+
+    def value(i: int) -> float:
+        total = sum(logprobs[i])
+        return total / max(1, len(logprobs[i])) if score == "mean" else total
+
+    return max(range(len(logprobs)), key=lambda i: (value(i), -i))
 
 
 def _sampling(request: Request) -> dict[str, Any]:

@@ -80,6 +80,9 @@ class Extract:
     end_bias: float = 0.0
     """Added to the end-of-reply score wherever a span may end, while decoding under a mask: above 0
     favours shorter spans (a model copying a text would otherwise copy on)."""
+    score: Literal["mean", "sum"] = "sum"
+    """How ``choices`` are scored: the sum or the mean of their tokens' log probabilities (the sum
+    favours short choices, yet measured better; see :mod:`synthswarm.agents.llm._local_decode`)."""
 
     def __post_init__(self) -> None:
         if not any(c.strip() for c in self.choices) and not any(t.strip() for t in self.spans_of):

@@ -10,4 +10,5 @@ in order).
 - :mod:`.answer`: every question answered from its context by a model, many at once.
 - :mod:`.metrics`: request categories, the per-question record, and the row a run's records make.
 - :mod:`.synthesis_metrics`: the synthesis figures (useful against its ceiling, used, own, pairs).
+- :mod:`.kinds`: answers by the kind of answer each question wants, beside each kind's chance baseline.
 """

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from synthswarm.agents.asking import best_holders
 from synthswarm.agents.specialist import Specialist
 from synthswarm.evals._harness.answer import answer_all
+from synthswarm.evals._harness.kinds import offered
 from synthswarm.evals._harness.metrics import Asked, Traffic, edges, evidence_row, scores
 from synthswarm.evals._harness.rows import Row
 from synthswarm.evals._harness.settings import Progress, RunSettings
@@ -49,7 +50,10 @@ async def ask_all(
     answered, texts = None, None
     if answer:
         texts = await answer_all(questions, [(a.agent, a.context) for a in asked], report)
-        answered = scores(texts, questions, agents)
+        candidates = [
+            offered(q.question, a.context, a.agent.settings) for q, a in zip(questions, asked, strict=True)
+        ]
+        answered = scores(texts, questions, agents, candidates)
     # Bytes are read after the answers, requests before them, as the harness always has.
     traffic = Traffic(sent0, sent, bytes_sent(nodes) - bytes0, len(questions))
     row = evidence_row(asked, len(agents), traffic, answered)

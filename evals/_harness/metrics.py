@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from synthswarm.agents.answers import contains_answer, exact_match, f1_score
 from synthswarm.agents.specialist import Context, Specialist
+from synthswarm.evals._harness.kinds import by_kind, judge
 from synthswarm.evals._harness.rows import Row
 from synthswarm.evals._harness.synthesis_metrics import Brought
 from synthswarm.evals.datasets import Dataset, Question
@@ -92,17 +93,29 @@ class Scores:
     contains: float
     llm_calls: int
     tokens: int
+    by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    """EM per answer kind with its count and chance baseline (:func:`.kinds.by_kind`)."""
 
 
-def scores(answers: Sequence[str], questions: Sequence[Question], agents: Sequence[Specialist]) -> Scores:
-    """EM, F1 and contains of ``answers`` to ``questions``; the calls and tokens of every agent."""
+def scores(
+    answers: Sequence[str],
+    questions: Sequence[Question],
+    agents: Sequence[Specialist],
+    offered: Sequence[Sequence[str]] | None = None,
+) -> Scores:
+    """EM, F1 and contains of ``answers`` to ``questions``; the calls and tokens of every agent. With
+    ``offered`` (each question's candidates, :func:`.kinds.offered`), EM by kind beside its chance."""
     scored = list(zip(answers, questions, strict=True))
+    kinds = {}
+    if offered is not None:
+        kinds = by_kind([judge(q, a, c) for (a, q), c in zip(scored, offered, strict=True)])
     return Scores(
         em=round(float(np.mean([exact_match(a, q.answer) for a, q in scored])), 4),
         f1=round(float(np.mean([f1_score(a, q.answer) for a, q in scored])), 4),
         contains=round(float(np.mean([contains_answer(a, q.answer) for a, q in scored])), 4),
         llm_calls=sum(a.stats.llm_calls for a in agents),
         tokens=sum(a.stats.tokens for a in agents),
+        by_kind=kinds,
     )
 
 
@@ -142,6 +155,7 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
         ),
         provenance_pairs=len({frozenset(pair) for pair in used}),
         reply_timeouts=_reply_timeouts(asked),
+        em_by_kind=answered.by_kind if answered is not None and asked else {},
     )
 
 

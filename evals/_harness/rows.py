@@ -3,7 +3,7 @@ harness versions' rows read too) and its synthesis graph (:class:`RunResult`).""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["Row", "RunResult"]
@@ -91,6 +91,13 @@ class Row:
     """Queries whose wait for promised replies ran out (the agents' ``ask_timeout_s``) before every
     reply came. 0 in a sound run: the waits end on events, so the figures do not depend on the
     machine's speed; any other value says a run's figures may."""
+    part: str = "all"
+    """Which part of the dataset's questions were asked: ``tune`` (settings were chosen on it),
+    ``report`` (held out) or ``all`` (:meth:`synthswarm.evals.datasets.Dataset.split`)."""
+    em_by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    """With a model: per kind of answer wanted, ``{"n": questions, "em": ..., "chance": ...}``, the
+    chance being a uniform pick among the candidates the reading rules offered
+    (:mod:`synthswarm.evals._harness.kinds`)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:

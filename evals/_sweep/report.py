@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from synthswarm.evals._harness.kinds import KINDS
+
 __all__ = ["markdown"]
 
 
@@ -13,7 +15,8 @@ def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown table, with synthesis gain and closure per size."""
     rows = results["rows"]
     lines = [
-        f"# Scaling sweep: {results['dataset']} (seed {results['seed']}, llm {results['model']})",
+        f"# Scaling sweep: {results['dataset']} (seed {results['seed']}, llm {results['model']}"
+        f"{_part(rows)})",
         "",
         f"{results['questions']} questions over {results['paragraphs']} paragraphs. Evidence recall is the",
         "share of the gold paragraphs whose whole text is in the answering agent's context; complete, the",
@@ -65,7 +68,30 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", _gain_table(rows, "complete_share")]
     if any(r["em"] is not None for r in rows):
         lines += ["", _gain_table(rows, "f1"), "", _gain_table(rows, "contains")]
+    if any(r.get("em_by_kind") for r in rows):
+        lines += ["", _kind_table(rows)]
     return "\n".join(lines) + "\n"
+
+
+def _kind_table(rows: Sequence[dict[str, Any]]) -> str:
+    """EM by the kind of answer each question wants, beside its chance baseline (a uniform pick among
+    the candidates the reading rules offered) and its count: what the model adds is EM minus chance."""
+    kinds = [k for k in KINDS if any(k in (r.get("em_by_kind") or {}) for r in rows)]
+    out = [
+        "EM by answer kind: EM / chance (questions). Chance is the expected EM of a uniform pick among "
+        "the candidates the reading rules offered for each question (yes/no 0.5, a two-way choice 0.5).",
+        "",
+        "| N | strategy | part | " + " | ".join(kinds) + " |",
+        "|" + " --- |" * (3 + len(kinds)),
+    ]
+    for r in rows:
+        per = r.get("em_by_kind") or {}
+        cells = [
+            f"{per[k]['em']:.3f} / {per[k]['chance']:.3f} ({int(per[k]['n'])})" if k in per else "-"
+            for k in kinds
+        ]
+        out.append(f"| {r['n']} | {r['strategy']} | {r.get('part', 'all')} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def _gain_table(rows: Sequence[dict[str, Any]], metric: str) -> str:
@@ -99,6 +125,12 @@ def _asking(asking: dict[str, Any]) -> str:
         f"lexical weight {asking['lexical_weight']}, titles {'on' if asking['titles'] else 'off'}, "
         f"answerer by {asking['answerer']}, {asking['kill']:.0%} of nodes killed"
     )
+
+
+def _part(rows: Sequence[dict[str, Any]]) -> str:
+    """The part of the questions the rows asked, for the title; nothing for all of them."""
+    parts = sorted({r.get("part", "all") for r in rows} - {"all"})
+    return f", part {'+'.join(parts)}" if parts else ""
 
 
 def _opt(value: float | None) -> str:

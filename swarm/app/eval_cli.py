@@ -42,7 +42,14 @@ def eval_group() -> None:
 @click.option(
     "--questions",
     type=click.IntRange(min=1),
-    help="Use the first K questions (default: all with --llm none, 50 with a model).",
+    help="Use the first K questions (default: all with --llm none or a --part, 50 with a model).",
+)
+@click.option(
+    "--part",
+    type=click.Choice(["tune", "report", "all"]),
+    default="all",
+    show_default=True,
+    help="tune: the questions settings were chosen on; report: the others, held out (evals/README.md).",
 )
 @click.option(
     "--complete",
@@ -106,6 +113,7 @@ def eval_scaling(
     strategies: str,
     llm_mode: str,
     questions: int | None,
+    part: str,
     complete: bool,
     seed: int,
     jobs: int,
@@ -123,13 +131,14 @@ def eval_scaling(
     """
     from synthswarm.evals.cli import scaling
 
-    if questions is None and llm_mode != "none":
+    if questions is None and llm_mode != "none" and part == "all":
         questions = 50
     command = (
         f"synthswarm eval scaling --dataset {dataset} --sizes {sizes} --strategies {strategies}"
         f" --llm {llm_mode}"
         + (f" --questions {questions}" if questions else "")
         + (" --complete" if complete else "")
+        + (f" --part {part}" if part != "all" else "")
         + (f" --protocol growing --share {share}" if protocol == "growing" else "")
         + (f" --kill {kill}" if kill else "")
         + (f" --ablate {ablate}" if ablate else "")
@@ -141,7 +150,7 @@ def eval_scaling(
     tasks.run(
         scaling(cfg, console, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
                 questions=questions, complete=complete, seed=seed, jobs=jobs, ray=ray_address, kill=kill,
-                ablate=ablate,
+                ablate=ablate, part=part,
                 protocol=protocol, share=share, synthesis=synthesis == "on",
                 out=out, command=command)
     )  # fmt: skip
