@@ -106,7 +106,7 @@ async def run_once(
     if not 0.0 <= s.kill < 1.0:
         raise ConfigError("eval.kill", f"must be in [0, 1), got {s.kill}")
     parts = [list(range(len(dataset.paragraphs)))] if strategy == ORACLE else partition(vectors, n, seed=seed)
-    async with launch_swarm(len(parts), seed=seed, seeded_ids=True) as nodes:
+    async with launch_swarm(len(parts), seed=seed, seeded_ids=True, settings=s.dht) as nodes:
         router = router_for(strategy, nodes, embedder, s)
         inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)  # findings, queries, replies
         model = chat or ScriptedChat()  # ScriptedChat: a model call without --llm would raise

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from synthswarm.agents.specialist import SpecialistSettings
 from synthswarm.agents.synthesis import SynthesisSettings
+from synthswarm.swarm.dht import DHTSettings
 from synthswarm.swarm.routers import STRATEGIES
 
 __all__ = [
@@ -42,6 +43,15 @@ class RunSettings:
     """How each specialist retrieves, asks and answers. An asker waits until every promised reply has
     come, so no figure depends on how fast the machine is; ``ask_timeout_s`` (the default, 5 s) only
     bounds a broken promise, and each time it runs out is reported (the row's ``reply_timeouts``)."""
+    dht: DHTSettings = field(
+        default_factory=lambda: DHTSettings(initial_timeout_s=30.0, min_timeout_s=30.0, max_timeout_s=30.0)
+    )
+    """The nodes' protocol settings. Every node of a run lives in one process (``inproc://``), where
+    nothing is lost on the way: a request with no answer yet is only slow, or its node dead (and a
+    dead node's requests fail at once). So a request waits for its answer (30 s at most) instead of
+    being timed out and sent again after 0.2 s, which on a loaded machine would change the requests
+    counted, the rendezvous walked and the relays made (measured: ``python -m
+    synthswarm.evals.load_check``)."""
     instructions: str = ANSWER_INSTRUCTIONS
     """The answering agents' system prompt when a model answers."""
     titles: bool = True
