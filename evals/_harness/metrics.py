@@ -20,6 +20,7 @@ from synthswarm.evals.datasets import Dataset, Question
 
 __all__ = [
     "FETCH",
+    "HANDOFF",
     "QUESTION",
     "RELAY",
     "REPLY",
@@ -38,9 +39,12 @@ __all__ = [
 ROUTE = frozenset({"semantic", "deliver", "hub", "gossip"})
 SUBSCRIBE = frozenset({"store"})
 REPLY, FETCH, RELAY = frozenset({"reply"}), frozenset({"fetch"}), frozenset({"relay"})
+#: Handing a question to the agent the entry step chose, and its context sent back
+#: (:mod:`synthswarm.agents.entry`).
+HANDOFF = frozenset({"handoff"})
 #: Everything a question causes; any other request sent meanwhile is the DHT's upkeep (bucket
 #: refreshes, replication, liveness pings), reported apart as ``upkeep_messages_per_question``.
-QUESTION = ROUTE | SUBSCRIBE | REPLY | FETCH | RELAY
+QUESTION = ROUTE | SUBSCRIBE | REPLY | FETCH | RELAY | HANDOFF
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class Asked:
     """For each synthesis in the context, the agents (two or more) holding the passages it combined."""
     synthesis_used: bool
     """Whether the context held a synthesis built from one of the question's gold paragraphs."""
+    lookups: int = 0
+    """Agents an oracle scan read for free to choose the answerer (``scan``, ``profile``)."""
+    handoff_failed: bool = False
+    """The answerer the entry step chose did not send its context back; the entry agent answered."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,9 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
         ),
         provenance_pairs=len({frozenset(pair) for pair in used}),
         synthesis_used=round(sum(a.synthesis_used for a in asked) / max(1, len(asked)), 4),
+        handoff_messages_per_question=traffic.per_question(HANDOFF),
+        scan_lookups_per_question=round(sum(a.lookups for a in asked) / max(1, len(asked)), 2),
+        handoffs_failed=sum(a.handoff_failed for a in asked),
     )
 
 

@@ -91,6 +91,14 @@ def eval_group() -> None:
     help="Turn mechanisms off, comma-separated: rounds, hybrid, titles, answerer, relays.",
 )
 @click.option(
+    "--answerer",
+    type=click.Choice(["entry", "routed", "scan", "profile"]),
+    default=None,
+    help="Who answers a question: entry (the seeded entry agent itself), routed (the best bidder to "
+    "the entry's query, handed the question; the default), or the oracle ablations scan (every "
+    "agent read, counted as look-ups) and profile.",
+)
+@click.option(
     "--synthesis",
     type=click.Choice(["on", "off"]),
     default="off",
@@ -115,6 +123,7 @@ def eval_scaling(
     share: int,
     ablate: str,
     synthesis: str,
+    answerer: str | None,
     out: Path,
 ) -> None:
     """Run every (size, strategy) of the scaling protocol; results, table and plots go to OUT.
@@ -134,6 +143,7 @@ def eval_scaling(
         + (f" --kill {kill}" if kill else "")
         + (f" --ablate {ablate}" if ablate else "")
         + (" --synthesis on" if synthesis == "on" else "")
+        + (f" --answerer {answerer}" if answerer else "")
         + f" --seed {seed} --jobs {jobs}"
         + (f" --ray {ray_address}" if ray_address else "")
         + f" --out {out}"
@@ -141,7 +151,7 @@ def eval_scaling(
     tasks.run(
         scaling(cfg, console, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
                 questions=questions, complete=complete, seed=seed, jobs=jobs, ray=ray_address, kill=kill,
-                ablate=ablate,
+                ablate=ablate, answerer=answerer or "",
                 protocol=protocol, share=share, synthesis=synthesis == "on",
                 out=out, command=command)
     )  # fmt: skip
