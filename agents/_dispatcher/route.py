@@ -55,7 +55,7 @@ class Route:
         history = turns_in(messages)
         search = follow_up_query(question, history)
         vector = (await self.embedder.embed([search]))[0]
-        scored, where, messages = await self._bids(search, vector)
+        scored, where, sent = await self._bids(search, vector)
         if self.rerank:
             scored = await self._rerank(question, scored)
         picked = [(sc, n) for sc, n in scored if sc >= self.min_score][: self.fan_out] or scored[:1]
@@ -68,7 +68,7 @@ class Route:
             "chosen": chosen,
             "answers": Overwrite([]),
             "dispatcher_llm_calls": calls,
-            "route_messages": messages,
+            "route_messages": sent,
             TRACE_KEY: traceparent(),
         }
 

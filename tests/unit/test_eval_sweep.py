@@ -21,7 +21,8 @@ KEYS = {
     "reply_messages_per_question", "fetch_messages_per_question", "relay_messages_per_question",
     "rounds_mean", "ceiling", "killed_fraction", "protocol", "complete_share", "questions", "paragraphs",
     "upkeep_messages_per_question", "provenance_pairs", "synthesis", "syntheses", "synthesis_messages",
-    "synthesis_used",
+    "synthesis_used", "answerer", "handoff_messages_per_question", "scan_lookups_per_question",
+    "handoffs_failed",
 }  # fmt: skip
 
 
