@@ -3,9 +3,12 @@ and counted, and the handoff that gives it to an agent on another node."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 
+from synthswarm.agents.dispatcher import build_dispatcher
 from synthswarm.agents.entry import (
     ENTRY,
     ROUTED,
@@ -47,6 +50,7 @@ from tests.unit.agents_world import (
 
 OBSERVATORY = "When was the Veltmar Observatory founded?"
 ORCHID = "Who described the orchid Halvia rubra?"
+CONFIG: Any = {"configurable": {"thread_id": "t1"}}
 
 
 def specialist(name_domain: tuple[str, str]) -> Specialist:
@@ -180,3 +184,33 @@ async def test_the_eval_counts_the_entry_step_in_messages_and_the_scan_as_lookup
     assert (
         await run_once(world, vectors, 4, "isolated", embedder=embedder, seed=1, settings=same)
     ).row.answerer == (same.answerer)
+
+
+async def test_the_dispatcher_routes_from_its_entry_and_consults_a_specialist_elsewhere_by_handoff() -> None:
+    async with launch_swarm(2) as nodes:
+        botany, astronomy = await pair(BroadcastRouter(), nodes)
+        serve_handoffs(astronomy)
+        # The dispatcher's team is botany alone: astronomy lives elsewhere, reachable only by its node.
+        graph = build_dispatcher([botany], embedder=EMBEDDER, fan_out=1, names={astronomy.agent_id: "astro"})
+        before = requests_by_category(nodes)
+        state = await graph.ainvoke({"messages": [("user", OBSERVATORY)]}, CONFIG)
+        assert [c["name"] for c in state["chosen"]] == ["astro"]
+        assert state["chosen"][0]["agent_id"] == astronomy.agent_id.hex()
+        assert ASTRONOMY_FACT in state["answer"]  # astronomy's answer, written where it lives
+        sent = requests_by_category(nodes) - before
+        assert sent["handoff"] == 2
+        provenance = state["messages"][-1].response_metadata["provenance"]
+        assert provenance["specialists"] == ["astro"]
+        assert provenance["messages"] >= sum(sent.values()) - sent["handoff"]  # the entry step counted
+
+
+async def test_the_dispatcher_over_joined_specialists_asks_the_best_bidder_and_counts_the_step() -> None:
+    async with launch_swarm(2) as nodes:
+        botany, astronomy = await pair(BroadcastRouter(), nodes)
+        graph = build_dispatcher([botany, astronomy], embedder=EMBEDDER, fan_out=1, entry="botany")
+        state = await graph.ainvoke({"messages": [("user", OBSERVATORY)]}, CONFIG)
+        assert [c["name"] for c in state["chosen"]] == ["astronomy"]
+        assert "holder" not in state["chosen"][0]  # in this process: consulted as an object
+        assert state["route_messages"] > 0
+        with pytest.raises(SwarmError, match="not in the team"):
+            build_dispatcher([botany], embedder=EMBEDDER, entry="astronomy")
