@@ -40,7 +40,7 @@ class RunSettings:
     titles: bool = True
     """Learn paragraphs with their titles (embedded and searched); False is the ablation."""
     answerer: str = DEFAULT_ANSWERER
-    """Who answers (:mod:`synthswarm.agents.entry`): ``entry`` (the seeded entry agent itself),
+    """Who answers (:mod:`synthswarm.agents.entry`): ``entry`` (the seeded entry agent itself; the default),
     ``routed`` (the best bidder to the entry's query, handed the question), or the oracle ablations
     ``scan`` (the agent holding the best passage, found by reading every agent: counted as look-ups)
     and ``profile`` (the closest interest profile, likewise)."""

@@ -94,8 +94,8 @@ def eval_group() -> None:
     "--answerer",
     type=click.Choice(["entry", "routed", "scan", "profile"]),
     default=None,
-    help="Who answers a question: entry (the seeded entry agent itself), routed (the best bidder to "
-    "the entry's query, handed the question; the default), or the oracle ablations scan (every "
+    help="Who answers a question: entry (the seeded entry agent itself; the default), routed (the "
+    "best bidder to the entry's query, handed the question), or the oracle ablations scan (every "
     "agent read, counted as look-ups) and profile.",
 )
 @click.option(
