@@ -26,8 +26,8 @@ every passage gets (:meth:`Sources.score`), and enter the pool with ``via`` set 
 id. A passage already in the pool is not fetched again and keeps how it was found. So a two-hop
 question can be answered in one round when a synthesis links its two passages.
 
-:func:`best_holders` is the rule that decides which agent answers a question: the one holding the
-best-matching passage. The dispatcher and the eval both use it.
+Who answers a question is decided by the entry step, :mod:`synthswarm.agents.entry` (routed and
+counted); the old free scan of every agent survives there only as the ``scan`` oracle ablation.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from synthswarm.swarm.direct import PassagePath
 from synthswarm.swarm.errors import ConfigError
 from synthswarm.swarm.telemetry import span
 
-__all__ = ["AskResult", "AskSettings", "Candidate", "Holder", "Sources", "ask", "best_holders"]
+__all__ = ["AskResult", "AskSettings", "Candidate", "Holder", "Sources", "ask"]
 
 
 @dataclass(frozen=True)
@@ -190,21 +190,6 @@ async def ask(
             text = " ".join([question, *(c.text or "" for c in new)])
             query = await embed(text)
     return AskResult(tuple(await _context(pool, settings.budget, sources)), rounds)
-
-
-async def best_holders(
-    question: str, vector: npt.NDArray[np.float32], scorers: Sequence[PassageScorer]
-) -> list[tuple[int, float]]:
-    """Every agent as ``(index, score of its best passage for the question)``, best first (ties by
-    index). This is the one rule for who answers: the eval and the dispatcher both use it."""
-    best = [await s.best_score(question, vector) for s in scorers]
-    return sorted(enumerate(best), key=lambda item: (-item[1], item[0]))
-
-
-class PassageScorer(Protocol):
-    async def best_score(self, text: str, vector: npt.NDArray[np.float32]) -> float:
-        """The score of this agent's best passage for the query (-inf when it holds none)."""
-        ...
 
 
 def _merge(pool: dict[str, Candidate], new: Candidate) -> None:

@@ -4,9 +4,11 @@
 
     START -> route --Send--> consult (one per chosen specialist, in parallel) -> synthesize -> respond -> END
 
-- ``route`` ranks the specialists by their best passage for the question
-  (:func:`synthswarm.agents.asking.best_holders`, the eval's rule too), optionally re-ranked by a chat
-  model, and keeps the best ``fan_out``.
+- ``route`` lets the question enter the swarm at the entry specialist (``entry``, else the first),
+  which routes it by meaning through its router and ranks the bidders by their best offer
+  (:func:`synthswarm.agents.entry.route`, the eval's ``routed`` rule too), optionally re-ranked by a
+  chat model, and keeps the best ``fan_out``. A bidder living in another process or host is consulted
+  by a handoff to its node. (Specialists that joined no router are scored where they are.)
 - ``consult`` asks one specialist (:meth:`~synthswarm.agents.specialist.Specialist.answer`, which may
   ask the swarm). Each branch has its own :class:`~langgraph.types.RetryPolicy` (``retry``): a failure
   the policy retries runs the branch again; the last failure (or one it does not retry) is reported as
@@ -115,6 +117,7 @@ def build_dispatcher(
     portal: Portal | None = None,
     names: dict[bytes, str] | None = None,
     retry: RetryPolicy | None = DEFAULT_RETRY,
+    entry: str | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The compiled dispatcher graph over ``specialists``.
 
@@ -122,7 +125,8 @@ def build_dispatcher(
     the answers are joined. ``fan_out`` specialists are consulted per question (those scoring below
     ``min_score`` are skipped, but at least one is always asked). ``ask_swarm`` overrides each
     specialist's own setting. ``names`` maps agent ids of agents elsewhere to names for provenance.
-    ``retry`` is each fan-out branch's retry policy (None: one try).
+    ``retry`` is each fan-out branch's retry policy (None: one try). ``entry`` names the specialist
+    whose node questions enter the swarm at (None: the first there at each turn).
     """
     current = specialists if callable(specialists) else _fixed(specialists)
     if not current():
@@ -131,7 +135,7 @@ def build_dispatcher(
         raise ConfigError("dispatcher.fan_out", f"must be at least 1, got {fan_out}")
     if rerank and chat is None:
         raise ConfigError("dispatcher.rerank", "re-ranking needs a chat model")
-    team = Team(current, {} if names is None else names)  # the caller's own dict, which it may add to later
+    team = Team(current, {} if names is None else names, entry)  # names: the caller's own, which may grow
     graph = StateGraph(DispatcherState)
     graph.add_node(
         NODE_ROUTE, node(NODE_ROUTE, Route(team, embedder, chat, fan_out, min_score, rerank), portal)

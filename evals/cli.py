@@ -23,9 +23,11 @@ __all__ = ["ABLATIONS", "run_settings", "scaling"]
 ABLATIONS = ("rounds", "hybrid", "titles", "answerer", "relays")
 
 
-def run_settings(*, kill: float = 0.0, ablate: str = "", synthesis: bool = False) -> RunSettings:
-    """The harness settings for ``--kill``, ``--ablate`` (each named mechanism turned off) and
-    ``--synthesis``."""
+def run_settings(
+    *, kill: float = 0.0, ablate: str = "", synthesis: bool = False, answerer: str = ""
+) -> RunSettings:
+    """The harness settings for ``--kill``, ``--ablate`` (each named mechanism turned off),
+    ``--synthesis`` and ``--answerer`` (who answers; ``--ablate answerer`` is ``--answerer profile``)."""
     names = [a.strip() for a in ablate.split(",") if a.strip()]
     unknown = [a for a in names if a not in ABLATIONS]
     if unknown:
@@ -42,7 +44,7 @@ def run_settings(*, kill: float = 0.0, ablate: str = "", synthesis: bool = False
         base,
         agent=agent,
         titles="titles" not in names,
-        answerer="profile" if "answerer" in names else base.answerer,
+        answerer="profile" if "answerer" in names else answerer or base.answerer,
         kill=kill,
         synthesis=synthesis,
     )
@@ -100,6 +102,7 @@ async def scaling(
     protocol: str = "split",
     share: int = 30,
     synthesis: bool = False,
+    answerer: str = "",
 ) -> None:
     sweep = SweepSettings(
         sizes=parse_sizes(sizes),
@@ -111,7 +114,7 @@ async def scaling(
         protocol=protocol,
         share=share,
     )
-    settings = run_settings(kill=kill, ablate=ablate, synthesis=synthesis)
+    settings = run_settings(kill=kill, ablate=ablate, synthesis=synthesis, answerer=answerer)
     data = load_dataset(dataset, seed=seed)
     if complete:
         data = data.complete()

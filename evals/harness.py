@@ -5,11 +5,14 @@
 2. Publish: every agent distills each of its paragraphs into a finding packet and publishes it
    through the strategy's router. With ``kill``, that fraction of the nodes then dies (for hub, the
    hub's node among them).
-3. Ask: each question goes to the live agent holding the best-matching passage
-   (:func:`synthswarm.agents.asking.best_holders`, the dispatcher's rule too), which gathers its context
-   with :func:`synthswarm.agents.asking.ask`: rounds of queries (the question, then the question bridged
-   by the best new passages), every passage it holds, received or was offered ranked in one list, texts
-   fetched for the final ``budget``.
+3. Ask: each question enters at a seeded live agent, whose entry step finds the answerer by the
+   run's rule (:mod:`synthswarm.agents.entry`, the dispatcher's too): ``routed`` (default) sends the
+   question as a query through the router and hands it to the best bidder, ``entry`` answers it
+   itself; ``scan`` (the old free read of every agent) is an oracle ablation counted as look-ups.
+   The answerer gathers its context with :func:`synthswarm.agents.asking.ask`: rounds of queries
+   (the question, then the question bridged by the best new passages), every passage it holds,
+   received or was offered ranked in one list, texts fetched for the final ``budget``. The
+   ``isolated`` baseline answers by ``RunSettings.isolated_answerer`` (the scan unless told).
 4. Scored per question: evidence recall (the share of the question's supporting paragraphs whose
    whole text is in the answering agent's context), rounds, and every request the nodes sent while
    it was asked, counted at the socket by category (routing the queries, replies, text fetches,
@@ -46,7 +49,16 @@ from synthswarm.agents.llm import ChatModel, ScriptedChat
 from synthswarm.evals._harness.ask import ask_all
 from synthswarm.evals._harness.build import build_agents, router_for
 from synthswarm.evals._harness.embedder import CachedEmbedder, paragraph_texts
-from synthswarm.evals._harness.metrics import FETCH, QUESTION, RELAY, REPLY, ROUTE, SUBSCRIBE, ceiling
+from synthswarm.evals._harness.metrics import (
+    FETCH,
+    HANDOFF,
+    QUESTION,
+    RELAY,
+    REPLY,
+    ROUTE,
+    SUBSCRIBE,
+    ceiling,
+)
 from synthswarm.evals._harness.publish import kill, publish, settle
 from synthswarm.evals._harness.rows import Row, RunResult
 from synthswarm.evals._harness.settings import (
@@ -65,6 +77,7 @@ __all__ = [
     "ALL_STRATEGIES",
     "ANSWER_INSTRUCTIONS",
     "FETCH",
+    "HANDOFF",
     "ORACLE",
     "QUESTION",
     "RELAY",
@@ -115,7 +128,10 @@ async def run_once(
         synthesis_messages = await settle(agents, nodes, report) if s.synthesis else 0
         live = await kill(nodes, agents, strategy, s.kill, seed) if strategy != ORACLE else agents
         holders = {dataset.paragraphs[j].id: i for i, part in enumerate(parts) for j in part}
-        row, edges = await ask_all(dataset, agents, live, nodes, s, report, holders, answer=chat is not None)
+        rule = s.isolated_answerer or s.answerer if strategy == "isolated" else s.answerer
+        row, edges = await ask_all(
+            dataset, agents, live, nodes, s, report, holders, answer=chat is not None, seed=seed, rule=rule
+        )
         row.synthesis = "on" if s.synthesis else "off"
         row.syntheses = sum(a.stats.syntheses for a in agents)
         row.synthesis_messages = synthesis_messages

@@ -1,4 +1,4 @@
-"""The messages of the four requests a node's host serves: deliver, reply, fetch and relay.
+"""The messages of the requests a node's host serves: deliver, reply, fetch, relay and handoff.
 
 Each is a msgspec struct sent as an array of its fields (:mod:`synthswarm.swarm._codec`)::
 
@@ -7,6 +7,13 @@ Each is a msgspec struct sent as an array of its fields (:mod:`synthswarm.swarm.
                     offer = [passage_id: str, source: str, title: str, score: float (finite)]
     swarm.fetch     [agent_id: bin, passage_ids: [str] (<= MAX_FETCH)] -> [[passage_id, text], ...]
     swarm.relay     [agent_id: bin, packet: bin] (a query)          -> promised a reply: bool
+    swarm.handoff   [handoff_id: bin, agent_id: bin, question: str, answer: bool] -> accepted: bool
+    swarm.handed    [handoff_id: bin, responder: bin, text: str, evidence, messages, hops, rounds, cut]
+                    -> (empty);  evidence = [text, source, score, packet_id, origin, refs, via]
+
+A handoff gives a question to one agent on another node (the one the entry step chose to answer it):
+the agent accepts at once, and sends what it found (and, when asked, its answer) back later in a
+``swarm.handed`` request, so the wait for a long answer never runs into an RPC timeout.
 
 Texts are at most :data:`MAX_TEXT` characters; a reply offers at most :data:`MAX_OFFERS` passages. A
 message over a cap is refused whole, never cut. Every decoder reads untrusted bytes and raises nothing
@@ -32,8 +39,14 @@ __all__ = [
     "DELIVER_TOPIC",
     "FETCH",
     "FETCH_TOPIC",
+    "HANDED_BYTES",
+    "HANDED_TOPIC",
+    "HANDOFF",
+    "HANDOFF_TOPIC",
     "MAX_FETCH",
+    "MAX_HANDED",
     "MAX_OFFERS",
+    "MAX_QUESTION",
     "MAX_TEXT",
     "RELAY",
     "RELAY_TOPIC",
@@ -42,30 +55,42 @@ __all__ = [
     "Delivery",
     "FetchRequest",
     "FetchedText",
+    "Handed",
+    "HandedEvidence",
+    "HandoffRequest",
     "Offer",
     "Outcome",
     "Reply",
     "ReplyMessage",
     "asked_texts",
+    "decode_accepted",
     "decode_delivery",
     "decode_outcome",
     "decode_promise",
     "decode_texts",
     "encode_delivery",
+    "fit_handed",
 ]
 
 DELIVER_TOPIC = "swarm.deliver"
 REPLY_TOPIC = "swarm.reply"
 FETCH_TOPIC = "swarm.fetch"
 RELAY_TOPIC = "swarm.relay"
+HANDOFF_TOPIC = "swarm.handoff"
+HANDED_TOPIC = "swarm.handed"
 #: Request categories in :class:`~synthswarm.swarm.dht.node.NodeStats` (what ``rpcs_sent`` counts them under).
-REPLY, FETCH, RELAY = "reply", "fetch", "relay"
+REPLY, FETCH, RELAY, HANDOFF = "reply", "fetch", "relay", "handoff"
 MAX_OFFERS = 64
 """Most passages one reply may offer (a reply offering more is refused whole)."""
 MAX_FETCH = 8
 """Most passage texts one fetch may ask for (larger asks go in several requests)."""
 MAX_TEXT = 6_144
 """Longest text a fetch answers with: a longer passage is not supplied (8 of them fit a frame)."""
+
+MAX_QUESTION = 4_096
+"""Longest question a handoff carries (a longer one is refused, never cut)."""
+MAX_HANDED = 16
+"""Most evidence items one handed answer carries."""
 
 _Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 
@@ -148,6 +173,69 @@ class FetchedText(WireStruct, frozen=True):
     text: _Text
 
 
+class HandoffRequest(WireStruct, frozen=True):
+    """Ask the agent ``agent_id`` to take a question over: gather its context (and, with ``answer``,
+    answer it), then send a :class:`Handed` back to the asking node under ``handoff_id``."""
+
+    handoff_id: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
+    agent_id: bytes
+    question: Annotated[str, msgspec.Meta(max_length=MAX_QUESTION)]
+    answer: bool = False
+
+    @classmethod
+    def decode(cls, data: bytes) -> HandoffRequest:
+        return decode(_HANDOFF, data, ProtocolError, "handoff")
+
+
+class HandedEvidence(WireStruct, frozen=True):
+    """One item of the context an agent that took a question over gathered."""
+
+    text: _Text
+    source: _Text
+    score: Finite
+    packet_id: bytes | None = None
+    origin: bytes | None = None
+    refs: Annotated[tuple[_Text, ...], msgspec.Meta(max_length=64)] = ()
+    via: bytes | None = None
+
+
+class Handed(WireStruct, frozen=True):
+    """What an agent that took a question over sends back: its answer's text (empty when only the
+    context was asked for), the context, and what gathering it cost at that agent's node. ``cut``:
+    evidence items left out to fit one frame (the best are kept)."""
+
+    handoff_id: bytes
+    responder: bytes
+    text: _Text
+    evidence: Annotated[tuple[HandedEvidence, ...], msgspec.Meta(max_length=MAX_HANDED)]
+    messages: int = 0
+    hops: int = 0
+    rounds: int = 0
+    cut: int = 0
+
+    @classmethod
+    def decode(cls, data: bytes) -> Handed:
+        return decode(_HANDED, data, ProtocolError, "handed")
+
+
+HANDED_BYTES = 56 * 1024
+"""Most bytes a :class:`Handed` may take, so that it fits one frame with its envelope."""
+
+
+def fit_handed(handed: Handed) -> Handed:
+    """``handed`` with as many of its evidence items (best first, as given) as fit
+    :data:`HANDED_BYTES` and :data:`MAX_HANDED`; ``cut`` counts the ones left out."""
+    kept = handed.evidence[:MAX_HANDED]
+    while kept and len(encode(msgspec.structs.replace(handed, evidence=kept))) > HANDED_BYTES:
+        kept = kept[:-1]
+    return msgspec.structs.replace(handed, evidence=kept, cut=handed.cut + len(handed.evidence) - len(kept))
+
+
+def decode_accepted(answer: bytes) -> bool:
+    """A handoff's answer: whether the agent took the question over."""
+    return decode(_BOOL, answer, ProtocolError, "handoff answer")
+
+
 def encode_delivery(agent_id: bytes, packet: OutcomePacket) -> bytes:
     """The ``swarm.deliver`` payload handing ``packet`` to ``agent_id`` (its wire bytes, encoded once)."""
     return encode(Delivery(agent_id, packet.wire))
@@ -187,5 +275,7 @@ _DELIVERY = msgspec.msgpack.Decoder(Delivery)
 _REPLY = msgspec.msgpack.Decoder(ReplyMessage)
 _FETCH = msgspec.msgpack.Decoder(FetchRequest)
 _TEXTS = msgspec.msgpack.Decoder(tuple[FetchedText, ...])
+_HANDOFF = msgspec.msgpack.Decoder(HandoffRequest)
+_HANDED = msgspec.msgpack.Decoder(Handed)
 _OUTCOME = msgspec.msgpack.Decoder(Outcome)
 _BOOL = msgspec.msgpack.Decoder(bool)

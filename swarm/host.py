@@ -1,12 +1,15 @@
 """The host of a node: the one object that serves every application request for the agents there.
 
-:meth:`NodeHost.on` gives a node its host, installing the four handlers the first time:
+:meth:`NodeHost.on` gives a node its host, installing the handlers the first time:
 
 - ``swarm.deliver``: a packet for a local agent, from whichever router sent it;
 - ``swarm.reply``: an offer of passages in answer to a query a local agent asked
   (:mod:`synthswarm.swarm.direct` says how asking works);
 - ``swarm.fetch``: the texts of a local agent's passages;
-- ``swarm.relay``: a query relayed to a local agent, which may then reply to its asker.
+- ``swarm.relay``: a query relayed to a local agent, which may then reply to its asker;
+- ``swarm.handoff`` and ``swarm.handed``: a question handed to a local agent to answer (the entry step
+  of :mod:`synthswarm.agents.entry` chose it), and what such an agent found, sent back to the node
+  that handed it over.
 
 One :class:`~synthswarm.swarm.admission.PacketAdmission` admits every packet that reaches the node's
 agents: signed, fresh, and not seen before by that agent on that path, as before, when each router and
@@ -37,6 +40,9 @@ from synthswarm.swarm._host_messages import (
     DELIVER_TOPIC,
     FETCH,
     FETCH_TOPIC,
+    HANDED_TOPIC,
+    HANDOFF,
+    HANDOFF_TOPIC,
     MAX_FETCH,
     MAX_TEXT,
     RELAY,
@@ -46,9 +52,12 @@ from synthswarm.swarm._host_messages import (
     Delivery,
     FetchedText,
     FetchRequest,
+    Handed,
+    HandoffRequest,
     Outcome,
     Reply,
     asked_texts,
+    decode_accepted,
     decode_delivery,
     decode_outcome,
     decode_promise,
@@ -68,7 +77,15 @@ from synthswarm.swarm.errors import (
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 from synthswarm.swarm.telemetry import ERROR_TYPE, AttributeValue, SpanKind, span
 
-__all__ = ["DeliverFn", "DeliveryCounts", "FetchFn", "NodeHost", "RelayFn", "packet_attributes"]
+__all__ = [
+    "DeliverFn",
+    "DeliveryCounts",
+    "FetchFn",
+    "HandoffFn",
+    "NodeHost",
+    "RelayFn",
+    "packet_attributes",
+]
 
 _T = TypeVar("_T")
 
@@ -80,6 +97,9 @@ FetchFn = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
 #: Hands a relayed query (admitted: signed, fresh, not seen before) to one local agent; True when
 #: the agent will reply to the asker.
 RelayFn = Callable[[OutcomePacket], Awaitable[bool]]
+#: Takes a question over for one local agent, from the node at the contact: True when it accepted
+#: (it then sends a :class:`Handed` back there with :meth:`NodeHost.send_handed`).
+HandoffFn = Callable[[Contact, HandoffRequest], Awaitable[bool]]
 
 SPAN_DELIVER = "packet.deliver"
 SPAN_REPLY_SEND, SPAN_REPLY_RECEIVE, SPAN_FETCH = "reply.send", "reply.receive", "passage.fetch"
@@ -124,7 +144,7 @@ def _scope(path: int, agent_id: bytes) -> bytes:
 
 @dataclass(eq=False)
 class NodeHost:
-    """The agents living on one node and the four requests served for them. Get it with :meth:`on`."""
+    """The agents living on one node and the requests served for them. Get it with :meth:`on`."""
 
     node: DHTNode
     admission: PacketAdmission = field(default_factory=PacketAdmission)
@@ -132,6 +152,9 @@ class NodeHost:
     fetchers: dict[bytes, FetchFn] = field(default_factory=dict)
     relayers: dict[bytes, RelayFn] = field(default_factory=dict)
     waiting: dict[bytes, asyncio.Queue[Reply]] = field(default_factory=dict)
+    handoffs: dict[bytes, HandoffFn] = field(default_factory=dict)
+    handing: dict[bytes, tuple[bytes, asyncio.Future[Handed]]] = field(default_factory=dict)
+    """Handoffs waiting for their answer, by id: the node handed to, and the answer to come."""
     unexpected: int = 0
     """Replies to no query waiting here (late, or never asked for): answered, then dropped."""
     _paths: list[DeliveryCounts] = field(default_factory=list)
@@ -148,6 +171,8 @@ class NodeHost:
         node.register_app(REPLY_TOPIC, host.on_reply)
         node.register_app(FETCH_TOPIC, host.on_fetch)
         node.register_app(RELAY_TOPIC, host.on_relay)
+        node.register_app(HANDOFF_TOPIC, host.on_handoff)
+        node.register_app(HANDED_TOPIC, host.on_handed)
         return host
 
     # --- who lives here ----------------------------------------------------------------------------
@@ -166,6 +191,10 @@ class NodeHost:
         self.fetchers[agent_id] = fetch
         if relay is not None:
             self.relayers[agent_id] = relay
+
+    def take_over(self, agent_id: bytes, handoff: HandoffFn) -> None:
+        """Let other nodes hand questions to ``agent_id`` here."""
+        self.handoffs[agent_id] = handoff
 
     def expect(self, query_id: bytes) -> asyncio.Queue[Reply]:
         """Start collecting the replies to ``query_id`` (call :meth:`forget` when done)."""
@@ -262,6 +291,34 @@ class NodeHost:
         )  # fmt: skip
         return await _reached(relayed, False)
 
+    async def hand_off(self, to: Contact, request: HandoffRequest) -> asyncio.Future[Handed] | None:
+        """Hand ``request``'s question to its agent at ``to``: the answer to come (await it with a
+        timeout; :meth:`forget_handoff` after), or None when it was not accepted or not reached."""
+        future: asyncio.Future[Handed] = asyncio.get_running_loop().create_future()
+        self.handing[request.handoff_id] = (to.node_id, future)
+        sent = self.request(
+            to, HANDOFF_TOPIC, request, decode_accepted, category=HANDOFF,
+            here=lambda: self.handoff_local(self.node.contact, request),
+        )  # fmt: skip
+        if not await _reached(sent, False):
+            self.forget_handoff(request.handoff_id)
+            return None
+        return future
+
+    def forget_handoff(self, handoff_id: bytes) -> None:
+        self.handing.pop(handoff_id, None)
+
+    async def send_handed(self, to: Contact, handed: Handed) -> bool:
+        """Send what a handed question found back to the node that handed it; False when unreached."""
+        try:
+            await self.request(
+                to, HANDED_TOPIC, handed, _nothing, category=HANDOFF,
+                here=lambda: self._take_handed(self.node.contact, handed),
+            )  # fmt: skip
+        except DHTError:
+            return False
+        return True
+
     # --- serving -----------------------------------------------------------------------------------
 
     async def on_deliver(self, sender: Contact, payload: bytes) -> bytes:
@@ -278,6 +335,28 @@ class NodeHost:
     async def on_relay(self, sender: Contact, payload: bytes) -> bytes:
         agent_id, packet = decode_delivery(payload)
         return encode(await self.relay_local(agent_id, packet, sender=sender.node_id))
+
+    async def on_handoff(self, sender: Contact, payload: bytes) -> bytes:
+        return encode(await self.handoff_local(sender, HandoffRequest.decode(payload)))
+
+    async def on_handed(self, sender: Contact, payload: bytes) -> bytes:
+        await self._take_handed(sender, Handed.decode(payload))
+        return b""
+
+    async def handoff_local(self, sender: Contact, request: HandoffRequest) -> bool:
+        """Give a handed question to the local agent it names."""
+        take = self.handoffs.get(request.agent_id)
+        if take is None:
+            raise DHTError("no such agent here")
+        return await take(sender, request)
+
+    async def _take_handed(self, sender: Contact, handed: Handed) -> None:
+        """An answer to a handoff: kept only from the node it was handed to, once."""
+        waiting = self.handing.get(handed.handoff_id)
+        if waiting is None or waiting[0] != sender.node_id or waiting[1].done():
+            self.unexpected += 1
+            return
+        waiting[1].set_result(handed)
 
     async def deliver_local(
         self, agent_id: bytes, packet: bytes | OutcomePacket, *, sender: bytes | None = None

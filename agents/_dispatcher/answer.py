@@ -85,7 +85,7 @@ async def respond(state: DispatcherState, step: Step) -> dict[str, Any]:
         "agents_used": sorted({p["from"] for p in packets.values()} - set(specialists)),
         "sources": sorted({s for a in answers for s in a["sources"]}),
         "cited": list(dict.fromkeys(c for a in answers for c in a.get("cited", []))),
-        "messages": sum(a["messages"] for a in answers),
+        "messages": sum(a["messages"] for a in answers) + state.get("route_messages", 0),
         "llm_calls": sum(a["llm_calls"] for a in answers) + state.get("dispatcher_llm_calls", 0),
         "failed": [{"agent": a["agent"], **a["failed"]} for a in answers if "failed" in a],
         "denied": [d for a in answers for d in a.get("denied", [])],

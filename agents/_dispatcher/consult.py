@@ -1,5 +1,8 @@
 """The ``consult`` node: one specialist asked (:meth:`~synthswarm.agents.specialist.Specialist.answer`,
 which may ask the swarm), after a person approves where that is needed (:mod:`synthswarm.agents.approval`).
+A specialist living elsewhere (a bidder of the route step that is not one of the team's) is asked by a
+handoff from the entry's node (:func:`synthswarm.agents.entry.hand_off`): it answers there, with its
+own settings and approvals, and sends its answer and context back. The thread's earlier turns stay here.
 
 A failure is raised for LangGraph to retry while the branch's policy allows, and then reported as an
 ``EVENT_FAILED`` event and a record without text, so the turn goes on with the others."""
@@ -25,7 +28,9 @@ from synthswarm.agents._dispatcher.state import ConsultTask, answer_record, unan
 from synthswarm.agents._dispatcher.step import Step
 from synthswarm.agents._dispatcher.team import Team
 from synthswarm.agents.approval import KIND_SPECIALIST, ApprovalRequest, Decision
+from synthswarm.agents.entry import hand_off
 from synthswarm.agents.specialist import Turn
+from synthswarm.swarm.direct import parse_reply_ref
 from synthswarm.swarm.errors import SwarmError
 
 __all__ = ["Consult"]
@@ -41,6 +46,8 @@ class Consult:
     team: Team
     ask_swarm: bool | None
     retry: RetryPolicy | None
+    handoff_timeout_s: float = 120.0
+    """Longest wait for the answer of a specialist living elsewhere (it may run a model)."""
 
     async def __call__(self, task: ConsultTask, step: Step) -> dict[str, Any]:
         name = task["specialist"]
@@ -67,6 +74,10 @@ class Consult:
 
         try:
             specialist = self.team.by_name.get(name)
+            if specialist is None and "holder" in task:
+                record = await self._elsewhere(task)
+                step.emit({"type": EVENT_ANSWER, **record})
+                return {"answers": [record]}
             if specialist is None:
                 raise SwarmError(f"specialist {name!r} left the swarm before it was asked")
             request = ApprovalRequest(KIND_SPECIALIST, name, task["question"])
@@ -86,6 +97,36 @@ class Consult:
         record = {**answer_record(answer, self.team.names), "denied": denied}
         step.emit({"type": EVENT_ANSWER, **record})
         return {"answers": [record]}
+
+    async def _elsewhere(self, task: ConsultTask) -> dict[str, Any]:
+        """The answer of a specialist in another process or host, handed the question from the entry."""
+        holder = parse_reply_ref([task.get("holder", "")])
+        if holder is None:
+            raise SwarmError(f"specialist {task['specialist']!r}: its node is unreadable")
+        handed = await hand_off(
+            self.team.entry, holder, bytes.fromhex(task.get("agent_id", "")), task["question"],
+            answer=True, timeout_s=self.handoff_timeout_s,
+        )  # fmt: skip
+        names = self.team.names
+        return {
+            "agent": task["specialist"],
+            "text": handed.text,
+            "packets": [
+                {
+                    "id": e.packet_id.hex() if e.packet_id is not None else f"passage:{e.source}",
+                    "from": names.get(e.origin, e.origin.hex()[:12]),
+                    "finding": e.text,
+                }
+                for e in handed.evidence
+                if e.origin is not None
+            ],
+            "sources": [e.source for e in handed.evidence if e.origin is None],
+            "cited": [],
+            "llm_calls": 0,  # made at the other host, and counted there
+            "tokens": 0,
+            "messages": handed.messages + 2,  # its own asking, and the handoff there and back
+            "denied": [],
+        }
 
     def _failed(self, name: str, exc: Exception, step: Step, denied: list[dict[str, Any]]) -> dict[str, Any]:
         """Raise ``exc`` again where the policy retries it; else report it, as this branch's answer."""

@@ -1,13 +1,22 @@
 """The ``route`` node: the specialists best placed for the question, and the fan-out that asks each.
 
-Specialists are ranked by their best passage for the question (:func:`synthswarm.agents.asking.best_holders`,
-the eval's rule too), optionally re-ranked by a chat model, and the best ``fan_out`` kept."""
+The question enters the swarm at the team's entry specialist (:attr:`Team.entry`), which routes it by
+meaning through the router it joined, as the eval's ``routed`` rule does
+(:func:`synthswarm.agents.entry.route`): a query packet, and scored offers replied to the entry's node.
+The bidders (the entry's own best passage among them) are ranked by their best offer, optionally
+re-ranked by a chat model, and the best ``fan_out`` kept. A bidder that is not one of the team's
+specialists lives elsewhere (another process or host); it is consulted by a handoff to its node.
+
+A team whose entry joined no router has no swarm to route through: its specialists are all here, and
+each scores the question itself (no message is sent, so there is nothing to count)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from langgraph.types import Overwrite, Send
 
 from synthswarm.agents._dispatcher.events import EVENT_ROUTE
@@ -15,10 +24,11 @@ from synthswarm.agents._dispatcher.state import NODE_CONSULT, TRACE_KEY, Consult
 from synthswarm.agents._dispatcher.step import Step
 from synthswarm.agents._dispatcher.team import Team
 from synthswarm.agents._dispatcher.turns import turns_in
-from synthswarm.agents.asking import best_holders
 from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.entry import route
 from synthswarm.agents.llm import ChatMessage, ChatModel, GenerationOptions
 from synthswarm.agents.specialist import follow_up_query
+from synthswarm.swarm.direct import reply_ref
 from synthswarm.swarm.errors import ModelError, SwarmError
 from synthswarm.swarm.telemetry import traceparent
 
@@ -45,18 +55,11 @@ class Route:
         history = turns_in(messages)
         search = follow_up_query(question, history)
         vector = (await self.embedder.embed([search]))[0]
-        specialists = list(self.team.by_name.values())
-        if not specialists:
-            raise SwarmError("the swarm has no specialists left to ask")
-        scored = [
-            (score, specialists[i].name) for i, score in await best_holders(search, vector, specialists)
-        ]
+        scored, where, sent = await self._bids(search, vector)
         if self.rerank:
             scored = await self._rerank(question, scored)
-        chosen = [{"name": n, "score": round(sc, 4)} for sc, n in scored if sc >= self.min_score][
-            : self.fan_out
-        ]
-        chosen = chosen or [{"name": scored[0][1], "score": round(scored[0][0], 4)}]
+        picked = [(sc, n) for sc, n in scored if sc >= self.min_score][: self.fan_out] or scored[:1]
+        chosen = [{"name": n, "score": round(sc, 4), **where.get(n, {})} for sc, n in picked]
         step.emit({"type": EVENT_ROUTE, "question": question, "specialists": chosen})
         calls = 1 if self.rerank else 0
         return {
@@ -65,8 +68,36 @@ class Route:
             "chosen": chosen,
             "answers": Overwrite([]),
             "dispatcher_llm_calls": calls,
+            "route_messages": sent,
             TRACE_KEY: traceparent(),
         }
+
+    async def _bids(
+        self, search: str, vector: npt.NDArray[np.float32]
+    ) -> tuple[list[tuple[float, str]], dict[str, dict[str, str]], int]:
+        """``(score, name)`` of every bidder, best first; where each one that is not a specialist of
+        the team lives (``agent_id`` and ``holder``, for a handoff); the entry step's requests."""
+        here = self.team.by_name
+        if not here:
+            raise SwarmError("the swarm has no specialists left to ask")
+        entry = self.team.entry
+        if entry.node is None or entry.router is None:
+            # No router, so no swarm: every specialist is here, and scores the question itself.
+            scores = [(await s.best_score(search, vector), s.name) for s in here.values()]
+            return sorted(scores, key=lambda item: (-item[0], item[1])), {}, 0
+        choice = await route(entry, search, vector)
+        local = {s.agent_id: s.name for s in here.values()}
+        names = self.team.names
+        scored, where = [], {}
+        for bid in choice.bids:
+            name = local.get(bid.agent_id)
+            if name is None:
+                if bid.holder is None:
+                    continue
+                name = names.get(bid.agent_id) or f"agent-{bid.agent_id.hex()[:12]}"
+                where[name] = {"agent_id": bid.agent_id.hex(), "holder": reply_ref(bid.holder)}
+            scored.append((bid.score, name))
+        return scored, where, choice.messages
 
     async def _rerank(self, question: str, scored: list[tuple[float, str]]) -> list[tuple[float, str]]:
         assert self.chat is not None
@@ -98,6 +129,7 @@ def branches(state: DispatcherState) -> list[Send]:
                 specialist=c["name"],
                 history=state.get("history", []),
                 trace=state.get("trace", ""),
+                **{k: c[k] for k in ("agent_id", "holder") if k in c},  # type: ignore[typeddict-item]
             ),
         )
         for c in state["chosen"]

@@ -3,7 +3,7 @@ names, and each specialist's answer as plain data (checkpointers store state as 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -33,7 +33,8 @@ class DispatcherState(TypedDict, total=False):
     """The thread's earlier turns as ``[question, answer]``, for a follow-up question (see
     :func:`~synthswarm.agents.specialist.follow_up_query`); plain data, as checkpointers store state."""
     chosen: list[dict[str, Any]]
-    """The specialists asked this turn: ``{"name", "score"}``."""
+    """The specialists asked this turn: ``{"name", "score"}``, and for one living elsewhere (not a
+    specialist of the team) ``agent_id`` (hex) and ``holder`` (its node, as a reply ref)."""
     answers: Annotated[list[dict[str, Any]], lambda a, b: a + b]
     """Each consulted specialist's answer this turn (see :func:`answer_record`); one that failed or
     was denied has no text and says why (``failed``, ``denied``)."""
@@ -41,6 +42,8 @@ class DispatcherState(TypedDict, total=False):
     provenance: dict[str, Any]
     dispatcher_llm_calls: int
     """Model calls the dispatcher itself made this turn (re-rank, composition)."""
+    route_messages: int
+    """Requests the entry step sent this turn and replies it got (routing the question)."""
     trace: str
     """The W3C ``traceparent`` of this turn's route step ("" untraced): the parent of its other steps."""
 
@@ -52,6 +55,10 @@ class ConsultTask(TypedDict):
     specialist: str
     history: list[list[str]]
     trace: str
+    agent_id: NotRequired[str]
+    """For a specialist living elsewhere: its agent id (hex), to hand the question to."""
+    holder: NotRequired[str]
+    """For a specialist living elsewhere: its node, as a reply ref."""
 
 
 def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:

@@ -15,10 +15,15 @@ class Team:
     """The current specialists, from ``current``; ``names`` names agents elsewhere (the caller's own
     dict, which it may add to later)."""
 
-    def __init__(self, current: Callable[[], Sequence[Specialist]], names: dict[bytes, str]) -> None:
+    def __init__(
+        self, current: Callable[[], Sequence[Specialist]], names: dict[bytes, str], entry: str | None = None
+    ) -> None:
         self.current = current
         self._other_names = names
+        self._entry = entry
         _ = self.by_name  # names must be unique from the start, not only when first asked
+        if entry is not None and entry not in self.by_name:
+            raise SwarmError(f"the entry specialist {entry!r} is not in the team")
 
     @property
     def by_name(self) -> dict[str, Specialist]:
@@ -28,6 +33,16 @@ class Team:
         if len(by_name) != len(specialists):
             raise SwarmError("specialist names must be unique")
         return by_name
+
+    @property
+    def entry(self) -> Specialist:
+        """The specialist whose node questions enter the swarm at (the entry step of
+        :mod:`synthswarm.agents.entry`): the one named, else the first there now."""
+        specialists = self.current()
+        if not specialists:
+            raise SwarmError("the swarm has no specialists left to ask")
+        named = self.by_name.get(self._entry) if self._entry is not None else None
+        return named or specialists[0]
 
     @property
     def names(self) -> dict[bytes, str]:

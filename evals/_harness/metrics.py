@@ -21,6 +21,7 @@ from synthswarm.evals.datasets import Dataset, Question
 
 __all__ = [
     "FETCH",
+    "HANDOFF",
     "QUESTION",
     "RELAY",
     "REPLY",
@@ -39,9 +40,12 @@ __all__ = [
 ROUTE = frozenset({"semantic", "deliver", "hub", "gossip"})
 SUBSCRIBE = frozenset({"store"})
 REPLY, FETCH, RELAY = frozenset({"reply"}), frozenset({"fetch"}), frozenset({"relay"})
+#: Handing a question to the agent the entry step chose, and its context sent back
+#: (:mod:`synthswarm.agents.entry`).
+HANDOFF = frozenset({"handoff"})
 #: Everything a question causes; any other request sent meanwhile is the DHT's upkeep (bucket
 #: refreshes, replication, liveness pings), reported apart as ``upkeep_messages_per_question``.
-QUESTION = ROUTE | SUBSCRIBE | REPLY | FETCH | RELAY
+QUESTION = ROUTE | SUBSCRIBE | REPLY | FETCH | RELAY | HANDOFF
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class Asked:
     """The answering agent's index."""
     brought: tuple[Brought, ...] = ()
     """The context's passages a claim (a synthesis) led the asker to (:mod:`.synthesis_metrics`)."""
+    lookups: int = 0
+    """Agents an oracle scan read for free to choose the answerer (``scan``, ``profile``)."""
+    handoff_failed: bool = False
+    """The answerer the entry step chose did not send its context back; the entry agent answered."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,9 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
         provenance_pairs=len({frozenset(pair) for pair in used}),
         reply_timeouts=_reply_timeouts(asked),
         em_by_kind=answered.by_kind if answered is not None and asked else {},
+        handoff_messages_per_question=traffic.per_question(HANDOFF),
+        scan_lookups_per_question=round(sum(a.lookups for a in asked) / max(1, len(asked)), 2),
+        handoffs_failed=sum(a.handoff_failed for a in asked),
     )
 
 

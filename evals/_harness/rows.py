@@ -15,6 +15,7 @@ _PARTS = (
     "reply_messages_per_question",
     "fetch_messages_per_question",
     "relay_messages_per_question",
+    "handoff_messages_per_question",
 )
 
 
@@ -98,6 +99,18 @@ class Row:
     """With a model: per kind of answer wanted, ``{"n": questions, "em": ..., "chance": ...}``, the
     chance being a uniform pick among the candidates the reading rules offered
     (:mod:`synthswarm.evals._harness.kinds`)."""
+
+    answerer: str = "scan"
+    """Who answered (:mod:`synthswarm.agents.entry`): ``entry``, ``routed``, or the oracle ablations
+    ``scan`` and ``profile``. Rows written before the entry step was routed were ``scan``."""
+    handoff_messages_per_question: float = 0.0
+    """Of ``messages_per_question``: handing questions to the answerer the entry step chose, and
+    its context sent back."""
+    scan_lookups_per_question: float = 0.0
+    """Agents an oracle scan read for free per question to choose the answerer (``scan``,
+    ``profile``: one per live agent). Not messages, so not in ``messages_per_question``."""
+    handoffs_failed: int = 0
+    """Questions whose chosen answerer sent nothing back in time; the entry agent answered them."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from synthswarm.agents.entry import ANSWERERS, DEFAULT_ANSWERER, SCAN
 from synthswarm.agents.specialist import SpecialistSettings
 from synthswarm.agents.synthesis import SynthesisSettings
 from synthswarm.swarm.dht import DHTSettings
+from synthswarm.swarm.errors import ConfigError
 from synthswarm.swarm.routers import STRATEGIES
 
 __all__ = [
@@ -56,9 +58,18 @@ class RunSettings:
     """The answering agents' system prompt when a model answers."""
     titles: bool = True
     """Learn paragraphs with their titles (embedded and searched); False is the ablation."""
-    answerer: str = "passage"
-    """Who answers: ``passage`` (the agent holding the best-matching passage) or ``profile`` (the agent
-    whose interest profile is closest, the ablation)."""
+    answerer: str = DEFAULT_ANSWERER
+    """Who answers (:mod:`synthswarm.agents.entry`): ``entry`` (the seeded entry agent itself; the default),
+    ``routed`` (the best bidder to the entry's query, handed the question), or the oracle ablations
+    ``scan`` (the agent holding the best passage, found by reading every agent: counted as look-ups)
+    and ``profile`` (the closest interest profile, likewise)."""
+    isolated_answerer: str = SCAN
+    """Who answers in the ``isolated`` baseline ("": the same rule as the others). Isolated agents
+    route nothing, so under ``entry`` or ``routed`` the entry agent would answer alone: a weak
+    baseline that would inflate closure. The scan gives the strongest isolated agent instead."""
+    handoff_timeout_s: float = 60.0
+    """Longest wait for a handed question's context; when it fires the entry agent answers and the
+    row counts it (``handoffs_failed``). It is not a tuning knob: handed contexts arrive on events."""
     kill: float = 0.0
     """Fraction of the nodes killed after publishing and before asking."""
     protocol: str = "split"
@@ -73,3 +84,9 @@ class RunSettings:
     received (an event clock), never seconds, so no machine's speed decides how many syntheses an agent
     may make; the agents of a run share this one object, so spaCy loads once and each packet's
     entities are found once."""
+
+    def __post_init__(self) -> None:
+        for name in ("answerer", "isolated_answerer"):
+            value = getattr(self, name)
+            if value not in ANSWERERS and not (name == "isolated_answerer" and value == ""):
+                raise ConfigError(f"eval.{name}", f"unknown {value!r}: use {', '.join(ANSWERERS)}")

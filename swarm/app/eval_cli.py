@@ -98,6 +98,14 @@ def eval_group() -> None:
     help="Turn mechanisms off, comma-separated: rounds, hybrid, titles, answerer, relays.",
 )
 @click.option(
+    "--answerer",
+    type=click.Choice(["entry", "routed", "scan", "profile"]),
+    default=None,
+    help="Who answers a question: entry (the seeded entry agent itself; the default), routed (the "
+    "best bidder to the entry's query, handed the question), or the oracle ablations scan (every "
+    "agent read, counted as look-ups) and profile.",
+)
+@click.option(
     "--synthesis",
     type=click.Choice(["on", "off"]),
     default="off",
@@ -123,6 +131,7 @@ def eval_scaling(
     share: int,
     ablate: str,
     synthesis: str,
+    answerer: str | None,
     out: Path,
 ) -> None:
     """Run every (size, strategy) of the scaling protocol; results, table and plots go to OUT.
@@ -143,6 +152,7 @@ def eval_scaling(
         + (f" --kill {kill}" if kill else "")
         + (f" --ablate {ablate}" if ablate else "")
         + (" --synthesis on" if synthesis == "on" else "")
+        + (f" --answerer {answerer}" if answerer else "")
         + f" --seed {seed} --jobs {jobs}"
         + (f" --ray {ray_address}" if ray_address else "")
         + f" --out {out}"
@@ -150,7 +160,7 @@ def eval_scaling(
     tasks.run(
         scaling(cfg, console, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
                 questions=questions, complete=complete, seed=seed, jobs=jobs, ray=ray_address, kill=kill,
-                ablate=ablate, part=part,
+                ablate=ablate, part=part, answerer=answerer or "",
                 protocol=protocol, share=share, synthesis=synthesis == "on",
                 out=out, command=command)
     )  # fmt: skip

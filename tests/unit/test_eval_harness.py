@@ -37,7 +37,7 @@ async def test_every_strategy_runs_and_reports_a_row() -> None:
         assert row.synthesis_pairs <= row.possible_pairs
         parts = sum(
             getattr(row, f"{part}_messages_per_question")
-            for part in ("route", "reply", "fetch", "relay", "subscribe")
+            for part in ("route", "reply", "fetch", "relay", "subscribe", "handoff")
         )
         assert row.messages_per_question == pytest.approx(parts, abs=0.06)  # upkeep is apart
         assert row.upkeep_messages_per_question >= 0

@@ -23,6 +23,8 @@ KEYS = {
     "upkeep_messages_per_question", "provenance_pairs", "synthesis", "syntheses", "synthesis_messages",
     "synthesis_used", "synthesis_used_own", "synthesis_useful", "synthesis_ceiling", "reply_timeouts", "part",
     "em_by_kind",
+    "answerer", "handoff_messages_per_question", "scan_lookups_per_question",
+    "handoffs_failed",
 }  # fmt: skip
 
 

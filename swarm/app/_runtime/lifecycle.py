@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.entry import serve_handoffs
 from synthswarm.agents.specialist import Specialist
 from synthswarm.swarm.app._runtime.network import NodeFactory, build_router
 from synthswarm.swarm.app._runtime.parts import SwarmParts
@@ -51,6 +52,7 @@ async def start(
     for i, (specialist, node) in enumerate(zip(parts.specialists, parts.nodes, strict=True)):
         await specialist.learn(parts.pending.pop(specialist.name, []))
         await specialist.join(parts.router, node)
+        serve_handoffs(specialist)  # a dispatcher elsewhere may hand it questions
         report("join", i + 1, len(parts.specialists))
     if config.share_knowledge:
         await share_knowledge(parts.specialists, progress=report)

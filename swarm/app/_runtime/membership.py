@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from synthswarm.agents.entry import serve_handoffs
 from synthswarm.agents.memory import Document
 from synthswarm.agents.specialist import Specialist
 from synthswarm.swarm.app._runtime.loop import on_loop
@@ -117,6 +118,7 @@ class Members:
             self._watchers.hook(specialist)
             await specialist.learn(list(documents))
             await specialist.join(parts.router, node)
+            serve_handoffs(specialist)  # a dispatcher elsewhere may hand it questions
             if config.share_knowledge:
                 await specialist.share_knowledge()
         except BaseException:
