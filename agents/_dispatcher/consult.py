@@ -24,7 +24,7 @@ from synthswarm.agents._dispatcher.events import (
     EVENT_TOKEN,
 )
 from synthswarm.agents._dispatcher.retry import retries
-from synthswarm.agents._dispatcher.state import ConsultTask, answer_record, unanswered
+from synthswarm.agents._dispatcher.state import ConsultTask, answer_record, evidence_record, unanswered
 from synthswarm.agents._dispatcher.step import Step
 from synthswarm.agents._dispatcher.team import Team
 from synthswarm.agents.approval import KIND_SPECIALIST, ApprovalRequest, Decision
@@ -107,20 +107,10 @@ class Consult:
             self.team.entry, holder, bytes.fromhex(task.get("agent_id", "")), task["question"],
             answer=True, timeout_s=self.handoff_timeout_s,
         )  # fmt: skip
-        names = self.team.names
         return {
             "agent": task["specialist"],
             "text": handed.text,
-            "packets": [
-                {
-                    "id": e.packet_id.hex() if e.packet_id is not None else f"passage:{e.source}",
-                    "from": names.get(e.origin, e.origin.hex()[:12]),
-                    "finding": e.text,
-                }
-                for e in handed.evidence
-                if e.origin is not None
-            ],
-            "sources": [e.source for e in handed.evidence if e.origin is None],
+            **evidence_record(handed.evidence, self.team.names),
             "cited": [],
             "llm_calls": 0,  # made at the other host, and counted there
             "tokens": 0,

@@ -3,7 +3,8 @@ names, and each specialist's answer as plain data (checkpointers store state as 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired, TypedDict
+from collections.abc import Iterable
+from typing import Annotated, Any, NotRequired, Protocol, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -19,6 +20,7 @@ __all__ = [
     "ConsultTask",
     "DispatcherState",
     "answer_record",
+    "evidence_record",
     "unanswered",
 ]
 
@@ -61,22 +63,44 @@ class ConsultTask(TypedDict):
     """For a specialist living elsewhere: its node, as a reply ref."""
 
 
-def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:
-    """An :class:`~synthswarm.agents.specialist.Answer` as plain data."""
+class EvidenceLike(Protocol):
+    """What a record reads of an answer's evidence: an :class:`~synthswarm.agents.specialist.Evidence`
+    here, or a handed one from another host."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def packet_id(self) -> bytes | None: ...
+    @property
+    def origin(self) -> bytes | None: ...
+
+
+def evidence_record(evidence: Iterable[EvidenceLike], names: dict[bytes, str]) -> dict[str, list[Any]]:
+    """An answer's evidence as plain data: what came from other agents (packets it received, passages
+    they offered and it fetched), and its own sources."""
+    items = list(evidence)
     return {
-        "agent": answer.agent,
-        "text": answer.text,
-        # What came from other agents: packets it received, and passages they offered and it fetched.
         "packets": [
             {
                 "id": e.packet_id.hex() if e.packet_id is not None else f"passage:{e.source}",
                 "from": names.get(e.origin, e.origin.hex()[:12]),
                 "finding": e.text,
             }
-            for e in answer.evidence
+            for e in items
             if e.origin is not None
         ],
-        "sources": [e.source for e in answer.evidence if e.origin is None],
+        "sources": [e.source for e in items if e.origin is None],
+    }
+
+
+def answer_record(answer: Answer, names: dict[bytes, str]) -> dict[str, Any]:
+    """An :class:`~synthswarm.agents.specialist.Answer` as plain data."""
+    return {
+        "agent": answer.agent,
+        "text": answer.text,
+        **evidence_record(answer.evidence, names),
         "cited": list(answer.cited),
         "llm_calls": answer.llm_calls,
         "tokens": answer.tokens,

@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from synthswarm.agents.asking import AskSettings, Candidate
+from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import Passage, PassageIndex
 from synthswarm.agents.sources import AgentSources, as_sent, context_floor
@@ -65,6 +66,7 @@ class _Asker:
     stats: SpecialistStats = field(default_factory=SpecialistStats)
     report: DeliveryReport | None = None
     """What publishing a query reports."""
+    embedder: Embedder = field(default_factory=lambda: EMBEDDER)
 
     async def distill(
         self, text: str, *, kind: PacketKind, evidence: Sequence[str], embedding: npt.ArrayLike | None

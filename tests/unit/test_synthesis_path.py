@@ -3,7 +3,7 @@ relevant fetches those passages; a claim (a synthesis, a shared answer) is never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -176,7 +176,7 @@ class _Claims:
                                paths=paths)  # fmt: skip
 
     async def search(
-        self, text: str, vector: npt.NDArray[np.float32], known: Sequence[float]
+        self, text: str, vector: npt.NDArray[np.float32], known: Mapping[str, float]
     ) -> list[Candidate]:
         return [self.claim, Candidate("found", 0.9, text="found by search")]
 
