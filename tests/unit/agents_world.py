@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.llm import ChatMessage, ScriptedChat
+from synthswarm.agents.specialist import Specialist
+from synthswarm.swarm.dht import DHTNode
+from synthswarm.swarm.routers import Router
 
 EMBEDDER = HashingEmbedder()
 
@@ -30,3 +33,16 @@ def year_if_both_facts(messages: Sequence[ChatMessage]) -> str:
 
 def chat() -> ScriptedChat:
     return ScriptedChat(default=year_if_both_facts)
+
+
+async def joined_pair(
+    make: Callable[[tuple[str, str]], Specialist], router: Router, nodes: Sequence[DHTNode]
+) -> tuple[Specialist, Specialist]:
+    """A botanist and an astronomer made by ``make``, each knowing its fact and one other, joined to
+    ``router`` on the first two ``nodes``."""
+    botany, astronomy = make(BOTANY), make(ASTRONOMY)
+    await botany.learn([BOTANY_FACT, "Halvia orchids need cool mountain mist."])
+    await astronomy.learn([ASTRONOMY_FACT, "The Hollin Telescope was completed in 1861."])
+    await botany.join(router, nodes[0])
+    await astronomy.join(router, nodes[1])
+    return botany, astronomy

@@ -41,8 +41,8 @@ from tests.unit.agents_world import (
     ASTRONOMY,
     ASTRONOMY_FACT,
     BOTANY,
-    BOTANY_FACT,
     EMBEDDER,
+    joined_pair,
 )
 from tests.unit.agents_world import (
     context_of as seen,
@@ -61,12 +61,7 @@ def specialist(name_domain: tuple[str, str]) -> Specialist:
 
 
 async def pair(router: Router, nodes: list[DHTNode]) -> tuple[Specialist, Specialist]:
-    botany, astronomy = specialist(BOTANY), specialist(ASTRONOMY)
-    await botany.learn([BOTANY_FACT, "Halvia orchids need cool mountain mist."])
-    await astronomy.learn([ASTRONOMY_FACT, "The Hollin Telescope was completed in 1861."])
-    await botany.join(router, nodes[0])
-    await astronomy.join(router, nodes[1])
-    return botany, astronomy
+    return await joined_pair(specialist, router, nodes)
 
 
 async def test_routed_finds_the_holder_on_another_node_through_the_router_and_counts_it() -> None:

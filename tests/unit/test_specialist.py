@@ -29,6 +29,7 @@ from tests.unit.agents_world import (
     QUESTION,
     chat,
     context_of,
+    joined_pair,
 )
 
 
@@ -52,12 +53,7 @@ async def nodes() -> AsyncIterator[list[DHTNode]]:
 
 
 async def pair(router: Router, nodes: list[DHTNode]) -> tuple[Specialist, Specialist]:
-    botany, astronomy = specialist(BOTANY), specialist(ASTRONOMY)
-    await botany.learn([BOTANY_FACT, "Halvia orchids need cool mountain mist."])
-    await astronomy.learn([ASTRONOMY_FACT, "The Hollin Telescope was completed in 1861."])
-    await botany.join(router, nodes[0])
-    await astronomy.join(router, nodes[1])
-    return botany, astronomy
+    return await joined_pair(specialist, router, nodes)
 
 
 async def test_answer_from_own_knowledge_carries_its_evidence() -> None:
