@@ -172,7 +172,7 @@ async def ask(
             found = await sources.search(text, query, known)
             for candidate in found:
                 _merge(pool, candidate)
-            await _follow(pool, followed, settings.syntheses, sources, text, query)
+            await _follow(pool, followed, settings, sources, (question, text, query), embed)
             top = _best(pool, settings.budget)
             keys = {c.key for c in top}
             current.set_attributes({ATTR_FOUND: len(found), ATTR_NEW: len(keys - previous)})
@@ -216,17 +216,29 @@ def _best(pool: dict[str, Candidate], k: int) -> list[Candidate]:
 async def _follow(
     pool: dict[str, Candidate],
     followed: set[str],
-    k: int,
+    settings: AskSettings,
     sources: Sources,
-    text: str,
-    vector: npt.NDArray[np.float32],
+    round_query: tuple[str, str, npt.NDArray[np.float32]],
+    embed: Embed,
 ) -> None:
-    """Follow the best ``k`` claims in the pool not ``followed`` yet to the passages they cite that the
-    pool lacks: fetched from their holders, scored for the query, pooled with ``via`` set."""
-    claims = sorted((c for c in pool.values() if c.synthesis and c.key not in followed), key=_rank)[:k]
+    """Follow the best ``settings.syntheses`` claims in the pool not ``followed`` yet to the passages
+    they cite that the pool lacks: fetched from their holders, scored, pooled with ``via`` set.
+
+    ``round_query`` is the question, the round's query text and its vector. A fetched passage gets the
+    better of two scores: for the round's query, and for the question bridged with a sibling it is
+    cited beside (a passage the same claim cites) that already stands in the top ``budget``, exactly
+    the query a later round would bridge with that sibling. So when a claim links a passage the
+    question found to one it names only through the first ("the director of X" -> her page), the
+    second scores as round two would score it, one round early."""
+    question, text, vector = round_query
+    claims = sorted((c for c in pool.values() if c.synthesis and c.key not in followed), key=_rank)
+    claims = claims[: settings.syntheses]
     followed.update(c.key for c in claims)
+    top = {c.key for c in _best(pool, settings.budget)}
     wanted: dict[str, Candidate] = {}
+    siblings: dict[str, list[str]] = {}
     for claim in claims:
+        cited = [path.source for path in claim.paths]
         for path in claim.paths:
             if path.source not in pool and path.source not in wanted:
                 holder = Holder(path.agent_id, path.contact)
@@ -234,13 +246,19 @@ async def _follow(
                     path.source, float("-inf"), passage_id=path.passage_id, holder=holder,
                     origin=path.agent_id, via=claim.packet_id,
                 )  # fmt: skip
+                siblings[path.source] = [s for s in cited if s in top and pool[s].text]
     if not wanted:
         return
     texts = await sources.fetch(list(wanted.values()))
     got = [c for c in wanted.values() if c.key in texts]
     scores = await sources.score(text, vector, [texts[c.key] for c in got]) if got else []
-    for c, score in zip(got, scores, strict=True):
-        _merge(pool, replace(c, score=score, text=texts[c.key], whole=True))
+    for c, plain in zip(got, scores, strict=True):
+        best = plain
+        for sibling in siblings[c.key]:
+            bridged = " ".join([question, pool[sibling].text or ""])
+            (again,) = await sources.score(bridged, await embed(bridged), [texts[c.key]])
+            best = max(best, again)
+        _merge(pool, replace(c, score=best, text=texts[c.key], whole=True))
 
 
 def _rank(c: Candidate) -> tuple[float, str]:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from synthswarm.swarm.routers import DeliveryReport
 
 __all__ = [
+    "CLAIM_KEY",
     "AgentSources",
     "Asker",
     "AskerSettings",
@@ -59,6 +60,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+CLAIM_KEY = "packet:"
+"""The key prefix of a candidate that stands for a packet, not a passage (a claim): ``packet:<id hex>``."""
 
 
 class AskerSettings(Protocol):
@@ -297,7 +301,7 @@ def inbox_candidate(packet: OutcomePacket, score: float) -> Candidate:
     """A received packet as a candidate: keyed by its one source when it stands for one passage (a
     finding), so a copy offered whole by its holder merges with it; its source counts only if whole."""
     source = passage_source(packet)
-    key = source if source is not None else f"packet:{packet.id.hex()}"
+    key = source if source is not None else f"{CLAIM_KEY}{packet.id.hex()}"
     whole = source is not None and not packet.finding.endswith("…")
     claim = is_claim(packet)
     return Candidate(
@@ -334,10 +338,31 @@ def passage_source(packet: OutcomePacket) -> str | None:
 
 
 def _offered(reply: Reply) -> list[Candidate]:
-    """The passages a reply offers, as candidates to fetch from its holder."""
+    """The passages a reply offers, as candidates to fetch from its holder, and the claims it offers,
+    as paths to follow (a claim's key must be a packet key: another is not taken)."""
     holder = Holder(reply.responder, reply.holder) if reply.holder else None
-    return [
+    passages = [
         Candidate(o.source or o.passage_id, o.score, o.title, None, True, o.passage_id, holder,
                   origin=reply.responder)
         for o in reply.offers
+        if not o.refs
     ]  # fmt: skip
+    claims = [
+        Candidate(
+            o.source, o.score, packet_id=packet_id, origin=reply.responder, synthesis=True,
+            paths=tuple(passage_paths(o.refs)),
+        )
+        for o in reply.offers
+        if o.refs and (packet_id := _claim_id(o.source)) is not None
+    ]  # fmt: skip
+    return passages + claims
+
+
+def _claim_id(key: str) -> bytes | None:
+    """The packet id in a claim's key (``packet:<id hex>``); None for any other key, or a malformed one."""
+    if not key.startswith(CLAIM_KEY):
+        return None
+    try:
+        return bytes.fromhex(key[len(CLAIM_KEY) :])
+    except ValueError:
+        return None

@@ -4,7 +4,8 @@ Each is a msgspec struct sent as an array of its fields (:mod:`synthswarm.swarm.
 
     swarm.deliver   [agent_id: bin, packet: bin]                    -> outcome: int (Outcome)
     swarm.reply     [query_id: bin, responder: bin, offers]         -> (empty)
-                    offer = [passage_id: str, source: str, title: str, score: float (finite)]
+                    offer = [passage_id: str, source: str, title: str, score: float (finite),
+                             refs: [str] (a claim's evidence refs; empty for a passage)]
     swarm.fetch     [agent_id: bin, passage_ids: [str] (<= MAX_FETCH)] -> [[passage_id, text], ...]
     swarm.relay     [agent_id: bin, packet: bin] (a query)          -> promised a reply: bool
     swarm.handoff   [handoff_id: bin, agent_id: bin, question: str, answer: bool] -> accepted: bool
@@ -33,7 +34,7 @@ import msgspec
 from synthswarm.swarm._codec import Finite, WireStruct, decode, encode
 from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.errors import ProtocolError
-from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.packet import MAX_EVIDENCE, MAX_EVIDENCE_REF_BYTES, OutcomePacket
 
 __all__ = [
     "DELIVER_TOPIC",
@@ -93,6 +94,7 @@ MAX_HANDED = 16
 """Most evidence items one handed answer carries."""
 
 _Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+_Ref = Annotated[str, msgspec.Meta(max_length=MAX_EVIDENCE_REF_BYTES)]
 
 
 class Outcome(IntEnum):
@@ -113,12 +115,17 @@ class Delivery(WireStruct, frozen=True):
 
 
 class Offer(WireStruct, frozen=True):
-    """One passage an agent can supply: its id there, the ref answers cite, its title and score."""
+    """One passage an agent can supply: its id there, the ref answers cite, its title and score. Or,
+    with ``refs``, a claim it holds (a synthesis that matched the query): ``source`` is the claim's key
+    (``packet:<id hex>``), and ``refs`` are the claim's evidence refs, the passages it cites and the
+    paths where their holders serve them. The asker never takes a claim as evidence; it may follow it
+    to those passages."""
 
     passage_id: _Text
     source: _Text
     title: _Text
     score: Finite
+    refs: Annotated[tuple[_Ref, ...], msgspec.Meta(max_length=MAX_EVIDENCE)] = ()
 
 
 class ReplyMessage(WireStruct, frozen=True):

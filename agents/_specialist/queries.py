@@ -2,7 +2,8 @@
 
 A query names the asker's node (a reply ref) and, when the asker's context is full already, the
 score an offer must beat (a floor ref). The agent offers the passages that match above both that floor
-and its ``relevance``, straight to the asker's node (:mod:`synthswarm.swarm.direct`); with none, it
+and its ``relevance``, straight to the asker's node (:mod:`synthswarm.swarm.direct`), and beside them
+the syntheses it holds that match best, as paths the asker may follow (never as evidence); with none, it
 relays the query to the author of a matching finding, or offers its copies of that author's findings
 (:mod:`synthswarm.agents._specialist.relays`). The asker then fetches the texts it wants by passage id.
 """
@@ -17,9 +18,11 @@ import numpy.typing as npt
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents._specialist.relays import parse_copy_id, relay
-from synthswarm.swarm.direct import Offer, Reply, parse_floor_ref, parse_reply_ref
+from synthswarm.agents.retrieval import PassageIndex
+from synthswarm.agents.sources import CLAIM_KEY, scored_inbox
+from synthswarm.swarm.direct import Offer, Reply, parse_floor_ref, parse_reply_ref, passage_paths
 from synthswarm.swarm.host import NodeHost
-from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
 __all__ = ["Queries"]
 
@@ -56,13 +59,36 @@ class Queries:
     async def _offers(
         self, query: OutcomePacket, vector: npt.NDArray[np.float32], floor: float
     ) -> tuple[Offer, ...]:
-        """The agent's passages that match ``query`` above its ``relevance`` and the asker's ``floor``."""
+        """The agent's passages that match ``query`` above its ``relevance`` and the asker's ``floor``,
+        and, when it offers any, the claims it holds that match it best (see :meth:`_claims`)."""
         settings = self._agent.settings
-        found = (await self._knowledge.passages()).search(query.finding, vector, settings.asking.budget)
-        return tuple(
+        index = await self._knowledge.passages()
+        found = index.search(query.finding, vector, settings.asking.budget)
+        offers = tuple(
             Offer(f.passage.id, f.passage.source, f.passage.title, f.score)
             for f in found
             if f.score >= settings.relevance and f.score > floor
+        )
+        return offers + await self._claims(query, vector, index) if offers else offers
+
+    async def _claims(
+        self, query: OutcomePacket, vector: npt.NDArray[np.float32], index: PassageIndex
+    ) -> tuple[Offer, ...]:
+        """The best ``asking.syntheses`` syntheses this agent holds (made or received) that match
+        ``query`` above its ``relevance``, offered as paths: their evidence refs, so the asker can
+        fetch the passages they cite from their holders. Only an agent with passages to offer offers
+        them: a synthesis it holds links what it knows, which is where a query's second hop hides."""
+        settings = self._agent.settings
+        if not settings.asking.syntheses:
+            return ()
+        held = await scored_inbox(
+            self._agent.memory, index, query.finding, vector, settings.asking.syntheses,
+            PacketKind.SYNTHESIS,
+        )  # fmt: skip
+        return tuple(
+            Offer("", f"{CLAIM_KEY}{packet.id.hex()}", "", score, tuple(packet.evidence))
+            for packet, score in held
+            if score >= settings.relevance and passage_paths(packet.evidence)
         )
 
     async def texts(self, passage_ids: Sequence[str]) -> dict[str, str]:

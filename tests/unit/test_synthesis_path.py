@@ -203,3 +203,70 @@ async def test_following_fetches_only_what_the_pool_lacks_and_marks_it() -> None
     assert by_key["far"].score == 0.5  # its own score, not the claim's
     none = await ask("q", await embed("q"), _Claims(), embed, AskSettings(rounds=1, budget=3, syntheses=0))
     assert {c.key for c in none.context} == {"found"}
+
+
+class _Bridging(_Claims):
+    """As :class:`_Claims`, scoring a text higher for a query that carries the passage found by search
+    (the question bridged with the claim's other parent) than for the question alone."""
+
+    def __init__(self, rival: bool = False) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+        self.rival = rival
+
+    async def search(
+        self, text: str, vector: npt.NDArray[np.float32], known: Mapping[str, float]
+    ) -> list[Candidate]:
+        rival = [Candidate("rival", 1.5, text="a better passage")] if self.rival else []
+        return [*await super().search(text, vector, known), *rival]
+
+    async def score(self, text: str, vector: npt.NDArray[np.float32], texts: Sequence[str]) -> list[float]:
+        self.queries.append(text)
+        return [3.0 if "found by search" in text else 0.5 for _ in texts]
+
+
+async def test_a_followed_passage_scores_as_the_next_round_would_bridged_with_its_sibling() -> None:
+    world = _Bridging()
+    result = await ask("q", await embed("q"), world, embed, AskSettings(rounds=1, budget=3))
+    far = next(c for c in result.context if c.key == "far")
+    assert far.score == 3.0  # bridged with "found", its sibling in the top of the pool: round two's query
+    assert world.queries == ["q", "q found by search"]
+    assert [c.key for c in result.context] == ["far", "found"]
+    # A sibling that is not in the top of the pool bridges nothing: the passage keeps its plain score.
+    world = _Bridging(rival=True)
+    result = await ask("q", await embed("q"), world, embed, AskSettings(rounds=1, budget=1))
+    assert world.queries == ["q"]
+    assert [c.key for c in result.context] == ["rival"]
+
+
+async def test_an_agent_offers_the_synthesis_it_holds_and_the_asker_follows_it_in_one_round() -> None:
+    async with launch_swarm(3) as nodes:
+        router = BroadcastRouter()
+        quiet = AskSettings(relays=0)
+        botany = agent(BOTANY, asking=quiet, synthesize=False)
+        # The astronomer never offers its passage for a query: it is reached only through the synthesis.
+        top = 1.0 + SpecialistSettings().lexical_weight  # no score reaches it
+        astronomy = agent(ASTRONOMY, relevance=top, asking=quiet, synthesize=False)
+        reader = agent(("music", "Music: composers."), asking=AskSettings(rounds=1, relays=0))
+        await botany.learn([BOTANY_FACT])
+        await astronomy.learn([ASTRONOMY_FACT])
+        await reader.learn(["The Harbour Symphony premiered in Caldmoor."])
+        for a, node in zip((botany, astronomy), nodes[:2], strict=True):
+            await a.join(router, node)
+        for a in (botany, astronomy):
+            await a.share_knowledge()
+        for a in (botany, astronomy):
+            await a.drain()
+        await reader.join(router, nodes[2])  # after the findings went round: it holds neither
+        assert (await reader.answer(QUESTION)).text == "unknown"  # the botanist's fact alone
+        [mine], [theirs] = botany._findings.values(), astronomy._findings.values()
+        link = find_link(mine.finding, theirs.finding)
+        assert link is not None
+        synthesis = await botany.synthesizer.link(mine, theirs, link)
+        assert synthesis is not None
+        assert await botany.memory.store_packet(synthesis)
+        heard = await reader.answer(QUESTION)
+        assert heard.text == "1874"
+        assert not await reader.memory.packets([synthesis.id])  # offered as a path, never received
+        assert all(e.packet_id != synthesis.id for e in heard.evidence)  # the claim is no evidence
+        assert {e.refs for e in heard.evidence if e.via == synthesis.id} == {("astronomy:0",)}
