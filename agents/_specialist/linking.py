@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.sharing import Sharing
+from synthswarm.agents.sources import is_claim
 from synthswarm.agents.synthesis import Link, Synthesizer, link_of
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
@@ -58,9 +59,11 @@ class Linking:
     def _links(
         self, packets: Sequence[OutcomePacket]
     ) -> list[tuple[tuple[OutcomePacket, Link], OutcomePacket]]:
-        """Each of ``packets`` that connects to an own finding, with that finding and the link, those
-        through the longest entity first. A finding with parents (an answer, distilled from what it
-        used) is not linked: it restates its sources."""
+        """Each of ``packets`` that connects to an own finding, with that finding and the link, the most
+        specific links first (:func:`_specificity`: the rarest entity among the findings this agent
+        has seen, then the longest), so that a budget spent on the first goes to the links that mean
+        the most. A finding that is a claim (an answer shared, or a finding with parents) is not
+        linked: it restates its sources."""
         own = list(self._sharing.findings.values())
         entities = self._synthesizer.entities
         entities.prime([*own, *packets])  # one batch: a model runs batches faster
@@ -74,10 +77,11 @@ class Linking:
             (found, packet)
             for packet in packets
             if packet.origin != self._agent.agent_id
-            and not (packet.kind is PacketKind.FINDING and packet.parents)
+            and not (packet.kind is PacketKind.FINDING and is_claim(packet))
             and (found := link_of(packet, own, common=common, names_of=names_of))
         ]
-        links.sort(key=lambda pair: (-len(pair[0][1].entity.split()), -len(pair[0][1].entity)))
+        counts = self._name_counts
+        links.sort(key=lambda pair: _specificity(pair[0][1].entity, counts))
         return links
 
     async def _publish(self, mine: OutcomePacket, theirs: OutcomePacket, link: Link) -> int:
@@ -108,3 +112,10 @@ class Linking:
         (a twentieth: 35) with a third fewer links between paragraphs in all."""
         floor = max(3, len(self._counted) // COMMON_SHARE)
         return frozenset(n for n, c in self._name_counts.items() if c > floor)
+
+
+def _specificity(entity: str, counts: Counter[str]) -> tuple[int, int, int]:
+    """How specific a link through ``entity`` is, as a sort key (smallest first): in how few of the
+    findings the agent has seen it occurs (a name two findings share and no other links them and
+    little else), then how many words and characters it has."""
+    return counts[entity], -len(entity.split()), -len(entity)
