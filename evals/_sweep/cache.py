@@ -20,7 +20,7 @@ from synthswarm.evals.harness import CachedEmbedder, RunSettings, paragraph_text
 __all__ = ["HARNESS_VERSION", "paragraph_vectors", "read_run", "run_path", "write_run"]
 
 #: Bumped when the harness changes what a run measures, so older cached runs are not reused.
-HARNESS_VERSION = 6
+HARNESS_VERSION = 7
 
 
 def run_path(
