@@ -8,9 +8,12 @@ What it needs of the agent asking is an :class:`Asker`, so it imports no agent: 
 
 Three rules keep what asking finds correct and independent of the machine's speed:
 
-- Every agent scores the same query. A query packet carries at most ``MAX_FINDING_BYTES`` of text and
-  an int8 embedding, so the asker scores its own passages with the text and vector as the packet
-  carries them (:func:`as_sent`), and a passage scores the same wherever it is held.
+- Every agent scores the same query. A query packet carries the query's whole text (up to
+  :data:`~synthswarm.swarm.packet.MAX_QUERY_BYTES`, far past the 1,024 bytes of a finding, so a later
+  round's query, the question bridged with a whole passage, goes whole) and an int8 embedding. The
+  asker scores its own passages with the text and vector as the packet carries them (:func:`as_sent`),
+  so a passage scores the same wherever it is held; a text past even the query cap is cut for the
+  asker and the packet alike, and logged.
 - The floor sent with a query is the ``budget``-th best score over the distinct passages held
   (by key, each at its best score), syntheses excluded (:func:`context_floor`): a passage found twice,
   or a synthesis, would raise it and make remote agents hold back passages that would enter the
@@ -39,7 +42,7 @@ from synthswarm.agents.retrieval import PassageIndex
 from synthswarm.swarm.direct import CLAIM_REF, Reply, floor_ref, passage_paths, reply_ref, source_refs
 from synthswarm.swarm.errors import DHTError, SwarmError
 from synthswarm.swarm.host import NodeHost
-from synthswarm.swarm.packet import MAX_FINDING_BYTES, CompactEmbedding, OutcomePacket, PacketKind, fit_text
+from synthswarm.swarm.packet import CompactEmbedding, OutcomePacket, PacketKind, finding_cap, fit_text
 
 if TYPE_CHECKING:
     from synthswarm.swarm.dht import DHTNode
@@ -140,6 +143,12 @@ class AgentSources:
         self, text: str, vector: npt.NDArray[np.float32], known: Mapping[str, float]
     ) -> list[Candidate]:
         sent, scored = as_sent(text, vector)
+        if sent != text:
+            _log.warning(
+                "agent %s: a query of %d bytes was cut to the %d-byte query cap; it and every agent "
+                "it reaches score the cut",
+                self.agent.name, len(text.encode()), finding_cap(PacketKind.QUERY),
+            )  # fmt: skip
         found = await self._local(sent, scored)
         if self.swarm:
             floor = context_floor(known, found, self.agent.settings.asking.budget)
@@ -175,7 +184,7 @@ class AgentSources:
         if query.finding != text:
             _log.warning(
                 "agent %s: a query packet cut its text further than %d bytes; remote agents score less",
-                agent.name, MAX_FINDING_BYTES,
+                agent.name, finding_cap(PacketKind.QUERY),
             )  # fmt: skip
         inbox = host.expect(query.id)
         try:
@@ -256,14 +265,14 @@ class AgentSources:
 
 
 def as_sent(text: str, vector: npt.NDArray[np.float32]) -> tuple[str, npt.NDArray[np.float32]]:
-    """``text`` and ``vector`` as a query packet carries them (the text cut to the finding cap, the
+    """``text`` and ``vector`` as a query packet carries them (the text whole up to the query cap, the
     embedding in int8), so that the asker scores what every agent the query reaches will score.
 
-    The other way, carrying the whole text, does not fit: a bridged query (the question and a whole
-    passage) often runs past the 2 KiB packet cap, and sending it some other signed way costs a
-    request per agent reached."""
+    A query packet has a text cap of its own (:func:`~synthswarm.swarm.packet.finding_cap`) so that a
+    bridged query (the question and a whole passage), often past a finding's 1,024 bytes, is scored
+    whole by every agent; only a text past that cap is cut, here and in the packet alike."""
     compact = CompactEmbedding.from_vector(vector).to_array()
-    return fit_text(text, MAX_FINDING_BYTES), np.asarray(compact, np.float32)
+    return fit_text(text, finding_cap(PacketKind.QUERY)), np.asarray(compact, np.float32)
 
 
 def context_floor(known: Mapping[str, float], found: Sequence[Candidate], budget: int) -> float:

@@ -65,6 +65,8 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 RouterName = Literal["dht", "isolated", "broadcast", "hub", "gossip"]
 TransportName = Literal["inproc", "tcp"]
 TraceMode = Literal["off", "console", "otlp"]
+#: Where synthesis finds the entities it links findings on (synthswarm.agents.entities.ENTITY_SOURCES).
+EntitySource = Literal["spacy", "capitalised"]
 
 #: The top-level TOML array of agent tables; read by :func:`synthswarm.swarm.app.runtime.load_agents`, not
 # here.
@@ -191,6 +193,14 @@ class SwarmConfig:
     )
     inbox_limit: int = field(
         default=1000, metadata=_doc("Packets an agent's inbox keeps (oldest evicted first).", minimum=1)
+    )
+    entities: EntitySource = field(
+        default="spacy",
+        metadata=_doc(
+            "Where synthesis finds the entities it links findings on: `spacy` (its small English NER, "
+            "as the eval; loaded once per swarm, at the first link; capitalised runs, with a warning, "
+            "where spaCy or its model is absent) or `capitalised` (no model)."
+        ),
     )
 
 

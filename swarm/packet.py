@@ -10,6 +10,16 @@ Wire format (version 1), all canonical msgpack::
 SHA-256 is the packet's ``origin``. A receiver re-encodes the body it decoded and rejects the packet
 unless the bytes match, so every packet has exactly one encoding and one id.
 
+Size caps depend on the kind (:func:`finding_cap`, :func:`packet_cap`). A finding, reply or
+synthesis carries at most :data:`MAX_FINDING_BYTES` of text in a packet of at most
+:data:`MAX_PACKET_BYTES`. A query carries its whole text, up to :data:`MAX_QUERY_BYTES`, in a packet
+of at most :data:`MAX_QUERY_PACKET_BYTES`: every agent a query reaches scores its passages against
+that text, and scoring a cut of it would rank them otherwise than the asker ranks its own (a later
+round's query is the question bridged with a whole passage, often past the finding cap). A query
+packet still fits one RPC frame. A packet over its kind's cap is refused with
+:class:`~synthswarm.swarm.errors.PacketTooLargeError`, when made and when decoded: never cut on the
+way. (A node built before queries had their own cap refuses a longer query packet as too large.)
+
 :func:`decode_packet` is the only way bytes become a packet. It raises nothing but
 :class:`~synthswarm.swarm.errors.PacketError` subclasses, whatever the input.
 
@@ -55,6 +65,8 @@ __all__ = [
     "MAX_FINDING_BYTES",
     "MAX_PACKET_BYTES",
     "MAX_PARENTS",
+    "MAX_QUERY_BYTES",
+    "MAX_QUERY_PACKET_BYTES",
     "MAX_TOPIC_BYTES",
     "PACKET_VERSION",
     "CompactEmbedding",
@@ -64,15 +76,24 @@ __all__ = [
     "PacketKind",
     "decode_packet",
     "encode_packet",
+    "finding_cap",
     "fit_text",
     "make_packet",
+    "packet_cap",
 ]
 
 PACKET_VERSION = 1
-#: Hard cap on an encoded packet; bigger input is refused before it is parsed.
+#: Hard cap on an encoded packet of any kind but a query.
 MAX_PACKET_BYTES = 2048
 MAX_TOPIC_BYTES = 160
+#: Cap on the text of a packet of any kind but a query.
 MAX_FINDING_BYTES = 1024
+#: Cap on a query's text: a question bridged with whole passages (fetched texts are at most 6,144
+#: characters), carried whole so that every agent scores what its asker scores.
+MAX_QUERY_BYTES = 32 * 1024
+#: Hard cap on an encoded query packet (its text and the fields every packet has); the most any
+#: packet may be, so bigger input is refused before it is parsed. It fits an RPC frame (64 KiB).
+MAX_QUERY_PACKET_BYTES = MAX_QUERY_BYTES + MAX_PACKET_BYTES
 MAX_PARENTS = 8
 MAX_EVIDENCE = 8
 MAX_EVIDENCE_REF_BYTES = 160
@@ -90,6 +111,17 @@ class PacketKind(StrEnum):
     QUERY = "query"
     REPLY = "reply"
     SYNTHESIS = "synthesis"
+
+
+def finding_cap(kind: PacketKind) -> int:
+    """The most bytes of UTF-8 text a packet of ``kind`` carries: a query's whole text, up to
+    :data:`MAX_QUERY_BYTES`; any other packet's up to :data:`MAX_FINDING_BYTES`."""
+    return MAX_QUERY_BYTES if kind is PacketKind.QUERY else MAX_FINDING_BYTES
+
+
+def packet_cap(kind: PacketKind) -> int:
+    """The most bytes an encoded packet of ``kind`` may be."""
+    return MAX_QUERY_PACKET_BYTES if kind is PacketKind.QUERY else MAX_PACKET_BYTES
 
 
 class EmbeddingDType(IntEnum):
@@ -164,7 +196,8 @@ class PacketContent:
 
     def validate(self) -> None:
         _check(len(self.topic.encode()) <= MAX_TOPIC_BYTES, f"topic over {MAX_TOPIC_BYTES} bytes")
-        _check(len(self.finding.encode()) <= MAX_FINDING_BYTES, f"finding over {MAX_FINDING_BYTES} bytes")
+        cap = finding_cap(self.kind)
+        _check(len(self.finding.encode()) <= cap, f"{self.kind} text over {cap} bytes")
         _check(math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0, "confidence not in [0, 1]")
         _check(len(self.parents) <= MAX_PARENTS, f"more than {MAX_PARENTS} parents")
         _check(all(len(p) == ID_BYTES for p in self.parents), f"parent ids must be {ID_BYTES} bytes")
@@ -248,10 +281,15 @@ def make_packet(
     """Build and sign a packet. Invalid fields raise :class:`PacketMalformedError`, oversize
     :class:`PacketTooLargeError`, so a packet that is made can always be sent and decoded.
 
-    With ``shrink_to_fit`` a finding over its cap is cut at a word boundary, and an oversized packet
-    drops evidence refs from the end, then cuts the finding, until it fits, instead of raising."""
+    With ``shrink_to_fit`` a finding over its kind's cap (:func:`finding_cap`) is cut at a word
+    boundary, and an oversized packet drops evidence refs from the end, then cuts the finding, until it
+    fits, instead of raising."""
     if shrink_to_fit:
-        finding = fit_text(finding, MAX_FINDING_BYTES)
+        try:
+            cap = finding_cap(PacketKind(kind))
+        except ValueError as exc:
+            raise PacketMalformedError(str(exc)) from exc
+        finding = fit_text(finding, cap)
         evidence = [fit_text(e, MAX_EVIDENCE_REF_BYTES) for e in evidence][:MAX_EVIDENCE]
         while True:
             try:
@@ -294,10 +332,10 @@ def make_packet(
     packet_id = _packet_id(body)
     signature = identity.sign(packet_id)
     packet = _sealed(fields.to_packet(packet_id, signature), encode(_Wire(body, signature)))
-    size = len(packet.wire)
-    if size > MAX_PACKET_BYTES:
+    size, cap = len(packet.wire), packet_cap(packet_kind)
+    if size > cap:
         raise PacketTooLargeError(
-            f"packet would be {size} bytes, over the {MAX_PACKET_BYTES}-byte cap: "
+            f"{packet_kind} packet would be {size} bytes, over the {cap}-byte cap: "
             "shorten the finding, topic or evidence"
         )
     return packet
@@ -318,8 +356,13 @@ def encode_packet(packet: OutcomePacket) -> bytes:
     return packet.wire
 
 
-def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACKET_BYTES) -> OutcomePacket:
-    """Parse and (by default) verify untrusted bytes. Raises only :class:`PacketError` subclasses."""
+def decode_packet(
+    data: bytes, *, verify: bool = True, max_bytes: int = MAX_QUERY_PACKET_BYTES
+) -> OutcomePacket:
+    """Parse and (by default) verify untrusted bytes. Raises only :class:`PacketError` subclasses.
+
+    Bytes over ``max_bytes`` are refused before they are parsed; a packet over its kind's cap
+    (:func:`packet_cap`) once its kind is read."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise PacketMalformedError(f"expected bytes, got {type(data).__name__}")
     if len(data) > max_bytes:
@@ -327,6 +370,10 @@ def decode_packet(data: bytes, *, verify: bool = True, max_bytes: int = MAX_PACK
     raw = bytes(data)
     wire = _decode_wire(raw)
     fields = PacketContent.decode_body(wire.body)
+    if len(raw) > packet_cap(fields.kind):
+        raise PacketTooLargeError(
+            f"{fields.kind} packet is {len(raw)} bytes, cap is {packet_cap(fields.kind)}"
+        )
     if wire.body != fields.encode_body() or encode(wire) != raw:
         raise PacketMalformedError("packet is not canonically encoded")
     if len(wire.signature) != SIGNATURE_BYTES:

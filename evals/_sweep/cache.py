@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from synthswarm.evals.harness import CachedEmbedder, RunSettings, paragraph_text
 __all__ = ["HARNESS_VERSION", "paragraph_vectors", "read_run", "run_path", "write_run"]
 
 #: Bumped when the harness changes what a run measures, so older cached runs are not reused.
-HARNESS_VERSION = 6
+HARNESS_VERSION = 7
 
 
 def run_path(
@@ -51,11 +52,14 @@ def write_run(path: Path, outcome: Outcome) -> None:
 def _key(
     dataset: Dataset, sweep: SweepSettings, spec: ModelSpec, n: int, strategy: str, settings: RunSettings
 ) -> str:
+    # Every field of the run's settings, nested ones (the agents', the nodes' RPC timeouts, the
+    # synthesis bounds) included, so a field added later is keyed without being listed here. Only
+    # gossip reads the gossip budget, so the other strategies' runs are shared across budgets.
+    if strategy != "gossip":
+        settings = replace(settings, gossip_budget=0)
     what = json.dumps(
         [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
-         sweep.seed, spec.key(), spec.embedder.backend, spec.embedder.model, n, strategy, settings.m,
-         settings.gossip_budget if strategy == "gossip" else 0, repr(settings.agent), settings.instructions,
-         settings.titles, settings.answerer, settings.kill, settings.protocol, settings.synthesis]
+         sweep.seed, spec.key(), spec.embedder.backend, spec.embedder.model, n, strategy, repr(settings)]
     )  # fmt: skip
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 

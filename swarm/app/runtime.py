@@ -47,6 +47,7 @@ from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.llm import ChatModel
 from synthswarm.agents.memory import Document
 from synthswarm.agents.specialist import DEFAULT_INSTRUCTIONS, Specialist, SpecialistSettings, Turn
+from synthswarm.agents.synthesis import SynthesisSettings
 from synthswarm.swarm.app._runtime import asking, lifecycle
 from synthswarm.swarm.app._runtime.asking import SwarmAnswer, Turns
 from synthswarm.swarm.app._runtime.lifecycle import RETRY_INTERVAL_S, Progress
@@ -84,9 +85,12 @@ class Swarm:
         settings: SpecialistSettings | None = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         retry: RetryPolicy | None = DEFAULT_RETRY,
+        synthesis: SynthesisSettings | None = None,
     ) -> None:
         """``retry``: how the dispatcher retries a specialist that failed (None: once only); its
-        last failure is reported in the answer's provenance (``failed``) and the others answer."""
+        last failure is reported in the answer's provenance (``failed``) and the others answer.
+        ``synthesis``: the synthesis bounds every specialist made here shares (default: the entity
+        source of ``config.entities``, spaCy unless set otherwise)."""
         self.chat = chat
         self.retry = retry
         self.embedder = embedder
@@ -106,6 +110,9 @@ class Swarm:
         self._turns = Turns()
         """One lock per conversation thread in use (see :meth:`turn`)."""
         check_config(self.config)
+        self.synthesis = synthesis or SynthesisSettings(entities=self.config.entities)
+        """Shared by the specialists :meth:`add_specialist` makes, so spaCy loads once per swarm (lazily,
+        at the first link) and each packet's entities are found once."""
 
     @classmethod
     def from_config_file(
@@ -170,6 +177,7 @@ class Swarm:
             instructions=instructions,
             tools=tools,
             settings=settings or self.settings,
+            synthesis=self.synthesis,
             needs_approval=needs_approval,
         )
         return self.add(specialist, documents=documents_of(name, documents), mcp=mcp)

@@ -22,7 +22,10 @@ def chat(tmp_path: Path, url: str, *lines: str) -> subprocess.CompletedProcess[s
 
 
 def test_a_chat_shows_provenance_answers_commands_and_keeps_its_thread(tmp_path: Path) -> None:
+    # The two facts share an invented name, which spaCy's small model does not take for a person in
+    # both; capitalised runs link them, and the synthesis's claim is what this test counts.
     (tmp_path / "swarm.toml").write_text(
+        '[swarm]\nentities = "capitalised"\n\n'
         f'[[agents]]\nname = "botany"\ndomain = "plants"\ndocuments = ["{BOTANY_FACT}"]\n\n'
         f'[[agents]]\nname = "astronomy"\ndomain = "stars"\ndocuments = ["{ASTRONOMY_FACT}"]\n'
     )

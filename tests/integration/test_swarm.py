@@ -65,12 +65,15 @@ import asyncio, json, sys
 from synthswarm.agents.embeddings import HashingEmbedder
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.swarm.app.runtime import Swarm
+from synthswarm.swarm.config import SwarmConfig
 from tests.unit.agents_world import ASTRONOMY, ASTRONOMY_FACT, BOTANY, BOTANY_FACT, QUESTION
 from tests.unit.agents_world import year_if_both_facts
 
 async def main(data_dir, ask):
     model = ScriptedChat(default=year_if_both_facts)
-    swarm = Swarm(chat=model, embedder=HashingEmbedder(), data_dir=data_dir)
+    # The facts share an invented name spaCy's small model misses in one: capitalised runs link them.
+    config = SwarmConfig(entities="capitalised")
+    swarm = Swarm(chat=model, embedder=HashingEmbedder(), config=config, data_dir=data_dir)
     swarm.add_specialist(*BOTANY, documents=[BOTANY_FACT])
     swarm.add_specialist(*ASTRONOMY, documents=[ASTRONOMY_FACT])
     async with swarm:

@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 
 import synthswarm.agents.embeddings.local
+import synthswarm.agents.entities
 import synthswarm.agents.llm.local
 
 
 class RealResourceInUnitTestError(AssertionError):
     """A unit test tried to reach the network or load a real model."""
+
+
+def _no_spacy(model: str = "") -> bool:
+    return False
 
 
 def _forbid(what: str) -> Any:
@@ -31,6 +36,9 @@ def _no_network_no_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         synthswarm.agents.embeddings.local, "_load_sentence_transformer", _forbid("load a real embedder")
     )
+    # A swarm links on spaCy's entities by default, and spaCy takes seconds to load: unit tests link on
+    # capitalised runs, as a machine without spaCy does (the documented fallback), unless they undo this.
+    monkeypatch.setattr(synthswarm.agents.entities, "spacy_installed", _no_spacy)
     real_connect = socket.socket.connect
 
     def connect(self: socket.socket, address: Any) -> None:

@@ -112,6 +112,24 @@ async def test_a_resend_from_the_first_sender_gets_the_first_answer_and_another_
     assert (gate.stats.admitted, gate.stats.resent, gate.stats.replayed, gate.stats.rejected) == (1, 1, 2, 2)
 
 
+def test_the_first_answers_are_forgotten_with_their_packets() -> None:
+    # The answers kept for resends are bounded by the live packets, as the replay memory is: a packet
+    # that expires, or is pushed out of a full memory, takes its answer with it.
+    gate = PacketAdmission(AdmissionSettings(replay_capacity=4))
+    for i in range(6):
+        admitted = gate.admit_request(
+            packet_bytes(created_at_ms=NOW + i, finding=f"f{i}"), b"bob", sender=b"node-1", now_ms=NOW
+        )
+        assert isinstance(admitted, Admitted)
+        admitted.answer.give(0)
+    assert len(gate) == len(gate._answers) == 4  # two pushed out by the capacity, answers and all
+    late = packet_bytes(created_at_ms=NOW + 60_000, finding="late")
+    gate.admit_request(late, b"bob", sender=b"node-1", now_ms=NOW + 60_010)  # the six have expired
+    assert len(gate) == len(gate._answers) == 1
+    gate.admit(packet_bytes(created_at_ms=NOW + 200_000), b"bob", now_ms=NOW + 200_000)
+    assert (len(gate), len(gate._answers)) == (1, 0)  # the late one expired too; admit keeps no answer
+
+
 async def test_a_delivery_whose_answer_was_slow_keeps_its_promise_when_it_is_resent() -> None:
     """The deliver RPC times out while the agent decides; the client sends it again. The resend must
     be answered with the agent's promise (FOLLOW_UP), not refused as a replay (MISSED), and the agent

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 import synthswarm.evals.sweep
 from synthswarm.agents.embeddings import HashingEmbedder
+from synthswarm.agents.synthesis import SynthesisSettings
+from synthswarm.evals._sweep.cache import run_path
+from synthswarm.evals._sweep.settings import ModelSpec
 from synthswarm.evals.datasets import synthetic_dataset
-from synthswarm.evals.harness import CachedEmbedder
+from synthswarm.evals.harness import CachedEmbedder, RunSettings
 from synthswarm.evals.sweep import SweepSettings, run_sweep
+from synthswarm.swarm.dht import DHTSettings
 from synthswarm.swarm.errors import ConfigError
 
 KEYS = {
@@ -99,3 +105,35 @@ def test_bad_sweep_settings_name_the_key(kwargs: dict[str, object], key: str) ->
     with pytest.raises(ConfigError) as info:
         SweepSettings(**kwargs)  # type: ignore[arg-type]
     assert info.value.key == key
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dht": DHTSettings(initial_timeout_s=1.0, min_timeout_s=0.2, max_timeout_s=5.0)},
+        {"synthesis_bounds": SynthesisSettings(entities="capitalised", budget_window_packets=256)},
+        {"synthesis_bounds": SynthesisSettings(entities="spacy", budget=8, budget_window_packets=256)},
+        {"handoff_timeout_s": 5.0},
+        {"isolated_answerer": ""},
+    ],
+)
+def test_a_run_is_cached_under_every_setting_that_decides_its_figures(
+    tmp_path: Path, change: dict[str, object]
+) -> None:
+    world = synthetic_dataset(seed=5, domains=2, entities_per_domain=4, questions=4)
+    sweep = SweepSettings(sizes=(2,), strategies=("dht",))
+    base = RunSettings()
+    changed = replace(base, **change)  # type: ignore[arg-type]
+    for strategy in ("dht", "gossip"):
+        before = run_path(tmp_path, world, sweep, ModelSpec(), 2, strategy, base)
+        assert run_path(tmp_path, world, sweep, ModelSpec(), 2, strategy, changed) != before
+        assert run_path(tmp_path, world, sweep, ModelSpec(), 2, strategy, replace(base)) == before
+
+
+def test_only_gossip_runs_are_keyed_by_the_gossip_budget(tmp_path: Path) -> None:
+    world = synthetic_dataset(seed=5, domains=2, entities_per_domain=4, questions=4)
+    sweep = SweepSettings(sizes=(2,), strategies=("dht",))
+    base, more = RunSettings(gossip_budget=12), RunSettings(gossip_budget=24)
+    path = partial(run_path, tmp_path, world, sweep, ModelSpec(), 2)
+    assert path("dht", base) == path("dht", more)
+    assert path("gossip", base) != path("gossip", more)

@@ -18,14 +18,22 @@ from synthswarm.swarm.errors import (
 )
 from synthswarm.swarm.identity import Identity, id_of
 from synthswarm.swarm.packet import (
+    _WIRE,
+    MAX_FINDING_BYTES,
     MAX_PACKET_BYTES,
+    MAX_QUERY_BYTES,
+    MAX_QUERY_PACKET_BYTES,
     CompactEmbedding,
     EmbeddingDType,
     OutcomePacket,
+    PacketContent,
     PacketKind,
+    _packet_id,
+    _Wire,
     decode_packet,
     encode_packet,
     make_packet,
+    packet_cap,
 )
 from tests.unit.strategies import msgpack_values
 
@@ -126,7 +134,48 @@ def test_unknown_version_is_its_own_error() -> None:
 
 def test_oversized_input_is_refused_before_parsing() -> None:
     with pytest.raises(PacketTooLargeError):
-        decode_packet(b"\x00" * (MAX_PACKET_BYTES + 1))
+        decode_packet(b"\x00" * (MAX_QUERY_PACKET_BYTES + 1))
+    with pytest.raises(PacketTooLargeError):
+        decode_packet(b"\x00" * (MAX_PACKET_BYTES + 1), max_bytes=MAX_PACKET_BYTES)
+
+
+def test_a_query_carries_its_whole_text_and_other_kinds_their_finding_cap() -> None:
+    long = "Which bridge did the designer of the Orrin Bridge also build? " * 60  # 3.7 KB
+    query = sample_packet(kind=PacketKind.QUERY, finding=long)
+    assert decode_packet(encode_packet(query)).finding == long  # whole, past a finding's 1,024 bytes
+    assert MAX_PACKET_BYTES < len(encode_packet(query)) <= MAX_QUERY_PACKET_BYTES
+    with pytest.raises(PacketMalformedError, match="finding text over 1024 bytes"):
+        sample_packet(finding=long)  # a finding is refused, never cut, unless asked to shrink
+    assert len(sample_packet(finding=long, shrink_to_fit=True).finding.encode()) <= MAX_FINDING_BYTES
+    longest = sample_packet(kind=PacketKind.QUERY, finding="x" * (MAX_QUERY_BYTES + 1), shrink_to_fit=True)
+    assert len(longest.finding.encode()) <= MAX_QUERY_BYTES
+    with pytest.raises(PacketMalformedError, match=f"query text over {MAX_QUERY_BYTES} bytes"):
+        sample_packet(kind=PacketKind.QUERY, finding="x" * (MAX_QUERY_BYTES + 1))
+
+
+def _signed_unchecked(content: PacketContent) -> bytes:
+    """The wire bytes of ``content``, signed, with no cap checked (as a peer's bytes may be)."""
+    body = content.encode_body()
+    data = _Wire(body, IDENTITY.sign(_packet_id(body)))
+    encoded = msgpack.packb([1, body, data.signature])
+    assert _WIRE.decode(encoded) == data
+    return encoded
+
+
+def test_a_packet_over_its_kinds_cap_is_refused_when_decoded() -> None:
+    # Each field within its cap, the whole past the 2 KiB of a finding: refused as too large once
+    # its kind is read, though a query of the same size would pass.
+    fields = dict(
+        topic="t" * 160, finding="f" * 1024, embedding=CompactEmbedding.from_vector(np.ones(1024)),
+        confidence=1.0, parents=(), evidence=("e" * 160,) * 8, created_at_ms=1_790_000_000_000,
+        ttl_s=60, depth=0, public_key=IDENTITY.public_key,
+    )  # fmt: skip
+    finding = _signed_unchecked(PacketContent(kind=PacketKind.FINDING, **fields))  # type: ignore[arg-type]
+    assert MAX_PACKET_BYTES < len(finding) <= MAX_QUERY_PACKET_BYTES
+    with pytest.raises(PacketTooLargeError, match="finding packet is"):
+        decode_packet(finding)
+    query = _signed_unchecked(PacketContent(kind=PacketKind.QUERY, **fields))  # type: ignore[arg-type]
+    assert decode_packet(query).kind is PacketKind.QUERY
 
 
 def test_making_an_oversized_packet_fails_with_a_hint() -> None:
@@ -228,7 +277,7 @@ packets = st.builds(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_property_round_trip(packet: OutcomePacket) -> None:
     data = encode_packet(packet)
-    assert len(data) <= MAX_PACKET_BYTES
+    assert len(data) <= packet_cap(packet.kind) <= MAX_QUERY_PACKET_BYTES
     assert decode_packet(data) == packet
     assert encode_packet(decode_packet(data)) == data
 

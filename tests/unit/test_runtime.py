@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import synthswarm.agents.entities
+from synthswarm.agents.entities import ENTITY_SOURCES, CapitalisedEntities, SpacyEntities
 from synthswarm.agents.specialist import Turn
 from synthswarm.swarm.app.runtime import Swarm, load_agents
-from synthswarm.swarm.config import SwarmConfig
+from synthswarm.swarm.config import EntitySource, SwarmConfig, load_config
 from synthswarm.swarm.errors import ConfigError, SwarmError
 from synthswarm.swarm.routers import make_router
 from synthswarm.swarm.semantic import SemanticHasher
@@ -145,3 +148,34 @@ def test_tasks_run_uses_uvloop_when_it_is_installed() -> None:
     installed = importlib.util.find_spec("uvloop") is not None
     assert (tasks.loop_factory() is not None) == installed
     assert tasks.run(loop_module()).startswith("uvloop") == installed
+
+
+def test_a_live_swarm_links_on_spacys_entities_shared_by_its_specialists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    swarm = two_agent_swarm()
+    assert swarm.config.entities == "spacy"  # as the eval links
+    cache = swarm.synthesis.entity_cache
+    assert cache.source == "spacy"
+    assert all(s.synthesizer.entities is cache for s in swarm.specialists)  # one model per swarm
+    # Where spaCy is installed the swarm's extractor is spaCy's, made without loading the pipeline
+    # (that waits for the first link); the unit tests' fixture says it is not, so undo that here.
+    monkeypatch.setattr(synthswarm.agents.entities, "spacy_installed", lambda model="": True)
+    extractor = cache.extractor
+    assert isinstance(extractor, SpacyEntities)
+    assert not extractor.loaded
+
+
+def test_without_spacy_a_live_swarm_links_on_capitalised_runs_and_the_source_is_a_setting() -> None:
+    # The unit tests' fixture stands in for a machine without spaCy: the documented fallback.
+    assert isinstance(two_agent_swarm().synthesis.entity_cache.extractor, CapitalisedEntities)
+    chosen = Swarm(chat=chat(), embedder=EMBEDDER, config=SwarmConfig(entities="capitalised"))
+    assert chosen.synthesis.entity_cache.source == "capitalised"
+    assert load_config(env={}, overrides={"swarm.entities": "capitalised"}).swarm.entities == "capitalised"
+    assert typing.get_args(EntitySource) == ENTITY_SOURCES  # the setting's values are the sources
+    with pytest.raises(ConfigError) as read:
+        load_config(env={}, overrides={"swarm.entities": "regex"})
+    assert read.value.key == "swarm.entities"
+    with pytest.raises(ConfigError) as made:
+        Swarm(chat=chat(), embedder=EMBEDDER, config=SwarmConfig(entities="regex"))  # type: ignore[arg-type]
+    assert made.value.key == "swarm.entities"

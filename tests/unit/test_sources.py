@@ -13,21 +13,25 @@ import pytest
 
 from synthswarm.agents.asking import AskSettings, Candidate
 from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.memory import AgentMemory, Document
 from synthswarm.agents.retrieval import Passage, PassageIndex
 from synthswarm.agents.sources import AgentSources, as_sent, context_floor
-from synthswarm.agents.specialist import SpecialistSettings, SpecialistStats
+from synthswarm.agents.specialist import Specialist, SpecialistSettings, SpecialistStats
 from synthswarm.swarm.dht import DHTNode
+from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.direct import Offer, Reply
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import (
     MAX_FINDING_BYTES,
+    MAX_QUERY_BYTES,
     CompactEmbedding,
     OutcomePacket,
     PacketKind,
+    fit_text,
     make_packet,
 )
-from synthswarm.swarm.routers import DeliveryReport
+from synthswarm.swarm.routers import BroadcastRouter, DeliveryReport
 from tests.unit.agents_world import EMBEDDER
 
 
@@ -47,12 +51,14 @@ def test_the_floor_counts_each_passage_once_and_no_synthesis() -> None:
 
 
 def test_the_asker_scores_the_query_its_packet_carries() -> None:
-    text = "Which bridge? " + "word " * 400  # 2 KB: past the finding cap
+    text = "Which bridge? " + "word " * 400  # 2 KB: past a finding's cap, within a query's
     vector = np.linspace(-1, 1, 384).astype(np.float32)
     sent, scored = as_sent(text, vector)
-    assert len(sent.encode()) <= MAX_FINDING_BYTES < len(text.encode())
+    assert sent == text
+    assert len(text.encode()) > MAX_FINDING_BYTES
     assert np.array_equal(scored, CompactEmbedding.from_vector(vector).to_array())
-    assert as_sent("short", vector)[0] == "short"
+    longest = "Which bridge? " + "word " * 8000  # 40 KB: past the query cap, cut as its packet cuts it
+    assert len(as_sent(longest, vector)[0].encode()) <= MAX_QUERY_BYTES < len(longest.encode())
 
 
 @dataclass
@@ -106,11 +112,11 @@ async def test_search_sends_the_floor_of_distinct_passages_and_the_text_it_score
     asker, index = await _world()
     asker.settings = SpecialistSettings(asking=AskSettings(budget=3))
     sources = _Captured(asker, index)
-    question = "Who designed the Orrin Bridge? " + "Tell me about the Harbour Symphony too. " * 40
+    question = "Who designed the Orrin Bridge? " + "Tell me about the Harbour Symphony too. " * 900
     [vector] = await EMBEDDER.embed([question])
     found = await sources.search(question, vector, {"p0": 5.0})
     [(text, floor)] = sources.sent
-    assert text == as_sent(question, vector)[0] != question  # the text its packet carries
+    assert text == as_sent(question, vector)[0] != question  # the text its packet carries (cut at 32 KiB)
     local = {c.key: c.score for c in found}
     assert set(local) == {"p0", "p1", "p2"}
     # p0 is known already at 5.0 and found again: it counts once, so the floor is the third distinct.
@@ -160,3 +166,38 @@ async def test_no_wait_for_a_query_no_agent_promised_to_answer() -> None:
     assert sources.messages == 6
     asker.report = DeliveryReport(query.id, (b"a",), 6, 1, (b"a",))
     assert await sources._send(query) is asker.report
+
+
+async def test_a_query_past_a_findings_cap_is_scored_the_same_by_the_asker_and_a_remote_agent() -> None:
+    # Both agents hold the same passages (so the same lexical statistics); the query names one only
+    # past its first 1,024 bytes, as a later round's query (the question bridged with a whole
+    # passage) does. Cut to a finding's cap, the remote agent would score that passage on the filler
+    # alone, lower than the asker does.
+    def agent(name: str) -> Specialist:
+        settings = SpecialistSettings(relevance=0.0)  # offer whatever matches, to compare every score
+        return Specialist(name, f"{name} notes", chat=ScriptedChat(), embedder=EMBEDDER, settings=settings)
+
+    shared = "Ilse Korrin founded the Veltmar Observatory in 1874."
+    text = "A question about the founding of things. " * 30 + shared
+    assert text.find("Veltmar") > MAX_FINDING_BYTES
+    async with launch_swarm(2) as nodes:
+        router = BroadcastRouter()
+        asker, remote = agent("asker"), agent("remote")
+        for each in (asker, remote):
+            await each.learn([shared, "The Hollin Telescope was completed in 1861."])
+        await asker.join(router, nodes[0])
+        await remote.join(router, nodes[1])
+        [vector] = await EMBEDDER.embed([text])
+        found = await AgentSources(asker, await asker.passages(), swarm=True).search(text, vector, {})
+        here = [c.score for c in found if c.holder is None and c.text == shared]
+        there = [c.score for c in found if c.holder is not None and c.key == "remote:0"]
+        assert here
+        assert there
+        assert there[0] == pytest.approx(here[0], abs=1e-6)
+        # ... and the score both gave is the whole query's, not a cut's.
+        scored, index = CompactEmbedding.from_vector(vector).to_array(), await remote.passages()
+        [whole] = [f.score for f in index.search(text, scored, 2) if f.passage.text == shared]
+        cut = fit_text(text, MAX_FINDING_BYTES)
+        [as_cut] = [f.score for f in index.search(cut, scored, 2) if f.passage.text == shared]
+        assert there[0] == pytest.approx(whole, abs=1e-6)
+        assert as_cut < whole - 1e-3  # so the test tells a cut query from a whole one

@@ -9,6 +9,7 @@ from synthswarm.agents.embeddings import Embedder
 from synthswarm.agents.llm import ChatModel
 from synthswarm.agents.memory import AgentMemory, Document, check_agent_name
 from synthswarm.agents.specialist import Specialist, SpecialistSettings
+from synthswarm.agents.synthesis import SynthesisSettings
 from synthswarm.swarm.identity import Identity
 from synthswarm.tools import AnyTool
 
@@ -26,9 +27,12 @@ def make_specialist(
     instructions: str,
     tools: Sequence[AnyTool],
     settings: SpecialistSettings,
+    synthesis: SynthesisSettings,
     needs_approval: bool,
 ) -> Specialist:
-    """A specialist with its own memory and identity (see :func:`memory_of`, :func:`identity_of`)."""
+    """A specialist with its own memory and identity (see :func:`memory_of`, :func:`identity_of`).
+    ``synthesis``: its synthesis bounds and entity source, one object for every specialist of a swarm,
+    so that their entity cache (and spaCy's pipeline) is loaded once."""
     check_agent_name(name)
     memory = memory_of(data_dir, name, embedder, inbox_limit=inbox_limit)
     return Specialist(
@@ -41,6 +45,7 @@ def make_specialist(
         instructions=instructions,
         tools=tools,
         settings=settings,
+        synthesis=synthesis,
         needs_approval=needs_approval,
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import zmq.asyncio
 
 from synthswarm.agents.embeddings import Embedder
+from synthswarm.agents.entities import ENTITY_SOURCES
 from synthswarm.swarm.config import SwarmConfig
 from synthswarm.swarm.dht import DHTNode, DHTSettings
 from synthswarm.swarm.dht.transport import new_context
@@ -23,6 +24,8 @@ def check_config(config: SwarmConfig) -> None:
     for name in ("secure", "advertise"):
         if getattr(config, name) and config.transport != "tcp":
             raise ConfigError(f"swarm.{name}", "needs swarm.transport = tcp (inproc stays in one process)")
+    if config.entities not in ENTITY_SOURCES:  # a SwarmConfig made in code is not checked as it is read
+        raise ConfigError("swarm.entities", f"unknown {config.entities!r}: use {', '.join(ENTITY_SOURCES)}")
 
 
 def build_router(config: SwarmConfig, nodes: list[DHTNode], embedder: Embedder) -> Router:
