@@ -13,8 +13,9 @@ Two findings are combined into a synthesis when both name the same entity
   that only opens sentences ("However, ...", "Born in ..."). It needs nothing installed, and it is
   what ``spacy`` falls back to, with a warning in the log, where spaCy or the model is absent. It is
   the default of a bare ``SynthesisSettings()`` (no model in unit tests and scripts); the eval and a
-  live swarm (``swarm.entities``, default ``spacy``) choose ``spacy``. spaCy's small model misses some names a capitalised run catches (invented ones that open a
-  sentence, "Ilse Korrin founded..."), and finds those that do not look like runs ("the Missouri River").
+  live swarm (``swarm.entities``, default ``spacy``) choose ``spacy``. spaCy's small model misses some
+  names a capitalised run catches (invented ones that open a sentence, "Ilse Korrin founded..."), and
+  finds those that do not look like runs ("the Missouri River").
 
 The model loads lazily, on the first text, once per :class:`SpacyEntities`; a
 :class:`PacketEntities` cache extracts each packet's entities once (by packet id), so the agents of one

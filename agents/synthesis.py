@@ -60,11 +60,14 @@ __all__ = [
     "Claim",
     "Conflict",
     "Link",
+    "Specificity",
     "SynthesisSettings",
     "Synthesizer",
+    "by_length",
     "find_conflicts",
     "find_link",
     "link_of",
+    "links_of",
 ]
 
 #: Topic prefix of a link synthesis: ``link: <entity>``.
@@ -342,23 +345,33 @@ class Synthesizer:
             self._done.popitem(last=False)
 
 
+Specificity = Callable[[str], tuple[int, ...]]
+"""A sort key for entities, most specific first."""
+
+
+def by_length(entity: str) -> tuple[int, ...]:
+    """The default :data:`Specificity`: most words, then most characters."""
+    return -len(entity.split()), -len(entity)
+
+
 def find_link(
     first: str,
     second: str,
     *,
     common: Collection[str] = (),
     names_in: tuple[Collection[str], Collection[str]] | None = None,
+    specificity: Specificity = by_length,
 ) -> Link | None:
-    """How two texts connect: the most specific entity both mention (most words, then longest), not one
-    of ``common`` (entities too frequent to mean anything, a corpus's "England"), with the first sentence
-    of each that names it; None when they share none, or the two sentences are the same.
-    ``names_in``: the entities of each text, when already known (default: their capitalised runs, no lone
-    sentence-opening word among them)."""
+    """How two texts connect: the most specific entity both mention (``specificity``: by default most
+    words, then longest), not one of ``common`` (entities too frequent to mean anything, a corpus's
+    "England"), with the first sentence of each that names it; None when they share none, or the two
+    sentences are the same. ``names_in``: the entities of each text, when already known (default: their
+    capitalised runs, no lone sentence-opening word among them)."""
     if names_in is None:
         names_in = (names(first, lone_openers=False), names(second, lone_openers=False))
     mine, theirs = names_in
     shared = [n for n in set(mine) & set(theirs) if n not in common]
-    for entity in sorted(shared, key=lambda n: (-len(n.split()), -len(n), n)):
+    for entity in sorted(shared, key=lambda n: (specificity(n), n)):
         a, b = _naming(first, entity), _naming(second, entity)
         if a and b and " ".join(a.lower().split()) != " ".join(b.lower().split()):
             return Link(entity, a, b)
@@ -371,12 +384,27 @@ def link_of(
     *,
     common: Collection[str] = (),
     names_of: Callable[[OutcomePacket], Collection[str]] | None = None,
+    specificity: Specificity = by_length,
 ) -> tuple[OutcomePacket, Link] | None:
     """The own finding ``packet`` connects to best, and how: the one sharing the most specific name
-    (see :func:`find_link`); an own finding about the same passage, or already a parent of
-    ``packet``, is skipped. ``names_of`` gives a packet's entities (a cache,
-    :class:`~synthswarm.agents.entities.PacketEntities`; default its finding's capitalised runs, no lone
-    sentence-opening word among them)."""
+    (see :func:`links_of`)."""
+    found = links_of(packet, own, common=common, names_of=names_of, specificity=specificity)
+    return found[0] if found else None
+
+
+def links_of(
+    packet: OutcomePacket,
+    own: Sequence[OutcomePacket],
+    *,
+    common: Collection[str] = (),
+    names_of: Callable[[OutcomePacket], Collection[str]] | None = None,
+    specificity: Specificity = by_length,
+) -> list[tuple[OutcomePacket, Link]]:
+    """Every own finding ``packet`` connects to, and how (:func:`find_link`), the most specific link
+    first (``specificity`` of its entity, then the own finding's order); an own finding about the same
+    passage, or already a parent of ``packet``, is skipped. ``names_of`` gives a packet's entities (a
+    cache, :class:`~synthswarm.agents.entities.PacketEntities`; default its finding's capitalised runs,
+    no lone sentence-opening word among them)."""
 
     def default(p: OutcomePacket) -> Collection[str]:
         return names(p.finding, lone_openers=False)
@@ -384,8 +412,8 @@ def link_of(
     name = names_of or default
     sources = set(source_refs(packet.evidence))
     theirs = set(name(packet))
-    best: tuple[tuple[int, int], OutcomePacket, Link] | None = None
-    for mine in own:
+    found: list[tuple[tuple[int, ...], int, OutcomePacket, Link]] = []
+    for i, mine in enumerate(own):
         if mine.id == packet.id or mine.id in packet.parents:
             continue  # a synthesis already holds its parents
         if sources and sources & set(source_refs(mine.evidence)):
@@ -393,13 +421,17 @@ def link_of(
         names_mine = name(mine)
         if not theirs.intersection(names_mine):
             continue
-        link = find_link(mine.finding, packet.finding, common=common, names_in=(names_mine, theirs))
-        if link is None:
-            continue
-        rank = (len(link.entity.split()), len(link.entity))
-        if best is None or rank > best[0]:
-            best = (rank, mine, link)
-    return None if best is None else (best[1], best[2])
+        link = find_link(
+            mine.finding,
+            packet.finding,
+            common=common,
+            names_in=(names_mine, theirs),
+            specificity=specificity,
+        )
+        if link is not None:
+            found.append((specificity(link.entity), i, mine, link))
+    found.sort(key=lambda f: (f[0], f[1]))
+    return [(mine, link) for _, _, mine, link in found]
 
 
 def _naming(text: str, entity: str) -> str:

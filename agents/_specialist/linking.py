@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.sharing import Sharing
 from synthswarm.agents.sources import is_claim
-from synthswarm.agents.synthesis import Link, Synthesizer, link_of
+from synthswarm.agents.synthesis import Link, Synthesizer, links_of
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
 __all__ = ["COMMON_SHARE", "SYNTHESIZABLE", "Linking"]
@@ -59,11 +59,11 @@ class Linking:
     def _links(
         self, packets: Sequence[OutcomePacket]
     ) -> list[tuple[tuple[OutcomePacket, Link], OutcomePacket]]:
-        """Each of ``packets`` that connects to an own finding, with that finding and the link, the most
+        """Every pair of one of ``packets`` and an own finding that connect, with the link, the most
         specific links first (:func:`_specificity`: the rarest entity among the findings this agent
         has seen, then the longest), so that a budget spent on the first goes to the links that mean
-        the most. A finding that is a claim (an answer shared, or a finding with parents) is not
-        linked: it restates its sources."""
+        the most. A received packet may link to several own findings. A finding that is a claim (an
+        answer shared, or a finding with parents) is not linked: it restates its sources."""
         own = list(self._sharing.findings.values())
         entities = self._synthesizer.entities
         entities.prime([*own, *packets])  # one batch: a model runs batches faster
@@ -73,15 +73,21 @@ class Linking:
         if not own:
             return []
         common = self._common_names()
+        counts = self._name_counts
+
+        def specificity(entity: str) -> tuple[int, ...]:
+            return _specificity(entity, counts)
+
         links = [
-            (found, packet)
+            ((found, link), packet)
             for packet in packets
             if packet.origin != self._agent.agent_id
             and not (packet.kind is PacketKind.FINDING and is_claim(packet))
-            and (found := link_of(packet, own, common=common, names_of=names_of))
+            for found, link in links_of(
+                packet, own, common=common, names_of=names_of, specificity=specificity
+            )
         ]
-        counts = self._name_counts
-        links.sort(key=lambda pair: _specificity(pair[0][1].entity, counts))
+        links.sort(key=lambda pair: specificity(pair[0][1].entity))  # stable: ties keep arrival order
         return links
 
     async def _publish(self, mine: OutcomePacket, theirs: OutcomePacket, link: Link) -> int:

@@ -11,6 +11,7 @@ import pytest
 from synthswarm.agents.asking import AskSettings
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.specialist import Specialist, SpecialistSettings
+from synthswarm.agents.synthesis import SynthesisSettings
 from synthswarm.swarm.dht import DHTNode, DHTSettings
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.direct import reply_ref
@@ -121,6 +122,36 @@ async def test_a_received_finding_that_names_what_an_agent_knows_is_synthesized(
     assert "astro:0" in synthesis.evidence
     # the same finding again, or catching up on the inbox, makes no second synthesis (de-duplication)
     assert await botany.synthesize_received() == 0
+
+
+async def test_a_spent_budget_goes_to_the_rarest_link_an_agent_has_seen(nodes: list[DHTNode]) -> None:
+    router = BroadcastRouter()
+    music = Specialist(
+        "music", "Music: composers.", chat=chat(), embedder=EMBEDDER,
+        settings=SpecialistSettings(synthesize=False), synthesis=SynthesisSettings(budget=1),
+    )  # fmt: skip
+    other = specialist(ASTRONOMY, synthesize=False)
+    await music.learn(
+        [
+            "Tomas Heller designed a bridge.",
+            "Tomas Heller taught music.",
+            "The market of Brennick sells honey.",
+        ]
+    )
+    await music.join(router, nodes[0])
+    await other.join(router, nodes[1])
+    await music.share_knowledge()
+    # "Tomas Heller" (two words) is in three of the four findings music has seen, "Brennick" in two.
+    await other.publish(
+        await other.distill("Tomas Heller's symphony premiered in Brennick.", evidence=["o:0"])
+    )
+    await music.drain()
+    assert await music.synthesize_received() == 1  # the budget of one, spent on the rarest link
+    [synthesis] = [p for p in await other.memory.received(str(PacketKind.SYNTHESIS))]
+    assert synthesis.topic == "link: Brennick"
+    market = music._findings["music:2"]
+    assert market.id in synthesis.parents
+    assert music.synthesizer.refused == 2  # the two links through Tomas Heller, refused and counted
 
 
 async def test_duplicates_and_own_packets_are_ignored(nodes: list[DHTNode]) -> None:

@@ -15,6 +15,7 @@ from synthswarm.agents.synthesis import (
     find_conflicts,
     find_link,
     link_of,
+    links_of,
 )
 from synthswarm.swarm.errors import ConfigError, ModelUnavailableError
 from synthswarm.swarm.identity import Identity
@@ -143,6 +144,34 @@ def test_findings_connect_through_the_most_specific_name_they_share() -> None:
     assert find_link("The bridge is old.", "The symphony is long.") is None  # nothing in common
     assert find_link("Tomas Heller wrote it.", "Tomas Heller wrote it.") is None  # the same fact
     assert find_link("Tomas Heller wrote it.", "Tomas Heller sang.", common={"Tomas Heller"}) is None
+    # Another specificity (the linking agent's: the rarest name it has seen) chooses another link.
+    rarest = find_link(
+        "Tomas Heller designed the Orrin Bridge. He lived in Caldmoor.",
+        "Tomas Heller's Harbour Symphony premiered in Caldmoor in 1902.",
+        specificity=lambda name: ({"Caldmoor": 2, "Tomas Heller": 9}[name],),
+    )
+    assert rarest is not None
+    assert rarest.entity == "Caldmoor"
+
+
+def test_a_received_finding_links_to_every_own_finding_it_connects_to_most_specific_first() -> None:
+    bridge = finding(ALICE, "Tomas Heller designed the Orrin Bridge in Caldmoor.", [1, 0], evidence=("a:0",))
+    market = finding(ALICE, "The spice market of Caldmoor trades pepper.", [1, 0], evidence=("a:1",))
+    other = finding(ALICE, "Smoked eel is a dish of the Ambrel Sound.", [1, 0], evidence=("a:2",))
+    theirs = finding(BOB, "Tomas Heller's symphony premiered in Caldmoor.", [0, 1], evidence=("b:0",))
+    found = links_of(theirs, [market, other, bridge])
+    assert [(mine.id, link.entity) for mine, link in found] == [
+        (bridge.id, "Tomas Heller"),
+        (market.id, "Caldmoor"),
+    ]
+    assert link_of(theirs, [market, other, bridge]) == found[0]
+    rare = links_of(
+        theirs, [market, bridge], specificity=lambda name: ({"Caldmoor": 1, "Tomas Heller": 5}[name],)
+    )
+    assert [(mine.id, link.entity) for mine, link in rare] == [
+        (market.id, "Caldmoor"),
+        (bridge.id, "Caldmoor"),
+    ]
 
 
 async def test_a_link_synthesis_is_bounded_by_its_budget_and_counted() -> None:
