@@ -4,8 +4,6 @@ socket."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from synthswarm.agents.specialist import Specialist
@@ -28,18 +26,25 @@ async def publish(agents: list[Specialist], nodes: list[DHTNode], report: Progre
 
 
 async def settle(agents: list[Specialist], nodes: list[DHTNode], report: Progress) -> int:
-    """The settle phase: synthesis turned on, every agent combines its inbox with what it knows, and
-    the swarm runs until no agent is still reacting (syntheses of syntheses, within their bounds).
-    The routing requests it took."""
+    """The settle phase, in rounds: every agent in turn combines what it received so far with what it
+    knows (:meth:`~synthswarm.agents.specialist.Specialist.synthesize_received`), publishing its
+    syntheses; the swarm drains; and it goes again, so that syntheses received in one round are linked
+    in the next (syntheses of syntheses, within their bounds), until a round makes none. Agents do not
+    react to a packet as it arrives here (their ``synthesize`` stays off): which packets an agent has
+    when it links is then fixed by the turn order, not by when a message happened to arrive, so the
+    same seed makes the same syntheses on a loaded machine. The routing requests it took."""
     before = requests_sent(nodes, ROUTE)
-    for agent in agents:
-        agent.settings = replace(agent.settings, synthesize=True)
-    for i, agent in enumerate(agents):
-        await agent.synthesize_received()
-        report("settle", i + 1, len(agents))
-    while any(a.busy for a in agents):
+    rounds = 0
+    while True:
+        rounds += 1
+        made = 0
+        for i, agent in enumerate(agents):
+            made += await agent.synthesize_received()
+            report(f"settle round {rounds}", i + 1, len(agents))
         for agent in agents:
             await agent.drain()
+        if made == 0:
+            break
     return requests_sent(nodes, ROUTE) - before
 
 

@@ -74,6 +74,16 @@ async def test_synthesis_settles_before_asking_and_is_counted() -> None:
     assert 0.0 <= on.synthesis_used <= 1.0
     assert on.synthesis_pairs <= on.possible_pairs
     assert on.publish_messages == off.publish_messages  # settling is counted apart from publishing
+    # The settle runs in turns, not on arrivals: the same seed makes the same syntheses again.
+    again = (
+        await run_once(
+            world, vectors, 3, "dht", embedder=embedder, seed=1,
+            settings=without_ner(run_settings(synthesis=True)),
+        )
+    ).row  # fmt: skip
+    assert (again.syntheses, again.synthesis_messages, again.evidence_recall) == (
+        on.syntheses, on.synthesis_messages, on.evidence_recall,
+    )  # fmt: skip
 
 
 async def test_unknown_strategies_are_config_errors() -> None:
