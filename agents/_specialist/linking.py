@@ -11,7 +11,7 @@ has seen, how many name each (a document frequency).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from synthswarm.agents._specialist.core import AgentCore
 from synthswarm.agents._specialist.sharing import Sharing
@@ -34,6 +34,8 @@ class Linking:
         self._agent, self._synthesizer, self._sharing = agent, synthesizer, sharing
         self._name_counts: Counter[str] = Counter()
         """In how many of the findings this agent has seen (its own and received) each name occurs."""
+        self._subjects: Counter[str] = Counter()
+        """Of how many of those findings each name is the subject (the first name the finding names)."""
         self._counted: set[bytes] = set()
 
     def received(self, packet: OutcomePacket) -> None:
@@ -59,11 +61,12 @@ class Linking:
     def _links(
         self, packets: Sequence[OutcomePacket]
     ) -> list[tuple[tuple[OutcomePacket, Link], OutcomePacket]]:
-        """Every pair of one of ``packets`` and an own finding that connect, with the link, the most
-        specific links first (:func:`_specificity`: the rarest entity among the findings this agent
-        has seen, then the longest), so that a budget spent on the first goes to the links that mean
-        the most. A received packet may link to several own findings. A finding that is a claim (an
-        answer shared, or a finding with parents) is not linked: it restates its sources."""
+        """Every pair of one of ``packets`` and an own finding that connect, with the link: received
+        findings' links before received syntheses', each the most specific first (:func:`_specificity`:
+        through what some finding is about, then the rarest name, then the longest), so that a budget
+        spent on the first goes to the links that mean the most. A received packet may link to several
+        own findings. A finding that is a claim (an answer shared, or a finding with parents) is not
+        linked: it restates its sources."""
         own = list(self._sharing.findings.values())
         entities = self._synthesizer.entities
         entities.prime([*own, *packets])  # one batch: a model runs batches faster
@@ -73,10 +76,10 @@ class Linking:
         if not own:
             return []
         common = self._common_names()
-        counts = self._name_counts
+        counts, subjects = self._name_counts, self._subjects
 
         def specificity(entity: str) -> tuple[int, ...]:
-            return _specificity(entity, counts)
+            return _specificity(entity, counts, subjects)
 
         links = [
             ((found, link), packet)
@@ -87,7 +90,8 @@ class Linking:
                 packet, own, common=common, names_of=names_of, specificity=specificity
             )
         ]
-        links.sort(key=lambda pair: specificity(pair[0][1].entity))  # stable: ties keep arrival order
+        # Findings' links before syntheses', then the most specific; stable: ties keep arrival order.
+        links.sort(key=lambda pair: (pair[1].kind is PacketKind.SYNTHESIS, specificity(pair[0][1].entity)))
         return links
 
     async def _publish(self, mine: OutcomePacket, theirs: OutcomePacket, link: Link) -> int:
@@ -109,7 +113,11 @@ class Linking:
     ) -> None:
         if packet.kind is PacketKind.FINDING and not packet.parents and packet.id not in self._counted:
             self._counted.add(packet.id)
-            self._name_counts.update(names_of(packet))
+            named = names_of(packet)
+            self._name_counts.update(named)
+            subject = _subject(packet.finding, named)
+            if subject is not None:
+                self._subjects[subject] += 1
 
     def _common_names(self) -> frozenset[str]:
         """Entities in more than a fiftieth (and at least 3) of the findings this agent has seen: too
@@ -120,8 +128,18 @@ class Linking:
         return frozenset(n for n, c in self._name_counts.items() if c > floor)
 
 
-def _specificity(entity: str, counts: Counter[str]) -> tuple[int, int, int]:
-    """How specific a link through ``entity`` is, as a sort key (smallest first): in how few of the
-    findings the agent has seen it occurs (a name two findings share and no other links them and
-    little else), then how many words and characters it has."""
-    return counts[entity], -len(entity.split()), -len(entity)
+def _specificity(entity: str, counts: Counter[str], subjects: Counter[str]) -> tuple[int, int, int, int]:
+    """How specific a link through ``entity`` is, as a sort key (smallest first): first a name that is
+    the subject of some finding the agent has seen (one finding mentions what another is about: "the
+    song was written by Mark Lindsay" and "Mark Lindsay is an American musician"), then in how few of
+    those findings it occurs, then how many words and characters it has. Chosen on TUNE
+    (evals/README.md): at N=64, of the 13 gold pairs among the agents' candidate links, the first 32 of
+    each agent held 12 in this order, 8 by length alone and 9 by rarity alone."""
+    return (0 if subjects[entity] else 1), counts[entity], -len(entity.split()), -len(entity)
+
+
+def _subject(text: str, named: Collection[str]) -> str | None:
+    """The first of ``named`` to occur in ``text`` (the longest where two start together): what the
+    text is about, as a finding that opens with its topic names it first."""
+    found = [(i, -len(n), n) for n in named if (i := text.find(n)) >= 0]
+    return min(found)[2] if found else None

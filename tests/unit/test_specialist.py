@@ -154,6 +154,30 @@ async def test_a_spent_budget_goes_to_the_rarest_link_an_agent_has_seen(nodes: l
     assert music.synthesizer.refused == 2  # the two links through Tomas Heller, refused and counted
 
 
+async def test_a_link_through_what_a_finding_is_about_comes_before_a_rarer_passing_name(
+    nodes: list[DHTNode],
+) -> None:
+    router = BroadcastRouter()
+    music = Specialist(
+        "music", "Music: composers.", chat=chat(), embedder=EMBEDDER,
+        settings=SpecialistSettings(synthesize=False), synthesis=SynthesisSettings(budget=1),
+    )  # fmt: skip
+    other = specialist(ASTRONOMY, synthesize=False)
+    await music.learn(["Mark Lindsay is a singer.", "Mark Lindsay sang in Portland."])
+    await music.join(router, nodes[0])
+    await other.join(router, nodes[1])
+    await music.share_knowledge()
+    # "Portland" is rarer (two findings to three), but a finding is about Mark Lindsay.
+    await other.publish(
+        await other.distill("Arizona was a hit for Mark Lindsay in Portland.", evidence=["o:0"])
+    )
+    await music.drain()
+    assert await music.synthesize_received() == 1
+    [synthesis] = [p for p in await other.memory.received(str(PacketKind.SYNTHESIS))]
+    assert synthesis.topic == "link: Mark Lindsay"
+    assert music._findings["music:0"].id in synthesis.parents
+
+
 async def test_duplicates_and_own_packets_are_ignored(nodes: list[DHTNode]) -> None:
     botany, _ = await pair(BroadcastRouter(), nodes)
     own = await botany.distill("my own finding")
