@@ -59,8 +59,9 @@ class AskSettings:
     """Authors an agent with nothing to offer may relay a query to (tried in turn until one can help;
     ttl 1). 0 turns relaying off."""
     syntheses: int = 1
-    """Received claims (syntheses, shared answers) followed to their cited passages each round: the
-    best matching ones not followed yet. A claim itself never enters the context (0: none followed)."""
+    """Received or offered claims (syntheses, shared answers) followed to their cited passages each
+    round: those not followed yet that cite a passage in the context's top first, then the best
+    matching. A claim itself never enters the context (0: none followed, and none offered)."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "budget", "bridges"):
@@ -222,7 +223,9 @@ async def _follow(
     embed: Embed,
 ) -> None:
     """Follow the best ``settings.syntheses`` claims in the pool not ``followed`` yet to the passages
-    they cite that the pool lacks: fetched from their holders, scored, pooled with ``via`` set.
+    they cite that the pool lacks: fetched from their holders, scored, pooled with ``via`` set. A claim
+    that cites a passage in the top ``budget`` comes before one that does not (it leads on from what
+    the question found), then the best matching.
 
     ``round_query`` is the question, the round's query text and its vector. A fetched passage gets the
     better of two scores: for the round's query, and for the question bridged with a sibling it is
@@ -231,10 +234,12 @@ async def _follow(
     question found to one it names only through the first ("the director of X" -> her page), the
     second scores as round two would score it, one round early."""
     question, text, vector = round_query
-    claims = sorted((c for c in pool.values() if c.synthesis and c.key not in followed), key=_rank)
-    claims = claims[: settings.syntheses]
-    followed.update(c.key for c in claims)
     top = {c.key for c in _best(pool, settings.budget)}
+    claims = sorted(
+        (c for c in pool.values() if c.synthesis and c.key not in followed),
+        key=lambda c: (not top.intersection(p.source for p in c.paths), _rank(c)),
+    )[: settings.syntheses]
+    followed.update(c.key for c in claims)
     wanted: dict[str, Candidate] = {}
     siblings: dict[str, list[str]] = {}
     for claim in claims:

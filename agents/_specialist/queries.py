@@ -20,11 +20,14 @@ from synthswarm.agents._specialist.knowledge import Knowledge
 from synthswarm.agents._specialist.relays import parse_copy_id, relay
 from synthswarm.agents.retrieval import PassageIndex
 from synthswarm.agents.sources import CLAIM_KEY, scored_inbox
-from synthswarm.swarm.direct import Offer, Reply, parse_floor_ref, parse_reply_ref, passage_paths
+from synthswarm.swarm.direct import Offer, Reply, parse_floor_ref, parse_reply_ref, passage_paths, source_refs
 from synthswarm.swarm.host import NodeHost
 from synthswarm.swarm.packet import OutcomePacket, PacketKind
 
-__all__ = ["Queries"]
+__all__ = ["CLAIM_POOL", "Queries"]
+
+CLAIM_POOL = 8
+"""How many of the syntheses it holds nearest a query an agent considers offering."""
 
 
 class Queries:
@@ -60,7 +63,7 @@ class Queries:
         self, query: OutcomePacket, vector: npt.NDArray[np.float32], floor: float
     ) -> tuple[Offer, ...]:
         """The agent's passages that match ``query`` above its ``relevance`` and the asker's ``floor``,
-        and, when it offers any, the claims it holds that match it best (see :meth:`_claims`)."""
+        and, when it offers any, the claims it holds that lead on from them (see :meth:`_claims`)."""
         settings = self._agent.settings
         index = await self._knowledge.passages()
         found = index.search(query.finding, vector, settings.asking.budget)
@@ -69,27 +72,36 @@ class Queries:
             for f in found
             if f.score >= settings.relevance and f.score > floor
         )
-        return offers + await self._claims(query, vector, index) if offers else offers
+        return offers + await self._claims(query, vector, index, offers) if offers else offers
 
     async def _claims(
-        self, query: OutcomePacket, vector: npt.NDArray[np.float32], index: PassageIndex
+        self,
+        query: OutcomePacket,
+        vector: npt.NDArray[np.float32],
+        index: PassageIndex,
+        offers: Sequence[Offer],
     ) -> tuple[Offer, ...]:
-        """The best ``asking.syntheses`` syntheses this agent holds (made or received) that match
-        ``query`` above its ``relevance``, offered as paths: their evidence refs, so the asker can
-        fetch the passages they cite from their holders. Only an agent with passages to offer offers
-        them: a synthesis it holds links what it knows, which is where a query's second hop hides."""
+        """The ``asking.syntheses`` syntheses this agent holds (made or received) that best lead on from
+        the passages it ``offers``, offered as paths: their evidence refs, so the asker can fetch the
+        passages they cite from their holders. Among the :data:`CLAIM_POOL` nearest the query, those
+        citing an offered passage come first (the way on from what the query found is where its second
+        hop hides), then the best matching; none below the agent's ``relevance``."""
         settings = self._agent.settings
         if not settings.asking.syntheses:
             return ()
         held = await scored_inbox(
-            self._agent.memory, index, query.finding, vector, settings.asking.syntheses,
-            PacketKind.SYNTHESIS,
-        )  # fmt: skip
+            self._agent.memory, index, query.finding, vector, CLAIM_POOL, PacketKind.SYNTHESIS
+        )
+        offered = {o.source for o in offers}
+        ranked = sorted(
+            ((packet, score) for packet, score in held if score >= settings.relevance),
+            key=lambda held: (not offered.intersection(source_refs(held[0].evidence)), -held[1]),
+        )
         return tuple(
             Offer("", f"{CLAIM_KEY}{packet.id.hex()}", "", score, tuple(packet.evidence))
-            for packet, score in held
-            if score >= settings.relevance and passage_paths(packet.evidence)
-        )
+            for packet, score in ranked
+            if passage_paths(packet.evidence)
+        )[: settings.asking.syntheses]
 
     async def texts(self, passage_ids: Sequence[str]) -> dict[str, str]:
         """Texts of the passages asked for by id (what a fetch from another agent is served with): the

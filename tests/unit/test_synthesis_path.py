@@ -270,3 +270,27 @@ async def test_an_agent_offers_the_synthesis_it_holds_and_the_asker_follows_it_i
         assert not await reader.memory.packets([synthesis.id])  # offered as a path, never received
         assert all(e.packet_id != synthesis.id for e in heard.evidence)  # the claim is no evidence
         assert {e.refs for e in heard.evidence if e.via == synthesis.id} == {("astronomy:0",)}
+
+
+class _TwoClaims(_Claims):
+    """A better matching claim that cites nothing the question found, and a weaker one that leads on
+    from the passage search found."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        stray = (PassagePath("elsewhere", b"h", THERE, "e"), PassagePath("further", b"h", THERE, "u"))
+        self.stray = Candidate("packet:t", 5.0, packet_id=b"t", synthesis=True, paths=stray)
+
+    async def search(
+        self, text: str, vector: npt.NDArray[np.float32], known: Mapping[str, float]
+    ) -> list[Candidate]:
+        return [self.stray, *await super().search(text, vector, known)]
+
+
+async def test_a_claim_that_leads_on_from_what_the_question_found_is_followed_first() -> None:
+    world = _TwoClaims()
+    await ask("q", await embed("q"), world, embed, AskSettings(rounds=1, budget=3, syntheses=1))
+    assert world.fetched == ["far"]  # the claim citing "found", though the other matched better
+    world = _TwoClaims()
+    await ask("q", await embed("q"), world, embed, AskSettings(rounds=1, budget=3, syntheses=2))
+    assert world.fetched == ["far", "elsewhere", "further"]
