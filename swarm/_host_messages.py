@@ -119,7 +119,9 @@ class Offer(WireStruct, frozen=True):
     with ``refs``, a claim it holds (a synthesis that matched the query): ``source`` is the claim's key
     (``packet:<id hex>``), and ``refs`` are the claim's evidence refs, the passages it cites and the
     paths where their holders serve them. The asker never takes a claim as evidence; it may follow it
-    to those passages."""
+    to those passages. ``refs`` is on the wire for a passage too, empty (msgspec does not omit an
+    array-like struct's defaults), so a node built before claims were offered refuses every reply from
+    one built after."""
 
     passage_id: _Text
     source: _Text

@@ -21,6 +21,7 @@ from synthswarm.swarm._host_messages import (
     Reply,
     decode_outcome,
 )
+from synthswarm.swarm.dht import Contact
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.errors import DHTError
 from synthswarm.swarm.host import NodeHost
@@ -150,7 +151,12 @@ def test_messages_keep_the_wire_layout_they_always_had() -> None:
     offer = Offer("p", "src", "title", 0.5)
     pack = msgpack.packb
     assert encode(Delivery(b"a", b"p")) == pack([b"a", b"p"])
-    assert Reply(b"q", b"r", (offer,)).encode() == pack([b"q", b"r", [["p", "src", "title", 0.5]]])
+    # An offer gained a fifth field, the refs of a claim it stands for (empty for a passage).
+    assert Reply(b"q", b"r", (offer,)).encode() == pack([b"q", b"r", [["p", "src", "title", 0.5, []]]])
+    claim = Offer("", "packet:ab", "", 0.5, ("s1", "path:x"))
+    assert encode(claim) == pack(["", "packet:ab", "", 0.5, ["s1", "path:x"]])
+    here = Contact(b"\x01" * 32, "inproc://here")
+    assert Reply.decode(Reply(b"q", b"r", (offer, claim)).encode(), here).offers == (offer, claim)
     assert FetchRequest(b"a", ("p",)).encode() == pack([b"a", ["p"]])
     assert encode([FetchedText("p", "t")]) == pack([["p", "t"]])
     assert encode(Outcome.FOLLOW_UP) == pack(2)
