@@ -265,8 +265,13 @@ async def test_an_agent_offers_the_synthesis_it_holds_and_the_asker_follows_it_i
         synthesis = await botany.synthesizer.link(mine, theirs, link)
         assert synthesis is not None
         assert await botany.memory.store_packet(synthesis)
+        # A claim that matches the question word for word but leads on from nothing botany offers.
+        ghost = path_ref(b"g" * 32, nodes[1].contact, "nothing-here")
+        assert ghost is not None
+        stray = await botany.distill(QUESTION, kind=PacketKind.SYNTHESIS, evidence=["elsewhere:0", ghost])
+        assert await botany.memory.store_packet(stray)
         heard = await reader.answer(QUESTION)
-        assert heard.text == "1874"
+        assert heard.text == "1874"  # botany offered the synthesis citing the passage it offered
         assert not await reader.memory.packets([synthesis.id])  # offered as a path, never received
         assert all(e.packet_id != synthesis.id for e in heard.evidence)  # the claim is no evidence
         assert {e.refs for e in heard.evidence if e.via == synthesis.id} == {("astronomy:0",)}
