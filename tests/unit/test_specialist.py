@@ -124,56 +124,47 @@ async def test_a_received_finding_that_names_what_an_agent_knows_is_synthesized(
     assert await botany.synthesize_received() == 0
 
 
-async def test_a_spent_budget_goes_to_the_rarest_link_an_agent_has_seen(nodes: list[DHTNode]) -> None:
+async def linked_once(
+    nodes: list[DHTNode], facts: list[str], received: str
+) -> tuple[Specialist, OutcomePacket]:
+    """A music agent knowing ``facts``, with a budget of one synthesis, after another agent published
+    ``received`` and it linked what it got: the agent, and the one synthesis it made."""
     router = BroadcastRouter()
     music = Specialist(
         "music", "Music: composers.", chat=chat(), embedder=EMBEDDER,
         settings=SpecialistSettings(synthesize=False), synthesis=SynthesisSettings(budget=1),
     )  # fmt: skip
     other = specialist(ASTRONOMY, synthesize=False)
-    await music.learn(
-        [
-            "Tomas Heller designed a bridge.",
-            "Tomas Heller taught music.",
-            "The market of Brennick sells honey.",
-        ]
-    )
+    await music.learn(facts)
     await music.join(router, nodes[0])
     await other.join(router, nodes[1])
     await music.share_knowledge()
-    # "Tomas Heller" (two words) is in three of the four findings music has seen, "Brennick" in two.
-    await other.publish(
-        await other.distill("Tomas Heller's symphony premiered in Brennick.", evidence=["o:0"])
-    )
+    await other.publish(await other.distill(received, evidence=["o:0"]))
     await music.drain()
-    assert await music.synthesize_received() == 1  # the budget of one, spent on the rarest link
+    assert await music.synthesize_received() == 1  # the budget of one
     [synthesis] = [p for p in await other.memory.received(str(PacketKind.SYNTHESIS))]
+    return music, synthesis
+
+
+async def test_a_spent_budget_goes_to_the_rarest_link_an_agent_has_seen(nodes: list[DHTNode]) -> None:
+    facts = [
+        "Tomas Heller designed a bridge.",
+        "Tomas Heller taught music.",
+        "The market of Brennick sells honey.",
+    ]
+    # "Tomas Heller" (two words) is in three of the four findings music has seen, "Brennick" in two.
+    music, synthesis = await linked_once(nodes, facts, "Tomas Heller's symphony premiered in Brennick.")
     assert synthesis.topic == "link: Brennick"
-    market = music._findings["music:2"]
-    assert market.id in synthesis.parents
+    assert music._findings["music:2"].id in synthesis.parents
     assert music.synthesizer.refused == 2  # the two links through Tomas Heller, refused and counted
 
 
 async def test_a_link_through_what_a_finding_is_about_comes_before_a_rarer_passing_name(
     nodes: list[DHTNode],
 ) -> None:
-    router = BroadcastRouter()
-    music = Specialist(
-        "music", "Music: composers.", chat=chat(), embedder=EMBEDDER,
-        settings=SpecialistSettings(synthesize=False), synthesis=SynthesisSettings(budget=1),
-    )  # fmt: skip
-    other = specialist(ASTRONOMY, synthesize=False)
-    await music.learn(["Mark Lindsay is a singer.", "Mark Lindsay sang in Portland."])
-    await music.join(router, nodes[0])
-    await other.join(router, nodes[1])
-    await music.share_knowledge()
+    facts = ["Mark Lindsay is a singer.", "Mark Lindsay sang in Portland."]
     # "Portland" is rarer (two findings to three), but a finding is about Mark Lindsay.
-    await other.publish(
-        await other.distill("Arizona was a hit for Mark Lindsay in Portland.", evidence=["o:0"])
-    )
-    await music.drain()
-    assert await music.synthesize_received() == 1
-    [synthesis] = [p for p in await other.memory.received(str(PacketKind.SYNTHESIS))]
+    music, synthesis = await linked_once(nodes, facts, "Arizona was a hit for Mark Lindsay in Portland.")
     assert synthesis.topic == "link: Mark Lindsay"
     assert music._findings["music:0"].id in synthesis.parents
 
