@@ -25,10 +25,12 @@ the model once and run it once per packet, however many agents receive that pack
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib.util
 import logging
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -189,6 +191,8 @@ class PacketEntities:
         self._extractor: EntityExtractor | None = None
         self._keep = keep
         self._cache: OrderedDict[bytes, frozenset[str]] = OrderedDict()
+        self._lock = threading.Lock()
+        """Held while the model loads or runs: :meth:`aprime` runs it on a worker thread."""
         self.extracted = 0
         self.seconds = 0.0
 
@@ -204,7 +208,12 @@ class PacketEntities:
         the other process makes its own on first use."""
         state = dict(self.__dict__)
         state.update(_extractor=None, _cache=OrderedDict(), extracted=0, seconds=0.0)
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @property
     def extractor(self) -> EntityExtractor:
@@ -223,17 +232,25 @@ class PacketEntities:
     def prime(self, packets: Sequence[OutcomePacket]) -> None:
         """Extract the entities of those of ``packets`` not yet known, in one batch (a model runs
         batches faster than one text at a time)."""
-        todo = list({p.id: p for p in packets if p.id not in self._cache}.values())
-        if not todo:
-            return
-        began = time.perf_counter()
-        found = self.extractor.extract([p.finding for p in todo])
-        self.seconds += time.perf_counter() - began
-        self.extracted += len(todo)
-        for packet, entities in zip(todo, found, strict=True):
-            self._cache[packet.id] = frozenset(e.text for e in entities)
-        while len(self._cache) > self._keep:
-            self._cache.popitem(last=False)
+        with self._lock:
+            todo = list({p.id: p for p in packets if p.id not in self._cache}.values())
+            if not todo:
+                return
+            began = time.perf_counter()
+            found = self.extractor.extract([p.finding for p in todo])
+            self.seconds += time.perf_counter() - began
+            self.extracted += len(todo)
+            for packet, entities in zip(todo, found, strict=True):
+                self._cache[packet.id] = frozenset(e.text for e in entities)
+            while len(self._cache) > self._keep:
+                self._cache.popitem(last=False)
+
+    async def aprime(self, packets: Sequence[OutcomePacket]) -> None:
+        """:meth:`prime` on a worker thread, so that loading the model (seconds) and running it never
+        stall the event loop a node answers its peers on: a node busy linking would otherwise let
+        their requests time out."""
+        if any(p.id not in self._cache for p in packets):
+            await asyncio.to_thread(self.prime, packets)
 
 
 def _clean(text: str) -> str:

@@ -54,6 +54,8 @@ class Linking:
         """Link syntheses of ``packets`` with own findings, strongest links first, published; the
         number made."""
         made = 0
+        own = list(self._sharing.findings.values())
+        await self._synthesizer.entities.aprime([*own, *packets])  # off the event loop
         for (mine, link), packet in self._links(packets):
             made += await self._publish(mine, packet, link)
         return made

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -85,6 +86,28 @@ def test_a_batch_is_extracted_in_one_call_and_only_what_is_new() -> None:
     entities.prime(packets[:2])
     entities.prime(packets)
     assert fake.asked == [["Text 0.", "Text 1."], ["Text 2."]]
+
+
+async def test_the_model_runs_off_the_event_loop_and_a_primed_cache_still_pickles() -> None:
+    threads: list[int] = []
+
+    class Noting(FakeEntities):
+        def extract(self, texts: Sequence[str]) -> list[list[Entity]]:
+            threads.append(threading.get_ident())
+            return super().extract(texts)
+
+    entities = PacketEntities(lambda: Noting({"Ilse Korrin wrote.": ["Ilse Korrin"]}))
+    packet = finding(ALICE, "Ilse Korrin wrote.", "s:0")
+    await entities.aprime([packet])
+    await entities.aprime([packet])  # known: no second call, no thread
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
+    assert entities.of(packet) == {"Ilse Korrin"}
+    primed = PacketEntities.of_source("capitalised")
+    await primed.aprime([packet])
+    again = pickle.loads(pickle.dumps(primed))  # its lock, model and cache stay behind
+    assert (primed.extracted, again.extracted) == (1, 0)
+    assert again.of(packet) == {"Ilse Korrin"}
 
 
 def test_the_source_is_a_setting_and_a_missing_model_falls_back_with_a_log_line(
