@@ -3,9 +3,10 @@
 A query names the asker's node (a reply ref) and, when the asker's context is full already, the
 score an offer must beat (a floor ref). The agent offers the passages that match above both that floor
 and its ``relevance``, straight to the asker's node (:mod:`synthswarm.swarm.direct`), and beside them
-the syntheses it holds that match best, as paths the asker may follow (never as evidence); with none, it
-relays the query to the author of a matching finding, or offers its copies of that author's findings
-(:mod:`synthswarm.agents._specialist.relays`). The asker then fetches the texts it wants by passage id.
+the synthesis it holds that leads on from them, as a path the asker may follow (never as evidence);
+with none, it relays the query to the author of a matching finding, or offers its copies of that
+author's findings (:mod:`synthswarm.agents._specialist.relays`). The asker then fetches the texts it
+wants by passage id.
 """
 
 from __future__ import annotations
