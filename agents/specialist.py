@@ -236,7 +236,7 @@ class Specialist(AgentCore):
 
     async def synthesize_received(self) -> int:
         """Combine every finding and synthesis received so far with this agent's own findings, where
-        they connect (:func:`synthswarm.agents.synthesis.link_of`), strongest links first, within the
+        they connect (:func:`synthswarm.agents.synthesis.links_of`), the most specific links first, within the
         budget: what a swarm does after publishing to settle. Returns the syntheses made."""
         return await self._linking.synthesize_received()
 
