@@ -257,13 +257,15 @@ async def _follow(
     texts = await sources.fetch(list(wanted.values()))
     got = [c for c in wanted.values() if c.key in texts]
     scores = await sources.score(text, vector, [texts[c.key] for c in got]) if got else []
-    for c, plain in zip(got, scores, strict=True):
-        best = plain
-        for sibling in siblings[c.key]:
-            bridged = " ".join([question, pool[sibling].text or ""])
-            (again,) = await sources.score(bridged, await embed(bridged), [texts[c.key]])
-            best = max(best, again)
-        _merge(pool, replace(c, score=best, text=texts[c.key], whole=True))
+    best = {c.key: plain for c, plain in zip(got, scores, strict=True)}
+    for sibling in dict.fromkeys(s for c in got for s in siblings[c.key]):  # each bridge embedded once
+        bridged = " ".join([question, pool[sibling].text or ""])
+        beside = [c for c in got if sibling in siblings[c.key]]
+        again = await sources.score(bridged, await embed(bridged), [texts[c.key] for c in beside])
+        for c, score in zip(beside, again, strict=True):
+            best[c.key] = max(best[c.key], score)
+    for c in got:
+        _merge(pool, replace(c, score=best[c.key], text=texts[c.key], whole=True))
 
 
 def _rank(c: Candidate) -> tuple[float, str]:

@@ -55,24 +55,23 @@ class Linking:
         number made."""
         made = 0
         own = list(self._sharing.findings.values())
-        await self._synthesizer.entities.aprime([*own, *packets])  # off the event loop
-        for (mine, link), packet in self._links(packets):
+        # One batch (a model runs batches faster), on a worker thread (off the event loop).
+        await self._synthesizer.entities.aprime([*own, *packets])
+        for (mine, link), packet in self._links(own, packets):
             made += await self._publish(mine, packet, link)
         return made
 
     def _links(
-        self, packets: Sequence[OutcomePacket]
+        self, own: Sequence[OutcomePacket], packets: Sequence[OutcomePacket]
     ) -> list[tuple[tuple[OutcomePacket, Link], OutcomePacket]]:
         """Every pair of one of ``packets`` and an own finding that connect, with the link: received
         findings' links before received syntheses', each the most specific first (:func:`_specificity`:
         through what some finding is about, then the rarest name, then the longest), so that a budget
         spent on the first goes to the links that mean the most. A received packet may link to several
         own findings. A finding that is a claim (an answer shared, or a finding with parents) is not
-        linked: it restates its sources."""
-        own = list(self._sharing.findings.values())
-        entities = self._synthesizer.entities
-        entities.prime([*own, *packets])  # one batch: a model runs batches faster
-        names_of = entities.of
+        linked: it restates its sources. ``own``: the agent's findings, their entities and those of
+        ``packets`` already extracted."""
+        names_of = self._synthesizer.entities.of
         for packet in [*own, *packets]:
             self._count_names(packet, names_of)
         if not own:
