@@ -38,6 +38,7 @@ __all__ = [
     "AnswerKind",
     "Reading",
     "answer_kind",
+    "bridged_focus",
     "choices_in_question",
     "context_for",
     "extraction",
@@ -132,8 +133,12 @@ def read(
     ``search`` (the question as searched; ``question`` when None), and the answers those allow
     (:func:`extraction`). Without an extract the model reads the evidence whole, best first."""
     best = context_for(evidence, words)
-    focused = focus(search or question, best, sentences)
-    extract = extraction(question, focused)
+    if answer_kind(question) in ("choice", "yes/no", "long"):
+        # A comparison names both its entities, so there is no bridge to follow.
+        focused = sources = focus(search or question, best, sentences)
+    else:
+        focused, sources = bridged_focus(search or question, best, sentences)
+    extract = extraction(question, sources)
     if extract is None:
         return Reading(tuple(t for t, _ in sorted(evidence, key=lambda e: -e[1])), None)
     return Reading(tuple(focused), extract)
@@ -278,16 +283,62 @@ def _whole_names(passage: str) -> list[str]:
 def focus(question: str, passages: Sequence[str], k: int) -> list[str]:
     """The ``k`` sentences of ``passages`` that share the most with ``question`` (its content words,
     stemmed, rarer ones weighing more), in their original order: what a small model can read."""
-    asked = {_stem(w) for w in _WORD.findall(question.lower()) if w not in STOPWORDS}
     found = [s for p in passages for s in sentences(p)]
     if len(found) <= k:
         return found
-    stems = [{_stem(w) for w in _WORD.findall(s.lower())} for s in found]
-    df = {w: sum(w in st for st in stems) for w in asked}
-    weight = {w: math.log(1 + len(found) / (1 + df[w])) for w in asked}
+    asked = _asked(question)
+    stems = [_stems(s) for s in found]
+    weight = _weights(stems)
     scores = [sum(weight[w] for w in asked & st) for st in stems]
     best = sorted(sorted(range(len(found)), key=lambda i: (-scores[i], i))[:k])
     return [found[i] for i in best]
+
+
+def bridged_focus(question: str, passages: Sequence[str], k: int) -> tuple[list[str], list[str]]:
+    """The ``k`` sentences of ``passages`` a small model reads for a question that may take two hops
+    ("Which dish is named after the volcano that erupted in 1788?"), and those of them its answer
+    may come from, both in their original order.
+
+    The first is the sentence that shares the most with ``question`` (as :func:`focus` scores it).
+    The names it brings that the question does not say ("Mount Varn") are the bridge, as the asker's
+    second round is the question bridged by its best passage: the other sentences are scored by what
+    they share with the question and the bridge together ("Varn pie ... is named after Mount Varn").
+    The answer may come from the first sentence and the chosen ones that share a bridge name, when
+    any does (not from one that only shares the question's words, "The hills around Caldmoor are
+    mined for ..." when the bridge is Brennick); otherwise from all ``k``."""
+    found = [s for p in passages for s in sentences(p)]
+    if len(found) <= k:
+        return found, found
+    asked = _asked(question)
+    stems = [_stems(s) for s in found]
+    weight = _weights(stems)
+    score = [sum(weight[w] for w in asked & st) for st in stems]
+    first = min(range(len(found)), key=lambda i: (-score[i], i))
+    bridge = {_stem(w.lower()) for w in _WORD.findall(found[first]) if capitalised(w)} - asked - STOPWORDS
+    bridged = [score[i] + sum(weight[w] for w in bridge & stems[i]) for i in range(len(found))]
+    rest = sorted((i for i in range(len(found)) if i != first), key=lambda i: (-bridged[i], i))[: k - 1]
+    linked = [i for i in rest if bridge & stems[i]]
+    chosen = sorted([first, *rest])
+    answered = sorted([first, *linked]) if linked else chosen
+    return [found[i] for i in chosen], [found[i] for i in answered]
+
+
+def _asked(question: str) -> set[str]:
+    """The stems of ``question``'s content words."""
+    return {_stem(w) for w in _WORD.findall(question.lower()) if w not in STOPWORDS}
+
+
+def _stems(sentence: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(sentence.lower())}
+
+
+def _weights(stems: Sequence[set[str]]) -> dict[str, float]:
+    """Each stem's weight among the sentences ``stems``: rarer ones weigh more."""
+    df: dict[str, int] = {}
+    for st in stems:
+        for w in st:
+            df[w] = df.get(w, 0) + 1
+    return {w: math.log(1 + len(stems) / (1 + n)) for w, n in df.items()}
 
 
 def context_for(passages: Sequence[tuple[str, float]], budget_words: int) -> list[str]:

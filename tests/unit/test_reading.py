@@ -10,10 +10,12 @@ from synthswarm.agents.llm import Extract
 from synthswarm.agents.llm.extract import ExtractRule
 from synthswarm.agents.reading import (
     answer_kind,
+    bridged_focus,
     choices_in_question,
     context_for,
     extraction,
     focus,
+    read,
     text_spans,
 )
 from synthswarm.swarm.errors import ModelError
@@ -141,3 +143,61 @@ def test_focus_keeps_the_sentences_that_share_most_with_the_question_in_order() 
         "The orchid Halvia rubra was described by Ilse Korrin.",
     ]
     assert len(focus(question, passages, 10)) == 4  # fewer sentences than asked for: all of them
+
+
+_VOLCANO = "Which dish is named after the volcano of the Kessel Range that erupted in 1788?"
+_VOLCANO_TEXT = [
+    "Mount Varn in the Kessel Range erupted in 1788 and buried three villages in ash.",
+    "Varn pie, a layered lamb and onion pie, is named after Mount Varn.",
+    "The Kessel Range is made mostly of granite and slate.",
+    "The Sel Aqueduct carries water 30 kilometres from the Kessel Range to Brennick.",
+]
+
+
+def test_bridged_focus_reads_the_sentence_the_first_ones_names_lead_to() -> None:
+    # The answer's sentence shares one word with the question; two others share two.
+    assert "Varn pie, a layered lamb and onion pie, is named after Mount Varn." not in focus(
+        _VOLCANO, _VOLCANO_TEXT, 3
+    )
+    read_, answered = bridged_focus(_VOLCANO, _VOLCANO_TEXT, 3)
+    assert read_ == [_VOLCANO_TEXT[0], _VOLCANO_TEXT[1], _VOLCANO_TEXT[2]]
+    # The answer may come from the first sentence and the one the bridge (Mount Varn) leads to.
+    assert answered == [_VOLCANO_TEXT[0], _VOLCANO_TEXT[1]]
+
+
+def test_bridged_focus_keeps_a_sentence_outside_the_bridge_out_of_the_candidates() -> None:
+    question = (
+        "Which mineral is mined in the hills around the town where the marsh fever vaccine was developed?"
+    )
+    text = [
+        "Doctor Anselm Rook developed the first marsh fever vaccine at Saint Orla Hospital in Brennick.",
+        "The hills around Brennick are mined for azurite, a deep blue copper mineral.",
+        "The hills around Caldmoor are mined for copper ore and white marble.",
+        "Willow bark tea was the usual remedy for fever.",
+    ]
+    read_, answered = bridged_focus(question, text, 3)
+    assert text[2] in read_
+    assert answered == text[:2]
+    reading = read(question, [(t, 1.0 - i / 10) for i, t in enumerate(text)], words=400, sentences=3)
+    assert reading.extract is not None
+    assert "azurite" in reading.extract.choices
+    assert "white marble" not in reading.extract.choices
+
+
+def test_bridged_focus_answers_from_all_it_reads_when_no_sentence_shares_the_bridge() -> None:
+    question = "What did the Halvia orchid's finder found?"
+    text = [
+        "The Halvia orchid was found by Ilse Korrin.",
+        "An observatory was founded in 1874.",
+        "Tea is brewed.",
+    ]
+    read_, answered = bridged_focus(question, text, 2)
+    assert answered == read_
+    assert bridged_focus(question, text, 5) == (text, text)  # fewer sentences than asked for: all
+
+
+def test_a_comparison_is_read_by_the_plain_focus() -> None:
+    question = "Which is older, the Sel Aqueduct or Varn pie?"
+    evidence = [(t, 1.0) for t in _VOLCANO_TEXT]
+    reading = read(question, evidence, words=400, sentences=3)
+    assert list(reading.passages) == focus(question, _VOLCANO_TEXT, 3)
