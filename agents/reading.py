@@ -4,7 +4,8 @@ it the answer may be.
 A small model told to "answer with a short phrase" writes sentences, and the more evidence it is
 shown the further it strays (SmolLM2-135M: EM 0.02 on the HotpotQA sample with today's prompt). Models
 that can (:attr:`~synthswarm.agents.llm.ChatModel.supports_extract`) are instead shown the few sentences that
-bear on the question (:func:`focus`) and made to choose their answer among phrases of them, the
+bear on the question (:func:`focus`; for a question that may take two hops, those along its bridge,
+:func:`bridged_focus`) and made to choose their answer among phrases of them, the
 candidates set by the kind of answer the question wants (:func:`answer_kind`, :func:`extraction`):
 
 - ``yes/no`` ("Are both ... ?", "Did ... ?"): ``yes`` or ``no``.
