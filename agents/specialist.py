@@ -182,6 +182,12 @@ class Specialist(AgentCore):
         NodeHost.on(node).serve(self.agent_id, self._queries.texts, self._on_relayed)
         await router.subscribe(self.agent_id, await self.interests(), self.on_packet, node=node)
 
+    async def leave(self) -> None:
+        """Withdraw from the router (:meth:`Router.unsubscribe`): no packet reaches the agent from
+        now on, and its interest rows are taken back at their rendezvous. Not joined: nothing."""
+        if self.router is not None:
+            await self.router.unsubscribe(self.agent_id)
+
     async def open_task(self, task: str, vector: npt.NDArray[np.float32] | None = None) -> bool:
         """Add ``task`` to the interest profile (re-subscribing); False if it was already open."""
         if not await self._interests.open(task, vector):

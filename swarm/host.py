@@ -185,6 +185,12 @@ class NodeHost:
             self._paths.append(counts)
         self.agents[agent_id] = _Resident(deliver, counts, _scope(path, agent_id))
 
+    def remove(self, agent_id: bytes) -> None:
+        """Stop hosting ``agent_id``: deliveries, fetches, relays and handoffs for it are refused
+        from now on ("no such agent here")."""
+        for table in (self.agents, self.fetchers, self.relayers, self.handoffs):
+            table.pop(agent_id, None)
+
     def serve(self, agent_id: bytes, fetch: FetchFn, relay: RelayFn | None = None) -> None:
         """Let other agents fetch texts of ``agent_id``'s passages through this node (and, with
         ``relay``, relay queries to it)."""

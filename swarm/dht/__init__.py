@@ -16,8 +16,9 @@ Map of the package, one module per concept of the paper:
   in :mod:`~synthswarm.swarm.dht._node`: ``settings`` (:class:`DHTSettings`), ``stats``
   (:class:`NodeStats` and the sums over nodes), ``wire``, ``client`` and ``server`` (the RPC protocol;
   a node's requests to itself are answered in the client, without the socket), ``storing`` (STOREs on a key's
-  closest nodes), ``replication`` (republish, replicate, welcome, hand-off: 2.5) and ``persistence``
-  (key, snapshot and journal)
+  closest nodes), ``replication`` (republish, replicate, welcome, hand-off: 2.5), ``welcoming``
+  (a newcomer asks its nearest nodes for its welcome, and claims no empty key before), ``joining``
+  and ``persistence`` (key, snapshot and journal)
 - :mod:`~synthswarm.swarm.dht.testing`: :func:`launch_swarm`, n nodes on ephemeral ports, cleaned up after
 """
 

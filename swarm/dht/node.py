@@ -20,15 +20,17 @@ from types import TracebackType
 import zmq.asyncio
 
 from synthswarm.swarm.dht._node.client import RpcClient
+from synthswarm.swarm.dht._node.joining import join, refresh_buckets
 from synthswarm.swarm.dht._node.persistence import StateFiles, load_or_create_identity
 from synthswarm.swarm.dht._node.replication import Replication
 from synthswarm.swarm.dht._node.server import AppHandler, RpcServer
 from synthswarm.swarm.dht._node.settings import DHTSettings
 from synthswarm.swarm.dht._node.stats import NodeStats, bytes_sent, requests_by_category, requests_sent
 from synthswarm.swarm.dht._node.storing import Placement, PutResult
+from synthswarm.swarm.dht._node.welcoming import WELCOME_TOPIC, Welcomes
 from synthswarm.swarm.dht._node.wire import Wire
 from synthswarm.swarm.dht.curve import CurveKeys, ZapHandler, secured_address, split_address
-from synthswarm.swarm.dht.ids import ID_BYTES, Contact, distance, random_id_in_bucket
+from synthswarm.swarm.dht.ids import Contact, distance
 from synthswarm.swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
 from synthswarm.swarm.dht.messages import FindNode, FindValue, FoundNodes, FoundValue, Message, Ping, Record
 from synthswarm.swarm.dht.routing import RoutingTable
@@ -103,6 +105,7 @@ class DHTNode:
         self._files = StateFiles(state_dir, self.store, self.table, now=self.clock())
         self._placement = Placement(self, self._files)
         self._replication = Replication(self, self._placement)
+        self._welcomes = Welcomes(self._replication, self._tasks)
         wire = Wire(identity, address, transport, self.stats)
         self._server = RpcServer(
             wire, settings, self._tasks, table=self.table, store=self.store, accept=self._placement.accept,
@@ -113,6 +116,7 @@ class DHTNode:
         # The transport's two handlers (a fuzzer feeds them frames directly).
         self._on_request = self._server.on_request
         self._on_reply = self._client.on_reply
+        self.register_app(WELCOME_TOPIC, self._welcomes.on_request)
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -227,28 +231,23 @@ class DHTNode:
     # --- public operations ------------------------------------------------------------------------
 
     async def bootstrap(self, addresses: Iterable[str]) -> int:
-        """Join through any of ``addresses``; returns how many answered. Raises :class:`BootstrapError`."""
-        targets = [a for a in dict.fromkeys(addresses) if a != self.address]
-        if not targets:
-            raise BootstrapError("no bootstrap address other than this node's own")
-        pings = [asyncio.ensure_future(self._client.ping_address(a)) for a in targets]
-        done, pending = await asyncio.wait(pings, timeout=self.settings.bootstrap_timeout_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        answered = [t.result() for t in done if not t.cancelled() and t.exception() is None]
-        if not answered:
-            hint = ""
-            if self._transport.curve is None and any(split_address(a)[1] for a in targets):
-                hint = " (secured addresses: join them with DHTSettings(secure=True) or --secure)"
-            elif self._transport.curve is None:
-                hint = " (a secured swarm answers only at the address it prints, ending in #<curve key>)"
-            raise BootstrapError(
-                f"none of the {len(targets)} bootstrap address(es) answered: {', '.join(targets[:5])}{hint}"
+        """Join through any of ``addresses``; returns how many answered. Raises :class:`BootstrapError`.
+        Until the nearest nodes found have welcomed it (:attr:`welcomed`), the node does not claim
+        keys it holds nothing under."""
+        self._welcomes.welcomed = False
+        try:
+            return await join(
+                self, addresses, self._client.ping_address, self._welcomes, self._transport.curve
             )
-        await self.lookup(self.node_id)
-        await self._refresh_far_buckets()
-        return len(answered)
+        finally:
+            self._welcomes.welcomed = True
+
+    @property
+    def welcomed(self) -> bool:
+        """Whether this node may answer for a key from its own store alone: False while it is joining,
+        until its nearest nodes have stored on it what it should hold
+        (:mod:`synthswarm.swarm.dht._node.welcoming`)."""
+        return self._welcomes.welcomed
 
     async def lookup(
         self, target: bytes, *, category: str = "lookup", count: int | None = None, confirm: int | None = None
@@ -307,6 +306,20 @@ class DHTNode:
         if full_first and result.refused == (KEY_FULL,) and not result.stored:
             self._replication.unpublish(key, subkey)
         return result
+
+    async def withdraw(
+        self, key: bytes, *, subkey: bytes = b"", ttl_s: int | None = None, replicas: int | None = None
+    ) -> PutResult:
+        """Take back a record this node put under ``key``: stop re-announcing it, and overwrite it on
+        the ``replicas`` (default k) nodes closest to ``key`` with an empty record, a tombstone that
+        lives ``ttl_s`` (default the record TTL: as long as a stale copy could) and is not re-announced.
+        Readers skip empty values; a holder that missed the tombstone keeps the old value only until
+        its TTL ends."""
+        self._replication.unpublish(key, subkey)
+        record = Record(subkey, b"", ttl_s or self.settings.record_ttl_s)
+        return await self._placement.store_on_closest(
+            key, record, category="withdraw", replicas=self._replicas(replicas)
+        )
 
     def _replicas(self, replicas: int | None) -> int:
         """0 for the swarm's k (what STORE says for it), else how many nodes should hold a key."""
@@ -409,7 +422,7 @@ class DHTNode:
         if result.new:
             self._files.added(contact)
         if result.new and len(self.store) and not self.closed:
-            self._tasks.spawn(self._replication.welcome(contact), name="welcome")
+            self._welcomes.give(contact, again=True)
         lrs = result.ping
         if lrs is not None and lrs.node_id not in self._evicting and not self.closed:
             # Section 2.2: the bucket is full; keep its oldest contact if it still answers.
@@ -465,28 +478,8 @@ class DHTNode:
     async def refresh(self, *, older_than_s: float) -> int:
         """Look up a random id in every bucket untouched for ``older_than_s`` (section 2.3)."""
         stale = self.table.stale_buckets(older_than_s)
-        await self._refresh_buckets(stale)
+        await refresh_buckets(self, stale)
         return len(stale)
-
-    async def _refresh_far_buckets(self) -> None:
-        """After joining, look up a random id in every bucket farther than the nearest neighbour.
-
-        These lookups stop once ``alpha`` of the closest have answered (``confirm``): that puts
-        contacts in every bucket and tells nodes all over the id space of the newcomer, which is
-        what a join needs; the buckets fill the rest of the way from traffic and the periodic
-        refreshes, which are full lookups. A full lookup per bucket was most of a join's requests."""
-        nearest = self.table.closest(self.node_id, 1)
-        if nearest:
-            first = distance(self.node_id, nearest[0].node_id).bit_length()
-            await self._refresh_buckets(range(first, ID_BYTES * 8), confirm=self.settings.alpha)
-
-    async def _refresh_buckets(self, indices: Iterable[int], *, confirm: int | None = None) -> None:
-        targets = []
-        for index in indices:
-            self.table.buckets[index].touch(self.clock())
-            targets.append(random_id_in_bucket(self.node_id, index))
-        lookups = (self.lookup(t, category="refresh", confirm=confirm) for t in targets)
-        await asyncio.gather(*lookups, return_exceptions=True)
 
 
 def _open_transport(

@@ -17,9 +17,12 @@ from synthswarm.swarm._codec import decode, encode
 from synthswarm.swarm.dht.messages import Record
 from synthswarm.swarm.errors import DHTError
 
-__all__ = ["KEY_FULL", "RecordStore", "StoreLimits", "StoredRecord"]
+__all__ = ["KEY_FULL", "LEAVING", "RecordStore", "StoreLimits", "StoredRecord"]
 
 KEY_FULL = "too many records under this key"
+LEAVING = "leaving the swarm"
+"""The reason a node that is handing its records on refuses new ones: the sender should store them
+on the next closest node instead."""
 #: What :meth:`RecordStore.dump` writes: key, subkey, value, absolute expiry, a row per record.
 _DUMP = msgspec.msgpack.Decoder(list[tuple[bytes, bytes, bytes, float]])
 """The reason a store refused a new record because its key holds ``max_records_per_key``."""
@@ -109,6 +112,11 @@ class RecordStore:
                 if len(self._overflowed_at) > self.limits.max_keys:  # bounded like the keys themselves
                     self._overflowed_at.pop(next(iter(self._overflowed_at)))
                 return False, KEY_FULL
+        if old is not None and (not old.value or not record.value) and t + record.ttl_s < old.expires_at:
+            # A withdrawal (an empty value, :meth:`DHTNode.withdraw`) and the value it withdrew: the
+            # one that lives longer is the later, as both were put with the same ttl. A copy handed
+            # on keeps its expiry, so a stale copy arriving after the tombstone does not revive it.
+            return True, ""
         size = len(record.value) + len(record.subkey)
         freed = len(old.value) + len(old.subkey) if old else 0
         if self._bytes + size - freed > self.limits.max_bytes:

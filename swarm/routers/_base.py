@@ -92,6 +92,11 @@ class RouterStats:
     """Times a subscription record went one LSH level down because its key's rendezvous were full."""
     subscription_retries: int = 0
     """Puts of a subscription record tried again because no rendezvous node answered the last one."""
+    unsubscribe_messages: int = 0
+    """Requests spent withdrawing subscriptions: agents that left, rows that moved or went away
+    (not counted in ``messages``)."""
+    unsubscribed: int = 0
+    """Agents withdrawn (:meth:`Router.unsubscribe`)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,12 @@ class Router(Protocol):
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
     ) -> None:
         """Register an agent hosted on ``node``, with one or more interest vectors (rows)."""
+        ...
+
+    async def unsubscribe(self, agent_id: bytes) -> None:
+        """Withdraw the agent: no packet is delivered to it from now on, and its interest rows are
+        taken back wherever they were stored (counted in ``unsubscribe_messages``). An agent that
+        never subscribed, or left already, is a no-op."""
         ...
 
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:

@@ -50,6 +50,15 @@ class Outbox:
             self._pending.popleft()
             self.stats.dropped += 1
 
+    def drop(self, agent_id: bytes) -> int:
+        """Forget the deliveries pending for ``agent_id`` (it left the swarm); returns how many, also
+        counted in ``stats.dropped``."""
+        kept = deque(d for d in self._pending if d.agent_id != agent_id)
+        dropped = len(self._pending) - len(kept)
+        self._pending = kept
+        self.stats.dropped += dropped
+        return dropped
+
     async def retry(self, send: Callable[[PendingDelivery], Awaitable[Outcome | None]]) -> int:
         """Try every pending delivery once; returns how many got through. ``send`` answers None when
         the receiver is still unreachable (the delivery stays)."""

@@ -44,9 +44,12 @@ def serve_rendezvous(node: DHTNode) -> None:
 
 
 def holds(node: DHTNode, key: bytes, replicas: int) -> bool:
-    """Whether ``node`` should answer for ``key``: it holds records there or is among the
-    ``replicas`` closest to it."""
-    return node.store.holds(key) or node.is_among_closest(key, node.table.closest(key, replicas), replicas)
+    """Whether ``node`` should answer for ``key``: it holds records there, or is among the
+    ``replicas`` closest to it and has been welcomed (a node still joining would answer from a store
+    its neighbours have not yet filled)."""
+    if node.store.holds(key):
+        return True
+    return node.welcomed and node.is_among_closest(key, node.table.closest(key, replicas), replicas)
 
 
 async def _rendezvous(node: DHTNode, index: SubscriptionIndex, payload: bytes) -> bytes:

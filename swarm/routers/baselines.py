@@ -87,6 +87,21 @@ class _Hosting:
         """Host the agent; strategies that need more (an index, a handler) extend this."""
         self.host(agent_id, interests, deliver, node)
 
+    async def unsubscribe(self, agent_id: bytes) -> None:
+        """Stop hosting the agent; strategies that hold more (an index) extend this."""
+        self.leave(agent_id)
+
+    def leave(self, agent_id: bytes) -> DHTNode | None:
+        """Forget the agent here and on its node; the node it lived on (None: not subscribed)."""
+        node = self.home.pop(agent_id, None)
+        if node is None:
+            return None
+        NodeHost.on(node).remove(agent_id)
+        self.subscribers.pop(agent_id, None)
+        self.local.get(node.node_id, {}).pop(agent_id, None)
+        self._stats.unsubscribed += 1
+        return node
+
     def publisher_node(self, publisher: bytes) -> DHTNode:
         node = self.home.get(publisher)
         if node is None:
@@ -161,6 +176,16 @@ class HubRouter(_Hosting):
         await host.request(self.hub.contact, HUB_SUBSCRIBE, request, _nothing, category="hub")
         self._stats.subscribe_messages += not host.is_self(self.hub.contact)
 
+    async def unsubscribe(self, agent_id: bytes) -> None:
+        """Stop hosting the agent, and tell the hub to drop its rows (a subscription of no rows)."""
+        node = self.leave(agent_id)
+        if node is None:
+            return
+        host = NodeHost.on(node)
+        leaving = HubSubscribe(agent_id, b"", 0)
+        await host.request(self.hub.contact, HUB_SUBSCRIBE, leaving, _nothing, category="hub")
+        self._stats.unsubscribe_messages += not host.is_self(self.hub.contact)
+
     @traced_publish
     async def publish(self, packet: OutcomePacket, *, publisher: bytes) -> DeliveryReport:
         host = NodeHost.on(self.publisher_node(publisher))
@@ -175,6 +200,12 @@ class HubRouter(_Hosting):
 
     async def _on_subscribe(self, sender: Contact, payload: bytes) -> bytes:
         request = decode_hub_subscribe(payload)
+        known = self._index.get(request.agent_id)
+        if known is not None and known.contact.node_id != sender.node_id:
+            raise ProtocolError("hub.subscribe: the agent subscribed from another node")
+        if request.rows == 0 and not request.vectors:  # no rows: the agent left
+            self._index.pop(request.agent_id, None)
+            return b""
         if request.rows < 1 or len(request.vectors) % (4 * request.rows):
             raise ProtocolError("hub.subscribe: vectors do not split into rows")
         vectors = np.frombuffer(request.vectors, dtype="<f4").reshape(request.rows, -1)

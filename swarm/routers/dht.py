@@ -115,6 +115,8 @@ class DHTRouter:
         self._stats = RouterStats()
         self._home: dict[bytes, DHTNode] = {}
         self._rows: dict[bytes, list[bytes]] = {}
+        self._placed: dict[bytes, dict[int, list[bytes]]] = {}
+        """By agent, by interest row: the keys the row is stored under (spilled levels included)."""
         self.outbox = Outbox(self.settings.outbox_capacity)
 
     def stats(self) -> RouterStats:
@@ -128,7 +130,9 @@ class DHTRouter:
         self, agent_id: bytes, interests: npt.ArrayLike, deliver: DeliverFn, *, node: DHTNode
     ) -> None:
         """Store the agent's interest rows at their rendezvous. Subscribing again replaces the rows:
-        only rows that changed are stored again, so adding an open task costs one row's puts.
+        only rows that changed are stored again, so adding an open task costs one row's puts, and a
+        row that moved to other keys, or is no longer among the rows, is withdrawn from the keys it
+        left (as :meth:`unsubscribe` withdraws them all).
 
         Raises :class:`SubscriptionLostError` when no rendezvous node of some row's key kept it (every
         one refused, at a cap, or none answered); the other rows stay stored, and both the refusals
@@ -140,17 +144,32 @@ class DHTRouter:
         before = self._rows.get(agent_id, [])
         rows = [encode(Subscription.of(agent_id, node.contact, vector)) for vector in vectors]
         self._rows[agent_id] = rows
-        puts = []
+        placed = self._placed.setdefault(agent_id, {})
+        puts, where = [], []
         for index, (vector, record) in enumerate(zip(vectors, rows, strict=True)):
             if index < len(before) and before[index] == record:
                 continue
-            subkey = agent_id[:24] + index.to_bytes(2, "big")
             for topic in self.hasher.own_keys(vector):
-                puts.append(self._put_row(node, topic, vector, record, subkey))
+                puts.append(self._put_row(node, topic, vector, record, _subkey(agent_id, index)))
+                where.append(index)
         lost, refused = 0, list[str]()
-        for stored, why in await asyncio.gather(*puts):
+        now: dict[int, list[bytes]] = {}
+        for index, (key, why) in zip(where, await asyncio.gather(*puts), strict=True):
             refused += why
-            lost += not stored
+            lost += key is None
+            if key is not None:
+                now.setdefault(index, []).append(key)
+        left = [
+            (index, key)
+            for index, keys in placed.items()
+            if index >= len(rows) or index in set(where)
+            for key in keys
+            if key not in now.get(index, ())
+        ]
+        for index in set(where) | {i for i in placed if i >= len(rows)}:
+            placed.pop(index, None)
+        placed.update(now)
+        await self._withdraw(node, agent_id, left)
         if lost:
             self._stats.subscriptions_lost += lost
             reasons = ", ".join(sorted(set(refused))) or "no rendezvous node answered"
@@ -163,21 +182,49 @@ class DHTRouter:
 
     async def _put_row(
         self, node: DHTNode, topic: TopicKey, vector: npt.NDArray[np.float32], record: bytes, subkey: bytes
-    ) -> tuple[bool, list[str]]:
+    ) -> tuple[bytes | None, list[str]]:
         """Store one interest row under ``topic``; when every holder refuses it for being full, one
-        level down (the bucket split by one more hyperplane), and so on. (stored, refusals)."""
+        level down (the bucket split by one more hyperplane), and so on. (the key it is stored
+        under, None if none kept it; refusals)."""
         refused: list[str] = []
         at: TopicKey | None = topic
         while at is not None:
             result = await self._put_once(node, at.key, record, subkey)
             refused += result.refused
             if result.stored:
-                return True, refused
+                return at.key, refused
             if not result.refused or any(r != KEY_FULL for r in result.refused):
-                return False, refused  # not for being full: one level down would not help
+                return None, refused  # not for being full: one level down would not help
             at = self.hasher.spill(vector, at)
             self._stats.subscriptions_spilled += at is not None
-        return False, refused
+        return None, refused
+
+    async def unsubscribe(self, agent_id: bytes) -> None:
+        """Withdraw the agent: this node stops taking packets for it at once, its pending deliveries
+        are dropped, and each of its interest rows is overwritten at its rendezvous with a tombstone
+        (:meth:`DHTNode.withdraw`), which ranks nowhere; the requests are counted in
+        ``unsubscribe_messages``. A rendezvous that missed the tombstone serves the row until its
+        TTL (``subscription_ttl_s``) ends, and a delivery to it is then refused by the agent's node."""
+        node = self._home.pop(agent_id, None)
+        if node is None:
+            return
+        NodeHost.on(node).remove(agent_id)
+        self._rows.pop(agent_id, None)
+        self.outbox.drop(agent_id)
+        placed = self._placed.pop(agent_id, {})
+        await self._withdraw(node, agent_id, [(i, key) for i, keys in placed.items() for key in keys])
+        self._stats.unsubscribed += 1
+
+    async def _withdraw(self, node: DHTNode, agent_id: bytes, rows: list[tuple[int, bytes]]) -> None:
+        """Withdraw each (row index, key) of ``agent_id``'s subscription records."""
+        s = self.settings
+
+        async def one(index: int, key: bytes) -> None:
+            subkey = _subkey(agent_id, index)
+            result = await node.withdraw(key, subkey=subkey, ttl_s=s.subscription_ttl_s, replicas=s.replicas)
+            self._stats.unsubscribe_messages += result.lookup.rpcs + result.sent
+
+        await asyncio.gather(*(one(index, key) for index, key in rows))
 
     async def _put_once(self, node: DHTNode, key: bytes, record: bytes, subkey: bytes) -> PutResult:
         """One put of an interest row, tried again (``subscribe_retries``, with backoff) while no
@@ -314,6 +361,11 @@ class DHTRouter:
             closer = [c for c in answer.contacts if c.node_id not in tried and not host.is_self(c)]
             queue = sorted(closer + queue, key=lambda c: distance(c.node_id, key))
         return _Answer(key, [], sent, sent, False)
+
+
+def _subkey(agent_id: bytes, index: int) -> bytes:
+    """The subkey of an agent's ``index``-th interest row: one record per row under each key."""
+    return agent_id[:24] + index.to_bytes(2, "big")
 
 
 async def _ask_rendezvous(

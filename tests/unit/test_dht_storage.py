@@ -168,3 +168,18 @@ def test_holds_sees_expiry_and_ignores_a_refused_first_store() -> None:
     tight = RecordStore(StoreLimits(max_bytes=2))
     assert not tight.put(KEY, Record(b"a", b"1234", 10), now=0)[0]
     assert not tight.holds(KEY, now=0)
+
+
+def test_a_withdrawal_and_the_value_it_withdrew_keep_whichever_lives_longer() -> None:
+    store = RecordStore()
+    key = b"k" * 32
+    store.put(key, Record(b"row", b"interest", 3600), now=1000.0)
+    store.put(key, Record(b"row", b"", 3600), now=1010.0)  # withdrawn ten seconds later
+    store.put(key, Record(b"row", b"interest", 3580), now=1020.0)  # a copy handed on (its expiry): ignored
+    assert [r.value for r in store.get(key, now=1030.0)] == [b""]
+    store.put(key, Record(b"row", b"again", 3600), now=1040.0)  # subscribed again, later: kept
+    assert [r.value for r in store.get(key, now=1050.0)] == [b"again"]
+    store.put(key, Record(b"row", b"", 3000), now=1060.0)  # a stale tombstone: ignored
+    assert [r.value for r in store.get(key, now=1070.0)] == [b"again"]
+    store.put(key, Record(b"row", b"changed", 60), now=1080.0)  # values replace values as before
+    assert [r.value for r in store.get(key, now=1090.0)] == [b"changed"]

@@ -56,7 +56,8 @@ class Members:
             asyncio.run_coroutine_threadsafe(joining, loop).result()
 
     async def remove(self, name: str) -> Specialist:
-        """Take a specialist out; on a running swarm its node leaves the DHT, handing on its records."""
+        """Take a specialist out; on a running swarm it withdraws its subscriptions (no packet is
+        delivered to it afterwards) and its node leaves the DHT, handing on the records it held."""
         parts = self._parts
         specialist = parts.specialist(name)
         self._tools.servers.pop(name, None)
@@ -72,6 +73,7 @@ class Members:
             raise SwarmError(f"{name!r} is the swarm's last specialist; stop the swarm instead")
         parts.specialists.remove(specialist)
         parts.departed[specialist.agent_id] = specialist.name
+        await specialist.leave()
         await specialist.aclose()
         node = specialist.node
         if node is not None:

@@ -9,6 +9,8 @@
 - :mod:`~synthswarm.swarm.dht._node.server`: the RPC server (checks, handlers, application requests)
 - :mod:`~synthswarm.swarm.dht._node.storing`: STOREs on a key's closest nodes, and STOREs accepted
 - :mod:`~synthswarm.swarm.dht._node.replication`: republish, replicate, welcome, hand-off (section 2.5)
+- :mod:`~synthswarm.swarm.dht._node.welcoming`: welcomes given once, and asked for on joining
+- :mod:`~synthswarm.swarm.dht._node.joining`: joining, and the bucket refreshes
 - :mod:`~synthswarm.swarm.dht._node.persistence`: the key, snapshot and journal in a state directory
 
 Each takes what it needs of the node as a small Protocol or as callables, so none imports the node.

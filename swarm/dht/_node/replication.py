@@ -18,6 +18,10 @@ from synthswarm.swarm.dht.storage import RecordStore
 
 __all__ = ["Replicated", "Replication"]
 
+_HANDOFF_ROUNDS = 4
+"""Rounds of a hand-off: the first to the closest nodes, then to the next closest for records the
+last round's nodes did not take (they were dead, or leaving too)."""
+
 
 class Replicated(Protocol):
     """What replication needs of its node."""
@@ -123,11 +127,29 @@ class Replication:
         await self._placement.store_batches({contact: items}, category="welcome")
 
     async def hand_off(self) -> None:
-        """On leaving: every held record to the nodes now closest to its key."""
+        """On leaving: every held record to the nodes now closest to its key. From the start the node
+        refuses new records (it would not pass them on). A node that is dead, or refuses because it
+        is leaving too (half a swarm may leave at once), is dropped from the table, and the records
+        it did not take go to the next closest, for up to :data:`_HANDOFF_ROUNDS` rounds."""
         node = self._node
-        batches: dict[Contact, list[Store]] = {}
-        for key, records in node.store.by_key():
-            replicas = node.store.replicas_of(key)
-            for contact in node.table.closest(key, replicas or node.settings.k):
-                batches.setdefault(contact, []).extend(Store(key, record, replicas) for record in records)
-        await self._placement.store_batches(batches, category="handoff")
+        self._placement.leaving = True
+        todo = list(node.store.by_key())
+        sent: set[tuple[bytes, bytes]] = set()  # (key, node id): already given that key's records
+        for _ in range(_HANDOFF_ROUNDS):
+            batches: dict[Contact, list[Store]] = {}
+            for key, records in todo:
+                replicas = node.store.replicas_of(key)
+                for contact in node.table.closest(key, replicas or node.settings.k):
+                    if (key, contact.node_id) not in sent:
+                        sent.add((key, contact.node_id))
+                        batches.setdefault(contact, []).extend(Store(key, r, replicas) for r in records)
+            if not batches:
+                return
+            _, unplaced = await self._placement.send_batches(batches, category="handoff")
+            if not unplaced:
+                return
+            again: dict[bytes, dict[bytes, Record]] = {}
+            for contact, item in unplaced:
+                node.table.remove(contact.node_id)
+                again.setdefault(item.key, {})[item.record.subkey] = item.record
+            todo = [(key, list(records.values())) for key, records in again.items()]

@@ -24,7 +24,7 @@ from synthswarm.swarm.dht.messages import (
     StoredMany,
     StoreMany,
 )
-from synthswarm.swarm.dht.storage import KEY_FULL
+from synthswarm.swarm.dht.storage import KEY_FULL, LEAVING
 
 __all__ = ["Placement", "Placing", "PutResult", "ReplicationTimes"]
 
@@ -55,6 +55,7 @@ class PutResult:
 class Placing(Protocol):
     """What placing records needs of its node."""
 
+    node_id: bytes
     settings: DHTSettings
     stats: NodeStats
     clock: Callable[[], float]
@@ -106,6 +107,9 @@ class Placement:
         self._files = files
         self.times = ReplicationTimes()
         self._hot: dict[tuple[bytes, int, int | None], tuple[float, _Held]] = {}
+        self.leaving = False
+        """Set when the node starts handing its records on: it refuses new ones from then on
+        (:data:`~synthswarm.swarm.dht.storage.LEAVING`), so none arrive after its hand-off began."""
 
     def keep(self, key: bytes, record: Record, replicas: int = 0) -> tuple[bool, str]:
         return self._files.keep(key, record, replicas)
@@ -114,7 +118,9 @@ class Placement:
         self.times.mark(key, self._node.clock())
 
     def accept(self, message: Store) -> Stored:
-        """A peer's STORE: kept unless a cap refuses it."""
+        """A peer's STORE: kept unless a cap refuses it, or this node is leaving."""
+        if self.leaving:
+            return Stored(False, LEAVING)
         ok, reason = self.keep(message.key, message.record, message.replicas)
         # Section 2.5: the other k-1 holders got the same STORE, so none of us need push this
         # record again for a full replicate interval.
@@ -140,8 +146,20 @@ class Placement:
         if full_first and refused == [KEY_FULL]:
             return PutResult(key, 0, found, (KEY_FULL,), sent)
         more_stored, more_refused = await self._store_replies(holders, key, record, replicas, category)
+        sent += len(holders)
+        leaving = more_refused.count(LEAVING)
+        if leaving:  # holders handing their records on: the next closest take their place, once
+            more_refused = [r for r in more_refused if r != LEAVING]
+            n = (replicas or self._node.settings.k) + leaving
+            again = await self._node.lookup(key, category=category, count=n)
+            tried = {c.node_id for c in holders} | {self._node.node_id}
+            extra = [c for c in again.contacts if c.node_id not in tried][:leaving]
+            extra_stored, extra_refused = await self._store_replies(extra, key, record, replicas, category)
+            more_stored += extra_stored
+            more_refused += extra_refused
+            sent += len(extra) + again.rpcs
         self.mark_replicated(key)
-        return PutResult(key, stored + more_stored, found, tuple(refused + more_refused), sent + len(holders))
+        return PutResult(key, stored + more_stored, found, tuple(refused + more_refused), sent)
 
     async def store_all_on_closest(self, key: bytes, records: list[Record], replicas: int) -> int:
         """Store every one of ``records`` under ``key`` on the ``replicas`` (0: k) nodes closest to it,
@@ -173,22 +191,40 @@ class Placement:
         """Send each contact its STOREs, as few STORE_MANY requests as fit in frames (a lone one as
         a plain STORE), 64 requests at a time. Returns how many records were kept; a holder that
         fails or refuses costs only its own."""
-        requests: list[tuple[Contact, Message]] = []
+        kept, _ = await self.send_batches(batches, category=category)
+        return kept
+
+    async def send_batches(
+        self, batches: dict[Contact, list[Store]], *, category: str
+    ) -> tuple[int, list[tuple[Contact, Store]]]:
+        """:meth:`store_batches`, and the stores that did not land where they should have: those
+        whose request failed (the contact is dead or cut off) and those refused because the contact
+        is itself leaving; the caller may place them elsewhere. (Refusals at a cap are final.)"""
+        requests: list[tuple[Contact, list[Store]]] = []
         for contact, items in batches.items():
-            for chunk in _frame_chunks(items):
-                requests.append((contact, chunk[0] if len(chunk) == 1 else StoreMany(tuple(chunk))))
-        kept = 0
+            requests += [(contact, chunk) for chunk in _frame_chunks(items)]
+        kept, unplaced = 0, list[tuple[Contact, Store]]()
         for start in range(0, len(requests), 64):
+            part = requests[start : start + 64]
             replies = await asyncio.gather(
-                *(self._node.call(c, m, category=category) for c, m in requests[start : start + 64]),
+                *(
+                    self._node.call(c, ch[0] if len(ch) == 1 else StoreMany(tuple(ch)), category=category)
+                    for c, ch in part
+                ),
                 return_exceptions=True,
             )
-            for reply in replies:
-                if isinstance(reply, Stored):
-                    kept += reply.ok
-                elif isinstance(reply, StoredMany):
-                    kept += sum(r.ok for r in reply.results)
-        return kept
+            for (contact, chunk), reply in zip(part, replies, strict=True):
+                results: tuple[Stored, ...] | None = (reply,) if isinstance(reply, Stored) else None
+                if isinstance(reply, StoredMany):
+                    results = reply.results
+                if results is None or len(results) != len(chunk):
+                    unplaced += [(contact, item) for item in chunk]  # failed, or answered nonsense
+                    continue
+                for item, result in zip(chunk, results, strict=True):
+                    kept += result.ok
+                    if not result.ok and result.reason == LEAVING:
+                        unplaced.append((contact, item))
+        return kept, unplaced
 
     async def _store_replies(
         self, holders: list[Contact], key: bytes, record: Record, replicas: int, category: str
