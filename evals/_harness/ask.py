@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from synthswarm.evals._harness.settings import Progress, RunSettings
 from synthswarm.evals._harness.synthesis_metrics import Brought, figures, ledger
 from synthswarm.evals.datasets import Dataset, Question
 from synthswarm.swarm.dht import DHTNode, bytes_sent, requests_by_category
+from synthswarm.swarm.dht.upkeep import measured
 from synthswarm.swarm.errors import SwarmError
 
 __all__ = ["ask_all", "entry_of"]
@@ -60,7 +62,7 @@ async def ask_all(
     for agent in live:
         if agent.node is not None:
             serve_handoffs(agent)
-    sent0, bytes0 = requests_by_category(nodes), bytes_sent(nodes)
+    sent0, bytes0, began = requests_by_category(nodes), bytes_sent(nodes), time.perf_counter()
     index = {a.agent_id: i for i, a in enumerate(agents)}
     questions = dataset.questions
     asked: list[Asked] = []
@@ -70,6 +72,7 @@ async def ask_all(
     for agent in live:
         await agent.drain()
     sent = requests_by_category(nodes)
+    upkeep = measured(sent0, sent, len(nodes), (time.perf_counter() - began) / 60)
     answered, texts = None, None
     if answer:
         texts = await answer_all(questions, [(a.agent, a.context) for a in asked], report)
@@ -80,6 +83,7 @@ async def ask_all(
     # Bytes are read after the answers, requests before them, as the harness always has.
     traffic = Traffic(sent0, sent, bytes_sent(nodes) - bytes0, len(questions))
     row = evidence_row(asked, len(agents), traffic, answered)
+    row.upkeep_per_node_min = upkeep.as_dict()
     made = await ledger(agents)
     gold = [q.supporting for q in questions]
     brought = [a.brought for a in asked]

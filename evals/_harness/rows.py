@@ -69,6 +69,10 @@ class Row:
     """Every other request the nodes sent while the questions were asked (the DHT's own upkeep:
     bucket refreshes, replication, liveness pings), per question. Not caused by the questions, but
     paid while they were asked, so it is reported rather than left out."""
+    upkeep_per_node_min: dict[str, float] = field(default_factory=dict)
+    """The same upkeep by kind (:mod:`synthswarm.swarm.dht.upkeep`), per node per minute of wall time
+    while the questions were asked. The DHT's timers run on the machine's clock, so unlike every other
+    figure this one moves with the machine's speed and a run's length (empty in rows cached before it)."""
     provenance_pairs: int = 0
     """Agent pairs where one agent's passage or packet was in the other's final context (retrieval
     provenance; harness 4 called this ``synthesis_pairs``)."""

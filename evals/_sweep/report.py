@@ -70,28 +70,50 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", _gain_table(rows, "f1"), "", _gain_table(rows, "contains")]
     if any(r.get("em_by_kind") for r in rows):
         lines += ["", _kind_table(rows)]
+    if any(r.get("upkeep_per_node_min") for r in rows):
+        lines += ["", _upkeep_table(rows)]
     return "\n".join(lines) + "\n"
+
+
+def _upkeep_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The DHT's upkeep by kind, per node per minute of wall time while the questions were asked."""
+    kinds = ("refresh", "ping", "republish", "replicate", "welcome", "total")
+    lines = [
+        f"| {r['n']} | {r['strategy']} | " + " | ".join(f"{up.get(k, 0.0):.2f}" for k in kinds) + " |"
+        for r in rows
+        if (up := r.get("upkeep_per_node_min") or {})
+    ]
+    caption = (
+        "Upkeep per node per minute, by kind, while the questions were asked (wall time: the DHT's "
+        "timers run on the machine's clock, so this moves with its speed and the run's length; "
+        "`synthswarm bench dht` sets the same rates against Kademlia's at the configured intervals)."
+    )
+    return _table(caption, ["N", "strategy", *kinds], lines)
+
+
+def _table(caption: str, columns: Sequence[str], lines: Sequence[str]) -> str:
+    """A caption, then a markdown table of ``columns`` whose rows are ``lines``."""
+    head = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    return "\n".join([caption, "", *head, *lines])
 
 
 def _kind_table(rows: Sequence[dict[str, Any]]) -> str:
     """EM by the kind of answer each question wants, beside its chance baseline (a uniform pick among
     the candidates the reading rules offered) and its count: what the model adds is EM minus chance."""
     kinds = [k for k in KINDS if any(k in (r.get("em_by_kind") or {}) for r in rows)]
-    out = [
-        "EM by answer kind: EM / chance (questions). Chance is the expected EM of a uniform pick among "
-        "the candidates the reading rules offered for each question (yes/no 0.5, a two-way choice 0.5).",
-        "",
-        "| N | strategy | part | " + " | ".join(kinds) + " |",
-        "|" + " --- |" * (3 + len(kinds)),
-    ]
+    lines = []
     for r in rows:
         per = r.get("em_by_kind") or {}
         cells = [
             f"{per[k]['em']:.3f} / {per[k]['chance']:.3f} ({int(per[k]['n'])})" if k in per else "-"
             for k in kinds
         ]
-        out.append(f"| {r['n']} | {r['strategy']} | {r.get('part', 'all')} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
+        lines.append(f"| {r['n']} | {r['strategy']} | {r.get('part', 'all')} | " + " | ".join(cells) + " |")
+    caption = (
+        "EM by answer kind: EM / chance (questions). Chance is the expected EM of a uniform pick among "
+        "the candidates the reading rules offered for each question (yes/no 0.5, a two-way choice 0.5)."
+    )
+    return _table(caption, ["N", "strategy", "part", *kinds], lines)
 
 
 def _gain_table(rows: Sequence[dict[str, Any]], metric: str) -> str:

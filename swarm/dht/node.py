@@ -265,7 +265,7 @@ class DHTNode:
             return QueryAnswer(reply.contacts)
 
         k = min(count or self.settings.k, self.settings.k)
-        return await iterative_lookup(
+        result = await iterative_lookup(
             target,
             self.table.closest(target),
             ask,
@@ -275,6 +275,8 @@ class DHTNode:
             confirm=confirm,
             trust_neighbours=2 * k <= self.settings.k,  # buckets of this swarm's k hold twice the count
         )
+        self.stats.lookup_requests += result.rpcs
+        return result
 
     async def put(
         self,

@@ -348,6 +348,10 @@ def test_the_dht_benchmark_runs_an_hour_of_upkeep_at_the_default_periods() -> No
     kinds = figures["maintenance_by_kind_per_node_min"]
     assert kinds["republish"] > 0
     assert kinds["refresh"] > 0  # an idle swarm refreshes every bucket
+    predicted = figures["maintenance_expected_per_node_min"]  # Kademlia's rate at these intervals
+    for kind in ("refresh", "republish"):
+        assert predicted[kind] / 2 <= kinds[kind] <= predicted[kind] * 2, (kind, kinds, predicted)
+    assert predicted["replicate"] == kinds["replicate"] == 0  # re-announcing keeps every key fresh
     assert figures["rpc_cpu_us"] > 0
 
 

@@ -12,6 +12,7 @@ from synthswarm.agents.embeddings import HashingEmbedder, Vectors
 from synthswarm.evals.cli import run_settings
 from synthswarm.evals.datasets import synthetic_dataset
 from synthswarm.evals.harness import ALL_STRATEGIES, CachedEmbedder, Row, RunSettings, run_once
+from synthswarm.swarm.dht.upkeep import KINDS
 from synthswarm.swarm.errors import ConfigError
 
 
@@ -41,6 +42,8 @@ async def test_every_strategy_runs_and_reports_a_row() -> None:
         )
         assert row.messages_per_question == pytest.approx(parts, abs=0.06)  # upkeep is apart
         assert row.upkeep_messages_per_question >= 0
+        assert set(row.upkeep_per_node_min) == {*KINDS, "total"}
+        assert all(v >= 0 for v in row.upkeep_per_node_min.values())
     for silent in ("isolated", "oracle"):
         assert rows[silent].messages_per_question == 0
         assert rows[silent].publish_messages == 0

@@ -23,8 +23,9 @@ import zmq
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile
 from synthswarm.swarm.cluster.shards import launch_shards
-from synthswarm.swarm.dht import DHTNode, DHTSettings, distance, key_for, requests_sent
+from synthswarm.swarm.dht import DHTNode, DHTSettings, distance, key_for, requests_by_category, requests_sent
 from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.dht.upkeep import expected, measured, shape
 
 __all__ = ["DHTBenchSettings", "run_dht_bench", "targets", "zmq_round_trip_us"]
 
@@ -193,9 +194,6 @@ async def _overlap(nodes: list[DHTNode], count: int, rng: random.Random) -> floa
     return round(total / count, 4)
 
 
-_UPKEEP = ("republish", "replicate", "refresh", "evict", "welcome")
-
-
 async def _upkeep(nodes: list[DHTNode], hours: float, progress: Callable[[str], None]) -> dict[str, Any]:
     """Maintenance traffic at the default periods, republish on, in simulated time.
 
@@ -215,7 +213,7 @@ async def _upkeep(nodes: list[DHTNode], hours: float, progress: Callable[[str], 
 
     for node in nodes:
         node.set_clock(simulated)
-    before = {c: _sent(nodes, c) for c in _UPKEEP}
+    before = requests_by_category(nodes)
     republished = sum(n.stats.republished for n in nodes)
     ticks = round(hours * 3600 / s.maintenance_tick_s)
     for tick in range(1, ticks + 1):
@@ -225,11 +223,13 @@ async def _upkeep(nodes: list[DHTNode], hours: float, progress: Callable[[str], 
         if tick % 60 == 0:
             progress(f"upkeep: {tick * s.maintenance_tick_s / 60:.0f} of {hours * 60:.0f} simulated minutes")
     # The clock stays ahead: records were stamped by it, and must not all come due again at once.
-    per_kind = {c: (_sent(nodes, c) - before[c]) / len(nodes) / (hours * 60) for c in _UPKEEP}
+    upkeep = measured(before, requests_by_category(nodes), len(nodes), hours * 60)
+    predicted = expected(s, shape(nodes))
     records = sum(n.published_records for n in nodes)
     return {
-        "maintenance_msgs_per_node_min": round(sum(per_kind.values()), 2),
-        "maintenance_by_kind_per_node_min": {c: round(v, 2) for c, v in per_kind.items()},
+        "maintenance_msgs_per_node_min": upkeep.total,
+        "maintenance_by_kind_per_node_min": upkeep.by_kind,
+        "maintenance_expected_per_node_min": predicted.as_dict(),
         "upkeep_simulated_hours": hours,
         "republished_per_record_hour": round(
             (sum(n.stats.republished for n in nodes) - republished) / max(1, records) / hours, 2
@@ -237,10 +237,6 @@ async def _upkeep(nodes: list[DHTNode], hours: float, progress: Callable[[str], 
         "republished_per_record_hour_due": round(3600 / s.republish_interval_s, 2),
         "max_republish_delay_s": round(max(n.stats.max_republish_delay_s for n in nodes), 1),
     }
-
-
-def _sent(nodes: list[DHTNode], category: str) -> int:
-    return sum(node.stats.rpcs_sent.get(category, 0) for node in nodes)
 
 
 async def _run_sharded(s: DHTBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:

@@ -43,8 +43,9 @@ import numpy.typing as npt
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._report import Target, judge_targets
 from synthswarm.swarm.cluster import Shards, launch_shards
-from synthswarm.swarm.dht import DHTNode, DHTSettings, bytes_sent, requests_sent
+from synthswarm.swarm.dht import DHTNode, DHTSettings, bytes_sent, requests_by_category, requests_sent
 from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.dht.upkeep import expected, measured, shape
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, make_packet
 from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings, Router, RouterStats, make_router
@@ -217,7 +218,7 @@ async def _measure(
         )
     subscribe_s = time.perf_counter() - t0
     subscribe_messages = requests_sent(nodes, None) - sent0
-    upkeep: dict[str, float] = {}
+    upkeep: dict[str, Any] = {}
     if router.name == "dht":
         progress("dht: every node re-announces its subscription records once")
         sent0 = requests_sent(nodes, None)
@@ -225,8 +226,11 @@ async def _measure(
         rounds_an_hour = 3600 / nodes[0].settings.republish_interval_s
         per_round = (requests_sent(nodes, None) - sent0) / len(identities)
         upkeep["republish_messages_per_agent_hour"] = round(per_round * rounds_an_hour, 1)
+        # Kademlia's rate for this swarm as it stands (its subscription records published and held).
+        upkeep["upkeep_expected_per_node_min"] = expected(nodes[0].settings, shape(nodes)).as_dict()
     progress(f"{router.name}: publishing {len(packets)} packets")
     rpcs0, upkeep0, bytes0 = requests_sent(nodes, ROUTING), requests_sent(nodes, None), bytes_sent(nodes)
+    kinds0 = requests_by_category(nodes)
     recalls, hops = [], []
     t0 = time.perf_counter()
     for packet, (publisher, _) in zip(packets, plan, strict=True):
@@ -238,6 +242,9 @@ async def _measure(
         truth = set(np.argsort(-scores)[: s.m].tolist())
         recalls.append(len(received[packet.id] & truth) / s.m)
     publish_s = time.perf_counter() - t0
+    if router.name == "dht":  # on the machine's clock, as the DHT's timers run: moves with its speed
+        kinds = measured(kinds0, requests_by_category(nodes), len(nodes), publish_s / 60)
+        upkeep["upkeep_per_node_min_while_publishing"] = kinds.as_dict()
     deliveries = sum(len(v) for v in received.values())
     return {
         "recall_at_m": round(statistics.fmean(recalls), 4),

@@ -27,6 +27,8 @@ class NodeStats:
     """Application handlers that raised something other than a DHTError (a bug, answered "internal")."""
     stores_refused: int = 0
     lookups: int = 0
+    lookup_requests: int = 0
+    """Requests the node's lookups sent (FIND_NODE), so a lookup's mean cost is this over ``lookups``."""
     rate_limited: int = 0
     """Requests dropped because their sender was over its rate."""
     busy_refused: int = 0
