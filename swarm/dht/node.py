@@ -332,10 +332,11 @@ class DHTNode:
         return replicas
 
     async def get(self, key: bytes) -> GetResult:
-        """Every live record under ``key``: from this node if it holds them, else by lookup."""
+        """Every live record under ``key``: from this node if it holds them, else by lookup. Withdrawn
+        records (tombstones, :meth:`withdraw`) are left out."""
         local = self.store.get(key)
         if local:
-            return GetResult(key, tuple(local), None)
+            return GetResult(key, tuple(r for r in local if r.value), None)
         self.stats.lookups += 1
 
         async def ask(contact: Contact, count: int) -> QueryAnswer:
@@ -348,7 +349,7 @@ class DHTNode:
             key, self.table.closest(key), ask, own_id=self.node_id, k=self.settings.k,
             alpha=self.settings.alpha, want_value=True,
         )  # fmt: skip
-        return GetResult(key, result.records, result)
+        return GetResult(key, tuple(r for r in result.records if r.value), result)
 
     async def republish(self) -> int:
         """Re-announce every record this node published, now (maintenance does it every

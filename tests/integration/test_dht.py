@@ -349,9 +349,14 @@ def test_the_dht_benchmark_runs_an_hour_of_upkeep_at_the_default_periods() -> No
     assert kinds["republish"] > 0
     assert kinds["refresh"] > 0  # an idle swarm refreshes every bucket
     predicted = figures["maintenance_expected_per_node_min"]  # Kademlia's rate at these intervals
-    for kind in ("refresh", "republish"):
-        assert predicted[kind] / 2 <= kinds[kind] <= predicted[kind] * 2, (kind, kinds, predicted)
-    assert predicted["replicate"] == kinds["replicate"] == 0  # re-announcing keeps every key fresh
+    # An idle swarm's refreshes are the most Kademlia predicts (a lookup touches the buckets it
+    # passes, which then need none); re-announcements are what it predicts.
+    assert 0 < kinds["refresh"] <= predicted["refresh"] * 1.5, (kinds, predicted)
+    assert predicted["republish"] / 2 <= kinds["republish"] <= predicted["republish"] * 2, (kinds, predicted)
+    # Re-announcing keeps keys fresh, so Kademlia predicts no replication; the few keys a node came
+    # to hold otherwise (stored on it while it joined) may still come due within the hour.
+    assert predicted["replicate"] == 0
+    assert kinds["replicate"] <= 0.1 * kinds["republish"]
     assert figures["rpc_cpu_us"] > 0
 
 

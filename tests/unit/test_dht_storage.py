@@ -183,3 +183,15 @@ def test_a_withdrawal_and_the_value_it_withdrew_keep_whichever_lives_longer() ->
     assert [r.value for r in store.get(key, now=1070.0)] == [b"again"]
     store.put(key, Record(b"row", b"changed", 60), now=1080.0)  # values replace values as before
     assert [r.value for r in store.get(key, now=1090.0)] == [b"changed"]
+
+
+async def test_a_withdrawn_record_is_got_by_no_one() -> None:
+    async with launch_swarm(5, seed=9) as nodes:
+        key = b"\x07" * 32
+        await nodes[0].put(key, b"kept", subkey=b"a", replicas=3)
+        await nodes[0].put(key, b"taken back", subkey=b"b", replicas=3)
+        result = await nodes[0].withdraw(key, subkey=b"b", replicas=3)
+        assert result.stored >= 1
+        assert nodes[0].published_records == 1  # no longer re-announced
+        for node in nodes:
+            assert [r.value for r in (await node.get(key)).records] == [b"kept"]
