@@ -200,10 +200,10 @@ class HubRouter(_Hosting):
 
     async def _on_subscribe(self, sender: Contact, payload: bytes) -> bytes:
         request = decode_hub_subscribe(payload)
-        known = self._index.get(request.agent_id)
-        if known is not None and known.contact.node_id != sender.node_id:
-            raise ProtocolError("hub.subscribe: the agent subscribed from another node")
         if request.rows == 0 and not request.vectors:  # no rows: the agent left
+            known = self._index.get(request.agent_id)
+            if known is not None and known.contact.node_id != sender.node_id:
+                raise ProtocolError("hub.subscribe: only the node an agent subscribed from withdraws it")
             self._index.pop(request.agent_id, None)
             return b""
         if request.rows < 1 or len(request.vectors) % (4 * request.rows):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from synthswarm.swarm._codec import encode
 from synthswarm.swarm.dht import DHTNode
 from synthswarm.swarm.dht.testing import launch_swarm
+from synthswarm.swarm.errors import ProtocolError
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, PacketKind, make_packet
 from synthswarm.swarm.routers import BroadcastRouter, DHTRouter, GossipRouter, HubRouter, Router
-from synthswarm.swarm.routers._messages import decode_subscription
+from synthswarm.swarm.routers._messages import HubSubscribe, decode_subscription
 from synthswarm.swarm.routers.dht import DHTRouterSettings
 from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
@@ -127,3 +129,24 @@ async def test_the_baselines_deliver_nothing_to_a_withdrawn_agent(kind: str) -> 
         assert router.stats().unsubscribed == 1
         if isinstance(router, HubRouter):
             assert leaving.id not in router._index
+
+
+async def test_only_the_node_an_agent_subscribed_from_withdraws_it_at_the_hub() -> None:
+    async with launch_swarm(3, seed=24) as nodes:
+        router = HubRouter(nodes[0], m=10)
+
+        async def ignore(packet: OutcomePacket) -> None:
+            pass
+
+        await router.subscribe(AGENTS[0].id, _vector(0), ignore, node=nodes[1])
+        forged = encode(HubSubscribe(AGENTS[0].id, b"", 0))
+        with pytest.raises(ProtocolError, match="only the node"):
+            await router._on_subscribe(nodes[2].contact, forged)
+        assert AGENTS[0].id in router._index
+        await router._on_subscribe(nodes[2].contact, encode(_rows(AGENTS[0].id, _vector(0))))  # moved
+        await router._on_subscribe(nodes[2].contact, forged)
+        assert AGENTS[0].id not in router._index
+
+
+def _rows(agent_id: bytes, vector: np.ndarray) -> HubSubscribe:
+    return HubSubscribe(agent_id, vector.astype("<f4").tobytes(), 1)
