@@ -287,10 +287,7 @@ def focus(question: str, passages: Sequence[str], k: int) -> list[str]:
     found = [s for p in passages for s in sentences(p)]
     if len(found) <= k:
         return found
-    asked = _asked(question)
-    stems = [_stems(s) for s in found]
-    weight = _weights(stems)
-    scores = [sum(weight[w] for w in asked & st) for st in stems]
+    scores = _Scored(question, found).scores
     best = sorted(sorted(range(len(found)), key=lambda i: (-scores[i], i))[:k])
     return [found[i] for i in best]
 
@@ -310,12 +307,11 @@ def bridged_focus(question: str, passages: Sequence[str], k: int) -> tuple[list[
     found = [s for p in passages for s in sentences(p)]
     if len(found) <= k:
         return found, found
-    asked = _asked(question)
-    stems = [_stems(s) for s in found]
-    weight = _weights(stems)
-    score = [sum(weight[w] for w in asked & st) for st in stems]
+    scored = _Scored(question, found)
+    score, stems, weight = scored.scores, scored.stems, scored.weight
     first = min(range(len(found)), key=lambda i: (-score[i], i))
-    bridge = {_stem(w.lower()) for w in _WORD.findall(found[first]) if capitalised(w)} - asked - STOPWORDS
+    names = {_stem(w.lower()) for w in _WORD.findall(found[first]) if capitalised(w)}
+    bridge = names - scored.asked - STOPWORDS
     bridged = [score[i] + sum(weight[w] for w in bridge & stems[i]) for i in range(len(found))]
     rest = sorted((i for i in range(len(found)) if i != first), key=lambda i: (-bridged[i], i))[: k - 1]
     linked = [i for i in rest if bridge & stems[i]]
@@ -324,22 +320,20 @@ def bridged_focus(question: str, passages: Sequence[str], k: int) -> tuple[list[
     return [found[i] for i in chosen], [found[i] for i in answered]
 
 
-def _asked(question: str) -> set[str]:
-    """The stems of ``question``'s content words."""
-    return {_stem(w) for w in _WORD.findall(question.lower()) if w not in STOPWORDS}
+class _Scored:
+    """The sentences ``found`` scored against ``question``: the question's content stems
+    (``asked``), each sentence's stems, each stem's weight among the sentences (rarer ones weigh
+    more), and each sentence's score, the weights of the question's stems it holds."""
 
-
-def _stems(sentence: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(sentence.lower())}
-
-
-def _weights(stems: Sequence[set[str]]) -> dict[str, float]:
-    """Each stem's weight among the sentences ``stems``: rarer ones weigh more."""
-    df: dict[str, int] = {}
-    for st in stems:
-        for w in st:
-            df[w] = df.get(w, 0) + 1
-    return {w: math.log(1 + len(stems) / (1 + n)) for w, n in df.items()}
+    def __init__(self, question: str, found: Sequence[str]) -> None:
+        self.asked = {_stem(w) for w in _WORD.findall(question.lower()) if w not in STOPWORDS}
+        self.stems = [{_stem(w) for w in _WORD.findall(s.lower())} for s in found]
+        df: dict[str, int] = {}
+        for st in self.stems:
+            for w in st:
+                df[w] = df.get(w, 0) + 1
+        self.weight = {w: math.log(1 + len(found) / (1 + n)) for w, n in df.items()}
+        self.scores = [sum(self.weight[w] for w in self.asked & st) for st in self.stems]
 
 
 def context_for(passages: Sequence[tuple[str, float]], budget_words: int) -> list[str]:

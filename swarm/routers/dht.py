@@ -159,15 +159,8 @@ class DHTRouter:
             lost += key is None
             if key is not None:
                 now.setdefault(index, []).append(key)
-        left = [
-            (index, key)
-            for index, keys in placed.items()
-            if index >= len(rows) or index in set(where)
-            for key in keys
-            if key not in now.get(index, ())
-        ]
-        for index in set(where) | {i for i in placed if i >= len(rows)}:
-            placed.pop(index, None)
+        moved = set(where) | {i for i in placed if i >= len(rows)}  # rows put again, or gone
+        left = [(i, key) for i in moved for key in placed.pop(i, []) if key not in now.get(i, ())]
         placed.update(now)
         await self._withdraw(node, agent_id, left)
         if lost:

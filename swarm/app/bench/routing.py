@@ -229,8 +229,7 @@ async def _measure(
         # Kademlia's rate for this swarm as it stands (its subscription records published and held).
         upkeep["upkeep_expected_per_node_min"] = expected(nodes[0].settings, shape(nodes)).as_dict()
     progress(f"{router.name}: publishing {len(packets)} packets")
-    rpcs0, upkeep0, bytes0 = requests_sent(nodes, ROUTING), requests_sent(nodes, None), bytes_sent(nodes)
-    kinds0 = requests_by_category(nodes)
+    before, bytes0 = requests_by_category(nodes), bytes_sent(nodes)
     recalls, hops = [], []
     t0 = time.perf_counter()
     for packet, (publisher, _) in zip(packets, plan, strict=True):
@@ -242,17 +241,17 @@ async def _measure(
         truth = set(np.argsort(-scores)[: s.m].tolist())
         recalls.append(len(received[packet.id] & truth) / s.m)
     publish_s = time.perf_counter() - t0
+    after = requests_by_category(nodes)
+    sent = {c: v - before.get(c, 0) for c, v in after.items()}
+    routed = sum(v for c, v in sent.items() if c in ROUTING)
     if router.name == "dht":  # on the machine's clock, as the DHT's timers run: moves with its speed
-        kinds = measured(kinds0, requests_by_category(nodes), len(nodes), publish_s / 60)
+        kinds = measured(before, after, len(nodes), publish_s / 60)
         upkeep["upkeep_per_node_min_while_publishing"] = kinds.as_dict()
     deliveries = sum(len(v) for v in received.values())
     return {
         "recall_at_m": round(statistics.fmean(recalls), 4),
-        "messages_per_packet": round((requests_sent(nodes, ROUTING) - rpcs0) / len(packets), 2),
-        "upkeep_msgs_per_packet": round(
-            ((requests_sent(nodes, None) - upkeep0) - (requests_sent(nodes, ROUTING) - rpcs0)) / len(packets),
-            2,
-        ),
+        "messages_per_packet": round(routed / len(packets), 2),
+        "upkeep_msgs_per_packet": round((sum(sent.values()) - routed) / len(packets), 2),
         "bytes_per_packet": round((bytes_sent(nodes) - bytes0) / len(packets)),
         "hops_mean": round(statistics.fmean(hops), 2),
         "deliveries_per_s": round(deliveries / publish_s, 1) if publish_s else 0.0,
