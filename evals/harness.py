@@ -133,7 +133,9 @@ async def run_once(
         _finish(result.row, dataset, n, strategy, s, began)
         return result
     parts = [list(range(len(dataset.paragraphs)))] if strategy == ORACLE else partition(vectors, n, seed=seed)
-    async with launch_swarm(len(parts), seed=seed, seeded_ids=True, settings=s.dht) as nodes:
+    # One transport host for every node (two sockets in all, not two per node, and no pipe per pair
+    # of nodes that ever spoke): about 1.7 MB less per agent, with the same requests (issue 27).
+    async with launch_swarm(len(parts), seed=seed, seeded_ids=True, settings=s.dht, shared=True) as nodes:
         router = router_for(strategy, nodes, embedder, s)
         inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)  # findings, queries, replies
         model = chat or ScriptedChat()  # ScriptedChat: a model call without --llm would raise
