@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from synthswarm.agents.embeddings import make_embedder
 from synthswarm.evals._harness.spread import check_spread
-from synthswarm.evals.datasets import load_dataset
+from synthswarm.evals.datasets import load_dataset, synthetic_world
 from synthswarm.evals.harness import CachedEmbedder, Row, RunSettings
 from synthswarm.evals.sweep import ModelSpec, SweepSettings, run_sweep
 from synthswarm.swarm.config import Config
@@ -122,7 +122,10 @@ async def scaling(
         for n in sweep.sizes:
             for strategy in (s for s in sweep.strategies if s != "oracle"):
                 check_spread(strategy, n, processes, settings, answer=llm != "none")
-    data = load_dataset(dataset, seed=seed)
+    if dataset == "synthetic" and protocol == "growing":  # a world the largest size can grow into
+        data = synthetic_world(max(sweep.sizes) * share, seed=seed)
+    else:
+        data = load_dataset(dataset, seed=seed)
     if complete:
         data = data.complete()
     data = data.split(part).take(questions)

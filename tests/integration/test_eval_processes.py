@@ -32,7 +32,9 @@ async def test_a_run_over_two_processes_gives_the_one_process_row() -> None:
     # the spread run would show about half of the requests.
     assert 0.75 <= two.publish_messages / one.publish_messages <= 1.25
     assert 0.75 <= two.messages_per_question / one.messages_per_question <= 1.25
-    assert two.reply_messages_per_question > 0 and two.fetch_messages_per_question > 0
+    assert two.reply_messages_per_question > 0
+    assert two.fetch_messages_per_question > 0
     assert abs(two.evidence_recall - one.evidence_recall) <= 0.1
-    assert two.handoffs_failed == 0 and two.reply_timeouts == 0
+    assert two.handoffs_failed == 0
+    assert two.reply_timeouts == 0
     assert two.synthesis_ceiling == one.synthesis_ceiling  # the same split: the same agents hold the same
