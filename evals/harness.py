@@ -134,8 +134,11 @@ async def run_once(
         return result
     parts = [list(range(len(dataset.paragraphs)))] if strategy == ORACLE else partition(vectors, n, seed=seed)
     # One transport host for every node (two sockets in all, not two per node, and no pipe per pair
-    # of nodes that ever spoke): about 1.7 MB less per agent, with the same requests (issue 27).
-    async with launch_swarm(len(parts), seed=seed, seeded_ids=True, settings=s.dht, shared=True) as nodes:
+    # of nodes that ever spoke): about 1.7 MB less per agent, with the same requests (issue 27). Not
+    # with --kill: a node killed on a shared host does not refuse what is sent to it, so each request
+    # to it would wait out its timeout (30 s here), where a dead node's own socket fails it at once.
+    shared = not s.kill
+    async with launch_swarm(len(parts), seed=seed, seeded_ids=True, settings=s.dht, shared=shared) as nodes:
         router = router_for(strategy, nodes, embedder, s)
         inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)  # findings, queries, replies
         model = chat or ScriptedChat()  # ScriptedChat: a model call without --llm would raise
