@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from synthswarm.agents.embeddings import make_embedder
-from synthswarm.evals.datasets import load_dataset
+from synthswarm.evals._harness.spread import check_spread
+from synthswarm.evals.datasets import load_dataset, synthetic_world
 from synthswarm.evals.harness import CachedEmbedder, Row, RunSettings
 from synthswarm.evals.sweep import ModelSpec, SweepSettings, run_sweep
 from synthswarm.swarm.config import Config
@@ -103,6 +104,7 @@ async def scaling(
     share: int = 30,
     synthesis: bool = False,
     answerer: str = "",
+    processes: int = 1,
 ) -> None:
     sweep = SweepSettings(
         sizes=parse_sizes(sizes),
@@ -113,9 +115,17 @@ async def scaling(
         ray=ray,
         protocol=protocol,
         share=share,
+        processes=processes,
     )
     settings = run_settings(kill=kill, ablate=ablate, synthesis=synthesis, answerer=answerer)
-    data = load_dataset(dataset, seed=seed)
+    if processes > 1:  # refuse what a spread run cannot do before any run starts
+        for n in sweep.sizes:
+            for strategy in (s for s in sweep.strategies if s != "oracle"):
+                check_spread(strategy, n, processes, settings, answer=llm != "none")
+    if dataset == "synthetic" and protocol == "growing":  # a world the largest size can grow into
+        data = synthetic_world(max(sweep.sizes) * share, seed=seed)
+    else:
+        data = load_dataset(dataset, seed=seed)
     if complete:
         data = data.complete()
     data = data.split(part).take(questions)
@@ -133,6 +143,7 @@ async def scaling(
         f"{len(data.paragraphs)} paragraphs, part {data.part}, sizes {list(sweep.sizes)}, "
         f"strategies {list(sweep.strategies)}, "
         f"llm {models.describe()}, seed {seed}, {jobs} job(s)"
+        + (f", agents over {processes} processes" if processes > 1 else "")
         + (f" on Ray ({ray})" if ray else "")
         + f" -> {out}"
     )

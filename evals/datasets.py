@@ -40,6 +40,7 @@ __all__ = [
     "load_hotpotqa",
     "part_of",
     "synthetic_dataset",
+    "synthetic_world",
 ]
 
 HOTPOTQA_SAMPLE = Path(__file__).resolve().parent / "data" / "hotpot_dev300.jsonl"
@@ -324,6 +325,20 @@ def synthetic_dataset(
     return Dataset(f"synthetic-{seed}", paragraphs, tuple(out))
 
 
+def synthetic_world(paragraphs: int, *, seed: int = 0) -> Dataset:
+    """A synthetic world in which the growing protocol (:meth:`Dataset.growing`) reaches ``paragraphs``
+    paragraphs: twice as many entities over the default 8 domains, and as many questions as
+    ``paragraphs``, which bring about 1.26 times that many distinct paragraphs (each question two of
+    the world's, drawn about uniformly). Never smaller than the default world."""
+    domains = 8
+    return synthetic_dataset(
+        seed=seed,
+        domains=domains,
+        entities_per_domain=max(16, -(-2 * paragraphs // domains)),
+        questions=max(200, paragraphs),
+    )
+
+
 class _Names:
     """Unique invented names from a seeded generator."""
 
@@ -332,11 +347,15 @@ class _Names:
         self.used: set[str] = set()
 
     def _word(self, parts: int) -> str:
+        tries = 0
         while True:
             word = "".join(self.rng.choice(_SYLLABLES) for _ in range(parts)).capitalize()
             if word not in self.used:
                 self.used.add(word)
                 return word
+            tries += 1
+            if tries % 64 == 0:  # words this long are (nearly) used up, as in a world of thousands: longer
+                parts += 1
 
     def person(self) -> str:
         return f"{self._word(2)} {self._word(3)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,15 @@ from synthswarm.agents.entry import ENTRY, PROFILE, SCAN, choose, context_of, ha
 from synthswarm.agents.specialist import Context, Specialist
 from synthswarm.evals._harness.answer import answer_all
 from synthswarm.evals._harness.kinds import offered
-from synthswarm.evals._harness.metrics import Asked, Traffic, edges, evidence_row, scores
+from synthswarm.evals._harness.metrics import (
+    Asked,
+    Record,
+    Traffic,
+    edges,
+    evidence_row,
+    reply_timeouts,
+    scores,
+)
 from synthswarm.evals._harness.rows import Row
 from synthswarm.evals._harness.settings import Progress, RunSettings
 from synthswarm.evals._harness.synthesis_metrics import Brought, figures, ledger
@@ -27,7 +36,7 @@ from synthswarm.swarm.dht import DHTNode, bytes_sent, requests_by_category
 from synthswarm.swarm.dht.upkeep import measured
 from synthswarm.swarm.errors import SwarmError
 
-__all__ = ["ask_all", "entry_of"]
+__all__ = ["ask_all", "ask_at", "entry_index", "entry_of"]
 
 _log = logging.getLogger(__name__)
 
@@ -82,7 +91,8 @@ async def ask_all(
         answered = scores(texts, questions, agents, candidates)
     # Bytes are read after the answers, requests before them, as the harness always has.
     traffic = Traffic(sent0, sent, bytes_sent(nodes) - bytes0, len(questions))
-    row = evidence_row(asked, len(agents), traffic, answered)
+    records = [a.record() for a in asked]
+    row = evidence_row(records, len(agents), traffic, answered, reply_timeouts=reply_timeouts(asked))
     row.upkeep_per_node_min = upkeep.as_dict()
     made = await ledger(agents)
     gold = [q.supporting for q in questions]
@@ -91,14 +101,59 @@ async def ask_all(
     row.synthesis_useful, row.synthesis_ceiling = found.useful, found.ceiling
     row.synthesis_pairs, row.synthesis_used, row.synthesis_used_own = found.pairs, found.used, found.used_own
     row.answerer = how.name
-    return row, edges(asked)
+    return row, edges(records)
 
 
 def entry_of(question_id: str, live: list[Specialist], seed: int) -> Specialist:
     """The agent ``question_id`` enters the swarm at: a seeded choice among ``live`` (the same seed
     gives the same entry), independent of what the agents hold."""
+    return live[entry_index(question_id, len(live), seed)]
+
+
+def entry_index(question_id: str, count: int, seed: int) -> int:
+    """:func:`entry_of` as a position among ``count`` agents, for a driver that does not hold them."""
     digest = hashlib.sha256(f"entry:{seed}:{question_id}".encode()).digest()
-    return live[int.from_bytes(digest[:8], "big") % len(live)]
+    return int.from_bytes(digest[:8], "big") % count
+
+
+async def ask_at(
+    question: Question,
+    entry: Specialist,
+    index: Mapping[bytes, int],
+    *,
+    rule: str,
+    handoff_timeout_s: float,
+    alone: bool = False,
+) -> Record:
+    """``question`` asked at ``entry``, by ``rule`` (``entry`` or ``routed``: no free read of other
+    agents), its answerer wherever it lives (``index``: every agent's position, in any process); the
+    record as plain data. For a swarm spread over processes (:mod:`.spread`), where only the entry's
+    own process holds it. ``alone``: the entry is the only live agent."""
+    text = question.question
+    [vector] = await entry.embedder.embed([text])
+    choice = await choose(ENTRY if alone else rule, entry, text, vector)
+    responder, failed = entry.agent_id, False
+    if choice.holder is None or choice.agent_id == entry.agent_id:
+        context = await entry.gather(text)
+    else:
+        try:
+            handed = await hand_off(
+                entry, choice.holder, choice.agent_id, text, answer=False, timeout_s=handoff_timeout_s
+            )
+            responder, context = handed.responder, context_of(handed)
+        except SwarmError as exc:
+            _log.warning("question %s: %s; the entry agent answers it", question.id, exc)
+            context, failed = await entry.gather(text), True
+    if responder not in index:
+        raise SwarmError(f"question {question.id}: a handoff was answered by an agent this run never made")
+    best = index[responder]
+    found = {ref for e in context.evidence for ref in e.refs}
+    origins = [e.origin for e in context.evidence]
+    used = [(index[o], best) for o in origins if o is not None and o in index and o != responder]
+    return Record(
+        recall=sum(p in found for p in question.supporting) / len(question.supporting),
+        used=used, answerer=best, hops=context.hops, rounds=context.rounds, handoff_failed=failed,
+    )  # fmt: skip
 
 
 async def _ask_one(

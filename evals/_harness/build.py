@@ -15,7 +15,7 @@ from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.routers import Router, make_router
 from synthswarm.swarm.semantic import SemanticHasher
 
-__all__ = ["build_agents", "router_for"]
+__all__ = ["agent_identity", "build_agents", "router_for"]
 
 
 def router_for(strategy: str, nodes: list[DHTNode], embedder: Embedder, s: RunSettings) -> Router:
@@ -37,10 +37,14 @@ async def build_agents(
     inbox_limit: int,
     seed: int,
     report: Progress,
+    *,
+    first: int = 0,
 ) -> list[Specialist]:
-    """One specialist per part, on its node, with a seeded identity (the same agents for the same seed)."""
+    """One specialist per part, on its node, with a seeded identity (the same agents for the same seed).
+    ``first``: the run's number of the first of them (a shard of a swarm spread over processes builds
+    the agents ``first``, ``first + 1``, ... of the run)."""
     agents = []
-    for i, (part, node) in enumerate(zip(parts, nodes, strict=True)):
+    for i, (part, node) in enumerate(zip(parts, nodes, strict=True), start=first):
         paragraphs = [dataset.paragraphs[j] for j in part]
         agent = Specialist(
             f"agent-{i:03d}",
@@ -48,7 +52,7 @@ async def build_agents(
             chat=chat,
             embedder=embedder,
             memory=AgentMemory.in_memory(embedder, inbox_limit=inbox_limit),
-            identity=Identity.from_seed(seed.to_bytes(8, "big") + i.to_bytes(24, "big")),
+            identity=agent_identity(seed, i),
             settings=settings.agent,
             synthesis=settings.synthesis_bounds,
             instructions=settings.instructions,
@@ -58,5 +62,11 @@ async def build_agents(
         )
         await agent.join(router, node)
         agents.append(agent)
-        report("agents", i + 1, len(parts))
+        report("agents", i + 1 - first, len(parts))
     return agents
+
+
+def agent_identity(seed: int, i: int) -> Identity:
+    """The identity of the run's agent number ``i``: seeded, so every process of a run knows every
+    agent's id without asking."""
+    return Identity.from_seed(seed.to_bytes(8, "big") + i.to_bytes(24, "big"))

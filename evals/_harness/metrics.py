@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +29,13 @@ __all__ = [
     "ROUTE",
     "SUBSCRIBE",
     "Asked",
+    "Record",
     "Scores",
     "Traffic",
     "ceiling",
     "edges",
     "evidence_row",
+    "reply_timeouts",
     "scores",
 ]
 
@@ -66,6 +69,35 @@ class Asked:
     """Agents an oracle scan read for free to choose the answerer (``scan``, ``profile``)."""
     handoff_failed: bool = False
     """The answerer the entry step chose did not send its context back; the entry agent answered."""
+
+    def record(self) -> Record:
+        """What the row needs of it, as plain data (what a shard in another process sends back)."""
+        return Record(
+            self.recall, self.used, self.answerer, self.context.hops, self.context.rounds,
+            self.lookups, self.handoff_failed,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Record:
+    """One question's figures for the row: :class:`Asked` as plain data, wherever it was asked."""
+
+    recall: float
+    used: list[tuple[int, int]]
+    answerer: int
+    hops: int
+    rounds: int
+    lookups: int = 0
+    handoff_failed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        fields = dict(data)
+        fields["used"] = [(int(i), int(j)) for i, j in fields["used"]]
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -127,12 +159,15 @@ def scores(
     )
 
 
-def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Scores | None) -> Row:
+def evidence_row(
+    asked: Sequence[Record], n: int, traffic: Traffic, answered: Scores | None, *, reply_timeouts: int
+) -> Row:
     """The row of ``n`` agents' records: evidence, messages, pairs and (with ``answered``) scores. The
-    run fills in what the ask phase does not know (strategy, publishing, wall time)."""
+    run fills in what the ask phase does not know (strategy, publishing, wall time).
+    ``reply_timeouts``: :func:`reply_timeouts` of the agents that asked."""
     recalls = [a.recall for a in asked]
-    hops = [a.context.hops for a in asked]
-    rounds = [a.context.rounds for a in asked]
+    hops = [a.hops for a in asked]
+    rounds = [a.rounds for a in asked]
     used = _used(asked)
     return Row(
         n=n,
@@ -162,7 +197,7 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
             0.0, round(traffic.per_question(None) - traffic.per_question(QUESTION), 2)
         ),
         provenance_pairs=len({frozenset(pair) for pair in used}),
-        reply_timeouts=_reply_timeouts(asked),
+        reply_timeouts=reply_timeouts,
         em_by_kind=answered.by_kind if answered is not None and asked else {},
         handoff_messages_per_question=traffic.per_question(HANDOFF),
         scan_lookups_per_question=round(sum(a.lookups for a in asked) / max(1, len(asked)), 2),
@@ -170,17 +205,17 @@ def evidence_row(asked: Sequence[Asked], n: int, traffic: Traffic, answered: Sco
     )
 
 
-def _reply_timeouts(asked: Sequence[Asked]) -> int:
+def reply_timeouts(asked: Sequence[Asked]) -> int:
     """Waits for promised replies that ran out, over the agents that asked (each counted once)."""
     return sum(agent.stats.reply_timeouts for agent in {id(a.agent): a.agent for a in asked}.values())
 
 
-def edges(asked: Sequence[Asked]) -> list[tuple[int, int, int]]:
+def edges(asked: Sequence[Record]) -> list[tuple[int, int, int]]:
     """The synthesis graph: ``(i, j, count)`` when agent j's context used a finding of agent i."""
     return [(i, j, times) for (i, j), times in sorted(_used(asked).items())]
 
 
-def _used(asked: Sequence[Asked]) -> Counter[tuple[int, int]]:
+def _used(asked: Sequence[Record]) -> Counter[tuple[int, int]]:
     return Counter(pair for a in asked for pair in a.used)
 
 

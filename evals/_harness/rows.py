@@ -115,6 +115,9 @@ class Row:
     ``profile``: one per live agent). Not messages, so not in ``messages_per_question``."""
     handoffs_failed: int = 0
     """Questions whose chosen answerer sent nothing back in time; the entry agent answered them."""
+    processes: int = 1
+    """Processes the run's agents were spread over (``--processes``; their requests summed over
+    every process's sockets). One: every node in this process, on ``inproc://``."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:

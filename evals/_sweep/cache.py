@@ -15,7 +15,7 @@ import numpy as np
 from synthswarm.evals._sweep.jobs import Outcome
 from synthswarm.evals._sweep.settings import ModelSpec, SweepSettings
 from synthswarm.evals.datasets import Dataset
-from synthswarm.evals.harness import CachedEmbedder, RunSettings, paragraph_texts
+from synthswarm.evals.harness import ORACLE, CachedEmbedder, RunSettings, paragraph_texts
 
 __all__ = ["HARNESS_VERSION", "paragraph_vectors", "read_run", "run_path", "write_run"]
 
@@ -61,6 +61,8 @@ def _key(
         [HARNESS_VERSION, dataset.name, [q.id for q in dataset.questions], len(dataset.paragraphs),
          sweep.seed, spec.key(), spec.embedder.backend, spec.embedder.model, n, strategy, repr(settings)]
     )  # fmt: skip
+    if sweep.processes > 1 and strategy != ORACLE:  # a spread run's nodes differ (ids, TCP); keyed apart
+        what += f" processes={sweep.processes}"
     return f"n{n:04d}-{strategy}-{hashlib.sha256(what.encode()).hexdigest()[:16]}"
 
 

@@ -14,6 +14,7 @@ from synthswarm.agents.llm import ChatModel
 from synthswarm.evals._sweep.observer import SweepObserver
 from synthswarm.evals.datasets import Dataset
 from synthswarm.evals.harness import CachedEmbedder, RunResult, RunSettings
+from synthswarm.swarm.config import EmbedderConfig
 
 __all__ = ["Job", "Outcome", "Runner", "run_here"]
 
@@ -36,14 +37,20 @@ class Job:
     strategy: str
     seed: int
     settings: RunSettings
+    processes: int = 1
+    """Processes the run's agents are spread over (:mod:`synthswarm.evals._harness.spread`)."""
+    embedder: EmbedderConfig | None = None
+    """The embedder each process of a spread run builds."""
 
 
 async def run_here(
     run: Runner, job: Job, embedder: CachedEmbedder, chat: ChatModel | None, label: str, watch: SweepObserver
 ) -> Outcome:
     """``job`` run by ``run`` in this process, its progress reported to ``watch`` under ``label``."""
+    spread = {"processes": job.processes, "embedder_config": job.embedder} if job.processes > 1 else {}
     result = await run(
         job.dataset, job.vectors, job.n, job.strategy, embedder=embedder, chat=chat, seed=job.seed,
         settings=job.settings, progress=lambda stage, done, total: watch.stage(label, stage, done, total),
+        **spread,
     )  # fmt: skip
     return result.row.as_dict(), [list(e) for e in result.edges]

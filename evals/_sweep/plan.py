@@ -91,7 +91,8 @@ class Plan:
         settings = replace(
             _settings_for(n, strategy, self.base, data, self.results), protocol=self.sweep.protocol
         )
-        return Job(data, vecs, n, strategy, self.sweep.seed, settings)
+        spread = self.sweep.processes
+        return Job(data, vecs, n, strategy, self.sweep.seed, settings, spread, self.spec.embedder)
 
     def _local_chat(self) -> ChatModel | None:
         if self._chat is None and self.spec.llm is not None:

@@ -34,7 +34,7 @@ def markdown(results: dict[str, Any]) -> str:
         "brought a passage into a context; provenance pairs: pairs where one's passage was in the",
         "other's context; both of N(N-1)/2.",
         "",
-        f"Asking: {_asking(results.get('asking', {}))}.",
+        f"Asking: {_asking(results.get('asking', {}))}.{_spread(rows)}",
         "",
         "| N | strategy | evidence recall | complete | ceiling | EM | F1 | contains | messages/q | route "
         "| reply | fetch | relay | subscribe | upkeep | rounds | bytes/q | hops | publish msgs | synthesis "
@@ -147,6 +147,16 @@ def _asking(asking: dict[str, Any]) -> str:
         f"lexical weight {asking['lexical_weight']}, titles {'on' if asking['titles'] else 'off'}, "
         f"answerer by {asking['answerer']}, {asking['kill']:.0%} of nodes killed"
     )
+
+
+def _spread(rows: Sequence[dict[str, Any]]) -> str:
+    """Which runs had their agents spread over processes (their requests summed over every process's
+    sockets); nothing when none was."""
+    spread = sorted({(r["strategy"], r.get("processes", 1)) for r in rows if r.get("processes", 1) > 1})
+    if not spread:
+        return ""
+    runs = ", ".join(f"{strategy} over {p} processes" for strategy, p in spread)
+    return f" Agents spread over processes (one DHT over TCP loopback, requests summed): {runs}."
 
 
 def _part(rows: Sequence[dict[str, Any]]) -> str:

@@ -34,6 +34,10 @@ class SweepSettings:
     this machine's processes. Results come back to this process, which writes ``OUT``; with a model,
     each worker machine keeps its own response cache under the same ``OUT`` path."""
 
+    processes: int = 1
+    """Processes each run's agents are spread over, sharing one DHT (the oracle, one agent, runs in
+    one); 1: every node in one process, on ``inproc://``."""
+
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in ALL_STRATEGIES]
         if unknown:
@@ -52,6 +56,12 @@ class SweepSettings:
             raise ConfigError("eval.protocol", f"unknown {self.protocol!r}: use {', '.join(PROTOCOLS)}")
         if self.share < 1:
             raise ConfigError("eval.share", f"must be at least 1, got {self.share}")
+        if self.processes < 1:
+            raise ConfigError("eval.processes", f"must be at least 1, got {self.processes}")
+        if self.processes > 1 and self.ray is not None:
+            raise ConfigError(
+                "eval.processes", "--ray runs whole runs on a cluster; it does not spread one yet"
+            )
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,14 @@ def eval_group() -> None:
     show_default=True,
     help="Settle after publishing: agents combine what they received with what they know.",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Spread each run's agents over this many processes sharing one DHT over TCP loopback (dht; "
+    "the oracle runs in one). 1: every node in one process.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
 @click.pass_obj
 def eval_scaling(
@@ -132,6 +140,7 @@ def eval_scaling(
     ablate: str,
     synthesis: str,
     answerer: str | None,
+    processes: int,
     out: Path,
 ) -> None:
     """Run every (size, strategy) of the scaling protocol; results, table and plots go to OUT.
@@ -154,6 +163,7 @@ def eval_scaling(
         + (" --synthesis on" if synthesis == "on" else "")
         + (f" --answerer {answerer}" if answerer else "")
         + f" --seed {seed} --jobs {jobs}"
+        + (f" --processes {processes}" if processes > 1 else "")
         + (f" --ray {ray_address}" if ray_address else "")
         + f" --out {out}"
     )
@@ -161,6 +171,6 @@ def eval_scaling(
         scaling(cfg, console, dataset=dataset, sizes=sizes, strategies=strategies, llm=llm_mode,
                 questions=questions, complete=complete, seed=seed, jobs=jobs, ray=ray_address, kill=kill,
                 ablate=ablate, part=part, answerer=answerer or "",
-                protocol=protocol, share=share, synthesis=synthesis == "on",
+                protocol=protocol, share=share, synthesis=synthesis == "on", processes=processes,
                 out=out, command=command)
     )  # fmt: skip

@@ -48,10 +48,7 @@ class Shard:
     async def start(self, progress: Callable[[str], None]) -> list[str]:
         """Join every node; returns their ids, hex."""
         args = self.args
-        settings = DHTSettings(
-            initial_timeout_s=args["initial_timeout_s"], k=args["k"], alpha=args["alpha"],
-            bootstrap_timeout_s=args["bootstrap_timeout_s"],
-        )  # fmt: skip
+        settings = self.dht_settings()
         rng = random.Random(args["seed"])
         self._host = host = TransportHost.open(
             self._ctx, args.get("listen", "tcp://127.0.0.1:*"), SHARED_HOST_SETTINGS,
@@ -64,6 +61,14 @@ class Shard:
             known = list(args["bootstrap"]) + [n.address for n in self.nodes[-64:]]
             progress(f"joined {len(self.nodes)}/{args['nodes']} nodes")
         return [n.node_id.hex() for n in self.nodes]
+
+    def dht_settings(self) -> DHTSettings:
+        """The nodes' protocol settings, from the arguments (a shard told more may override this)."""
+        args = self.args
+        return DHTSettings(
+            initial_timeout_s=args["initial_timeout_s"], k=args["k"], alpha=args["alpha"],
+            bootstrap_timeout_s=args["bootstrap_timeout_s"],
+        )  # fmt: skip
 
     async def command(
         self, command: dict[str, Any], progress: Callable[[str], None] = lambda _: None
@@ -104,9 +109,10 @@ def _emit(event: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-async def main(args: dict[str, Any]) -> None:
-    """The child-process host: JSON lines on stdin and stdout."""
-    shard = Shard(args)
+async def main(args: dict[str, Any], shard: Shard | None = None) -> None:
+    """The child-process host: JSON lines on stdin and stdout (``shard``: one that answers more
+    commands, for an application's shards; by default this module's own)."""
+    shard = shard or Shard(args)
     try:
         ids = await shard.start(lambda text: _emit("progress", text=text))
         _emit("ready", ids=ids)

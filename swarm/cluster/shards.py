@@ -40,10 +40,13 @@ from synthswarm.swarm.dht.transport import TransportHost, new_context
 from synthswarm.swarm.errors import DHTError
 from synthswarm.swarm.semantic import LSHSettings
 
-__all__ = ["ShardStats", "Shards", "join", "launch_shards"]
+__all__ = ["SHARD_MODULE", "ShardStats", "Shards", "join", "launch_shards"]
 
 _READY_TIMEOUT_S = 1800.0
 _COMMAND_TIMEOUT_S = 600.0
+#: The module a child shard runs (``python -m``) unless ``launch_shards`` is given another: one whose
+#: ``__main__`` runs :func:`synthswarm.swarm.cluster._shard.main` with a :class:`Shard` of its own.
+SHARD_MODULE = "synthswarm.swarm.cluster._shard"
 
 
 class _ShardHandle(Protocol):
@@ -169,6 +172,17 @@ class Shards:
             bytes_out += int(answer["bytes_out"])
         return ShardStats(requests, cpu_s, bytes_out)
 
+    async def command(self, shard: int, **fields: Any) -> dict[str, Any]:
+        """One command to the shard numbered ``shard`` (1 and up: this process's is 0); its answer."""
+        if not 1 <= shard <= len(self._children):
+            raise ValueError(f"no shard {shard}: shards 1..{len(self._children)} are elsewhere")
+        report = functools.partial(_prefixed, self.report, f"shard {shard}: ")
+        return await self._children[shard - 1].command(report=report, **fields)
+
+    async def command_all(self, **fields: Any) -> list[dict[str, Any]]:
+        """The same command to every other shard at once; their answers, in shard order."""
+        return list(await asyncio.gather(*(self.command(i, **fields) for i in range(1, self.processes))))
+
     async def kill(self, fraction: float, seed: int) -> list[DHTNode]:
         """Kill ``fraction`` of every shard's nodes abruptly; returns this process's survivors."""
         rng = random.Random(seed)
@@ -189,13 +203,18 @@ async def launch_shards(
     join_concurrency: int = 16,
     progress: Callable[[str], None] | None = None,
     ray: str | None = None,
+    module: str = SHARD_MODULE,
+    extra: dict[str, Any] | None = None,
 ) -> AsyncIterator[Shards]:
     """``n`` nodes in ``processes`` shards (see the module docstring): child processes over TCP
     loopback, or with ``ray`` (``auto``, ``local`` or a cluster's address, as
     :func:`synthswarm.swarm.cluster.ray_shards.connect` takes it) Ray actors. Every shard is stopped on
-    exit."""
+    exit. ``module`` is what a child process runs, ``extra`` what it is told besides the shard's own
+    arguments (an application's shard above this layer, which answers commands of its own)."""
     if processes < 1 or n < processes:
         raise ValueError(f"need 1 <= processes <= n, got {processes} processes for {n} nodes")
+    if ray is not None and module != SHARD_MODULE:
+        raise ValueError("Ray actors host the network's own shards only")
     s = settings or DHTSettings()
     if s.secure:
         raise ValueError("shards share transport hosts, which are unsecured")
@@ -223,11 +242,11 @@ async def launch_shards(
                 report(f"shard 0: joined {len(local)}/{sizes[0]} nodes")
             seeds = [node.address for node in rng.sample(local, min(8, len(local)))]
             for index, size in enumerate(sizes[1:], start=1):
-                args = _shard_args(index, size, seeds, s, seed, join_concurrency)
+                args = _shard_args(index, size, seeds, s, seed, join_concurrency) | (extra or {})
                 if ray is not None:
                     children.append(ray_shards.RayShard(args))
                 else:
-                    children.append(await _spawn(args))
+                    children.append(await _spawn(args, module))
             for index, child in enumerate(children, start=1):
                 await child.ready(functools.partial(_prefixed, report, f"shard {index}: "))
             ids = [node.node_id for node in local] + [i for c in children for i in c.ids]
@@ -260,9 +279,9 @@ def _shard_args(
     }
 
 
-async def _spawn(args: dict[str, Any]) -> _Child:
+async def _spawn(args: dict[str, Any], module: str) -> _Child:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "synthswarm.swarm.cluster._shard", json.dumps(args),
+        sys.executable, "-m", module, json.dumps(args),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024,
     )  # fmt: skip

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthswarm.evals.datasets import HOTPOTQA_SAMPLE, load_dataset, load_hotpotqa, synthetic_dataset
+from synthswarm.evals.datasets import (
+    HOTPOTQA_SAMPLE,
+    load_dataset,
+    load_hotpotqa,
+    synthetic_dataset,
+    synthetic_world,
+)
 from synthswarm.evals.partition import partition
 from synthswarm.swarm.errors import ConfigError
 
@@ -105,3 +111,15 @@ def test_the_growing_corpus_gives_each_agent_its_share_and_brings_the_questions_
     assert all(p in held for q in small.questions for p in q.supporting)
     with pytest.raises(ConfigError, match=r"eval\.sizes"):
         world.growing(100, 30)
+
+
+def test_a_synthetic_world_grows_to_thousands_of_paragraphs_and_keeps_the_default_world() -> None:
+    world = synthetic_world(3000, seed=1)
+    grown, positions = world.growing(100, 30)
+    assert len(grown.paragraphs) >= 3000
+    assert len(positions) == len(grown.paragraphs)
+    assert len({p.title for p in world.paragraphs}) == len(world.paragraphs)  # names stay unique
+    # The small worlds, every result so far among them, are the same as before longer names existed.
+    default = synthetic_dataset(seed=0)
+    assert synthetic_world(10, seed=0) == default
+    assert (default.paragraphs[0].title, default.paragraphs[-1].title) == ("Lotoin", "Zoinin")

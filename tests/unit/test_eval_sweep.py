@@ -30,7 +30,7 @@ KEYS = {
     "synthesis_used", "synthesis_used_own", "synthesis_useful", "synthesis_ceiling", "reply_timeouts", "part",
     "em_by_kind",
     "answerer", "handoff_messages_per_question", "scan_lookups_per_question",
-    "handoffs_failed", "upkeep_per_node_min",
+    "handoffs_failed", "upkeep_per_node_min", "processes",
 }  # fmt: skip
 
 
