@@ -256,7 +256,7 @@ class DHTRouter:
         answers = await self._ask_all(node, list(topics), request)
         level = answers
         while level:  # a full rendezvous sent some subscribers one level down: ask there too
-            deeper = [self.hasher.spill(query, topics[a.key]) for a in level if a.overflow]
+            deeper = [self.hasher.spill(query, topics[a.key]) for a in level if _follow(a, topics)]
             fresh = {t.key: t for t in deeper if t is not None and t.key not in topics}
             topics.update(fresh)
             level = await self._ask_all(node, list(fresh), request) if fresh else []
@@ -354,6 +354,15 @@ class DHTRouter:
             closer = [c for c in answer.contacts if c.node_id not in tried and not host.is_self(c)]
             queue = sorted(closer + queue, key=lambda c: distance(c.node_id, key))
         return _Answer(key, [], sent, sent, False)
+
+
+def _follow(answer: _Answer, topics: dict[bytes, TopicKey]) -> bool:
+    """Whether to ask one level below ``answer``'s key: it overflowed, and the key is the packet's
+    own bucket (probe 0) or below it. A probe bucket (a weak bit flipped) is the speculative part of
+    the ask, and following it down doubles the speculation: in ``bench routing`` at N=2,048 with
+    keys spilling as at N=16,384, the spilled levels of probe buckets were a sixth of the keys asked
+    and the only source of 7 of 1,949 deliveries to a nearest agent."""
+    return answer.overflow and topics[answer.key].probe == 0
 
 
 def _subkey(agent_id: bytes, index: int) -> bytes:

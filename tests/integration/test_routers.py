@@ -259,3 +259,40 @@ async def test_a_full_rendezvous_spills_subscribers_one_level_down_and_publisher
         report = await router.publish(packet, publisher=identities[12].id)
         assert len(report.delivered_to) == 12
         assert all(packet.id in got[i] for i in range(12))
+
+
+async def test_a_publisher_follows_the_spill_of_its_own_bucket_and_not_of_a_probe() -> None:
+    """Every bucket is full (room for one record a key), so every answer overflows: the publisher
+    asks one level down under its own bucket in each table, never under the probe buckets."""
+    from synthswarm.swarm.dht.storage import StoreLimits
+
+    rng = np.random.default_rng(9)
+    hasher = SemanticHasher(32, LSHSettings(tables=2, bits=2, probes=1))
+    tight = DHTSettings(initial_timeout_s=0.5, store_limits=StoreLimits(max_records_per_key=1))
+    async with launch_swarm(16, settings=tight, seed=6) as nodes:
+        router = DHTRouter(hasher, DHTRouterSettings(m=4, replicas=3, threshold=-1.0))
+        ids = [Identity.generate() for _ in range(16)]
+
+        async def ignore(packet: OutcomePacket) -> None:
+            pass
+
+        for i, vector in enumerate(rng.standard_normal((16, 32)).astype(np.float32)):
+            await router.subscribe(ids[i].id, vector, ignore, node=nodes[i])
+        asked: list[bytes] = []
+        ask_all = router._ask_all
+
+        async def spy(node, keys, query):  # type: ignore[no-untyped-def]
+            asked.extend(keys)
+            return await ask_all(node, keys, query)
+
+        router._ask_all = spy  # type: ignore[method-assign]
+        query = rng.standard_normal(32).astype(np.float32)
+        packet = make_packet(ids[0], kind="finding", topic="t", finding="f", embedding=query)
+        await router.publish(packet, publisher=ids[0].id)
+        own = {t.key: t for t in hasher.keys(query, probes=0)}
+        probes = {t.key for t in hasher.keys(query) if t.probe}
+        below_own = {hasher.spill(query, t).key for t in own.values()}  # type: ignore[union-attr]
+        below_probes = {hasher.spill(query, t).key for t in hasher.keys(query) if t.probe}  # type: ignore[union-attr]
+        assert set(own) | probes <= set(asked)
+        assert below_own <= set(asked)
+        assert not below_probes & set(asked)

@@ -86,3 +86,18 @@ async def test_a_welcome_already_pushed_is_not_sent_again_when_asked_for() -> No
             assert sum(n.stats.rpcs_sent.get("welcome", 0) for n in both) - before == sent
         finally:
             await newcomer.close(handoff=False)
+
+
+async def test_a_node_holding_rows_of_a_key_it_is_not_among_the_closest_of_points_closer() -> None:
+    """A put whose lookup stopped early can leave rows on a node just outside a key's closest; that
+    node holds only those rows, so it must not answer for the key as its rendezvous."""
+    async with launch_swarm(6, seed=14) as nodes:
+        key = nodes[0].node_id
+        far = max(
+            nodes[1:], key=lambda n: int.from_bytes(bytes(a ^ b for a, b in zip(n.node_id, key, strict=True)))
+        )
+        far.store.put(key, Record(b"row", b"subscriber", 600), replicas=2)
+        assert far.store.holds(key)
+        assert not far.is_among_closest(key, far.table.closest(key, 2), 2)
+        assert not holds(far, key, 2)  # before: True, and it answered with its one row
+        assert holds(nodes[0], key, 2)
