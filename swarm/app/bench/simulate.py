@@ -29,6 +29,7 @@ ratios against them. With ``real=True`` the baseline workload also runs on a rea
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import statistics
 import time
@@ -113,18 +114,27 @@ def run_simulate_bench(
     if s.baseline and s.baseline != s.agents:
         progress(f"baseline: simulating {s.baseline} agents")
         runs[str(s.baseline)] = simulate_once(s.baseline, s, progress)
-    progress(f"simulating {s.agents} agents")
-    runs[str(s.agents)] = simulate_once(s.agents, s, progress)
+    base = runs.get(str(s.baseline))
+    blocked = fit(base, s.agents, _available_memory()) if base is not None else None
+    if blocked is not None:
+        figures["not_run"] = blocked
+        progress(f"{s.agents} agents do not fit: {blocked['why']}")
+    else:
+        progress(f"simulating {s.agents} agents")
+        runs[str(s.agents)] = simulate_once(s.agents, s, progress)
     if s.real:
         n = s.baseline or s.agents
         progress(f"real swarm: {n} agents over inproc sockets")
         runs[f"real_{n}"] = tasks.run(_real(n, s, progress))
     figures["runs"] = runs
-    top = runs[str(s.agents)]
+    top = runs.get(str(s.agents))
+    if top is None:
+        figures["targets"] = judge_targets(figures, targets({"recall_vs_baseline": None}))
+        figures["bench_s"] = round(time.perf_counter() - started, 1)
+        return figures
     for key in ("recall_at_m", "messages_per_packet", "hops_mean", "hops_p99", "load_skew"):
         figures[key] = top[key]
-    base = runs.get(str(s.baseline)) if s.baseline else None
-    if base is not None and s.baseline != s.agents:
+    if base is not None:
         figures["recall_vs_baseline"] = round(top["recall_at_m"] / base["recall_at_m"], 3)
         figures["messages_vs_baseline"] = round(top["messages_per_packet"] / base["messages_per_packet"], 3)
     figures["targets"] = judge_targets(figures, targets(figures))
@@ -139,6 +149,25 @@ def targets(figures: dict[str, Any]) -> dict[str, Target]:
         out["recall_vs_baseline"] = (">=", 0.95, "recall@m over the baseline N's, same run")
         out["messages_vs_baseline"] = ("<=", 2.0, "messages per packet over the baseline N's, same run")
     return out
+
+
+def fit(base: dict[str, Any], agents: int, available: int) -> dict[str, Any] | None:
+    """Why ``agents`` cannot be simulated here, from the baseline run's measured cost (None: it fits).
+    Memory scales with the agents (each node's table, each agent's rows at its rendezvous); the
+    estimate of CPU adds a factor log N over log baseline for the longer lookups."""
+    n = base["agents"]
+    need = base["memory_per_agent_kib"] * 1024 * agents
+    cpu_s = base["cpu_s"] * agents / n * math.log2(agents) / math.log2(n)
+    if need <= 0.8 * available:
+        return None
+    return {
+        "why": f"needs about {need / 2**30:.1f} GiB at the {base['memory_per_agent_kib']} KiB per agent "
+        f"measured at N={n}, and {available / 2**30:.1f} GiB are available",
+        "memory_needed_gib": round(need / 2**30, 1),
+        "memory_available_gib": round(available / 2**30, 1),
+        "cpu_s_estimated": round(cpu_s),
+        "largest_n_that_fits": int(0.8 * available / (base["memory_per_agent_kib"] * 1024)),
+    }
 
 
 def method(tables: TableMode) -> str:
@@ -271,6 +300,18 @@ async def measure(
 def _skew(values: list[int]) -> float:
     mean = statistics.fmean(values) if values else 0.0
     return round(max(values) / mean, 2) if mean else 0.0
+
+
+def _available_memory() -> int:
+    """Bytes of memory available to start new work (Linux's MemAvailable; unlimited elsewhere)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 2**62
 
 
 def _rss() -> int:
