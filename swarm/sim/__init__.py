@@ -12,6 +12,13 @@ Map of the package:
   :class:`~synthswarm.swarm.dht.node.DHTNode` objects on that network whose routing tables come from
   real joins or are constructed as Kademlia converges.
 
+What stays on the wall clock, because the node code reads it directly rather than through the
+loop: record expiry and packet freshness (``time.time``), per-peer request rates
+(:mod:`~synthswarm.swarm.dht.limits`) and the back-off from a failing peer
+(:mod:`~synthswarm.swarm.dht.rtt`). Maintenance follows the virtual clock (:meth:`DHTNode.set_clock`).
+A simulation that spans less virtual time than a record's TTL is unaffected by the first; the
+others see a wall second hold more (or fewer) simulated requests than a real one would.
+
 Run a simulation with :func:`run_virtual` (or any code on a :class:`VirtualTimeLoop`)::
 
     async def main() -> None:
