@@ -295,7 +295,7 @@ def _print_figures(title: str, figures: dict[str, Any]) -> None:
     table = Table("figure", "value", "target", title=title)
     judged = figures.get("targets", {})
     for key, value in figures.items():
-        if key in ("targets", "machine"):
+        if key in ("targets", "machine", "runs"):  # runs: every run's figures, for the JSON
             continue
         target = ""
         if key in judged:

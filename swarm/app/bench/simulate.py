@@ -19,7 +19,9 @@ Figures, per N (the workload, recall and message counts are ``bench routing``'s)
 - ``load_skew``: max over mean subscription records held per node (as ``bench dht`` defines it);
   ``publish_load_skew``: max over mean frames received per node while publishing;
 - ``memory_per_node_kib`` and ``cpu_us_per_message``: what the simulation costs, measured, so the
-  largest N that fits can be said.
+  largest N that fits can be said. Memory is the process's resident growth over the run, so a run
+  after the baseline in the same process undercounts it (it reuses what the baseline freed); the
+  fit check uses the baseline's, measured first.
 
 The same figures at ``baseline`` agents (1,024) are measured in the same run, and the targets are
 ratios against them. With ``real=True`` the baseline workload also runs on a real swarm
@@ -94,6 +96,15 @@ class SimulateBenchSettings:
             raise ConfigError("bench.simulate.baseline", "need baseline > m + 1 (or 0 for none)")
 
 
+#: The figures printed for every run (the largest N's, the baseline's, the real swarm's); the
+#: JSON's ``runs`` holds all of them.
+SUMMARY = (
+    "recall_at_m", "messages_per_packet", "frames_per_packet", "hops_mean", "hops_p99", "load_skew",
+    "subscribe_messages_per_agent", "subscriptions_spilled",
+)  # fmt: skip
+#: What simulating the largest N cost.
+COST = ("memory_per_agent_kib", "cpu_us_per_message", "simulated_messages", "virtual_s", "wall_s")
+
 #: The DHT settings of both the simulated and the real swarm (as ``bench routing``'s).
 NODE_SETTINGS = DHTSettings(initial_timeout_s=0.5)
 
@@ -132,8 +143,13 @@ def run_simulate_bench(
         figures["targets"] = judge_targets(figures, targets({"recall_vs_baseline": None}))
         figures["bench_s"] = round(time.perf_counter() - started, 1)
         return figures
-    for key in ("recall_at_m", "messages_per_packet", "hops_mean", "hops_p99", "load_skew"):
+    for key in SUMMARY + COST:
         figures[key] = top[key]
+    for label, run in runs.items():
+        if run is not top:
+            prefix = "real" if label.startswith("real_") else "baseline"
+            figures[f"{prefix}_agents"] = run["agents"]
+            figures.update({f"{prefix}_{key}": run[key] for key in SUMMARY})
     if base is not None:
         figures["recall_vs_baseline"] = round(top["recall_at_m"] / base["recall_at_m"], 3)
         figures["messages_vs_baseline"] = round(top["messages_per_packet"] / base["messages_per_packet"], 3)
