@@ -26,6 +26,8 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     │   ├── BootstrapError          none of the bootstrap addresses answered
     │   └── SubscriptionLostError   no rendezvous node kept a subscription (each refused it, or none
     │                               answered)
+    ├── SimulationError             a simulated network could not go on (nothing left to run while
+    │                               a result is awaited: a deadlock of virtual time)
     ├── MemoryStoreError            an agent's memory (Chroma) could not be opened, read or written
     ├── ToolError                   a tool was called with bad arguments or failed (the model sees why)
     ├── SwarmError                  a swarm was composed or used wrongly (names the agent or setting)
@@ -60,6 +62,7 @@ __all__ = [
     "ProtocolError",
     "RPCTimeoutError",
     "ScriptedChatError",
+    "SimulationError",
     "SpecialistsFailedError",
     "SubscriptionLostError",
     "SwarmError",
@@ -166,6 +169,11 @@ class SubscriptionLostError(DHTError):
     def __init__(self, message: str, *, lost: int, refused: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.lost, self.refused = lost, refused
+
+
+class SimulationError(SynthswarmError):
+    """A simulated network (:mod:`synthswarm.swarm.sim`) could not go on: nothing was ready and no
+    timer was set while a result was still awaited, so virtual time could not move."""
 
 
 class MemoryStoreError(SynthswarmError):

@@ -179,6 +179,53 @@ def bench_routing(
     _finish_bench("synthswarm bench routing", figures, command, json_path)
 
 
+@bench.command("simulate")
+@click.option("--agents", default=1024, show_default=True, help="Agents, one per simulated node.")
+@click.option("--packets", default=200, show_default=True, help="Packets published.")
+@click.option("--m", "m", default=10, show_default=True, help="Deliveries per packet (recall is at m).")
+@click.option(
+    "--tables", "table_mode", type=click.Choice(["constructed", "joined"]), default="constructed",
+    show_default=True, help="Routing tables built as Kademlia converges, or by real joins.",
+)  # fmt: skip
+@click.option("--latency-ms", default=20.0, show_default=True, help="Median one-way delay (lognormal).")
+@click.option("--sigma", default=0.5, show_default=True, help="Sigma of the delay's logarithm.")
+@click.option("--loss", default=0.01, show_default=True, help="Probability each message is lost.")
+@click.option(
+    "--baseline", default=1024, show_default=True, help="Also simulate this N in the same run (0: none)."
+)
+@click.option("--real", is_flag=True, help="Also run the baseline's workload on a real inproc swarm.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
+def bench_simulate(
+    agents: int, packets: int, m: int, table_mode: str, latency_ms: float, sigma: float, loss: float,
+    baseline: int, real: bool, seed: int, json_path: Path | None,
+) -> None:  # fmt: skip
+    """Recall, messages, hops and load skew of the dht router over a simulated network of N agents."""
+    from synthswarm.swarm.app.bench.simulate import SimulateBenchSettings, run_simulate_bench
+    from synthswarm.swarm.errors import ConfigError
+    from synthswarm.swarm.sim import NetworkModel
+
+    try:
+        network = NetworkModel(median_latency_s=latency_ms / 1000, latency_sigma=sigma, loss=loss, seed=seed)
+        settings = SimulateBenchSettings(
+            agents=agents, packets=packets, m=m, network=network, baseline=baseline, real=real, seed=seed,
+            tables="joined" if table_mode == "joined" else "constructed",
+        )  # fmt: skip
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    with err.status("starting") as status:
+        figures = run_simulate_bench(settings, progress=status_updater(status))
+    command = (
+        f"synthswarm bench simulate --agents {agents} --packets {packets} --m {m} --tables {table_mode} "
+        f"--latency-ms {latency_ms:g} --sigma {sigma:g} --loss {loss:g} --baseline {baseline}"
+    )
+    if real:
+        command += " --real"
+    if seed:
+        command += f" --seed {seed}"
+    _finish_bench("synthswarm bench simulate", figures, command, json_path)
+
+
 @bench.command("faults")
 @click.option(
     "--nodes", default=64, show_default=True, type=click.IntRange(min=8), help="Churn/partition swarm."
@@ -248,7 +295,7 @@ def _print_figures(title: str, figures: dict[str, Any]) -> None:
     table = Table("figure", "value", "target", title=title)
     judged = figures.get("targets", {})
     for key, value in figures.items():
-        if key in ("targets", "machine"):
+        if key in ("targets", "machine", "runs"):  # runs: every run's figures, for the JSON
             continue
         target = ""
         if key in judged:

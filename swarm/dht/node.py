@@ -36,7 +36,8 @@ from synthswarm.swarm.dht.messages import FindNode, FindValue, FoundNodes, Found
 from synthswarm.swarm.dht.routing import RoutingTable
 from synthswarm.swarm.dht.storage import KEY_FULL, RecordStore
 from synthswarm.swarm.dht.transport import (
-    TransportHost,
+    Host,
+    Transport,
     TransportSettings,
     TransportStats,
     ZmqTransport,
@@ -80,7 +81,7 @@ class DHTNode:
     def __init__(
         self,
         identity: Identity,
-        transport: ZmqTransport,
+        transport: Transport,
         address: str,
         settings: DHTSettings,
         ctx: zmq.asyncio.Context,
@@ -131,7 +132,7 @@ class DHTNode:
         state_dir: Path | None = None,
         settings: DHTSettings | None = None,
         context: zmq.asyncio.Context | None = None,
-        host: TransportHost | None = None,
+        host: Host | None = None,
     ) -> DHTNode:
         """Bind, start serving, restore saved state from ``state_dir`` and join through ``bootstrap``.
 
@@ -490,8 +491,8 @@ def _open_transport(
     listen: str,
     settings: TransportSettings,
     curve: CurveKeys | None,
-    host: TransportHost | None,
-) -> ZmqTransport:
+    host: Host | None,
+) -> Transport:
     """The node's own host bound at ``listen``, or a place on a shared ``host``."""
     if host is None:
         return ZmqTransport.open(ctx, listen, settings, curve)

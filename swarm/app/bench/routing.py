@@ -29,7 +29,6 @@ Gossip gets the message budget the dht router measured, so the two are compared 
 from __future__ import annotations
 
 import asyncio
-import math
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -42,20 +41,24 @@ import numpy.typing as npt
 
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._report import Target, judge_targets
+from synthswarm.swarm.app.bench._workload import (
+    DIMS,
+    ROUTING,
+    bench_packet,
+    plan_packets,
+    recall_at,
+    synthetic_interests,
+)
 from synthswarm.swarm.cluster import Shards, launch_shards
 from synthswarm.swarm.dht import DHTNode, DHTSettings, bytes_sent, requests_by_category, requests_sent
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.dht.upkeep import expected, measured, shape
 from synthswarm.swarm.identity import Identity
-from synthswarm.swarm.packet import OutcomePacket, make_packet
+from synthswarm.swarm.packet import OutcomePacket
 from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings, Router, RouterStats, make_router
 from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
-__all__ = ["RoutingBenchSettings", "run_routing_bench", "synthetic_interests"]
-
-DIMS = 384
-#: Request categories that route packets; the rest (table upkeep, maintenance) is counted apart.
-ROUTING = frozenset({"semantic", "deliver", "hub", "gossip"})
+__all__ = ["DIMS", "RoutingBenchSettings", "run_routing_bench", "synthetic_interests"]
 
 
 @dataclass(frozen=True)
@@ -75,16 +78,6 @@ class RoutingBenchSettings:
     ray: str | None = None
     """Place the other processes' shards with Ray (``auto``, ``local`` or a cluster's address)
     instead of as child processes on this machine."""
-
-
-def synthetic_interests(
-    n: int, topics: int, rng: np.random.Generator, spread: float = 1.0
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """(interest vectors, topic of each, topic centres): unit vectors around random unit centres."""
-    centres = _unit(rng.standard_normal((topics, DIMS)))
-    topic_of = rng.integers(0, topics, n)
-    noise = rng.standard_normal((n, DIMS)) * (spread / math.sqrt(DIMS))
-    return _unit(centres[topic_of] + noise), topic_of, centres
 
 
 def run_routing_bench(
@@ -119,7 +112,7 @@ async def _run(s: RoutingBenchSettings, progress: Callable[[str], None]) -> dict
     rng = np.random.default_rng(s.seed)
     topics = s.topics or max(4, s.agents // 16)
     interests, topic_of, centres = synthetic_interests(s.agents, topics, rng)
-    packets_plan = _plan_packets(s, rng, topic_of, centres)
+    packets_plan = plan_packets(s.packets, s.agents, rng, topic_of, centres)
     hasher = SemanticHasher(DIMS, s.lsh)
     figures: dict[str, Any] = {"agents": s.agents, "packets": s.packets, "m": s.m, "topics": topics}
     figures["lsh"] = {"tables": s.lsh.tables, "bits": s.lsh.bits, "probes": s.lsh.probes}
@@ -129,7 +122,7 @@ async def _run(s: RoutingBenchSettings, progress: Callable[[str], None]) -> dict
         s.agents, settings=settings, seed=s.seed, progress=lambda d, t: progress(f"joined {d}/{t} nodes")
     ) as nodes:
         identities = [Identity.from_seed(rng.bytes(32)) for _ in range(s.agents)]
-        packets = [_packet(identities[p], vec) for p, vec in packets_plan]
+        packets = [bench_packet(identities[p], vec) for p, vec in packets_plan]
         for name in s.strategies:
             router = _router(name, s, hasher, nodes, results)
             progress(f"{name}: subscribing {s.agents} agents")
@@ -153,28 +146,6 @@ async def _run(s: RoutingBenchSettings, progress: Callable[[str], None]) -> dict
     figures["targets"] = judge_targets(figures, targets(figures))
     figures["bench_s"] = round(time.perf_counter() - started, 1)
     return figures
-
-
-def _plan_packets(
-    s: RoutingBenchSettings,
-    rng: np.random.Generator,
-    topic_of: npt.NDArray[np.int64],
-    centres: npt.NDArray[np.float32],
-    publishers: int = 0,
-) -> list[tuple[int, npt.NDArray[np.float32]]]:
-    """(publisher, packet vector) for each packet; publishers among the first ``publishers`` agents
-    (0: any)."""
-    plan = []
-    for _ in range(s.packets):
-        publisher = int(rng.integers(0, publishers or s.agents))
-        topic = int(topic_of[publisher]) if rng.random() < 0.5 else int(rng.integers(0, len(centres)))
-        noise = rng.standard_normal(DIMS) * (0.8 / math.sqrt(DIMS))
-        plan.append((publisher, _unit(centres[topic] + noise)))
-    return plan
-
-
-def _packet(identity: Identity, vector: npt.NDArray[np.float32]) -> OutcomePacket:
-    return make_packet(identity, kind="finding", topic="bench", finding="routing benchmark", embedding=vector)
 
 
 def _router(
@@ -235,11 +206,7 @@ async def _measure(
     for packet, (publisher, _) in zip(packets, plan, strict=True):
         report = await router.publish(packet, publisher=identities[publisher].id)
         hops.append(report.hops)
-        # The truth is ranked against the embedding the packet carries (int8), as routers see it.
-        scores = interests @ packet.embedding.to_array()
-        scores[publisher] = -np.inf
-        truth = set(np.argsort(-scores)[: s.m].tolist())
-        recalls.append(len(received[packet.id] & truth) / s.m)
+        recalls.append(recall_at(s.m, interests, packet, publisher, received[packet.id]))
     publish_s = time.perf_counter() - t0
     after = requests_by_category(nodes)
     sent = {c: v - before.get(c, 0) for c, v in after.items()}
@@ -263,12 +230,6 @@ async def _measure(
     }
 
 
-def _unit(m: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    a = np.asarray(m, np.float32)
-    unit: npt.NDArray[np.float32] = (a / np.linalg.norm(a, axis=-1, keepdims=True)).astype(np.float32)
-    return unit
-
-
 async def _run_sharded(s: RoutingBenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
     """The dht strategy with its agents in ``s.processes`` processes, one agent per node."""
     started = time.perf_counter()
@@ -290,8 +251,8 @@ async def _run_sharded(s: RoutingBenchSettings, progress: Callable[[str], None])
         identities = [Identity.from_seed(rng.bytes(32)) for _ in range(s.agents)]
         ids = [i.id for i in identities]
         index_of = {agent: i for i, agent in enumerate(ids)}
-        plan = _plan_packets(s, rng, topic_of, centres, publishers=len(local))
-        packets = [_packet(identities[p], vec) for p, vec in plan]
+        plan = plan_packets(s.packets, s.agents, rng, topic_of, centres, publishers=len(local))
+        packets = [bench_packet(identities[p], vec) for p, vec in plan]
         router = DHTRouter(hasher, DHTRouterSettings(m=s.m, threshold=-1.0))
         received: dict[bytes, set[int]] = defaultdict(set)
 
@@ -315,10 +276,7 @@ async def _run_sharded(s: RoutingBenchSettings, progress: Callable[[str], None])
         for packet_id, agents in (await shards.received_remote()).items():
             received[packet_id].update(index_of[a] for a in agents)
         for packet, (publisher, _) in zip(packets, plan, strict=True):
-            scores = interests @ packet.embedding.to_array()
-            scores[publisher] = -np.inf
-            truth = set(np.argsort(-scores)[: s.m].tolist())
-            recalls.append(len(received[packet.id] & truth) / s.m)
+            recalls.append(recall_at(s.m, interests, packet, publisher, received[packet.id]))
     deliveries = sum(len(received[p.id]) for p in packets)
     dht = {
         "recall_at_m": round(statistics.fmean(recalls), 4),

@@ -1,0 +1,69 @@
+"""The routing benchmarks' workload and recall, shared by ``bench routing`` and ``bench simulate``:
+interest vectors around topic centres, packets about a topic, and recall at m against the exact
+nearest subscribers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.packet import OutcomePacket, make_packet
+
+__all__ = ["DIMS", "ROUTING", "bench_packet", "plan_packets", "recall_at", "synthetic_interests", "unit"]
+
+DIMS = 384
+#: Request categories that route packets; the rest (table upkeep, maintenance) is counted apart.
+ROUTING = frozenset({"semantic", "deliver", "hub", "gossip"})
+
+
+def synthetic_interests(
+    n: int, topics: int, rng: np.random.Generator, spread: float = 1.0
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """(interest vectors, topic of each, topic centres): unit vectors around random unit centres."""
+    centres = unit(rng.standard_normal((topics, DIMS)))
+    topic_of = rng.integers(0, topics, n)
+    noise = rng.standard_normal((n, DIMS)) * (spread / math.sqrt(DIMS))
+    return unit(centres[topic_of] + noise), topic_of, centres
+
+
+def plan_packets(
+    packets: int,
+    agents: int,
+    rng: np.random.Generator,
+    topic_of: npt.NDArray[np.int64],
+    centres: npt.NDArray[np.float32],
+    publishers: int = 0,
+) -> list[tuple[int, npt.NDArray[np.float32]]]:
+    """(publisher, packet vector) for each packet, about the publisher's own topic half the time;
+    publishers among the first ``publishers`` agents (0: any)."""
+    plan = []
+    for _ in range(packets):
+        publisher = int(rng.integers(0, publishers or agents))
+        topic = int(topic_of[publisher]) if rng.random() < 0.5 else int(rng.integers(0, len(centres)))
+        noise = rng.standard_normal(DIMS) * (0.8 / math.sqrt(DIMS))
+        plan.append((publisher, unit(centres[topic] + noise)))
+    return plan
+
+
+def bench_packet(identity: Identity, vector: npt.NDArray[np.float32]) -> OutcomePacket:
+    return make_packet(identity, kind="finding", topic="bench", finding="routing benchmark", embedding=vector)
+
+
+def recall_at(
+    m: int, interests: npt.NDArray[np.float32], packet: OutcomePacket, publisher: int, received: set[int]
+) -> float:
+    """Share of the ``m`` agents nearest the packet (the publisher left out) that received it. The
+    truth is ranked against the embedding the packet carries (int8), as routers see it."""
+    scores = interests @ packet.embedding.to_array()
+    scores[publisher] = -np.inf
+    truth = set(np.argpartition(-scores, m)[:m].tolist()) if m < len(scores) else set(range(len(scores)))
+    return len(received & truth) / m
+
+
+def unit(m: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    a = np.asarray(m, np.float32)
+    out: npt.NDArray[np.float32] = (a / np.linalg.norm(a, axis=-1, keepdims=True)).astype(np.float32)
+    return out

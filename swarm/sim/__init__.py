@@ -1,0 +1,55 @@
+"""A simulated network for the DHT: the real node, lookup, subscribe and publish code, one virtual
+clock, no sockets.
+
+Map of the package:
+
+- :mod:`~synthswarm.swarm.sim._clock`: :class:`VirtualTimeLoop`, an asyncio loop whose time jumps to
+  the next timer when nothing is ready, so timeouts, retries and delays cost no wall time;
+- :mod:`~synthswarm.swarm.sim._network`: :class:`SimNetwork` and its transports, which count every
+  frame where it is sent and deliver it after a delay, or lose it, as the :class:`NetworkModel` says
+  (lognormal one-way delay, independent loss);
+- :mod:`~synthswarm.swarm.sim._swarm`: :func:`launch_simulated_swarm`, real
+  :class:`~synthswarm.swarm.dht.node.DHTNode` objects on that network whose routing tables come from
+  real joins or are constructed as Kademlia converges.
+
+What stays on the wall clock, because the node code reads it directly rather than through the
+loop: record expiry and packet freshness (``time.time``), per-peer request rates
+(:mod:`~synthswarm.swarm.dht.limits`) and the back-off from a failing peer
+(:mod:`~synthswarm.swarm.dht.rtt`). Maintenance follows the virtual clock (:meth:`DHTNode.set_clock`).
+A simulation that spans less virtual time than a record's TTL is unaffected by the first; the
+others see a wall second hold more (or fewer) simulated requests than a real one would.
+
+Run a simulation with :func:`run_virtual` (or any code on a :class:`VirtualTimeLoop`)::
+
+    async def main() -> None:
+        async with launch_simulated_swarm(1024, SimNetwork(NetworkModel(loss=0.01))) as nodes:
+            await nodes[0].lookup(nodes[1].node_id)
+
+    run_virtual(main())
+"""
+
+from synthswarm.swarm.sim._clock import VirtualClock, VirtualTimeLoop, run_virtual
+from synthswarm.swarm.sim._network import NetworkModel, NetworkStats, SimHost, SimNetwork, SimTransport
+from synthswarm.swarm.sim._swarm import (
+    TableMode,
+    build_tables,
+    converged_contacts,
+    launch_simulated_swarm,
+    seeded_identity,
+)
+
+__all__ = [
+    "NetworkModel",
+    "NetworkStats",
+    "SimHost",
+    "SimNetwork",
+    "SimTransport",
+    "TableMode",
+    "VirtualClock",
+    "VirtualTimeLoop",
+    "build_tables",
+    "converged_contacts",
+    "launch_simulated_swarm",
+    "run_virtual",
+    "seeded_identity",
+]
