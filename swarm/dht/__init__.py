@@ -9,6 +9,8 @@ Map of the package, one module per concept of the paper:
 - :mod:`~synthswarm.swarm.dht.messages`: typed RPC messages and their checked wire codec
 - :mod:`~synthswarm.swarm.dht.rtt`: measured round trips, timeouts, failure back-off
 - :mod:`~synthswarm.swarm.dht.transport`: the ZeroMQ sockets of a node
+- :mod:`~synthswarm.swarm.dht.ports`: what a node needs of its transport (met by ZeroMQ's, and by
+  :mod:`synthswarm.swarm.sim`'s simulated network)
 - :mod:`~synthswarm.swarm.dht.curve`: CurveZMQ keys from a node's identity, secured addresses, ZAP
 - :mod:`~synthswarm.swarm.dht.limits`: per-peer request rates and application request slots
 - :mod:`~synthswarm.swarm.dht.journal`: the write-ahead journal of a node's state

@@ -33,11 +33,10 @@ from synthswarm.swarm.dht.curve import CurveKeys, ZapHandler, secured_address, s
 from synthswarm.swarm.dht.ids import Contact, distance
 from synthswarm.swarm.dht.lookup import LookupResult, QueryAnswer, iterative_lookup
 from synthswarm.swarm.dht.messages import FindNode, FindValue, FoundNodes, FoundValue, Message, Ping, Record
+from synthswarm.swarm.dht.ports import Host, Transport
 from synthswarm.swarm.dht.routing import RoutingTable
 from synthswarm.swarm.dht.storage import KEY_FULL, RecordStore
 from synthswarm.swarm.dht.transport import (
-    Host,
-    Transport,
     TransportSettings,
     TransportStats,
     ZmqTransport,

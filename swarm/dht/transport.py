@@ -44,7 +44,7 @@ import socket
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -53,9 +53,7 @@ from synthswarm.swarm.dht.curve import ZAP_DOMAIN, CurveKeys, split_address
 from synthswarm.swarm.dht.messages import MAX_FRAME_BYTES
 
 __all__ = [
-    "Host",
     "SendError",
-    "Transport",
     "TransportHost",
     "TransportSettings",
     "TransportStats",
@@ -81,36 +79,6 @@ _SELECTOR_MARK = "/~"
 
 class SendError(Exception):
     """Internal: a frame could not be handed to ZeroMQ (peer unreachable or its queue full)."""
-
-
-class Transport(Protocol):
-    """What a node needs of its transport: :class:`ZmqTransport`, or a simulated network's
-    (:mod:`synthswarm.swarm.sim`), which runs the same node code with no sockets."""
-
-    address: str
-    curve: CurveKeys | None
-    stats: TransportStats
-    link_down: Callable[[str], bool] | None
-
-    async def send_request(self, address: str, frame: bytes) -> None: ...
-
-    def send_reply(self, reply_to: bytes, frame: bytes) -> None: ...
-
-    def forget(self, address: str) -> None: ...
-
-    async def serve(self, on_request: FrameHandler, on_reply: FrameHandler) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Host(Protocol):
-    """What a node needs of a shared host (:class:`TransportHost`, or a simulated network's): a
-    transport for it, and the context its Curve handler would use."""
-
-    @property
-    def context(self) -> zmq.asyncio.Context: ...
-
-    def attach(self, *, selector: bytes | None = None) -> Transport: ...
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The simulated network: transports that hand frames to each other through the event loop.
 
-Every node's :class:`SimTransport` implements :class:`~synthswarm.swarm.dht.transport.Transport`, so
+Every node's :class:`SimTransport` implements :class:`~synthswarm.swarm.dht.ports.Transport`, so
 :class:`~synthswarm.swarm.dht.node.DHTNode` runs on it unchanged. A frame sent is counted at once, at
 the simulated socket (by kind, request or reply, and bytes); then it is lost with probability
 ``loss``, or else handed to the receiver's handler after a one-way delay drawn from the
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import zmq.asyncio
 
 from synthswarm.swarm.dht.curve import CurveKeys
-from synthswarm.swarm.dht.transport import FrameHandler, SendError, Transport, TransportStats
+from synthswarm.swarm.dht.ports import Transport
+from synthswarm.swarm.dht.transport import FrameHandler, SendError, TransportStats
 from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["NetworkModel", "NetworkStats", "SimHost", "SimNetwork", "SimTransport"]
@@ -133,7 +134,7 @@ class SimNetwork:
 
 
 class SimHost:
-    """:class:`~synthswarm.swarm.dht.transport.Host` of a :class:`SimNetwork`. The ZeroMQ context is
+    """:class:`~synthswarm.swarm.dht.ports.Host` of a :class:`SimNetwork`. The ZeroMQ context is
     there only because a node keeps one; nothing simulated opens a socket in it."""
 
     def __init__(self, network: SimNetwork) -> None:

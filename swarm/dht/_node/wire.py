@@ -10,7 +10,7 @@ from synthswarm.swarm.dht._node.stats import NodeStats
 from synthswarm.swarm.dht.curve import CurveProofs
 from synthswarm.swarm.dht.ids import Contact
 from synthswarm.swarm.dht.messages import Envelope, Message, decode_frame, encode_frame
-from synthswarm.swarm.dht.transport import Transport
+from synthswarm.swarm.dht.ports import Transport
 from synthswarm.swarm.errors import ProtocolError
 from synthswarm.swarm.identity import Identity
 
