@@ -47,7 +47,7 @@ import time
 from synthswarm.agents.embeddings import Vectors
 from synthswarm.agents.llm import ChatModel, ScriptedChat
 from synthswarm.evals._harness.ask import ask_all
-from synthswarm.evals._harness.build import build_agents, router_for
+from synthswarm.evals._harness.build import build_agents, inbox_limit, router_for
 from synthswarm.evals._harness.embedder import CachedEmbedder, paragraph_texts
 from synthswarm.evals._harness.metrics import (
     FETCH,
@@ -140,7 +140,7 @@ async def run_once(
     shared = not s.kill
     async with launch_swarm(len(parts), seed=seed, seeded_ids=True, settings=s.dht, shared=shared) as nodes:
         router = router_for(strategy, nodes, embedder, s)
-        inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)  # findings, queries, replies
+        inbox = inbox_limit(dataset)
         model = chat or ScriptedChat()  # ScriptedChat: a model call without --llm would raise
         agents = await build_agents(dataset, parts, nodes, router, embedder, model, s, inbox, seed, report)
         publish_messages = await publish(agents, nodes, report)

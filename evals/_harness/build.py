@@ -15,7 +15,13 @@ from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.routers import Router, make_router
 from synthswarm.swarm.semantic import SemanticHasher
 
-__all__ = ["agent_identity", "build_agents", "router_for"]
+__all__ = ["agent_identity", "build_agents", "inbox_limit", "router_for"]
+
+
+def inbox_limit(dataset: Dataset) -> int:
+    """Packets each agent's inbox keeps in a run on ``dataset``: every finding, and the queries and
+    replies its questions bring."""
+    return len(dataset.paragraphs) + 8 * len(dataset.questions)
 
 
 def router_for(strategy: str, nodes: list[DHTNode], embedder: Embedder, s: RunSettings) -> Router:

@@ -34,7 +34,7 @@ from synthswarm.agents.entry import serve_handoffs
 from synthswarm.agents.llm import ScriptedChat
 from synthswarm.agents.specialist import Specialist
 from synthswarm.evals._harness.ask import ask_at, entry_index
-from synthswarm.evals._harness.build import agent_identity, build_agents, router_for
+from synthswarm.evals._harness.build import agent_identity, build_agents, inbox_limit, router_for
 from synthswarm.evals._harness.embedder import CachedEmbedder
 from synthswarm.evals._harness.metrics import ROUTE, Record, Traffic, edges, evidence_row
 from synthswarm.evals._harness.publish import publish
@@ -44,7 +44,7 @@ from synthswarm.evals._harness.shard import MODULE, ShardJob, first_of
 from synthswarm.evals._harness.synthesis_metrics import figures
 from synthswarm.evals.datasets import Dataset
 from synthswarm.evals.partition import partition
-from synthswarm.swarm.cluster.shards import Shards, launch_shards
+from synthswarm.swarm.cluster.shards import Shards, launch_shards, shard_sizes
 from synthswarm.swarm.config import EmbedderConfig
 from synthswarm.swarm.dht.upkeep import measured
 from synthswarm.swarm.errors import ConfigError
@@ -92,8 +92,8 @@ async def run_spread(
     check_spread(strategy, n, processes, settings, answer=False)
     s = settings
     parts = partition(vectors, n, seed=seed)
-    sizes = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
-    inbox = len(dataset.paragraphs) + 8 * len(dataset.questions)
+    sizes = shard_sizes(n, processes)
+    inbox = inbox_limit(dataset)
     with tempfile.TemporaryDirectory(prefix="synthswarm-spread-") as folder:
         job = Path(folder) / "job.pickle"
         job.write_bytes(

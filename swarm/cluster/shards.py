@@ -40,7 +40,7 @@ from synthswarm.swarm.dht.transport import TransportHost, new_context
 from synthswarm.swarm.errors import DHTError
 from synthswarm.swarm.semantic import LSHSettings
 
-__all__ = ["SHARD_MODULE", "ShardStats", "Shards", "join", "launch_shards"]
+__all__ = ["SHARD_MODULE", "ShardStats", "Shards", "join", "launch_shards", "shard_sizes"]
 
 _READY_TIMEOUT_S = 1800.0
 _COMMAND_TIMEOUT_S = 600.0
@@ -193,6 +193,12 @@ class Shards:
         return [n for n in self.local if n not in victims]
 
 
+def shard_sizes(n: int, processes: int) -> list[int]:
+    """Nodes in each of ``processes`` shards of ``n``, the first shards one larger where ``n`` does not
+    divide evenly: how :func:`launch_shards` splits them, for a caller that places its own agents."""
+    return [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
+
+
 @asynccontextmanager
 async def launch_shards(
     n: int,
@@ -219,7 +225,7 @@ async def launch_shards(
     if s.secure:
         raise ValueError("shards share transport hosts, which are unsecured")
     report = progress or (lambda _: None)
-    sizes = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
+    sizes = shard_sizes(n, processes)
     with contextlib.ExitStack() as placement:
         listen, advertise = "tcp://127.0.0.1:*", None
         if ray is not None:
