@@ -1,11 +1,12 @@
-"""What every benchmark shares: judging figures against targets, percentiles."""
+"""What every benchmark shares: judging figures against targets, percentiles, skew."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["Target", "judge_targets", "percentile"]
+__all__ = ["Target", "judge_targets", "percentile", "skew"]
 
 #: (comparison ">=" or "<=", threshold, what the figure means)
 Target = tuple[str, float, str]
@@ -30,3 +31,9 @@ def percentile(values: Sequence[float], pct: float) -> float:
         return 0.0
     rank = max(1, min(len(ordered), -(-pct * len(ordered) // 100)))
     return float(ordered[int(rank) - 1])
+
+
+def skew(values: Sequence[float]) -> float:
+    """Max over mean (0 for no values or a mean of 0): how unevenly load falls on nodes."""
+    mean = statistics.fmean(values) if values else 0.0
+    return round(max(values) / mean, 2) if mean else 0.0

@@ -5,6 +5,8 @@ nearest subscribers."""
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -12,7 +14,16 @@ import numpy.typing as npt
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket, make_packet
 
-__all__ = ["DIMS", "ROUTING", "bench_packet", "plan_packets", "recall_at", "synthetic_interests", "unit"]
+__all__ = [
+    "DIMS",
+    "ROUTING",
+    "Deliveries",
+    "bench_packet",
+    "plan_packets",
+    "recall_at",
+    "synthetic_interests",
+    "unit",
+]
 
 DIMS = 384
 #: Request categories that route packets; the rest (table upkeep, maintenance) is counted apart.
@@ -50,6 +61,21 @@ def plan_packets(
 
 def bench_packet(identity: Identity, vector: npt.NDArray[np.float32]) -> OutcomePacket:
     return make_packet(identity, kind="finding", topic="bench", finding="routing benchmark", embedding=vector)
+
+
+class Deliveries:
+    """Which agents (by index) received each packet, as the agents' own delivery callbacks record it."""
+
+    def __init__(self) -> None:
+        self.received: defaultdict[bytes, set[int]] = defaultdict(set)
+
+    def inbox(self, index: int) -> Callable[[OutcomePacket], Awaitable[None]]:
+        """The delivery callback of agent ``index``."""
+
+        async def deliver(packet: OutcomePacket) -> None:
+            self.received[packet.id].add(index)
+
+        return deliver
 
 
 def recall_at(

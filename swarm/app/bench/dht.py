@@ -21,7 +21,7 @@ from typing import Any
 import zmq
 
 from synthswarm.swarm import tasks
-from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile
+from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile, skew
 from synthswarm.swarm.cluster.shards import launch_shards
 from synthswarm.swarm.dht import DHTNode, DHTSettings, distance, key_for, requests_by_category, requests_sent
 from synthswarm.swarm.dht.testing import launch_swarm
@@ -156,9 +156,7 @@ async def _store(
 
 
 def _load_skew(nodes: list[DHTNode]) -> float:
-    loads = [len(n.store) for n in nodes]
-    mean = statistics.fmean(loads)
-    return round(max(loads) / mean, 2) if mean else 0.0
+    return skew([len(n.store) for n in nodes])
 
 
 async def _gets(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,7 @@ from synthswarm.swarm.app.bench._report import Target, judge_targets
 from synthswarm.swarm.app.bench._workload import (
     DIMS,
     ROUTING,
+    Deliveries,
     bench_packet,
     plan_packets,
     recall_at,
@@ -170,13 +171,8 @@ async def _measure(
     s: RoutingBenchSettings,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    received: dict[bytes, set[int]] = defaultdict(set)
-
-    def inbox(index: int) -> Callable[[OutcomePacket], Any]:
-        async def deliver(packet: OutcomePacket) -> None:
-            received[packet.id].add(index)
-
-        return deliver
+    recorder = Deliveries()
+    received, inbox = recorder.received, recorder.inbox
 
     t0, sent0 = time.perf_counter(), requests_sent(nodes, None)
     for start in range(0, len(identities), 64):
@@ -254,13 +250,8 @@ async def _run_sharded(s: RoutingBenchSettings, progress: Callable[[str], None])
         plan = plan_packets(s.packets, s.agents, rng, topic_of, centres, publishers=len(local))
         packets = [bench_packet(identities[p], vec) for p, vec in plan]
         router = DHTRouter(hasher, DHTRouterSettings(m=s.m, threshold=-1.0))
-        received: dict[bytes, set[int]] = defaultdict(set)
-
-        def inbox(index: int) -> Callable[[OutcomePacket], Any]:
-            async def deliver(packet: OutcomePacket) -> None:
-                received[packet.id].add(index)
-
-            return deliver
+        recorder = Deliveries()
+        received, inbox = recorder.received, recorder.inbox
 
         progress(f"subscribing {s.agents} agents in {s.processes} processes")
         subscribed = await _subscribe_sharded(shards, router, ids, interests, inbox, s, progress)

@@ -35,7 +35,6 @@ import math
 import os
 import statistics
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +42,11 @@ from typing import Any
 import numpy as np
 
 from synthswarm.swarm import tasks
-from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile
+from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile, skew
 from synthswarm.swarm.app.bench._workload import (
     DIMS,
     ROUTING,
+    Deliveries,
     bench_packet,
     plan_packets,
     recall_at,
@@ -56,7 +56,6 @@ from synthswarm.swarm.dht import DHTNode, DHTSettings, requests_by_category
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.errors import ConfigError
 from synthswarm.swarm.identity import Identity
-from synthswarm.swarm.packet import OutcomePacket
 from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings
 from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 from synthswarm.swarm.sim import NetworkModel, SimNetwork, TableMode, launch_simulated_swarm, run_virtual
@@ -258,13 +257,8 @@ async def measure(
     identities = [Identity.from_seed(rng.bytes(32)) for _ in range(n)]
     packets = [bench_packet(identities[p], vec) for p, vec in plan]
     router = DHTRouter(SemanticHasher(DIMS, s.lsh), DHTRouterSettings(m=s.m, threshold=-1.0))
-    received: dict[bytes, set[int]] = defaultdict(set)
-
-    def inbox(index: int) -> Callable[[OutcomePacket], Any]:
-        async def deliver(packet: OutcomePacket) -> None:
-            received[packet.id].add(index)
-
-        return deliver
+    recorder = Deliveries()
+    received, inbox = recorder.received, recorder.inbox
 
     t0, sent0 = time.perf_counter(), sum(requests_by_category(nodes).values())
     for start in range(0, n, 64):
@@ -303,19 +297,14 @@ async def measure(
         "requests_per_packet_by_category": {c: round(v / len(packets), 2) for c, v in sorted(sent.items())},
         "hops_mean": round(statistics.fmean(hops), 2),
         "hops_p99": percentile(hops, 99),
-        "load_skew": _skew(records),
-        "publish_load_skew": _skew(load),
+        "load_skew": skew(records),
+        "publish_load_skew": skew(load),
         "subscribe_messages_per_agent": round(subscribe_messages / n, 1),
         "subscriptions_lost": stats.subscriptions_lost,
         "subscriptions_spilled": stats.subscriptions_spilled,
         "subscribe_s": round(subscribe_s, 1),
         "publish_s": round(publish_s, 1),
     }
-
-
-def _skew(values: list[int]) -> float:
-    mean = statistics.fmean(values) if values else 0.0
-    return round(max(values) / mean, 2) if mean else 0.0
 
 
 def _available_memory() -> int:
