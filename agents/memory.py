@@ -76,6 +76,8 @@ class AgentMemory:
         self.inbox_limit = inbox_limit
         self.evicted = 0
         self._lock = asyncio.Lock()
+        self._arriving: set[str] = set()
+        """Ids (hex) of the packets being stored now."""
 
     @classmethod
     def open(
@@ -129,16 +131,25 @@ class AgentMemory:
         return hits
 
     async def store_packet(self, packet: OutcomePacket, *, now_ms: int | None = None) -> bool:
-        """Keep a received packet (False if it was already here), then evict down to the inbox limit."""
+        """Keep a received packet (False if it was already here, or is arriving now by another way),
+        then evict down to the inbox limit."""
         key = packet.id.hex()
-        if await self._run(self.inbox.get, [key]):
+        # The look-up and the write each wait for a thread, so two copies arriving at once (a query
+        # delivered directly and relayed by another agent) would both find the inbox without it.
+        if key in self._arriving:
             return False
-        now = now_ms if now_ms is not None else int(time.time() * 1000)
-        vector = unit(packet.embedding.to_array())[None, :]
-        meta = entry_metadata(packet, now)
-        await self._run(self.inbox.upsert, [key], [packet.finding], vector, [meta])
-        await self._evict(now)
-        return True
+        self._arriving.add(key)
+        try:
+            if await self._run(self.inbox.get, [key]):
+                return False
+            now = now_ms if now_ms is not None else int(time.time() * 1000)
+            vector = unit(packet.embedding.to_array())[None, :]
+            meta = entry_metadata(packet, now)
+            await self._run(self.inbox.upsert, [key], [packet.finding], vector, [meta])
+            await self._evict(now)
+            return True
+        finally:
+            self._arriving.discard(key)
 
     async def search_inbox(
         self, query: str | Vector, k: int = 4, where: Metadata | None = None

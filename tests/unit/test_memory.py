@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
@@ -64,6 +65,17 @@ async def test_inbox_keeps_each_packet_once_and_returns_packets() -> None:
     [hit] = await memory.search_inbox("when was the Veltmar Observatory founded", k=3)
     assert hit.packet == p
     assert await memory.packets([p.id]) == [p]
+    assert await memory.counts() == (0, 1)
+
+
+async def test_a_packet_arriving_twice_at_once_is_kept_once() -> None:
+    """A query can reach an agent directly and relayed by another at the same moment: only one copy may
+    be taken as new, or the agent promises the asker two replies that count as one, and the asker
+    waits out its timeout for the second."""
+    memory = AgentMemory.in_memory(EMBEDDER)
+    p = await packet("Ilse Korrin founded the Veltmar Observatory in 1874.")
+    kept = await asyncio.gather(*(memory.store_packet(p) for _ in range(3)))
+    assert sorted(kept) == [False, False, True]
     assert await memory.counts() == (0, 1)
 
 
