@@ -109,12 +109,14 @@ async def run_once(
     progress: Progress | None = None,
     processes: int = 1,
     embedder_config: EmbedderConfig | None = None,
+    ray: str | None = None,
 ) -> RunResult:
     """Run the protocol once; ``vectors`` are the paragraph embeddings, in dataset order. With
     ``chat``, the answering agents also answer each question from its context (EM and F1); without,
     only evidence is scored and no model is called. With ``processes`` > 1 the agents are spread over
     that many processes sharing one DHT (:mod:`synthswarm.evals._harness.spread`; each builds the
-    embedder ``embedder_config`` names); the oracle, one agent, runs here all the same."""
+    embedder ``embedder_config`` names; with ``ray``, the other processes are actors on that Ray
+    cluster); the oracle, one agent, runs here all the same."""
     if strategy not in ALL_STRATEGIES:
         raise ConfigError(
             "eval.strategies", f"unknown strategy {strategy!r}: use {', '.join(ALL_STRATEGIES)}"
@@ -129,6 +131,7 @@ async def run_once(
         result = await run_spread(
             dataset, vectors, n, strategy, processes=processes, embedder=embedder,
             embedder_config=embedder_config or EmbedderConfig(), seed=seed, settings=s, report=report,
+            ray=ray,
         )  # fmt: skip
         _finish(result.row, dataset, n, strategy, s, began)
         return result

@@ -62,7 +62,8 @@ async def run_sweep(
     local = embedder or CachedEmbedder(make_embedder(spec.embedder))
     base = settings or RunSettings()
     vectors = await paragraph_vectors(dataset, local, out, titles=base.titles)
-    with Workers(sweep.jobs, sweep.ray) as workers:
+    # With processes > 1 Ray hosts the runs' shards, not the runs (SweepSettings.ray).
+    with Workers(sweep.jobs, sweep.ray if sweep.processes == 1 else None) as workers:
         plan = Plan(dataset, sweep, spec, out, base, observer or Quiet(), run_once)
         while plan.pending or plan.running:
             plan.start_ready(workers, vectors, local)

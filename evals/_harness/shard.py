@@ -4,8 +4,10 @@ with the run's agents on its nodes, answering the eval's commands besides the ne
 
 It runs as ``python -m synthswarm.evals._harness.shard ARGS_JSON``, started by
 :func:`synthswarm.swarm.cluster.shards.launch_shards` (``module=``). Besides the shard's arguments it is
-told ``job`` (the path of a pickled :class:`ShardJob`, written by the driver for this run) and
-``sizes`` (agents per process, the driver's first). Its commands, in the order a run sends them:
+told ``job`` (the path of a pickled :class:`ShardJob`, written by the driver for this run; on Ray,
+``job_pickle``, its bytes, since the actor may be on another machine) and ``sizes`` (agents per
+process, the driver's first). A Ray actor hosts its ``SHARD`` instead of running the module. Its
+commands, in the order a run sends them:
 
 - ``build``: one specialist per part on its nodes (the run's agents ``first`` .. ``first + size - 1``).
 - ``publish``: its agents share their knowledge; ``drain``: every reaction finished.
@@ -84,7 +86,8 @@ class EvalShard(Shard):
 
     def __init__(self, args: dict[str, Any]) -> None:
         super().__init__(args)
-        self.job: ShardJob = pickle.loads(Path(args["job"]).read_bytes())
+        job = args["job_pickle"] if "job_pickle" in args else Path(args["job"]).read_bytes()
+        self.job: ShardJob = pickle.loads(job)
         self.first = first_of(list(args["sizes"]), int(args["index"]))
         self.agents: list[Specialist] = []
         count = len(self.job.parts)
@@ -146,6 +149,9 @@ def _every(progress: Callable[[str], None], stage: str, done: int, total: int) -
     if done == total or done % max(1, total // 20) == 0:
         progress(f"{stage} {done}/{total}")
 
+
+#: The class this module hosts, for a Ray actor (:func:`synthswarm.swarm.cluster.ray_shards.shard_class`).
+SHARD = EvalShard
 
 if __name__ == "__main__":
     arguments = json.loads(sys.argv[1])

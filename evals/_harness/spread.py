@@ -3,8 +3,10 @@
 
 This process (the driver) hosts the first slice of the agents, each of ``P - 1`` child processes
 (:mod:`.shard`) the next, their DHT nodes on one transport host per process over TCP loopback, every
-node joined to the one DHT. The phases are the one-process run's (:func:`synthswarm.evals.harness.run_once`),
-each run where the agents live: every process builds its agents and publishes their findings at once;
+node joined to the one DHT; with ``ray``, each of the ``P - 1`` is a Ray actor instead, wherever the
+cluster places it, reached over TCP at its machine's address. The phases are the one-process run's
+(:func:`synthswarm.evals.harness.run_once`), each run where the agents live: every process builds its
+agents and publishes their findings at once;
 then each question is asked, one at a time, at its seeded entry agent in whichever process holds it,
 and its answerer (by the run's rule, ``entry`` or ``routed``) may be in another. Requests are counted
 at every process's sockets, by category, and summed (``Shards.stats``) before and after each phase, so
@@ -86,22 +88,27 @@ async def run_spread(
     seed: int,
     settings: RunSettings,
     report: Progress,
+    ray: str | None = None,
 ) -> RunResult:
-    """The run's row with its agents over ``processes`` processes; the caller fills in what
-    :func:`synthswarm.evals.harness.run_once` fills in for every run (size, corpus, wall time)."""
+    """The run's row with its agents over ``processes`` processes (with ``ray``, a cluster's address as
+    :func:`synthswarm.swarm.cluster.ray_shards.connect` takes it: all but this process's slice in Ray
+    actors wherever Ray places them); the caller fills in what :func:`synthswarm.evals.harness.run_once`
+    fills in for every run (size, corpus, wall time)."""
     check_spread(strategy, n, processes, settings, answer=False)
     s = settings
     parts = partition(vectors, n, seed=seed)
     sizes = shard_sizes(n, processes)
     inbox = inbox_limit(dataset)
+    job = pickle.dumps(ShardJob(dataset, vectors, parts, strategy, seed, s, inbox, embedder_config))
     with tempfile.TemporaryDirectory(prefix="synthswarm-spread-") as folder:
-        job = Path(folder) / "job.pickle"
-        job.write_bytes(
-            pickle.dumps(ShardJob(dataset, vectors, parts, strategy, seed, s, inbox, embedder_config))
-        )
+        path = Path(folder) / "job.pickle"
+        path.write_bytes(job)
+        # A child process reads the job from the file (its arguments are a JSON line); a Ray actor is
+        # handed the bytes, for it may be on a machine that cannot see this one's files.
+        told = {"job_pickle": job} if ray is not None else {"job": str(path)}
         async with launch_shards(
             n, processes=processes, settings=s.dht, seed=seed, progress=_lines(report), module=MODULE,
-            extra={"job": str(job), "sizes": sizes},
+            extra=told | {"sizes": sizes}, ray=ray,
         ) as shards:  # fmt: skip
             router = router_for(strategy, shards.local, embedder, s)
             agents, _ = await asyncio.gather(

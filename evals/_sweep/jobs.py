@@ -41,13 +41,16 @@ class Job:
     """Processes the run's agents are spread over (:mod:`synthswarm.evals._harness.spread`)."""
     embedder: EmbedderConfig | None = None
     """The embedder each process of a spread run builds."""
+    ray: str | None = None
+    """Where a spread run's other processes go: actors on this Ray cluster; None: child processes."""
 
 
 async def run_here(
     run: Runner, job: Job, embedder: CachedEmbedder, chat: ChatModel | None, label: str, watch: SweepObserver
 ) -> Outcome:
     """``job`` run by ``run`` in this process, its progress reported to ``watch`` under ``label``."""
-    spread = {"processes": job.processes, "embedder_config": job.embedder} if job.processes > 1 else {}
+    spread = {"processes": job.processes, "embedder_config": job.embedder, "ray": job.ray}
+    spread = spread if job.processes > 1 else {}
     result = await run(
         job.dataset, job.vectors, job.n, job.strategy, embedder=embedder, chat=chat, seed=job.seed,
         settings=job.settings, progress=lambda stage, done, total: watch.stage(label, stage, done, total),

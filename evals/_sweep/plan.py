@@ -91,8 +91,9 @@ class Plan:
         settings = replace(
             _settings_for(n, strategy, self.base, data, self.results), protocol=self.sweep.protocol
         )
-        spread = self.sweep.processes
-        return Job(data, vecs, n, strategy, self.sweep.seed, settings, spread, self.spec.embedder)
+        sweep = self.sweep
+        ray = sweep.ray if sweep.processes > 1 else None  # Ray places the run's shards (see SweepSettings)
+        return Job(data, vecs, n, strategy, sweep.seed, settings, sweep.processes, self.spec.embedder, ray)
 
     def _local_chat(self) -> ChatModel | None:
         if self._chat is None and self.spec.llm is not None:

@@ -32,7 +32,9 @@ class SweepSettings:
     """Run each run as a Ray task on this cluster (``auto``, ``local`` or a cluster's address, as
     :func:`synthswarm.swarm.cluster.ray_shards.connect` takes it), ``jobs`` at once, instead of in a pool of
     this machine's processes. Results come back to this process, which writes ``OUT``; with a model,
-    each worker machine keeps its own response cache under the same ``OUT`` path."""
+    each worker machine keeps its own response cache under the same ``OUT`` path. With ``processes``
+    > 1 Ray places the spread runs' shards instead: each run is driven from here (or a ``jobs`` pool
+    worker), and its other ``processes - 1`` slices of agents are Ray actors."""
 
     processes: int = 1
     """Processes each run's agents are spread over, sharing one DHT (the oracle, one agent, runs in
@@ -58,10 +60,6 @@ class SweepSettings:
             raise ConfigError("eval.share", f"must be at least 1, got {self.share}")
         if self.processes < 1:
             raise ConfigError("eval.processes", f"must be at least 1, got {self.processes}")
-        if self.processes > 1 and self.ray is not None:
-            raise ConfigError(
-                "eval.processes", "--ray runs whole runs on a cluster; it does not spread one yet"
-            )
 
 
 @dataclass(frozen=True)

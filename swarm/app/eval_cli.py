@@ -67,7 +67,8 @@ def eval_group() -> None:
 @click.option(
     "--ray", "ray_address", metavar="ADDRESS",
     help="Run each run as a Ray task: auto (the cluster `ray start` runs here), local (a new "
-    "instance), or a cluster's address; --jobs runs at once. Needs the [ray] extra.",
+    "instance), or a cluster's address; --jobs runs at once. With --processes, Ray places each run's "
+    "other processes as actors instead. Needs the [ray] extra.",
 )  # fmt: skip
 @click.option(
     "--kill",
@@ -117,8 +118,8 @@ def eval_group() -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Spread each run's agents over this many processes sharing one DHT over TCP loopback (dht; "
-    "the oracle runs in one). 1: every node in one process.",
+    help="Spread each run's agents over this many processes sharing one DHT over TCP loopback, or "
+    "over Ray actors with --ray (dht; the oracle runs in one). 1: every node in one process.",
 )
 @click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
 @click.pass_obj

@@ -177,5 +177,8 @@ class _Agents:
         return received
 
 
+#: The class this module hosts, for a Ray actor (:func:`synthswarm.swarm.cluster.ray_shards.shard_class`).
+SHARD = Shard
+
 if __name__ == "__main__":
     tasks.run(main(json.loads(sys.argv[1])))

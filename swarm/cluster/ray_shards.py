@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from synthswarm.swarm.cluster._shard import Shard
 from synthswarm.swarm.errors import ConfigError, DHTError
 
-__all__ = ["RayShard", "connect", "node_address"]
+__all__ = ["RayShard", "connect", "node_address", "shard_class"]
 
 _PROGRESS_POLL_S = 2.0
 
@@ -51,7 +52,7 @@ def connect(address: str, *, cpus: int | None = None) -> Iterator[Any]:
             address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
             **({"num_cpus": cpus} if local and cpus else {}),
         )  # fmt: skip
-    except (ConnectionError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # Ray raises plain Exception too, e.g. when a local node times out starting
         raise ConfigError("ray", f"cannot reach a Ray cluster at {address!r}: {exc}") from exc
     try:
         yield ray
@@ -75,11 +76,27 @@ def node_address() -> str:
     return str(_ray().util.get_node_ip_address())
 
 
-class _ShardActor:
-    """A :class:`Shard` in a Ray worker, with its join progress kept until the driver asks."""
+def shard_class(module: str) -> type[Shard]:
+    """The shard class a module that :func:`~synthswarm.swarm.cluster.shards.launch_shards` is given
+    (``module=``) hosts: its ``SHARD`` (the network's own :class:`Shard`, or an application's subclass,
+    which answers commands of its own). Imported by name, in the actor: the network floor never imports
+    an application's module itself."""
+    try:
+        found = getattr(importlib.import_module(module), "SHARD", None)
+    except ImportError as exc:
+        raise ConfigError("ray", f"cannot import the shard module {module!r}: {exc}") from exc
+    if not (isinstance(found, type) and issubclass(found, Shard)):
+        raise ConfigError("ray", f"{module!r} names no shard class (SHARD, a subclass of Shard)")
+    return found
 
-    def __init__(self, args: dict[str, Any]) -> None:
-        self.shard = Shard({**args, "listen": "tcp://0.0.0.0:*", "advertise": f"tcp://{node_address()}:*"})
+
+class _ShardActor:
+    """A shard (``module``'s :func:`shard_class`) in a Ray worker, with its progress lines kept until
+    the driver asks."""
+
+    def __init__(self, args: dict[str, Any], module: str) -> None:
+        placed = {**args, "listen": "tcp://0.0.0.0:*", "advertise": f"tcp://{node_address()}:*"}
+        self.shard = shard_class(module)(placed)
         self.lines: list[str] = []
 
     async def start(self) -> list[str]:
@@ -99,13 +116,13 @@ class _ShardActor:
 class RayShard:
     """The driver's handle on one shard actor."""
 
-    def __init__(self, args: dict[str, Any], *, cpus: float = 1.0) -> None:
+    def __init__(self, args: dict[str, Any], module: str, *, cpus: float = 1.0) -> None:
         ray = _ray()
         actor_class = ray.remote(_ShardActor)
         self.nodes: int = args["nodes"]
         self.ids: list[bytes] = []
         self._ray = ray
-        self._actor = actor_class.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(args)
+        self._actor = actor_class.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(args, module)
 
     async def ready(self, report: Callable[[str], None]) -> list[bytes]:
         self.ids = [bytes.fromhex(i) for i in await self._reporting(self._actor.start.remote(), report)]

@@ -45,7 +45,8 @@ __all__ = ["SHARD_MODULE", "ShardStats", "Shards", "join", "launch_shards", "sha
 _READY_TIMEOUT_S = 1800.0
 _COMMAND_TIMEOUT_S = 600.0
 #: The module a child shard runs (``python -m``) unless ``launch_shards`` is given another: one whose
-#: ``__main__`` runs :func:`synthswarm.swarm.cluster._shard.main` with a :class:`Shard` of its own.
+#: ``__main__`` runs :func:`synthswarm.swarm.cluster._shard.main` with a :class:`Shard` of its own, and
+#: which names that class ``SHARD``, for a Ray actor to host (:func:`.ray_shards.shard_class`).
 SHARD_MODULE = "synthswarm.swarm.cluster._shard"
 
 
@@ -215,12 +216,11 @@ async def launch_shards(
     """``n`` nodes in ``processes`` shards (see the module docstring): child processes over TCP
     loopback, or with ``ray`` (``auto``, ``local`` or a cluster's address, as
     :func:`synthswarm.swarm.cluster.ray_shards.connect` takes it) Ray actors. Every shard is stopped on
-    exit. ``module`` is what a child process runs, ``extra`` what it is told besides the shard's own
-    arguments (an application's shard above this layer, which answers commands of its own)."""
+    exit. ``module`` is what a child process runs (and whose ``SHARD`` a Ray actor hosts), ``extra``
+    what it is told besides the shard's own arguments (an application's shard above this layer, which
+    answers commands of its own)."""
     if processes < 1 or n < processes:
         raise ValueError(f"need 1 <= processes <= n, got {processes} processes for {n} nodes")
-    if ray is not None and module != SHARD_MODULE:
-        raise ValueError("Ray actors host the network's own shards only")
     s = settings or DHTSettings()
     if s.secure:
         raise ValueError("shards share transport hosts, which are unsecured")
@@ -250,7 +250,7 @@ async def launch_shards(
             for index, size in enumerate(sizes[1:], start=1):
                 args = _shard_args(index, size, seeds, s, seed, join_concurrency) | (extra or {})
                 if ray is not None:
-                    children.append(ray_shards.RayShard(args))
+                    children.append(ray_shards.RayShard(args, module))
                 else:
                     children.append(await _spawn(args, module))
             for index, child in enumerate(children, start=1):

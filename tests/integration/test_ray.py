@@ -13,9 +13,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from synthswarm.agents.embeddings import make_embedder
+from synthswarm.evals.datasets import synthetic_dataset
+from synthswarm.evals.harness import CachedEmbedder, run_once
+from synthswarm.swarm.config import EmbedderConfig
 from synthswarm.swarm.dht import DHTSettings, key_for
 from synthswarm.swarm.dht.ids import distance
 from synthswarm.swarm.dht.node import requests_sent
@@ -105,6 +110,40 @@ def test_the_eval_sweep_runs_its_jobs_on_ray(ray_cluster: None, tmp_path: Path) 
     assert here.returncode == 0, here.stderr[-3000:]
     ray_results = json.loads((tmp_path / "ray" / "results.json").read_text())
     assert measured(ray_results) == measured(json.loads((tmp_path / "here" / "results.json").read_text()))
+
+
+async def test_an_eval_run_spreads_its_agents_over_ray_actors(
+    ray_cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``eval scaling --processes 2 --ray``: the second slice of the agents is a Ray actor hosting the
+    eval's shard, and the row is the one-process run's within the spread run's tolerance
+    (tests/integration/test_eval_processes.py)."""
+    from synthswarm.evals._harness.shard import MODULE
+    from synthswarm.swarm.cluster import ray_shards
+
+    placed: list[str] = []
+    real = ray_shards.RayShard.__init__
+
+    def spy(self: ray_shards.RayShard, args: dict[str, Any], module: str, **options: Any) -> None:
+        placed.append(module)
+        real(self, args, module, **options)
+
+    monkeypatch.setattr(ray_shards.RayShard, "__init__", spy)
+    world = synthetic_dataset(seed=2, domains=4, entities_per_domain=8, questions=12)
+    config = EmbedderConfig(backend="hashing")
+    embedder = CachedEmbedder(make_embedder(config))
+    vectors = await embedder.embed([p.text for p in world.paragraphs])
+    one = (await run_once(world, vectors, 16, "dht", embedder=embedder, seed=0)).row
+    on_ray = await run_once(
+        world, vectors, 16, "dht", embedder=embedder, seed=0, processes=2, embedder_config=config, ray="auto"
+    )
+    row = on_ray.row
+    assert placed == [MODULE]
+    assert (row.processes, row.questions) == (2, 12)
+    assert 0.75 <= row.messages_per_question / one.messages_per_question <= 1.25
+    assert abs(row.evidence_recall - one.evidence_recall) <= 0.1
+    assert row.handoffs_failed == 0
+    assert row.reply_timeouts == 0
 
 
 def test_an_unreachable_cluster_is_one_clear_error(tmp_path: Path) -> None:

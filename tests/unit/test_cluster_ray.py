@@ -20,3 +20,21 @@ def test_ray_not_installed_says_which_extra_to_install(monkeypatch: pytest.Monke
 def test_a_malformed_cluster_address_is_refused(address: str) -> None:
     with pytest.raises(ConfigError, match="is not auto, local, HOST:PORT or ray://HOST:PORT"):
         ray_shards._probe(address)
+
+
+def test_a_ray_actor_hosts_the_shard_class_its_module_names() -> None:
+    from synthswarm.evals._harness.shard import MODULE, EvalShard
+    from synthswarm.swarm.cluster._shard import Shard
+    from synthswarm.swarm.cluster.shards import SHARD_MODULE
+
+    assert ray_shards.shard_class(SHARD_MODULE) is Shard
+    assert ray_shards.shard_class(MODULE) is EvalShard
+
+
+@pytest.mark.parametrize(
+    ("module", "says"),
+    [("synthswarm.no_such_module", "cannot import the shard module"), ("json", "names no shard class")],
+)
+def test_a_module_without_a_shard_class_is_refused(module: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        ray_shards.shard_class(module)
