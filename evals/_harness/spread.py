@@ -22,6 +22,7 @@ answering read agents of every process).
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import re
 import tempfile
@@ -52,6 +53,11 @@ from synthswarm.swarm.dht.upkeep import measured
 from synthswarm.swarm.errors import ConfigError
 
 __all__ = ["SPREAD_ANSWERERS", "check_spread", "run_spread"]
+
+_log = logging.getLogger(__name__)
+
+#: How often the ask phase logs its rate and every process's requests by category meanwhile.
+TIMELINE_S = 30.0
 
 #: The answerers a spread run can use: both find the answerer through the router.
 SPREAD_ANSWERERS = ("entry", "routed")
@@ -161,6 +167,7 @@ async def _ask(
         serve_handoffs(agent)
     await shards.command_all(cmd="serve")
     before, began = await shards.stats(), time.perf_counter()
+    window, window_at, window_done = before, began, 0
     records = []
     questions = dataset.questions
     for k, question in enumerate(questions):
@@ -175,6 +182,15 @@ async def _ask(
             record = Record.from_dict(answer["record"])
         records.append(record)
         report("ask", k + 1, len(questions))
+        if time.perf_counter() - window_at >= TIMELINE_S:
+            now, at = await shards.stats(), time.perf_counter()
+            sent = {c: now.requests[c] - window.requests.get(c, 0) for c in now.requests}
+            _log.info(
+                "ask %d/%d at %.0f s: %.2f questions/s; requests/s by category %s",
+                k + 1, len(questions), at - began, (k + 1 - window_done) / (at - window_at),
+                {c: round(v / (at - window_at), 1) for c, v in sorted(sent.items()) if v},
+            )  # fmt: skip
+            window, window_at, window_done = now, at, k + 1
     await asyncio.gather(*(a.drain() for a in agents), shards.command_all(cmd="drain"))
     after = await shards.stats()
     minutes = (time.perf_counter() - began) / 60

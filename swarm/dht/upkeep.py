@@ -3,7 +3,9 @@ socket, beside the rate Kademlia's intervals predict for the same swarm.
 
 Kinds (request categories of :class:`~synthswarm.swarm.dht.node.NodeStats`):
 
-- ``refresh``: lookups of a random id in every bucket untouched for ``refresh_interval_s``;
+- ``refresh``: lookups of a random id in every bucket untouched for ``refresh_interval_s`` and its own
+  share of up to :data:`~synthswarm.swarm.dht._node.joining.REFRESH_SPREAD` of it more (so nodes that
+  joined together do not refresh together);
 - ``ping``: liveness checks of a full bucket's oldest contact (``evict``), and explicit pings;
 - ``republish``: a publisher re-announcing its own records every ``republish_interval_s``;
 - ``replicate``: a holder pushing each key it holds to the key's closest nodes every
@@ -22,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from synthswarm.swarm.dht._node.joining import REFRESH_SPREAD
 from synthswarm.swarm.dht._node.settings import DHTSettings
 from synthswarm.swarm.dht.node import DHTNode
 
@@ -98,7 +101,8 @@ def shape(nodes: Iterable[DHTNode]) -> Shape:
 
 def expected(settings: DHTSettings, swarm: Shape) -> Upkeep:
     """Kademlia's upkeep at ``settings``' intervals for a swarm of ``swarm``'s shape, idle: each
-    bucket refreshed once a refresh interval (one lookup), each own record re-announced once a
+    bucket refreshed once a refresh interval and the mean of its spread, ``REFRESH_SPREAD / 2`` of an
+    interval more (one lookup), each own record re-announced once a
     republish interval (a lookup and a STORE to each holder), each held key pushed once a replicate
     interval (a lookup and a batch to each holder) unless a STORE refreshed it within the interval
     (section 2.5's optimisation: with publishers alive that re-announce more often than the replicate
@@ -108,7 +112,7 @@ def expected(settings: DHTSettings, swarm: Shape) -> Upkeep:
     pushed = 0.0 if settings.republish_interval_s <= settings.replicate_interval_s else swarm.held_keys
     return Upkeep(
         {
-            "refresh": _rate(swarm.buckets * lookup, settings.refresh_interval_s),
+            "refresh": _rate(swarm.buckets * lookup, settings.refresh_interval_s * (1 + REFRESH_SPREAD / 2)),
             "ping": 0.0,
             "republish": _rate(swarm.published * store, settings.republish_interval_s),
             "replicate": _rate(pushed * store, settings.replicate_interval_s),

@@ -5,6 +5,9 @@ than its nearest neighbour, and ask its nearest nodes for its welcome
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
+import struct
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
@@ -16,7 +19,15 @@ from synthswarm.swarm.dht.lookup import LookupResult
 from synthswarm.swarm.dht.routing import RoutingTable
 from synthswarm.swarm.errors import BootstrapError
 
-__all__ = ["join", "refresh_buckets"]
+__all__ = ["REFRESH_SPREAD", "join", "refresh_buckets", "refresh_due_after"]
+
+#: How much longer than the refresh interval a bucket may wait for its periodic refresh, as a fraction
+#: of the interval: each bucket waits its own share of it, drawn anew each time it is touched. Nodes
+#: that join together (a swarm started at once) see the same traffic at their join; without this, all
+#: their refreshes would come due in the same few minutes one interval later, and again every
+#: interval, a burst of full lookups on top of whatever the swarm does then (issue 27). The mean
+#: wait is ``1 + REFRESH_SPREAD / 2`` intervals (:func:`synthswarm.swarm.dht.upkeep.expected`).
+REFRESH_SPREAD = 0.5
 
 
 class Joining(Protocol):
@@ -84,14 +95,34 @@ async def _refresh_far_buckets(node: Joining) -> None:
     nearest = node.table.closest(node.node_id, 1)
     if nearest:
         first = distance(node.node_id, nearest[0].node_id).bit_length()
-        await refresh_buckets(node, range(first, ID_BYTES * 8), confirm=node.settings.alpha)
+        await refresh_buckets(node, range(first, ID_BYTES * 8), confirm=node.settings.alpha, spread=False)
 
 
-async def refresh_buckets(node: Joining, indices: Iterable[int], *, confirm: int | None = None) -> None:
-    """Look up a random id in each of the buckets ``indices`` (their RPCs labelled ``refresh``)."""
+async def refresh_buckets(
+    node: Joining, indices: Iterable[int], *, confirm: int | None = None, spread: bool = True
+) -> None:
+    """Look up a random id in each of the buckets ``indices`` (their RPCs labelled ``refresh``). With
+    ``spread`` (the periodic refresh of stale buckets) a bucket is skipped until it has gone untouched
+    for its own :func:`refresh_due_after`; a join refreshes every bucket it names (``spread=False``)."""
     targets = []
+    now = node.clock()
     for index in indices:
-        node.table.buckets[index].touch(node.clock())
+        bucket = node.table.buckets[index]
+        if spread and now - bucket.last_touched <= refresh_due_after(node, index, bucket.last_touched):
+            continue
+        bucket.touch(now)
         targets.append(random_id_in_bucket(node.node_id, index))
     lookups = (node.lookup(t, category="refresh", confirm=confirm) for t in targets)
     await asyncio.gather(*lookups, return_exceptions=True)
+
+
+def refresh_due_after(node: Joining, index: int, touched: float) -> float:
+    """Seconds bucket ``index``, last touched at ``touched``, waits untouched before its periodic
+    refresh: the refresh interval and a share of up to :data:`REFRESH_SPREAD` of it more, uniform,
+    drawn from the node's id, the bucket and when it was touched (so a seeded swarm repeats, the draw
+    holds until the bucket is touched again, and no two nodes or buckets wait alike)."""
+    interval = node.settings.refresh_interval_s
+    if not math.isfinite(interval) or interval <= 0:
+        return interval
+    digest = hashlib.blake2b(node.node_id + struct.pack(">Hd", index, touched), digest_size=8).digest()
+    return interval * (1.0 + REFRESH_SPREAD * int.from_bytes(digest, "big") / 2**64)
