@@ -124,6 +124,30 @@ def test_closest_matches_brute_force_near_our_own_id(seed: int) -> None:
             assert table.closest(target, count, exclude=excluded) == expected
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_nearer_than_self_matches_brute_force(seed: int) -> None:
+    """The bit test agrees with comparing distances, with contacts removed (buckets emptied) and
+    with the excluded contact alone in its bucket, or not in the table at all."""
+    rng = random.Random(seed)
+    own = rng.randbytes(32)
+    table = RoutingTable(own, k=4)
+
+    def near(bits: int) -> bytes:
+        return (int.from_bytes(own, "big") ^ rng.getrandbits(bits)).to_bytes(32, "big")
+
+    for _ in range(rng.choice([1, 2, 8, 200])):
+        table.add(contact(near(rng.choice([3, 12, 40, 256]))))
+    for c in rng.sample(list(table), len(table) // 3):
+        table.remove(c.node_id)
+    known = list(table)
+    for target in (own, near(2), near(10), near(40), rng.randbytes(32), *[c.node_id for c in known[:3]]):
+        for excluded in (None, *[c.node_id for c in known[:3]], rng.randbytes(32), own):
+            expected = any(
+                distance(c.node_id, target) < distance(own, target) for c in known if c.node_id != excluded
+            )
+            assert table.nearer_than_self(target, exclude=excluded) == expected
+
+
 def test_own_id_is_never_stored() -> None:
     own = os.urandom(32)
     table = RoutingTable(own)
