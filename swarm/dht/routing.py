@@ -177,6 +177,19 @@ class RoutingTable:
         contacts = self.buckets[b].contacts
         return nearer != 1 << b or len(contacts) > 1 or exclude not in contacts
 
+    def count_nearer_than_self(self, target: bytes, limit: int) -> int:
+        """How many contacts are nearer ``target`` than this table's own id, counted up to ``limit``:
+        the node is among the ``limit`` closest to ``target`` it knows exactly when this is below
+        ``limit``. The nearer contacts fill whole buckets (see :meth:`nearer_than_self`), so this
+        adds bucket sizes where :meth:`closest` would sort."""
+        nearer = self._filled_bits & (int.from_bytes(target, "big") ^ self._own)
+        count = 0
+        while nearer and count < limit:
+            b = nearer.bit_length() - 1
+            nearer ^= 1 << b
+            count += len(self.buckets[b].contacts)
+        return min(count, limit)
+
     def stale_buckets(self, older_than_s: float) -> list[int]:
         """Indices of non-empty-range buckets not touched for ``older_than_s`` (section 2.3 refresh)."""
         now = self.clock()

@@ -163,3 +163,24 @@ def test_stale_buckets_start_at_the_nearest_neighbour() -> None:
     stale = table.stale_buckets(-1)
     assert stale[0] == 40
     assert stale[-1] == 255
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_count_nearer_than_self_says_whether_the_node_is_among_the_closest(seed: int) -> None:
+    rng = random.Random(seed)
+    own = rng.randbytes(32)
+    table = RoutingTable(own, k=8)
+
+    def near(bits: int) -> bytes:
+        return (int.from_bytes(own, "big") ^ rng.getrandbits(bits)).to_bytes(32, "big")
+
+    for _ in range(rng.choice([0, 3, 30, 300])):
+        table.add(contact(near(rng.choice([4, 12, 40, 256]))))
+    known = list(table)
+    for target in (own, near(3), near(12), near(40), rng.randbytes(32)):
+        nearer = sum(distance(c.node_id, target) < distance(own, target) for c in known)
+        for limit in (1, 3, 8, 20):
+            assert table.count_nearer_than_self(target, limit) == min(nearer, limit)
+            closest = table.closest(target, limit)
+            among = len(closest) < limit or distance(own, target) < distance(closest[-1].node_id, target)
+            assert (table.count_nearer_than_self(target, limit) < limit) == among
