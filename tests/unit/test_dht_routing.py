@@ -128,15 +128,12 @@ def test_closest_matches_brute_force_near_our_own_id(seed: int) -> None:
 def test_nearer_than_self_matches_brute_force(seed: int) -> None:
     """The bit test agrees with comparing distances, with contacts removed (buckets emptied) and
     with the excluded contact alone in its bucket, or not in the table at all."""
-    rng = random.Random(seed)
-    own = rng.randbytes(32)
-    table = RoutingTable(own, k=4)
+    rng, table = _table_near_own(seed, 4, [1, 2, 8, 200])
+    own = table.own_id
 
     def near(bits: int) -> bytes:
-        return (int.from_bytes(own, "big") ^ rng.getrandbits(bits)).to_bytes(32, "big")
+        return _near(own, rng, bits)
 
-    for _ in range(rng.choice([1, 2, 8, 200])):
-        table.add(contact(near(rng.choice([3, 12, 40, 256]))))
     for c in rng.sample(list(table), len(table) // 3):
         table.remove(c.node_id)
     known = list(table)
@@ -167,15 +164,12 @@ def test_stale_buckets_start_at_the_nearest_neighbour() -> None:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_count_nearer_than_self_says_whether_the_node_is_among_the_closest(seed: int) -> None:
-    rng = random.Random(seed)
-    own = rng.randbytes(32)
-    table = RoutingTable(own, k=8)
+    rng, table = _table_near_own(seed, 8, [0, 3, 30, 300])
+    own = table.own_id
 
     def near(bits: int) -> bytes:
-        return (int.from_bytes(own, "big") ^ rng.getrandbits(bits)).to_bytes(32, "big")
+        return _near(own, rng, bits)
 
-    for _ in range(rng.choice([0, 3, 30, 300])):
-        table.add(contact(near(rng.choice([4, 12, 40, 256]))))
     known = list(table)
     for target in (own, near(3), near(12), near(40), rng.randbytes(32)):
         nearer = sum(distance(c.node_id, target) < distance(own, target) for c in known)
@@ -184,3 +178,17 @@ def test_count_nearer_than_self_says_whether_the_node_is_among_the_closest(seed:
             closest = table.closest(target, limit)
             among = len(closest) < limit or distance(own, target) < distance(closest[-1].node_id, target)
             assert (table.count_nearer_than_self(target, limit) < limit) == among
+
+
+def _near(own: bytes, rng: random.Random, bits: int) -> bytes:
+    """A random id that agrees with ``own`` above its lowest ``bits`` bits."""
+    return (int.from_bytes(own, "big") ^ rng.getrandbits(bits)).to_bytes(32, "big")
+
+
+def _table_near_own(seed: int, k: int, sizes: list[int]) -> tuple[random.Random, RoutingTable]:
+    """A table of one of ``sizes`` contacts, many near its own id (low buckets)."""
+    rng = random.Random(seed)
+    table = RoutingTable(rng.randbytes(32), k=k)
+    for _ in range(rng.choice(sizes)):
+        table.add(contact(_near(table.own_id, rng, rng.choice([3, 12, 40, 256]))))
+    return rng, table
