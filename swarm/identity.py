@@ -6,6 +6,7 @@ private key (GUIDE section 4).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> boo
     if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _public(public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -85,4 +86,11 @@ class Identity:
         return self._private().sign(message)
 
     def _private(self) -> Ed25519PrivateKey:
-        return Ed25519PrivateKey.from_private_bytes(self.seed)
+        return _private(self.seed)
+
+
+# The key objects, remembered by their bytes: every packet a node admits names its publisher's key,
+# and every packet an agent makes is signed with its own, so building the same few objects again
+# for each was a measurable share of the soak's CPU. Every signature is still checked.
+_public = functools.lru_cache(maxsize=4096)(Ed25519PublicKey.from_public_bytes)
+_private = functools.lru_cache(maxsize=1024)(Ed25519PrivateKey.from_private_bytes)

@@ -54,6 +54,9 @@ class _State:
     target: bytes
     k: int
     shortlist: dict[bytes, Contact] = field(default_factory=dict)
+    distances: dict[bytes, int] = field(default_factory=dict)
+    """Each shortlisted contact's distance from the target, computed once (the shortlist is sorted
+    on every turn of the lookup)."""
     depth: dict[bytes, int] = field(default_factory=dict)
     asked: set[bytes] = field(default_factory=set)
     answered: set[bytes] = field(default_factory=set)
@@ -68,6 +71,7 @@ class _State:
     def offer(self, contact: Contact, depth: int) -> None:
         if contact.node_id not in self.shortlist:
             self.shortlist[contact.node_id] = contact
+            self.distances[contact.node_id] = distance(contact.node_id, self.target)
             self.depth[contact.node_id] = depth
 
     def absorb(self, contact: Contact, task: asyncio.Task[QueryAnswer], own_id: bytes) -> None:
@@ -104,8 +108,9 @@ class _State:
         )
 
     def closest_live(self) -> list[Contact]:
-        live = (c for i, c in self.shortlist.items() if i not in self.failed)
-        return sorted(live, key=lambda c: distance(c.node_id, self.target))[: self.k]
+        live = [i for i in self.shortlist if i not in self.failed]
+        live.sort(key=self.distances.__getitem__)
+        return [self.shortlist[i] for i in live[: self.k]]
 
 
 async def iterative_lookup(

@@ -73,8 +73,9 @@ class RoutingTable:
         self.ping_after_s = ping_after_s
         self.clock = clock
         self.buckets = [KBucket(k, last_touched=clock()) for _ in range(ID_BITS)]
-        self._filled: set[int] = set()
-        """Indices of the buckets that hold a contact."""
+        self._filled_bits = 0
+        """The buckets that hold a contact, as the bits of one int (bit ``b``: bucket ``b``)."""
+        self._own = int.from_bytes(own_id, "big")
 
     def __len__(self) -> int:
         return sum(len(b.contacts) for b in self.buckets)
@@ -103,7 +104,7 @@ class RoutingTable:
             bucket.seen_at[contact.node_id] = now
             return AddResult(added=True)
         if len(bucket.contacts) < self.k:
-            self._filled.add(bucket_index(self.own_id, contact.node_id))
+            self._filled_bits |= 1 << bucket_index(self.own_id, contact.node_id)
             bucket.contacts[contact.node_id] = contact
             bucket.seen_at[contact.node_id] = now
             bucket.replacements.pop(contact.node_id, None)
@@ -132,7 +133,7 @@ class RoutingTable:
             bucket.contacts[replacement.node_id] = replacement
             bucket.seen_at[replacement.node_id] = self.clock()
         if not bucket.contacts:
-            self._filled.discard(bucket_index(self.own_id, node_id))
+            self._filled_bits &= ~(1 << bucket_index(self.own_id, node_id))
         return True
 
     def closest(
@@ -142,22 +143,52 @@ class RoutingTable:
 
         Only the buckets that can hold them are sorted, never the whole table. With ``x = target XOR
         own id``, every contact of bucket ``b`` lies at a distance from ``target`` that agrees with
-        ``x`` above bit ``b`` and has bit ``b`` flipped: the buckets' distance ranges are disjoint, so
-        buckets taken in order of their ranges' lower ends give the contacts in order.
+        ``x`` above bit ``b`` and has bit ``b`` flipped: the buckets' distance ranges are disjoint.
+        Flipping a set bit makes the distance smaller, the more so the higher the bit, and flipping a
+        clear bit makes it larger, the less so the lower the bit: so the buckets in order are those
+        whose bit is set in ``x``, highest first, then the others, lowest first.
         """
         n = self.k if count is None else count
         t = int.from_bytes(target, "big")
-        x = t ^ int.from_bytes(self.own_id, "big")
-        order = sorted(((x >> (b + 1)) << (b + 1)) | ((~x >> b & 1) << b) for b in self._filled)
+        x = t ^ self._own
         out: list[Contact] = []
-        for low in order:
-            bucket = self.buckets[(low ^ x).bit_length() - 1]
-            found = [c for c in bucket.contacts.values() if c.node_id != exclude]
+        nearer, farther = self._filled_bits & x, self._filled_bits & ~x
+        while (nearer or farther) and len(out) < n:
+            if nearer:
+                b = nearer.bit_length() - 1
+                nearer ^= 1 << b
+            else:
+                b = (farther & -farther).bit_length() - 1
+                farther ^= 1 << b
+            found = [c for c in self.buckets[b].contacts.values() if c.node_id != exclude]
             found.sort(key=lambda c: int.from_bytes(c.node_id, "big") ^ t)
             out += found[: n - len(out)]
-            if len(out) >= n:
-                break
         return out
+
+    def nearer_than_self(self, target: bytes, *, exclude: bytes | None = None) -> bool:
+        """Whether some contact (``exclude`` aside) is nearer ``target`` than this table's own id: a
+        few operations on ints where :meth:`closest` sorts. As :meth:`closest` says, every contact of
+        bucket ``b`` is nearer ``target`` than the own id exactly when bit ``b`` of ``target XOR own
+        id`` is set, so the question is whether such a bucket holds anyone but ``exclude``."""
+        nearer = self._filled_bits & (int.from_bytes(target, "big") ^ self._own)
+        if not nearer or exclude is None or exclude == self.own_id:
+            return bool(nearer)
+        b = bucket_index(self.own_id, exclude)
+        contacts = self.buckets[b].contacts
+        return nearer != 1 << b or len(contacts) > 1 or exclude not in contacts
+
+    def count_nearer_than_self(self, target: bytes, limit: int) -> int:
+        """How many contacts are nearer ``target`` than this table's own id, counted up to ``limit``:
+        the node is among the ``limit`` closest to ``target`` it knows exactly when this is below
+        ``limit``. The nearer contacts fill whole buckets (see :meth:`nearer_than_self`), so this
+        adds bucket sizes where :meth:`closest` would sort."""
+        nearer = self._filled_bits & (int.from_bytes(target, "big") ^ self._own)
+        count = 0
+        while nearer and count < limit:
+            b = nearer.bit_length() - 1
+            nearer ^= 1 << b
+            count += len(self.buckets[b].contacts)
+        return min(count, limit)
 
     def stale_buckets(self, older_than_s: float) -> list[int]:
         """Indices of non-empty-range buckets not touched for ``older_than_s`` (section 2.3 refresh)."""
@@ -165,7 +196,7 @@ class RoutingTable:
         # Buckets below the one holding our nearest contact cover ranges almost surely empty. (The
         # filled buckets' indices, not every contact: each of thousands of nodes in a process asks
         # this every maintenance tick.)
-        lowest = min(self._filled, default=0)
+        lowest = max(0, (self._filled_bits & -self._filled_bits).bit_length() - 1)
         return [i for i in range(lowest, ID_BITS) if now - self.buckets[i].last_touched > older_than_s]
 
     def _bucket(self, node_id: bytes) -> KBucket:

@@ -283,11 +283,18 @@ class TransportHost:
         """Read every message queued on ``sock`` (at most a batch; the rest next turn)."""
         self._recheck[sock] = False
         replies = sock is self._client
+        # Messages as bytes: zmq.Frame objects cost more than the copy of a small message, and only
+        # a secured request needs its frame's metadata (the Curve key its connection proved).
+        framed = self.curve is not None and not replies
         for _ in range(_BATCH):
             if _closed(sock):
                 return
             try:
-                parts = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                if framed:
+                    frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                    parts, peer = [f.bytes for f in frames], _peer_key(frames[-1])
+                else:
+                    parts, peer = sock.recv_multipart(flags=zmq.NOBLOCK), None
             except zmq.Again:
                 return
             except zmq.ZMQError:
@@ -297,28 +304,27 @@ class TransportHost:
             if replies:
                 self._take_reply(parts)
             else:
-                self._take_request(parts)
+                self._take_request(parts, peer)
         self._sent_on(sock)  # a full batch: more may wait, read them after other callbacks
 
-    def _take_request(self, parts: list[zmq.Frame]) -> None:
-        handler = self._requests.get(parts[1].bytes) if len(parts) == 4 else None
+    def _take_request(self, parts: list[bytes], peer: bytes | None) -> None:
+        handler = self._requests.get(parts[1]) if len(parts) == 4 else None
         if handler is None:
             self.stats.bad_envelopes += 1
             return
-        routing_id, source, frame = parts[0].bytes, parts[2].bytes, parts[3]
-        node = self._nodes[parts[1].bytes]
+        routing_id, selector, source, frame = parts
+        node = self._nodes[selector]
         node.stats.frames_in += 1
         node.stats.bytes_in += len(frame)
-        peer = None if self.curve is None else _peer_key(frame)
-        handler(_reply_to(routing_id, source), frame.bytes, peer)
+        handler(_reply_to(routing_id, source), frame, peer)
 
-    def _take_reply(self, parts: list[zmq.Frame]) -> None:
-        handler = self._replies.get(parts[1].bytes) if len(parts) == 3 else None
+    def _take_reply(self, parts: list[bytes]) -> None:
+        handler = self._replies.get(parts[1]) if len(parts) == 3 else None
         if handler is None:
             self.stats.bad_envelopes += 1
             return
-        frame = parts[2].bytes
-        node = self._nodes[parts[1].bytes]
+        frame = parts[2]
+        node = self._nodes[parts[1]]
         node.stats.frames_in += 1
         node.stats.bytes_in += len(frame)
         handler(None, frame, None)

@@ -53,7 +53,7 @@ def holds(node: DHTNode, key: bytes, replicas: int) -> bool:
     publisher that took its answer for the key's would miss the rest (``bench routing`` at N=2,048:
     14 of the 17 answers that lost a nearest agent came from such a node); it answers with closer
     contacts instead."""
-    if not node.is_among_closest(key, node.table.closest(key, replicas), replicas):
+    if node.table.count_nearer_than_self(key, replicas) >= replicas:  # not among the closest
         return False
     return node.welcomed or node.store.holds(key)
 

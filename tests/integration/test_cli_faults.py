@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REQUIRED = (
     "churn20_delivery_rate", "churn50_delivery_rate", "churn20_lookup_success", "restart_records_lost",
     "restart_memories_lost", "forged_rejected_rate", "replayed_rejected_rate", "fuzz_inputs", "fuzz_crashes",
@@ -59,6 +61,10 @@ def test_the_soak_on_one_shared_transport_host(tmp_path: Path) -> None:
     assert (figures["soak_hosts"], figures["soak_packets"]) == ("shared", 300)
     assert figures["soak_deliveries"] > 0
     assert "--soak-hosts shared" in figures["command"]
+    # The soak's rate against the raw pyzmq message rate of the same run.
+    assert figures["zmq_msgs_per_s"] > figures["soak_packets_per_s"] > 0
+    ratio = figures["soak_packets_per_s"] / figures["zmq_msgs_per_s"]
+    assert figures["soak_over_zmq_msg_rate"] == pytest.approx(ratio, rel=0.01)
 
 
 def test_bench_faults_refuses_an_unknown_section() -> None:

@@ -358,6 +358,11 @@ def test_the_dht_benchmark_runs_an_hour_of_upkeep_at_the_default_periods() -> No
     assert predicted["replicate"] == 0
     assert kinds["replicate"] <= 0.1 * kinds["republish"]
     assert figures["rpc_cpu_us"] > 0
+    # CPU per RPC is set against the raw round trip's CPU; its wall time is reported beside.
+    assert figures["zmq_rtt_cpu_us"] > 0
+    assert figures["zmq_rtt_wall_us"] > 0
+    ratio = figures["rpc_cpu_us"] / figures["zmq_rtt_cpu_us"]
+    assert figures["rpc_cpu_over_zmq_rtt"] == pytest.approx(ratio, abs=0.01)
 
 
 async def test_puts_to_one_hot_key_share_one_lookup() -> None:

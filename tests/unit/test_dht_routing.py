@@ -124,6 +124,27 @@ def test_closest_matches_brute_force_near_our_own_id(seed: int) -> None:
             assert table.closest(target, count, exclude=excluded) == expected
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_nearer_than_self_matches_brute_force(seed: int) -> None:
+    """The bit test agrees with comparing distances, with contacts removed (buckets emptied) and
+    with the excluded contact alone in its bucket, or not in the table at all."""
+    rng, table = _table_near_own(seed, 4, [1, 2, 8, 200])
+    own = table.own_id
+
+    def near(bits: int) -> bytes:
+        return _near(own, rng, bits)
+
+    for c in rng.sample(list(table), len(table) // 3):
+        table.remove(c.node_id)
+    known = list(table)
+    for target in (own, near(2), near(10), near(40), rng.randbytes(32), *[c.node_id for c in known[:3]]):
+        for excluded in (None, *[c.node_id for c in known[:3]], rng.randbytes(32), own):
+            expected = any(
+                distance(c.node_id, target) < distance(own, target) for c in known if c.node_id != excluded
+            )
+            assert table.nearer_than_self(target, exclude=excluded) == expected
+
+
 def test_own_id_is_never_stored() -> None:
     own = os.urandom(32)
     table = RoutingTable(own)
@@ -139,3 +160,35 @@ def test_stale_buckets_start_at_the_nearest_neighbour() -> None:
     stale = table.stale_buckets(-1)
     assert stale[0] == 40
     assert stale[-1] == 255
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_count_nearer_than_self_says_whether_the_node_is_among_the_closest(seed: int) -> None:
+    rng, table = _table_near_own(seed, 8, [0, 3, 30, 300])
+    own = table.own_id
+
+    def near(bits: int) -> bytes:
+        return _near(own, rng, bits)
+
+    known = list(table)
+    for target in (own, near(3), near(12), near(40), rng.randbytes(32)):
+        nearer = sum(distance(c.node_id, target) < distance(own, target) for c in known)
+        for limit in (1, 3, 8, 20):
+            assert table.count_nearer_than_self(target, limit) == min(nearer, limit)
+            closest = table.closest(target, limit)
+            among = len(closest) < limit or distance(own, target) < distance(closest[-1].node_id, target)
+            assert (table.count_nearer_than_self(target, limit) < limit) == among
+
+
+def _near(own: bytes, rng: random.Random, bits: int) -> bytes:
+    """A random id that agrees with ``own`` above its lowest ``bits`` bits."""
+    return (int.from_bytes(own, "big") ^ rng.getrandbits(bits)).to_bytes(32, "big")
+
+
+def _table_near_own(seed: int, k: int, sizes: list[int]) -> tuple[random.Random, RoutingTable]:
+    """A table of one of ``sizes`` contacts, many near its own id (low buckets)."""
+    rng = random.Random(seed)
+    table = RoutingTable(rng.randbytes(32), k=k)
+    for _ in range(rng.choice(sizes)):
+        table.add(contact(_near(table.own_id, rng, rng.choice([3, 12, 40, 256]))))
+    return rng, table
