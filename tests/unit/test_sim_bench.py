@@ -22,3 +22,11 @@ def test_the_method_says_what_is_real_code_and_what_is_constructed() -> None:
     assert "constructed" in method("constructed")
     assert "real joins" in method("joined")
     assert "DHTRouter subscribe and publish" in method("constructed")
+
+
+def test_the_method_states_each_shortcut_taken() -> None:
+    assert "placed" not in method("constructed")
+    placed = method("constructed", "placed")
+    assert "placed, not subscribed" in placed
+    assert "lazy" not in placed
+    assert "a node starts when a request first reaches it" in method("constructed", "placed", "lazy")
