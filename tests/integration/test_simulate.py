@@ -46,6 +46,7 @@ def test_lazy_nodes_and_placed_rows_route_as_the_full_simulation() -> None:
     for key in ("recall_at_m", "messages_per_packet", "hops_mean", "load_skew"):
         assert lazy[key] == placed[key], key  # starting nodes late changes no route
     assert lazy["nodes_started"] < 2 * N
+    assert lazy["recall_at_m"] <= lazy["recall_bound"]  # no network delivers what no asked key holds
     assert placed["subscribe_messages_per_agent"] is None  # not measured when placed
     assert abs(placed["recall_at_m"] - full["recall_at_m"]) <= 0.05
     assert (

@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from synthswarm.swarm.app.bench._report import percentile, skew
-from synthswarm.swarm.app.bench._workload import DIMS, ROUTING, Deliveries, Workload, recall_at
+from synthswarm.swarm.app.bench._workload import DIMS, ROUTING, Deliveries, Workload, nearest, recall_at
 from synthswarm.swarm.dht import DHTNode, requests_by_category
 from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings
-from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher, TopicKey
 from synthswarm.swarm.sim import (
     MatrixBudget,
     PlacedRouter,
@@ -28,7 +31,7 @@ from synthswarm.swarm.sim import (
     serve_within,
 )
 
-__all__ = ["place_all", "publish_all", "router_for", "subscribe_all"]
+__all__ = ["place_all", "publish_all", "recall_bound", "router_for", "subscribe_all"]
 
 Progress = Callable[[str], None]
 #: The nodes that exist now, by index (node i hosts agent i).
@@ -156,3 +159,32 @@ async def publish_all(
         "publish_load_skew": skew(load),
         "publish_s": round(publish_s, 1),
     }
+
+
+def recall_bound(placed: PlacedRows, hasher: SemanticHasher, per_key: int, m: int, w: Workload) -> float:
+    """The most recall the keys allow, whatever the network does: per packet, the share of its ``m``
+    nearest agents with a row under some key its publisher asks (its buckets and probes, and the
+    spill levels below its own full buckets, as :class:`DHTRouter` follows them), averaged."""
+    shares = []
+    for packet, (publisher, _) in zip(w.packets, w.plan, strict=True):
+        truth = np.asarray(nearest(m, w.interests, packet, publisher))
+        found = np.zeros(len(truth), np.bool_)
+        for key in _asked(hasher, packet.embedding.to_array(), placed, per_key):
+            if key in placed.rows:
+                found |= np.isin(truth, placed.rows[key])
+        shares.append(float(found.sum()) / m)
+    return round(statistics.fmean(shares), 4)
+
+
+def _asked(
+    hasher: SemanticHasher, query: npt.NDArray[np.float32], placed: PlacedRows, per_key: int
+) -> list[bytes]:
+    """The keys a publisher of ``query`` asks, when the full keys are those holding ``per_key`` rows."""
+    topics = {t.key: t for t in hasher.keys(query)}
+    level = list(topics.values())
+    while level:
+        full = [t for t in level if t.probe == 0 and len(placed.rows.get(t.key, ())) >= per_key]
+        deeper: list[TopicKey | None] = [hasher.spill(query, t) for t in full]
+        level = [t for t in deeper if t is not None and t.key not in topics]
+        topics.update((t.key, t) for t in level)
+    return list(topics)

@@ -21,6 +21,7 @@ __all__ = [
     "Deliveries",
     "Workload",
     "bench_packet",
+    "nearest",
     "plan_packets",
     "recall_at",
     "synthetic_interests",
@@ -92,10 +93,14 @@ def recall_at(
 ) -> float:
     """Share of the ``m`` agents nearest the packet (the publisher left out) that received it. The
     truth is ranked against the embedding the packet carries (int8), as routers see it."""
+    return len(received & set(nearest(m, interests, packet, publisher))) / m
+
+
+def nearest(m: int, interests: npt.NDArray[np.float32], packet: OutcomePacket, publisher: int) -> list[int]:
+    """The ``m`` agents nearest the packet, the publisher left out (:func:`recall_at`'s truth)."""
     scores = interests @ packet.embedding.to_array()
     scores[publisher] = -np.inf
-    truth = set(np.argpartition(-scores, m)[:m].tolist()) if m < len(scores) else set(range(len(scores)))
-    return len(received & truth) / m
+    return np.argpartition(-scores, m)[:m].tolist() if m < len(scores) else list(range(len(scores)))
 
 
 def unit(m: npt.ArrayLike) -> npt.NDArray[np.float32]:

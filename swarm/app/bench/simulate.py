@@ -22,6 +22,8 @@ the full simulation at N=1,024 and 16,384 (README):
 Figures, per N (the workload, recall and message counts are ``bench routing``'s):
 
 - ``recall_at_m``: of the m agents nearest each packet (exact cosine), the share that received it;
+  ``recall_bound`` (placed rows only): the share with a row under a key the publisher asks, the most
+  any network could deliver with these keys;
 - ``messages_per_packet``: routing requests sent for a packet, as ``bench routing`` counts them;
   ``frames_per_packet``: every frame sent at the simulated sockets meanwhile (requests, replies,
   table upkeep);
@@ -49,7 +51,13 @@ from typing import Any, Literal
 
 from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._report import Target, judge_targets
-from synthswarm.swarm.app.bench._simphases import place_all, publish_all, router_for, subscribe_all
+from synthswarm.swarm.app.bench._simphases import (
+    place_all,
+    publish_all,
+    recall_bound,
+    router_for,
+    subscribe_all,
+)
 from synthswarm.swarm.app.bench._workload import Deliveries, Workload
 from synthswarm.swarm.dht import DHTNode, DHTSettings
 from synthswarm.swarm.dht.testing import launch_swarm
@@ -116,8 +124,8 @@ class SimulateBenchSettings:
 #: The figures printed for every run (the largest N's, the baseline's, the real swarm's); the
 #: JSON's ``runs`` holds all of them.
 SUMMARY = (
-    "recall_at_m", "messages_per_packet", "frames_per_packet", "hops_mean", "hops_p99", "load_skew",
-    "subscribe_messages_per_agent", "subscriptions_spilled",
+    "recall_at_m", "recall_bound", "messages_per_packet", "frames_per_packet", "hops_mean", "hops_p99",
+    "load_skew", "subscribe_messages_per_agent", "subscriptions_spilled",
 )  # fmt: skip
 #: What simulating the largest N cost.
 COST = ("memory_per_agent_kib", "cpu_us_per_message", "simulated_messages", "virtual_s", "wall_s")
@@ -169,12 +177,12 @@ def run_simulate_bench(
         figures["bench_s"] = round(time.perf_counter() - started, 1)
         return figures
     for key in SUMMARY + COST:
-        figures[key] = top[key]
+        figures[key] = top.get(key)
     for label, run in runs.items():
         if run is not top:
             prefix = "real" if label.startswith("real_") else "baseline"
             figures[f"{prefix}_agents"] = run["agents"]
-            figures.update({f"{prefix}_{key}": run[key] for key in SUMMARY})
+            figures.update({f"{prefix}_{key}": run.get(key) for key in SUMMARY})
     if base is not None:
         figures["recall_vs_baseline"] = round(top["recall_at_m"] / base["recall_at_m"], 3)
         figures["messages_vs_baseline"] = round(top["messages_per_packet"] / base["messages_per_packet"], 3)
@@ -287,7 +295,8 @@ async def _simulate_eager(
         if isinstance(router, PlacedRouter):
             ids = SwarmIds([node.node_id for node in nodes], s.seed)
             budget = MatrixBudget(_MATRICES)
-            _, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
+            placed, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
+            subscribed["recall_bound"] = recall_bound(placed, router.hasher, _PER_KEY, s.m, w)
             for index, node in enumerate(nodes):
                 start(index, node)
         else:
@@ -310,7 +319,8 @@ async def _simulate_lazy(
     router, recorder = router_for(s.m, s.lsh, True), Deliveries()
     assert isinstance(router, PlacedRouter)
     budget = MatrixBudget(_MATRICES)
-    _, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
+    placed, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
+    subscribed["recall_bound"] = recall_bound(placed, router.hasher, _PER_KEY, s.m, w)
     progress(f"N={n}: rows placed ({subscribed['subscriptions_spilled']} spills)")
     cost: dict[str, Any] = {"build_s": round(time.perf_counter() - t0, 1), "build_messages": 0}
     lazy = launch_lazy_swarm(ids, network, settings=NODE_SETTINGS, on_start=start, fresh_tables=True)
