@@ -14,6 +14,7 @@ def test_a_size_that_fits_is_run_and_one_that_does_not_is_refused_with_the_measu
     assert blocked is not None
     assert blocked["memory_needed_gib"] == 400.0
     assert "400.0 KiB per agent measured at N=1024" in blocked["why"]
+    assert "--nodes lazy" in blocked["why"]  # the way past it
     assert blocked["largest_n_that_fits"] == int(0.8 * 20 * 2**30 / (400 * 1024))
     assert blocked["cpu_s_estimated"] == round(30 * 1024 * 20 / 10)
 

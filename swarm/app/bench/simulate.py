@@ -211,7 +211,8 @@ def fit(base: dict[str, Any], agents: int, available: int) -> dict[str, Any] | N
         return None
     return {
         "why": f"needs about {need / 2**30:.1f} GiB at the {base['memory_per_agent_kib']} KiB per agent "
-        f"measured at N={n}, and {available / 2**30:.1f} GiB are available",
+        f"measured at N={n}, and {available / 2**30:.1f} GiB are available "
+        "(--subscribe placed --nodes lazy starts only the nodes a packet reaches)",
         "memory_needed_gib": round(need / 2**30, 1),
         "memory_available_gib": round(available / 2**30, 1),
         "cpu_s_estimated": round(cpu_s),
