@@ -194,11 +194,19 @@ def bench_routing(
     "--baseline", default=1024, show_default=True, help="Also simulate this N in the same run (0: none)."
 )
 @click.option("--real", is_flag=True, help="Also run the baseline's workload on a real inproc swarm.")
+@click.option(
+    "--subscribe", "subscribe_mode", type=click.Choice(["real", "placed"]), default="real", show_default=True,
+    help="Every agent subscribes over the network, or its row is placed where that would store it.",
+)  # fmt: skip
+@click.option(
+    "--nodes", "node_mode", type=click.Choice(["eager", "lazy"]), default="eager", show_default=True,
+    help="Every node exists from the start, or starts when first reached (needs --subscribe placed).",
+)  # fmt: skip
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_simulate(
     agents: int, packets: int, m: int, table_mode: str, latency_ms: float, sigma: float, loss: float,
-    baseline: int, real: bool, seed: int, json_path: Path | None,
+    baseline: int, real: bool, subscribe_mode: str, node_mode: str, seed: int, json_path: Path | None,
 ) -> None:  # fmt: skip
     """Recall, messages, hops and load skew of the dht router over a simulated network of N agents."""
     from synthswarm.swarm.app.bench.simulate import SimulateBenchSettings, run_simulate_bench
@@ -210,6 +218,8 @@ def bench_simulate(
         settings = SimulateBenchSettings(
             agents=agents, packets=packets, m=m, network=network, baseline=baseline, real=real, seed=seed,
             tables="joined" if table_mode == "joined" else "constructed",
+            subscribe="placed" if subscribe_mode == "placed" else "real",
+            nodes="lazy" if node_mode == "lazy" else "eager",
         )  # fmt: skip
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -221,6 +231,7 @@ def bench_simulate(
     )
     if real:
         command += " --real"
+    command += f" --subscribe {subscribe_mode} --nodes {node_mode}"
     if seed:
         command += f" --seed {seed}"
     _finish_bench("synthswarm bench simulate", figures, command, json_path)

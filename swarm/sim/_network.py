@@ -9,6 +9,10 @@ the simulated socket (by kind, request or reply, and bytes); then it is lost wit
 A request to an address no live node holds fails at once with
 :class:`~synthswarm.swarm.dht.transport.SendError`, as ZeroMQ's ``ROUTER_MANDATORY`` does for an
 unroutable peer; a reply to a node that has closed meanwhile is dropped (counted).
+
+A network may also hold nodes that exist only as an address until a frame first reaches one
+(:meth:`SimNetwork.set_summon`): the frame then brings the node into being
+(:mod:`synthswarm.swarm.sim._lazy`) and is handed to it, at the same moment and counted the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +30,16 @@ from synthswarm.swarm.dht.ports import Transport
 from synthswarm.swarm.dht.transport import FrameHandler, SendError, TransportStats
 from synthswarm.swarm.errors import ConfigError
 
-__all__ = ["NetworkModel", "NetworkStats", "SimHost", "SimNetwork", "SimTransport"]
+__all__ = [
+    "NetworkModel",
+    "NetworkStats",
+    "SimHost",
+    "SimNetwork",
+    "SimTransport",
+    "Summon",
+    "address_index",
+    "address_of",
+]
 
 _ADDRESS_PREFIX = "sim://"
 _Z99 = 2.3263478740408408
@@ -86,6 +99,23 @@ class NetworkStats:
         return self.requests + self.replies
 
 
+#: Makes the node an address names, on the network, when a frame first reaches it (None: nobody's).
+Summon = Callable[[str], "SimTransport | None"]
+
+
+def address_of(index: int) -> str:
+    """The address of the ``index``-th node of a network (from 0, in the order nodes are attached)."""
+    return f"{_ADDRESS_PREFIX}{index + 1}"
+
+
+def address_index(address: str) -> int | None:
+    """The index :func:`address_of` gave ``address`` (None: not a simulated node's address)."""
+    if not address.startswith(_ADDRESS_PREFIX):
+        return None
+    digits = address[len(_ADDRESS_PREFIX) :]
+    return int(digits) - 1 if digits.isdigit() and digits[0] != "0" else None
+
+
 class SimNetwork:
     """Every simulated node's address, and the model their messages follow."""
 
@@ -95,6 +125,8 @@ class SimNetwork:
         self._rng = random.Random(self.model.seed)
         self._nodes: dict[str, SimTransport] = {}
         self._next = 0
+        self._summon: Summon | None = None
+        self._summonable = 0
 
     def host(self) -> SimHost:
         """A host to pass to :meth:`DHTNode.create` (``host=``): each node it attaches gets an address."""
@@ -104,11 +136,33 @@ class SimNetwork:
     def nodes(self) -> int:
         return len(self._nodes)
 
+    def set_summon(self, summon: Summon | None, count: int = 0) -> None:
+        """Let requests to the first ``count`` addresses (:func:`address_of`) that no live node holds
+        reach ``summon``, which answers the node's transport, made then and there, or None for a
+        node that is gone (it was summoned before, and has closed)."""
+        self._summon, self._summonable = summon, count if summon is not None else 0
+
+    def routable(self, address: str) -> bool:
+        """Whether a request to ``address`` leaves the sender: a live node holds it, or may be summoned."""
+        if address in self._nodes:
+            return True
+        index = address_index(address) if self._summonable else None
+        return index is not None and index < self._summonable
+
+    def transport(self, address: str) -> SimTransport | None:
+        """The live transport at ``address``, if any."""
+        return self._nodes.get(address)
+
+    def attach_at(self, address: str) -> SimTransport:
+        """A transport at ``address`` (one a summoned node is known by before it exists)."""
+        if address in self._nodes:
+            raise ValueError(f"{address} is taken")
+        transport = self._nodes[address] = SimTransport(self, address)
+        return transport
+
     def _attach(self) -> SimTransport:
         self._next += 1
-        transport = SimTransport(self, f"{_ADDRESS_PREFIX}{self._next}")
-        self._nodes[transport.address] = transport
-        return transport
+        return self.attach_at(address_of(self._next - 1))
 
     def _detach(self, address: str) -> None:
         self._nodes.pop(address, None)
@@ -129,6 +183,8 @@ class SimNetwork:
 
     def _arrive(self, to: str, frame: bytes, reply_to: bytes | None) -> None:
         node = self._nodes.get(to)
+        if node is None and reply_to is not None and self._summon is not None and self.routable(to):
+            node = self._summon(to)  # a request brings its receiver into being; a reply never does
         if node is None or not node._arrive(frame, reply_to):
             self.stats.unroutable += 1
 
@@ -171,7 +227,7 @@ class SimTransport:
     async def send_request(self, address: str, frame: bytes) -> None:
         if self.link_down is not None and self.link_down(address):
             raise SendError(f"cannot send to {address}: link down")
-        if address not in self._network._nodes:
+        if not self._network.routable(address):
             self._network.stats.unroutable += 1
             raise SendError(f"cannot send to {address}: no such node")
         self._count_out(frame)
@@ -184,8 +240,13 @@ class SimTransport:
     def forget(self, address: str) -> None:
         """Nothing to close: a simulated connection holds no state."""
 
-    async def serve(self, on_request: FrameHandler, on_reply: FrameHandler) -> None:
+    def bind(self, on_request: FrameHandler, on_reply: FrameHandler) -> None:
+        """Serve from now on, without waiting for :meth:`serve`'s task to start: a summoned node
+        must take the frame that summoned it at once."""
         self._on_request, self._on_reply = on_request, on_reply
+
+    async def serve(self, on_request: FrameHandler, on_reply: FrameHandler) -> None:
+        self.bind(on_request, on_reply)
         try:
             await asyncio.get_running_loop().create_future()  # until cancelled
         finally:

@@ -14,6 +14,7 @@ def test_a_size_that_fits_is_run_and_one_that_does_not_is_refused_with_the_measu
     assert blocked is not None
     assert blocked["memory_needed_gib"] == 400.0
     assert "400.0 KiB per agent measured at N=1024" in blocked["why"]
+    assert "--nodes lazy" in blocked["why"]  # the way past it
     assert blocked["largest_n_that_fits"] == int(0.8 * 20 * 2**30 / (400 * 1024))
     assert blocked["cpu_s_estimated"] == round(30 * 1024 * 20 / 10)
 
@@ -22,3 +23,11 @@ def test_the_method_says_what_is_real_code_and_what_is_constructed() -> None:
     assert "constructed" in method("constructed")
     assert "real joins" in method("joined")
     assert "DHTRouter subscribe and publish" in method("constructed")
+
+
+def test_the_method_states_each_shortcut_taken() -> None:
+    assert "placed" not in method("constructed")
+    placed = method("constructed", "placed")
+    assert "placed, not subscribed" in placed
+    assert "lazy" not in placed
+    assert "a node starts when a request first reaches it" in method("constructed", "placed", "lazy")

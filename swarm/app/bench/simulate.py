@@ -9,9 +9,21 @@ counted where it is sent, then delayed or lost as the :class:`~synthswarm.swarm.
 says). What may be constructed (``tables="constructed"``): the routing tables, filled as Kademlia
 converges instead of by N real joins; ``tables="joined"`` runs the joins too.
 
+Two shortcuts reach sizes a process cannot hold whole, each stated in ``method`` and checked against
+the full simulation at N=1,024 and 16,384 (README):
+
+- ``subscribe="placed"``: no agent subscribes over the network; its row is put where the real
+  subscribe stores it (:mod:`synthswarm.swarm.sim._placed`: the key's closest nodes, the same cap
+  and spill rule, agents in order), so subscribe figures are not measured;
+- ``nodes="lazy"``: a node starts when a request first reaches it, with its converged table and
+  placed rows (:mod:`synthswarm.swarm.sim._lazy`), its contacts seen at that moment; publishing
+  still runs the real lookup and publish code, message by message.
+
 Figures, per N (the workload, recall and message counts are ``bench routing``'s):
 
 - ``recall_at_m``: of the m agents nearest each packet (exact cosine), the share that received it;
+  ``recall_bound`` (placed rows only): the share with a row under a key the publisher asks, the most
+  any network could deliver with these keys;
 - ``messages_per_packet``: routing requests sent for a packet, as ``bench routing`` counts them;
   ``frames_per_packet``: every frame sent at the simulated sockets meanwhile (requests, replies,
   table upkeep);
@@ -32,33 +44,36 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import Any, Literal
 
 from synthswarm.swarm import tasks
-from synthswarm.swarm.app.bench._report import Target, judge_targets, percentile, skew
-from synthswarm.swarm.app.bench._workload import (
-    DIMS,
-    ROUTING,
-    Deliveries,
-    bench_packet,
-    plan_packets,
-    recall_at,
-    synthetic_interests,
+from synthswarm.swarm.app.bench._report import Target, judge_targets
+from synthswarm.swarm.app.bench._simphases import (
+    place_all,
+    publish_all,
+    recall_bound,
+    router_for,
+    subscribe_all,
 )
-from synthswarm.swarm.dht import DHTNode, DHTSettings, requests_by_category
+from synthswarm.swarm.app.bench._workload import Deliveries, Workload
+from synthswarm.swarm.dht import DHTNode, DHTSettings
 from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.errors import ConfigError
-from synthswarm.swarm.identity import Identity
-from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings
-from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
-from synthswarm.swarm.sim import NetworkModel, SimNetwork, TableMode, launch_simulated_swarm, run_virtual
+from synthswarm.swarm.semantic import LSHSettings
+from synthswarm.swarm.sim import (
+    MatrixBudget,
+    NetworkModel,
+    PlacedRouter,
+    SimNetwork,
+    SwarmIds,
+    TableMode,
+    launch_lazy_swarm,
+    launch_simulated_swarm,
+    run_virtual,
+)
 
 __all__ = ["SimulateBenchSettings", "run_simulate_bench", "simulate_once"]
 
@@ -87,8 +102,19 @@ class SimulateBenchSettings:
     """Also run the baseline's workload on a real swarm over ``inproc://`` sockets, to compare."""
     seed: int = 0
     """Seed of the workload, the node ids and the constructed tables."""
+    subscribe: SubscribeMode = "real"
+    """``real``: every agent runs :meth:`DHTRouter.subscribe`, message by message; ``placed``: its
+    row is put where that would store it, without a message (:mod:`synthswarm.swarm.sim._placed`)."""
+    nodes: NodeMode = "eager"
+    """``eager``: every node exists from the start; ``lazy``: a node starts when a request first
+    reaches it (:mod:`synthswarm.swarm.sim._lazy`; needs ``subscribe="placed"`` and constructed
+    tables)."""
 
     def __post_init__(self) -> None:
+        if self.nodes == "lazy" and (self.subscribe != "placed" or self.tables != "constructed"):
+            raise ConfigError(
+                "bench.simulate.nodes", "lazy nodes need placed subscriptions and constructed tables"
+            )
         if self.agents < self.m + 2 or self.packets < 1:
             raise ConfigError("bench.simulate", "need agents > m + 1 and packets >= 1")
         if self.baseline and self.baseline < self.m + 2:
@@ -98,14 +124,21 @@ class SimulateBenchSettings:
 #: The figures printed for every run (the largest N's, the baseline's, the real swarm's); the
 #: JSON's ``runs`` holds all of them.
 SUMMARY = (
-    "recall_at_m", "messages_per_packet", "frames_per_packet", "hops_mean", "hops_p99", "load_skew",
-    "subscribe_messages_per_agent", "subscriptions_spilled",
+    "recall_at_m", "recall_bound", "messages_per_packet", "frames_per_packet", "hops_mean", "hops_p99",
+    "load_skew", "subscribe_messages_per_agent", "subscriptions_spilled",
 )  # fmt: skip
 #: What simulating the largest N cost.
 COST = ("memory_per_agent_kib", "cpu_us_per_message", "simulated_messages", "virtual_s", "wall_s")
 
 #: The DHT settings of both the simulated and the real swarm (as ``bench routing``'s).
 NODE_SETTINGS = DHTSettings(initial_timeout_s=0.5)
+_PER_KEY = NODE_SETTINGS.store_limits.max_records_per_key
+_MATRICES = 2**30
+"""Memory for the rendezvous' decoded matrices, all nodes together, with placed rows (see
+:class:`~synthswarm.swarm.sim.MatrixBudget`: dropping one costs only its rebuilding)."""
+
+NodeMode = Literal["eager", "lazy"]
+SubscribeMode = Literal["real", "placed"]
 
 
 def run_simulate_bench(
@@ -118,14 +151,15 @@ def run_simulate_bench(
         "packets": s.packets,
         "m": s.m,
         "network_model": s.network.describe(),
-        "method": method(s.tables),
+        "method": method(s.tables, s.subscribe, s.nodes),
     }
     runs: dict[str, dict[str, Any]] = {}
     if s.baseline and s.baseline != s.agents:
         progress(f"baseline: simulating {s.baseline} agents")
         runs[str(s.baseline)] = simulate_once(s.baseline, s, progress)
     base = runs.get(str(s.baseline))
-    blocked = fit(base, s.agents, _available_memory()) if base is not None else None
+    # A lazy swarm's cost does not grow with the agents as a full one's does: it is watched, not predicted.
+    blocked = fit(base, s.agents, _available_memory()) if base is not None and s.nodes == "eager" else None
     if blocked is not None:
         figures["not_run"] = blocked
         progress(f"{s.agents} agents do not fit: {blocked['why']}")
@@ -143,12 +177,12 @@ def run_simulate_bench(
         figures["bench_s"] = round(time.perf_counter() - started, 1)
         return figures
     for key in SUMMARY + COST:
-        figures[key] = top[key]
+        figures[key] = top.get(key)
     for label, run in runs.items():
         if run is not top:
             prefix = "real" if label.startswith("real_") else "baseline"
             figures[f"{prefix}_agents"] = run["agents"]
-            figures.update({f"{prefix}_{key}": run[key] for key in SUMMARY})
+            figures.update({f"{prefix}_{key}": run.get(key) for key in SUMMARY})
     if base is not None:
         figures["recall_vs_baseline"] = round(top["recall_at_m"] / base["recall_at_m"], 3)
         figures["messages_vs_baseline"] = round(top["messages_per_packet"] / base["messages_per_packet"], 3)
@@ -177,7 +211,8 @@ def fit(base: dict[str, Any], agents: int, available: int) -> dict[str, Any] | N
         return None
     return {
         "why": f"needs about {need / 2**30:.1f} GiB at the {base['memory_per_agent_kib']} KiB per agent "
-        f"measured at N={n}, and {available / 2**30:.1f} GiB are available",
+        f"measured at N={n}, and {available / 2**30:.1f} GiB are available "
+        "(--subscribe placed --nodes lazy starts only the nodes a packet reaches)",
         "memory_needed_gib": round(need / 2**30, 1),
         "memory_available_gib": round(available / 2**30, 1),
         "cpu_s_estimated": round(cpu_s),
@@ -185,17 +220,31 @@ def fit(base: dict[str, Any], agents: int, available: int) -> dict[str, Any] | N
     }
 
 
-def method(tables: TableMode) -> str:
+def method(tables: TableMode, subscribe: SubscribeMode = "real", nodes: NodeMode = "eager") -> str:
     built = (
         "routing tables constructed as Kademlia converges (per bucket all nodes, or k at random), no joins"
         if tables == "constructed"
         else "routing tables from real joins (DHTNode.bootstrap), every join message simulated"
     )
-    return (
-        "real code: DHTNode (lookups, stores, RPC client/server, retries, timeouts), DHTRouter subscribe "
-        "and publish for every agent and packet; simulated: the network (no sockets, one virtual "
-        f"clock); {built}"
+    if subscribe == "real":
+        return (
+            "real code: DHTNode (lookups, stores, RPC client/server, retries, timeouts), DHTRouter subscribe "
+            "and publish for every agent and packet; simulated: the network (no sockets, one virtual "
+            f"clock); {built}"
+        )
+    out = (
+        "real code: DHTNode (lookups, RPC client/server, retries, timeouts) and DHTRouter publish for every "
+        "packet; simulated: the network (no sockets, one virtual clock); "
+        f"{built}; placed, not subscribed: each agent's row put on its key's 8 closest nodes, first "
+        "1,024 a key in agent order, the rest spilled as the real subscribe spills them (no subscribe "
+        "message simulated)"
     )
+    if nodes == "lazy":
+        out += (
+            "; lazy: a node starts when a request first reaches it, its table the converged one with its "
+            "contacts seen at that moment (evict counts the first ping of each chain only)"
+        )
+    return out
 
 
 def simulate_once(n: int, s: SimulateBenchSettings, progress: Progress = lambda _: None) -> dict[str, Any]:
@@ -206,6 +255,30 @@ def simulate_once(n: int, s: SimulateBenchSettings, progress: Progress = lambda 
 async def _simulate(n: int, s: SimulateBenchSettings, progress: Progress) -> dict[str, Any]:
     network = SimNetwork(s.network)
     cpu0, rss0, t0 = time.process_time(), _rss(), time.perf_counter()
+    w = Workload.of(n, s.packets, s.topics, s.seed)
+    progress(f"N={n}: workload ready ({time.perf_counter() - t0:.0f} s)")
+    if s.nodes == "lazy":
+        figures = await _simulate_lazy(n, s, network, w, progress)
+    else:
+        figures = await _simulate_eager(n, s, network, w, progress, rss0)
+    figures["memory_per_agent_kib"] = round((_rss() - rss0) / n / 1024, 1)
+    cpu = time.process_time() - cpu0
+    stats = network.stats
+    figures["virtual_s"] = round(asyncio.get_running_loop().time(), 1)
+    figures["simulated_messages"] = stats.messages
+    figures["messages_lost"] = stats.lost
+    figures["cpu_s"] = round(cpu, 1)
+    figures["cpu_us_per_message"] = round(cpu / max(1, stats.messages) * 1e6, 1)
+    figures["wall_s"] = round(time.perf_counter() - t0, 1)
+    figures["peak_rss_gib"] = round(_peak_rss() / 2**30, 2)
+    return figures
+
+
+async def _simulate_eager(
+    n: int, s: SimulateBenchSettings, network: SimNetwork, w: Workload, progress: Progress, rss0: int
+) -> dict[str, Any]:
+    """Every node started at once, its rows subscribed (or placed) before the first packet."""
+    t0 = time.perf_counter()
 
     def joined(done: int, total: int) -> None:
         if done % 4096 < 1024 or done == total:
@@ -214,23 +287,51 @@ async def _simulate(n: int, s: SimulateBenchSettings, progress: Progress) -> dic
     async with launch_simulated_swarm(
         n, network, tables=s.tables, settings=NODE_SETTINGS, seed=s.seed, progress=joined
     ) as nodes:
-        cost = {
+        cost: dict[str, Any] = {
             "build_s": round(time.perf_counter() - t0, 1),
             "build_messages": network.stats.messages,
             "memory_per_node_kib": round((_rss() - rss0) / n / 1024, 1),
         }
-        figures = await measure(nodes, s, progress, label=f"N={n}")
-        cost["memory_per_agent_kib"] = round((_rss() - rss0) / n / 1024, 1)
-        cpu = time.process_time() - cpu0
-        stats = network.stats
-        figures.update(cost)
-        figures["virtual_s"] = round(asyncio.get_running_loop().time(), 1)
-        figures["simulated_messages"] = stats.messages
-        figures["messages_lost"] = stats.lost
-        figures["cpu_s"] = round(cpu, 1)
-        figures["cpu_us_per_message"] = round(cpu / max(1, stats.messages) * 1e6, 1)
-        figures["wall_s"] = round(time.perf_counter() - t0, 1)
-    return figures
+        router, recorder = router_for(s.m, s.lsh, s.subscribe == "placed"), Deliveries()
+        if isinstance(router, PlacedRouter):
+            ids = SwarmIds([node.node_id for node in nodes], s.seed)
+            budget = MatrixBudget(_MATRICES)
+            placed, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
+            subscribed["recall_bound"] = recall_bound(placed, router.hasher, _PER_KEY, s.m, w)
+            for index, node in enumerate(nodes):
+                start(index, node)
+        else:
+            subscribed = await subscribe_all(router, nodes, w, recorder, progress, f"N={n}")
+        figures = await publish_all(
+            router, n, lambda: dict(enumerate(nodes)), w, s.m, recorder, progress, f"N={n}"
+        )
+        if isinstance(router, PlacedRouter):
+            cost["matrices_rebuilt"] = budget.rebuilt
+    return figures | subscribed | cost
+
+
+async def _simulate_lazy(
+    n: int, s: SimulateBenchSettings, network: SimNetwork, w: Workload, progress: Progress
+) -> dict[str, Any]:
+    """Nodes started when first reached, with their rows placed (:mod:`synthswarm.swarm.sim._lazy`)."""
+    t0 = time.perf_counter()
+    ids = SwarmIds.seeded(n, s.seed)
+    progress(f"N={n}: ids and addresses of {n} nodes ({time.perf_counter() - t0:.0f} s)")
+    router, recorder = router_for(s.m, s.lsh, True), Deliveries()
+    assert isinstance(router, PlacedRouter)
+    budget = MatrixBudget(_MATRICES)
+    placed, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
+    subscribed["recall_bound"] = recall_bound(placed, router.hasher, _PER_KEY, s.m, w)
+    progress(f"N={n}: rows placed ({subscribed['subscriptions_spilled']} spills)")
+    cost: dict[str, Any] = {"build_s": round(time.perf_counter() - t0, 1), "build_messages": 0}
+    lazy = launch_lazy_swarm(ids, network, settings=NODE_SETTINGS, on_start=start, fresh_tables=True)
+    async with lazy as swarm:
+        for publisher in sorted({p for p, _ in w.plan}):
+            swarm.node(publisher)
+        figures = await publish_all(router, n, lambda: swarm.started, w, s.m, recorder, progress, f"N={n}")
+        cost["nodes_started"] = len(swarm.started)
+    cost["matrices_rebuilt"] = budget.rebuilt
+    return figures | subscribed | cost
 
 
 async def _real(n: int, s: SimulateBenchSettings, progress: Progress) -> dict[str, Any]:
@@ -250,61 +351,11 @@ async def measure(
     """Subscribe one agent per node, publish ``s.packets``, and measure (the module docstring's
     figures). The workload depends only on ``s.seed`` and ``len(nodes)``."""
     n = len(nodes)
-    rng = np.random.default_rng(s.seed)
-    topics = s.topics or max(4, n // 16)
-    interests, topic_of, centres = synthetic_interests(n, topics, rng)
-    plan = plan_packets(s.packets, n, rng, topic_of, centres)
-    identities = [Identity.from_seed(rng.bytes(32)) for _ in range(n)]
-    packets = [bench_packet(identities[p], vec) for p, vec in plan]
-    router = DHTRouter(SemanticHasher(DIMS, s.lsh), DHTRouterSettings(m=s.m, threshold=-1.0))
-    recorder = Deliveries()
-    received, inbox = recorder.received, recorder.inbox
-
-    t0, sent0 = time.perf_counter(), sum(requests_by_category(nodes).values())
-    for start in range(0, n, 64):
-        chunk = range(start, min(start + 64, n))
-        await asyncio.gather(
-            *(router.subscribe(identities[i].id, interests[i], inbox(i), node=nodes[i]) for i in chunk),
-            return_exceptions=True,  # a lost subscription is counted in the router's stats
-        )
-        if chunk.stop % 4096 == 0 or chunk.stop == n:
-            progress(f"{label}: subscribed {chunk.stop}/{n} agents")
-    subscribe_s = time.perf_counter() - t0
-    subscribe_messages = sum(requests_by_category(nodes).values()) - sent0
-    records = [len(node.store) for node in nodes]
-    progress(f"{label}: publishing {len(packets)} packets")
-    before, frames_in0 = requests_by_category(nodes), [node.transport_stats().frames_in for node in nodes]
-    frames0 = sum(node.transport_stats().frames_out for node in nodes)
-    recalls, hops = [], []
-    t0 = time.perf_counter()
-    for packet, (publisher, _) in zip(packets, plan, strict=True):
-        report = await router.publish(packet, publisher=identities[publisher].id)
-        hops.append(report.hops)
-        recalls.append(recall_at(s.m, interests, packet, publisher, received[packet.id]))
-    publish_s = time.perf_counter() - t0
-    after = requests_by_category(nodes)
-    sent = {c: v - before.get(c, 0) for c, v in after.items() if v > before.get(c, 0)}
-    routed = sum(v for c, v in sent.items() if c in ROUTING)
-    frames = sum(node.transport_stats().frames_out for node in nodes) - frames0
-    load = [node.transport_stats().frames_in - f for node, f in zip(nodes, frames_in0, strict=True)]
-    stats = router.stats()
-    return {
-        "agents": n,
-        "topics": topics,
-        "recall_at_m": round(statistics.fmean(recalls), 4),
-        "messages_per_packet": round(routed / len(packets), 2),
-        "frames_per_packet": round(frames / len(packets), 2),
-        "requests_per_packet_by_category": {c: round(v / len(packets), 2) for c, v in sorted(sent.items())},
-        "hops_mean": round(statistics.fmean(hops), 2),
-        "hops_p99": percentile(hops, 99),
-        "load_skew": skew(records),
-        "publish_load_skew": skew(load),
-        "subscribe_messages_per_agent": round(subscribe_messages / n, 1),
-        "subscriptions_lost": stats.subscriptions_lost,
-        "subscriptions_spilled": stats.subscriptions_spilled,
-        "subscribe_s": round(subscribe_s, 1),
-        "publish_s": round(publish_s, 1),
-    }
+    w = Workload.of(n, s.packets, s.topics, s.seed)
+    router, recorder = router_for(s.m, s.lsh, False), Deliveries()
+    subscribed = await subscribe_all(router, nodes, w, recorder, progress, label)
+    figures = await publish_all(router, n, lambda: dict(enumerate(nodes)), w, s.m, recorder, progress, label)
+    return figures | subscribed
 
 
 def _available_memory() -> int:
@@ -321,8 +372,17 @@ def _available_memory() -> int:
 
 def _rss() -> int:
     """This process's resident memory now, in bytes (Linux; 0 elsewhere)."""
+    return _status_kib("VmRSS:") * 1024
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory so far, in bytes (Linux; 0 elsewhere)."""
+    return _status_kib("VmHWM:") * 1024
+
+
+def _status_kib(field: str) -> int:
     try:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith(field)), 0)
     except (OSError, ValueError, IndexError):
         return 0
