@@ -171,5 +171,15 @@ class RpcClient:
 
 
 def _time_out(future: asyncio.Future[Envelope]) -> None:
+    """A request's timer fired: fail its future one turn of the loop later, as ``asyncio.wait_for``
+    does. After a stall of the loop every timer and every queued reply come due in the same turn, and
+    the transport drains a socket a batch a turn; failing at once would throw away replies that had
+    already arrived, and their retries would load the loop further (a cascade of hundreds of timeouts
+    in a swarm losing nothing, seen in ``tests/integration/test_simulate.py``)."""
+    if not future.done():
+        future.get_loop().call_soon(_fail, future)
+
+
+def _fail(future: asyncio.Future[Envelope]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
