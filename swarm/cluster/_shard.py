@@ -30,6 +30,7 @@ from synthswarm.swarm.dht.node import DHTNode, DHTSettings, requests_by_category
 from synthswarm.swarm.dht.testing import SHARED_HOST_SETTINGS
 from synthswarm.swarm.dht.transport import TransportHost, new_context
 from synthswarm.swarm.packet import OutcomePacket
+from synthswarm.swarm.routers import subscribe_in_batches
 from synthswarm.swarm.routers.dht import DHTRouter, DHTRouterSettings
 from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
@@ -153,13 +154,8 @@ class _Agents:
 
             return deliver
 
-        for start in range(0, len(ids), 64):
-            chunk = range(start, min(start + 64, len(ids)))
-            await asyncio.gather(
-                *(router.subscribe(ids[i], vectors[i], inbox(ids[i]), node=nodes[i]) for i in chunk),
-                return_exceptions=True,  # a lost subscription is counted in the router's stats
-            )
-            progress(f"subscribed {chunk.stop}/{len(ids)} agents")
+        rows = [(ids[i], vectors[i], inbox(ids[i]), nodes[i]) for i in range(len(ids))]
+        await subscribe_in_batches(router, rows, done=lambda k: progress(f"subscribed {k}/{len(ids)} agents"))
 
     def router_stats(self) -> dict[str, int]:
         stats = self.router.stats() if self.router is not None else None

@@ -9,7 +9,15 @@ Every router hosts agents on DHT nodes and delivers through each node's one host
 packet's signature and drops duplicates before an agent sees it.
 """
 
-from synthswarm.swarm.routers._base import DeliverFn, DeliveryReport, Outcome, Router, RouterStats, Subscriber
+from synthswarm.swarm.routers._base import (
+    DeliverFn,
+    DeliveryReport,
+    Outcome,
+    Router,
+    RouterStats,
+    Subscriber,
+    subscribe_in_batches,
+)
 from synthswarm.swarm.routers.baselines import BroadcastRouter, GossipRouter, HubRouter, IsolatedRouter
 from synthswarm.swarm.routers.dht import DHTRouter, DHTRouterSettings, serve_rendezvous
 from synthswarm.swarm.routers.factory import STRATEGIES, make_router
@@ -30,4 +38,5 @@ __all__ = [
     "Subscriber",
     "make_router",
     "serve_rendezvous",
+    "subscribe_in_batches",
 ]

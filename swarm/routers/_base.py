@@ -7,6 +7,7 @@ path are re-exported here, where routers always found them.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import typing
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +34,7 @@ __all__ = [
     "decode_delivery",
     "encode_delivery",
     "packet_attributes",
+    "subscribe_in_batches",
     "traced_publish",
 ]
 
@@ -155,3 +157,32 @@ def traced_publish(publish: _Publish) -> _Publish:
             return report
 
     return typing.cast(_Publish, traced)
+
+
+#: Agents that subscribe at once when many do (a swarm starting, a benchmark): each subscription
+#: walks the DHT, and thousands at once would only queue on the loop.
+SUBSCRIBE_BATCH = 64
+
+
+async def subscribe_in_batches(
+    router: Router,
+    rows: Sequence[tuple[bytes, npt.ArrayLike, DeliverFn, DHTNode]],
+    *,
+    lost_counted: bool = True,
+    done: Callable[[int], None] | None = None,
+) -> None:
+    """Subscribe each (agent id, interests, deliver, node) of ``rows``, :data:`SUBSCRIBE_BATCH` at a
+    time, calling ``done`` with how many have subscribed after each batch. ``lost_counted``: a
+    subscription that fails does not stop the rest, for the router counts it (the DHT router's
+    ``subscriptions_lost``); otherwise the first failure is raised."""
+    for start in range(0, len(rows), SUBSCRIBE_BATCH):
+        chunk = rows[start : start + SUBSCRIBE_BATCH]
+        await asyncio.gather(
+            *(
+                router.subscribe(agent, interests, deliver, node=node)
+                for agent, interests, deliver, node in chunk
+            ),
+            return_exceptions=lost_counted,
+        )
+        if done is not None:
+            done(start + len(chunk))

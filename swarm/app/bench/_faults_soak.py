@@ -15,6 +15,7 @@ from synthswarm.swarm import tasks
 from synthswarm.swarm.app.bench._faults_settings import FaultBenchSettings, Progress
 from synthswarm.swarm.app.bench._faults_world import World
 from synthswarm.swarm.app.bench._raw_zmq import message_rate
+from synthswarm.swarm.app.bench._report import status_kib
 from synthswarm.swarm.dht import DHTSettings
 from synthswarm.swarm.dht.testing import launch_swarm
 
@@ -26,13 +27,10 @@ def run(s: FaultBenchSettings, progress: Progress) -> dict[str, Any]:
 
 
 def _rss_mb() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    """Resident memory now, in MB (where ``/proc`` has none: the peak, as getrusage gives it)."""
+    kib = status_kib("VmRSS:")
+    if kib is not None:
+        return kib / 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

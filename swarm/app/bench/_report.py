@@ -1,4 +1,5 @@
-"""What every benchmark shares: judging figures against targets, percentiles, skew."""
+"""What every benchmark shares: judging figures against targets, percentiles, skew, and reading this
+process's memory."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["Target", "judge_targets", "percentile", "skew"]
+__all__ = ["Target", "judge_targets", "percentile", "skew", "status_kib"]
 
 #: (comparison ">=" or "<=", threshold, what the figure means)
 Target = tuple[str, float, str]
@@ -37,3 +38,13 @@ def skew(values: Sequence[float]) -> float:
     """Max over mean (0 for no values or a mean of 0): how unevenly load falls on nodes."""
     mean = statistics.fmean(values) if values else 0.0
     return round(max(values) / mean, 2) if mean else 0.0
+
+
+def status_kib(field: str) -> int | None:
+    """A figure of this process from ``/proc/self/status``, in KiB (``VmRSS:``: resident memory now;
+    ``VmHWM:``: its peak); None where there is no such file or field (not Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith(field)), None)
+    except (OSError, ValueError, IndexError):
+        return None

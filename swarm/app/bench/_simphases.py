@@ -7,7 +7,6 @@ begins and when it ends, and a node started meanwhile counted nothing before."""
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +18,7 @@ import numpy.typing as npt
 from synthswarm.swarm.app.bench._report import percentile, skew
 from synthswarm.swarm.app.bench._workload import DIMS, ROUTING, Deliveries, Workload, nearest, recall_at
 from synthswarm.swarm.dht import DHTNode, requests_by_category
-from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings
+from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings, subscribe_in_batches
 from synthswarm.swarm.semantic import LSHSettings, SemanticHasher, TopicKey
 from synthswarm.swarm.sim import (
     MatrixBudget,
@@ -52,20 +51,16 @@ async def subscribe_all(
     progress: Progress,
     label: str,
 ) -> dict[str, Any]:
-    """Every agent subscribes its row through ``router`` on its node, 64 at a time."""
+    """Every agent subscribes its row through ``router`` on its node, a batch at a time."""
     n = len(nodes)
     t0, sent0 = time.perf_counter(), sum(requests_by_category(nodes).values())
-    for start in range(0, n, 64):
-        chunk = range(start, min(start + 64, n))
-        await asyncio.gather(
-            *(
-                router.subscribe(w.agent_ids[i], w.interests[i], recorder.inbox(i), node=nodes[i])
-                for i in chunk
-            ),
-            return_exceptions=True,  # a lost subscription is counted in the router's stats
-        )
-        if chunk.stop % 4096 == 0 or chunk.stop == n:
-            progress(f"{label}: subscribed {chunk.stop}/{n} agents")
+
+    def done(k: int) -> None:
+        if k % 4096 == 0 or k == n:
+            progress(f"{label}: subscribed {k}/{n} agents")
+
+    rows = [(w.agent_ids[i], w.interests[i], recorder.inbox(i), nodes[i]) for i in range(n)]
+    await subscribe_in_batches(router, rows, done=done)
     stats = router.stats()
     return {
         "subscribe": "real",
@@ -78,11 +73,18 @@ async def subscribe_all(
 
 
 def place_all(
-    router: PlacedRouter, ids: SwarmIds, w: Workload, recorder: Deliveries, per_key: int, budget: MatrixBudget
-) -> tuple[PlacedRows, Callable[[int, DHTNode], None], dict[str, Any]]:
+    router: PlacedRouter,
+    ids: SwarmIds,
+    w: Workload,
+    recorder: Deliveries,
+    per_key: int,
+    budget: MatrixBudget,
+    m: int,
+) -> tuple[Callable[[int, DHTNode], None], dict[str, Any]]:
     """Place every agent's row (:func:`~synthswarm.swarm.sim.place_rows`; ``per_key``: the nodes'
-    cap on records under a key): (the placement, what a node must do when it starts (take its rows,
-    serve rendezvous within ``budget``, host its agent), the figures)."""
+    cap on records under a key): (what a node must do when it starts (take its rows, serve
+    rendezvous within ``budget``, host its agent), the figures, :func:`recall_bound` at ``m`` among
+    them)."""
     t0 = time.perf_counter()
     s = router.settings
     placed = place_rows(
@@ -108,8 +110,9 @@ def place_all(
         "subscriptions_spilled": placed.spilled,
         "subscribe_s": round(time.perf_counter() - t0, 1),
         "load_skew": skew(placed.records_held(len(ids))),
+        "recall_bound": recall_bound(placed, router.hasher, per_key, m, w),
     }
-    return placed, start, figures
+    return start, figures
 
 
 async def publish_all(

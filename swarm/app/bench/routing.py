@@ -56,7 +56,14 @@ from synthswarm.swarm.dht.testing import launch_swarm
 from synthswarm.swarm.dht.upkeep import expected, measured, shape
 from synthswarm.swarm.identity import Identity
 from synthswarm.swarm.packet import OutcomePacket
-from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings, Router, RouterStats, make_router
+from synthswarm.swarm.routers import (
+    DHTRouter,
+    DHTRouterSettings,
+    Router,
+    RouterStats,
+    make_router,
+    subscribe_in_batches,
+)
 from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 
 __all__ = ["DIMS", "RoutingBenchSettings", "run_routing_bench", "synthetic_interests"]
@@ -175,14 +182,9 @@ async def _measure(
     received, inbox = recorder.received, recorder.inbox
 
     t0, sent0 = time.perf_counter(), requests_sent(nodes, None)
-    for start in range(0, len(identities), 64):
-        await asyncio.gather(
-            *(
-                router.subscribe(identities[i].id, interests[i], inbox(i), node=nodes[i])
-                for i in range(start, min(start + 64, len(identities)))
-            ),
-            return_exceptions=router.name == "dht",  # a lost subscription is counted in its stats
-        )
+    rows = [(identities[i].id, interests[i], inbox(i), nodes[i]) for i in range(len(identities))]
+    # Only the dht router counts a lost subscription in its stats; the others raise it.
+    await subscribe_in_batches(router, rows, lost_counted=router.name == "dht")
     subscribe_s = time.perf_counter() - t0
     subscribe_messages = requests_sent(nodes, None) - sent0
     upkeep: dict[str, Any] = {}
@@ -305,13 +307,10 @@ async def _subscribe_sharded(
     remote = asyncio.ensure_future(
         shards.subscribe_remote(ids[rest], interests[rest], lsh=s.lsh, m=s.m, threshold=-1.0)
     )
-    for start in range(0, len(local), 64):
-        chunk = range(start, min(start + 64, len(local)))
-        await asyncio.gather(
-            *(router.subscribe(ids[i], interests[i], inbox(i), node=local[i]) for i in chunk),
-            return_exceptions=True,  # a lost subscription is counted in the router's stats
-        )
-        progress(f"shard 0: subscribed {chunk.stop}/{len(local)} agents")
+    rows = [(ids[i], interests[i], inbox(i), local[i]) for i in range(len(local))]
+    await subscribe_in_batches(
+        router, rows, done=lambda k: progress(f"shard 0: subscribed {k}/{len(local)} agents")
+    )
     remote_stats = await remote
     subscribe_s = time.perf_counter() - t0
     messages = (await shards.stats()).requests.total() - sent0

@@ -50,11 +50,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from synthswarm.swarm import tasks
-from synthswarm.swarm.app.bench._report import Target, judge_targets
+from synthswarm.swarm.app.bench._report import Target, judge_targets, status_kib
 from synthswarm.swarm.app.bench._simphases import (
     place_all,
     publish_all,
-    recall_bound,
     router_for,
     subscribe_all,
 )
@@ -296,8 +295,7 @@ async def _simulate_eager(
         if isinstance(router, PlacedRouter):
             ids = SwarmIds([node.node_id for node in nodes], s.seed)
             budget = MatrixBudget(_MATRICES)
-            placed, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
-            subscribed["recall_bound"] = recall_bound(placed, router.hasher, _PER_KEY, s.m, w)
+            start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget, s.m)
             for index, node in enumerate(nodes):
                 start(index, node)
         else:
@@ -320,8 +318,7 @@ async def _simulate_lazy(
     router, recorder = router_for(s.m, s.lsh, True), Deliveries()
     assert isinstance(router, PlacedRouter)
     budget = MatrixBudget(_MATRICES)
-    placed, start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget)
-    subscribed["recall_bound"] = recall_bound(placed, router.hasher, _PER_KEY, s.m, w)
+    start, subscribed = place_all(router, ids, w, recorder, _PER_KEY, budget, s.m)
     progress(f"N={n}: rows placed ({subscribed['subscriptions_spilled']} spills)")
     cost: dict[str, Any] = {"build_s": round(time.perf_counter() - t0, 1), "build_messages": 0}
     lazy = launch_lazy_swarm(ids, network, settings=NODE_SETTINGS, on_start=start, fresh_tables=True)
@@ -372,17 +369,9 @@ def _available_memory() -> int:
 
 def _rss() -> int:
     """This process's resident memory now, in bytes (Linux; 0 elsewhere)."""
-    return _status_kib("VmRSS:") * 1024
+    return (status_kib("VmRSS:") or 0) * 1024
 
 
 def _peak_rss() -> int:
     """This process's peak resident memory so far, in bytes (Linux; 0 elsewhere)."""
-    return _status_kib("VmHWM:") * 1024
-
-
-def _status_kib(field: str) -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            return next((int(line.split()[1]) for line in f if line.startswith(field)), 0)
-    except (OSError, ValueError, IndexError):
-        return 0
+    return (status_kib("VmHWM:") or 0) * 1024
