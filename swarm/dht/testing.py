@@ -15,10 +15,16 @@ from synthswarm.swarm.dht.node import DHTNode, DHTSettings
 from synthswarm.swarm.dht.transport import TransportHost, TransportSettings, new_context
 from synthswarm.swarm.identity import Identity
 
-__all__ = ["SHARED_HOST_SETTINGS", "heal", "launch_swarm", "partition"]
+__all__ = ["SHARED_HOST_SETTINGS", "heal", "launch_swarm", "partition", "seeded_identity"]
 
 #: A shared host's connections carry every one of its nodes' messages: queue more on each.
 SHARED_HOST_SETTINGS = TransportSettings(high_water_mark=100_000)
+
+
+def seeded_identity(seed: int, index: int) -> Identity:
+    """The identity of node ``index`` of a swarm of ``seed`` with ``seeded_ids`` (:func:`launch_swarm`;
+    the simulator places its nodes at the same ids, :mod:`synthswarm.swarm.sim`)."""
+    return Identity.from_seed(hashlib.sha256(f"node/{seed}/{index}".encode()).digest())
 
 
 @asynccontextmanager
@@ -47,11 +53,7 @@ async def launch_swarm(
         return f"inproc://dht-{id(ctx):x}-{next(counter)}" if transport == "inproc" else "tcp://127.0.0.1:*"
 
     def identity(index: int) -> Identity | None:
-        return (
-            Identity.from_seed(hashlib.sha256(f"node/{seed}/{index}".encode()).digest())
-            if seeded_ids
-            else None
-        )
+        return seeded_identity(seed, index) if seeded_ids else None
 
     nodes: list[DHTNode] = []
     if shared and settings is not None and settings.secure:

@@ -36,9 +36,10 @@ Run a simulation with :func:`run_virtual` (or any code on a :class:`VirtualTimeL
     run_virtual(main())
 """
 
+from synthswarm.swarm.dht.testing import seeded_identity
 from synthswarm.swarm.sim._budget import MatrixBudget, serve_within
 from synthswarm.swarm.sim._clock import VirtualClock, VirtualTimeLoop, run_virtual
-from synthswarm.swarm.sim._ids import SwarmIds, converged_contacts, node_rng, seeded_identity
+from synthswarm.swarm.sim._ids import SwarmIds, converged_contacts, node_rng
 from synthswarm.swarm.sim._lazy import LazySwarm, SimNode, launch_lazy_swarm
 from synthswarm.swarm.sim._network import NetworkModel, NetworkStats, SimHost, SimNetwork, SimTransport
 from synthswarm.swarm.sim._placed import PlacedRouter, PlacedRows, place_rows, row_value

@@ -1,8 +1,9 @@
 """Where every node of a simulated swarm sits: its id, its address, and what a converged routing
 table of it holds, computed from the sorted ids alone, for any node at any moment.
 
-Node ``i`` of a swarm of seed ``s`` has the identity :func:`seeded_identity` gives it (the same as a
-real swarm's node ``i`` with ``seeded_ids``) and the address :func:`address_of` gives it. A converged
+Node ``i`` of a swarm of seed ``s`` has the identity
+:func:`~synthswarm.swarm.dht.testing.seeded_identity` gives it (the same as a real swarm's node ``i``
+with ``seeded_ids``) and the address :func:`address_of` gives it. A converged
 table (Kademlia section 2.2) holds, per bucket i (ids at XOR distance [2^i, 2^(i+1))), every node of
 that range if it holds at most k, else k of them drawn at random. The random draw is seeded per node
 (:func:`node_rng`), so a node's table is the same whether it is built with all the others at the
@@ -17,19 +18,13 @@ import random
 from collections.abc import Sequence
 
 from synthswarm.swarm.dht.ids import ID_BITS, Contact
-from synthswarm.swarm.identity import Identity
+from synthswarm.swarm.dht.testing import seeded_identity
 from synthswarm.swarm.sim._network import address_of
 
-__all__ = ["SwarmIds", "converged_contacts", "node_rng", "seeded_identity"]
+__all__ = ["SwarmIds", "converged_contacts", "node_rng"]
 
 _SMALL = 32
 """Ranges of at most this many ids are sorted by distance outright (see :meth:`SwarmIds.closest`)."""
-
-
-def seeded_identity(seed: int, index: int) -> Identity:
-    """The identity :func:`~synthswarm.swarm.dht.testing.launch_swarm` gives node ``index`` with
-    ``seeded_ids``: the same seed puts the simulated and the real swarm's nodes at the same ids."""
-    return Identity.from_seed(hashlib.sha256(f"node/{seed}/{index}".encode()).digest())
 
 
 def node_rng(seed: int, index: int) -> random.Random:
@@ -52,7 +47,8 @@ class SwarmIds:
 
     @classmethod
     def seeded(cls, n: int, seed: int = 0) -> SwarmIds:
-        """The ids of the ``n`` nodes of a swarm of ``seed`` (:func:`seeded_identity`)."""
+        """The ids of the ``n`` nodes of a swarm of ``seed``
+        (:func:`~synthswarm.swarm.dht.testing.seeded_identity`)."""
         return cls([seeded_identity(seed, i).id for i in range(n)], seed)
 
     def __len__(self) -> int:

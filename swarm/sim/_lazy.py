@@ -36,8 +36,9 @@ from contextlib import asynccontextmanager
 import zmq.asyncio
 
 from synthswarm.swarm.dht import DHTNode, DHTSettings
+from synthswarm.swarm.dht.testing import seeded_identity
 from synthswarm.swarm.identity import Identity
-from synthswarm.swarm.sim._ids import SwarmIds, seeded_identity
+from synthswarm.swarm.sim._ids import SwarmIds
 from synthswarm.swarm.sim._network import SimHost, SimNetwork, SimTransport, address_index, address_of
 
 __all__ = ["LazySwarm", "SimNode", "launch_lazy_swarm"]

@@ -22,8 +22,9 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 from synthswarm.swarm.dht import DHTNode, DHTSettings
+from synthswarm.swarm.dht.testing import seeded_identity
 from synthswarm.swarm.errors import SimulationError
-from synthswarm.swarm.sim._ids import SwarmIds, seeded_identity
+from synthswarm.swarm.sim._ids import SwarmIds
 from synthswarm.swarm.sim._network import SimNetwork, address_of
 
 __all__ = ["TableMode", "build_tables", "launch_simulated_swarm"]
