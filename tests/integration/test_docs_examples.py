@@ -1,4 +1,7 @@
-"""Every Python block in the README and every script in examples/ runs as written."""
+"""Every Python block in the README and the docs site, and every script in examples/, runs as written.
+
+A block fenced as ```python runs in a fresh interpreter in an empty folder and must print something; a
+fragment that cannot run alone is fenced as ```py (highlighted the same, not run)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,12 @@ import pytest
 from tests.integration.openai_stub import base_url, openai_stub
 
 ROOT = Path(__file__).resolve().parents[2]
-README_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+BLOCKS = [
+    (f"{page.relative_to(ROOT)}-{i}", block)
+    for page in PAGES
+    for i, block in enumerate(re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.DOTALL | re.MULTILINE))
+]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
@@ -27,12 +35,13 @@ def run_python(
     )  # fmt: skip
 
 
-def test_readme_has_python_examples() -> None:
-    assert len(README_BLOCKS) >= 2
+def test_readme_and_docs_have_python_examples() -> None:
+    assert any(name.startswith("README.md") for name, _ in BLOCKS)
+    assert any(name.startswith("docs") for name, _ in BLOCKS)
 
 
-@pytest.mark.parametrize("block", README_BLOCKS, ids=[f"readme-block-{i}" for i in range(len(README_BLOCKS))])
-def test_readme_block_runs(block: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [block for _, block in BLOCKS], ids=[name for name, _ in BLOCKS])
+def test_docs_block_runs(block: str, tmp_path: Path) -> None:
     done = run_python(block, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip()
