@@ -17,10 +17,11 @@ from tests.integration.openai_stub import base_url, openai_stub
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^```python\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
 BLOCKS = [
     (f"{page.relative_to(ROOT)}-{i}", block)
     for page in PAGES
-    for i, block in enumerate(re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.DOTALL | re.MULTILINE))
+    for i, block in enumerate(FENCE.findall(page.read_text()))
 ]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
