@@ -12,9 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+# The griffe extension beside this file, which mkdocs loads by path (docs/_build is not a package).
+_spec = importlib.util.spec_from_file_location("sphinx_roles", Path(__file__).with_name("sphinx_roles.py"))
+assert _spec is not None
+assert _spec.loader is not None
+_roles = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_roles)
+markdown_of = _roles.markdown_of
 
 CONFIG_MARKER = "<!-- synthswarm:config-keys -->"
 ERRORS_MARKER = "<!-- synthswarm:error-tree -->"
@@ -31,12 +41,12 @@ def on_page_markdown(markdown: str, **kwargs: Any) -> str:
 
 
 def _type_name(hint: object) -> str:
-    if typing.get_origin(hint) is typing.Literal:
-        return " \\| ".join(f"`{value}`" for value in typing.get_args(hint))
-    return f"`{getattr(hint, '__name__', str(hint))}`"
+    if typing.get_origin(hint) is typing.Literal:  # one of the values
+        return "One of " + ", ".join(f"`{value}`" for value in typing.get_args(hint))
+    return f"Type `{getattr(hint, '__name__', str(hint))}`"
 
 
-def _sections(cls: type, prefix: str) -> Iterator[tuple[str, type, list[tuple[str, str, str, str, str]]]]:
+def _sections(cls: type, prefix: str) -> Iterator[tuple[str, type, list[tuple[str, str, str]]]]:
     hints = typing.get_type_hints(cls)
     rows = []
     nested = []
@@ -47,24 +57,34 @@ def _sections(cls: type, prefix: str) -> Iterator[tuple[str, type, list[tuple[st
             nested.append((key, hint))
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        shown = "(secret)" if f.metadata.get("secret") else f"`{default!r}`" if default != "" else '`""`'
+        shown = "(secret)" if f.metadata.get("secret") else f"`{_shown(default)}`"
         doc = f.metadata.get("doc", "")
         if f.metadata.get("min") is not None:
             doc += f" At least {f.metadata['min']}."
         env = "SYNTHSWARM_" + key.upper().replace(".", "__")
-        rows.append((f"`{key}`", _type_name(hint), shown, f"`{env}`", doc.replace("|", "\\|")))
-    yield prefix.rstrip(".") or "(top level)", cls, rows
+        about = f"{doc}<br>{_type_name(hint)}; environment `{env}`."
+        rows.append((f"`{key}`", shown, about.replace("|", "\\|")))
+    yield prefix.rstrip(".") or "Top-level keys", cls, rows
     for key, sub in nested:
         yield from _sections(sub, key + ".")
 
 
+def _shown(default: object) -> str:
+    if isinstance(default, str):
+        return f'"{default}"'
+    if isinstance(default, Path):
+        return f'"{default}"'
+    return repr(default).lower() if isinstance(default, bool) else repr(default)
+
+
 def config_tables() -> str:
-    """A table a config section: key, type, default, environment variable, what it does."""
+    """A table a config section: key, default, what it does (with its type and environment variable)."""
     config = importlib.import_module("synthswarm.swarm.config")
     out = []
     for title, cls, rows in _sections(config.Config, ""):
-        out.append(f"## `{title}`\n\n{(cls.__doc__ or '').strip().splitlines()[0]}\n")
-        out.append("| key | type | default | environment | what it does |\n| --- | --- | --- | --- | --- |")
+        heading = title if " " in title else f"`[{title}]`"
+        out.append(f"## {heading}\n\n{markdown_of(_first_paragraph(cls.__doc__))}\n")
+        out.append("| key | default | what it does |\n| --- | --- | --- |")
         out.extend("| " + " | ".join(row) + " |" for row in rows)
         out.append("")
     return "\n".join(out)
@@ -77,10 +97,15 @@ def error_tree() -> str:
     root = importlib.import_module("synthswarm.swarm.errors").SynthswarmError
 
     def lines(cls: type, depth: int) -> Iterator[str]:
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        yield f"{'    ' * depth}- `{cls.__name__}` (`{cls.__module__}`): {doc}"
+        where = "" if cls.__module__ == root.__module__ else f" (in `{cls.__module__}`)"
+        yield f"{'    ' * depth}- **`{cls.__name__}`**{where}: {markdown_of(_first_paragraph(cls.__doc__))}"
         for sub in sorted(cls.__subclasses__(), key=lambda c: c.__name__):
             if sub.__module__.startswith("synthswarm."):
                 yield from lines(sub, depth + 1)
 
     return "\n".join(lines(root, 0)) + "\n"
+
+
+def _first_paragraph(doc: str | None) -> str:
+    """The docstring's first paragraph on one line."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
