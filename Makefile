@@ -9,7 +9,7 @@ STAMP := $(VENV)/.synthswarm-installed
 TORCH := torch==2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test docs lint typecheck unit integration install namespace wheel-test clean
+.PHONY: demo test docs docs-check lint typecheck unit integration install namespace wheel-test clean
 
 demo: $(STAMP)
 	$(BIN)/synthswarm demo
@@ -39,6 +39,11 @@ namespace:
 docs: $(STAMP) namespace
 	@bash docs/_build/fetch-mermaid.sh
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Every page of the built site opened in headless Chromium: console errors, diagrams that did not
+# render, images that did not load. SHOTS=DIR also saves screenshots of three pages there.
+docs-check: docs
+	$(BIN)/python docs/_build/check_site.py $(if $(SHOTS),--shots $(SHOTS))
 
 # The wheel as a user installs it, beside the packages whose top-level names ours used to take.
 wheel-test: $(STAMP)
