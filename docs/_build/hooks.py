@@ -48,15 +48,16 @@ def _type_name(hint: object) -> str:
 
 def _sections(cls: type, prefix: str) -> Iterator[tuple[str, type, list[tuple[str, str, str]]]]:
     hints = typing.get_type_hints(cls)
+    defaults = cls()  # every config dataclass has a default for every field
     rows = []
-    nested = []
+    nested: list[tuple[str, type]] = []
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         key = prefix + f.name
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             nested.append((key, hint))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = getattr(defaults, f.name)
         shown = "(secret)" if f.metadata.get("secret") else f"`{_shown(default)}`"
         doc = f.metadata.get("doc", "")
         if f.metadata.get("min") is not None:
@@ -94,12 +95,13 @@ def error_tree() -> str:
     """The exception classes as a nested list, each with the first line of its docstring."""
     for name in ERROR_MODULES:
         importlib.import_module(name)
-    root = importlib.import_module("synthswarm.swarm.errors").SynthswarmError
+    root: type = importlib.import_module("synthswarm.swarm.errors").SynthswarmError
 
     def lines(cls: type, depth: int) -> Iterator[str]:
         where = "" if cls.__module__ == root.__module__ else f" (in `{cls.__module__}`)"
         yield f"{'    ' * depth}- **`{cls.__name__}`**{where}: {markdown_of(_first_paragraph(cls.__doc__))}"
-        for sub in sorted(cls.__subclasses__(), key=lambda c: c.__name__):
+        subclasses: list[type] = cls.__subclasses__()
+        for sub in sorted(subclasses, key=lambda c: c.__name__):
             if sub.__module__.startswith("synthswarm."):
                 yield from lines(sub, depth + 1)
 
