@@ -8,7 +8,8 @@ port, as a reader would get it) it checks that:
 - every image loaded.
 
 It prints one line a page and exits 1 if any page failed. `--shots DIR` also saves a screenshot of the
-pages named by `--shot` (default: the home page, a concept page with its diagram, an API page).
+pages named by `--shot` (default: the home page, a concept page with its diagram, an API page), and
+`--diagram FILE` the home page's first diagram alone (the README's picture, `docs/assets/question-path.png`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.webdriver.common.by import By
 
 DEFAULT_SHOTS = ("index.html", "concepts/question-path/index.html", "reference/api/index.html")
 _RENDER_WAIT_S = 10.0
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", type=Path, default=Path("site"))
     parser.add_argument("--shots", type=Path, help="save screenshots of the --shot pages here")
     parser.add_argument("--shot", action="append", help="a page to screenshot, relative to the site")
+    parser.add_argument("--diagram", type=Path, help="save the home page's first diagram here (PNG)")
     args = parser.parse_args(argv)
     pages = sorted(p.relative_to(args.site).as_posix() for p in args.site.rglob("*.html"))
     pages = [p for p in pages if p != "404.html"]
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             problems = problems_of(driver, base + page)
             failed += bool(problems)
             print(f"{'FAIL' if problems else 'ok  '} {page}", *(f"\n     {p}" for p in problems), sep="")
+            if args.diagram and page == "index.html":
+                driver.find_element(By.CSS_SELECTOR, "div.mermaid").screenshot(str(args.diagram))
             if args.shots and page in shots:
                 args.shots.mkdir(parents=True, exist_ok=True)
                 height = driver.execute_script("return document.documentElement.scrollHeight")
