@@ -32,159 +32,28 @@ them, and those requests are part of the key; so the file keeps the recorded mod
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import hashlib
-import json
 import os
 import re
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from synthswarm.agents.llm._tracing import traced_chat
-from synthswarm.agents.llm._types import (
-    ChatChunk,
-    ChatMessage,
-    ChatModel,
-    ChatResult,
-    GenerationOptions,
-    ToolCall,
-    Usage,
+from synthswarm.agents.llm._recording_format import (
+    FORMAT_VERSION,
+    RecordedCall,
+    RecordedModel,
+    call_key,
+    canonical_request,
+    decode,
+    encode,
+    last_user_message,
 )
+from synthswarm.agents.llm._tracing import traced_chat
+from synthswarm.agents.llm._types import ChatChunk, ChatMessage, ChatModel, ChatResult, GenerationOptions
 from synthswarm.swarm.errors import ModelError, ModelNotFoundError, UnrecordedCallError
 
 __all__ = ["FORMAT_VERSION", "RecordingChat", "ReplayChat", "call_key", "canonical_request"]
-
-FORMAT_VERSION = 1
-"""The ``v`` of every line; a line of another version is refused rather than misread."""
-
-_KEY_HEX = 32
-"""Hex digits of the SHA-256 kept as the key: 128 bits, short enough to read in a diff."""
-
-_FINISH_REASONS = frozenset({"stop", "length", "tool_calls"})
-
-
-# -- the request and its key ------------------------------------------------------------------------
-
-
-def canonical_request(messages: Sequence[ChatMessage], options: GenerationOptions | None) -> dict[str, Any]:
-    """The request as plain JSON values: messages, tool specs, and the options that are set."""
-    opts = options or GenerationOptions()
-    set_options = {
-        f.name: _plain(getattr(opts, f.name))
-        for f in dataclasses.fields(opts)
-        if f.name != "tools" and getattr(opts, f.name) not in (None, ())
-    }
-    return {
-        "messages": [_message(m) for m in messages],
-        "tools": [_plain(t) for t in opts.tools],
-        "options": set_options,
-    }
-
-
-def call_key(request: Mapping[str, Any]) -> str:
-    """The key of a :func:`canonical_request`: a hash of its canonical JSON (sorted keys, no spaces)."""
-    text = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:_KEY_HEX]
-
-
-def _message(message: ChatMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        out["tool_calls"] = [_plain(c) for c in message.tool_calls]
-    if message.tool_call_id is not None:
-        out["tool_call_id"] = message.tool_call_id
-    return out
-
-
-def _plain(value: object) -> Any:
-    """``value`` as JSON values: dataclasses and mappings as objects, sequences as lists, and a float
-    that is a whole number as an int (so ``temperature=0`` and ``0.0`` are the same call)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def _last_user_message(request: Mapping[str, Any]) -> str:
-    users = [m["content"] for m in request["messages"] if m["role"] == "user"]
-    return users[-1] if users else ""
-
-
-# -- one line of the file ---------------------------------------------------------------------------
-
-
-def _line(key: str, model: ChatModel, request: dict[str, Any], result: ChatResult) -> bytes:
-    record = {
-        "v": FORMAT_VERSION,
-        "key": key,
-        "model": {
-            "name": model.name,
-            "tools": model.supports_tools,
-            "structured": model.supports_structured,
-            "extract": model.supports_extract,
-        },
-        "request": request,
-        "result": {
-            "text": result.text,
-            "finish_reason": result.finish_reason,
-            "tool_calls": [_plain(c) for c in result.tool_calls],
-            "model": result.model,
-            "usage": {
-                "prompt_tokens": result.usage.prompt_tokens,
-                "completion_tokens": result.usage.completion_tokens,
-            },
-            "latency_s": result.latency_s,
-        },
-    }
-    return (json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n").encode()
-
-
-def _result(data: Mapping[str, Any]) -> ChatResult:
-    """A recorded ``result`` object back as a :class:`ChatResult` (``KeyError``/``TypeError``/``ValueError``
-    on a malformed one, which the reader reports with the line number)."""
-    if data["finish_reason"] not in _FINISH_REASONS:
-        raise ValueError(f"unknown finish_reason {data['finish_reason']!r}")
-    usage = data["usage"]
-    return ChatResult(
-        text=_str(data["text"]),
-        finish_reason=data["finish_reason"],
-        usage=Usage(int(usage["prompt_tokens"]), int(usage["completion_tokens"])),
-        model=_str(data["model"]),
-        latency_s=float(data.get("latency_s", 0.0)),
-        tool_calls=tuple(
-            ToolCall(_str(c["id"]), _str(c["name"]), _str(c["arguments"])) for c in data["tool_calls"]
-        ),
-    )
-
-
-def _check_request(request: object) -> None:
-    """Raise ``TypeError`` unless ``request`` has the shape :func:`canonical_request` gives (it is read
-    when a call is missing, to say how the nearest recorded call differs)."""
-    if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
-        raise TypeError("request must be an object with a list of messages")
-    if not isinstance(request.get("tools"), list) or not isinstance(request.get("options"), dict):
-        raise TypeError("request must have a list of tools and an object of options")
-    for m in request["messages"]:
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            raise TypeError("each message must be an object with a role and a content string")
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {value!r:.40}")
-    return value
-
-
-# -- recording --------------------------------------------------------------------------------------
 
 
 class RecordingChat:
@@ -241,8 +110,8 @@ class RecordingChat:
         self, messages: Sequence[ChatMessage], options: GenerationOptions | None, result: ChatResult
     ) -> None:
         request = canonical_request(messages, options)
-        line = _line(call_key(request), self.inner, request, result)
-        await asyncio.to_thread(self._append, line)
+        call = RecordedCall(call_key(request), RecordedModel.of(self.inner), request, result)
+        await asyncio.to_thread(self._append, encode(call))
 
     def _append(self, line: bytes) -> None:
         with self._lock:
@@ -289,9 +158,9 @@ class ReplayChat:
         self._replies: dict[str, list[ChatResult]] = {}
         self._requests: dict[str, dict[str, Any]] = {}
         self._served: dict[str, int] = {}
-        self._model: dict[str, Any] = {}
+        self._model = RecordedModel("replay")
         self._load()
-        self._name = name or str(self._model.get("name", "replay"))
+        self._name = name or self._model.name
 
     @property
     def name(self) -> str:
@@ -299,15 +168,15 @@ class ReplayChat:
 
     @property
     def supports_tools(self) -> bool:
-        return bool(self._model.get("tools", False))
+        return self._model.tools
 
     @property
     def supports_structured(self) -> bool:
-        return bool(self._model.get("structured", False))
+        return self._model.structured
 
     @property
     def supports_extract(self) -> bool:
-        return bool(self._model.get("extract", False))
+        return self._model.extract
 
     @property
     def calls(self) -> int:
@@ -344,16 +213,16 @@ class ReplayChat:
         return replies[min(served, len(replies) - 1)]
 
     def _unrecorded(self, request: dict[str, Any], key: str) -> str:
-        asked = _last_user_message(request)
+        asked = last_user_message(request)
         message = (
             f"{self.path} holds no reply for this call (key {key[:12]}, last user message "
             f"{asked[:60]!r}{'…' if len(asked) > 60 else ''}). Record it: run once with "
             f"RecordingChat(model, {str(self.path)!r}), or with `--set llm.recording={self.path}` and a "
             f"real backend, then replay again."
         )
-        near = [r for r in self._requests.values() if _last_user_message(r) == asked]
-        if near:
-            differs = [part for part in ("messages", "tools", "options") if near[0][part] != request[part]]
+        near = next((r for r in self._requests.values() if last_user_message(r) == asked), None)
+        differs = [part for part in ("messages", "tools", "options") if near and near[part] != request[part]]
+        if differs:
             message += f" A recorded call asks the same but differs in its {' and '.join(differs)}."
         return message
 
@@ -372,21 +241,14 @@ class ReplayChat:
 
     def _add(self, line: str, number: int) -> None:
         try:
-            record = json.loads(line)
-            if record["v"] != FORMAT_VERSION:
-                raise ValueError(f"format version {record['v']!r}, this build reads {FORMAT_VERSION}")
-            key, request, result = _str(record["key"]), record["request"], _result(record["result"])
-            _check_request(request)
-            model = record.get("model", {})
-            if not isinstance(model, dict):
-                raise TypeError("model must be an object")
+            call = decode(line)
         except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             why = f"{type(exc).__name__}: {exc}"
             raise ModelError(
                 f"{self.path}, line {number}: not a recorded call ({why:.120}); "
                 "delete the line, or record the file again"
             ) from None
-        self._replies.setdefault(key, []).append(result)
-        self._requests.setdefault(key, request)
-        if not self._model:
-            self._model = model
+        if not self._replies:
+            self._model = call.model
+        self._replies.setdefault(call.key, []).append(call.result)
+        self._requests.setdefault(call.key, call.request)
