@@ -59,7 +59,7 @@ DEFAULT_CONFIG_FILE = Path("synthswarm.toml")
 
 _C = TypeVar("_C")
 
-LLMBackend = Literal["local", "openai"]
+LLMBackend = Literal["local", "openai", "replay"]
 EmbedderBackend = Literal["local", "openai", "hashing"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 RouterName = Literal["dht", "isolated", "broadcast", "hub", "gossip"]
@@ -83,13 +83,17 @@ class LLMConfig:
 
     backend: LLMBackend = field(
         default="local",
-        metadata=_doc("`local`: transformers in this process; `openai`: any OpenAI-compatible server."),
+        metadata=_doc(
+            "`local`: transformers in this process; `openai`: any OpenAI-compatible server; "
+            "`replay`: answers from the `llm.recording` file, offline."
+        ),
     )
     model: str = field(
         default="",
         metadata=_doc(
             "local: a GGUF file or a transformers model folder (empty: the embedded SmolLM2-135M-Instruct); "
-            "openai: the model name (default from OPENAI_MODEL, else gpt-4o-mini)."
+            "openai: the model name (default from OPENAI_MODEL, else gpt-4o-mini); "
+            "replay: the name it answers as (empty: the recorded model's)."
         ),
     )
     base_url: str = field(
@@ -121,6 +125,13 @@ class LLMConfig:
     batch_wait_ms: float = field(
         default=15.0,
         metadata=_doc("local: how long the first request waits for others to join its batch.", minimum=0),
+    )
+    recording: str = field(
+        default="",
+        metadata=_doc(
+            "A JSON Lines file of model calls: with backend local or openai, every call and its reply is "
+            "appended there; with backend `replay`, the model answers from it (empty: no recording)."
+        ),
     )
 
 

@@ -10,7 +10,8 @@ the whole family in one clause and let real bugs (``TypeError``, ``KeyError``...
     │   ├── ModelUnavailableError   a remote model server did not answer after bounded retries
     │   ├── ModelResponseError      a model answered with something unusable
     │   ├── PromptTooLongError      prompt plus completion do not fit the model's context
-    │   └── ScriptedChatError       a ScriptedChat ran out of replies or left replies unused
+    │   ├── ScriptedChatError       a ScriptedChat ran out of replies or left replies unused
+    │   └── UnrecordedCallError     a ReplayChat was asked a call its recording does not hold
     ├── PacketError                 untrusted packet bytes were rejected
     │   ├── PacketTooLargeError     over the hard size cap
     │   ├── PacketVersionError      an encoding version this build does not speak
@@ -68,6 +69,7 @@ __all__ = [
     "SwarmError",
     "SynthswarmError",
     "ToolError",
+    "UnrecordedCallError",
 ]
 
 
@@ -112,6 +114,11 @@ class PromptTooLongError(ModelError):
 class ScriptedChatError(ModelError):
     """A :class:`~synthswarm.agents.llm.ScriptedChat` ran out of replies, or was closed with replies left
     unused."""
+
+
+class UnrecordedCallError(ModelError):
+    """A :class:`~synthswarm.agents.llm.ReplayChat` was asked a call its recording does not hold; the
+    message names the call (its key and last user message) and how to record it."""
 
 
 class PacketError(SynthswarmError):

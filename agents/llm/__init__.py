@@ -7,6 +7,8 @@
 - :class:`LangChainChat`: any langchain-core chat model (``BaseChatModel``), batching concurrent calls
   into one ``abatch`` where the model implements it.
 - :class:`ScriptedChat`: a fake for tests.
+- :class:`RecordingChat` and :class:`ReplayChat`: record any model's replies to a file, and answer from
+  it offline (:mod:`synthswarm.agents.llm.recorded`).
 
 :func:`make_chat_model` builds the one a :class:`~synthswarm.swarm.config.LLMConfig` describes.
 """
@@ -32,8 +34,10 @@ from synthswarm.agents.llm._types import (
 from synthswarm.agents.llm.langchain_chat import LangChainChat
 from synthswarm.agents.llm.local import BatchStats, LocalChat, LocalEngine, default_cache_dir
 from synthswarm.agents.llm.openai_chat import DEFAULT_OPENAI_MODEL, OpenAIChat
+from synthswarm.agents.llm.recorded import RecordingChat, ReplayChat
 from synthswarm.agents.llm.scripted import Reply, ScriptedCall, ScriptedChat
 from synthswarm.swarm.config import LLMConfig
+from synthswarm.swarm.errors import ConfigError
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
@@ -49,6 +53,8 @@ __all__ = [
     "LocalChat",
     "LocalEngine",
     "OpenAIChat",
+    "RecordingChat",
+    "ReplayChat",
     "Reply",
     "Role",
     "ScriptedCall",
@@ -62,7 +68,26 @@ __all__ = [
 
 
 def make_chat_model(config: LLMConfig) -> ChatModel:
-    """The chat model ``config`` describes (the local one shares its engine process-wide)."""
+    """The chat model ``config`` describes (the local one shares its engine process-wide), recording
+    its calls to ``llm.recording`` if set; backend ``replay`` answers from that file instead."""
+    if config.backend == "replay":
+        return ReplayChat(_recording_to_replay(config), name=config.model or None)
+    model = _backend_model(config)
+    return RecordingChat(model, Path(config.recording).expanduser()) if config.recording else model
+
+
+def _recording_to_replay(config: LLMConfig) -> Path:
+    if not config.recording:
+        raise ConfigError("llm.recording", "backend replay answers from a recording: set it to a file")
+    path = Path(config.recording).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            "llm.recording", f"no recording at {path}: record one first with backend local or openai"
+        )
+    return path
+
+
+def _backend_model(config: LLMConfig) -> ChatModel:
     defaults = GenerationOptions(max_tokens=config.max_tokens, temperature=config.temperature)
     if config.backend == "openai":
         return OpenAIChat(

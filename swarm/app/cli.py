@@ -1,7 +1,7 @@
 """The ``synthswarm`` command line: the top-level group, its settings, and the commands of one verb
 (``node``, ``demo``, ``chat``, ``serve``, ``mcp``), whose work lives in the ``*_cli`` module of each.
 Each group of commands is a module of its own: ``bench_cli``, ``config_cli``, ``dht_cli``, ``eval_cli``,
-``keys_cli``, ``models_cli``."""
+``keys_cli``, ``models_cli``; so is the one command ``new`` (``new_cli``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from synthswarm.swarm.app.dht_cli import dht
 from synthswarm.swarm.app.eval_cli import eval_group
 from synthswarm.swarm.app.keys_cli import keys
 from synthswarm.swarm.app.models_cli import models
+from synthswarm.swarm.app.new_cli import new
 from synthswarm.swarm.config import Config, RouterName, load_config
 from synthswarm.swarm.errors import SynthswarmError
 from synthswarm.swarm.telemetry import configure_tracing
@@ -99,7 +100,7 @@ def cli(
     ctx.meta[_SOURCES] = (config_file, overrides)
 
 
-for _group in (bench, config_group, dht, eval_group, keys, models):
+for _group in (bench, config_group, dht, eval_group, keys, models, new):
     cli.add_command(_group)
 
 

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from synthswarm.agents.approval import ApprovalRequired, Decision
     from synthswarm.agents.embeddings import Embedder, HashingEmbedder, LocalEmbedder, OpenAIEmbedder
-    from synthswarm.agents.llm import ChatModel, LangChainChat, LocalChat, OpenAIChat, ScriptedChat
+    from synthswarm.agents.llm import (
+        ChatModel,
+        LangChainChat,
+        LocalChat,
+        OpenAIChat,
+        RecordingChat,
+        ReplayChat,
+        ScriptedChat,
+    )
     from synthswarm.agents.specialist import Specialist
     from synthswarm.swarm.app.runtime import AgentSpec, Swarm, SwarmAnswer, load_agents
     from synthswarm.swarm.config import Config, EmbedderConfig, LLMConfig, SwarmConfig, load_config
@@ -56,6 +64,8 @@ _WHERE: dict[str, str] = {
     "LangChainChat": "synthswarm.agents.llm",
     "LocalChat": "synthswarm.agents.llm",
     "OpenAIChat": "synthswarm.agents.llm",
+    "RecordingChat": "synthswarm.agents.llm",
+    "ReplayChat": "synthswarm.agents.llm",
     "ScriptedChat": "synthswarm.agents.llm",
     "Specialist": "synthswarm.agents.specialist",
     "AgentSpec": "synthswarm.swarm.app.runtime",
@@ -107,6 +117,8 @@ __all__ = [
     "OpenAIEmbedder",
     "OutcomePacket",
     "PacketError",
+    "RecordingChat",
+    "ReplayChat",
     "Router",
     "ScriptedChat",
     "Specialist",
