@@ -55,7 +55,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config file.")
 @click.option("--data-dir", type=str, help="Data directory (config key data_dir).")
 @click.option("--log-level", type=str, help="DEBUG, INFO, WARNING or ERROR.")
-@click.option("--llm", "llm_backend", type=str, help="LLM backend: local or openai (config key llm.backend).")
+@click.option(
+    "--llm",
+    "llm_backend",
+    type=str,
+    help="LLM backend: local, openai or replay (config key llm.backend; replay answers from llm.recording).",
+)
 @click.option(
     "--trace",
     "trace_mode",
