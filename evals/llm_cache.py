@@ -17,38 +17,30 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from synthswarm.agents.llm import ChatChunk, ChatMessage, ChatModel, ChatResult, GenerationOptions, Usage
+from synthswarm.agents.llm import (
+    ChatChunk,
+    ChatMessage,
+    ChatModel,
+    ChatResult,
+    GenerationOptions,
+    Usage,
+    WrappedChat,
+)
 
 __all__ = ["CachedChat"]
 
 
-class CachedChat:
+class CachedChat(WrappedChat):
     """A :class:`~synthswarm.agents.llm.ChatModel` that answers repeated prompts from ``path`` (SQLite)."""
 
     def __init__(self, inner: ChatModel, path: Path) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.path = path
         self.hits = 0
         self.misses = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, result TEXT NOT NULL)")
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def supports_tools(self) -> bool:
-        return self.inner.supports_tools
-
-    @property
-    def supports_structured(self) -> bool:
-        return self.inner.supports_structured
-
-    @property
-    def supports_extract(self) -> bool:
-        return self.inner.supports_extract
 
     async def complete(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None

@@ -31,6 +31,7 @@ from synthswarm.agents.llm._types import (
     ToolSpec,
     Usage,
 )
+from synthswarm.agents.llm._wrapping import WrappedChat, word_chunks
 from synthswarm.agents.llm.langchain_chat import LangChainChat
 from synthswarm.agents.llm.local import BatchStats, LocalChat, LocalEngine, default_cache_dir
 from synthswarm.agents.llm.openai_chat import DEFAULT_OPENAI_MODEL, OpenAIChat
@@ -62,8 +63,10 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "WrappedChat",
     "default_cache_dir",
     "make_chat_model",
+    "word_chunks",
 ]
 
 

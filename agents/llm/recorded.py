@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -51,12 +50,13 @@ from synthswarm.agents.llm._recording_format import (
 )
 from synthswarm.agents.llm._tracing import traced_chat
 from synthswarm.agents.llm._types import ChatChunk, ChatMessage, ChatModel, ChatResult, GenerationOptions
+from synthswarm.agents.llm._wrapping import WrappedChat, word_chunks
 from synthswarm.swarm.errors import ModelError, ModelNotFoundError, UnrecordedCallError
 
 __all__ = ["FORMAT_VERSION", "RecordingChat", "ReplayChat", "call_key", "canonical_request"]
 
 
-class RecordingChat:
+class RecordingChat(WrappedChat):
     """A :class:`~synthswarm.agents.llm.ChatModel` that passes every call to ``inner`` and appends the
     call and its reply to the JSON Lines file at ``path`` (created with its folder when first written).
 
@@ -65,28 +65,12 @@ class RecordingChat:
     """
 
     def __init__(self, inner: ChatModel, path: str | os.PathLike[str]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.path = Path(path)
         self.recorded = 0
         """Calls appended by this wrapper."""
         self._lock = threading.Lock()
         self._checked_end = False
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def supports_tools(self) -> bool:
-        return self.inner.supports_tools
-
-    @property
-    def supports_structured(self) -> bool:
-        return self.inner.supports_structured
-
-    @property
-    def supports_extract(self) -> bool:
-        return self.inner.supports_extract
 
     async def complete(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
@@ -195,10 +179,8 @@ class ReplayChat:
     async def stream(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> AsyncIterator[ChatChunk]:
-        result = await self.complete(messages, options=options)
-        for piece in re.findall(r"\s*\S+|\s+", result.text):  # words with the spaces before them
-            yield ChatChunk(piece)
-        yield ChatChunk("", result)
+        for chunk in word_chunks(await self.complete(messages, options=options)):
+            yield chunk
 
     async def aclose(self) -> None:
         """Nothing to release: the file was read whole when the model was made."""

@@ -17,6 +17,7 @@ from synthswarm.agents.llm._types import (
     ToolCall,
     Usage,
 )
+from synthswarm.agents.llm._wrapping import word_chunks
 from synthswarm.swarm.errors import ScriptedChatError
 
 __all__ = ["Reply", "ScriptedCall", "ScriptedChat"]
@@ -124,10 +125,8 @@ class ScriptedChat:
     async def stream(
         self, messages: Sequence[ChatMessage], *, options: GenerationOptions | None = None
     ) -> AsyncIterator[ChatChunk]:
-        result = await self.complete(messages, options=options)
-        for i, word in enumerate(result.text.split(" ")):
-            yield ChatChunk(word if i == 0 else " " + word)
-        yield ChatChunk("", result)
+        for chunk in word_chunks(await self.complete(messages, options=options)):
+            yield chunk
 
     def assert_used(self) -> None:
         if self._replies:
