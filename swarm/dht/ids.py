@@ -32,9 +32,18 @@ def bucket_index(own: bytes, other: bytes) -> int:
     return d.bit_length() - 1
 
 
-def random_id_in_bucket(own: bytes, index: int) -> bytes:
-    """A random id whose distance from ``own`` falls in bucket ``index`` (for bucket refresh, section 2.3)."""
-    d = (1 << index) | (int.from_bytes(os.urandom(ID_BYTES), "big") & ((1 << index) - 1))
+def random_id_in_bucket(own: bytes, index: int, salt: bytes | None = None) -> bytes:
+    """A random id whose distance from ``own`` falls in bucket ``index`` (for bucket refresh, section 2.3).
+
+    Its low bits come from ``os.urandom``, or with ``salt`` from a hash of ``own``, ``index`` and
+    ``salt``: as uniform over the bucket, but the same for the same inputs, so a node that salts with
+    its clock draws the same targets in every run of a seeded simulation (virtual time) and
+    different ones at every moment of a real swarm."""
+    if salt is None:
+        bits = os.urandom(ID_BYTES)
+    else:
+        bits = hashlib.blake2b(own + index.to_bytes(2, "big") + salt, digest_size=ID_BYTES).digest()
+    d = (1 << index) | (int.from_bytes(bits, "big") & ((1 << index) - 1))
     return (int.from_bytes(own, "big") ^ d).to_bytes(ID_BYTES, "big")
 
 

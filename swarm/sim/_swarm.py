@@ -51,10 +51,16 @@ async def launch_simulated_swarm(
     clock = asyncio.get_running_loop().time
 
     async def create(index: int, bootstrap: list[str]) -> DHTNode:
-        node = await DHTNode.create(
-            settings=settings, identity=seeded_identity(seed, index), host=host, bootstrap=bootstrap
-        )
+        # The virtual clock before the join, not after: the join stamps the buckets it refreshes
+        # and draws their targets from the node's clock, and wall time there made no two runs alike.
+        node = await DHTNode.create(settings=settings, identity=seeded_identity(seed, index), host=host)
         node.set_clock(clock)
+        if bootstrap:
+            try:
+                await node.bootstrap(bootstrap)
+            except BaseException:
+                await node.close(handoff=False)  # as DHTNode.create does when its join fails
+                raise
         return node
 
     try:

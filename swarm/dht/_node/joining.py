@@ -103,7 +103,11 @@ async def refresh_buckets(
 ) -> None:
     """Look up a random id in each of the buckets ``indices`` (their RPCs labelled ``refresh``). With
     ``spread`` (the periodic refresh of stale buckets) a bucket is skipped until it has gone untouched
-    for its own :func:`refresh_due_after`; a join refreshes every bucket it names (``spread=False``)."""
+    for its own :func:`refresh_due_after`; a join refreshes every bucket it names (``spread=False``).
+
+    Each target is drawn from the node's id, the bucket and the node's clock, as the wait is: on a
+    virtual clock a seeded simulation then repeats exactly (targets from ``os.urandom`` made every run
+    send different lookups, and so draw different losses and delays, an unseeded input)."""
     targets = []
     now = node.clock()
     for index in indices:
@@ -111,7 +115,7 @@ async def refresh_buckets(
         if spread and now - bucket.last_touched <= refresh_due_after(node, index, bucket.last_touched):
             continue
         bucket.touch(now)
-        targets.append(random_id_in_bucket(node.node_id, index))
+        targets.append(random_id_in_bucket(node.node_id, index, salt=struct.pack(">d", now)))
     lookups = (node.lookup(t, category="refresh", confirm=confirm) for t in targets)
     await asyncio.gather(*lookups, return_exceptions=True)
 
