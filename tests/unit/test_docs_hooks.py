@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -57,3 +58,19 @@ def test_sphinx_roles_become_optional_cross_references() -> None:
     )
     assert markdown_of(":rfc:`7748`") == "`7748`"
     assert markdown_of("the tree::\n\n    A\n") == "the tree:\n\n    A\n"
+
+
+def test_every_snippet_include_names_a_file_in_a_fence_ruff_leaves_alone() -> None:
+    """`ruff format` formats ```py blocks in Markdown, and reads `--8<-- "f"` as Python (`--8 < --"f"`):
+    an include sits in a ```{.python} fence, which it leaves alone."""
+    root = BUILD.parents[1]
+    pages = {page: page.read_text() for page in (root / "docs").rglob("*.md")}
+    includes = [
+        (page, line) for page, text in pages.items() for line in text.splitlines() if line.startswith("--8")
+    ]
+    assert includes
+    for page, line in includes:
+        target = re.fullmatch(r'--8<-- "(?P<path>[^"]+)"', line)
+        assert target, f"{page}: {line!r} is not an include"
+        assert (root / target["path"]).is_file(), f"{page}: {target['path']} does not exist"
+        assert f'```{{.python title="{target["path"]}"}}\n{line}' in pages[page], f"{page}: fence of {line!r}"
