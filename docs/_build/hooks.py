@@ -40,6 +40,14 @@ def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     return markdown
 
 
+def on_page_content(html: str, page: Any, **kwargs: Any) -> str:
+    """The CLI page: mkdocs-click prints click's marker for "no default" (``Sentinel.UNSET``, click 8.2
+    and later) in the Default column; an empty cell says it."""
+    if page.file.src_uri == "reference/cli.md":
+        html = html.replace("<td><code>Sentinel.UNSET</code></td>", "<td></td>")
+    return html
+
+
 def _type_name(hint: object) -> str:
     if typing.get_origin(hint) is typing.Literal:  # one of the values
         return "One of " + ", ".join(f"`{value}`" for value in typing.get_args(hint))

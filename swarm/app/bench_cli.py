@@ -17,6 +17,11 @@ from synthswarm.swarm.config import Config
 __all__ = ["bench"]
 
 
+_seed_option = click.option(
+    "--seed", default=0, show_default=True, help="Seed of the identities and the workload: a run repeats."
+)
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks: measure on this machine, print a table, optionally write JSON."""
@@ -48,7 +53,10 @@ def bench_models(
 @click.option("--lookups", default=1000, show_default=True, help="Timed gets, before and after churn.")
 @click.option("--churn", default=0.2, show_default=True, help="Fraction of nodes killed abruptly.")
 @click.option("--records", default=0, help="Records stored first (default: one per node).")
-@click.option("--transport", type=click.Choice(["inproc", "tcp"]), default="inproc", show_default=True)
+@click.option(
+    "--transport", type=click.Choice(["inproc", "tcp"]), default="inproc", show_default=True,
+    help="inproc: nodes talk inside this process; tcp: over loopback ports, as separate hosts would.",
+)  # fmt: skip
 @click.option(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64),
     help="Shards of nodes in this many processes over TCP loopback.",
@@ -58,7 +66,7 @@ def bench_models(
     help="Place the shards with Ray: auto (the cluster `ray start` runs here), local (a new "
     "instance), or a cluster's address. Needs --processes > 1 and the [ray] extra.",
 )  # fmt: skip
-@click.option("--seed", default=0, show_default=True)
+@_seed_option
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_dht(
     nodes: int,
@@ -111,7 +119,10 @@ def _check_ray(ray_address: str | None, processes: int) -> None:
 @click.option("--tables", default=8, show_default=True, help="LSH tables.")
 @click.option("--bits", default=4, show_default=True, help="LSH bits per table.")
 @click.option("--probes", default=1, show_default=True, help="Multi-probe buckets per table.")
-@click.option("--strategies", default="dht,gossip,broadcast,hub", show_default=True)
+@click.option(
+    "--strategies", default="dht,gossip,broadcast,hub", show_default=True,
+    help="Routers to measure, comma-separated (gossip gets the message budget dht measured).",
+)  # fmt: skip
 @click.option(
     "--processes", default=1, show_default=True, type=click.IntRange(1, 64),
     help="Agents and their nodes in this many processes (dht only).",
@@ -121,7 +132,7 @@ def _check_ray(ray_address: str | None, processes: int) -> None:
     help="Place the shards with Ray: auto (the cluster `ray start` runs here), local (a new "
     "instance), or a cluster's address. Needs --processes > 1 and the [ray] extra.",
 )  # fmt: skip
-@click.option("--seed", default=0, show_default=True)
+@_seed_option
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_routing(
     agents: int, packets: int, m: int, tables: int, bits: int, probes: int, strategies: str,
@@ -202,7 +213,7 @@ def bench_routing(
     "--nodes", "node_mode", type=click.Choice(["eager", "lazy"]), default="eager", show_default=True,
     help="Every node exists from the start, or starts when first reached (needs --subscribe placed).",
 )  # fmt: skip
-@click.option("--seed", default=0, show_default=True)
+@_seed_option
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_simulate(
     agents: int, packets: int, m: int, table_mode: str, latency_ms: float, sigma: float, loss: float,
@@ -247,10 +258,21 @@ def bench_simulate(
 @click.option(
     "--attacks", default=1000, show_default=True, type=click.IntRange(min=10), help="Forged, replayed."
 )
-@click.option("--fuzz-inputs", default=100_000, show_default=True, type=click.IntRange(min=100))
-@click.option("--http-inputs", default=5_000, show_default=True, type=click.IntRange(min=10))
-@click.option("--soak-packets", default=100_000, show_default=True, type=click.IntRange(min=100))
-@click.option("--soak-nodes", default=64, show_default=True, type=click.IntRange(min=4))
+@click.option(
+    "--fuzz-inputs", default=100_000, show_default=True, type=click.IntRange(min=100),
+    help="Mutated inputs to the byte decoders (a tenth as many again to a live node).",
+)  # fmt: skip
+@click.option(
+    "--http-inputs", default=5_000, show_default=True, type=click.IntRange(min=10),
+    help="Malformed requests to the HTTP API.",
+)  # fmt: skip
+@click.option(
+    "--soak-packets", default=100_000, show_default=True, type=click.IntRange(min=100),
+    help="Packets routed in the soak, which measures packets a second and memory over time.",
+)  # fmt: skip
+@click.option(
+    "--soak-nodes", default=64, show_default=True, type=click.IntRange(min=4), help="Nodes in the soak swarm."
+)
 @click.option(
     "--soak-hosts", type=click.Choice(["separate", "shared"]), default="separate", show_default=True,
     help="Soak nodes with sockets of their own, or sharing one transport host.",
@@ -261,7 +283,7 @@ def bench_simulate(
     show_default=True,
     help="Sections to run, comma-separated.",
 )
-@click.option("--seed", default=0, show_default=True)
+@_seed_option
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the figures here as JSON.")
 def bench_faults(
     nodes: int, packets: int, attacks: int, fuzz_inputs: int, http_inputs: int, soak_packets: int,

@@ -238,15 +238,22 @@ def _read_line() -> str:
 
 @cli.command("serve")
 @_agents_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="The address to bind (0.0.0.0: every interface)."
+)
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="The port to listen on."
+)
 @click.option(
     "--token",
     envvar="SYNTHSWARM_API_TOKEN",
     default="",
     help="Bearer token clients must send (default: $SYNTHSWARM_API_TOKEN; empty: none).",
 )
-@click.option("--max-request-bytes", default=1_000_000, show_default=True, type=click.IntRange(min=1024))
+@click.option(
+    "--max-request-bytes", default=1_000_000, show_default=True, type=click.IntRange(min=1024),
+    help="Larger request bodies are refused with 413.",
+)  # fmt: skip
 @click.option("--keep", "keep_dir", type=click.Path(path_type=Path), help="Keep the swarm's memory here.")
 @click.pass_obj
 def serve_command(

@@ -56,7 +56,12 @@ def eval_group() -> None:
     is_flag=True,
     help="Only questions whose every gold paragraph is in the corpus (97 of the HotpotQA sample's 300).",
 )
-@click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    help="Seed of the run: the partition among agents, the identities, the entry agents.",
+)
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -121,7 +126,10 @@ def eval_group() -> None:
     help="Spread each run's agents over this many processes sharing one DHT over TCP loopback, or "
     "over Ray actors with --ray (dht; the oracle runs in one). 1: every node in one process.",
 )
-@click.option("--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("eval-out"), show_default=True,
+    help="Folder for results.json, the tables, the plots and the run cache (an interrupted sweep resumes).",
+)  # fmt: skip
 @click.pass_obj
 def eval_scaling(
     cfg: Config,

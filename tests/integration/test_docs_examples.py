@@ -1,7 +1,8 @@
 """Every Python block in the README and the docs site, and every script in examples/, runs as written.
 
 A block fenced as ```python runs in a fresh interpreter in an empty folder and must print something; a
-fragment that cannot run alone is fenced as ```py (highlighted the same, not run)."""
+fragment that cannot run alone is fenced as ```py (highlighted the same, not run here; it must compile,
+which tests/unit/test_docs_fragments.py checks)."""
 
 from __future__ import annotations
 

@@ -74,3 +74,18 @@ def test_every_snippet_include_names_a_file_in_a_fence_ruff_leaves_alone() -> No
         assert target, f"{page}: {line!r} is not an include"
         assert (root / target["path"]).is_file(), f"{page}: {target['path']} does not exist"
         assert f'```{{.python title="{target["path"]}"}}\n{line}' in pages[page], f"{page}: fence of {line!r}"
+
+
+def test_every_cli_option_says_what_it_does() -> None:
+    """The CLI page is generated from the click commands; an option without help reads "N/A" there."""
+    import click
+
+    from synthswarm.swarm.app.cli import cli
+
+    def silent(command: click.Command, path: str) -> list[str]:
+        found = [f"{path} {p.opts[0]}" for p in command.params if isinstance(p, click.Option) and not p.help]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += silent(sub, f"{path} {name}")
+        return found
+
+    assert silent(cli, "synthswarm") == []
