@@ -48,14 +48,19 @@ class PeerHealth:
         self.failures = 0
         self.backoff_until = 0.0
 
-    def failed(self, base_s: float = 0.5, cap_s: float = 60.0) -> None:
+    def failed(self, base_s: float = 0.5, cap_s: float = 60.0, now: float | None = None) -> None:
+        """Count a failure and back off exponentially from ``now`` (the caller's clock: the node's
+        event loop's, so that a simulation in virtual time backs off in virtual seconds; default
+        ``time.monotonic()``, which a real loop's clock is)."""
         self.failures += 1
-        self.backoff_until = time.monotonic() + min(cap_s, base_s * 2 ** (self.failures - 1))
+        t = time.monotonic() if now is None else now
+        self.backoff_until = t + min(cap_s, base_s * 2 ** (self.failures - 1))
 
     def heard_from(self) -> None:
         """The peer sent us a request, so it is alive: forget its failures (its RTT stays)."""
         self.failures = 0
         self.backoff_until = 0.0
 
-    def backed_off(self) -> bool:
-        return time.monotonic() < self.backoff_until
+    def backed_off(self, now: float | None = None) -> bool:
+        """Whether the back-off of the last failure still runs at ``now`` (the clock ``failed`` got)."""
+        return (time.monotonic() if now is None else now) < self.backoff_until

@@ -20,12 +20,11 @@ Map of the package:
 - :mod:`~synthswarm.swarm.sim._budget`: :class:`MatrixBudget`, one memory budget for every
   rendezvous' decoded matrices.
 
-What stays on the wall clock, because the node code reads it directly rather than through the
-loop: record expiry and packet freshness (``time.time``), per-peer request rates
-(:mod:`~synthswarm.swarm.dht.limits`) and the back-off from a failing peer
-(:mod:`~synthswarm.swarm.dht.rtt`). Maintenance follows the virtual clock (:meth:`DHTNode.set_clock`).
-A simulation that spans less virtual time than a record's TTL is unaffected by the first; the
-others see a wall second hold more (or fewer) simulated requests than a real one would.
+Per-peer request rates (:mod:`~synthswarm.swarm.dht.limits`) and the back-off from a failing peer
+(:mod:`~synthswarm.swarm.dht.rtt`) run on the loop's clock, so on the virtual one here; maintenance
+follows the virtual clock too (:meth:`DHTNode.set_clock`). What stays on the wall clock: record
+expiry and packet freshness (``time.time``, so that they survive a restart). A simulation that spans
+less virtual time than a record's TTL is unaffected by them.
 
 Run a simulation with :func:`run_virtual` (or any code on a :class:`VirtualTimeLoop`)::
 

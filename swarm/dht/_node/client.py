@@ -132,9 +132,11 @@ class RpcClient:
         if expect_id == self._wire.identity.id or (expect_id is None and address == self._wire.address):
             return await self._answer_own(message, category)
         health = self.health_of(address)
-        if health.backed_off():
-            raise RPCTimeoutError(f"{address} is backed off after {health.failures} failure(s)")
+        # Back-off runs on the loop's clock: wall time in a real swarm, virtual time in a simulation
+        # (where wall time would make the figures depend on how fast the machine runs).
         loop = asyncio.get_running_loop()
+        if health.backed_off(now=loop.time()):
+            raise RPCTimeoutError(f"{address} is backed off after {health.failures} failure(s)")
         attempts = 0
         while attempts <= self._settings.rpc_retries or (
             give_up is not None and loop.time() + health.rtt.timeout() <= give_up
@@ -172,7 +174,7 @@ class RpcClient:
             self._saw(reply.sender)
             return reply
         self._stats.rpc_failures += 1
-        health.failed()
+        health.failed(now=loop.time())
         self._lost(address, expect_id)
         raise RPCTimeoutError(f"{type(message).__name__} to {address} got no answer")
 

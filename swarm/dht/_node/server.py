@@ -5,6 +5,7 @@ itself with the same handlers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -131,7 +132,8 @@ class RpcServer:
         ):
             self._stats.impostors += 1  # claims a key (or advertises one) its connection did not prove
             return None
-        if not self._rates.allow(envelope.sender_key):
+        # The loop's clock, as the client's back-off: virtual seconds in a simulation.
+        if not self._rates.allow(envelope.sender_key, now=asyncio.get_running_loop().time()):
             self._stats.rate_limited += 1
             return None  # unanswered: the cheapest response to a flood
         return envelope
