@@ -63,7 +63,7 @@ from synthswarm.swarm.routers._outbox import Outbox, PendingDelivery
 from synthswarm.swarm.routers._rendezvous import RENDEZVOUS_TOPIC, holds, serve_rendezvous
 from synthswarm.swarm.semantic import SemanticHasher, TopicKey
 
-__all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvous"]
+__all__ = ["RENDEZVOUS_TOPIC", "DHTRouter", "DHTRouterSettings", "serve_rendezvous", "spilled_keys"]
 
 
 @dataclass(frozen=True)
@@ -256,10 +256,8 @@ class DHTRouter:
         answers = await self._ask_all(node, list(topics), request)
         level = answers
         while level:  # a full rendezvous sent some subscribers one level down: ask there too
-            deeper = [self.hasher.spill(query, topics[a.key]) for a in level if _follow(a, topics)]
-            fresh = {t.key: t for t in deeper if t is not None and t.key not in topics}
-            topics.update(fresh)
-            level = await self._ask_all(node, list(fresh), request) if fresh else []
+            fresh = spilled_keys(self.hasher, query, topics, [a.key for a in level if a.overflow])
+            level = await self._ask_all(node, fresh, request) if fresh else []
             answers += level
         best: dict[bytes, Candidate] = {}
         for answer in answers:
@@ -356,13 +354,22 @@ class DHTRouter:
         return _Answer(key, [], sent, sent, False)
 
 
-def _follow(answer: _Answer, topics: dict[bytes, TopicKey]) -> bool:
-    """Whether to ask one level below ``answer``'s key: it overflowed, and the key is the packet's
-    own bucket (probe 0) or below it. A probe bucket (a weak bit flipped) is the speculative part of
-    the ask, and following it down doubles the speculation: in ``bench routing`` at N=2,048 with
-    keys spilling as at N=16,384, the spilled levels of probe buckets were a sixth of the keys asked
-    and the only source of 7 of 1,949 deliveries to a nearest agent."""
-    return answer.overflow and topics[answer.key].probe == 0
+def spilled_keys(
+    hasher: SemanticHasher, query: npt.NDArray[np.float32], topics: dict[bytes, TopicKey], full: list[bytes]
+) -> list[bytes]:
+    """The keys a publisher of ``query`` asks next, one level below those of ``full`` (keys of
+    ``topics`` whose rendezvous overflowed), adding them to ``topics``; keys already asked are not
+    asked again.
+
+    Only the packet's own buckets (probe 0) and the levels below them are followed down. A probe
+    bucket (a weak bit flipped) is the speculative part of the ask, and following it down doubles
+    the speculation: in ``bench routing`` at N=2,048 with keys spilling as at N=16,384, the spilled
+    levels of probe buckets were a sixth of the keys asked and the only source of 7 of 1,949
+    deliveries to a nearest agent. The simulator's ``recall_bound`` asks by this rule too."""
+    deeper = [hasher.spill(query, topics[key]) for key in full if topics[key].probe == 0]
+    fresh = {t.key: t for t in deeper if t is not None and t.key not in topics}
+    topics.update(fresh)
+    return list(fresh)
 
 
 def _subkey(agent_id: bytes, index: int) -> bytes:

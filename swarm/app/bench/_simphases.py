@@ -19,7 +19,8 @@ from synthswarm.swarm.app.bench._report import percentile, skew
 from synthswarm.swarm.app.bench._workload import DIMS, ROUTING, Deliveries, Workload, nearest, recall_at
 from synthswarm.swarm.dht import DHTNode, requests_by_category
 from synthswarm.swarm.routers import DHTRouter, DHTRouterSettings, subscribe_in_batches
-from synthswarm.swarm.semantic import LSHSettings, SemanticHasher, TopicKey
+from synthswarm.swarm.routers.dht import spilled_keys
+from synthswarm.swarm.semantic import LSHSettings, SemanticHasher
 from synthswarm.swarm.sim import (
     MatrixBudget,
     PlacedRouter,
@@ -182,12 +183,12 @@ def recall_bound(placed: PlacedRows, hasher: SemanticHasher, per_key: int, m: in
 def _asked(
     hasher: SemanticHasher, query: npt.NDArray[np.float32], placed: PlacedRows, per_key: int
 ) -> list[bytes]:
-    """The keys a publisher of ``query`` asks, when the full keys are those holding ``per_key`` rows."""
+    """The keys a publisher of ``query`` asks (:meth:`DHTRouter.publish`'s rule), when the full keys are
+    those holding ``per_key`` rows."""
     topics = {t.key: t for t in hasher.keys(query)}
-    level = list(topics.values())
+    level = list(topics)
     while level:
-        full = [t for t in level if t.probe == 0 and len(placed.rows.get(t.key, ())) >= per_key]
-        deeper: list[TopicKey | None] = [hasher.spill(query, t) for t in full]
-        level = [t for t in deeper if t is not None and t.key not in topics]
-        topics.update((t.key, t) for t in level)
+        level = spilled_keys(
+            hasher, query, topics, [k for k in level if len(placed.rows.get(k, ())) >= per_key]
+        )
     return list(topics)
