@@ -7,32 +7,23 @@ which tests/unit/test_docs_fragments.py checks)."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.docs_pages import ROOT, fenced_blocks
 from tests.integration.openai_stub import base_url, openai_stub
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^```python\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-SNIPPET = re.compile(r'^-+8<-+ "(?P<path>[^"]+)"$', flags=re.MULTILINE)
 
 
 def _blocks() -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Every block by where it first appears, and those to run. A block shown again on another page,
-    or a whole example script (which test_example_runs runs), is the same code and runs once. A docs
-    page includes a file with pymdownx.snippets' ``--8<-- "path"`` line, read here as the site does."""
-    found: dict[str, str] = {}
-    for page in PAGES:
-        for i, block in enumerate(FENCE.findall(page.read_text())):
-            found[f"{page.relative_to(ROOT)}-{i}"] = SNIPPET.sub(
-                lambda m: (ROOT / m["path"]).read_text(), block
-            )
+    or a whole example script (which test_example_runs runs), is the same code and runs once. (A page
+    shows a whole example by including it in a ```{.python} fence, which is not read here.)"""
+    found = fenced_blocks("python")
     examples = [script.read_text() for script in EXAMPLES]
     seen: set[str] = set()
     run = []

@@ -6,18 +6,12 @@ from __future__ import annotations
 
 import ast
 import importlib
-import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-FENCE = re.compile(r"^```py\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
-FRAGMENTS = [
-    (f"{page.relative_to(ROOT)}-{i}", block)
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    for i, block in enumerate(FENCE.findall(page.read_text()))
-]
+from tests.docs_pages import fenced_blocks
+
+FRAGMENTS = list(fenced_blocks("py").items())
 
 
 def test_the_docs_have_fragments() -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from pathlib import Path
 from types import ModuleType
 
 from synthswarm.agents.approval import ApprovalRequired
 from synthswarm.swarm import errors
 from synthswarm.swarm.config import Config, describe
+from tests.docs_pages import PAGES, ROOT
 
-BUILD = Path(__file__).resolve().parents[2] / "docs" / "_build"
+BUILD = ROOT / "docs" / "_build"
 
 
 def load(name: str) -> ModuleType:
@@ -63,8 +63,7 @@ def test_sphinx_roles_become_optional_cross_references() -> None:
 def test_every_snippet_include_names_a_file_in_a_fence_ruff_leaves_alone() -> None:
     """`ruff format` formats ```py blocks in Markdown, and reads `--8<-- "f"` as Python (`--8 < --"f"`):
     an include sits in a ```{.python} fence, which it leaves alone."""
-    root = BUILD.parents[1]
-    pages = {page: page.read_text() for page in (root / "docs").rglob("*.md")}
+    pages = {page: page.read_text() for page in PAGES}
     includes = [
         (page, line) for page, text in pages.items() for line in text.splitlines() if line.startswith("--8")
     ]
@@ -72,7 +71,7 @@ def test_every_snippet_include_names_a_file_in_a_fence_ruff_leaves_alone() -> No
     for page, line in includes:
         target = re.fullmatch(r'--8<-- "(?P<path>[^"]+)"', line)
         assert target, f"{page}: {line!r} is not an include"
-        assert (root / target["path"]).is_file(), f"{page}: {target['path']} does not exist"
+        assert (ROOT / target["path"]).is_file(), f"{page}: {target['path']} does not exist"
         assert f'```{{.python title="{target["path"]}"}}\n{line}' in pages[page], f"{page}: fence of {line!r}"
 
 
