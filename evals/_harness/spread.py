@@ -107,11 +107,13 @@ async def run_spread(
     inbox = inbox_limit(dataset)
     job = pickle.dumps(ShardJob(dataset, vectors, parts, strategy, seed, s, inbox, embedder_config))
     with tempfile.TemporaryDirectory(prefix="synthswarm-spread-") as folder:
-        path = Path(folder) / "job.pickle"
-        path.write_bytes(job)
-        # A child process reads the job from the file (its arguments are a JSON line); a Ray actor is
+        # A child process reads the job from a file (its arguments are a JSON line); a Ray actor is
         # handed the bytes, for it may be on a machine that cannot see this one's files.
-        told = {"job_pickle": job} if ray is not None else {"job": str(path)}
+        told: dict[str, object] = {"job_pickle": job}
+        if ray is None:
+            path = Path(folder) / "job.pickle"
+            path.write_bytes(job)
+            told = {"job": str(path)}
         async with launch_shards(
             n, processes=processes, settings=s.dht, seed=seed, progress=_lines(report), module=MODULE,
             extra=told | {"sizes": sizes}, ray=ray,
